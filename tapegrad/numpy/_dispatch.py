@@ -1,0 +1,54 @@
+"""Where NumPy's array protocols land: ``np.sin(t)`` and ``np.sum(t)`` on a tracer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tapegrad.errors import UnsupportedFunctionError
+from tapegrad.numpy._wrap import by_numpy
+
+# ufunc.reduce calls that mean a reduction tapegrad knows by another name.
+_REDUCTIONS = {np.add: np.sum, np.multiply: np.prod, np.maximum: np.max, np.minimum: np.min}
+_ACCUMULATIONS = {np.add: np.cumsum, np.multiply: np.cumprod}
+
+
+def ufunc(uf: np.ufunc, method: str, inputs: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Run ``uf.method(*inputs, **kwargs)`` on traced inputs through tapegrad's primitives."""
+    if kwargs.get("out") is not None:
+        raise TypeError(
+            f"np.{uf.__name__}(..., out=...) would write a traced value into an existing array "
+            "in place, which tapegrad cannot record. Drop out= and use the returned value."
+        )
+    kwargs.pop("out", None)
+    if method == "__call__":
+        target = by_numpy.get(uf)
+    elif method == "reduce":
+        target = by_numpy.get(_REDUCTIONS.get(uf))
+    elif method == "accumulate":
+        target = by_numpy.get(_ACCUMULATIONS.get(uf))
+    else:
+        target = None
+    if target is None:
+        name = uf.__name__ if method == "__call__" else f"{uf.__name__}.{method}"
+        raise _unsupported(f"numpy.{name}")
+    return target(*inputs, **kwargs)
+
+
+def function(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Run the NumPy function `func` on arguments holding tracers through tapegrad."""
+    target = by_numpy.get(func)
+    if target is None:
+        raise _unsupported(f"{func.__module__}.{func.__name__}")
+    return target(*args, **kwargs)
+
+
+def _unsupported(name: str) -> UnsupportedFunctionError:
+    short = name.rsplit(".", 1)[-1]
+    return UnsupportedFunctionError(
+        f"{name} was called on a traced value, but tapegrad has no rule for it. If it is "
+        f"differentiable, make it a primitive with a rule: {short} = tapegrad.primitive({name}); "
+        f"tapegrad.defvjp({short}, lambda g, ans, x: ...); then call {short}(x). If its result "
+        f"does not depend on x smoothly, call it on tapegrad.stop_gradient(x)."
+    )

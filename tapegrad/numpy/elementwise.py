@@ -1,0 +1,201 @@
+"""Elementwise functions (NumPy ufuncs) and their VJP rules.
+
+Each rule reads like the derivative it implements. Binary rules pass through `unbroadcast`,
+which sums a cotangent back to its argument's shape where NumPy broadcast the argument.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tapegrad.numpy._wrap import wrap
+from tapegrad.numpy.reductions import unbroadcast
+from tapegrad.registry import defvjp
+
+# -- arithmetic -----------------------------------------------------------------------------
+add = wrap(np.add)
+subtract = wrap(np.subtract)
+multiply = wrap(np.multiply)
+true_divide = wrap(np.true_divide)
+divide = true_divide
+negative = wrap(np.negative)
+positive = wrap(np.positive)
+power = wrap(np.power)
+square = wrap(np.square)
+reciprocal = wrap(np.reciprocal)
+remainder = wrap(np.remainder)
+mod = remainder
+fmod = wrap(np.fmod)
+
+# -- exponentials, logarithms, roots ------------------------------------------------------
+exp = wrap(np.exp)
+exp2 = wrap(np.exp2)
+expm1 = wrap(np.expm1)
+log = wrap(np.log)
+log2 = wrap(np.log2)
+log10 = wrap(np.log10)
+log1p = wrap(np.log1p)
+sqrt = wrap(np.sqrt)
+cbrt = wrap(np.cbrt)
+logaddexp = wrap(np.logaddexp)
+logaddexp2 = wrap(np.logaddexp2)
+
+# -- trigonometric and hyperbolic ---------------------------------------------------------
+sin = wrap(np.sin)
+cos = wrap(np.cos)
+tan = wrap(np.tan)
+arcsin = wrap(np.arcsin)
+arccos = wrap(np.arccos)
+arctan = wrap(np.arctan)
+arctan2 = wrap(np.arctan2)
+hypot = wrap(np.hypot)
+sinh = wrap(np.sinh)
+cosh = wrap(np.cosh)
+tanh = wrap(np.tanh)
+arcsinh = wrap(np.arcsinh)
+arccosh = wrap(np.arccosh)
+arctanh = wrap(np.arctanh)
+deg2rad = wrap(np.deg2rad)
+rad2deg = wrap(np.rad2deg)
+radians = deg2rad
+degrees = rad2deg
+
+# -- piecewise ----------------------------------------------------------------------------
+absolute = wrap(np.absolute)
+abs = absolute
+fabs = wrap(np.fabs)
+maximum = wrap(np.maximum)
+minimum = wrap(np.minimum)
+fmax = wrap(np.fmax)
+fmin = wrap(np.fmin)
+clip = wrap(np.clip)
+where = wrap(np.where)
+
+# -- not differentiable: piecewise constant, or boolean-valued ----------------------------
+sign = wrap(np.sign, differentiable=False)
+floor = wrap(np.floor, differentiable=False)
+ceil = wrap(np.ceil, differentiable=False)
+trunc = wrap(np.trunc, differentiable=False)
+rint = wrap(np.rint, differentiable=False)
+round = wrap(np.round, differentiable=False)
+around = round
+floor_divide = wrap(np.floor_divide, differentiable=False)
+less = wrap(np.less, differentiable=False)
+less_equal = wrap(np.less_equal, differentiable=False)
+greater = wrap(np.greater, differentiable=False)
+greater_equal = wrap(np.greater_equal, differentiable=False)
+equal = wrap(np.equal, differentiable=False)
+not_equal = wrap(np.not_equal, differentiable=False)
+logical_and = wrap(np.logical_and, differentiable=False)
+logical_or = wrap(np.logical_or, differentiable=False)
+logical_not = wrap(np.logical_not, differentiable=False)
+logical_xor = wrap(np.logical_xor, differentiable=False)
+isnan = wrap(np.isnan, differentiable=False)
+isinf = wrap(np.isinf, differentiable=False)
+isfinite = wrap(np.isfinite, differentiable=False)
+signbit = wrap(np.signbit, differentiable=False)
+
+__all__ = [
+    "add", "subtract", "multiply", "true_divide", "divide", "negative", "positive", "power",
+    "square", "reciprocal", "remainder", "mod", "fmod", "exp", "exp2", "expm1", "log", "log2",
+    "log10", "log1p", "sqrt", "cbrt", "logaddexp", "logaddexp2", "sin", "cos", "tan", "arcsin",
+    "arccos", "arctan", "arctan2", "hypot", "sinh", "cosh", "tanh", "arcsinh", "arccosh",
+    "arctanh", "deg2rad", "rad2deg", "radians", "degrees", "absolute", "abs", "fabs",
+    "maximum", "minimum", "fmax", "fmin", "clip", "where", "sign", "floor", "ceil", "trunc",
+    "rint", "round", "around", "floor_divide", "less", "less_equal", "greater",
+    "greater_equal", "equal", "not_equal", "logical_and", "logical_or", "logical_not",
+    "logical_xor", "isnan", "isinf", "isfinite", "signbit",
+]
+
+
+def _split_ties(x: Any, ans: Any, other: Any) -> Any:
+    """The share of the cotangent that goes to `x` in max/min(x, other): 1, 0, or 1/2 on ties.
+
+    It serves fmax/fmin too: where `other` is NaN, ``x == other`` is false, so x gets it all.
+    """
+    return (x == ans) * np.where(x == other, 0.5, 1.0)
+
+
+def _exponent_minus_one(y: Any) -> Any:
+    # x ** (y - 1) is inf at x = 0 when y = 0, but its product with y must be 0 there.
+    if isinstance(y, (int, float)):
+        return y - 1 if y != 0 else 1.0
+    return where(y != 0, y - 1, 1.0)
+
+
+defvjp(add, lambda g, ans, x, y: unbroadcast(g, x), lambda g, ans, x, y: unbroadcast(g, y))
+defvjp(subtract, lambda g, ans, x, y: unbroadcast(g, x), lambda g, ans, x, y: unbroadcast(-g, y))
+defvjp(multiply,
+       lambda g, ans, x, y: unbroadcast(g * y, x),
+       lambda g, ans, x, y: unbroadcast(x * g, y))
+defvjp(true_divide,
+       lambda g, ans, x, y: unbroadcast(g / y, x),
+       lambda g, ans, x, y: unbroadcast(-g * x / y ** 2, y))
+defvjp(negative, lambda g, ans, x: -g)
+defvjp(positive, lambda g, ans, x: g)
+defvjp(power,
+       lambda g, ans, x, y: unbroadcast(g * y * x ** _exponent_minus_one(y), x),
+       lambda g, ans, x, y: unbroadcast(g * log(where(x != 0, x, 1.0)) * ans, y))
+defvjp(square, lambda g, ans, x: g * 2 * x)
+defvjp(reciprocal, lambda g, ans, x: -g * ans ** 2)
+defvjp(remainder,
+       lambda g, ans, x, y: unbroadcast(g, x),
+       lambda g, ans, x, y: unbroadcast(-g * floor_divide(x, y), y))
+defvjp(fmod,
+       lambda g, ans, x, y: unbroadcast(g, x),
+       lambda g, ans, x, y: unbroadcast(-g * trunc(true_divide(x, y)), y))
+
+defvjp(exp, lambda g, ans, x: g * ans)
+defvjp(exp2, lambda g, ans, x: g * ans * np.log(2.0))
+defvjp(expm1, lambda g, ans, x: g * (ans + 1))
+defvjp(log, lambda g, ans, x: g / x)
+defvjp(log2, lambda g, ans, x: g / (x * np.log(2.0)))
+defvjp(log10, lambda g, ans, x: g / (x * np.log(10.0)))
+defvjp(log1p, lambda g, ans, x: g / (x + 1))
+defvjp(sqrt, lambda g, ans, x: g * 0.5 / ans)
+defvjp(cbrt, lambda g, ans, x: g / (3 * ans ** 2))
+defvjp(logaddexp,
+       lambda g, ans, x, y: unbroadcast(g * exp(x - ans), x),
+       lambda g, ans, x, y: unbroadcast(g * exp(y - ans), y))
+defvjp(logaddexp2,
+       lambda g, ans, x, y: unbroadcast(g * 2 ** (x - ans), x),
+       lambda g, ans, x, y: unbroadcast(g * 2 ** (y - ans), y))
+
+defvjp(sin, lambda g, ans, x: g * cos(x))
+defvjp(cos, lambda g, ans, x: -g * sin(x))
+defvjp(tan, lambda g, ans, x: g / cos(x) ** 2)
+defvjp(arcsin, lambda g, ans, x: g / sqrt(1 - x ** 2))
+defvjp(arccos, lambda g, ans, x: -g / sqrt(1 - x ** 2))
+defvjp(arctan, lambda g, ans, x: g / (1 + x ** 2))
+defvjp(arctan2,
+       lambda g, ans, x, y: unbroadcast(g * y / (x ** 2 + y ** 2), x),
+       lambda g, ans, x, y: unbroadcast(-g * x / (x ** 2 + y ** 2), y))
+defvjp(hypot,
+       lambda g, ans, x, y: unbroadcast(g * x / ans, x),
+       lambda g, ans, x, y: unbroadcast(g * y / ans, y))
+defvjp(sinh, lambda g, ans, x: g * cosh(x))
+defvjp(cosh, lambda g, ans, x: g * sinh(x))
+defvjp(tanh, lambda g, ans, x: g * (1 - ans ** 2))
+defvjp(arcsinh, lambda g, ans, x: g / sqrt(x ** 2 + 1))
+defvjp(arccosh, lambda g, ans, x: g / sqrt(x ** 2 - 1))
+defvjp(arctanh, lambda g, ans, x: g / (1 - x ** 2))
+defvjp(deg2rad, lambda g, ans, x: g * (np.pi / 180))
+defvjp(rad2deg, lambda g, ans, x: g * (180 / np.pi))
+
+defvjp(absolute, lambda g, ans, x: g * sign(x))
+defvjp(fabs, lambda g, ans, x: g * sign(x))
+for _prim in (maximum, minimum, fmax, fmin):
+    defvjp(_prim,
+           lambda g, ans, x, y: unbroadcast(g * _split_ties(x, ans, y), x),
+           lambda g, ans, x, y: unbroadcast(g * _split_ties(y, ans, x), y))
+# clip: inside [lo, hi] (bounds included) the cotangent goes to x, outside to the bound hit.
+defvjp(clip,
+       lambda g, ans, x, lo=None, hi=None, **kw: unbroadcast(g * (ans == x), x),
+       lambda g, ans, x, lo=None, hi=None, **kw: unbroadcast(g * (x < lo), lo),
+       lambda g, ans, x, lo=None, hi=None, **kw: unbroadcast(g * (x > hi), hi))
+defvjp(where,
+       None,
+       lambda g, ans, c, x, y: unbroadcast(where(c, g, 0.0), x),
+       lambda g, ans, c, x, y: unbroadcast(where(c, 0.0, g), y))

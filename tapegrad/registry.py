@@ -1,0 +1,206 @@
+"""Primitives and the registry of their derivative rules.
+
+A `Primitive` is a function tapegrad treats as atomic: called on plain values it simply runs;
+called on traced values it runs on their values and records one tape entry. Its derivative
+lives in the registry, as a VJP rule that `tapegrad.backward` calls during the reverse pass.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+import attrs
+
+from tapegrad.errors import NotDifferentiableError
+from tapegrad.tracer import Tracer, strip
+
+VjpRule = Callable[..., Any]
+"""``rule(g, ans, *args, **kwargs)``: the cotangent of one argument, or (joint rules) of all."""
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@attrs.frozen(eq=False)
+class Primitive:
+    """A function tapegrad records as one tape entry and differentiates by its rule.
+
+    Attributes:
+        name: shown in error messages and tape listings.
+        fun: the function run on plain (untraced) values.
+        differentiable: false for functions whose derivative is zero or undefined
+            everywhere (``argmax``, ``floor``); they accept tracers and return plain values.
+
+    Example:
+        >>> import numpy as np, tapegrad
+        >>> cube = tapegrad.primitive(lambda x: x ** 3, name="cube")
+        >>> tapegrad.defvjp(cube, lambda g, ans, x: g * 3 * x ** 2)
+        >>> float(tapegrad.grad(cube)(2.0))
+        12.0
+    """
+
+    name: str
+    fun: Callable[..., Any]
+    differentiable: bool = True
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # The hot path: find the innermost trace that owns an argument, if any.
+        top = None
+        for arg in args:
+            if type(arg) is Tracer:
+                if top is None or arg._trace.level > top.level:
+                    top = arg._trace
+            elif (type(arg) is list or type(arg) is tuple) and holds_tracer(arg):
+                return self._call_rare(args, kwargs)
+        if kwargs and holds_tracer(kwargs.values()):
+            return self._call_rare(args, kwargs)
+        if top is None:
+            return self.fun(*args, **kwargs)
+        if not self.differentiable:
+            return self.fun(*strip(args), **strip(kwargs))
+        return top.process(self, args, kwargs)
+
+    def _call_rare(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Handle tracers nested in sequences or passed by keyword, then call again."""
+        if not self.differentiable:
+            return self.fun(*strip(args), **strip(kwargs))
+        if kwargs and holds_tracer(kwargs.values()):
+            args, kwargs = self._keywords_to_positions(args, kwargs)
+        return self(*(_as_array(a) for a in args), **kwargs)
+
+    def _keywords_to_positions(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """Move keyword arguments into positions, so rules see every traced input by position."""
+        try:
+            bound = inspect.signature(self.fun).bind(*args, **kwargs)
+        except (TypeError, ValueError) as error:
+            raise TypeError(
+                f"{self.name}() received a traced value by keyword, and its signature could "
+                f"not be matched ({error}). Pass traced values positionally."
+            ) from None
+        bound.apply_defaults()
+        if holds_tracer(bound.kwargs.values()):
+            raise NotDifferentiableError(
+                f"{self.name}() received a traced value for a keyword-only parameter; tapegrad "
+                "differentiates positional parameters only. Pass it positionally, or wrap the "
+                "call in a function of your own that takes it positionally."
+            )
+        return bound.args, bound.kwargs
+
+    @property
+    def __wrapped__(self) -> Callable[..., Any]:
+        # Lets inspect.signature(primitive) and help() show the wrapped function.
+        return self.fun
+
+    def __repr__(self) -> str:
+        return f"<primitive {self.name}>"
+
+
+def holds_tracer(values: Iterable[Any]) -> bool:
+    """Whether a tracer appears in `values`, looking inside nested lists and tuples."""
+    for value in values:
+        if type(value) is Tracer:
+            return True
+        if (type(value) is list or type(value) is tuple) and holds_tracer(value):
+            return True
+    return False
+
+
+def _as_array(arg: Any) -> Any:
+    """Turn a (nested) list of tracers into one traced array, as NumPy would convert it."""
+    if (type(arg) is list or type(arg) is tuple) and holds_tracer(arg):
+        from tapegrad.numpy import array  # deferred: the namespace is built on this module
+
+        return array(arg)
+    return arg
+
+
+def primitive(fun: F | None = None, *, name: str | None = None, differentiable: bool = True) -> Any:
+    """Make `fun` a primitive: recorded as one tape entry, differentiated by its own rule.
+
+    Use it as a decorator or a call, then register the rule with `defvjp`. ``fun`` receives
+    plain values (NumPy arrays), never tracers of the transform that recorded it.
+
+    Example:
+        >>> import numpy as np, tapegrad
+        >>> @tapegrad.primitive
+        ... def logsumexp(x):
+        ...     m = np.max(x)
+        ...     return m + np.log(np.sum(np.exp(x - m)))
+        >>> tapegrad.defvjp(logsumexp, lambda g, ans, x: g * np.exp(x - ans))
+        >>> tapegrad.grad(logsumexp)(np.array([0.0, np.log(3.0)]))
+        array([0.25, 0.75])
+    """
+    if fun is None:
+        return lambda f: primitive(f, name=name, differentiable=differentiable)
+    if isinstance(fun, Primitive):
+        return fun
+    if not callable(fun):
+        raise TypeError(f"primitive() needs a function, got {type(fun).__name__}: {fun!r}")
+    return Primitive(name or getattr(fun, "__name__", repr(fun)), fun, differentiable)
+
+
+_vjp_rules: dict[Primitive, tuple[VjpRule | None, ...] | VjpRule] = {}
+
+
+def defvjp(prim: Primitive, *rules: VjpRule | None) -> None:
+    """Register one VJP rule per positional argument of `prim` (``None``: not differentiable).
+
+    Each rule is called as ``rule(g, ans, *args, **kwargs)``: ``g`` is the cotangent of the
+    output (a tuple, one per output, when `prim` returns several), ``ans`` the forward result,
+    then the primitive's own arguments. It returns the cotangent of its argument, in that
+    argument's shape, or ``None`` for zero. Write rules with NumPy functions so that they are
+    differentiable again: that is what makes higher-order derivatives work.
+
+    Example:
+        >>> import numpy as np, tapegrad
+        >>> mul = tapegrad.primitive(np.multiply, name="mul")
+        >>> tapegrad.defvjp(mul, lambda g, ans, x, y: g * y, lambda g, ans, x, y: g * x)
+        >>> tapegrad.grad(mul, argnums=(0, 1))(3.0, 4.0)
+        (np.float64(4.0), np.float64(3.0))
+    """
+    _check_primitive(prim, "defvjp")
+    for position, rule in enumerate(rules):
+        if rule is not None and not callable(rule):
+            raise TypeError(
+                f"defvjp({prim.name}, ...): the rule for argument {position} is "
+                f"{type(rule).__name__}, not a function. Pass one function (or None) per argument."
+            )
+    _vjp_rules[prim] = tuple(rules)
+
+
+def defvjp_all(prim: Primitive, rule: VjpRule) -> None:
+    """Register one VJP rule for all of `prim`'s arguments at once.
+
+    ``rule(g, ans, *args, **kwargs)`` returns a tuple with one cotangent (or ``None``) per
+    positional argument: convenient when the cotangents share work, as for a matrix product.
+
+    Example:
+        >>> import numpy as np, tapegrad
+        >>> matmul = tapegrad.primitive(np.matmul, name="matmul")
+        >>> tapegrad.defvjp_all(matmul, lambda g, ans, a, b: (g @ b.T, a.T @ g))
+        >>> tapegrad.grad(lambda w: np.sum(matmul(np.ones((1, 2)), w)))(np.eye(2))
+        array([[1., 1.],
+               [1., 1.]])
+    """
+    _check_primitive(prim, "defvjp_all")
+    if not callable(rule):
+        raise TypeError(f"defvjp_all({prim.name}, rule): rule must be a function, got {rule!r}")
+    _vjp_rules[prim] = rule
+
+
+def vjp_rule(prim: Primitive) -> tuple[VjpRule | None, ...] | VjpRule | None:
+    """The registered VJP rule(s) of `prim`, or ``None`` if it has none."""
+    return _vjp_rules.get(prim)
+
+
+def _check_primitive(prim: Any, caller: str) -> None:
+    if not isinstance(prim, Primitive):
+        raise TypeError(
+            f"{caller}() needs a primitive, got {type(prim).__name__} {prim!r}. Make one first "
+            f"with tapegrad.primitive(fun) (or the @tapegrad.primitive decorator)."
+        )
+    if not prim.differentiable:
+        raise TypeError(f"{caller}(): {prim.name} was declared differentiable=False")

@@ -1,0 +1,126 @@
+"""The Wengert tape: one frozen `Entry` per executed primitive, owned by one `Trace`.
+
+A trace is one transform call (one `grad`, one `vjp`...). While it is active, every primitive
+applied to one of its tracers appends an entry to its tape; the reverse pass is then a plain
+reversed loop over that list. Traces nest: each has a level, and the stack of active traces
+lives in a context variable so threads and async tasks never share one.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import numpy as np
+
+from tapegrad.errors import EscapedTracerError
+from tapegrad.tracer import Tracer
+
+if TYPE_CHECKING:
+    from tapegrad.registry import Primitive
+
+_EMPTY: Mapping[str, Any] = {}
+# What a tracer may wrap: anything with .shape, .dtype, .ndim and .size.
+VALUE_TYPES = (np.ndarray, np.generic, Tracer)
+
+
+@attrs.frozen(eq=False)
+class Entry:
+    """One line of the tape: a primitive that ran on traced values.
+
+    Attributes:
+        primitive: what ran.
+        args: its positional arguments, with this trace's tracers replaced by their values
+            (the primal values the rule needs) and everything else kept as passed.
+        kwargs: its static keyword parameters (``axis``, ``keepdims``...).
+        in_slots: for each positional argument, the tape slot it came from, or ``None`` for a
+            constant of this trace.
+        out_slot: the slot of the (first) output; a primitive with several outputs owns
+            ``out_slot .. out_slot + len(ans) - 1``.
+        ans: the forward result; a tuple when the primitive has several outputs.
+    """
+
+    primitive: Primitive
+    args: tuple[Any, ...]
+    kwargs: Mapping[str, Any]
+    in_slots: tuple[int | None, ...]
+    out_slot: int
+    ans: Any
+
+
+@attrs.define(eq=False)
+class Trace:
+    """One transform call: its level in the nesting, its tape, and its slot counter.
+
+    Attributes:
+        level: 0 for the outermost active transform, 1 for one nested inside it, ...
+        tape: the entries recorded so far, in execution order.
+        n_slots: how many slots (inputs and outputs) have been handed out.
+        alive: false once the transform has returned; its tracers must not be used then.
+    """
+
+    level: int
+    tape: list[Entry] = attrs.Factory(list)
+    n_slots: int = 0
+    alive: bool = True
+
+    def new_input(self, value: Any) -> Tracer:
+        """Wrap `value` as an input of this trace, in the next free slot."""
+        tracer = Tracer(self, self.n_slots, value)
+        self.n_slots += 1
+        return tracer
+
+    def process(self, primitive: Primitive, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
+        """Run `primitive` on `args`, record it on the tape, and wrap its outputs as tracers."""
+        if not self.alive:
+            raise EscapedTracerError(
+                f"{primitive.name}() was called on a traced value whose transform has already "
+                "returned. Traced values exist only while the function being differentiated "
+                "runs; do not store them in globals or return them through has_aux. Return "
+                "plain results instead (tapegrad.stop_gradient(x) gives the value of x)."
+            )
+        values = list(args)
+        in_slots: list[int | None] = [None] * len(args)
+        outer = False
+        for i, arg in enumerate(args):
+            if type(arg) is Tracer:
+                if arg._trace is self:
+                    values[i] = arg._value
+                    in_slots[i] = arg._slot
+                else:
+                    outer = True
+        # Outer tracers stay in `values`: calling the primitive again lets their trace record it.
+        out = primitive(*values, **kwargs) if outer else primitive.fun(*values, **kwargs)
+        slot = self.n_slots
+        if type(out) is tuple or type(out) is list:
+            out = tuple(o if isinstance(o, VALUE_TYPES) else np.asarray(o) for o in out)
+            self.n_slots = slot + len(out)
+            result: Any = tuple(Tracer(self, slot + k, o) for k, o in enumerate(out))
+        else:
+            if not isinstance(out, VALUE_TYPES):
+                out = np.asarray(out)  # a user primitive may return a Python scalar
+            self.n_slots = slot + 1
+            result = Tracer(self, slot, out)
+        self.tape.append(Entry(primitive, tuple(values), kwargs or _EMPTY, tuple(in_slots), slot, out))
+        return result
+
+
+_active: contextvars.ContextVar[tuple[Trace, ...]] = contextvars.ContextVar(
+    "tapegrad_active_traces", default=()
+)
+
+
+@contextmanager
+def new_trace() -> Iterator[Trace]:
+    """Open a trace nested inside the active ones; close it (and mark it dead) on exit."""
+    stack = _active.get()
+    trace = Trace(level=len(stack))
+    token = _active.set(stack + (trace,))
+    try:
+        yield trace
+    finally:
+        _active.reset(token)
+        trace.alive = False

@@ -1,0 +1,223 @@
+"""`Tracer`: the array-like value user code sees inside a transformed function.
+
+A tracer is a value plus its place on a tape: which trace owns it and which slot it fills.
+Everything numeric it does goes through `tapegrad.numpy` primitives, so every operation is
+recorded; comparisons and other non-differentiable queries return plain NumPy results.
+Plain NumPy calls (``np.sin(t)``, ``np.sum(t)``) reach the same primitives through
+``__array_ufunc__`` and ``__array_function__``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from tapegrad.tape import Trace
+
+
+class Tracer:
+    """A value being traced by one transform call (see `tapegrad.grad`)."""
+
+    __slots__ = ("_trace", "_slot", "_value")
+    # Makes ndarray's binary operators defer to ours (ndarray + tracer -> Tracer.__radd__).
+    __array_priority__ = 100.0
+
+    def __init__(self, trace: Trace, slot: int, value: Any) -> None:
+        self._trace = trace
+        self._slot = slot
+        self._value = value
+
+    # -- what it looks like -------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._value.shape  # values are always arrays, NumPy scalars or tracers
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        return self._value.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self._value.ndim
+
+    @property
+    def size(self) -> int:
+        return self._value.size
+
+    def __len__(self) -> int:
+        shape = self.shape
+        if not shape:
+            raise TypeError("len() of a 0-d traced value (a scalar has no length)")
+        return shape[0]
+
+    def __iter__(self) -> Any:
+        return (self[i] for i in range(len(self)))
+
+    def __repr__(self) -> str:
+        return f"Tracer({self._value!r}, level={self._trace.level})"
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray[Any, Any]:
+        raise TypeError(
+            "a traced value cannot be turned into a plain NumPy array: that would cut it off "
+            "from the gradient. It happens with np.asarray(t) or np.array([t, ...]), with "
+            "writing a tracer into a plain array (a[i] = t), and with plain NumPy functions "
+            "given a list of tracers (np.sum([x, y])), since NumPy does not look inside "
+            "lists. Use tapegrad.numpy instead (tnp.array([x, y]), tnp.stack, tnp.sum([x, y])), "
+            "or tapegrad.stop_gradient(t) if you mean a constant."
+        )
+
+    def __float__(self) -> float:
+        raise TypeError(
+            "float() of a traced value would cut it off from the gradient. Keep it as an "
+            "array and compute with it, or use float(tapegrad.stop_gradient(t)) if you mean "
+            "a constant (e.g. for printing or logging)."
+        )
+
+    __int__ = __float__
+    __complex__ = __float__
+
+    # -- NumPy protocols -----------------------------------------------------------------
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        return dispatch.ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        return dispatch.function(func, args, kwargs)
+
+    # -- arithmetic ---------------------------------------------------------------------
+    def __add__(self, other: Any) -> Any:
+        return tnp.add(self, other)
+
+    def __radd__(self, other: Any) -> Any:
+        return tnp.add(other, self)
+
+    def __sub__(self, other: Any) -> Any:
+        return tnp.subtract(self, other)
+
+    def __rsub__(self, other: Any) -> Any:
+        return tnp.subtract(other, self)
+
+    def __mul__(self, other: Any) -> Any:
+        return tnp.multiply(self, other)
+
+    def __rmul__(self, other: Any) -> Any:
+        return tnp.multiply(other, self)
+
+    def __truediv__(self, other: Any) -> Any:
+        return tnp.true_divide(self, other)
+
+    def __rtruediv__(self, other: Any) -> Any:
+        return tnp.true_divide(other, self)
+
+    def __pow__(self, other: Any) -> Any:
+        return tnp.power(self, other)
+
+    def __rpow__(self, other: Any) -> Any:
+        return tnp.power(other, self)
+
+    def __matmul__(self, other: Any) -> Any:
+        return tnp.matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> Any:
+        return tnp.matmul(other, self)
+
+    def __neg__(self) -> Any:
+        return tnp.negative(self)
+
+    def __pos__(self) -> Tracer:
+        return self
+
+    def __abs__(self) -> Any:
+        return tnp.abs(self)
+
+    # Comparisons are piecewise constant: they return plain boolean arrays.
+    def __lt__(self, other: Any) -> Any:
+        return tnp.less(self, other)
+
+    def __le__(self, other: Any) -> Any:
+        return tnp.less_equal(self, other)
+
+    def __gt__(self, other: Any) -> Any:
+        return tnp.greater(self, other)
+
+    def __ge__(self, other: Any) -> Any:
+        return tnp.greater_equal(self, other)
+
+    def __eq__(self, other: Any) -> Any:  # type: ignore[override]
+        return tnp.equal(self, other)
+
+    def __ne__(self, other: Any) -> Any:  # type: ignore[override]
+        return tnp.not_equal(self, other)
+
+    # -- indexing and methods mirroring ndarray -----------------------------------------
+    def __getitem__(self, index: Any) -> Any:
+        return tnp.getitem(self, index)
+
+    @property
+    def T(self) -> Any:
+        return tnp.transpose(self)
+
+    def reshape(self, *shape: Any, order: str = "C") -> Any:
+        return tnp.reshape(self, shape[0] if len(shape) == 1 else shape, order=order)
+
+    def transpose(self, *axes: Any) -> Any:
+        return tnp.transpose(self, axes[0] if len(axes) == 1 else (axes or None))
+
+    def ravel(self) -> Any:
+        return tnp.reshape(self, (-1,))
+
+    def flatten(self) -> Any:
+        return tnp.reshape(self, (-1,))
+
+    def squeeze(self, axis: Any = None) -> Any:
+        return tnp.squeeze(self, axis)
+
+    def sum(self, axis: Any = None, keepdims: bool = False) -> Any:
+        return tnp.sum(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis: Any = None, keepdims: bool = False) -> Any:
+        return tnp.mean(self, axis=axis, keepdims=keepdims)
+
+    def max(self, axis: Any = None, keepdims: bool = False) -> Any:
+        return tnp.max(self, axis=axis, keepdims=keepdims)
+
+    def min(self, axis: Any = None, keepdims: bool = False) -> Any:
+        return tnp.min(self, axis=axis, keepdims=keepdims)
+
+    def dot(self, other: Any) -> Any:
+        return tnp.dot(self, other)
+
+    def astype(self, dtype: Any) -> Any:
+        return tnp.astype(self, dtype)
+
+    def argmax(self, axis: Any = None) -> Any:
+        return tnp.argmax(self, axis)
+
+    def argmin(self, axis: Any = None) -> Any:
+        return tnp.argmin(self, axis)
+
+    def item(self) -> Any:
+        return float(self)  # raises the explanatory error of __float__
+
+
+def strip(value: Any) -> Any:
+    """`value` with every tracer (of any trace, nested in lists, tuples or dicts) unwrapped."""
+    while type(value) is Tracer:
+        value = value._value
+    if type(value) is list or type(value) is tuple:
+        return type(value)(strip(v) for v in value)
+    if type(value) is dict:
+        return {k: strip(v) for k, v in value.items()}
+    return value
+
+
+# Imported last: these modules need `Tracer` defined above.
+from tapegrad import numpy as tnp  # noqa: E402
+from tapegrad.numpy import _dispatch as dispatch  # noqa: E402

@@ -1,0 +1,316 @@
+"""Transforms: functions that take a function and return its derivative as a new function.
+
+Each call opens its own trace, runs the function on tracers, and replays the tape backwards.
+Nothing global changes: calling a transformed function twice gives the same result, and the
+tape is dropped when the call returns (``vjp`` keeps it inside the returned ``vjp_fn``).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import attrs
+import numpy as np
+
+from tapegrad.backward import backward
+from tapegrad.errors import NonScalarOutputError, NotDifferentiableError
+from tapegrad.pytree import TreeDef, tree_flatten, tree_map, tree_unflatten
+from tapegrad.tape import Trace, new_trace
+from tapegrad.tracer import Tracer, strip
+
+ArgNums = int | Sequence[int]
+
+
+@attrs.frozen(eq=False)
+class _Traced:
+    """One run of a function under a trace: what went in, what came out, and the tape.
+
+    Attributes:
+        trace: the trace that recorded the run.
+        inputs: the value of each differentiated input leaf, in slot order (slot i = input i).
+        in_tree: the structure of the differentiated arguments (a tuple, one per argnum).
+        scalar_inputs: which input leaves were Python or NumPy scalars (returned as scalars).
+        out: the output with this trace's tracers replaced by their values.
+        out_leaves: the leaves of ``out``.
+        out_tree: the structure of ``out``.
+        out_slots: for each output leaf, its tape slot, or None if it does not depend on the
+            inputs.
+        aux: the auxiliary output when ``has_aux`` (untraced), else None.
+    """
+
+    trace: Trace
+    inputs: list[Any]
+    in_tree: TreeDef
+    scalar_inputs: list[bool]
+    out: Any
+    out_leaves: list[Any]
+    out_tree: TreeDef
+    out_slots: list[int | None]
+    aux: Any
+
+    def pull_back(self, out_cts: list[Any]) -> Any:
+        """The cotangents of the inputs, in the inputs' structure, given the outputs' ones."""
+        seeds = [(s, ct) for s, ct in zip(self.out_slots, out_cts) if s is not None]
+        cts = backward(self.trace, seeds)
+        grads = [
+            _as_gradient(cts[i], x, scalar)
+            for i, (x, scalar) in enumerate(zip(self.inputs, self.scalar_inputs))
+        ]
+        return tree_unflatten(self.in_tree, grads)
+
+
+def _run(f: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+         argnums: tuple[int, ...], has_aux: bool, caller: str) -> _Traced:
+    """Run `f` with the arguments at `argnums` traced; collect what the transforms need."""
+    for i in argnums:
+        if not -len(args) <= i < len(args):
+            raise TypeError(
+                f"{caller}: argnums asks for argument {i}, but {_name(f)} was called with "
+                f"{len(args)} positional argument(s). Pass the argument positionally, or fix argnums."
+            )
+    leaves, in_tree = tree_flatten(tuple(args[i] for i in argnums))
+    if not leaves:
+        raise TypeError(
+            f"{caller}: the differentiated argument(s) {list(argnums)} of {_name(f)} hold no "
+            "arrays (only empty containers or None); there is nothing to differentiate."
+        )
+    inputs = [_as_input(leaf, f, argnums, in_tree, k, caller) for k, leaf in enumerate(leaves)]
+    scalar_inputs = [isinstance(leaf, (int, float, complex, np.generic)) for leaf in leaves]
+    with new_trace() as trace:
+        traced = tree_unflatten(in_tree, [trace.new_input(x) for x in inputs])
+        call_args = list(args)
+        for i, arg in zip(argnums, traced):
+            call_args[i] = arg
+        result = f(*call_args, **kwargs)
+    aux = None
+    if has_aux:
+        if not (type(result) is tuple and len(result) == 2):
+            raise TypeError(
+                f"{caller} with has_aux=True needs {_name(f)} to return a pair (output, aux), "
+                f"but it returned {type(result).__name__}. Return `out, aux`, or drop has_aux."
+            )
+        result, aux = result
+        aux = tree_map(lambda leaf: _unwrap(leaf, trace)[0], aux)
+    out_leaves, out_tree = tree_flatten(result)
+    pairs = [_unwrap(leaf, trace) for leaf in out_leaves]
+    values = [v for v, _ in pairs]
+    return _Traced(trace, inputs, in_tree, scalar_inputs, tree_unflatten(out_tree, values),
+                   values, out_tree, [s for _, s in pairs], aux)
+
+
+def _unwrap(leaf: Any, trace: Trace) -> tuple[Any, int | None]:
+    """The value and slot of a leaf that belongs to `trace`; other leaves are constants."""
+    if type(leaf) is Tracer and leaf._trace is trace:
+        return leaf._value, leaf._slot
+    return leaf, None
+
+
+def _as_input(leaf: Any, f: Any, argnums: tuple[int, ...], tree: TreeDef, k: int, caller: str) -> Any:
+    """`leaf` as an array to differentiate at: integers become floats, the rest is refused."""
+    if type(leaf) is Tracer:
+        return leaf  # an outer transform's value: nested differentiation
+    value = np.asarray(leaf)
+    kind = value.dtype.kind
+    if kind in "fc":
+        return value
+    if kind in "iu":
+        return value.astype(np.float64)  # differentiate the real function, not a truncation
+    where = _describe_leaf(f, argnums, tree, k)
+    raise NotDifferentiableError(
+        f"{caller}: cannot differentiate with respect to {where}, which is "
+        f"{_describe_value(leaf)}; tapegrad differentiates integer, real and complex numbers "
+        "only. Pass it as an argument that is not in argnums, or convert it (x.astype(float))."
+    )
+
+
+def _as_gradient(ct: Any, x: Any, scalar: bool) -> Any:
+    """The gradient for input `x`: zeros if nothing flowed, in x's dtype, scalar if x was."""
+    if ct is None:
+        ct = np.zeros(x.shape, x.dtype)
+    elif type(ct) is Tracer:
+        return ct if ct.dtype == x.dtype else ct.astype(x.dtype)
+    else:
+        ct = np.asarray(ct, dtype=x.dtype)
+    return ct[()] if scalar else ct
+
+
+def _argnums(argnums: ArgNums, caller: str) -> tuple[int, ...]:
+    if isinstance(argnums, int) and not isinstance(argnums, bool):
+        return (argnums,)
+    if isinstance(argnums, (tuple, list)) and argnums and all(
+        isinstance(i, int) and not isinstance(i, bool) for i in argnums
+    ):
+        return tuple(argnums)
+    raise TypeError(f"{caller}: argnums must be an int or a non-empty tuple of ints, got {argnums!r}")
+
+
+def _dtype(x: Any) -> Any:
+    return x.dtype if hasattr(x, "dtype") else np.result_type(x)
+
+
+def _name(f: Any) -> str:
+    return getattr(f, "__name__", None) or repr(f)
+
+
+def _describe_leaf(f: Any, argnums: tuple[int, ...], tree: TreeDef, k: int) -> str:
+    """Name input leaf `k` the way the user wrote it: argument number and parameter name."""
+    counts = [child.num_leaves for child in tree.children]
+    for argnum, count in zip(argnums, counts):
+        if k < count:
+            break
+        k -= count
+    try:
+        names = list(inspect.signature(f).parameters)
+        name = f" ({names[argnum]})" if 0 <= argnum < len(names) else ""
+    except (TypeError, ValueError):
+        name = ""
+    inside = f", leaf {k}" if count > 1 else ""
+    return f"argument {argnum}{name} of {_name(f)}{inside}"
+
+
+def _describe_value(value: Any) -> str:
+    dtype = getattr(value, "dtype", None)
+    if dtype is not None:
+        return f"an array of dtype {dtype}"
+    return f"a {type(value).__name__} ({value!r:.40})"
+
+
+def _check_scalar(t: _Traced, f: Any, caller: str) -> Any:
+    """The output of `f` as a real scalar, or a NonScalarOutputError explaining what to use."""
+    if len(t.out_leaves) != 1:
+        raise NonScalarOutputError(
+            f"{caller}: {_name(f)} must return a single scalar, but it returned "
+            f"{t.out_tree.describe()} ({len(t.out_leaves)} arrays). Use has_aux=True to return "
+            "extra values, or vjp(f, x) to differentiate several outputs."
+        )
+    out = t.out_leaves[0]
+    shape = np.shape(out)
+    if shape != ():
+        raise NonScalarOutputError(
+            f"{caller}: {_name(f)} must return a scalar, but it returned an array of shape "
+            f"{shape}. For the derivative of each element of an elementwise function use "
+            "elementwise_grad(f); for all partial derivatives use jacobian(f); to pull back a "
+            "cotangent of your own use vjp(f, x). To differentiate a total, return np.sum(...)."
+        )
+    return out
+
+
+def value_and_grad(f: Callable[..., Any], argnums: ArgNums = 0, has_aux: bool = False) -> Callable[..., Any]:
+    """Like `grad`, but the new function returns ``(value, gradient)`` from one pass.
+
+    With ``has_aux=True`` it returns ``((value, aux), gradient)``, as JAX does.
+
+    Example:
+        >>> import numpy as np, tapegrad
+        >>> tapegrad.value_and_grad(lambda x: np.sum(x ** 2))(np.array([1.0, 2.0]))
+        (np.float64(5.0), array([2., 4.]))
+    """
+    return _value_and_grad(f, argnums, has_aux, "value_and_grad")
+
+
+def grad(f: Callable[..., Any], argnums: ArgNums = 0, has_aux: bool = False) -> Callable[..., Any]:
+    """The gradient of `f`, a function returning a scalar, as a new function.
+
+    ``argnums`` picks the argument(s) to differentiate (an int, or a tuple to get a tuple of
+    gradients); each may be an array, a scalar, or a nested tuple/list/dict of them, and its
+    gradient has the same structure, shape and float dtype. With ``has_aux=True``, `f`
+    returns ``(output, aux)`` and the new function returns ``(gradient, aux)``.
+
+    Example:
+        >>> import numpy as np, tapegrad
+        >>> tapegrad.grad(np.tanh)(0.5)
+        np.float64(0.7864477329659274)
+        >>> tapegrad.grad(tapegrad.grad(lambda x: x ** 3))(2.0)
+        np.float64(12.0)
+    """
+    inner = _value_and_grad(f, argnums, has_aux, "grad")
+
+    @functools.wraps(f)
+    def grad_f(*args: Any, **kwargs: Any) -> Any:
+        value, grads = inner(*args, **kwargs)
+        return (grads, value[1]) if has_aux else grads
+
+    return grad_f
+
+
+def _value_and_grad(f: Callable[..., Any], argnums: ArgNums, has_aux: bool, caller: str) -> Callable[..., Any]:
+    nums = _argnums(argnums, caller)
+
+    @functools.wraps(f)
+    def value_and_grad_f(*args: Any, **kwargs: Any) -> Any:
+        t = _run(f, args, kwargs, nums, has_aux, caller)
+        out = _check_scalar(t, f, caller)
+        grads = t.pull_back([np.ones((), _dtype(out))])
+        grads = grads[0] if isinstance(argnums, int) else grads
+        return ((out, t.aux) if has_aux else out), grads
+
+    return value_and_grad_f
+
+
+def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple[Any, ...]:
+    """Run `f` at `primals`; return ``(out, vjp_fn)`` to pull cotangents back through it.
+
+    ``vjp_fn(ct)`` takes a cotangent with the structure and shapes of ``out`` and returns a
+    tuple with one cotangent per primal. It can be called many times. With ``has_aux=True``
+    the result is ``(out, vjp_fn, aux)``.
+
+    Example:
+        >>> import numpy as np, tapegrad
+        >>> out, vjp_fn = tapegrad.vjp(lambda x, y: x * y, np.array([1.0, 2.0]), 3.0)
+        >>> vjp_fn(np.array([1.0, 10.0]))
+        (array([ 3., 30.]), np.float64(21.0))
+    """
+    t = _run(f, primals, {}, tuple(range(len(primals))), has_aux, "vjp")
+
+    def vjp_fn(ct: Any) -> Any:
+        leaves, tree = tree_flatten(ct)
+        if tree != t.out_tree:
+            raise TypeError(
+                f"vjp_fn: the cotangent must have the structure of {_name(f)}'s output, "
+                f"{t.out_tree.describe()}, but it is {tree.describe()}."
+            )
+        for k, (c, out) in enumerate(zip(leaves, t.out_leaves)):
+            if np.shape(c) != np.shape(out):
+                raise ValueError(
+                    f"vjp_fn: cotangent leaf {k} has shape {np.shape(c)}, but the output it "
+                    f"pulls back has shape {np.shape(out)}; they must match."
+                )
+        return t.pull_back(leaves)
+
+    return (t.out, vjp_fn, t.aux) if has_aux else (t.out, vjp_fn)
+
+
+def elementwise_grad(f: Callable[..., Any], argnums: ArgNums = 0) -> Callable[..., Any]:
+    """The sum over outputs of the gradients: the derivative of each element for an
+    elementwise `f` (what the seed tutorial's ``y.Backward()`` computes).
+
+    It pulls a cotangent of ones back through `f`, so its output may have any shape.
+
+    Example:
+        >>> import numpy as np, tapegrad
+        >>> tapegrad.elementwise_grad(np.sin)(np.array([0.0, np.pi]))
+        array([ 1., -1.])
+    """
+    nums = _argnums(argnums, "elementwise_grad")
+
+    @functools.wraps(f)
+    def elementwise_grad_f(*args: Any, **kwargs: Any) -> Any:
+        t = _run(f, args, kwargs, nums, False, "elementwise_grad")
+        grads = t.pull_back([np.ones(np.shape(o), _dtype(o)) for o in t.out_leaves])
+        return grads[0] if isinstance(argnums, int) else grads
+
+    return elementwise_grad_f
+
+
+def stop_gradient(x: Any) -> Any:
+    """`x` as a constant: its value, cut off from every active transform.
+
+    Example:
+        >>> import numpy as np, tapegrad
+        >>> tapegrad.grad(lambda x: x * tapegrad.stop_gradient(x))(3.0)
+        np.float64(3.0)
+    """
+    return strip(x)
