@@ -88,11 +88,14 @@ class Trace:
         for i, arg in enumerate(args):
             if type(arg) is Tracer:
                 if arg._trace is self:
-                    values[i] = arg._value
+                    value = values[i] = arg._value
                     in_slots[i] = arg._slot
+                    if type(value) is Tracer:
+                        outer = True
                 else:
                     outer = True
-        # Outer tracers stay in `values`: calling the primitive again lets their trace record it.
+        # Outer tracers (arguments, or values of ours under nested transforms) stay in
+        # `values`: calling the primitive again lets their own trace record it.
         out = primitive(*values, **kwargs) if outer else primitive.fun(*values, **kwargs)
         slot = self.n_slots
         if type(out) is tuple or type(out) is list:

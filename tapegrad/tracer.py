@@ -76,9 +76,11 @@ class Tracer:
 
     def __float__(self) -> float:
         raise TypeError(
-            "float() of a traced value would cut it off from the gradient. Keep it as an "
-            "array and compute with it, or use float(tapegrad.stop_gradient(t)) if you mean "
-            "a constant (e.g. for printing or logging)."
+            "float() of a traced value would cut it off from the gradient. NumPy also calls "
+            "it when a traced scalar is written into a plain array (a[i] = t): build the "
+            "array with tapegrad.numpy.stack or tnp.array([...]) instead. Otherwise keep the "
+            "value as an array and compute with it, or use float(tapegrad.stop_gradient(t)) "
+            "if you mean a constant (e.g. for printing or logging)."
         )
 
     __int__ = __float__

@@ -36,7 +36,7 @@ from tapegrad.numpy.indexing import getitem, untake
 from tapegrad.numpy.nondifferentiable import *  # noqa: F403
 from tapegrad.numpy.products import dot, matmul
 from tapegrad.numpy.reductions import amax, amin, max, mean, min, sum
-from tapegrad.numpy.shape import (
+from tapegrad.numpy.manipulation import (
     array,
     array_split,
     asarray,

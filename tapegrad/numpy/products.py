@@ -8,7 +8,7 @@ import numpy as np
 
 from tapegrad.numpy._wrap import wrap
 from tapegrad.numpy.reductions import unbroadcast
-from tapegrad.numpy.shape import expand_dims, transpose
+from tapegrad.numpy.manipulation import expand_dims, transpose
 from tapegrad.registry import defvjp
 
 matmul = wrap(np.matmul)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from tapegrad.numpy._wrap import wrap
-from tapegrad.numpy.shape import broadcast_to, expand_dims, reshape
+from tapegrad.numpy.manipulation import broadcast_to, expand_dims, reshape
 from tapegrad.registry import defvjp
 
 sum = wrap(np.sum)

@@ -1,0 +1,12 @@
+"""Shared test set-up: a deterministic Hypothesis profile, so CI runs are reproducible."""
+
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    deadline=None,
+    max_examples=60,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile("ci")

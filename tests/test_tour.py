@@ -1,0 +1,22 @@
+"""The README's demo command: ``python -m tapegrad`` runs and its model learns."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+
+def test_the_tour_runs_and_the_loss_falls() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "tapegrad"], capture_output=True, text=True, timeout=120, check=True
+    )
+    out = result.stdout
+    for name in ("add", "reshape", "transpose", "sum", "matmul", "separate"):
+        assert f"-- {name}.py" in out
+    for line in re.findall(r"order \d: .*", out):
+        ours, closed = re.findall(r"[+-]\d+\.\d+", line)
+        assert ours == closed
+    losses = [float(v) for v in re.findall(r"loss (\d+\.\d+)", out)]
+    assert len(losses) == 6 and all(a > b for a, b in zip(losses, losses[1:]))
+    assert losses[-1] < 0.25 * losses[0]
