@@ -25,7 +25,7 @@ def init_params(sizes, seed=1):
     """A list of (weights, bias) pairs, one per layer: a pytree tapegrad differentiates."""
     rng = np.random.default_rng(seed)
     return [(rng.standard_normal((m, n)) / np.sqrt(m), np.zeros(n))
-            for m, n in zip(sizes[:-1], sizes[1:])]
+            for m, n in zip(sizes[:-1], sizes[1:], strict=True)]
 
 
 def logits(params, x):
@@ -54,8 +54,8 @@ def train(x, y, steps=1500, learning_rate=0.3, momentum=0.9):
         if i % 300 == 0:
             print(f"step {i:4d}  loss {float(value):.4f}")
         velocity = [(momentum * vw - learning_rate * gw, momentum * vb - learning_rate * gb)
-                    for (vw, vb), (gw, gb) in zip(velocity, grads)]
-        params = [(w + vw, b + vb) for (w, b), (vw, vb) in zip(params, velocity)]
+                    for (vw, vb), (gw, gb) in zip(velocity, grads, strict=True)]
+        params = [(w + vw, b + vb) for (w, b), (vw, vb) in zip(params, velocity, strict=True)]
     return params
 
 

@@ -27,6 +27,7 @@ the page shows the real message and the test fails when the message changes.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
 import os
 import re
@@ -35,7 +36,11 @@ import sys
 from pathlib import Path
 
 import attrs
+import numpy as np
+import numpy.polynomial.polynomial as P
 import pytest
+
+import tapegrad
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -70,7 +75,8 @@ def blocks(page: str) -> list[Block]:
         i += 1
         body = []
         while i < len(lines) and lines[i].strip() != "```":
-            body.append(lines[i][len(indent):] if lines[i].startswith(indent) else lines[i].lstrip())
+            line = lines[i]
+            body.append(line[len(indent):] if line.startswith(indent) else line.lstrip())
             i += 1
         assert i < len(lines), f"{page}:{start + 1}: the code fence opened here is never closed"
         body = [_include(line, page, start) for line in body]
@@ -145,10 +151,10 @@ def test_only_known_fence_tags(page: str) -> None:
 
 @pytest.mark.parametrize("page", PAGES)
 def test_every_text_block_follows_a_python_block(page: str) -> None:
-    shown = {id(s) for _, s in examples(page) if s is not None}
+    shown = {s.line for _, s in examples(page) if s is not None}
     for block in blocks(page):
         if block.tag == "text":
-            assert id(block) in shown, (
+            assert block.line in shown, (
                 f"docs/{page}:{block.line}: a ```text block that does not directly follow a "
                 "```python block; it would show output that no code produces"
             )
@@ -159,7 +165,9 @@ def test_page_code_runs_and_prints_what_the_page_shows(page: str) -> None:
     for block, shown, printed in run_page(page):
         where = f"docs/{page}:{block.line}"
         if shown is None:
-            assert printed == "", f"{where}: the block prints output the page does not show:\n{printed}"
+            assert printed == "", (
+                f"{where}: the block prints output the page does not show:\n{printed}"
+            )
         else:
             assert normalized(printed) == normalized(shown.code), (
                 f"{where}: printed output differs from the text block at line {shown.line}.\n"
@@ -187,10 +195,14 @@ def test_quoted_seed_output_is_what_the_seed_printed(page: str) -> None:
             )
 
 
-def test_the_convention_catches_wrong_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_convention_catches_wrong_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The checker itself: a page showing the wrong output, or hiding output, is caught."""
     page = tmp_path / "bad.md"
-    page.write_text("```python\nprint(1 + 1)\n```\n\n```text\n3\n```\n\n```python\nprint('hidden')\n```\n")
+    page.write_text(
+        "```python\nprint(1 + 1)\n```\n\n```text\n3\n```\n\n```python\nprint('hidden')\n```\n"
+    )
     monkeypatch.setattr(sys.modules[__name__], "DOCS", tmp_path)
     (first, shown, printed), (second, hidden, printed2) = run_page("bad.md")
     assert shown is not None and normalized(printed) != normalized(shown.code)
@@ -217,3 +229,29 @@ def test_the_site_builds_strictly(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert (tmp_path / "site" / "api" / "index.html").is_file()
+
+
+def _gen_figures():
+    spec = importlib.util.spec_from_file_location("gen_figures", DOCS / "gen_figures.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_tanh_figure_shows_the_true_derivatives() -> None:
+    """The curves of docs/images/tanh-derivatives.png: nested transforms against the closed
+    form (each derivative of tanh is a polynomial in t = tanh x: P' = P'(t) (1 - t²)) and
+    against nested scalar ``grad`` at a few points."""
+    x = np.linspace(-3.0, 3.0, 13)
+    curves = _gen_figures().tanh_derivatives(x, order=6)
+    t = np.tanh(x)
+    poly = P.Polynomial([0.0, 1.0])  # tanh itself, as a polynomial in t
+    for k, curve in enumerate(curves):
+        np.testing.assert_allclose(curve, poly(t), rtol=1e-10, atol=1e-10, err_msg=f"order {k}")
+        poly = poly.deriv() * P.Polynomial([1.0, 0.0, -1.0])
+    scalar = np.tanh
+    for _ in range(6):
+        scalar = tapegrad.grad(scalar)
+    np.testing.assert_allclose([scalar(v) for v in x[::4]], curves[6][::4], rtol=1e-10, atol=1e-10)
+    assert (DOCS / "images" / "tanh-derivatives.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -34,7 +34,7 @@ def test_logistic_regression_learns() -> None:
     out = run("logistic_regression.py")
     losses = floats_after("loss", out)
     assert len(losses) == 7 and losses[0] == 0.6931  # log 2: the zero model
-    assert all(a > b for a, b in zip(losses, losses[1:]))
+    assert all(a > b for a, b in zip(losses, losses[1:], strict=False))
     assert losses[-1] < 0.2
     assert floats_after("training accuracy", out)[0] >= 0.9
     assert "gradient matches the closed form: True" in out
@@ -70,6 +70,6 @@ def test_newton_converges_quadratically_to_the_minimum() -> None:
     # the last steps before convergence: each error is at most a constant times the
     # previous one squared
     tail = [n for n in norms if 0 < n < 1e-2]
-    assert len(tail) >= 2 and all(b < 200 * a ** 2 for a, b in zip(tail, tail[1:]))
+    assert len(tail) >= 2 and all(b < 200 * a ** 2 for a, b in zip(tail, tail[1:], strict=False))
     assert "minimum at [1. 1.]" in out
 
