@@ -99,7 +99,8 @@ def main() -> None:
     if args.child:
         print(json.dumps(measure(args.child, args.deep, args.wide, args.tracemalloc)))
         return
-    header = f"{'case':42} {'entries':>9} {'fwd s':>7} {'bwd s':>7} {'µs/op·input':>11} {'maxRSS MB':>10} {'growth MB':>10}"
+    header = (f"{'case':42} {'entries':>9} {'fwd s':>7} {'bwd s':>7} {'µs/op·input':>11} "
+              f"{'maxRSS MB':>10} {'growth MB':>10}")
     print(header + ("  tracemalloc peak MB" if args.tracemalloc else ""))
     for case in CASES.values():
         r = run_in_subprocess(case, args.deep, args.wide, False)
@@ -108,7 +109,8 @@ def main() -> None:
         line = (f"{r['case']:42} {r['entries']:>9,} {r['forward_s']:>7.2f} {r['backward_s']:>7.2f} "
                 f"{per:>11.2f} {r['peak_rss_mb']:>10.1f} {r['rss_growth_mb']:>10.1f}")
         if args.tracemalloc:
-            line += f"  {run_in_subprocess(case, args.deep, args.wide, True)['tracemalloc_peak_mb']:>19.1f}"
+            peak = run_in_subprocess(case, args.deep, args.wide, True)["tracemalloc_peak_mb"]
+            line += f"  {peak:>19.1f}"
         print(line, flush=True)
 
 

@@ -59,7 +59,8 @@ def sin_chain_derivatives(x0: float, n: int) -> tuple[float, float]:
         xs[i] = x
         x = np.sin(x)
     cos, sin = np.cos(xs), np.sin(xs)
-    # dx_i/dx0 = prod_{j<i} cos(x_j); d/dx0 of prod_i cos(x_i) = sum_i -sin(x_i) dx_i/dx0 prod_{j!=i} cos(x_j)
+    # dx_i/dx0 = prod_{j<i} cos(x_j), and
+    # d/dx0 prod_i cos(x_i) = sum_i -sin(x_i) dx_i/dx0 prod_{j!=i} cos(x_j)
     prefix = np.concatenate([[1.0], np.cumprod(cos)[:-1]])
     first = float(np.prod(cos))
     second = float(np.sum(-sin * prefix * first / cos))

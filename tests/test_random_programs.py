@@ -62,6 +62,8 @@ BINARY = [
 ]
 REDUCTIONS = ["tnp.sum", "tnp.mean", "tnp.max", "tnp.min"]
 SHAPES = [(), (3,), (2, 3), (2, 1), (1, 3), (3, 3), (2, 3, 3)]
+Shapes = dict[str, Any]  # variable name -> shape
+Made = tuple[str, list[str]]  # an expression, and the variables it reads
 
 
 @attrs.frozen
@@ -140,7 +142,7 @@ def programs(draw: Any, max_lines: int = 6) -> Program:
         consumed.update(operands)
         if result and isinstance(result[0], tuple):  # several outputs
             targets = [f"v{len(shapes) + k}" for k in range(len(result))]
-            shapes.update(zip(targets, result))
+            shapes.update(zip(targets, result, strict=True))
             lines.append((", ".join(targets), expression))
         else:
             target = f"v{len(shapes)}"
@@ -153,23 +155,23 @@ def programs(draw: Any, max_lines: int = 6) -> Program:
                    tuple(extra + last), draw(st.sampled_from([1, 2])), draw(st.integers(0, 2**16)))
 
 
-def _unary(draw: Any, a: str, names: list[str], shapes: dict[str, Any]) -> tuple[str, list[str]]:
+def _unary(draw: Any, a: str, names: list[str], shapes: Shapes) -> Made:
     return draw(st.sampled_from(UNARY)).format(a=a), [a]
 
 
-def _binary(draw: Any, a: str, names: list[str], shapes: dict[str, Any]) -> tuple[str, list[str]]:
+def _binary(draw: Any, a: str, names: list[str], shapes: Shapes) -> Made:
     b = draw(st.sampled_from(names))
     return draw(st.sampled_from(BINARY)).format(a=a, b=b), [a, b]
 
 
-def _reduction(draw: Any, a: str, names: list[str], shapes: dict[str, Any]) -> tuple[str, list[str]]:
+def _reduction(draw: Any, a: str, names: list[str], shapes: Shapes) -> Made:
     ndim = len(shapes[a])
     axis = draw(st.sampled_from([None, *range(-ndim, ndim)]))
     keepdims = draw(st.booleans())
     return f"{draw(st.sampled_from(REDUCTIONS))}({a}, axis={axis}, keepdims={keepdims})", [a]
 
 
-def _move(draw: Any, a: str, names: list[str], shapes: dict[str, Any]) -> tuple[str, list[str]]:
+def _move(draw: Any, a: str, names: list[str], shapes: Shapes) -> Made:
     shape = shapes[a]
     options = [f"tnp.reshape({a}, (-1,))", f"tnp.reshape({a}, {tuple(reversed(shape))})",
                f"tnp.expand_dims({a}, 0)", f"tnp.squeeze({a})", f"{a}.T"]
@@ -179,7 +181,7 @@ def _move(draw: Any, a: str, names: list[str], shapes: dict[str, Any]) -> tuple[
     return draw(st.sampled_from(options)), [a]
 
 
-def _index(draw: Any, a: str, names: list[str], shapes: dict[str, Any]) -> tuple[str, list[str]]:
+def _index(draw: Any, a: str, names: list[str], shapes: Shapes) -> Made:
     if not shapes[a]:
         return f"tnp.stack([{a}, {a} * {a}])[1]", [a]
     options = [f"{a}[1:]", f"{a}[::-1]", f"{a}[..., 0]", f"{a}[np.array([0, 0, -1])]",
@@ -187,7 +189,7 @@ def _index(draw: Any, a: str, names: list[str], shapes: dict[str, Any]) -> tuple
     return draw(st.sampled_from(options)), [a]
 
 
-def _matmul(draw: Any, a: str, names: list[str], shapes: dict[str, Any]) -> tuple[str, list[str]]:
+def _matmul(draw: Any, a: str, names: list[str], shapes: Shapes) -> Made:
     if not shapes[a]:
         return f"{a} * 2.0", [a]
     b = draw(st.sampled_from(names))
@@ -197,7 +199,7 @@ def _matmul(draw: Any, a: str, names: list[str], shapes: dict[str, Any]) -> tupl
     return f"{a} @ (np.arange(1.0, {2 * n + 1}).reshape({n}, 2) / {2 * n})", [a]
 
 
-def _several_outputs(draw: Any, a: str, names: list[str], shapes: dict[str, Any]) -> tuple[str, list[str]]:
+def _several_outputs(draw: Any, a: str, names: list[str], shapes: Shapes) -> Made:
     shape = shapes[a]
     axes = [k for k, n in enumerate(shape) if n >= 2]
     if axes and draw(st.booleans()):
@@ -205,7 +207,7 @@ def _several_outputs(draw: Any, a: str, names: list[str], shapes: dict[str, Any]
     return f"sincos({a})", [a]
 
 
-def _nested(draw: Any, a: str, names: list[str], shapes: dict[str, Any]) -> tuple[str, list[str]]:
+def _nested(draw: Any, a: str, names: list[str], shapes: Shapes) -> Made:
     inner = draw(st.sampled_from(UNARY)).format(a=draw(st.sampled_from(UNARY)).format(a="t"))
     if draw(st.booleans()):
         return f"tapegrad.elementwise_grad(lambda t: {inner})({a})", [a]
@@ -221,7 +223,7 @@ def check_program(program: Program) -> None:
     f, xs = program.function(), program.inputs()
     try:
         out, vjp_fn = tapegrad.vjp(f, *xs)
-        for traced, plain in zip(out, f(*xs)):
+        for traced, plain in zip(out, f(*xs), strict=True):
             np.testing.assert_array_equal(traced, plain)  # tracing must not change the values
         check_grads(f, *xs, order=program.order)
         xs32 = program.inputs(np.float32)
