@@ -16,7 +16,7 @@ import attrs
 import numpy as np
 
 from tapegrad.backward import backward
-from tapegrad.errors import NonScalarOutputError, NotDifferentiableError
+from tapegrad.errors import EscapedTracerError, NonScalarOutputError, NotDifferentiableError
 from tapegrad.pytree import TreeDef, tree_flatten, tree_map, tree_unflatten
 from tapegrad.tape import Trace, new_trace
 from tapegrad.tracer import Tracer, strip
@@ -103,14 +103,29 @@ def _run(f: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
 
 def _unwrap(leaf: Any, trace: Trace) -> tuple[Any, int | None]:
     """The value and slot of a leaf that belongs to `trace`; other leaves are constants."""
-    if type(leaf) is Tracer and leaf._trace is trace:
-        return leaf._value, leaf._slot
+    if type(leaf) is Tracer:
+        if leaf._trace is trace:
+            return leaf._value, leaf._slot
+        _check_alive(leaf, "an output (or aux) of the function")
     return leaf, None
+
+
+def _check_alive(leaf: Tracer, what: str) -> None:
+    """Refuse a tracer of a finished transform: taken as a constant, it would give a
+    silently wrong (zero) derivative."""
+    if not leaf._trace.alive:
+        raise EscapedTracerError(
+            f"{what} is a traced value of a transform that has already returned (it escaped, "
+            "e.g. stored in a global by an inner grad). Traced values "
+            "exist only while their transform runs: return plain results from it instead "
+            "(use has_aux, which unwraps them, or tapegrad.stop_gradient)."
+        )
 
 
 def _as_input(leaf: Any, f: Any, argnums: tuple[int, ...], tree: TreeDef, k: int, caller: str) -> Any:
     """`leaf` as an array to differentiate at: integers become floats, the rest is refused."""
     if type(leaf) is Tracer:
+        _check_alive(leaf, _describe_leaf(f, argnums, tree, k))
         return leaf  # an outer transform's value: nested differentiation
     value = np.asarray(leaf)
     kind = value.dtype.kind

@@ -172,9 +172,10 @@ defvjp(arctan, lambda g, ans, x: g / (1 + x ** 2))
 defvjp(arctan2,
        lambda g, ans, x, y: unbroadcast(g * y / (x ** 2 + y ** 2), x),
        lambda g, ans, x, y: unbroadcast(-g * x / (x ** 2 + y ** 2), y))
+# At the origin hypot is |(x, y)|, kinked like abs: it takes the same zero (sub)gradient.
 defvjp(hypot,
-       lambda g, ans, x, y: unbroadcast(g * x / ans, x),
-       lambda g, ans, x, y: unbroadcast(g * y / ans, y))
+       lambda g, ans, x, y: unbroadcast(g * x / where(ans == 0, 1.0, ans), x),
+       lambda g, ans, x, y: unbroadcast(g * y / where(ans == 0, 1.0, ans), y))
 defvjp(sinh, lambda g, ans, x: g * cosh(x))
 defvjp(cosh, lambda g, ans, x: g * sinh(x))
 defvjp(tanh, lambda g, ans, x: g * (1 - ans ** 2))
