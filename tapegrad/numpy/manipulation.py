@@ -418,10 +418,15 @@ def partition(a: Any, kth: Any, axis: Any = -1, kind: str = "introselect", order
 @composite(np.diff)
 def diff(a: Any, n: int = 1, axis: int = -1, **kwargs: Any) -> Any:
     """``np.diff``: differences of shifted slices."""
-    if kwargs:
-        a = concatenate([np.asarray(kwargs["prepend"])] * ("prepend" in kwargs) + [a]
-                        + [np.asarray(kwargs["append"])] * ("append" in kwargs), axis=axis)
     axis = _normalize(axis, a.ndim)
+    ends = [kwargs.get("prepend", np._NoValue), a, kwargs.get("append", np._NoValue)]
+    if any(e is not np._NoValue for e in ends[::2]):
+        shape = list(a.shape)
+        shape[axis] = 1
+        # NumPy turns a scalar prepend/append into an array first (so 0.0 is float64).
+        parts = [e if e is a or np.ndim(e) else np.broadcast_to(np.asarray(e), shape)
+                 for e in ends if e is not np._NoValue]
+        a = concatenate(parts, axis=axis)
     for _ in range(n):
         a = _getitem(a, _along(axis, a.ndim, slice(1, None))) - _getitem(a, _along(axis, a.ndim, slice(None, -1)))
     return a

@@ -214,7 +214,7 @@ def nanvar(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: f
     count = np.sum(valid, axis=axis, keepdims=True)
     centred = np.where(valid, x - nanmean(x, axis=axis, keepdims=True), 0.0)
     total = sum(np.real(centred * np.conjugate(centred)), axis=axis, keepdims=True)
-    result = total / np.maximum(count - ddof, 0)
+    result = total / np.maximum(count - ddof, 0).astype(np.result_type(strip(total)))
     return result if keepdims else reshape(result, np.sum(valid, axis=axis).shape)
 
 
