@@ -239,9 +239,6 @@ class Tracer:
     def cumprod(self, axis: Any = None, dtype: Any = None) -> Any:
         return tnp.cumprod(self, axis=axis, dtype=dtype)
 
-    def ptp(self, axis: Any = None, keepdims: bool = False) -> Any:
-        return tnp.ptp(self, axis=axis, keepdims=keepdims)
-
     def clip(self, min: Any = None, max: Any = None) -> Any:
         return tnp.clip(self, min, max)
 

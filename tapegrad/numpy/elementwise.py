@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from tapegrad.numpy._wrap import wrap
+from tapegrad.numpy._wrap import by_numpy, wrap
 from tapegrad.numpy.reductions import unbroadcast
 from tapegrad.registry import defvjp
 
@@ -61,6 +61,7 @@ deg2rad = wrap(np.deg2rad)
 rad2deg = wrap(np.rad2deg)
 radians = deg2rad
 degrees = rad2deg
+by_numpy[np.radians], by_numpy[np.degrees] = deg2rad, rad2deg
 
 # -- piecewise ----------------------------------------------------------------------------
 absolute = wrap(np.absolute)
@@ -89,6 +90,7 @@ trunc = wrap(np.trunc, differentiable=False)
 rint = wrap(np.rint, differentiable=False)
 round = wrap(np.round, differentiable=False)
 around = round
+by_numpy[np.around] = round
 floor_divide = wrap(np.floor_divide, differentiable=False)
 less = wrap(np.less, differentiable=False)
 less_equal = wrap(np.less_equal, differentiable=False)

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from tapegrad.numpy._wrap import composite, implements, wrap
+from tapegrad.numpy._wrap import by_numpy, composite, implements, wrap
 from tapegrad.registry import Primitive, defvjp, defvjp_all, holds_tracer
 from tapegrad.tracer import strip
 
@@ -21,6 +21,8 @@ ravel = wrap(np.ravel)
 split = wrap(np.split)
 array_split = wrap(np.array_split)
 astype = Primitive("astype", lambda x, dtype: np.asarray(x).astype(dtype))
+if hasattr(np, "astype"):  # NumPy 2's array-API astype(x, dtype, /, *, copy=True, device=None)
+    by_numpy[np.astype] = lambda x, dtype, *, copy=True, device=None: astype(x, dtype)
 
 # NumPy takes a list of arrays; primitives take traced inputs positionally, hence the splat.
 _concatenate = Primitive("concatenate", lambda *arrays, axis=0: np.concatenate(arrays, axis))
