@@ -23,10 +23,10 @@ import numpy as np
 from tapegrad.errors import NotDifferentiableError
 from tapegrad.numpy._wrap import composite, wrap
 from tapegrad.numpy.elementwise import absolute, conjugate, where
-from tapegrad.numpy.manipulation import _stack, expand_dims, reshape, tril, triu
+from tapegrad.numpy.manipulation import expand_dims, reshape, tril, triu
 from tapegrad.numpy.products import _swap_last, matmul
 from tapegrad.numpy.reductions import max, min, sum, unbroadcast
-from tapegrad.registry import Primitive, defvjp, defvjp_all
+from tapegrad.registry import Primitive, defvjp
 from tapegrad.tracer import strip
 
 _la = np.linalg
@@ -341,10 +341,6 @@ def multi_dot(arrays: Any, *, out: Any = None) -> Any:
     for a in arrays[1:]:
         result = dot(result, a)
     return result
-
-
-def _stack_last(parts: list[Any]) -> Any:
-    return _stack(*parts, axis=-1)
 
 
 __all__ = [

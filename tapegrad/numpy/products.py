@@ -14,7 +14,16 @@ import numpy as np
 from tapegrad.numpy._wrap import composite, wrap
 from tapegrad.numpy.elementwise import conjugate, multiply, subtract
 from tapegrad.numpy.indexing import _getitem
-from tapegrad.numpy.manipulation import _stack, broadcast_to, diagonal, expand_dims, moveaxis, ravel, reshape, transpose
+from tapegrad.numpy.manipulation import (
+    _stack,
+    broadcast_to,
+    diagonal,
+    expand_dims,
+    moveaxis,
+    ravel,
+    reshape,
+    transpose,
+)
 from tapegrad.numpy.reductions import match_real, sum, unbroadcast
 from tapegrad.registry import Primitive, defvjp, defvjp_all
 
