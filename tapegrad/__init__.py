@@ -23,6 +23,7 @@ from tapegrad.tape import Entry, Trace  # noqa: E402
 from tapegrad.transforms import (  # noqa: E402
     elementwise_grad,
     grad,
+    holomorphic_grad,
     stop_gradient,
     value_and_grad,
     vjp,
@@ -42,6 +43,7 @@ __all__ = [
     "defvjp_all",
     "elementwise_grad",
     "grad",
+    "holomorphic_grad",
     "numpy",
     "primitive",
     "stop_gradient",

@@ -114,16 +114,15 @@ def _to_float64(tree: Any) -> Any:
 
 
 def _axpy(a: float, xs: Any, ys: Any) -> Any:
-    """``a * x + y`` leaf by leaf, in float64."""
+    """``a * x + y`` leaf by leaf, in float64 (complex128 for complex leaves)."""
     x_leaves, treedef = tree_flatten(xs)
     y_leaves = _leaves(ys)
-    return tree_unflatten(
-        treedef, [a * np.asarray(x, np.float64) + y for x, y in zip(x_leaves, y_leaves)]
-    )
+    return tree_unflatten(treedef, [a * _to_float64(x) + y for x, y in zip(x_leaves, y_leaves)])
 
 
 def _inner(xs: Any, ys: Any) -> float:
-    """The real inner product of two pytrees of the same structure."""
+    """``Re sum(x * y)`` over two pytrees of the same structure: the pairing of a cotangent
+    with a tangent in tapegrad's complex convention (docs/complex.md), with no conjugation."""
     return float(
-        sum(np.real(np.vdot(np.asarray(y), np.asarray(x))) for x, y in zip(_leaves(xs), _leaves(ys)))
+        sum(np.real(np.sum(np.asarray(x) * np.asarray(y))) for x, y in zip(_leaves(xs), _leaves(ys)))
     )

@@ -208,6 +208,106 @@ class Tracer:
     def item(self) -> Any:
         return float(self)  # raises the explanatory error of __float__
 
+    def __setitem__(self, index: Any, values: Any) -> None:
+        """``t[index] = values``: record an index update, and make `t` refer to its result.
+
+        The update is functional underneath: a new value, `t` with `values` written at
+        `index`, is recorded on the tape, and this tracer is re-pointed at it. So every name
+        bound to this tracer sees the new value (as with NumPy), and gradients flow both to
+        the old value of `t` (except at `index`) and to `values`. Unlike NumPy, views taken
+        before the update (``row = t[0]``, ``t.T``) keep the old values. An advanced index that
+        names an element twice is refused, since the gradient of overwritten values is lost.
+        """
+        new = tnp.setitem(self, index, values)
+        self._trace, self._slot, self._value = new._trace, new._slot, new._value
+
+    # NumPy's methods with the functions' signatures: each forwards to tapegrad.numpy.
+    def prod(self, axis: Any = None, dtype: Any = None, out: Any = None, keepdims: bool = False) -> Any:
+        return tnp.prod(self, axis=axis, dtype=dtype, keepdims=keepdims)
+
+    def var(self, axis: Any = None, dtype: Any = None, out: Any = None, ddof: float = 0,
+            keepdims: bool = False) -> Any:
+        return tnp.var(self, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims)
+
+    def std(self, axis: Any = None, dtype: Any = None, out: Any = None, ddof: float = 0,
+            keepdims: bool = False) -> Any:
+        return tnp.std(self, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims)
+
+    def cumsum(self, axis: Any = None, dtype: Any = None) -> Any:
+        return tnp.cumsum(self, axis=axis, dtype=dtype)
+
+    def cumprod(self, axis: Any = None, dtype: Any = None) -> Any:
+        return tnp.cumprod(self, axis=axis, dtype=dtype)
+
+    def clip(self, min: Any = None, max: Any = None) -> Any:
+        return tnp.clip(self, min, max)
+
+    def conj(self) -> Any:
+        return tnp.conjugate(self)
+
+    conjugate = conj
+
+    @property
+    def real(self) -> Any:
+        return tnp.real(self)
+
+    @property
+    def imag(self) -> Any:
+        return tnp.imag(self)
+
+    def swapaxes(self, axis1: int, axis2: int) -> Any:
+        return tnp.swapaxes(self, axis1, axis2)
+
+    def diagonal(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
+        return tnp.diagonal(self, offset, axis1, axis2)
+
+    def trace(self, offset: int = 0, axis1: int = 0, axis2: int = 1, dtype: Any = None) -> Any:
+        return tnp.trace(self, offset, axis1, axis2, dtype)
+
+    def repeat(self, repeats: Any, axis: Any = None) -> Any:
+        return tnp.repeat(self, repeats, axis)
+
+    def take(self, indices: Any, axis: Any = None, mode: str = "raise") -> Any:
+        return tnp.take(self, indices, axis, mode=mode)
+
+    def copy(self) -> Tracer:
+        return self  # tracers are immutable values; __setitem__ re-points, never writes
+
+    def sort(self, axis: int = -1, kind: Any = None, order: Any = None) -> None:
+        """In place, as ndarray.sort: this tracer is re-pointed at the sorted value."""
+        new = tnp.sort(self, axis)
+        self._trace, self._slot, self._value = new._trace, new._slot, new._value
+
+    def argsort(self, axis: int = -1, kind: Any = None, order: Any = None) -> Any:
+        return tnp.argsort(self, axis, kind)
+
+    def nonzero(self) -> Any:
+        return tnp.nonzero(self)
+
+    def any(self, axis: Any = None, keepdims: bool = False) -> Any:
+        return tnp.any(self, axis=axis, keepdims=keepdims)
+
+    def all(self, axis: Any = None, keepdims: bool = False) -> Any:
+        return tnp.all(self, axis=axis, keepdims=keepdims)
+
+    def round(self, decimals: int = 0) -> Any:
+        return tnp.round(self, decimals)
+
+    def tolist(self) -> Any:
+        return float(self)  # raises the explanatory error of __float__
+
+    def __floordiv__(self, other: Any) -> Any:
+        return tnp.floor_divide(self, other)
+
+    def __rfloordiv__(self, other: Any) -> Any:
+        return tnp.floor_divide(other, self)
+
+    def __mod__(self, other: Any) -> Any:
+        return tnp.remainder(self, other)
+
+    def __rmod__(self, other: Any) -> Any:
+        return tnp.remainder(other, self)
+
 
 def strip(value: Any) -> Any:
     """`value` with every tracer (of any trace, nested in lists, tuples or dicts) unwrapped."""

@@ -145,9 +145,11 @@ def _as_gradient(ct: Any, x: Any, scalar: bool) -> Any:
     """The gradient for input `x`: zeros if nothing flowed, in x's dtype, scalar if x was."""
     if ct is None:
         ct = np.zeros(x.shape, x.dtype)
-    elif type(ct) is Tracer:
-        return ct if ct.dtype == x.dtype else ct.astype(x.dtype)
     else:
+        if np.iscomplexobj(strip(ct)) and np.dtype(x.dtype).kind != "c":
+            ct = np.real(ct)  # a real input's gradient is real (docs/complex.md)
+        if type(ct) is Tracer:
+            return ct if ct.dtype == x.dtype else ct.astype(x.dtype)
         ct = np.asarray(ct, dtype=x.dtype)
     return ct[()] if scalar else ct
 
@@ -329,3 +331,33 @@ def stop_gradient(x: Any) -> Any:
         np.float64(3.0)
     """
     return strip(x)
+
+
+def holomorphic_grad(f: Callable[..., Any], argnums: ArgNums = 0) -> Callable[..., Any]:
+    """The complex derivative ``f'(z)`` of a holomorphic `f`, as a new function.
+
+    It is the gradient of ``real(f)`` (docs/complex.md), which for a holomorphic `f` is
+    ``f'(z)`` by the Cauchy-Riemann equations. Real inputs are taken as complex numbers with
+    zero imaginary part, so the derivative comes back complex. For a function that is not
+    holomorphic (one using ``abs``, ``conj``, ``real``...) the result is not a derivative.
+
+    Example:
+        >>> import numpy as np, tapegrad
+        >>> complex(tapegrad.holomorphic_grad(lambda z: z ** 2)(1.0 + 2.0j))
+        (2+4j)
+    """
+    nums = _argnums(argnums, "holomorphic_grad")
+    inner = grad(lambda *args, **kwargs: np.real(f(*args, **kwargs)), argnums)
+
+    @functools.wraps(f)
+    def holomorphic_grad_f(*args: Any, **kwargs: Any) -> Any:
+        args = tuple(tree_map(_as_complex, a) if i in nums else a for i, a in enumerate(args))
+        return inner(*args, **kwargs)
+
+    return holomorphic_grad_f
+
+
+def _as_complex(leaf: Any) -> Any:
+    if type(leaf) is Tracer or np.iscomplexobj(leaf):
+        return leaf
+    return np.asarray(leaf) + 0j

@@ -14,7 +14,8 @@ import attrs
 import numpy as np
 
 import tapegrad.numpy as tnp
-from tapegrad.numpy import indexing, manipulation
+from tapegrad.numpy import fft as tfft
+from tapegrad.numpy import indexing, linalg, manipulation, products
 from tapegrad.registry import Primitive
 
 Sampler = Callable[[np.random.Generator, Any], Any]
@@ -22,18 +23,21 @@ Sampler = Callable[[np.random.Generator, Any], Any]
 
 @attrs.frozen
 class Case:
-    """A primitive (or a function built on one), how to draw its arguments, and its params."""
+    """A primitive or composite function, how to draw its arguments, and its params."""
 
-    primitive: Primitive
+    primitive: Any  # a Primitive, or a tapegrad.numpy function built from primitives
     args: tuple[Sampler, ...]
     kwargs: dict[str, Any] = attrs.field(factory=dict)
     call: Callable[..., Any] | None = None  # how to call it, when not `primitive(*args)`
     label: str = ""
+    covers: Any = None  # the public function the case exercises, when `call` wraps it
+    order: int = 2  # 1 where the second derivative does not exist (the 2-norm at 0)
 
     @property
     def name(self) -> str:
         shapes = ",".join(getattr(s, "label", "?") for s in self.args)
-        return f"{self.primitive.name}[{self.label or shapes}]"
+        name = getattr(self.primitive, "name", None) or self.primitive.__name__
+        return f"{name}[{self.label or shapes}]"
 
     def function(self) -> Callable[..., Any]:
         call = self.call or self.primitive
@@ -61,10 +65,40 @@ def sampler(shape: tuple[int, ...], low: float | None = None, high: float | None
     return draw
 
 
-def fixed(values: list[float]) -> Sampler:
+def fixed(values: Any) -> Sampler:
     """Always the same values: for inputs that must sit at chosen distances from kinks."""
     draw = lambda rng, dtype: np.array(values)  # noqa: E731
-    draw.label = f"{len(values)}"  # type: ignore[attr-defined]
+    draw.label = "x".join(map(str, np.shape(values)))  # type: ignore[attr-defined]
+    return draw
+
+
+def csampler(shape: tuple[int, ...], real: tuple[float, float] | None = None) -> Sampler:
+    """Complex normal samples; or real part uniform in `real` and imaginary part in [-1, 1]
+    (for log and sqrt, away from their branch cut on the negative real axis)."""
+
+    def draw(rng: np.random.Generator, dtype: Any) -> Any:
+        re = rng.standard_normal(shape) if real is None else rng.uniform(*real, shape)
+        im = rng.standard_normal(shape) if real is None else rng.uniform(-1, 1, shape)
+        return re + 1j * im
+
+    draw.label = "c" + ("x".join(map(str, shape)) or "scalar")  # type: ignore[attr-defined]
+    return draw
+
+
+def matrix(*shape: int, shift: float = 0.0, spd: bool = False, cplx: bool = False) -> Sampler:
+    """Random (stacks of) matrices: plus ``shift`` times the identity, or symmetric positive
+    definite (``x x^T + n I``); well conditioned, so float32 gradients stay accurate."""
+
+    def draw(rng: np.random.Generator, dtype: Any) -> Any:
+        x = rng.standard_normal(shape)
+        if cplx:
+            x = x + 1j * rng.standard_normal(shape)
+        n = shape[-1]
+        if spd:
+            return x @ np.swapaxes(x, -1, -2) + n * np.eye(n)
+        return x + shift * np.eye(shape[-2], n) if shift else x
+
+    draw.label = ("spd" if spd else "c" if cplx else "m") + "x".join(map(str, shape))  # type: ignore[attr-defined]
     return draw
 
 
@@ -148,4 +182,201 @@ CASES: list[Case] = [
     *[Case(tnp.matmul, (sampler(a), sampler(b)), label=f"{a}@{b}")
       for a, b in [((5, 2, 3), (3, 4)), ((2, 3), (5, 3, 4)), ((5, 1, 2, 3), (4, 3, 2)), ((3,), (5, 3, 4)), ((5, 2, 3), (3,))]],
     Case(tnp.dot, (sampler(()), sampler((2, 3))), label="scalar"),
+]
+
+
+def _set_rows(x: Any, v: Any) -> Any:
+    y = x * 1.0
+    y[1] = v
+    y[:, [0, 2]] = 0.5
+    return y
+
+
+WITH_NAN = [[0.5, np.nan, -1.2], [2.0, 0.3, np.nan]]
+WITH_ZEROS = [[0.5, 0.0, -1.2, 0.7], [2.0, 0.3, 1.1, -0.4], [0.0, 1.5, 0.0, 0.9]]
+AXES = [{}, {"axis": 1}, {"axis": (0, 2), "keepdims": True}]
+
+CASES += [
+    # complex parts, on real inputs (their complex behaviour is in COMPLEX_CASES)
+    *unary(tnp.real), *unary(tnp.imag), *unary(tnp.conjugate), *unary(tnp.angle, away_from=0.0),
+    Case(tnp.nan_to_num, (fixed([0.5, np.inf, -1.0, np.nan]),), {"posinf": 10.0, "neginf": -10.0}),
+    # reductions
+    *[Case(tnp.prod, (sampler((2, 3, 4), low=0.5, high=1.5),), kw, label=str(kw)) for kw in AXES],
+    Case(tnp.prod, (fixed(WITH_ZEROS),), {"axis": 1}, label="zeros"),
+    Case(tnp.prod, (fixed(WITH_ZEROS),), {}, label="zeros-all"),
+    *[Case(tnp.var, (sampler((2, 3, 4)),), kw, label=str(kw)) for kw in [*AXES, {"axis": 1, "ddof": 1}]],
+    *[Case(p, (sampler((3, 4)),), kw, label=str(kw)) for p in (tnp.cumsum, tnp.cumprod)
+      for kw in [{}, {"axis": 0}, {"axis": -1}]],
+    Case(tnp.cumprod, (fixed(WITH_ZEROS),), {"axis": 1}, label="zeros"),
+    Case(tnp.cumprod, (fixed(WITH_ZEROS),), {}, label="zeros-flat"),
+    *[Case(tnp.std, (sampler((3, 4)),), kw, label=str(kw)) for kw in [{}, {"axis": 0, "ddof": 1}]],
+    *[Case(p, (fixed(WITH_NAN),), {"axis": 1})
+      for p in (tnp.nansum, tnp.nanprod, tnp.nanmean, tnp.nanvar, tnp.nanstd, tnp.nanmax,
+                tnp.nanmin, tnp.nancumsum, tnp.nancumprod)],
+    Case(tnp.ptp, (sampler((3, 4)),), {"axis": 0}),
+    Case(tnp.average, (sampler((3, 4)), sampler((3, 4), low=0.5, high=1.0)), {"axis": 0},
+         call=lambda x, w, **kw: tnp.average(x, weights=w, **kw)),
+    Case(tnp.average, (sampler((3, 4)),), {"axis": 1}, label="unweighted"),
+    # shape
+    Case(tnp.moveaxis, (sampler((2, 3, 4)),), {"source": [0, 1], "destination": [2, 0]}),
+    Case(tnp.swapaxes, (sampler((2, 3, 4)),), {"axis1": 0, "axis2": -1}),
+    Case(tnp.rollaxis, (sampler((2, 3, 4)),), {"axis": 2}),
+    Case(tnp.rollaxis, (sampler((2, 3, 4)),), {"axis": 0, "start": 3}, label="start"),
+    Case(tnp.atleast_1d, (sampler(()),)),
+    Case(tnp.atleast_2d, (sampler((3,)),)),
+    Case(tnp.atleast_3d, (sampler((2, 3)),)),
+    Case(tnp.hstack, (sampler((2, 3)), sampler((2, 1))), call=lambda a, b: tnp.hstack([a, b])),
+    Case(tnp.hstack, (sampler((3,)), sampler((2,))), call=lambda a, b: tnp.hstack([a, b]), label="1d"),
+    Case(tnp.vstack, (sampler((3,)), sampler((2, 3))), call=lambda a, b: tnp.vstack([a, b])),
+    Case(tnp.dstack, (sampler((2, 3)), sampler((2, 3, 2))), call=lambda a, b: tnp.dstack([a, b])),
+    Case(tnp.column_stack, (sampler((3,)), sampler((3, 2))), call=lambda a, b: tnp.column_stack([a, b])),
+    Case(tnp.hsplit, (sampler((2, 4)),), call=lambda x: tnp.hsplit(x, 2)),
+    Case(tnp.vsplit, (sampler((4, 2)),), call=lambda x: tnp.vsplit(x, [1])),
+    Case(tnp.dsplit, (sampler((2, 1, 4)),), call=lambda x: tnp.dsplit(x, 2)),
+    Case(tnp.flip, (sampler((2, 3, 4)),)),
+    Case(tnp.flip, (sampler((2, 3, 4)),), {"axis": (0, 2)}),
+    Case(tnp.fliplr, (sampler((2, 3)),)),
+    Case(tnp.flipud, (sampler((2, 3)),)),
+    *[Case(tnp.rot90, (sampler((2, 3, 4)),), {"k": k, "axes": (1, 2)}, label=f"k={k}") for k in range(4)],
+    Case(tnp.roll, (sampler((3, 4)),), {"shift": 5}),
+    Case(tnp.roll, (sampler((3, 4)),), {"shift": (1, -2), "axis": (0, 1)}, label="axes"),
+    Case(tnp.repeat, (sampler((2, 3)),), {"repeats": 2}),
+    Case(tnp.repeat, (sampler((2, 3)),), {"repeats": [1, 0, 3], "axis": 1}, label="axis"),
+    Case(tnp.tile, (sampler((2, 3)),), {"reps": (2, 1, 2)}),
+    Case(tnp.tile, (sampler((3,)),), {"reps": 2}, label="1d"),
+    Case(tnp.pad, (sampler((2, 3)),), {"pad_width": ((1, 0), (2, 1)), "constant_values": 1.5}),
+    *[Case(tnp.pad, (sampler((3, 4)),), {"pad_width": 2, "mode": m}, label=m)
+      for m in ("edge", "reflect", "symmetric", "wrap")],
+    Case(tnp.diagonal, (sampler((2, 3, 4)),), {"offset": 1, "axis1": 2, "axis2": 0}),
+    Case(tnp.diag, (sampler((3, 4)),), {"k": -1}),
+    Case(tnp.diag, (sampler((3,)),), {"k": 1}, label="build"),
+    Case(tnp.trace, (sampler((3, 4)),), {"offset": 1}),
+    Case(tnp.tril, (sampler((2, 3, 4)),), {"k": -1}),
+    Case(tnp.triu, (sampler((3, 4)),), {"k": 1}),
+    Case(tnp.take, (sampler((3, 4)),), {"indices": [3, 0, 0], "axis": 1}),
+    Case(tnp.take, (sampler((3, 4)),), {"indices": [[1, 13]], "mode": "wrap"}, label="wrap"),
+    Case(tnp.take_along_axis, (sampler((3, 4)),), {"indices": np.array([[0, 2], [1, 1], [3, 0]]), "axis": 1}),
+    Case(tnp.select, (sampler((2, 3)), sampler((3,))),
+         call=lambda x, y: tnp.select([CONDITION, ~CONDITION[::-1]], [x, y], 0.5)),
+    Case(tnp.sort, (sampler((3, 4)),), {"axis": 0}),
+    Case(tnp.sort, (sampler((3, 4)),), {"axis": None}, label="flat"),
+    Case(tnp.partition, (sampler((3, 5)),), {"kth": 2}),
+    Case(tnp.diff, (sampler((3, 5)),), {"n": 2}),
+    Case(tnp.diff, (sampler((3, 5)),), {"axis": 0, "prepend": 0.0}, label="prepend"),
+    Case(tnp.concatenate, (sampler((2, 3)), sampler((2, 1))), call=lambda a, b: tnp.concatenate([a, b], axis=1)),
+    Case(tnp.concatenate, (sampler((2, 3)), sampler((1,))), call=lambda a, b: tnp.concatenate((a, b), axis=None), label="flat"),
+    Case(tnp.stack, (sampler((2, 3)), sampler((2, 3))), call=lambda a, b: tnp.stack([a, b], axis=-1)),
+    Case(tnp.array, (sampler(()), sampler((2,))), call=lambda a, b: tnp.array([[a, 1.0], b])),
+    Case(tnp.asarray, (sampler(()),), call=lambda a: tnp.asarray([a, 2 * a], dtype=np.float64)),
+    Case(tnp.getitem, (sampler((3, 4)),), call=lambda x: tnp.getitem(x, (slice(None), [1, 1]))),
+    # index updates: the primitive, and t[i] = v
+    Case(indexing.index_update, (sampler((3, 4)), sampler((4,))), call=_set_rows, label="setitem"),
+    Case(tnp.setitem, (sampler((3, 4)), sampler((2,))),
+         call=lambda x, v: tnp.setitem(x, (np.array([0, 2]), 1), v), label="advanced"),
+    # products
+    *[Case(tnp.tensordot, (sampler(a), sampler(b)), {"axes": ax}, label=f"{a}.{b}:{ax}")
+      for a, b, ax in [((2, 3, 4), (3, 4, 5), 2), ((3, 2), (2, 3), ([0, 1], [1, 0])), ((2, 3), (4,), 0),
+                       ((2, 3, 4), (4, 2), ([2, 0], [0, 1]))]],
+    *[Case(tnp.dot, (sampler(a), sampler(b)), label=f"{a}.{b}")
+      for a, b in [((2, 3, 4), (4,)), ((3,), (2, 3, 4)), ((2, 3), (2, 3, 4)), ((2, 2, 3), (4, 3, 2))]],
+    *[Case(products._einsum, tuple(sampler(s) for s in shapes), call=lambda *ops, spec=spec: tnp.einsum(spec, *ops),
+           label=spec)
+      for spec, shapes in [("ij,jk->ik", [(2, 3), (3, 4)]), ("...j,ij->...i", [(2, 5, 3), (4, 3)]),
+                           ("ii->i", [(3, 3)]), ("ij->", [(2, 3)]), ("ij,kj", [(2, 3), (4, 3)]),
+                           ("bij,bjk,k->bi", [(2, 3, 4), (2, 4, 5), (5,)]), ("i,i->", [(3,), (3,)]),
+                           ("ij,j->ij", [(2, 3), (3,)])]],
+    Case(tnp.vdot, (sampler((2, 3)), sampler((6,)))),
+    Case(tnp.inner, (sampler((2, 3)), sampler((4, 3)))),
+    Case(tnp.inner, (sampler(()), sampler((4, 3))), label="scalar"),
+    Case(tnp.outer, (sampler((2, 3)), sampler((4,)))),
+    Case(tnp.kron, (sampler((2, 3)), sampler((3, 2)))),
+    Case(tnp.kron, (sampler((3,)), sampler((2, 2))), label="1d"),
+    Case(tnp.cross, (sampler((4, 3)), sampler((3,)))),
+    Case(tnp.cross, (sampler((3, 2)), sampler((2, 3))), {"axisa": 0, "axisb": 1, "axisc": 0}, label="axes"),
+    # linalg (well-conditioned matrices: float32 stays accurate)
+    Case(linalg.inv, (matrix(3, 3, shift=3.0),)),
+    Case(linalg.inv, (matrix(2, 3, 3, shift=3.0),), label="batch"),
+    Case(linalg.det, (matrix(3, 3, shift=2.0),)),
+    Case(linalg.det, (matrix(2, 2, 2, shift=2.0),), label="batch"),
+    Case(linalg._slogdet, (matrix(3, 3, shift=2.0),), call=lambda a: tuple(tnp.linalg.slogdet(a)), covers=tnp.linalg.slogdet),
+    Case(linalg.solve, (matrix(3, 3, shift=3.0), sampler((3, 2)))),
+    Case(linalg.solve, (matrix(3, 3, shift=3.0), sampler((3,))), label="vector"),
+    Case(linalg.solve, (matrix(2, 3, 3, shift=3.0), sampler((3, 1))), label="batch"),
+    Case(linalg.pinv, (matrix(4, 3, shift=2.0),)),
+    Case(linalg.pinv, (matrix(2, 4, shift=2.0),), label="wide"),
+    Case(linalg.cholesky, (matrix(3, 3, spd=True),)),
+    Case(linalg.cholesky, (matrix(2, 3, 3, spd=True),), label="batch"),
+    Case(linalg._eigh, (fixed(np.diag([1.0, 2.5, 4.5]) + 0.3 * np.ones((3, 3))),), call=lambda a: tuple(tnp.linalg.eigh(a)), covers=tnp.linalg.eigh),
+    Case(linalg._eigh, (fixed(np.diag([1.0, 2.5, 4.5]) + 0.3 * np.ones((3, 3))),),
+         call=lambda a: tuple(tnp.linalg.eigh(a, UPLO="U")), label="upper"),
+    Case(linalg._eigh, (fixed(np.diag([1.0, 3.0]) + 0.5),), call=tnp.linalg.eigvalsh, label="eigvalsh"),
+    Case(linalg._svd, (fixed([[2.0, 0.3, 0.1], [0.2, -1.0, 0.4], [0.1, 0.5, 0.5], [0.3, 0.1, 0.2]]),),
+         call=lambda a: tuple(tnp.linalg.svd(a, full_matrices=False)), label="tall"),
+    Case(linalg._svd, (fixed([[2.0, 0.3, 0.1, 0.3], [0.2, -1.0, 0.4, 0.1]]),),
+         call=lambda a: tuple(tnp.linalg.svd(a, full_matrices=False)), label="wide"),
+    Case(linalg._svd, (fixed([[2.0, 0.3], [0.2, -1.0]]),), call=lambda a: tuple(tnp.linalg.svd(a)), label="square", covers=tnp.linalg.svd),
+    Case(linalg._svdvals, (matrix(3, 2),), call=lambda a: tnp.linalg.svd(a, compute_uv=False)),
+    Case(linalg._qr, (matrix(4, 3, shift=2.0),), call=lambda a: tuple(tnp.linalg.qr(a)), covers=tnp.linalg.qr),
+    Case(linalg._qr, (matrix(3, 3, shift=2.0),), call=lambda a: tnp.linalg.qr(a, mode="r"), label="r"),
+    Case(linalg._norm2, (sampler((3, 4)),), call=tnp.linalg.norm),
+    Case(linalg._norm2, (sampler((3, 4)),), call=lambda x: tnp.linalg.norm(x, axis=1, keepdims=True), label="axis"),
+    Case(linalg._norm2, (fixed([[0.0, 0.0], [3.0, 4.0]]),), call=lambda x: tnp.linalg.norm(x, axis=1), label="zero", order=1),
+    *[Case(tnp.linalg.norm, (sampler((3, 4)),), {"ord": o}, label=f"ord={o}") for o in ("nuc", 2, -2, 1, -1, np.inf)],
+    *[Case(tnp.linalg.norm, (sampler((4,)),), {"ord": o}, label=f"vector-ord={o}") for o in (1, 3, np.inf, -np.inf)],
+    Case(tnp.linalg.eigvalsh, (fixed(np.diag([1.0, 3.0]) + 0.5),)),
+    Case(tnp.linalg.matrix_power, (matrix(3, 3, shift=2.0),), {"n": -2}),
+    Case(tnp.linalg.multi_dot, (sampler((2, 3)), sampler((3, 4)), sampler((4,))),
+         call=lambda *a: tnp.linalg.multi_dot(list(a))),
+    # fft
+    Case(tfft._fft1, (sampler((3, 4)),), call=tnp.fft.fft),
+    Case(tfft._fft1, (sampler((3, 4)),), {"n": 6, "axis": 0, "norm": "ortho"}, call=tnp.fft.fft, label="pad"),
+    Case(tfft._ifft1, (sampler((3, 4)),), {"n": 3}, call=tnp.fft.ifft),
+    Case(tfft._fftn, (sampler((2, 3, 4)),), call=tnp.fft.fftn),
+    Case(tfft._fftn, (sampler((2, 3, 4)),), {"s": (2, 5), "norm": "forward"}, call=tnp.fft.fft2, label="fft2"),
+    Case(tfft._ifftn, (sampler((2, 3, 4)),), {"axes": (0, 2)}, call=tnp.fft.ifftn),
+    Case(tfft._ifftn, (sampler((3, 4)),), call=tnp.fft.ifft2, label="ifft2"),
+    Case(tfft._rfft1, (sampler((3, 4)),), call=tnp.fft.rfft),
+    Case(tfft._rfft1, (sampler((3, 4)),), {"n": 5, "axis": 0}, call=tnp.fft.rfft, label="odd"),
+    Case(tfft._irfft1, (sampler((3, 4)),), call=tnp.fft.irfft),
+    Case(tfft._irfft1, (sampler((3, 4)),), {"n": 5, "norm": "ortho"}, call=tnp.fft.irfft, label="odd"),
+    Case(tnp.fft.rfftn, (sampler((2, 3, 4)),)),
+    Case(tnp.fft.irfftn, (sampler((2, 3, 4)),)),
+    Case(tnp.fft.rfft2, (sampler((3, 4)),)),
+    Case(tnp.fft.irfft2, (sampler((3, 4)),), {"s": (3, 5)}),
+    Case(tnp.fft.fftshift, (sampler((3, 4)),)),
+    Case(tnp.fft.ifftshift, (sampler((3, 5)),), {"axes": 1}),
+]
+
+COMPLEX = dict(real=(0.5, 2.0))
+COMPLEX_CASES: list[Case] = [
+    # holomorphic elementwise functions and arithmetic, mixed real and complex operands
+    *[Case(p, (csampler((2, 3)), csampler((3,)))) for p in (tnp.add, tnp.multiply, tnp.true_divide)],
+    Case(tnp.multiply, (sampler((2, 3)), csampler((3,))), label="real*complex"),
+    Case(tnp.power, (csampler((3,), **COMPLEX), sampler((3,))), label="complex**real"),
+    *[Case(p, (csampler((2, 3)),)) for p in (tnp.exp, tnp.sin, tnp.cos, tnp.tanh, tnp.square, tnp.negative)],
+    *[Case(p, (csampler((2, 3), **COMPLEX),)) for p in (tnp.log, tnp.sqrt, tnp.reciprocal)],
+    # not holomorphic
+    *[Case(p, (csampler((2, 3)),)) for p in (tnp.absolute, tnp.angle, tnp.real, tnp.imag, tnp.conjugate)],
+    # reductions and shape
+    *[Case(p, (csampler((2, 3)),), {"axis": 1}) for p in (tnp.sum, tnp.mean, tnp.prod, tnp.var, tnp.cumsum, tnp.cumprod)],
+    Case(tnp.std, (csampler((2, 3)),)),
+    Case(indexing._getitem, (csampler((4, 3)),), call=lambda x: x[[0, 0, 2], 1:], label="index"),
+    Case(manipulation._stack, (sampler((2,)), csampler((2,))), call=lambda a, b: tnp.array([a, b]), label="mixed"),
+    Case(indexing.index_update, (csampler((3, 4)), csampler((4,))), call=_set_rows, label="setitem"),
+    # products
+    Case(tnp.matmul, (csampler((2, 3)), csampler((3, 4)))),
+    Case(tnp.dot, (sampler((2, 3)), csampler((3,))), label="real.complex"),
+    Case(tnp.tensordot, (csampler((2, 3)), csampler((3, 2))), {"axes": 1}),
+    Case(tnp.einsum, (csampler((2, 3)), csampler((3,))), call=lambda a, b: tnp.einsum("ij,j->i", a, b)),
+    Case(tnp.vdot, (csampler((3,)), csampler((3,)))),
+    # linalg
+    Case(linalg.det, (matrix(3, 3, shift=2.0, cplx=True),)),
+    Case(linalg._slogdet, (matrix(3, 3, shift=2.0, cplx=True),), call=lambda a: tuple(tnp.linalg.slogdet(a)), covers=tnp.linalg.slogdet),
+    Case(linalg.inv, (matrix(3, 3, shift=3.0, cplx=True),)),
+    Case(linalg.solve, (matrix(3, 3, shift=3.0, cplx=True), csampler((3,)))),
+    Case(linalg._norm2, (csampler((2, 3)),), call=tnp.linalg.norm),
+    # fft
+    Case(tfft._fft1, (csampler((3, 4)),), call=tnp.fft.fft),
+    Case(tfft._ifftn, (csampler((3, 4)),), call=tnp.fft.ifft2),
+    Case(tfft._irfft1, (csampler((3, 4)),), call=tnp.fft.irfft),
 ]

@@ -11,7 +11,7 @@ import sys
 
 import numpy as np
 import pytest
-from rule_cases import CASES, Case
+from rule_cases import CASES, COMPLEX_CASES, Case
 
 import tapegrad
 import tapegrad.numpy as tnp
@@ -31,7 +31,22 @@ def test_rule_matches_finite_differences(case: Case, dtype: type) -> None:
     for got, want in zip(_leaves(out), _leaves(expected)):
         np.testing.assert_allclose(got, want, rtol=1e-6)
         assert np.result_type(got) == np.result_type(want)
-    check_grads(f, *args, order=2)
+    check_grads(f, *args, order=case.order)
+
+
+@pytest.mark.parametrize("dtype", [np.complex128, np.complex64])
+@pytest.mark.parametrize("case", COMPLEX_CASES, ids=lambda c: c.name)
+def test_complex_rule_matches_finite_differences(case: Case, dtype: type) -> None:
+    # draw() casts every argument to `dtype`; real samplers give real parts only, so real
+    # arguments of mixed cases are kept real here.
+    rng_args = case.draw(seed=0, dtype=dtype)
+    args = tuple(a if np.iscomplexobj(sample(np.random.default_rng(0), dtype)) else a.real
+                 for a, sample in zip(rng_args, case.args))
+    f = case.function()
+    out, _ = tapegrad.vjp(f, *args)
+    for got, want in zip(_leaves(out), _leaves(f(*args))):
+        np.testing.assert_allclose(got, want, rtol=1e-5)
+    check_grads(f, *args, order=case.order)
 
 
 def _leaves(x: object) -> list[object]:
@@ -50,6 +65,20 @@ def test_every_primitive_has_a_case() -> None:
     covered = {case.primitive for case in CASES}
     missing = sorted(p.name for p in _differentiable_primitives() - covered)
     assert not missing, f"primitives with no sample case in tests/rule_cases.py: {missing}"
+
+
+def test_every_exported_function_has_a_case() -> None:
+    # Composite functions (built from primitives, with no rule of their own) need a case too.
+    covered = {id(f) for case in CASES + COMPLEX_CASES for f in (case.primitive, case.call, case.covers)}
+    missing = []
+    kinds = ("elementwise", "reductions", "manipulation", "indexing", "products", "linalg", "fft")
+    for kind in kinds:
+        module = sys.modules[f"tapegrad.numpy.{kind}"]
+        for name in module.__all__:
+            fun = getattr(module, name)
+            if getattr(fun, "differentiable", True) and id(fun) not in covered:
+                missing.append(f"{kind}.{name}")
+    assert not missing, f"exported functions with no sample case in tests/rule_cases.py: {missing}"
 
 
 def test_every_differentiable_primitive_has_a_rule() -> None:

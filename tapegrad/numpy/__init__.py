@@ -3,7 +3,7 @@
 Every function here is a tapegrad primitive (or built from them): on plain arrays it is the
 NumPy function; on traced values it records itself so that transforms can differentiate it.
 The same functions serve plain ``numpy`` calls on traced values, through NumPy's
-``__array_ufunc__`` and ``__array_function__`` protocols.
+``__array_ufunc__`` and ``__array_function__`` protocols. `supported()` lists them all.
 """
 
 from numpy import (
@@ -32,22 +32,10 @@ from numpy import (
 )
 
 from tapegrad.numpy.elementwise import *  # noqa: F403
-from tapegrad.numpy.indexing import getitem, untake
+from tapegrad.numpy.indexing import getitem, index_update, setitem, untake
 from tapegrad.numpy.nondifferentiable import *  # noqa: F403
-from tapegrad.numpy.products import dot, matmul
-from tapegrad.numpy.reductions import amax, amin, max, mean, min, sum
-from tapegrad.numpy.manipulation import (
-    array,
-    array_split,
-    asarray,
-    astype,
-    broadcast_to,
-    concatenate,
-    expand_dims,
-    ravel,
-    reshape,
-    split,
-    squeeze,
-    stack,
-    transpose,
-)
+from tapegrad.numpy.products import *  # noqa: F403
+from tapegrad.numpy.reductions import *  # noqa: F403
+from tapegrad.numpy.manipulation import *  # noqa: F403
+from tapegrad.numpy import fft, linalg  # noqa: E402
+from tapegrad.numpy._listing import Supported, supported  # noqa: E402

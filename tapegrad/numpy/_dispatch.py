@@ -23,6 +23,7 @@ def ufunc(uf: np.ufunc, method: str, inputs: tuple[Any, ...], kwargs: dict[str, 
         )
     kwargs.pop("out", None)
     if method == "__call__":
+        inputs, kwargs = _call_options(uf, inputs, kwargs)
         target = by_numpy.get(uf)
     elif method == "reduce":
         target = by_numpy.get(_REDUCTIONS.get(uf))
@@ -34,6 +35,28 @@ def ufunc(uf: np.ufunc, method: str, inputs: tuple[Any, ...], kwargs: dict[str, 
         name = uf.__name__ if method == "__call__" else f"{uf.__name__}.{method}"
         raise _unsupported(f"numpy.{name}")
     return target(*inputs, **kwargs)
+
+
+def _call_options(uf: np.ufunc, inputs: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """Apply ``dtype=`` by casting the inputs first (what NumPy does); refuse ``where=``."""
+    if kwargs.get("where", True) is not True:
+        raise TypeError(
+            f"np.{uf.__name__}(..., where=mask) on a traced value: without out= NumPy leaves the "
+            "masked-out entries uninitialised, and with out= it writes in place. Compute "
+            f"everywhere and select: tapegrad.numpy.where(mask, np.{uf.__name__}(x), fallback)."
+        )
+    kwargs.pop("where", None)
+    dtype = kwargs.pop("dtype", None)
+    if kwargs:
+        raise TypeError(
+            f"np.{uf.__name__}(...) on a traced value supports the dtype= keyword only, not "
+            f"{sorted(kwargs)}; drop them (casting, order, subok, signature) from the call."
+        )
+    if dtype is not None:
+        from tapegrad.numpy.manipulation import astype
+
+        inputs = tuple(astype(x, dtype) if hasattr(x, "dtype") else np.asarray(x, dtype) for x in inputs)
+    return inputs, kwargs
 
 
 def function(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
-from tapegrad.registry import Primitive
+from tapegrad.registry import Primitive, holds_tracer
 
 by_numpy: dict[Any, Callable[..., Any]] = {}
 """NumPy function or ufunc -> what a call on tracers runs instead (a primitive or a wrapper)."""
@@ -24,6 +25,29 @@ def implements(*numpy_funs: Callable[..., Any]) -> Callable[[Callable[..., Any]]
     def register(fun: Callable[..., Any]) -> Callable[..., Any]:
         for numpy_fun in numpy_funs:
             by_numpy[numpy_fun] = fun
+        return fun
+
+    return register
+
+
+def composite(numpy_fun: Callable[..., Any], *aliases: Callable[..., Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Make the decorated function NumPy's `numpy_fun` on plain values, and its own body on
+    traced ones.
+
+    The body is written with tapegrad primitives, so it needs no rule of its own: it is
+    differentiable (to any order) because its parts are. Untraced calls go straight to NumPy,
+    so they cost nothing and give NumPy's exact results.
+    """
+
+    def register(impl: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(impl)
+        def fun(*args: Any, **kwargs: Any) -> Any:
+            if holds_tracer(args) or (kwargs and holds_tracer(kwargs.values())):
+                return impl(*args, **kwargs)
+            return numpy_fun(*args, **kwargs)
+
+        for target in (numpy_fun, *aliases):
+            by_numpy[target] = fun
         return fun
 
     return register

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from tapegrad.numpy._wrap import wrap
+from tapegrad.numpy._wrap import by_numpy, wrap
 from tapegrad.numpy.reductions import unbroadcast
 from tapegrad.registry import defvjp
 
@@ -61,6 +61,7 @@ deg2rad = wrap(np.deg2rad)
 rad2deg = wrap(np.rad2deg)
 radians = deg2rad
 degrees = rad2deg
+by_numpy[np.radians], by_numpy[np.degrees] = deg2rad, rad2deg
 
 # -- piecewise ----------------------------------------------------------------------------
 absolute = wrap(np.absolute)
@@ -72,6 +73,14 @@ fmax = wrap(np.fmax)
 fmin = wrap(np.fmin)
 clip = wrap(np.clip)
 where = wrap(np.where)
+nan_to_num = wrap(np.nan_to_num)
+
+# -- complex numbers ----------------------------------------------------------------------
+real = wrap(np.real)
+imag = wrap(np.imag)
+conjugate = wrap(np.conjugate)
+conj = conjugate
+angle = wrap(np.angle)
 
 # -- not differentiable: piecewise constant, or boolean-valued ----------------------------
 sign = wrap(np.sign, differentiable=False)
@@ -81,6 +90,7 @@ trunc = wrap(np.trunc, differentiable=False)
 rint = wrap(np.rint, differentiable=False)
 round = wrap(np.round, differentiable=False)
 around = round
+by_numpy[np.around] = round
 floor_divide = wrap(np.floor_divide, differentiable=False)
 less = wrap(np.less, differentiable=False)
 less_equal = wrap(np.less_equal, differentiable=False)
@@ -103,7 +113,8 @@ __all__ = [
     "log10", "log1p", "sqrt", "cbrt", "logaddexp", "logaddexp2", "sin", "cos", "tan", "arcsin",
     "arccos", "arctan", "arctan2", "hypot", "sinh", "cosh", "tanh", "arcsinh", "arccosh",
     "arctanh", "deg2rad", "rad2deg", "radians", "degrees", "absolute", "abs", "fabs",
-    "maximum", "minimum", "fmax", "fmin", "clip", "where", "sign", "floor", "ceil", "trunc",
+    "maximum", "minimum", "fmax", "fmin", "clip", "where", "nan_to_num", "real", "imag",
+    "conjugate", "conj", "angle", "sign", "floor", "ceil", "trunc",
     "rint", "round", "around", "floor_divide", "less", "less_equal", "greater",
     "greater_equal", "equal", "not_equal", "logical_and", "logical_or", "logical_not",
     "logical_xor", "isnan", "isinf", "isfinite", "signbit",
@@ -185,7 +196,18 @@ defvjp(arctanh, lambda g, ans, x: g / (1 - x ** 2))
 defvjp(deg2rad, lambda g, ans, x: g * (np.pi / 180))
 defvjp(rad2deg, lambda g, ans, x: g * (180 / np.pi))
 
-defvjp(absolute, lambda g, ans, x: g * sign(x))
+def _is_complex(x: Any) -> bool:
+    return bool(np.dtype(x.dtype).kind == "c")
+
+
+def _abs_vjp(g: Any, ans: Any, x: Any) -> Any:
+    # Complex: d|z| pairs with conj(z) / |z| (see docs/complex.md). At 0 the cotangent is 0.
+    if _is_complex(x):
+        return g * conjugate(x) / where(ans == 0, 1.0, ans)
+    return g * sign(x)
+
+
+defvjp(absolute, _abs_vjp)
 defvjp(fabs, lambda g, ans, x: g * sign(x))
 for _prim in (maximum, minimum, fmax, fmin):
     defvjp(_prim,
@@ -200,3 +222,12 @@ defvjp(where,
        None,
        lambda g, ans, c, x, y: unbroadcast(where(c, g, 0.0), x),
        lambda g, ans, c, x, y: unbroadcast(where(c, 0.0, g), y))
+defvjp(nan_to_num, lambda g, ans, x, *args, **kwargs: where(isfinite(x), g, 0.0))
+
+# Complex numbers, in the convention of HIPS autograd (docs/complex.md): the cotangent of
+# z = a + ib is dL/da - i dL/db, so holomorphic rules are the real ones, unchanged, and a
+# real argument keeps only the real part of its cotangent.
+defvjp(real, lambda g, ans, x: g * (1 + 0j) if _is_complex(x) else g)
+defvjp(imag, lambda g, ans, x: g * -1j if _is_complex(x) else g * 0)
+defvjp(conjugate, lambda g, ans, x: conjugate(g))
+defvjp(angle, lambda g, ans, x: g * conjugate(x * 1j) / absolute(x) ** 2 if _is_complex(x) else g * 0)

@@ -43,3 +43,53 @@ def _getitem_vjp(g: Any, ans: Any, x: Any, index: Any) -> Any:
 
 defvjp(_getitem, _getitem_vjp)
 defvjp(untake, lambda g, ans, values, index, shape: _getitem(g, index))
+
+
+def _set(x: Any, values: Any, index: Any) -> np.ndarray[Any, Any]:
+    out = np.array(x, copy=True)
+    out[index] = values
+    return out
+
+
+index_update = Primitive("index_update", _set)
+"""``index_update(x, values, index)``: a copy of `x` with ``[index] = values`` (functional)."""
+
+
+def setitem(x: Any, index: Any, values: Any) -> Any:
+    """What ``x[index] = values`` records: a new value, `x` with `values` written at `index`.
+
+    An advanced index that names an element twice is refused: NumPy keeps the last write, and
+    the gradient of the values that were overwritten would silently be wrong.
+    """
+    index = strip(index)
+    _refuse_repeats(np.shape(x), index)
+    return index_update(x, values, index)
+
+
+def _refuse_repeats(shape: tuple[int, ...], index: Any) -> None:
+    parts = index if type(index) is tuple else (index,)
+    if not any(isinstance(p, (list, np.ndarray)) and np.asarray(p).dtype != bool for p in parts):
+        return  # basic indexing and masks never name an element twice
+    counts = np.zeros(shape, np.int64)
+    np.add.at(counts, index, 1)
+    if counts.max(initial=0) > 1:
+        raise ValueError(
+            "x[index] = values on a traced x: the index names some elements more than once, so "
+            "NumPy would keep only the last value written there and the gradient of the others "
+            "would be wrong. Use unique indices, or accumulate with x + tapegrad.numpy.untake("
+            "values, index, x.shape)."
+        )
+
+
+def _update_vjp_values(g: Any, ans: Any, x: Any, values: Any, index: Any) -> Any:
+    from tapegrad.numpy.reductions import unbroadcast  # deferred: reductions imports this module
+
+    return unbroadcast(_getitem(g, index), values)
+
+
+defvjp(index_update,
+       lambda g, ans, x, values, index: index_update(g, np.zeros((), np.result_type(g)), index),
+       _update_vjp_values)
+
+
+__all__ = ["getitem", "setitem", "untake", "index_update"]

@@ -8,8 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from tapegrad.numpy._wrap import implements, wrap
+from tapegrad.numpy._wrap import by_numpy, composite, implements, wrap
 from tapegrad.registry import Primitive, defvjp, defvjp_all, holds_tracer
+from tapegrad.tracer import strip
 
 reshape = wrap(np.reshape)
 transpose = wrap(np.transpose)
@@ -20,6 +21,8 @@ ravel = wrap(np.ravel)
 split = wrap(np.split)
 array_split = wrap(np.array_split)
 astype = Primitive("astype", lambda x, dtype: np.asarray(x).astype(dtype))
+if hasattr(np, "astype"):  # NumPy 2's array-API astype(x, dtype, /, *, copy=True, device=None)
+    by_numpy[np.astype] = lambda x, dtype, *, copy=True, device=None: astype(x, dtype)
 
 # NumPy takes a list of arrays; primitives take traced inputs positionally, hence the splat.
 _concatenate = Primitive("concatenate", lambda *arrays, axis=0: np.concatenate(arrays, axis))
@@ -87,3 +90,355 @@ defvjp_all(_stack, lambda g, ans, *arrays, axis=0: tuple(
 for _prim in (split, array_split):
     defvjp(_prim, lambda g, ans, x, indices_or_sections, axis=0: _concatenate(*g, axis=axis))
 
+
+
+# -- built from the primitives above and indexing: no rules of their own -------------------
+# Imported here, not at the top: indexing imports the reverse pass, which needs this module's
+# siblings loaded first only at call time.
+from tapegrad.numpy.indexing import _getitem, untake  # noqa: E402
+
+
+def _normalize(axis: int, ndim: int) -> int:
+    if not -ndim <= axis < ndim:
+        raise np.exceptions.AxisError(axis, ndim)
+    return axis % ndim
+
+
+def _along(axis: int, ndim: int, index: Any) -> tuple[Any, ...]:
+    """An index that applies `index` along `axis` and takes everything on the other axes."""
+    return (slice(None),) * axis + (index,) + (slice(None),) * (ndim - axis - 1)
+
+
+def _shape_of(np_fun: Any, x: Any, *args: Any, **kwargs: Any) -> tuple[int, ...]:
+    """The shape NumPy's `np_fun` gives an array shaped like `x`, computed without copying it."""
+    return np_fun(np.broadcast_to(np.zeros((), np.int8), np.shape(x)), *args, **kwargs).shape
+
+
+@composite(np.moveaxis)
+def moveaxis(a: Any, source: Any, destination: Any) -> Any:
+    """``np.moveaxis``: a transpose."""
+    src = [_normalize(s, a.ndim) for s in np.atleast_1d(source)]
+    dst = [_normalize(d, a.ndim) for d in np.atleast_1d(destination)]
+    order = [n for n in range(a.ndim) if n not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    return transpose(a, order)
+
+
+@composite(np.swapaxes)
+def swapaxes(a: Any, axis1: int, axis2: int) -> Any:
+    """``np.swapaxes``: a transpose."""
+    order = list(range(a.ndim))
+    i, j = _normalize(axis1, a.ndim), _normalize(axis2, a.ndim)
+    order[i], order[j] = order[j], order[i]
+    return transpose(a, order)
+
+
+@composite(np.rollaxis)
+def rollaxis(a: Any, axis: int, start: int = 0) -> Any:
+    """``np.rollaxis``: a transpose."""
+    axis = _normalize(axis, a.ndim)
+    start = start + a.ndim if start < 0 else start
+    if axis < start:
+        start -= 1
+    order = [n for n in range(a.ndim) if n != axis]
+    order.insert(start, axis)
+    return transpose(a, order)
+
+
+def _atleast(np_fun: Any) -> Any:
+    def atleast(*arys: Any) -> Any:
+        out = [a if np.shape(a) == _shape_of(np_fun, a) else reshape(a, _shape_of(np_fun, a))
+               for a in arys]
+        return out[0] if len(out) == 1 else tuple(out)
+
+    atleast.__name__ = np_fun.__name__
+    atleast.__doc__ = f"``np.{np_fun.__name__}``: a reshape."
+    return composite(np_fun)(atleast)
+
+
+atleast_1d = _atleast(np.atleast_1d)
+atleast_2d = _atleast(np.atleast_2d)
+atleast_3d = _atleast(np.atleast_3d)
+
+
+@composite(np.hstack)
+def hstack(tup: Any, **kwargs: Any) -> Any:
+    """``np.hstack``: concatenate along the second axis (the first for 1-D arrays)."""
+    arrays = [atleast_1d(a) for a in tup]
+    return concatenate(arrays, axis=0 if arrays[0].ndim == 1 else 1, **kwargs)
+
+
+@composite(np.vstack, np.row_stack if hasattr(np, "row_stack") else np.vstack)
+def vstack(tup: Any, **kwargs: Any) -> Any:
+    """``np.vstack``: concatenate along the first axis, 1-D arrays as rows."""
+    return concatenate([atleast_2d(a) for a in tup], axis=0, **kwargs)
+
+
+@composite(np.dstack)
+def dstack(tup: Any) -> Any:
+    """``np.dstack``: concatenate along the third axis."""
+    return concatenate([atleast_3d(a) for a in tup], axis=2)
+
+
+@composite(np.column_stack)
+def column_stack(tup: Any) -> Any:
+    """``np.column_stack``: 1-D arrays become columns, then concatenate along the second axis."""
+    return concatenate([reshape(a, (-1, 1)) if np.ndim(a) < 2 else a for a in tup], axis=1)
+
+
+@composite(np.hsplit)
+def hsplit(ary: Any, indices_or_sections: Any) -> Any:
+    """``np.hsplit``: split along the second axis (the first for 1-D arrays)."""
+    return split(ary, indices_or_sections, axis=0 if ary.ndim == 1 else 1)
+
+
+@composite(np.vsplit)
+def vsplit(ary: Any, indices_or_sections: Any) -> Any:
+    """``np.vsplit``: split along the first axis."""
+    return split(ary, indices_or_sections, axis=0)
+
+
+@composite(np.dsplit)
+def dsplit(ary: Any, indices_or_sections: Any) -> Any:
+    """``np.dsplit``: split along the third axis."""
+    return split(ary, indices_or_sections, axis=2)
+
+
+@composite(np.flip)
+def flip(m: Any, axis: Any = None) -> Any:
+    """``np.flip``: a reversed slice along each axis of `axis` (all axes for None)."""
+    axes = range(m.ndim) if axis is None else [_normalize(a, m.ndim) for a in np.atleast_1d(axis)]
+    index = [slice(None)] * m.ndim
+    for a in axes:
+        index[a] = slice(None, None, -1)
+    return _getitem(m, tuple(index))
+
+
+@composite(np.fliplr)
+def fliplr(m: Any) -> Any:
+    """``np.fliplr``: reverse the second axis."""
+    return flip(m, 1)
+
+
+@composite(np.flipud)
+def flipud(m: Any) -> Any:
+    """``np.flipud``: reverse the first axis."""
+    return flip(m, 0)
+
+
+@composite(np.rot90)
+def rot90(m: Any, k: int = 1, axes: Any = (0, 1)) -> Any:
+    """``np.rot90``: flips and a transpose."""
+    k %= 4
+    if k == 0:
+        return m
+    if k == 2:
+        return flip(flip(m, axes[0]), axes[1])
+    order = list(range(m.ndim))
+    a0, a1 = _normalize(axes[0], m.ndim), _normalize(axes[1], m.ndim)
+    order[a0], order[a1] = order[a1], order[a0]
+    return transpose(flip(m, axes[1]), order) if k == 1 else flip(transpose(m, order), axes[1])
+
+
+@composite(np.roll)
+def roll(a: Any, shift: Any, axis: Any = None) -> Any:
+    """``np.roll``: an index permutation along each axis."""
+    if axis is None:
+        return reshape(roll(ravel(a), shift, 0), a.shape)
+    shifts, axes = np.broadcast_arrays(np.atleast_1d(shift), np.atleast_1d(axis))
+    for s, ax in zip(shifts, axes):
+        ax = _normalize(int(ax), a.ndim)
+        n = a.shape[ax]
+        if n:
+            a = _getitem(a, _along(ax, a.ndim, (np.arange(n) - int(s)) % n))
+    return a
+
+
+@composite(np.repeat)
+def repeat(a: Any, repeats: Any, axis: Any = None) -> Any:
+    """``np.repeat``: an index that names each element as often as it is repeated."""
+    if axis is None:
+        a, axis = ravel(a), 0
+    axis = _normalize(axis, a.ndim)
+    return _getitem(a, _along(axis, a.ndim, np.repeat(np.arange(a.shape[axis]), repeats)))
+
+
+@composite(np.tile)
+def tile(A: Any, reps: Any) -> Any:
+    """``np.tile``: broadcast against the repetitions, then reshape."""
+    reps = tuple(np.atleast_1d(reps).tolist())
+    shape = (1,) * (len(reps) - A.ndim) + tuple(A.shape)
+    reps = (1,) * (len(shape) - len(reps)) + reps
+    interleaved = tuple(n for s in shape for n in (1, s))
+    spread = tuple(n for r, s in zip(reps, shape) for n in (r, s))
+    tiled = broadcast_to(reshape(A, interleaved), spread)
+    return reshape(tiled, tuple(r * s for r, s in zip(reps, shape)))
+
+
+_INDEX_PAD_MODES = ("edge", "reflect", "symmetric", "wrap")
+
+
+@composite(np.pad)
+def pad(array: Any, pad_width: Any, mode: str = "constant", **kwargs: Any) -> Any:
+    """``np.pad`` for the modes that copy elements (constant, edge, reflect, symmetric, wrap).
+
+    Copying modes become an index per axis (the padded index of ``arange(n)``); constant
+    padding places the array inside a constant one.
+    """
+    widths = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (array.ndim, 2))
+    if mode == "constant":
+        filled = np.pad(np.zeros(array.shape, np.result_type(array)), widths, mode, **kwargs)
+        inside = tuple(slice(b, b + n) for (b, _), n in zip(widths, array.shape))
+        return untake(array, inside, filled.shape) + filled
+    if mode not in _INDEX_PAD_MODES:
+        raise NotImplementedError(
+            f"tapegrad.numpy.pad differentiates modes 'constant', {', '.join(map(repr, _INDEX_PAD_MODES))}; "
+            f"not {mode!r}. Pad a tapegrad.stop_gradient copy if the padding need not be differentiated."
+        )
+    for axis, (before, after) in enumerate(widths):
+        if before or after:
+            index = np.pad(np.arange(array.shape[axis]), (before, after), mode, **kwargs)
+            array = _getitem(array, _along(axis, array.ndim, index))
+    return array
+
+
+def _diagonal_index(rows: int, cols: int, k: int) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    i = np.arange(max(0, -k), min(rows, cols - k))
+    return i, i + k
+
+
+@composite(np.diagonal)
+def diagonal(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
+    """``np.diagonal``: the two axes move last, then an advanced index picks the diagonal."""
+    moved = moveaxis(a, (axis1, axis2), (-2, -1))
+    return _getitem(moved, (Ellipsis, *_diagonal_index(*moved.shape[-2:], offset)))
+
+
+@composite(np.diag)
+def diag(v: Any, k: int = 0) -> Any:
+    """``np.diag``: the k-th diagonal of a matrix, or a matrix with `v` on its k-th diagonal."""
+    if v.ndim == 2:
+        return diagonal(v, k)
+    if v.ndim != 1:
+        raise ValueError("diag needs a 1-D or 2-D input")
+    n = v.shape[0] + abs(k)
+    return untake(v, _diagonal_index(n, n, k), (n, n))
+
+
+@composite(np.trace)
+def trace(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1, dtype: Any = None, out: Any = None) -> Any:
+    """``np.trace``: the sum of `diagonal`."""
+    return sum_last(diagonal(a, offset, axis1, axis2), dtype)
+
+
+def sum_last(x: Any, dtype: Any = None) -> Any:
+    from tapegrad.numpy.reductions import sum  # deferred: reductions imports this module
+
+    return sum(x, axis=-1, dtype=dtype)
+
+
+def _triangle(mask_fun: Any, m: Any, k: int) -> Any:
+    from tapegrad.numpy.elementwise import where  # deferred: elementwise imports reductions
+
+    mask = mask_fun(np.ones(m.shape[-2:], bool), k)
+    return where(mask, m, np.zeros((), np.result_type(m)))
+
+
+@composite(np.tril)
+def tril(m: Any, k: int = 0) -> Any:
+    """``np.tril``: the lower triangle, by a mask."""
+    return _triangle(np.tril, m, k)
+
+
+@composite(np.triu)
+def triu(m: Any, k: int = 0) -> Any:
+    """``np.triu``: the upper triangle, by a mask."""
+    return _triangle(np.triu, m, k)
+
+
+@composite(np.take)
+def take(a: Any, indices: Any, axis: Any = None, out: Any = None, mode: str = "raise") -> Any:
+    """``np.take``: an advanced index along one axis."""
+    if axis is None:
+        a, axis = ravel(a), 0
+    axis = _normalize(axis, a.ndim)
+    indices = np.asarray(strip(indices))
+    n = a.shape[axis]
+    if mode == "wrap":
+        indices = indices % n
+    elif mode == "clip":
+        indices = np.clip(indices, 0, n - 1)
+    return _getitem(a, _along(axis, a.ndim, indices))
+
+
+@composite(np.take_along_axis)
+def take_along_axis(arr: Any, indices: Any, axis: Any = -1) -> Any:
+    """``np.take_along_axis``: an advanced index built from `indices` and ranges."""
+    indices = np.asarray(strip(indices))
+    if axis is None:
+        arr, axis = ravel(arr), 0
+    axis = _normalize(axis, arr.ndim)
+    index = []
+    for d, n in enumerate(arr.shape):
+        if d == axis:
+            index.append(indices)
+        else:
+            shape = [1] * arr.ndim
+            shape[d] = n
+            index.append(np.arange(n).reshape(shape))
+    return _getitem(arr, tuple(index))
+
+
+@composite(np.select)
+def select(condlist: Any, choicelist: Any, default: Any = 0) -> Any:
+    """``np.select``: nested `where`, the first true condition winning."""
+    from tapegrad.numpy.elementwise import where  # deferred: elementwise imports reductions
+
+    result = default
+    for cond, choice in zip(reversed(condlist), reversed(choicelist)):
+        result = where(strip(cond), choice, result)
+    return result
+
+
+@composite(np.sort)
+def sort(a: Any, axis: Any = -1, kind: Any = None, order: Any = None, **kwargs: Any) -> Any:
+    """``np.sort``: `take_along_axis` of the sorting permutation (ties keep their order)."""
+    if axis is None:
+        a, axis = ravel(a), -1
+    return take_along_axis(a, np.argsort(strip(a), axis=axis, kind="stable"), axis)
+
+
+@composite(np.partition)
+def partition(a: Any, kth: Any, axis: Any = -1, kind: str = "introselect", order: Any = None) -> Any:
+    """``np.partition``: `take_along_axis` of ``np.argpartition``."""
+    if axis is None:
+        a, axis = ravel(a), -1
+    return take_along_axis(a, np.argpartition(strip(a), kth, axis=axis), axis)
+
+
+@composite(np.diff)
+def diff(a: Any, n: int = 1, axis: int = -1, **kwargs: Any) -> Any:
+    """``np.diff``: differences of shifted slices."""
+    axis = _normalize(axis, a.ndim)
+    ends = [kwargs.get("prepend", np._NoValue), a, kwargs.get("append", np._NoValue)]
+    if any(e is not np._NoValue for e in ends[::2]):
+        shape = list(a.shape)
+        shape[axis] = 1
+        # NumPy turns a scalar prepend/append into an array first (so 0.0 is float64).
+        parts = [e if e is a or np.ndim(e) else np.broadcast_to(np.asarray(e), shape)
+                 for e in ends if e is not np._NoValue]
+        a = concatenate(parts, axis=axis)
+    for _ in range(n):
+        a = _getitem(a, _along(axis, a.ndim, slice(1, None))) - _getitem(a, _along(axis, a.ndim, slice(None, -1)))
+    return a
+
+
+__all__ = [
+    "reshape", "transpose", "broadcast_to", "expand_dims", "squeeze", "ravel", "split",
+    "array_split", "astype", "concatenate", "stack", "array", "asarray", "moveaxis", "swapaxes",
+    "rollaxis", "atleast_1d", "atleast_2d", "atleast_3d", "hstack", "vstack", "dstack",
+    "column_stack", "hsplit", "vsplit", "dsplit", "flip", "fliplr", "flipud", "rot90", "roll",
+    "repeat", "tile", "pad", "diagonal", "diag", "trace", "tril", "triu", "take",
+    "take_along_axis", "select", "sort", "partition", "diff",
+]

@@ -14,6 +14,9 @@ _NAMES = """
     argmax argmin argsort argwhere nonzero flatnonzero searchsorted count_nonzero
     zeros_like ones_like empty_like full_like
     any all allclose isclose array_equal array_equiv
+    argpartition unravel_index ravel_multi_index digitize histogram bincount unique
+    iscomplex isreal isneginf isposinf nanargmax nanargmin
+    tri diag_indices_from tril_indices_from triu_indices_from
 """.split()
 
 for _name in _NAMES:

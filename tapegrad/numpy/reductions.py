@@ -13,9 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from tapegrad.numpy._wrap import wrap
-from tapegrad.numpy.manipulation import broadcast_to, expand_dims, reshape
+from tapegrad.numpy._wrap import composite, wrap
+from tapegrad.numpy.indexing import _getitem as getitem
+from tapegrad.numpy.manipulation import _concatenate, broadcast_to, expand_dims, reshape, transpose
 from tapegrad.registry import defvjp
+from tapegrad.tracer import strip
 
 sum = wrap(np.sum)
 mean = wrap(np.mean)
@@ -23,6 +25,10 @@ max = wrap(np.max)
 min = wrap(np.min)
 amax = wrap(np.amax)
 amin = wrap(np.amin)
+prod = wrap(np.prod)
+var = wrap(np.var)
+cumsum = wrap(np.cumsum)
+cumprod = wrap(np.cumprod)
 
 
 def _axes(axis: Any, ndim: int) -> tuple[int, ...]:
@@ -46,12 +52,19 @@ def unbroadcast(g: Any, x: Any) -> Any:
     shape = x.shape
     g_shape = g.shape
     if g_shape == shape:
-        return g
+        return match_real(g, x)
     lead = len(g_shape) - len(shape)
     axes = tuple(range(lead)) + tuple(
         lead + i for i, n in enumerate(shape) if n == 1 and g_shape[lead + i] != 1
     )
-    return reshape(sum(g, axis=axes) if axes else g, shape)
+    return match_real(reshape(sum(g, axis=axes) if axes else g, shape), x)
+
+
+def match_real(g: Any, x: Any) -> Any:
+    """`g`, or its real part when `x` is real: a real input's cotangent is real (docs/complex.md)."""
+    if np.dtype(g.dtype).kind == "c" and np.dtype(x.dtype).kind != "c":
+        return np.real(g)  # a tracer reaches tapegrad.numpy.real through __array_function__
+    return g
 
 
 def _count(x: Any, axis: Any) -> int:
@@ -87,3 +100,177 @@ defvjp(sum, _sum_vjp)
 defvjp(mean, _mean_vjp)
 for _prim in (max, min, amax, amin):
     defvjp(_prim, _extremum_vjp)
+
+
+def _var_vjp(g: Any, ans: Any, x: Any, axis: Any = None, dtype: Any = None, out: Any = None,
+             ddof: float = 0, keepdims: bool = False, **kwargs: Any) -> Any:
+    if kwargs.get("where", True) is not True or kwargs.get("mean") is not None:
+        raise TypeError("tapegrad differentiates var/std without where= and mean= only")
+    centred = np.conjugate(x - mean(x, axis=axis, keepdims=True))
+    return expand_to(g, x, axis, keepdims) * centred * (2.0 / (_count(x, axis) - ddof))
+
+
+def _along_last(x: Any, axis: Any) -> tuple[Any, Any]:
+    """`x` with the axes of `axis` moved last and merged into one; and how to undo it."""
+    axes = _axes(axis, x.ndim)
+    rest = [a for a in range(x.ndim) if a not in axes]
+    moved = transpose(x, rest + list(axes))
+    kept = tuple(x.shape[a] for a in rest)
+    flat = reshape(moved, kept + (-1,))
+    inverse = np.argsort(rest + list(axes))
+    moved_shape = kept + tuple(x.shape[a] for a in axes)
+    return flat, lambda y: transpose(reshape(y, moved_shape), inverse)
+
+
+def _exclusive_cumprod(x: Any) -> Any:
+    """Along the last axis: [1, x0, x0 x1, ...], the product of the elements before each one."""
+    ones = np.ones(x.shape[:-1] + (1,), np.result_type(x))
+    return _concatenate(ones, cumprod(getitem(x, (Ellipsis, slice(None, -1))), axis=-1), axis=-1)
+
+
+def _flip_last(x: Any) -> Any:
+    return getitem(x, (Ellipsis, slice(None, None, -1)))
+
+
+def _prod_vjp(g: Any, ans: Any, x: Any, axis: Any = None, dtype: Any = None, out: Any = None,
+              keepdims: bool = False, **kwargs: Any) -> Any:
+    if kwargs.get("initial") is not None or kwargs.get("where", True) is not True:
+        raise TypeError("tapegrad differentiates prod without initial= and where= only")
+    if np.all(strip(x) != 0):
+        return expand_to(g * ans, x, axis, keepdims) / x
+    # With zeros, ans / x is 0/0: multiply the products before and after each element instead.
+    flat, undo = _along_last(x, axis)
+    others = _exclusive_cumprod(flat) * _flip_last(_exclusive_cumprod(_flip_last(flat)))
+    return expand_to(g, x, axis, keepdims) * undo(others)
+
+
+def _cumulative(axis: Any, x: Any, g: Any) -> tuple[Any, Any, Any]:
+    """The input and cotangent of a cumulative op as arrays along their last axis, and the undo."""
+    if axis is None:
+        return reshape(x, (1, -1)), reshape(g, (1, -1)), lambda y: reshape(y, x.shape)
+    last = list(range(x.ndim))
+    last.append(last.pop(axis % x.ndim))
+    back = np.argsort(last)
+    return transpose(x, last), transpose(g, last), lambda y: transpose(y, back)
+
+
+def _cumsum_vjp(g: Any, ans: Any, x: Any, axis: Any = None, dtype: Any = None, out: Any = None) -> Any:
+    _, g_last, undo = _cumulative(axis, x, g)
+    return match_real(undo(_flip_last(cumsum(_flip_last(g_last), axis=-1))), x)
+
+
+def _cumprod_vjp(g: Any, ans: Any, x: Any, axis: Any = None, dtype: Any = None, out: Any = None) -> Any:
+    x_last, g_last, undo = _cumulative(axis, x, g)
+    if np.all(strip(x) != 0):
+        ans_last = _cumulative(axis, x, ans)[1]
+        return undo(_flip_last(cumsum(_flip_last(g_last * ans_last), axis=-1)) / x_last)
+    # With zeros: d y_k / d x_j is the cumulative product to k of x with x_j replaced by 1.
+    # Row j of `swapped` is x with a 1 at j; this costs n times the memory of x.
+    n = x_last.shape[-1]
+    eye = np.eye(n, dtype=bool)
+    swapped = np.where(eye, 1.0, expand_dims(x_last, -2))
+    later = np.triu(np.ones((n, n), bool))  # y_k depends on x_j only for k >= j
+    partials = np.where(later, cumprod(swapped, axis=-1), 0.0)
+    return undo(sum(partials * expand_dims(g_last, -2), axis=-1))
+
+
+defvjp(prod, _prod_vjp)
+defvjp(var, _var_vjp)
+defvjp(cumsum, _cumsum_vjp)
+defvjp(cumprod, _cumprod_vjp)
+
+
+@composite(np.std)
+def std(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: float = 0,
+        keepdims: bool = False, **kwargs: Any) -> Any:
+    """``np.std``: the square root of `var` (its gradient is infinite where var is 0)."""
+    return np.sqrt(var(x, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims, **kwargs))
+
+
+@composite(np.nansum)
+def nansum(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepdims: bool = False) -> Any:
+    """``np.nansum``: NaNs count as zero and get a zero gradient."""
+    return sum(np.where(np.isnan(x), 0.0, x), axis=axis, dtype=dtype, keepdims=keepdims)
+
+
+@composite(np.nanprod)
+def nanprod(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepdims: bool = False) -> Any:
+    """``np.nanprod``: NaNs count as one and get a zero gradient."""
+    return prod(np.where(np.isnan(x), 1.0, x), axis=axis, dtype=dtype, keepdims=keepdims)
+
+
+@composite(np.nanmean)
+def nanmean(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepdims: bool = False) -> Any:
+    """``np.nanmean``: the mean of the non-NaN elements."""
+    valid = ~np.isnan(strip(x))
+    return mean(np.where(valid, x, 0.0), axis=axis, dtype=dtype, keepdims=keepdims, where=valid)
+
+
+@composite(np.nanvar)
+def nanvar(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: float = 0,
+           keepdims: bool = False) -> Any:
+    """``np.nanvar``: the variance of the non-NaN elements."""
+    valid = ~np.isnan(strip(x))
+    count = np.sum(valid, axis=axis, keepdims=True)
+    centred = np.where(valid, x - nanmean(x, axis=axis, keepdims=True), 0.0)
+    total = sum(np.real(centred * np.conjugate(centred)), axis=axis, keepdims=True)
+    result = total / np.maximum(count - ddof, 0).astype(np.result_type(strip(total)))
+    return result if keepdims else reshape(result, np.sum(valid, axis=axis).shape)
+
+
+@composite(np.nanstd)
+def nanstd(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: float = 0,
+           keepdims: bool = False) -> Any:
+    """``np.nanstd``: the square root of `nanvar`."""
+    return np.sqrt(nanvar(x, axis=axis, ddof=ddof, keepdims=keepdims))
+
+
+@composite(np.nanmax)
+def nanmax(x: Any, axis: Any = None, out: Any = None, keepdims: bool = False) -> Any:
+    """``np.nanmax``: the largest non-NaN element."""
+    return max(np.where(np.isnan(x), -np.inf, x), axis=axis, keepdims=keepdims)
+
+
+@composite(np.nanmin)
+def nanmin(x: Any, axis: Any = None, out: Any = None, keepdims: bool = False) -> Any:
+    """``np.nanmin``: the smallest non-NaN element."""
+    return min(np.where(np.isnan(x), np.inf, x), axis=axis, keepdims=keepdims)
+
+
+@composite(np.nancumsum)
+def nancumsum(x: Any, axis: Any = None, dtype: Any = None, out: Any = None) -> Any:
+    """``np.nancumsum``: NaNs count as zero."""
+    return cumsum(np.where(np.isnan(x), 0.0, x), axis=axis, dtype=dtype)
+
+
+@composite(np.nancumprod)
+def nancumprod(x: Any, axis: Any = None, dtype: Any = None, out: Any = None) -> Any:
+    """``np.nancumprod``: NaNs count as one."""
+    return cumprod(np.where(np.isnan(x), 1.0, x), axis=axis, dtype=dtype)
+
+
+@composite(np.ptp)
+def ptp(x: Any, axis: Any = None, out: Any = None, keepdims: bool = False) -> Any:
+    """``np.ptp``: the range, max minus min."""
+    return max(x, axis=axis, keepdims=keepdims) - min(x, axis=axis, keepdims=keepdims)
+
+
+@composite(np.average)
+def average(x: Any, axis: Any = None, weights: Any = None, returned: bool = False, *,
+            keepdims: bool = False) -> Any:
+    """``np.average``: the mean, weighted by `weights` (which may be traced too)."""
+    if weights is None:
+        result, total = mean(x, axis=axis, keepdims=keepdims), np.asarray(_count(x, axis), float)
+    else:
+        if np.ndim(weights) != np.ndim(x):
+            raise TypeError("tapegrad.numpy.average: weights must have the shape of x")
+        total = sum(weights, axis=axis, keepdims=keepdims)
+        result = sum(x * weights, axis=axis, keepdims=keepdims) / total
+    return (result, total) if returned else result
+
+
+__all__ = [
+    "sum", "mean", "max", "min", "amax", "amin", "prod", "var", "std", "cumsum", "cumprod",
+    "nansum", "nanprod", "nanmean", "nanvar", "nanstd", "nanmax", "nanmin", "nancumsum",
+    "nancumprod", "ptp", "average",
+]

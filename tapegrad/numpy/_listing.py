@@ -1,0 +1,44 @@
+"""`supported()`: what ``tapegrad.numpy`` offers, read from the modules' ``__all__`` lists."""
+
+from __future__ import annotations
+
+import importlib
+
+import attrs
+
+_KINDS = [
+    ("elementwise", ""), ("reductions", ""), ("manipulation", ""), ("indexing", ""),
+    ("products", ""), ("linalg", "linalg."), ("fft", "fft."), ("nondifferentiable", ""),
+]
+
+
+@attrs.frozen
+class Supported:
+    """One function of ``tapegrad.numpy``.
+
+    Attributes:
+        name: as NumPy spells it (``"sin"``, ``"linalg.det"``, ``"fft.rfft"``).
+        differentiable: false for functions that accept traced values but return plain ones.
+        kind: the module that holds it (``"elementwise"``, ``"linalg"``...).
+    """
+
+    name: str
+    differentiable: bool
+    kind: str
+
+
+def supported() -> list[Supported]:
+    """Every function of ``tapegrad.numpy``, sorted by kind then name.
+
+    Example:
+        >>> import tapegrad.numpy as tnp
+        >>> [s for s in tnp.supported() if s.name == "linalg.det"]
+        [Supported(name='linalg.det', differentiable=True, kind='linalg')]
+    """
+    found = []
+    for kind, prefix in _KINDS:
+        module = importlib.import_module(f"tapegrad.numpy.{kind}")
+        for name in module.__all__:
+            fun = getattr(module, name)
+            found.append(Supported(prefix + name, getattr(fun, "differentiable", True), kind))
+    return sorted(found, key=lambda s: (s.kind, s.name))
