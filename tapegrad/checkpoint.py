@@ -55,7 +55,8 @@ def _call(f: Callable[..., Any], leaves: Any, in_tree: TreeDef) -> Any:
     return f(*args, **kwargs)
 
 
-def _run_flat(f: Callable[..., Any], *leaves: Any, in_tree: TreeDef, out_trees: list[TreeDef]) -> Any:
+def _run_flat(f: Callable[..., Any], *leaves: Any, in_tree: TreeDef,
+              out_trees: list[TreeDef]) -> Any:
     """Run `f` on plain leaves; return its output leaves as a tuple, filing its structure."""
     out_leaves, out_tree = tree_flatten(_call(f, leaves, in_tree))
     out_trees.append(out_tree)
@@ -91,7 +92,8 @@ def _checkpoint_jvp(f: Callable[..., Any], tangents: tuple[Any, ...], ans: Any, 
                     in_tree: TreeDef, out_trees: list[TreeDef]) -> tuple[Any, ...]:
     positions = [i for i, t in enumerate(tangents) if t is not None]
     flat = _restricted(f, leaves, positions, in_tree)
-    _, tangent = jvp(flat, tuple(leaves[i] for i in positions), tuple(tangents[i] for i in positions))
+    primals = tuple(leaves[i] for i in positions)
+    _, tangent = jvp(flat, primals, tuple(tangents[i] for i in positions))
     return tuple(tangent)
 
 

@@ -1,9 +1,10 @@
 """Whole derivatives as functions: `jacobian`, `jacfwd`, `hessian` and `hvp`.
 
-`jacobian` is reverse mode: it traces `f` once and replays that one tape backwards once per
-output element (a row of the Jacobian), so `f` itself runs once however many rows there are.
-`jacfwd` is forward mode: one pass of `f` per input element (a column). Pick `jacobian` when
-`f` has fewer outputs than inputs, `jacfwd` otherwise. `hessian` is forward-over-reverse
+Both Jacobians trace `f` once and reuse its tape: `jacobian` (reverse mode) replays it
+backwards once per output element (a row of the Jacobian), `jacfwd` (forward mode) sweeps it
+forwards once per input element (a column), pushing a basis tangent through each entry's JVP
+rule. `f` itself runs once however many rows or columns there are. Pick `jacobian` when `f`
+has fewer outputs than inputs, `jacfwd` otherwise. `hessian` is forward-over-reverse
 (``jacfwd(grad(f))``), and `hvp` is a Hessian-vector product that never forms the Hessian:
 one forward-mode pass through the gradient computation.
 """
@@ -17,12 +18,11 @@ from typing import Any
 import numpy as np
 
 from tapegrad.backward import backward
-from tapegrad.forward import _push, jvp
-from tapegrad.pytree import tree_flatten, tree_unflatten
+from tapegrad.forward import _as_output_tangent, jvp, replay_forward
+from tapegrad.pytree import tree_unflatten
 from tapegrad.transforms import (
     ArgNums,
     _as_gradient,
-    _as_input,
     _dtype,
     _run,
     _selected,
@@ -32,7 +32,8 @@ from tapegrad.transforms import (
 )
 
 
-def jacobian(f: Callable[..., Any], argnums: ArgNums = 0, has_aux: bool = False) -> Callable[..., Any]:
+def jacobian(f: Callable[..., Any], argnums: ArgNums = 0,
+             has_aux: bool = False) -> Callable[..., Any]:
     """The Jacobian of `f` by reverse mode, as a new function.
 
     For an output of shape ``S`` and an input of shape ``T`` the Jacobian has shape ``S + T``;
@@ -57,10 +58,12 @@ def jacobian(f: Callable[..., Any], argnums: ArgNums = 0, has_aux: bool = False)
             rows: list[list[Any]] = [[] for _ in t.inputs]
             for j in range(int(np.prod(shape, dtype=np.int64))):
                 # One replay of the tape per output element: the tape is reused, f is not re-run.
-                cts = backward(t.trace, [(slot, _basis(shape, dtype, j))]) if slot is not None else None
+                seed = _basis(shape, dtype, j)
+                cts = None if slot is None else backward(t.trace, [(slot, seed)])
                 for i, x in enumerate(t.inputs):
                     rows[i].append(_as_gradient(None if cts is None else cts[i], x, False))
-            blocks = [_assemble(r, shape, x, rows_first=True) for r, x in zip(rows, t.inputs)]
+            blocks = [_assemble(r, shape, x, rows_first=True)
+                      for r, x in zip(rows, t.inputs)]
             per_output.append(chosen.pack(tree_unflatten(t.in_tree, blocks)))
         jac = tree_unflatten(t.out_tree, per_output)
         return (jac, t.aux) if has_aux else jac
@@ -68,8 +71,9 @@ def jacobian(f: Callable[..., Any], argnums: ArgNums = 0, has_aux: bool = False)
     return jacobian_f
 
 
-def jacfwd(f: Callable[..., Any], argnums: ArgNums = 0, has_aux: bool = False) -> Callable[..., Any]:
-    """The Jacobian of `f` by forward mode (one pass per input element), as a new function.
+def jacfwd(f: Callable[..., Any], argnums: ArgNums = 0,
+           has_aux: bool = False) -> Callable[..., Any]:
+    """The Jacobian of `f` by forward mode (one tape sweep per input element), as a new function.
 
     Same result and structure as `jacobian`; cheaper when `f` has more outputs than inputs.
 
@@ -83,34 +87,29 @@ def jacfwd(f: Callable[..., Any], argnums: ArgNums = 0, has_aux: bool = False) -
 
     @functools.wraps(f)
     def jacfwd_f(*args: Any, **kwargs: Any) -> Any:
-        leaves, in_tree = tree_flatten(_selected(f, args, kwargs, chosen.keys, "jacfwd"))
-        inputs = [_as_input(leaf, f, chosen.keys, in_tree, k, "jacfwd") for k, leaf in enumerate(leaves)]
+        t = _run(f, args, kwargs, chosen.keys, has_aux, "jacfwd")
+        per_output = []
         columns: list[list[list[Any]]] = []  # [input leaf][element] -> output tangent leaves
-        run = None
-        for i, x in enumerate(inputs):
+        for i, x in enumerate(t.inputs):
             columns.append([])
             for j in range(int(np.prod(np.shape(x), dtype=np.int64))):
-                tangents = [None] * len(inputs)  # None: a zero tangent, which costs nothing
-                tangents[i] = _basis(np.shape(x), x.dtype, j)
-                run = _push(f, args, kwargs, chosen.keys, in_tree, inputs, tangents, has_aux, "jacfwd")
-                columns[i].append(run[2])
-        if run is None:  # every input is empty: run once for the output's structure
-            run = _push(f, args, kwargs, chosen.keys, in_tree, inputs, [None] * len(inputs),
-                        has_aux, "jacfwd")
-        values, out_tree, _, aux = run
-        per_output = []
-        for o, value in enumerate(values):
+                # One forward sweep of the recorded tape per input element; f is not re-run.
+                tangents = replay_forward(t.trace, [(i, _basis(np.shape(x), x.dtype, j))])
+                columns[i].append([_as_output_tangent(None if s is None else tangents[s], value)
+                                   for s, value in zip(t.out_slots, t.out_leaves)])
+        for o, value in enumerate(t.out_leaves):
             shape = np.shape(value)
             blocks = [_assemble([col[o] for col in columns[i]], shape, x, rows_first=False)
-                      for i, x in enumerate(inputs)]
-            per_output.append(chosen.pack(tree_unflatten(in_tree, blocks)))
-        jac = tree_unflatten(out_tree, per_output)
-        return (jac, aux) if has_aux else jac
+                      for i, x in enumerate(t.inputs)]
+            per_output.append(chosen.pack(tree_unflatten(t.in_tree, blocks)))
+        jac = tree_unflatten(t.out_tree, per_output)
+        return (jac, t.aux) if has_aux else jac
 
     return jacfwd_f
 
 
-def hessian(f: Callable[..., Any], argnums: ArgNums = 0, has_aux: bool = False) -> Callable[..., Any]:
+def hessian(f: Callable[..., Any], argnums: ArgNums = 0,
+            has_aux: bool = False) -> Callable[..., Any]:
     """The Hessian of a scalar-output `f`, forward-over-reverse (``jacfwd(grad(f))``).
 
     For an input of shape ``T`` the Hessian has shape ``T + T``. With ``has_aux=True``, `f`
@@ -166,7 +165,8 @@ def hvp(f: Callable[..., Any], argnums: ArgNums = 0, has_aux: bool = False) -> C
 
 def _basis(shape: tuple[int, ...], dtype: Any, j: int) -> np.ndarray[Any, Any]:
     """The `j`-th standard basis array of `shape` (a one at flat index `j`)."""
-    e = np.zeros(int(np.prod(shape, dtype=np.int64)), dtype if np.dtype(dtype).kind in "fc" else np.float64)
+    kind = np.dtype(dtype).kind
+    e = np.zeros(int(np.prod(shape, dtype=np.int64)), dtype if kind in "fc" else np.float64)
     e[j] = 1
     return e.reshape(shape)
 

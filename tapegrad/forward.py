@@ -16,7 +16,7 @@ ones with several outputs included, works in forward mode.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import numpy as np
@@ -47,7 +47,8 @@ class JvpTrace(Trace):
         self.tangents.append(tangent)
         return tracer
 
-    def process(self, primitive: Primitive, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
+    def process(self, primitive: Primitive, args: tuple[Any, ...],
+                kwargs: Mapping[str, Any]) -> Any:
         """Run `primitive` on `args`, compute its output tangent, and wrap the outputs."""
         if not self.alive:
             raise escaped(primitive)
@@ -82,26 +83,31 @@ class JvpTrace(Trace):
 def push_forward(prim: Primitive, tangents: tuple[Any, ...], ans: Any, args: tuple[Any, ...],
                  kwargs: Mapping[str, Any]) -> Any:
     """The tangent of `prim`'s output given its arguments' tangents (``None``: zero)."""
-    if all(t is None for t in tangents):
-        return None
     rules = jvp_rule(prim)
-    if rules is None:
-        total = derived_jvp(prim, tangents, ans, args, kwargs)
-    elif type(rules) is tuple:
+    if type(rules) is tuple:
         total = None
-        missing = [None] * len(tangents)
+        missing: list[Any] | None = None
         for position, t in enumerate(tangents):
-            rule = rules[position] if position < len(rules) else None
             if t is None:
                 continue
+            rule = rules[position] if position < len(rules) else None
             if rule is None:
+                missing = missing or [None] * len(tangents)
                 missing[position] = t  # derived below, all such arguments in one pass
             else:
-                total = _add(total, rule(t, ans, *args, **kwargs))
-        if any(t is not None for t in missing):
+                contribution = rule(t, ans, *args, **kwargs)
+                total = contribution if total is None else _add(total, contribution)
+        if missing is not None:
             total = _add(total, derived_jvp(prim, tuple(missing), ans, args, kwargs))
+    elif all(t is None for t in tangents):
+        return None
+    elif rules is None:
+        total = derived_jvp(prim, tangents, ans, args, kwargs)
     else:
-        total = rules(tangents, ans, *args, **kwargs)
+        total = cast(Callable[..., Any], rules)(tangents, ans, *args, **kwargs)
+    if total is not None and type(total) is type(ans) and type(ans) is not tuple \
+            and total.shape == ans.shape and total.dtype == ans.dtype:
+        return total  # the common case, already the output's shape and dtype
     return _fit(prim, total, ans)
 
 
@@ -128,7 +134,7 @@ def derived_jvp(prim: Primitive, tangents: tuple[Any, ...], ans: Any, args: tupl
         if type(rules) is tuple:
             cts = [_vjp_rule_at(prim, rules, i)(g, ans, *args, **kwargs) for i in positions]
         else:
-            every = rules(g, ans, *args, **kwargs)
+            every = cast(Callable[..., Any], rules)(g, ans, *args, **kwargs)
             cts = [every[i] for i in positions]
         # A rule may answer None (zero); a zero cotangent contributes no tangent.
         return tuple(_zeros(args[i]) if ct is None else ct for i, ct in zip(positions, cts))
@@ -161,7 +167,8 @@ def _add(total: Any, contribution: Any) -> Any:
     if total is None:
         return contribution
     if type(total) is tuple:
-        return tuple(b if a is None else a if b is None else a + b for a, b in zip(total, contribution))
+        pairs = zip(total, contribution)
+        return tuple(b if a is None else a if b is None else a + b for a, b in pairs)
     return total + contribution
 
 
@@ -171,7 +178,8 @@ def _fit(prim: Primitive, tangent: Any, ans: Any) -> Any:
         return None
     if type(ans) is tuple:
         if not isinstance(tangent, (tuple, list)) or len(tangent) != len(ans):
-            got = f"a sequence of {len(tangent)}" if isinstance(tangent, (tuple, list)) else type(tangent).__name__
+            is_sequence = isinstance(tangent, (tuple, list))
+            got = f"a sequence of {len(tangent)}" if is_sequence else type(tangent).__name__
             raise RuleError(
                 f"the JVP rule of {prim.name} must return a tuple with one tangent (or None) per "
                 f"output: {len(ans)} here, but it returned {got}."
@@ -205,6 +213,29 @@ def _fit_one(prim: Primitive, tangent: Any, ans: Any, k: int | None) -> Any:
     return tangent
 
 
+def replay_forward(trace: Trace, seeds: Sequence[tuple[int, Any]]) -> list[Any]:
+    """Push tangents forward through a recorded tape: forward mode without re-running f.
+
+    `seeds` are ``(slot, tangent)`` pairs, usually of the trace's inputs. Returns one tangent
+    per slot (``None`` where none flowed). Entries hold the values their rules need, so each
+    is one `push_forward`; a tape recorded once serves any number of tangent directions.
+    """
+    tangents: list[Any] = [None] * trace.n_slots
+    for slot, tangent in seeds:
+        tangents[slot] = tangent
+    for entry in trace.tape:
+        ts = tuple(None if s is None else tangents[s] for s in entry.in_slots)
+        if all(t is None for t in ts):
+            continue
+        out = push_forward(entry.primitive, ts, entry.ans, entry.args, entry.kwargs)
+        if type(entry.ans) is tuple:
+            if out is not None:
+                tangents[entry.out_slot : entry.out_slot + len(out)] = out
+        else:
+            tangents[entry.out_slot] = out
+    return tangents
+
+
 def _push(f: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any], keys: tuple[Key, ...],
           in_tree: TreeDef, inputs: list[Any], tangents: list[Any], has_aux: bool,
           caller: str) -> tuple[list[Any], TreeDef, list[Any], Any]:
@@ -213,9 +244,11 @@ def _push(f: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any], ke
     Returns the output leaves, the output structure, the output tangents (zeros where
     nothing flowed) and the auxiliary output.
     """
-    with new_trace(JvpTrace) as trace:
+    with new_trace(JvpTrace) as opened:
+        trace = cast(JvpTrace, opened)
         traced = tree_unflatten(
-            in_tree, [trace.new_input(x, t) for x, t in zip(inputs, tangents)], unwrap_constants=True
+            in_tree, [trace.new_input(x, t) for x, t in zip(inputs, tangents)],
+            unwrap_constants=True,
         )
         result = f(*_substitute(tuple(args), kwargs, keys, traced, "args"),
                    **_substitute(tuple(args), kwargs, keys, traced, "kwargs"))
@@ -288,7 +321,8 @@ def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any],
         )
     inputs = [_as_input(leaf, f, keys, in_tree, k, "jvp") for k, leaf in enumerate(leaves)]
     t_in = [_as_input_tangent(t, x, k, f) for k, (t, x) in enumerate(zip(t_leaves, inputs))]
-    values, out_tree, t_out, aux = _push(f, primals, {}, keys, in_tree, inputs, t_in, has_aux, "jvp")
+    values, out_tree, t_out, aux = _push(f, primals, {}, keys, in_tree, inputs, t_in, has_aux,
+                                         "jvp")
     out, tangent_out = tree_unflatten(out_tree, values), tree_unflatten(out_tree, t_out)
     return (out, tangent_out, aux) if has_aux else (out, tangent_out)
 

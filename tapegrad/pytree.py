@@ -9,7 +9,7 @@ no leaves: it is never differentiated, and gradients carry the marker back in it
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
@@ -42,7 +42,8 @@ class TreeDef:
             return "*"
         inner = ", ".join(child.describe() for child in self.children)
         if self.kind is dict:
-            inner = ", ".join(f"{k!r}: {c.describe()}" for k, c in zip(self.keys, self.children))
+            pairs = zip(self.keys, self.children)
+            inner = ", ".join(f"{k!r}: {c.describe()}" for k, c in pairs)
             return "{" + inner + "}"
         if self.kind is tuple:
             return f"({inner}{',' if len(self.children) == 1 else ''})"
@@ -143,7 +144,8 @@ def _flatten(tree: Any, leaves: list[Any]) -> TreeDef:
     return LEAF
 
 
-def tree_unflatten(treedef: TreeDef, leaves: Iterable[Any], *, unwrap_constants: bool = False) -> Any:
+def tree_unflatten(treedef: TreeDef, leaves: Iterable[Any], *,
+                   unwrap_constants: bool = False) -> Any:
     """Rebuild a pytree of structure `treedef` from an iterable of leaves.
 
     With ``unwrap_constants``, each `Constant` marker is replaced by its value (what the
@@ -170,12 +172,12 @@ def _unflatten(treedef: TreeDef, leaves: Any, unwrap: bool) -> Any:
     if issubclass(kind, tuple):
         return kind(*children)
     # attrs passes private fields (``_x``) to __init__ by their alias (``x``).
-    aliases = {field.name: field.alias for field in attrs.fields(kind)}
-    return kind(**{aliases[name]: child for name, child in zip(treedef.keys, children)})
+    aliases = {field.name: field.alias for field in attrs.fields(cast(Any, kind))}
+    return kind(**{aliases[n]: child for n, child in zip(treedef.keys, children)})
 
 
 def tree_map(fun: Any, tree: Any, *rest: Any) -> Any:
-    """Apply `fun` to every leaf of `tree` (and the matching leaves of `rest`), keeping its structure.
+    """Apply `fun` to each leaf of `tree` (and the matching leaves of `rest`), keeping structure.
 
     Example:
         >>> tree_map(lambda p, g: p - 0.5 * g, {"w": 1.0, "b": [2.0]}, {"w": 2.0, "b": [2.0]})

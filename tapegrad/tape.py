@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
@@ -121,11 +121,8 @@ _active: contextvars.ContextVar[tuple[Trace, ...]] = contextvars.ContextVar(
 )
 
 
-T = TypeVar("T", bound=Trace)
-
-
 @contextmanager
-def new_trace(kind: type[T] = Trace) -> Iterator[T]:  # type: ignore[assignment]
+def new_trace(kind: type[Trace] = Trace) -> Iterator[Trace]:
     """Open a trace nested inside the active ones; close it (and mark it dead) on exit.
 
     `kind` is the trace class: `Trace` records a tape for reverse mode, and

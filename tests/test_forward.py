@@ -214,3 +214,19 @@ def test_forward_mode_sees_keyword_and_list_arguments() -> None:
     assert tapegrad.jvp(f, (1.0, 2.0), (1.0, 1.0))[1] == 4.0
     g = lambda x: np.mean(x, axis=0, keepdims=True)  # noqa: E731
     np.testing.assert_allclose(tapegrad.jvp(g, (np.ones((2, 3)),), (np.ones((2, 3)),))[1], np.ones((1, 3)))
+
+
+def test_tangents_known_to_be_zero_flow_through_every_kind_of_rule() -> None:
+    # x ** 0 has a zero tangent (its rule answers None); joint, derived and checkpoint rules
+    # then see only zero tangents and must answer zero, not fail.
+    twice = tapegrad.checkpoint(lambda a: a * 2)
+    sincos = tapegrad.primitive(lambda x: (np.sin(x), np.cos(x)), name="sincos_zero")
+    tapegrad.defvjp(sincos, lambda g, ans, x: g[0] * np.cos(x) - g[1] * np.sin(x))
+
+    def f(x: object) -> object:
+        zero = x ** 0
+        joined = tnp.concatenate([zero, x])
+        return np.sum(joined) + np.sum(twice(zero)) + np.sum(sincos(zero)[0])
+
+    out, t = tapegrad.jvp(f, (np.ones(2),), (np.ones(2),))
+    assert t == 2.0

@@ -17,6 +17,7 @@ import numpy as np
 
 import tapegrad.numpy as tnp
 from tapegrad.numpy import indexing, manipulation
+from tapegrad.numpy.reductions import expand_to
 from tapegrad.registry import Primitive, defjvp, defjvp_all
 
 
@@ -30,6 +31,14 @@ def _power_base(t: Any, ans: Any, x: Any, y: Any) -> Any:
     if isinstance(y, (int, float)):
         return t * y * x ** (y - 1) if y != 0 else None
     return t * tnp.where(y != 0, y * x ** tnp.where(y != 0, y - 1, 1.0), 0.0)
+
+
+def _extremum(t: Any, ans: Any, x: Any, axis: Any = None, out: Any = None, keepdims: bool = False,
+              initial: Any = None, where: Any = True) -> Any:
+    # The tangent of the chosen element; ties share it equally, as in the VJP rule.
+    chosen = (x == expand_to(ans, x, axis, keepdims)) & where
+    share = chosen / np.maximum(np.sum(chosen, axis=axis, keepdims=True), 1)
+    return tnp.sum(t * share, axis=axis, keepdims=keepdims)
 
 
 def _zeros_or(t: Any, like: Any) -> Any:
@@ -69,6 +78,9 @@ defjvp(tnp.where,
        None,
        lambda t, ans, c, x, y: tnp.where(c, t, 0.0),
        lambda t, ans, c, x, y: tnp.where(c, 0.0, t))
+
+for _prim in (tnp.max, tnp.min, tnp.amax, tnp.amin):
+    defjvp(_prim, _extremum)
 
 # -- reductions and shape: linear, so their own JVP -----------------------------------------
 for _prim in (tnp.sum, tnp.mean, tnp.reshape, tnp.ravel, tnp.transpose, tnp.broadcast_to,
