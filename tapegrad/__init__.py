@@ -18,7 +18,14 @@ from tapegrad.errors import (  # noqa: E402
     RuleError,
     UnsupportedFunctionError,
 )
-from tapegrad.registry import Primitive, defvjp, defvjp_all, primitive  # noqa: E402
+from tapegrad.registry import (  # noqa: E402
+    Primitive,
+    defjvp,
+    defjvp_all,
+    defvjp,
+    defvjp_all,
+    primitive,
+)
 from tapegrad.tape import Entry, Trace  # noqa: E402
 from tapegrad.transforms import (  # noqa: E402
     elementwise_grad,
@@ -28,8 +35,20 @@ from tapegrad.transforms import (  # noqa: E402
     value_and_grad,
     vjp,
 )
+from tapegrad.forward import jvp  # noqa: E402
+from tapegrad.derivatives import hessian, hvp, jacfwd, jacobian  # noqa: E402
+from tapegrad.checkpoint import checkpoint, constant  # noqa: E402
+from tapegrad.pytree import (  # noqa: E402
+    Constant,
+    register_pytree,
+    tree_flatten,
+    tree_map,
+    tree_unflatten,
+)
+from tapegrad.numpy import jvp_rules as _jvp_rules  # noqa: E402, F401  (registers JVP rules)
 
 __all__ = [
+    "Constant",
     "Entry",
     "EscapedTracerError",
     "NonScalarOutputError",
@@ -39,14 +58,27 @@ __all__ = [
     "Trace",
     "Tracer",
     "UnsupportedFunctionError",
+    "checkpoint",
+    "constant",
+    "defjvp",
+    "defjvp_all",
     "defvjp",
     "defvjp_all",
     "elementwise_grad",
     "grad",
+    "hessian",
     "holomorphic_grad",
+    "hvp",
+    "jacfwd",
+    "jacobian",
+    "jvp",
     "numpy",
     "primitive",
+    "register_pytree",
     "stop_gradient",
+    "tree_flatten",
+    "tree_map",
+    "tree_unflatten",
     "value_and_grad",
     "vjp",
 ]

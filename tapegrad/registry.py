@@ -19,6 +19,10 @@ from tapegrad.tracer import Tracer, strip
 VjpRule = Callable[..., Any]
 """``rule(g, ans, *args, **kwargs)``: the cotangent of one argument, or (joint rules) of all."""
 
+JvpRule = Callable[..., Any]
+"""``rule(t, ans, *args, **kwargs)``: the output tangent contributed by one argument's tangent
+(or, for joint rules, ``rule(tangents, ans, ...)`` with all of them: the whole output tangent)."""
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -194,6 +198,64 @@ def defvjp_all(prim: Primitive, rule: VjpRule) -> None:
 def vjp_rule(prim: Primitive) -> tuple[VjpRule | None, ...] | VjpRule | None:
     """The registered VJP rule(s) of `prim`, or ``None`` if it has none."""
     return _vjp_rules.get(prim)
+
+
+_jvp_rules: dict[Primitive, tuple[JvpRule | None, ...] | JvpRule] = {}
+
+
+def defjvp(prim: Primitive, *rules: JvpRule | None) -> None:
+    """Register one forward-mode (JVP) rule per positional argument of `prim`.
+
+    The mirror image of `defvjp`: each rule is called as ``rule(t, ans, *args, **kwargs)``,
+    where ``t`` is the tangent of its argument (in that argument's shape), ``ans`` the forward
+    result and then the primitive's own arguments; it returns the tangent that ``t``
+    contributes to the output (a tuple, one per output, when `prim` returns several; ``None``
+    for zero). Contributions of several arguments are added, and a contribution of a smaller
+    shape is broadcast to the output's, so ``lambda t, ans, x, y: t * y`` serves a broadcasting
+    product. ``None`` in place of a rule, or no `defjvp` at all, means "derive it from the VJP
+    rule": registering a JVP rule is an optimisation, never a requirement.
+
+    Example:
+        >>> import numpy as np, tapegrad
+        >>> cube = tapegrad.primitive(lambda x: x ** 3, name="cube")
+        >>> tapegrad.defvjp(cube, lambda g, ans, x: g * 3 * x ** 2)
+        >>> tapegrad.defjvp(cube, lambda t, ans, x: t * 3 * x ** 2)
+        >>> tapegrad.jvp(cube, (2.0,), (1.0,))
+        (np.float64(8.0), np.float64(12.0))
+    """
+    _check_primitive(prim, "defjvp")
+    for position, rule in enumerate(rules):
+        if rule is not None and not callable(rule):
+            raise TypeError(
+                f"defjvp({prim.name}, ...): the rule for argument {position} is "
+                f"{type(rule).__name__}, not a function. Pass one function (or None) per argument."
+            )
+    _jvp_rules[prim] = tuple(rules)
+
+
+def defjvp_all(prim: Primitive, rule: JvpRule) -> None:
+    """Register one JVP rule for all of `prim`'s arguments at once.
+
+    ``rule(tangents, ans, *args, **kwargs)`` gets a tuple with one tangent per positional
+    argument (``None`` for arguments that are constants) and returns the output tangent.
+
+    Example:
+        >>> import numpy as np, tapegrad
+        >>> mul = tapegrad.primitive(np.multiply, name="mul")
+        >>> tapegrad.defjvp_all(mul, lambda ts, ans, x, y: (0 if ts[0] is None else ts[0] * y)
+        ...                                               + (0 if ts[1] is None else x * ts[1]))
+        >>> tapegrad.jvp(mul, (2.0, 3.0), (1.0, 10.0))
+        (np.float64(6.0), np.float64(23.0))
+    """
+    _check_primitive(prim, "defjvp_all")
+    if not callable(rule):
+        raise TypeError(f"defjvp_all({prim.name}, rule): rule must be a function, got {rule!r}")
+    _jvp_rules[prim] = rule
+
+
+def jvp_rule(prim: Primitive) -> tuple[JvpRule | None, ...] | JvpRule | None:
+    """The registered JVP rule(s) of `prim`, or ``None`` (then forward mode derives them)."""
+    return _jvp_rules.get(prim)
 
 
 def _check_primitive(prim: Any, caller: str) -> None:

@@ -76,12 +76,7 @@ class Trace:
     def process(self, primitive: Primitive, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
         """Run `primitive` on `args`, record it on the tape, and wrap its outputs as tracers."""
         if not self.alive:
-            raise EscapedTracerError(
-                f"{primitive.name}() was called on a traced value whose transform has already "
-                "returned. Traced values exist only while the function being differentiated "
-                "runs; do not store them in globals or return them through has_aux. Return "
-                "plain results instead (tapegrad.stop_gradient(x) gives the value of x)."
-            )
+            raise escaped(primitive)
         values = list(args)
         in_slots: list[int | None] = [None] * len(args)
         outer = False
@@ -111,16 +106,30 @@ class Trace:
         return result
 
 
+def escaped(primitive: Primitive) -> EscapedTracerError:
+    """The error for a primitive called on a tracer of a transform that has returned."""
+    return EscapedTracerError(
+        f"{primitive.name}() was called on a traced value whose transform has already "
+        "returned. Traced values exist only while the function being differentiated "
+        "runs; do not store them in globals or return them through has_aux. Return "
+        "plain results instead (tapegrad.stop_gradient(x) gives the value of x)."
+    )
+
+
 _active: contextvars.ContextVar[tuple[Trace, ...]] = contextvars.ContextVar(
     "tapegrad_active_traces", default=()
 )
 
 
 @contextmanager
-def new_trace() -> Iterator[Trace]:
-    """Open a trace nested inside the active ones; close it (and mark it dead) on exit."""
+def new_trace(kind: type[Trace] = Trace) -> Iterator[Trace]:
+    """Open a trace nested inside the active ones; close it (and mark it dead) on exit.
+
+    `kind` is the trace class: `Trace` records a tape for reverse mode, and
+    `tapegrad.forward.JvpTrace` pushes tangents forward instead.
+    """
     stack = _active.get()
-    trace = Trace(level=len(stack))
+    trace = kind(level=len(stack))
     token = _active.set(stack + (trace,))
     try:
         yield trace

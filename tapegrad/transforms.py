@@ -22,6 +22,9 @@ from tapegrad.tape import Trace, new_trace
 from tapegrad.tracer import Tracer, strip
 
 ArgNums = int | Sequence[int]
+ArgNames = str | Sequence[str]
+Key = int | str
+"""Where a differentiated argument is: a position, or a keyword argument's name."""
 
 
 @attrs.frozen(eq=False)
@@ -31,7 +34,7 @@ class _Traced:
     Attributes:
         trace: the trace that recorded the run.
         inputs: the value of each differentiated input leaf, in slot order (slot i = input i).
-        in_tree: the structure of the differentiated arguments (a tuple, one per argnum).
+        in_tree: the structure of the differentiated arguments (a tuple, one per key).
         scalar_inputs: which input leaves were Python or NumPy scalars (returned as scalars).
         out: the output with this trace's tracers replaced by their values.
         out_leaves: the leaves of ``out``.
@@ -63,42 +66,74 @@ class _Traced:
 
 
 def _run(f: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
-         argnums: tuple[int, ...], has_aux: bool, caller: str) -> _Traced:
-    """Run `f` with the arguments at `argnums` traced; collect what the transforms need."""
-    for i in argnums:
-        if not -len(args) <= i < len(args):
-            raise TypeError(
-                f"{caller}: argnums asks for argument {i}, but {_name(f)} was called with "
-                f"{len(args)} positional argument(s). Pass the argument positionally, or fix argnums."
-            )
-    leaves, in_tree = tree_flatten(tuple(args[i] for i in argnums))
-    if not leaves:
-        raise TypeError(
-            f"{caller}: the differentiated argument(s) {list(argnums)} of {_name(f)} hold no "
-            "arrays (only empty containers or None); there is nothing to differentiate."
-        )
-    inputs = [_as_input(leaf, f, argnums, in_tree, k, caller) for k, leaf in enumerate(leaves)]
+         keys: tuple[Key, ...], has_aux: bool, caller: str) -> _Traced:
+    """Run `f` with the arguments at `keys` traced; collect what the transforms need."""
+    leaves, in_tree = tree_flatten(_selected(f, args, kwargs, keys, caller))
+    inputs = [_as_input(leaf, f, keys, in_tree, k, caller) for k, leaf in enumerate(leaves)]
     scalar_inputs = [isinstance(leaf, (int, float, complex, np.generic)) for leaf in leaves]
     with new_trace() as trace:
-        traced = tree_unflatten(in_tree, [trace.new_input(x) for x in inputs])
-        call_args = list(args)
-        for i, arg in zip(argnums, traced):
-            call_args[i] = arg
-        result = f(*call_args, **kwargs)
-    aux = None
-    if has_aux:
-        if not (type(result) is tuple and len(result) == 2):
-            raise TypeError(
-                f"{caller} with has_aux=True needs {_name(f)} to return a pair (output, aux), "
-                f"but it returned {type(result).__name__}. Return `out, aux`, or drop has_aux."
-            )
-        result, aux = result
-        aux = tree_map(lambda leaf: _unwrap(leaf, trace)[0], aux)
+        traced = tree_unflatten(in_tree, [trace.new_input(x) for x in inputs], unwrap_constants=True)
+        result = f(*_substitute(args, kwargs, keys, traced, "args"),
+                   **_substitute(args, kwargs, keys, traced, "kwargs"))
+    result, aux = _split_aux(result, has_aux, f, caller, trace)
     out_leaves, out_tree = tree_flatten(result)
     pairs = [_unwrap(leaf, trace) for leaf in out_leaves]
     values = [v for v, _ in pairs]
     return _Traced(trace, inputs, in_tree, scalar_inputs, tree_unflatten(out_tree, values),
                    values, out_tree, [s for _, s in pairs], aux)
+
+
+def _selected(f: Any, args: tuple[Any, ...], kwargs: dict[str, Any], keys: tuple[Key, ...],
+              caller: str) -> tuple[Any, ...]:
+    """The arguments to differentiate, one per key; a TypeError if one is missing or empty."""
+    for key in keys:
+        if isinstance(key, str):
+            if key not in kwargs:
+                raise TypeError(
+                    f"{caller}: argnames asks for {key!r}, but {_name(f)} was called without a "
+                    f"keyword argument {key!r}. Pass it by keyword ({key}=...), or fix argnames."
+                )
+        elif not -len(args) <= key < len(args):
+            raise TypeError(
+                f"{caller}: argnums asks for argument {key}, but {_name(f)} was called with "
+                f"{len(args)} positional argument(s). Pass the argument positionally, or fix argnums."
+            )
+    chosen = tuple(kwargs[k] if isinstance(k, str) else args[k] for k in keys)
+    if not tree_flatten(chosen)[0]:
+        raise TypeError(
+            f"{caller}: the differentiated argument(s) {list(keys)} of {_name(f)} hold no "
+            "arrays (only empty containers, None or constants); there is nothing to differentiate."
+        )
+    return chosen
+
+
+def _substitute(args: tuple[Any, ...], kwargs: dict[str, Any], keys: tuple[Key, ...],
+                values: tuple[Any, ...], which: str) -> Any:
+    """`args` (or `kwargs`, by `which`) with the argument at each key replaced by its value."""
+    if which == "args":
+        new_args = list(args)
+        for key, value in zip(keys, values):
+            if not isinstance(key, str):
+                new_args[key] = value
+        return new_args
+    new_kwargs = dict(kwargs)
+    for key, value in zip(keys, values):
+        if isinstance(key, str):
+            new_kwargs[key] = value
+    return new_kwargs
+
+
+def _split_aux(result: Any, has_aux: bool, f: Any, caller: str, trace: Trace) -> tuple[Any, Any]:
+    """``(output, aux)`` from what `f` returned; aux with this trace's tracers unwrapped."""
+    if not has_aux:
+        return result, None
+    if not (type(result) is tuple and len(result) == 2):
+        raise TypeError(
+            f"{caller} with has_aux=True needs {_name(f)} to return a pair (output, aux), "
+            f"but it returned {type(result).__name__}. Return `out, aux`, or drop has_aux."
+        )
+    out, aux = result
+    return out, tree_map(lambda leaf: _unwrap(leaf, trace)[0], aux)
 
 
 def _unwrap(leaf: Any, trace: Trace) -> tuple[Any, int | None]:
@@ -122,10 +157,10 @@ def _check_alive(leaf: Tracer, what: str) -> None:
         )
 
 
-def _as_input(leaf: Any, f: Any, argnums: tuple[int, ...], tree: TreeDef, k: int, caller: str) -> Any:
+def _as_input(leaf: Any, f: Any, keys: tuple[Key, ...], tree: TreeDef, k: int, caller: str) -> Any:
     """`leaf` as an array to differentiate at: integers become floats, the rest is refused."""
     if type(leaf) is Tracer:
-        _check_alive(leaf, _describe_leaf(f, argnums, tree, k))
+        _check_alive(leaf, _describe_leaf(f, keys, tree, k))
         return leaf  # an outer transform's value: nested differentiation
     value = np.asarray(leaf)
     kind = value.dtype.kind
@@ -133,11 +168,12 @@ def _as_input(leaf: Any, f: Any, argnums: tuple[int, ...], tree: TreeDef, k: int
         return value
     if kind in "iu":
         return value.astype(np.float64)  # differentiate the real function, not a truncation
-    where = _describe_leaf(f, argnums, tree, k)
+    where = _describe_leaf(f, keys, tree, k)
     raise NotDifferentiableError(
         f"{caller}: cannot differentiate with respect to {where}, which is "
         f"{_describe_value(leaf)}; tapegrad differentiates integer, real and complex numbers "
-        "only. Pass it as an argument that is not in argnums, or convert it (x.astype(float))."
+        "only. Pass it as an argument that is not in argnums, mark it tapegrad.constant(...), "
+        "or convert it (x.astype(float))."
     )
 
 
@@ -164,6 +200,49 @@ def _argnums(argnums: ArgNums, caller: str) -> tuple[int, ...]:
     raise TypeError(f"{caller}: argnums must be an int or a non-empty tuple of ints, got {argnums!r}")
 
 
+@attrs.frozen
+class _Selection:
+    """Which arguments a transform differentiates, and how to shape its result.
+
+    Attributes:
+        keys: positions, then keyword names, in the order of the differentiated tuple.
+        n_nums: how many of `keys` are positions.
+        single_num: ``argnums`` was one int (its result is not wrapped in a tuple).
+        names: whether ``argnames`` was given; single_name: it was one string.
+    """
+
+    keys: tuple[Key, ...]
+    n_nums: int
+    single_num: bool
+    names: bool
+    single_name: bool
+
+    def pack(self, results: Any) -> Any:
+        """Shape one result per key as the user asked: single, tuple, dict, or a pair."""
+        nums, named = results[: self.n_nums], results[self.n_nums :]
+        by_num = nums[0] if self.single_num else tuple(nums)
+        by_name = named[0] if self.single_name else dict(zip(self.keys[self.n_nums :], named))
+        if not self.names:
+            return by_num
+        return (by_num, by_name) if self.n_nums else by_name
+
+
+def _selection(argnums: ArgNums | None, argnames: ArgNames | None, caller: str) -> _Selection:
+    """Check `argnums`/`argnames`; with argnames alone, only keyword arguments are differentiated."""
+    if argnames is None:
+        nums = _argnums(0 if argnums is None else argnums, caller)
+        return _Selection(nums, len(nums), not isinstance(argnums, (tuple, list)), False, False)
+    if isinstance(argnames, str):
+        names: tuple[str, ...] = (argnames,)
+    elif isinstance(argnames, (tuple, list)) and argnames and all(isinstance(n, str) for n in argnames):
+        names = tuple(argnames)
+    else:
+        raise TypeError(f"{caller}: argnames must be a str or a non-empty tuple of str, got {argnames!r}")
+    nums = () if argnums is None else _argnums(argnums, caller)
+    single_num = isinstance(argnums, int)
+    return _Selection(nums + names, len(nums), single_num, True, isinstance(argnames, str))
+
+
 def _dtype(x: Any) -> Any:
     return x.dtype if hasattr(x, "dtype") else np.result_type(x)
 
@@ -172,19 +251,21 @@ def _name(f: Any) -> str:
     return getattr(f, "__name__", None) or repr(f)
 
 
-def _describe_leaf(f: Any, argnums: tuple[int, ...], tree: TreeDef, k: int) -> str:
+def _describe_leaf(f: Any, keys: tuple[Key, ...], tree: TreeDef, k: int) -> str:
     """Name input leaf `k` the way the user wrote it: argument number and parameter name."""
     counts = [child.num_leaves for child in tree.children]
-    for argnum, count in zip(argnums, counts):
+    for argnum, count in zip(keys, counts):
         if k < count:
             break
         k -= count
+    inside = f", leaf {k}" if count > 1 else ""
+    if isinstance(argnum, str):
+        return f"keyword argument {argnum} of {_name(f)}{inside}"
     try:
         names = list(inspect.signature(f).parameters)
         name = f" ({names[argnum]})" if 0 <= argnum < len(names) else ""
     except (TypeError, ValueError):
         name = ""
-    inside = f", leaf {k}" if count > 1 else ""
     return f"argument {argnum}{name} of {_name(f)}{inside}"
 
 
@@ -215,7 +296,8 @@ def _check_scalar(t: _Traced, f: Any, caller: str) -> Any:
     return out
 
 
-def value_and_grad(f: Callable[..., Any], argnums: ArgNums = 0, has_aux: bool = False) -> Callable[..., Any]:
+def value_and_grad(f: Callable[..., Any], argnums: ArgNums | None = None, has_aux: bool = False,
+                   argnames: ArgNames | None = None) -> Callable[..., Any]:
     """Like `grad`, but the new function returns ``(value, gradient)`` from one pass.
 
     With ``has_aux=True`` it returns ``((value, aux), gradient)``, as JAX does.
@@ -225,16 +307,20 @@ def value_and_grad(f: Callable[..., Any], argnums: ArgNums = 0, has_aux: bool = 
         >>> tapegrad.value_and_grad(lambda x: np.sum(x ** 2))(np.array([1.0, 2.0]))
         (np.float64(5.0), array([2., 4.]))
     """
-    return _value_and_grad(f, argnums, has_aux, "value_and_grad")
+    return _value_and_grad(f, argnums, argnames, has_aux, "value_and_grad")
 
 
-def grad(f: Callable[..., Any], argnums: ArgNums = 0, has_aux: bool = False) -> Callable[..., Any]:
+def grad(f: Callable[..., Any], argnums: ArgNums | None = None, has_aux: bool = False,
+         argnames: ArgNames | None = None) -> Callable[..., Any]:
     """The gradient of `f`, a function returning a scalar, as a new function.
 
-    ``argnums`` picks the argument(s) to differentiate (an int, or a tuple to get a tuple of
-    gradients); each may be an array, a scalar, or a nested tuple/list/dict of them, and its
-    gradient has the same structure, shape and float dtype. With ``has_aux=True``, `f`
-    returns ``(output, aux)`` and the new function returns ``(gradient, aux)``.
+    ``argnums`` picks the positional argument(s) to differentiate (an int, default 0, or a
+    tuple to get a tuple of gradients); each may be an array, a scalar, or a pytree of them
+    (nested tuples, lists, dicts, attrs instances...), and its gradient has the same
+    structure, shape and float dtype. ``argnames`` differentiates keyword arguments by name
+    instead: one name gives its gradient, a tuple of names a dict of them; given together
+    with ``argnums`` the result is the pair ``(by position, by name)``. With
+    ``has_aux=True``, `f` returns ``(output, aux)`` and the new function ``(gradient, aux)``.
 
     Example:
         >>> import numpy as np, tapegrad
@@ -242,8 +328,10 @@ def grad(f: Callable[..., Any], argnums: ArgNums = 0, has_aux: bool = False) -> 
         np.float64(0.7864477329659274)
         >>> tapegrad.grad(tapegrad.grad(lambda x: x ** 3))(2.0)
         np.float64(12.0)
+        >>> tapegrad.grad(lambda x, *, w: w * x ** 2, argnames="w")(3.0, w=2.0)
+        np.float64(9.0)
     """
-    inner = _value_and_grad(f, argnums, has_aux, "grad")
+    inner = _value_and_grad(f, argnums, argnames, has_aux, "grad")
 
     @functools.wraps(f)
     def grad_f(*args: Any, **kwargs: Any) -> Any:
@@ -253,15 +341,15 @@ def grad(f: Callable[..., Any], argnums: ArgNums = 0, has_aux: bool = False) -> 
     return grad_f
 
 
-def _value_and_grad(f: Callable[..., Any], argnums: ArgNums, has_aux: bool, caller: str) -> Callable[..., Any]:
-    nums = _argnums(argnums, caller)
+def _value_and_grad(f: Callable[..., Any], argnums: ArgNums | None, argnames: ArgNames | None,
+                    has_aux: bool, caller: str) -> Callable[..., Any]:
+    chosen = _selection(argnums, argnames, caller)
 
     @functools.wraps(f)
     def value_and_grad_f(*args: Any, **kwargs: Any) -> Any:
-        t = _run(f, args, kwargs, nums, has_aux, caller)
+        t = _run(f, args, kwargs, chosen.keys, has_aux, caller)
         out = _check_scalar(t, f, caller)
-        grads = t.pull_back([np.ones((), _dtype(out))])
-        grads = grads[0] if isinstance(argnums, int) else grads
+        grads = chosen.pack(t.pull_back([np.ones((), _dtype(out))]))
         return ((out, t.aux) if has_aux else out), grads
 
     return value_and_grad_f
