@@ -80,6 +80,7 @@ def _run(f: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
     inputs = [_as_input(leaf, f, argnums, in_tree, k, caller) for k, leaf in enumerate(leaves)]
     scalar_inputs = [isinstance(leaf, (int, float, complex, np.generic)) for leaf in leaves]
     with new_trace() as trace:
+        trace.origin = (f, args, kwargs, argnums)  # lets a reverse-pass error find the user's line
         traced = tree_unflatten(in_tree, [trace.new_input(x) for x in inputs])
         call_args = list(args)
         for i, arg in zip(argnums, traced):
