@@ -67,10 +67,17 @@ class SourceLocation:
     def of(cls, code: CodeType, lineno: int) -> SourceLocation:
         return cls(code.co_filename, lineno, code.co_name)
 
+    def short(self) -> str:
+        """``file:line in function``, the file relative to the working directory if inside it."""
+        filename = self.filename
+        if os.path.isabs(filename):
+            relative = os.path.relpath(filename)
+            filename = filename if relative.startswith("..") else relative
+        return f"{filename}:{self.lineno} in {self.function}"
+
     def __str__(self) -> str:
         source = linecache.getline(self.filename, self.lineno).strip()
-        where = f"{self.filename}:{self.lineno} in {self.function}"
-        return f"{where}: {source}" if source else where
+        return f"{self.short()}: {source}" if source else self.short()
 
 
 def user_location() -> SourceLocation | None:
@@ -86,9 +93,13 @@ def user_location() -> SourceLocation | None:
 
 
 def at_user_line() -> str:
-    """`` at <file:line in fn: source>`` for the user's current line, or '' if unknown."""
+    """`` (at file:line in function)`` for the user's current line, or '' if unknown.
+
+    Messages raised while the user's function runs put it inline: the traceback shows the
+    source line itself.
+    """
     location = user_location()
-    return f" at {location}" if location is not None else ""
+    return f" (at {location.short()})" if location is not None else ""
 
 
 def user_frame() -> FrameType | None:

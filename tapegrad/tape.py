@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import numpy as np
 
-from tapegrad.errors import EscapedTracerError
+from tapegrad.errors import EscapedTracerError, at_user_line
 from tapegrad.tracer import Tracer
 
 if TYPE_CHECKING:
@@ -84,9 +84,9 @@ class Trace:
         if not self.alive:
             raise EscapedTracerError(
                 f"{primitive.name}() was called on a traced value whose transform has already "
-                "returned. Traced values exist only while the function being differentiated "
-                "runs; do not store them in globals or return them through has_aux. Return "
-                "plain results instead (tapegrad.stop_gradient(x) gives the value of x)."
+                f"returned{at_user_line()}. Traced values exist only while the function being "
+                "differentiated runs; do not keep them in globals, lists or closures. Keep "
+                "plain values instead (tapegrad.stop_gradient(x) gives the value of x)."
             )
         values = list(args)
         in_slots: list[int | None] = [None] * len(args)
