@@ -182,7 +182,11 @@ def _describe_value(value: Any) -> str:
     if dtype is not None:
         return f"an array of dtype {dtype}"
     name = type(value).__name__
-    return f"{'an' if name[0] in 'aeiou' else 'a'} {name} ({value!r:.40})"
+    article = "an" if name[0] in "aeiou" else "a"
+    text = repr(value)
+    if text.startswith("<"):  # the default repr: a memory address tells the reader nothing
+        return f"{article} {name} object"
+    return f"{article} {name} ({text:.40})"
 
 
 def _check_scalar(t: _Traced, f: Any, caller: str) -> Any:
