@@ -16,6 +16,7 @@ import numpy as np
 from tapegrad.errors import NotDifferentiableError, RuleError
 from tapegrad.registry import vjp_rule
 from tapegrad.tape import Entry, Trace
+from tapegrad.tracer import Tracer
 
 
 @attrs.frozen(eq=False)
@@ -104,7 +105,7 @@ def _rule_results(trace: Trace, index: int, entry: Entry, g: Any) -> list[tuple[
         if hasattr(error, "add_note"):
             error.add_note(
                 f"tapegrad: raised by the VJP rule of {entry.primitive.name} during the reverse "
-                f"pass; {where(trace, index)}."
+                f"pass: fix the rule's formula.\n  {where(trace, index)}"
             )
         raise
 
@@ -266,10 +267,14 @@ def _describe(value: Any) -> str:
         return f"a {type(value).__name__} of {len(value)}"
     if value is None:
         return "None"
+    if isinstance(value, (np.ndarray, Tracer)):
+        return f"an array of shape {value.shape}"
+    name = type(value).__name__
+    article = "an" if name[0] in "aeiou" else "a"
     shape = getattr(value, "shape", None)
     if shape is not None:
-        return f"a {type(value).__name__} of shape {shape}"
-    return f"a {type(value).__name__} ({value!r:.40})"
+        return f"{article} {name} of shape {shape}"
+    return f"{article} {name} ({value!r:.40})"
 
 
 def _accumulate(cts: list[Any], owned: set[int], slot: int, ct: Any) -> Any:

@@ -125,7 +125,8 @@ def _worst_element(f: Callable[..., Any], x64: tuple[Any, ...], v: Any, cts: Any
     error, where, index, got, numeric = worst
     index_text = tuple(int(i) for i in index)
     return (
-        f"Worst element: {where}, index {index_text}: reverse mode gives {_number(got)}, "
+        f"Worst element of the gradient of <f(x), v> for that random cotangent v: {where}, "
+        f"index {index_text}: reverse mode gives {_number(got)}, "
         f"finite differences give {_number(numeric)}, relative error {error:.3g}."
     )
 
