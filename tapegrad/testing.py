@@ -12,6 +12,11 @@ So when one fails, the whole gradient of ``<f(x), v>`` is compared element by el
 finite differences, and the report names the argument, the worst element, both values and
 their relative error.
 
+Complex numbers follow HIPS autograd's (and JAX's) convention: rules are written without
+conjugation (the rule of ``x * y`` for x is ``g * y``), so the cotangent of a real-valued
+function at a complex input ``z = a + ib`` is ``df/da - i df/db``; and a real input's
+cotangent is the real part of what flows back to it.
+
 `check_rule` checks a user's primitive in one line.
 """
 
@@ -61,7 +66,7 @@ def check_grads(
     low_precision = any(np.result_type(a) in (np.float32, np.complex64) for a in _leaves(args))
     rtol = rtol if rtol is not None else (2e-3 if low_precision else 1e-5)
     atol = atol if atol is not None else (2e-3 if low_precision else 1e-6)
-    name = getattr(f, "__name__", None) or repr(f)
+    name = f.name if isinstance(f, Primitive) else getattr(f, "__name__", None) or repr(f)
     n_user_args = len(args)
     _check_vjp(f, args, rng, eps, rtol, atol, order=1, name=name, n_user_args=n_user_args)
     for level in range(2, order + 1):
@@ -85,9 +90,11 @@ def _check_vjp(f: Callable[..., Any], args: tuple[Any, ...], rng: np.random.Gene
                eps: float, rtol: float, atol: float, order: int, name: str, n_user_args: int) -> None:
     out, vjp_fn = vjp(f, *args)
     v = _random_like(out, rng)
-    cts = vjp_fn(v)
+    # HIPS autograd's complex convention: cotangents are conjugated covectors, so the seed
+    # and the result are conjugated (no-ops for real values); see the module docstring.
+    cts = vjp_fn(_conj(v))
     u = tuple(_random_like(a, rng) for a in args)
-    analytic = _inner(cts, u)
+    analytic = _inner(_conj(cts), u)
     x64 = tuple(_to_float64(a) for a in args)
     plus = f(*_axpy(eps, u, x64))
     minus = f(*_axpy(-eps, u, x64))
@@ -146,7 +153,8 @@ def _element_derivative(f: Callable[..., Any], flat_args: list[Any], tree: Any, 
         return (shifted(1.0) - shifted(-1.0)) / (2 * eps)
 
     real = along(eps)
-    return complex(real, along(1j * eps)) if is_complex else complex(real)
+    # The cotangent convention (as in autograd and JAX): d/dRe - i d/dIm.
+    return complex(real, -along(1j * eps)) if is_complex else complex(real)
 
 
 def _argument_name(arg: int, leaf: int, n_leaves: int, n_user_args: int, order: int) -> str:
@@ -230,6 +238,10 @@ def _holds_floats(value: Any) -> bool:
     )
 
 
+def _conj(tree: Any) -> Any:
+    return tree_map(lambda leaf: np.conj(leaf) if np.iscomplexobj(leaf) else leaf, tree)
+
+
 def _leaves(tree: Any) -> list[Any]:
     return tree_flatten(tree)[0]
 
@@ -257,11 +269,13 @@ def _to_float64(tree: Any) -> Any:
 
 
 def _axpy(a: float, xs: Any, ys: Any) -> Any:
-    """``a * x + y`` leaf by leaf, in float64."""
+    """``a * x + y`` leaf by leaf, in float64 (complex128 for complex leaves)."""
     x_leaves, treedef = tree_flatten(xs)
     y_leaves = _leaves(ys)
     return tree_unflatten(
-        treedef, [a * np.asarray(x, np.float64) + y for x, y in zip(x_leaves, y_leaves)]
+        # Widen to float64 or complex128: casting a complex direction to float64 would drop
+        # its imaginary part and check only half of a complex derivative.
+        treedef, [a * np.asarray(x, np.result_type(x, np.float64)) + y for x, y in zip(x_leaves, y_leaves)]
     )
 
 
