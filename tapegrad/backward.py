@@ -154,20 +154,15 @@ def _joint_results(trace: Trace, index: int, entry: Entry, g: Any, rule: Any) ->
 def _checked(trace: Trace, index: int, entry: Entry, position: int, ct: Any) -> Any:
     """`ct` if it fits the argument it is the cotangent of (shape and dtype kind)."""
     arg = entry.args[position]
-    # The common case in a few attribute reads: an array (or tracer) of the right shape
-    # and a real dtype, or the argument's own dtype kind.
-    if getattr(ct, "shape", None) == arg.shape and type(ct) is not IndexedCotangent:
-        kind = getattr(ct, "dtype", _NO_DTYPE).kind
-        if kind == "f" or kind == arg.dtype.kind:
-            return ct
+    # The common case in a few attribute reads, no calls: an array (or tracer) of the
+    # argument's shape, with its dtype or a real one. Anything else takes the slow path.
+    try:
+        if ct.shape == arg.shape and (ct.dtype is arg.dtype or ct.dtype.kind == "f"):
+            if type(ct) is not IndexedCotangent:  # its dtype is x's, not its values'
+                return ct
+    except AttributeError:  # a list, a Python number, None...: explained below
+        pass
     return _checked_slowly(trace, index, entry, position, ct)
-
-
-class _NoDtype:
-    kind = ""
-
-
-_NO_DTYPE = _NoDtype()
 
 
 def _checked_slowly(trace: Trace, index: int, entry: Entry, position: int, ct: Any) -> Any:
