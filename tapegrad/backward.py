@@ -79,8 +79,8 @@ def backward(trace: Trace, seeds: Sequence[tuple[int, Any]]) -> list[Any]:
         for position, ct in _rule_results(trace, index, entry, g):
             if observer is not None:
                 observer.cotangent_computed(index, entry, position, g, ct)
-            slot = entry.in_slots[position]
-            cts[slot] = _accumulate(cts, owned, slot, ct)  # type: ignore[index]
+            in_slot = entry.in_slots[position]  # not None: rules only answer traced inputs
+            cts[in_slot] = _accumulate(cts, owned, in_slot, ct)  # type: ignore[index,arg-type]
     return [_densify(ct) if ct is not None else None for ct in cts]
 
 
@@ -131,7 +131,8 @@ def _per_argument_results(trace: Trace, index: int, entry: Entry, g: Any,
     return results
 
 
-def _joint_results(trace: Trace, index: int, entry: Entry, g: Any, rule: Any) -> list[tuple[int, Any]]:
+def _joint_results(trace: Trace, index: int, entry: Entry, g: Any,
+                   rule: Any) -> list[tuple[int, Any]]:
     args = entry.args
     cts = rule(g, entry.ans, *args, **entry.kwargs)
     if type(cts) is list:

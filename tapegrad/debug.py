@@ -60,7 +60,8 @@ class Observer:
         if self.check_values and not _finite(ct):
             raise self._reverse_error(index, entry, position, g, ct)
 
-    def _forward_error(self, index: int, entry: Entry, k: int, outputs: tuple[Any, ...]) -> NonFiniteError:
+    def _forward_error(self, index: int, entry: Entry, k: int,
+                       outputs: tuple[Any, ...]) -> NonFiniteError:
         which = f"output {k}" if len(outputs) > 1 else "output"
         inputs_bad = not all(_finite(arg) for arg in entry.args)
         cause = (
@@ -78,7 +79,8 @@ class Observer:
             f"at {self._where(index)}.\n{_describe_inputs(entry)}\n{cause}"
         )
 
-    def _reverse_error(self, index: int, entry: Entry, position: int, g: Any, ct: Any) -> NonFiniteError:
+    def _reverse_error(self, index: int, entry: Entry, position: int, g: Any,
+                       ct: Any) -> NonFiniteError:
         if not _finite(g):
             cause = (
                 "The cotangent arriving at this entry already holds NaN/Inf: it was seeded that "
@@ -123,11 +125,12 @@ def debug_nans(enabled: bool = True) -> Iterator[None]:
 
     Example:
         >>> import numpy as np, tapegrad
+        >>> f = lambda x: np.sum(np.sqrt(x))
         >>> with tapegrad.debug_nans(), np.errstate(divide="ignore"):
-        ...     tapegrad.grad(lambda x: np.sum(np.sqrt(x)))(np.array([0.0, 1.0]))  # doctest: +ELLIPSIS
+        ...     tapegrad.grad(f)(np.array([0.0, 1.0]))  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        tapegrad.errors.NonFiniteError: debug_nans: the VJP rule of tape entry 0 (sqrt) produced 1 Inf ...
+        tapegrad.errors.NonFiniteError: debug_nans: the VJP rule of tape entry 0 (sqrt) ...
     """
     token = _tape.observer_factory.set(_checking_observer if enabled else None)
     try:
@@ -223,7 +226,8 @@ def _finite(value: Any) -> bool:
 def _count_bad(value: Any) -> str:
     value = strip(value)
     values = getattr(value, "values", None)
-    array = np.asarray(strip(values) if values is not None and not isinstance(value, np.ndarray) else value)
+    sparse = values is not None and not isinstance(value, np.ndarray)
+    array = np.asarray(strip(values) if sparse else value)
     nan, inf = int(np.isnan(array).sum()), int(np.isinf(array).sum())
     parts = ([f"{nan} NaN"] if nan else []) + ([f"{inf} Inf"] if inf else [])
     return " and ".join(parts) + f" (of {array.size} element{'s' if array.size != 1 else ''})"

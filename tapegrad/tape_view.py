@@ -126,12 +126,13 @@ class Tape:
             ring = ", peripheries=2" if outputs.intersection(slots) else ""
             lines.append(f"  e{i} [shape=box{ring}, label={_quote(label)}];")
             several = len(entry.args) > 1
-            for position, (arg, slot) in enumerate(zip(entry.args, entry.in_slots)):
+            for position, (arg, in_slot) in enumerate(zip(entry.args, entry.in_slots)):
                 edge = f' [label="{position}"]' if several else ""
-                if slot is not None:
-                    lines.append(f"  {producer[slot]} -> e{i}{edge};")
+                if in_slot is not None:
+                    lines.append(f"  {producer[in_slot]} -> e{i}{edge};")
                 elif _is_array_like(arg):
-                    lines.append(f"  c{i}_{position} [shape=plaintext, label={_quote(_operand(arg, None))}];")
+                    constant = _quote(_operand(arg, None))
+                    lines.append(f"  c{i}_{position} [shape=plaintext, label={constant}];")
                     lines.append(f"  c{i}_{position} -> e{i}{edge};")
             for s in slots:
                 producer[s] = f"e{i}"
@@ -180,7 +181,8 @@ def _dtype(value: Any) -> Any:
 
 
 def _is_array_like(value: Any) -> bool:
-    return isinstance(value, (np.ndarray, np.generic, int, float, complex)) and not isinstance(value, bool)
+    numeric = (np.ndarray, np.generic, int, float, complex)
+    return isinstance(value, numeric) and not isinstance(value, bool)
 
 
 def _operand(arg: Any, slot: int | None) -> str:
@@ -192,8 +194,9 @@ def _operand(arg: Any, slot: int | None) -> str:
         if value.size <= 3:
             return np.array2string(np.asarray(value), separator=",", threshold=3).replace("\n", "")
         return f"<{value.dtype} {value.shape}>"
-    if type(value) is slice or (type(value) is tuple and value and all(type(v) is slice for v in value)):
-        return "[" + ", ".join(map(_slice_text, value if type(value) is tuple else (value,))) + "]"
+    slices = value if type(value) is tuple else (value,)
+    if slices and all(type(v) is slice for v in slices):
+        return "[" + ", ".join(map(_slice_text, slices)) + "]"
     text = repr(value)
     return text if len(text) <= 24 else text[:21] + "..."
 

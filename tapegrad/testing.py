@@ -29,8 +29,8 @@ import numpy as np
 
 from tapegrad.pytree import tree_flatten, tree_map, tree_unflatten
 from tapegrad.registry import Primitive, vjp_rule
-from tapegrad.transforms import vjp
 from tapegrad.tracer import strip
+from tapegrad.transforms import vjp
 
 # A full element-by-element comparison costs two evaluations of f per element: beyond this
 # many elements in the failing argument, only the first ones are compared.
@@ -87,7 +87,8 @@ def _vjp_as_function(f: Callable[..., Any], n_args: int) -> Callable[..., Any]:
 
 
 def _check_vjp(f: Callable[..., Any], args: tuple[Any, ...], rng: np.random.Generator,
-               eps: float, rtol: float, atol: float, order: int, name: str, n_user_args: int) -> None:
+               eps: float, rtol: float, atol: float, order: int, name: str,
+               n_user_args: int) -> None:
     out, vjp_fn = vjp(f, *args)
     v = _random_like(out, rng)
     # HIPS autograd's complex convention: cotangents are conjugated covectors, so the seed
@@ -115,13 +116,15 @@ def _worst_element(f: Callable[..., Any], x64: tuple[Any, ...], v: Any, cts: Any
     worst: tuple[float, str, Any, complex, complex] | None = None
     flat_args, arg_tree = tree_flatten(x64)
     flat_cts = _leaves(cts)
-    owners = [(i, j, len(_leaves(arg))) for i, arg in enumerate(x64) for j in range(len(_leaves(arg)))]
+    # For each flat leaf: (argument number, leaf number within it, leaves in that argument).
+    owners = [(i, j, n) for i, arg in enumerate(x64) for n in [len(_leaves(arg))] for j in range(n)]
     for k, (x, ct) in enumerate(zip(flat_args, flat_cts)):
         x = np.asarray(x)
         analytic = np.asarray(strip(ct), dtype=np.result_type(x, np.float64)).reshape(x.shape)
         for flat_index in range(min(x.size, MAX_ELEMENTS_COMPARED)):
             index = np.unravel_index(flat_index, x.shape)
-            numeric = _element_derivative(f, flat_args, arg_tree, k, index, v, eps, x.dtype.kind == "c")
+            numeric = _element_derivative(f, flat_args, arg_tree, k, index, v, eps,
+                                          x.dtype.kind == "c")
             got = complex(analytic[index])
             error = abs(got - numeric) / max(abs(numeric), abs(got), 1e-300)
             if worst is None or error > worst[0]:
@@ -139,7 +142,7 @@ def _worst_element(f: Callable[..., Any], x64: tuple[Any, ...], v: Any, cts: Any
 
 
 def _element_derivative(f: Callable[..., Any], flat_args: list[Any], tree: Any, k: int,
-                        index: tuple[int, ...], v: Any, eps: float, is_complex: bool) -> complex:
+                        index: tuple[Any, ...], v: Any, eps: float, is_complex: bool) -> complex:
     """d<f(x), v>/dx[index] of leaf `k` by central differences (both parts if complex)."""
 
     def along(step: complex) -> float:
@@ -275,12 +278,14 @@ def _axpy(a: float, xs: Any, ys: Any) -> Any:
     return tree_unflatten(
         # Widen to float64 or complex128: casting a complex direction to float64 would drop
         # its imaginary part and check only half of a complex derivative.
-        treedef, [a * np.asarray(x, np.result_type(x, np.float64)) + y for x, y in zip(x_leaves, y_leaves)]
+        treedef,
+        [a * np.asarray(x, np.result_type(x, np.float64)) + y for x, y in zip(x_leaves, y_leaves)],
     )
 
 
 def _inner(xs: Any, ys: Any) -> float:
     """The real inner product of two pytrees of the same structure."""
     return float(
-        sum(np.real(np.vdot(np.asarray(y), np.asarray(x))) for x, y in zip(_leaves(xs), _leaves(ys)))
+        sum(np.real(np.vdot(np.asarray(y), np.asarray(x)))
+            for x, y in zip(_leaves(xs), _leaves(ys)))
     )

@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from tapegrad.numpy._wrap import implements, wrap
 from tapegrad.errors import at_user_line
+from tapegrad.numpy._wrap import implements, wrap
 from tapegrad.registry import Primitive, defvjp, defvjp_all, holds_tracer
 
 reshape = wrap(np.reshape)
