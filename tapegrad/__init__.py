@@ -82,4 +82,12 @@ __all__ = [
     "value_and_grad",
     "vjp",
 ]
+
+# Diagnostics: NaN/Inf debug mode, the tape as a value, and their errors.
+from tapegrad.debug import debug_nans  # noqa: E402
+from tapegrad.errors import NonFiniteError, SourceLocation  # noqa: E402
+from tapegrad.tape_view import Tape, make_tape  # noqa: E402
+from tapegrad import testing  # noqa: E402
+
+__all__ += ["NonFiniteError", "SourceLocation", "Tape", "debug_nans", "make_tape", "testing"]
 __version__ = "0.1.0"

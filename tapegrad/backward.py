@@ -16,6 +16,7 @@ import numpy as np
 from tapegrad.errors import NotDifferentiableError, RuleError
 from tapegrad.registry import vjp_rule
 from tapegrad.tape import Entry, Trace
+from tapegrad.tracer import Tracer
 
 
 @attrs.frozen(eq=False)
@@ -56,9 +57,12 @@ def backward(trace: Trace, seeds: Sequence[tuple[int, Any]]) -> list[Any]:
     """
     cts: list[Any] = [None] * trace.n_slots
     owned: set[int] = set()  # slots whose cotangent is a buffer we may add into in place
+    observer = trace.observer  # debug mode only (tapegrad.debug_nans)
+    tape = trace.tape
     for slot, ct in seeds:
         cts[slot] = _accumulate(cts, owned, slot, ct)
-    for entry in reversed(trace.tape):
+    for index in range(len(tape) - 1, -1, -1):
+        entry = tape[index]
         ans, first = entry.ans, entry.out_slot
         if type(ans) is tuple:
             gs = cts[first : first + len(ans)]
@@ -72,66 +76,201 @@ def backward(trace: Trace, seeds: Sequence[tuple[int, Any]]) -> list[Any]:
                 continue
             g = _densify(g)
             cts[first] = None
-        for position, ct in _rule_results(entry, g):
-            slot = entry.in_slots[position]
-            cts[slot] = _accumulate(cts, owned, slot, ct)  # type: ignore[index]
+        for position, ct in _rule_results(trace, index, entry, g):
+            if observer is not None:
+                observer.cotangent_computed(index, entry, position, g, ct)
+            in_slot = entry.in_slots[position]  # not None: rules only answer traced inputs
+            cts[in_slot] = _accumulate(cts, owned, in_slot, ct)  # type: ignore[index,arg-type]
     return [_densify(ct) if ct is not None else None for ct in cts]
 
 
-def _rule_results(entry: Entry, g: Any) -> list[tuple[int, Any]]:
+def _rule_results(trace: Trace, index: int, entry: Entry, g: Any) -> list[tuple[int, Any]]:
     """Call `entry`'s rule; return the checked ``(position, cotangent)`` of each traced input."""
     rules = vjp_rule(entry.primitive)
-    prim, args, kwargs = entry.primitive, entry.args, entry.kwargs
     if rules is None:
+        name = entry.primitive.name
         raise NotDifferentiableError(
-            f"{prim.name} has no VJP rule, so tapegrad cannot differentiate through it. "
-            f"Register one with tapegrad.defvjp({prim.name}, lambda g, ans, x: ...), "
-            "or wrap the value in tapegrad.stop_gradient if it is meant to be a constant."
+            f"{name} has no VJP rule, so tapegrad cannot differentiate through it. Register "
+            f"one with tapegrad.defvjp({name}, lambda g, ans, x: ...), or wrap its input in "
+            f"tapegrad.stop_gradient if it is meant to be a constant.\n  {where(trace, index)}"
         )
+    try:
+        if type(rules) is tuple:
+            return _per_argument_results(trace, index, entry, g, rules)
+        return _joint_results(trace, index, entry, g, rules)
+    except (RuleError, NotDifferentiableError, FloatingPointError):
+        raise
+    except Exception as error:
+        # The rule itself failed (a NumPy error in its formula): say which entry it served.
+        if hasattr(error, "add_note"):
+            error.add_note(
+                f"tapegrad: raised by the VJP rule of {entry.primitive.name} during the reverse "
+                f"pass: fix the rule's formula.\n  {where(trace, index)}"
+            )
+        raise
+
+
+def _per_argument_results(trace: Trace, index: int, entry: Entry, g: Any,
+                          rules: tuple[Any, ...]) -> list[tuple[int, Any]]:
+    prim, args, kwargs = entry.primitive, entry.args, entry.kwargs
     results = []
-    if type(rules) is tuple:
-        for position, slot in enumerate(entry.in_slots):
-            if slot is None:
-                continue
-            rule = rules[position] if position < len(rules) else None
-            if rule is None:
-                raise NotDifferentiableError(
-                    f"{prim.name} has no VJP rule for its argument {position}, but a traced "
-                    f"value was passed there. Register one: tapegrad.defvjp({prim.name}, "
-                    f"<rule for argument 0>, ..., <rule for argument {position}>), or pass a "
-                    "constant there (tapegrad.stop_gradient)."
-                )
-            ct = rule(g, entry.ans, *args, **kwargs)
-            if ct is not None:
-                results.append((position, _checked(entry, position, ct)))
-        return results
-    cts = rules(g, entry.ans, *args, **kwargs)
-    if type(cts) is not tuple or len(cts) != len(args):
-        got = f"a tuple of {len(cts)}" if type(cts) is tuple else type(cts).__name__
-        raise RuleError(
-            f"the VJP rule of {prim.name} must return a tuple with one cotangent (or None) "
-            f"per positional argument: {len(args)} here, but it returned {got}."
-        )
     for position, slot in enumerate(entry.in_slots):
-        if slot is not None and cts[position] is not None:
-            results.append((position, _checked(entry, position, cts[position])))
+        if slot is None:
+            continue
+        rule = rules[position] if position < len(rules) else None
+        if rule is None:
+            raise NotDifferentiableError(
+                f"{prim.name} has no VJP rule for its argument {position}, but a traced "
+                f"value was passed there. Register one: tapegrad.defvjp({prim.name}, <rule for "
+                f"argument 0>, ..., <rule for argument {position}>), or pass a constant there "
+                f"(tapegrad.stop_gradient).\n  {where(trace, index)}"
+            )
+        ct = rule(g, entry.ans, *args, **kwargs)
+        if ct is not None:
+            results.append((position, _checked(trace, index, entry, position, ct)))
     return results
 
 
-def _checked(entry: Entry, position: int, ct: Any) -> Any:
-    """`ct` if it has the shape of the argument it is the cotangent of; else a RuleError."""
-    expected = entry.args[position].shape
-    got = getattr(ct, "shape", None)
-    if got != expected:
-        if got is None and isinstance(ct, (int, float, complex)) and expected == ():
-            return ct
-        received = f"shape {got}" if got is not None else f"a {type(ct).__name__}"
+def _joint_results(trace: Trace, index: int, entry: Entry, g: Any,
+                   rule: Any) -> list[tuple[int, Any]]:
+    args = entry.args
+    cts = rule(g, entry.ans, *args, **entry.kwargs)
+    if type(cts) is list:
+        cts = tuple(cts)  # the right structure in a list is not worth an error
+    if type(cts) is not tuple or len(cts) != len(args):
+        got = f"a tuple of {len(cts)}" if type(cts) is tuple else _describe(cts)
         raise RuleError(
-            f"the VJP rule of {entry.primitive.name} returned a cotangent of {received} for "
-            f"argument {position}, which has shape {expected}. A cotangent must have the shape "
-            "of its argument: sum over broadcast axes, or reshape, before returning it."
+            f"the VJP rule of {entry.primitive.name} (registered with defvjp_all) must return "
+            f"a tuple with one cotangent (or None) per positional argument: {len(args)} here, "
+            f"but it returned {got}. Return ({_placeholders(len(args))}), with None for an "
+            f"argument that gets no cotangent.\n  {where(trace, index)}"
         )
-    return ct
+    results = []
+    for position, slot in enumerate(entry.in_slots):
+        if slot is not None and cts[position] is not None:
+            results.append((position, _checked(trace, index, entry, position, cts[position])))
+    return results
+
+
+def _checked(trace: Trace, index: int, entry: Entry, position: int, ct: Any) -> Any:
+    """`ct` if it fits the argument it is the cotangent of (shape and dtype kind)."""
+    arg = entry.args[position]
+    # The common case in a few attribute reads, no calls: an array (or tracer) of the
+    # argument's shape, with its dtype or a real one. Anything else takes the slow path.
+    try:
+        if ct.shape == arg.shape and (ct.dtype is arg.dtype or ct.dtype.kind == "f"):
+            if type(ct) is not IndexedCotangent:  # its dtype is x's, not its values'
+                return ct
+    except AttributeError:  # a list, a Python number, None...: explained below
+        pass
+    return _checked_slowly(trace, index, entry, position, ct)
+
+
+def _checked_slowly(trace: Trace, index: int, entry: Entry, position: int, ct: Any) -> Any:
+    """The full check: explain a misfit, or project a complex cotangent of a real argument."""
+    arg = entry.args[position]
+    values = ct.values if type(ct) is IndexedCotangent else ct
+    if isinstance(ct, (int, float, complex, np.generic)) and not isinstance(ct, (bool, np.bool_)):
+        shape: Any = np.shape(ct)
+    else:
+        shape = getattr(ct, "shape", None)
+    dtype = getattr(values, "dtype", None)
+    if dtype is None and isinstance(values, (int, float, complex)):
+        dtype = np.result_type(values)
+    if shape is None or dtype is None or shape != arg.shape:
+        raise _misfit(trace, index, entry, position, ct, shape, dtype)
+    kind, arg_kind = dtype.kind, arg.dtype.kind
+    if kind in "fiu" or (kind == "c" and arg_kind == "c"):
+        return ct
+    if kind == "c":
+        # HIPS autograd's convention, which tapegrad shares: the cotangent of a real
+        # argument is the real part of what flows back to it.
+        if type(ct) is IndexedCotangent:
+            return attrs.evolve(ct, values=np.real(ct.values))
+        return np.real(ct)
+    raise _misfit(trace, index, entry, position, ct, shape, dtype)
+
+
+def _misfit(trace: Trace, index: int, entry: Entry, position: int, ct: Any,
+            shape: Any, dtype: Any) -> RuleError:
+    """The RuleError for a cotangent of the wrong structure, shape or dtype."""
+    arg = entry.args[position]
+    name = entry.primitive.name
+    expected = f"shape {arg.shape} and dtype {arg.dtype}"
+    if type(ct) is list or type(ct) is tuple:
+        cause = (
+            f"the VJP rule of {name} returned {_describe(ct)} for argument {position}, which "
+            f"has {expected}"
+        )
+        fix = (
+            "a rule registered with defvjp returns the cotangent of its own argument only: "
+            "return the array itself, not a list or tuple (to return the cotangents of all "
+            f"arguments at once, register one rule with tapegrad.defvjp_all({name}, rule))."
+        )
+    elif shape is None or dtype is None:
+        cause = (
+            f"the VJP rule of {name} returned {_describe(ct)} for argument {position}, which "
+            f"has {expected}"
+        )
+        fix = "return an array with the argument's shape (or None for a zero cotangent)."
+    elif shape != arg.shape:
+        cause = (
+            f"the VJP rule of {name} returned a cotangent of shape {shape} for argument "
+            f"{position}, which has shape {arg.shape} (received dtype {dtype}, argument "
+            f"dtype {arg.dtype})"
+        )
+        fix = (
+            "a cotangent must have the shape of its argument: sum over the axes NumPy "
+            "broadcast (tapegrad.numpy.reductions.unbroadcast(ct, x) does it), or reshape, "
+            "before returning it."
+        )
+    else:
+        cause = (
+            f"the VJP rule of {name} returned a cotangent of dtype {dtype} for argument "
+            f"{position}, which has {expected}; a cotangent must be a number"
+        )
+        fix = (
+            "multiply by the incoming cotangent g: a boolean mask m is returned as g * m, "
+            "and a rule returns floats (complex for a complex argument)."
+            if dtype.kind == "b"
+            else "return a float array (complex for a complex argument)."
+        )
+    return RuleError(f"{cause}. Fix: {fix}\n  {where(trace, index)}")
+
+
+def where(trace: Trace, index: int) -> str:
+    """Describe tape entry `index` for an error: the user's line that called its primitive."""
+    from tapegrad.debug import entry_location  # deferred: debug re-runs transforms
+
+    name = trace.tape[index].primitive.name
+    location = entry_location(trace, index)
+    if location is None:
+        return (
+            f"where: {name} is entry {index} of the tape (its source line is unknown; run "
+            "under tapegrad.debug_nans() to record it)"
+        )
+    return f"where: {name} was called at {location} (tape entry {index})"
+
+
+def _placeholders(n: int) -> str:
+    names = ", ".join(f"ct_{k}" for k in range(n))
+    return names + "," if n == 1 else names
+
+
+def _describe(value: Any) -> str:
+    """A short description of a rule's result, for error messages."""
+    if type(value) is list or type(value) is tuple:
+        return f"a {type(value).__name__} of {len(value)}"
+    if value is None:
+        return "None"
+    if isinstance(value, (np.ndarray, Tracer)):
+        return f"an array of shape {value.shape}"
+    name = type(value).__name__
+    article = "an" if name[0] in "aeiou" else "a"
+    shape = getattr(value, "shape", None)
+    if shape is not None:
+        return f"{article} {name} of shape {shape}"
+    return f"{article} {name} ({value!r:.40})"
 
 
 def _accumulate(cts: list[Any], owned: set[int], slot: int, ct: Any) -> Any:

@@ -10,9 +10,15 @@ from __future__ import annotations
 import linecache
 import os
 import sys
-from types import FrameType
+from types import CodeType, FrameType
+
+import attrs
+import numpy as np
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+# Frames in NumPy's own Python code (np.sum -> _wrapreduction...) are not the user's either.
+_NUMPY_DIR = os.path.dirname(os.path.abspath(np.__file__))
+_LIBRARY_DIRS = (_PACKAGE_DIR + os.sep, _NUMPY_DIR + os.sep)
 
 
 class RuleError(ValueError):
@@ -33,6 +39,67 @@ class EscapedTracerError(RuntimeError):
 
 class NotDifferentiableError(TypeError):
     """An input cannot be differentiated (bool, str, object), or a rule is missing."""
+
+
+class NonFiniteError(FloatingPointError):
+    """Under `tapegrad.debug_nans`, a tape entry or a rule produced the first NaN or Inf."""
+
+
+@attrs.frozen
+class SourceLocation:
+    """A line of user code: where a primitive was called.
+
+    Attributes:
+        filename: the file, as Python reports it.
+        lineno: the line number in that file.
+        function: the name of the function the line is in.
+
+    Example:
+        >>> SourceLocation("model.py", 12, "loss")
+        SourceLocation(filename='model.py', lineno=12, function='loss')
+    """
+
+    filename: str
+    lineno: int
+    function: str
+
+    @classmethod
+    def of(cls, code: CodeType, lineno: int) -> SourceLocation:
+        return cls(code.co_filename, lineno, code.co_name)
+
+    def short(self) -> str:
+        """``file:line in function``, the file relative to the working directory if inside it."""
+        filename = self.filename
+        if os.path.isabs(filename):
+            relative = os.path.relpath(filename)
+            filename = filename if relative.startswith("..") else relative
+        return f"{filename}:{self.lineno} in {self.function}"
+
+    def __str__(self) -> str:
+        source = linecache.getline(self.filename, self.lineno).strip()
+        return f"{self.short()}: {source}" if source else self.short()
+
+
+def user_location() -> SourceLocation | None:
+    """Where the user's code is running now: the innermost frame outside tapegrad and NumPy.
+
+    It walks the stack, so it costs about a microsecond: call it when raising, or in debug
+    mode, never on the per-operation hot path.
+    """
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename.startswith(_LIBRARY_DIRS):
+        frame = frame.f_back
+    return None if frame is None else SourceLocation.of(frame.f_code, frame.f_lineno)
+
+
+def at_user_line() -> str:
+    """`` (at file:line in function)`` for the user's current line, or '' if unknown.
+
+    Messages raised while the user's function runs put it inline: the traceback shows the
+    source line itself.
+    """
+    location = user_location()
+    return f" (at {location.short()})" if location is not None else ""
 
 
 def user_frame() -> FrameType | None:

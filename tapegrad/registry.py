@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import attrs
 
-from tapegrad.errors import NotDifferentiableError
+from tapegrad.errors import NotDifferentiableError, at_user_line
 from tapegrad.tracer import Tracer, strip
 
 VjpRule = Callable[..., Any]
@@ -87,7 +87,8 @@ class Primitive:
         bound.apply_defaults()
         if holds_tracer(bound.kwargs.values()):
             raise NotDifferentiableError(
-                f"{self.name}() received a traced value for a keyword-only parameter; tapegrad "
+                f"{self.name}() received a traced value for a keyword-only parameter"
+                f"{at_user_line()}; tapegrad "
                 "differentiates positional parameters only. Pass it positionally, or wrap the "
                 "call in a function of your own that takes it positionally."
             )
@@ -142,7 +143,11 @@ def primitive(fun: F | None = None, *, name: str | None = None, differentiable: 
     if isinstance(fun, Primitive):
         return fun
     if not callable(fun):
-        raise TypeError(f"primitive() needs a function, got {type(fun).__name__}: {fun!r}")
+        raise TypeError(
+            f"primitive() needs a function, got {type(fun).__name__}: {fun!r:.60}{at_user_line()}. "
+            "Pass the function itself (tapegrad.primitive(my_fun)), or use @tapegrad.primitive "
+            "as a decorator."
+        )
     return Primitive(name or getattr(fun, "__name__", repr(fun)), fun, differentiable)
 
 
@@ -170,7 +175,8 @@ def defvjp(prim: Primitive, *rules: VjpRule | None) -> None:
         if rule is not None and not callable(rule):
             raise TypeError(
                 f"defvjp({prim.name}, ...): the rule for argument {position} is "
-                f"{type(rule).__name__}, not a function. Pass one function (or None) per argument."
+                f"{type(rule).__name__}, not a function{at_user_line()}. Pass one function "
+                "(or None) per argument, e.g. lambda g, ans, x: g * 2 * x."
             )
     _vjp_rules[prim] = tuple(rules)
 
@@ -191,7 +197,10 @@ def defvjp_all(prim: Primitive, rule: VjpRule) -> None:
     """
     _check_primitive(prim, "defvjp_all")
     if not callable(rule):
-        raise TypeError(f"defvjp_all({prim.name}, rule): rule must be a function, got {rule!r}")
+        raise TypeError(
+            f"defvjp_all({prim.name}, rule): rule must be a function, got {rule!r:.60}"
+            f"{at_user_line()}. Pass one function returning a tuple of cotangents."
+        )
     _vjp_rules[prim] = rule
 
 
@@ -261,8 +270,13 @@ def jvp_rule(prim: Primitive) -> tuple[JvpRule | None, ...] | JvpRule | None:
 def _check_primitive(prim: Any, caller: str) -> None:
     if not isinstance(prim, Primitive):
         raise TypeError(
-            f"{caller}() needs a primitive, got {type(prim).__name__} {prim!r}. Make one first "
+            f"{caller}() needs a primitive, got {type(prim).__name__} {prim!r:.60}"
+            f"{at_user_line()}. Make one first "
             f"with tapegrad.primitive(fun) (or the @tapegrad.primitive decorator)."
         )
     if not prim.differentiable:
-        raise TypeError(f"{caller}(): {prim.name} was declared differentiable=False")
+        raise TypeError(
+            f"{caller}(): {prim.name} was declared differentiable=False, so it never reaches "
+            f"a rule{at_user_line()}. To give it one, make it with "
+            f"tapegrad.primitive({prim.name}.fun) (differentiable is true by default)."
+        )

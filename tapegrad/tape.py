@@ -9,14 +9,14 @@ lives in a context variable so threads and async tasks never share one.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
 
-from tapegrad.errors import EscapedTracerError
+from tapegrad.errors import EscapedTracerError, at_user_line
 from tapegrad.tracer import Tracer
 
 if TYPE_CHECKING:
@@ -60,12 +60,18 @@ class Trace:
         tape: the entries recorded so far, in execution order.
         n_slots: how many slots (inputs and outputs) have been handed out.
         alive: false once the transform has returned; its tracers must not be used then.
+        observer: in debug mode (`tapegrad.debug_nans`), what watches each entry and
+            cotangent; ``None`` in normal runs, which then pay one attribute check per entry.
+        origin: ``(f, args, kwargs, argnums)`` of the transform call, so that an error found
+            in the reverse pass can re-run `f` once to locate the user's line.
     """
 
     level: int
     tape: list[Entry] = attrs.Factory(list)
     n_slots: int = 0
     alive: bool = True
+    observer: Any = None
+    origin: Any = None
 
     def new_input(self, value: Any) -> Tracer:
         """Wrap `value` as an input of this trace, in the next free slot."""
@@ -102,7 +108,10 @@ class Trace:
                 out = np.asarray(out)  # a user primitive may return a Python scalar
             self.n_slots = slot + 1
             result = Tracer(self, slot, out)
-        self.tape.append(Entry(primitive, tuple(values), kwargs or _EMPTY, tuple(in_slots), slot, out))
+        entry = Entry(primitive, tuple(values), kwargs or _EMPTY, tuple(in_slots), slot, out)
+        self.tape.append(entry)
+        if self.observer is not None:
+            self.observer.entry_recorded(entry)
         return result
 
 
@@ -110,15 +119,21 @@ def escaped(primitive: Primitive) -> EscapedTracerError:
     """The error for a primitive called on a tracer of a transform that has returned."""
     return EscapedTracerError(
         f"{primitive.name}() was called on a traced value whose transform has already "
-        "returned. Traced values exist only while the function being differentiated "
-        "runs; do not store them in globals or return them through has_aux. Return "
-        "plain results instead (tapegrad.stop_gradient(x) gives the value of x)."
+        f"returned{at_user_line()}. Traced values exist only while the function being "
+        "differentiated runs; do not keep them in globals, lists or closures. Keep "
+        "plain values instead (tapegrad.stop_gradient(x) gives the value of x)."
     )
 
 
 _active: contextvars.ContextVar[tuple[Trace, ...]] = contextvars.ContextVar(
     "tapegrad_active_traces", default=()
 )
+# Debug mode (see tapegrad.debug): what makes each new trace's observer, None in normal runs.
+# The default applies where the variable was never set (TAPEGRAD_DEBUG_NANS=1 sets it).
+observer_factory: contextvars.ContextVar[Callable[[Trace], Any] | None] = contextvars.ContextVar(
+    "tapegrad_observer_factory"
+)
+default_observer_factory: Callable[[Trace], Any] | None = None
 
 
 @contextmanager
@@ -130,6 +145,9 @@ def new_trace(kind: type[Trace] = Trace) -> Iterator[Trace]:
     """
     stack = _active.get()
     trace = kind(level=len(stack))
+    make_observer = observer_factory.get(default_observer_factory)
+    if make_observer is not None:
+        trace.observer = make_observer(trace)
     token = _active.set(stack + (trace,))
     try:
         yield trace

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from tapegrad.errors import EscapedTracerError, at_user_line
+
 if TYPE_CHECKING:
     from tapegrad.tape import Trace
 
@@ -49,7 +51,10 @@ class Tracer:
     def __len__(self) -> int:
         shape = self.shape
         if not shape:
-            raise TypeError("len() of a 0-d traced value (a scalar has no length)")
+            raise TypeError(
+                f"len() of a 0-d traced value{at_user_line()}: a scalar has no length. Use "
+                "np.ndim(t) or np.shape(t) to ask what it is."
+            )
         return shape[0]
 
     def __iter__(self) -> Any:
@@ -62,12 +67,29 @@ class Tracer:
         return id(self)
 
     def __bool__(self) -> bool:
+        if self.size != 1:
+            raise ValueError(
+                f"the truth value of a traced array of shape {self.shape} is ambiguous"
+                f"{at_user_line()}. Python's `if`/`and`/`or` need one bool: reduce it with "
+                "np.any(t) or np.all(t), or choose per element with np.where(cond, a, b), "
+                "which is differentiable."
+            )
         return bool(self._value)
 
+    def _check_alive(self, what: str) -> None:
+        if not self._trace.alive:
+            raise EscapedTracerError(
+                f"{what} of a traced value whose transform has already returned{at_user_line()}. "
+                "Traced values exist only while the function being differentiated runs; do not "
+                "keep them in globals, lists or closures. Keep tapegrad.stop_gradient(t) (its "
+                "value) instead."
+            )
+
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray[Any, Any]:
+        self._check_alive("np.asarray()")
         raise TypeError(
-            "a traced value cannot be turned into a plain NumPy array: that would cut it off "
-            "from the gradient. It happens with np.asarray(t) or np.array([t, ...]), with "
+            f"a traced value cannot be turned into a plain NumPy array{at_user_line()}: that "
+            "would cut it off from the gradient. It happens with np.asarray(t) or np.array([t, ...]), with "
             "writing a tracer into a plain array (a[i] = t), and with plain NumPy functions "
             "given a list of tracers (np.sum([x, y])), since NumPy does not look inside "
             "lists. Use tapegrad.numpy instead (tnp.array([x, y]), tnp.stack, tnp.sum([x, y])), "
@@ -75,8 +97,10 @@ class Tracer:
         )
 
     def __float__(self) -> float:
+        self._check_alive("float()")
         raise TypeError(
-            "float() of a traced value would cut it off from the gradient. NumPy also calls "
+            f"float() of a traced value of shape {self.shape}{at_user_line()} would cut it off "
+            "from the gradient. NumPy also calls "
             "it when a traced scalar is written into a plain array (a[i] = t): build the "
             "array with tapegrad.numpy.stack or tnp.array([...]) instead. Otherwise keep the "
             "value as an array and compute with it, or use float(tapegrad.stop_gradient(t)) "

@@ -16,7 +16,12 @@ import attrs
 import numpy as np
 
 from tapegrad.backward import backward
-from tapegrad.errors import EscapedTracerError, NonScalarOutputError, NotDifferentiableError
+from tapegrad.errors import (
+    EscapedTracerError,
+    NonScalarOutputError,
+    NotDifferentiableError,
+    at_user_line,
+)
 from tapegrad.pytree import TreeDef, tree_flatten, tree_map, tree_unflatten
 from tapegrad.tape import Trace, new_trace
 from tapegrad.tracer import Tracer, strip
@@ -72,6 +77,7 @@ def _run(f: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
     inputs = [_as_input(leaf, f, keys, in_tree, k, caller) for k, leaf in enumerate(leaves)]
     scalar_inputs = [isinstance(leaf, (int, float, complex, np.generic)) for leaf in leaves]
     with new_trace() as trace:
+        trace.origin = (f, args, kwargs, keys)  # lets a reverse-pass error find the user's line
         traced = tree_unflatten(in_tree, [trace.new_input(x) for x in inputs], unwrap_constants=True)
         result = f(*_substitute(args, kwargs, keys, traced, "args"),
                    **_substitute(args, kwargs, keys, traced, "kwargs"))
@@ -102,7 +108,8 @@ def _selected(f: Any, args: tuple[Any, ...], kwargs: dict[str, Any], keys: tuple
     if not tree_flatten(chosen)[0]:
         raise TypeError(
             f"{caller}: the differentiated argument(s) {list(keys)} of {_name(f)} hold no "
-            "arrays (only empty containers, None or constants); there is nothing to differentiate."
+            "arrays (only empty containers, None or constants); there is nothing to differentiate. "
+            "Pass the arrays to differentiate there, or point argnums at the arguments that hold them."
         )
     return chosen
 
@@ -130,7 +137,7 @@ def _split_aux(result: Any, has_aux: bool, f: Any, caller: str, trace: Trace) ->
     if not (type(result) is tuple and len(result) == 2):
         raise TypeError(
             f"{caller} with has_aux=True needs {_name(f)} to return a pair (output, aux), "
-            f"but it returned {type(result).__name__}. Return `out, aux`, or drop has_aux."
+            f"but it returned {_describe_value(strip(result))}. Return `out, aux`, or drop has_aux."
         )
     out, aux = result
     return out, tree_map(lambda leaf: _unwrap(leaf, trace)[0], aux)
@@ -197,7 +204,11 @@ def _argnums(argnums: ArgNums, caller: str) -> tuple[int, ...]:
         isinstance(i, int) and not isinstance(i, bool) for i in argnums
     ):
         return tuple(argnums)
-    raise TypeError(f"{caller}: argnums must be an int or a non-empty tuple of ints, got {argnums!r}")
+    raise TypeError(
+        f"{caller}: argnums must be an int or a non-empty tuple of ints, got {argnums!r:.60}"
+        f"{at_user_line()}. Give the position(s) of the argument(s) to differentiate: "
+        "argnums=0, or argnums=(0, 2) for a tuple of gradients."
+    )
 
 
 @attrs.frozen
@@ -273,7 +284,12 @@ def _describe_value(value: Any) -> str:
     dtype = getattr(value, "dtype", None)
     if dtype is not None:
         return f"an array of dtype {dtype}"
-    return f"a {type(value).__name__} ({value!r:.40})"
+    name = type(value).__name__
+    article = "an" if name[0] in "aeiou" else "a"
+    text = repr(value)
+    if text.startswith("<"):  # the default repr: a memory address tells the reader nothing
+        return f"{article} {name} object"
+    return f"{article} {name} ({text:.40})"
 
 
 def _check_scalar(t: _Traced, f: Any, caller: str) -> Any:
@@ -375,13 +391,16 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple[An
         if tree != t.out_tree:
             raise TypeError(
                 f"vjp_fn: the cotangent must have the structure of {_name(f)}'s output, "
-                f"{t.out_tree.describe()}, but it is {tree.describe()}."
+                f"{t.out_tree.describe()}, but it is {tree.describe()}{at_user_line()}. Pass one "
+                "array per output leaf, in the same containers (e.g. a tuple for a tuple)."
             )
         for k, (c, out) in enumerate(zip(leaves, t.out_leaves)):
             if np.shape(c) != np.shape(out):
                 raise ValueError(
-                    f"vjp_fn: cotangent leaf {k} has shape {np.shape(c)}, but the output it "
-                    f"pulls back has shape {np.shape(out)}; they must match."
+                    f"vjp_fn: cotangent leaf {k} has shape {np.shape(c)}, but the output of "
+                    f"{_name(f)} it pulls back has shape {np.shape(out)}{at_user_line()}; they "
+                    "must match. Pass an array of the output's shape (np.ones_like(out) to sum "
+                    "over the outputs)."
                 )
         return t.pull_back(leaves)
 

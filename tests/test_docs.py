@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import io
+import linecache
 import os
 import re
 import subprocess
@@ -116,6 +117,7 @@ def examples(page: str) -> list[tuple[Block, Block | None]]:
 def run_page(page: str) -> list[tuple[Block, Block | None, str]]:
     """Run the python blocks of `page` in one namespace; return each with what it printed."""
     namespace: dict[str, object] = {"__name__": f"docs:{page}"}
+    linecache.checkcache()  # error messages quote page lines: never from a stale copy
     results = []
     cwd = os.getcwd()
     os.chdir(ROOT)

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from tapegrad.errors import UnsupportedFunctionError
+from tapegrad.errors import UnsupportedFunctionError, at_user_line
 from tapegrad.numpy._wrap import by_numpy
 
 # ufunc.reduce calls that mean a reduction tapegrad knows by another name.
@@ -18,8 +18,9 @@ def ufunc(uf: np.ufunc, method: str, inputs: tuple[Any, ...], kwargs: dict[str, 
     """Run ``uf.method(*inputs, **kwargs)`` on traced inputs through tapegrad's primitives."""
     if kwargs.get("out") is not None:
         raise TypeError(
-            f"np.{uf.__name__}(..., out=...) would write a traced value into an existing array "
-            "in place, which tapegrad cannot record. Drop out= and use the returned value."
+            f"np.{uf.__name__}(..., out=...){at_user_line()} would write a traced value into an "
+            "existing array in place, which tapegrad cannot record. Drop out= and use the "
+            "returned value (y = np.sin(x) rather than np.sin(x, out=y))."
         )
     kwargs.pop("out", None)
     if method == "__call__":
@@ -70,7 +71,8 @@ def function(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
 def _unsupported(name: str) -> UnsupportedFunctionError:
     short = name.rsplit(".", 1)[-1]
     return UnsupportedFunctionError(
-        f"{name} was called on a traced value, but tapegrad has no rule for it. If it is "
+        f"{name} was called on a traced value{at_user_line()}, but tapegrad has no rule for "
+        "it. If it is "
         f"differentiable, make it a primitive with a rule: {short} = tapegrad.primitive({name}); "
         f"tapegrad.defvjp({short}, lambda g, ans, x: ...); then call {short}(x). If its result "
         f"does not depend on x smoothly, call it on tapegrad.stop_gradient(x)."

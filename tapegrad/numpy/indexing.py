@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from tapegrad.backward import IndexedCotangent
+from tapegrad.errors import at_user_line
 from tapegrad.registry import Primitive, defvjp
 from tapegrad.tracer import Tracer, strip
 
@@ -74,7 +75,8 @@ def _refuse_repeats(shape: tuple[int, ...], index: Any) -> None:
     np.add.at(counts, index, 1)
     if counts.max(initial=0) > 1:
         raise ValueError(
-            "x[index] = values on a traced x: the index names some elements more than once, so "
+            f"x[index] = values on a traced x{at_user_line()}: the index names some elements "
+            "more than once, so "
             "NumPy would keep only the last value written there and the gradient of the others "
             "would be wrong. Use unique indices, or accumulate with x + tapegrad.numpy.untake("
             "values, index, x.shape)."

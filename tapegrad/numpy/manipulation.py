@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from tapegrad.errors import at_user_line
 from tapegrad.numpy._wrap import by_numpy, composite, implements, wrap
 from tapegrad.registry import Primitive, defvjp, defvjp_all, holds_tracer
 from tapegrad.tracer import strip
@@ -59,7 +60,18 @@ def array(value: Any, dtype: Any = None) -> Any:
         return value if dtype is None and holds_tracer([value]) else np.array(value, dtype)
     if not holds_tracer(value):
         return np.array(value, dtype)
-    result = _stack(*[array(item) for item in value], axis=0)
+    items = [array(item) for item in value]
+    try:
+        result = _stack(*items, axis=0)
+    except ValueError:
+        shapes = [tuple(getattr(item, "shape", ())) for item in items]
+        if len(set(shapes)) == 1:
+            raise
+        raise ValueError(
+            f"tnp.array got a ragged nested list: its items have shapes {shapes}{at_user_line()}. "
+            "An array needs items of one shape: pad the short rows, or keep the rows as a "
+            "list of separate arrays (transforms accept lists of arrays as arguments)."
+        ) from None
     return result if dtype is None else astype(result, dtype)
 
 
