@@ -17,20 +17,26 @@ the same round. ``deep`` runs each candidate in a fresh subprocess, to measure i
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import platform
-import resource
-import statistics
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import Any
 
-import numpy as np
+# PyTorch's OpenMP threads otherwise spin after each op, stealing the cores from the NumPy
+# candidate timed next (on 2 cores this tripled the floor's times). Set before torch loads.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse  # noqa: E402
+import importlib.metadata  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import resource  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable, Sequence  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # the sibling modules, when run as a script
@@ -70,7 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     verdicts = target_verdicts(results)
     print("\n".join(verdicts))
     if options.markdown:
-        Path(options.markdown).write_text(table + "\n\n" + "\n".join(f"- {v}" for v in verdicts) + "\n")
+        bullets = "\n".join(f"- {v}" for v in verdicts)
+        Path(options.markdown).write_text(f"{table}\n\n{bullets}\n")
     if options.svg:
         Path(options.svg).write_text(svg_chart(results, names))
     if options.json:
@@ -114,9 +121,8 @@ def machine_description() -> str:
     versions = [f"Python {platform.python_version()}", f"NumPy {np.__version__}"]
     for name in ("autograd", "torch"):
         try:
-            module = __import__(name)
-            versions.append(f"{name} {getattr(module, '__version__', '?')}")
-        except ImportError:
+            versions.append(f"{name} {importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
             versions.append(f"{name} not installed")
     return f"Machine: {cpu}, {os.cpu_count()} CPUs; {', '.join(versions)}"
 
@@ -144,7 +150,7 @@ def run_timed(workload: str, names: list[str], size: str, rounds: int) -> dict[s
         print(".", end="", flush=True)
     return {
         "median_s": {n: statistics.median(s) for n, s in samples.items()},
-        "ratio": {n: statistics.median(a / b for a, b in zip(s, samples["floor"]))
+        "ratio": {n: statistics.median(a / b for a, b in zip(s, samples["floor"], strict=True))
                   for n, s in samples.items()},
         "samples_s": samples,
     }
@@ -161,12 +167,13 @@ def check_close(workload: str, name: str, got: Sequence[Any], expected: Sequence
     """Raise if `got` is not, array by array, the floor's gradient `expected`."""
     if len(got) != len(expected):
         raise AssertionError(f"{workload}/{name}: {len(got)} gradients, floor has {len(expected)}")
-    for k, (a, b) in enumerate(zip(got, expected)):
+    for k, (a, b) in enumerate(zip(got, expected, strict=True)):
         a = np.asarray(a)
         if a.shape != np.shape(b) or not np.allclose(a, b, rtol=1e-6, atol=1e-9):
             raise AssertionError(
-                f"{workload}/{name}: gradient {k} differs from the hand-written floor's "
-                f"(max abs difference {np.max(np.abs(a - b)) if a.shape == np.shape(b) else 'shape'})"
+                f"{workload}/{name}: gradient {k} differs from the hand-written floor's, "
+                f"shape {a.shape} vs {np.shape(b)} "
+                f"(max abs difference {np.max(np.abs(a - b)) if a.shape == np.shape(b) else '-'})"
             )
 
 

@@ -14,7 +14,7 @@ import attrs
 import numpy as np
 
 from tapegrad.errors import NotDifferentiableError, RuleError
-from tapegrad.registry import vjp_rule
+from tapegrad.registry import _vjp_rules
 from tapegrad.tape import Entry, Trace
 
 
@@ -70,18 +70,22 @@ def backward(trace: Trace, seeds: Sequence[tuple[int, Any]]) -> list[Any]:
             g = cts[first]
             if g is None:
                 continue
-            g = _densify(g)
+            if type(g) is IndexedCotangent:
+                g = g.dense()
             cts[first] = None
+        in_slots = entry.in_slots
         for position, ct in _rule_results(entry, g):
-            slot = entry.in_slots[position]
-            cts[slot] = _accumulate(cts, owned, slot, ct)  # type: ignore[index]
+            slot = in_slots[position]  # type: ignore[assignment]  # traced, so not None
+            acc = cts[slot]
+            # The first cotangent to reach a slot is stored as is; only a second one is added.
+            cts[slot] = ct if acc is None else _accumulate(cts, owned, slot, ct)
     return [_densify(ct) if ct is not None else None for ct in cts]
 
 
 def _rule_results(entry: Entry, g: Any) -> list[tuple[int, Any]]:
     """Call `entry`'s rule; return the checked ``(position, cotangent)`` of each traced input."""
-    rules = vjp_rule(entry.primitive)
-    prim, args, kwargs = entry.primitive, entry.args, entry.kwargs
+    prim, args, kwargs, ans = entry.primitive, entry.args, entry.kwargs, entry.ans
+    rules = _vjp_rules.get(prim)
     if rules is None:
         raise NotDifferentiableError(
             f"{prim.name} has no VJP rule, so tapegrad cannot differentiate through it. "
@@ -90,10 +94,11 @@ def _rule_results(entry: Entry, g: Any) -> list[tuple[int, Any]]:
         )
     results = []
     if type(rules) is tuple:
+        n_rules = len(rules)
         for position, slot in enumerate(entry.in_slots):
             if slot is None:
-                continue
-            rule = rules[position] if position < len(rules) else None
+                continue  # a constant: its rule is not even called
+            rule = rules[position] if position < n_rules else None
             if rule is None:
                 raise NotDifferentiableError(
                     f"{prim.name} has no VJP rule for its argument {position}, but a traced "
@@ -101,11 +106,16 @@ def _rule_results(entry: Entry, g: Any) -> list[tuple[int, Any]]:
                     f"<rule for argument 0>, ..., <rule for argument {position}>), or pass a "
                     "constant there (tapegrad.stop_gradient)."
                 )
-            ct = rule(g, entry.ans, *args, **kwargs)
-            if ct is not None:
-                results.append((position, _checked(entry, position, ct)))
+            ct = rule(g, ans, *args, **kwargs)
+            if ct is None:
+                continue
+            # Fast path for the usual case, a plain array of the right shape; anything else
+            # (scalars, tracers under nesting, wrong shapes) goes through the full check.
+            if type(ct) is not np.ndarray or ct.shape != args[position].shape:
+                ct = _checked(entry, position, ct)
+            results.append((position, ct))
         return results
-    cts = rules(g, entry.ans, *args, **kwargs)
+    cts = rules(g, ans, *args, **kwargs)
     if type(cts) is not tuple or len(cts) != len(args):
         got = f"a tuple of {len(cts)}" if type(cts) is tuple else type(cts).__name__
         raise RuleError(
