@@ -4,8 +4,9 @@ Every workload has the same parts:
 
 - ``setup(size)``: the inputs, from a fixed seed (``size`` is "full" or "smoke"; smoke shrinks
   the problem so the test suite can check correctness in a fraction of a second);
-- ``floor(data)``: the gradient by hand-written NumPy, forward and backward written out: the
-  cost any autograd on NumPy must pay at least;
+- ``floor(data)``: the gradient by hand-written NumPy, forward (including the function's
+  value, which every gradient transform computes) and backward written out: the cost any
+  autograd on NumPy must pay at least;
 - ``model(xp, data)``: the differentiated function, written once against a NumPy-like
   namespace ``xp``: plain ``numpy`` on tapegrad tracers (what tapegrad users write),
   ``autograd.numpy`` for HIPS autograd, ``torch`` for PyTorch;
@@ -51,6 +52,7 @@ def chain_floor(data: Data) -> tuple[Any, ...]:
     for _ in range(data["n"]):
         xs.append(x)
         x = np.sin(x) * 0.9 + 0.1
+    np.sum(x)  # the value, which every autograd computes too
     g = np.ones_like(x)
     for x in reversed(xs):
         g = g * 0.9 * np.cos(x)
@@ -87,6 +89,7 @@ def rnn_floor(data: Data) -> tuple[Any, ...]:
     hs = [data["h0"]]
     for x_t in xs:
         hs.append(np.tanh(x_t @ Wx + hs[-1] @ Wh))
+    np.sum(hs[-1] * hs[-1])  # the value
     g_h = 2 * hs[-1]
     dWx, dWh = np.zeros_like(Wx), np.zeros_like(Wh)
     for t in range(len(xs) - 1, -1, -1):
@@ -136,6 +139,7 @@ def mlp_floor(data: Data) -> tuple[Any, ...]:
     logits = h @ W2 + b2
     e = np.exp(logits - np.max(logits, axis=1, keepdims=True))
     p = e / np.sum(e, axis=1, keepdims=True)
+    -np.sum(Y * np.log(p)) / X.shape[0]  # the value
     g_logits = (p - Y) / X.shape[0]
     g_a = (g_logits @ W2.T) * (1 - h ** 2)
     return X.T @ g_a, g_a.sum(0), h.T @ g_logits, g_logits.sum(0)
@@ -159,6 +163,7 @@ def big_floor(data: Data) -> tuple[Any, ...]:
     # hand-written backward could exploit that d sum / dB is all ones, but no autograd can.
     X, W = data["X"], data["W"]
     T = np.tanh(X @ W)
+    np.sum(T @ W)  # the value: a gradient transform must compute it, so the floor does too
     g_B = np.ones((T.shape[0], W.shape[1]))
     return (T.T @ g_B + X.T @ ((g_B @ W.T) * (1 - T ** 2)),)
 
@@ -201,6 +206,7 @@ def deep_floor(data: Data) -> tuple[Any, ...]:
     for _ in range(data["n"]):
         xs.append(x)
         x = np.sin(x)
+    np.sum(x)
     g = np.ones_like(x)
     for x in reversed(xs):
         g = g * np.cos(x)
