@@ -74,13 +74,16 @@ def backward(trace: Trace, seeds: Sequence[tuple[int, Any]]) -> list[Any]:
             g = cts[first]
             if g is None:
                 continue
-            g = _densify(g)
+            if type(g) is IndexedCotangent:
+                g = g.dense()
             cts[first] = None
         for position, ct in _rule_results(trace, index, entry, g):
             if observer is not None:
                 observer.cotangent_computed(index, entry, position, g, ct)
             in_slot = entry.in_slots[position]  # not None: rules only answer traced inputs
-            cts[in_slot] = _accumulate(cts, owned, in_slot, ct)  # type: ignore[index,arg-type]
+            acc = cts[in_slot]  # type: ignore[index]
+            # The first cotangent to reach a slot is stored as is; only a second one is added.
+            cts[in_slot] = ct if acc is None else _accumulate(cts, owned, in_slot, ct)  # type: ignore[index,arg-type]
     return [_densify(ct) if ct is not None else None for ct in cts]
 
 

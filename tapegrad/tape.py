@@ -83,32 +83,43 @@ class Trace:
         """Run `primitive` on `args`, record it on the tape, and wrap its outputs as tracers."""
         if not self.alive:
             raise escaped(primitive)
-        values = list(args)
-        in_slots: list[int | None] = [None] * len(args)
-        outer = False
-        for i, arg in enumerate(args):
-            if type(arg) is Tracer:
-                if arg._trace is self:
-                    value = values[i] = arg._value
-                    in_slots[i] = arg._slot
-                    if type(value) is Tracer:
-                        outer = True
+        # Unwrap this trace's tracers; anything else (constants, outer tracers) is kept as
+        # passed. Unary calls, the commonest, skip the loop and its list building.
+        first = args[0] if len(args) == 1 else None
+        if type(first) is Tracer and first._trace is self:
+            value = first._value
+            values: tuple[Any, ...] = (value,)
+            in_slots: tuple[int | None, ...] = (first._slot,)
+            outer = type(value) is Tracer
+        else:
+            value_list: list[Any] = []
+            slot_list: list[int | None] = []
+            for arg in args:
+                if type(arg) is Tracer and arg._trace is self:
+                    value_list.append(arg._value)
+                    slot_list.append(arg._slot)
                 else:
-                    outer = True
+                    value_list.append(arg)
+                    slot_list.append(None)
+            values, in_slots = tuple(value_list), tuple(slot_list)
+            outer = Tracer in map(type, values)
         # Outer tracers (arguments, or values of ours under nested transforms) stay in
         # `values`: calling the primitive again lets their own trace record it.
         out = primitive(*values, **kwargs) if outer else primitive.fun(*values, **kwargs)
         slot = self.n_slots
-        if type(out) is tuple or type(out) is list:
+        if type(out) is np.ndarray:
+            self.n_slots = slot + 1
+            result: Any = Tracer(self, slot, out)
+        elif type(out) is tuple or type(out) is list:
             out = tuple(o if isinstance(o, VALUE_TYPES) else np.asarray(o) for o in out)
             self.n_slots = slot + len(out)
-            result: Any = tuple(Tracer(self, slot + k, o) for k, o in enumerate(out))
+            result = tuple(Tracer(self, slot + k, o) for k, o in enumerate(out))
         else:
             if not isinstance(out, VALUE_TYPES):
                 out = np.asarray(out)  # a user primitive may return a Python scalar
             self.n_slots = slot + 1
             result = Tracer(self, slot, out)
-        entry = Entry(primitive, tuple(values), kwargs or _EMPTY, tuple(in_slots), slot, out)
+        entry = Entry(primitive, values, kwargs or _EMPTY, in_slots, slot, out)
         self.tape.append(entry)
         if self.observer is not None:
             self.observer.entry_recorded(entry)

@@ -35,6 +35,8 @@ _einsum = Primitive("einsum", lambda spec, *operands: np.einsum(spec, *operands)
 
 def _swap_last(x: Any) -> Any:
     """`x` with its last two axes exchanged (the matrix transpose of a stack of matrices)."""
+    if getattr(x, "ndim", None) == 2:
+        return x.T  # the common case, without np.ndim's and np.transpose's dispatch cost
     axes = list(range(np.ndim(x)))
     axes[-2], axes[-1] = axes[-1], axes[-2]
     return transpose(x, axes)

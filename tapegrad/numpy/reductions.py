@@ -42,7 +42,7 @@ def _axes(axis: Any, ndim: int) -> tuple[int, ...]:
 
 def expand_to(g: Any, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     """Broadcast `g`, the cotangent of a reduction of `x` over `axis`, back to x's shape."""
-    if not keepdims:
+    if not keepdims and axis is not None:  # a full reduction's scalar broadcasts as it is
         g = expand_dims(g, _axes(axis, x.ndim))
     return broadcast_to(g, x.shape)
 
