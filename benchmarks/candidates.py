@@ -87,8 +87,8 @@ def reverse_over_reverse_hvp(grad: Callable[..., Any], f: Callable[..., Any]) ->
 def _tapegrad(tg: ModuleType, workload: str, data: Data) -> Thunk:
     model = WORKLOADS[workload][1](np, data)  # plain NumPy calls, as tapegrad users write them
     if workload == "hvp":
-        # Swap in tapegrad's own hvp here once it exists: hvp = tg.hvp(model).
-        hvp = reverse_over_reverse_hvp(tg.grad, model)
+        # Forward-over-reverse where this checkout has it; a --baseline checkout may not.
+        hvp = tg.hvp(model) if hasattr(tg, "hvp") else reverse_over_reverse_hvp(tg.grad, model)
         return lambda: (hvp(data["x"], data["v"]),)
     names = _arg_names(data)
     args = tuple(data[k] for k in names)
