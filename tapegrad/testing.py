@@ -30,6 +30,7 @@ import numpy as np
 from tapegrad.pytree import tree_flatten, tree_map, tree_unflatten
 from tapegrad.registry import Primitive, vjp_rule
 from tapegrad.tracer import strip
+from tapegrad.forward import jvp
 from tapegrad.transforms import vjp
 
 # A full element-by-element comparison costs two evaluations of f per element: beyond this
@@ -44,7 +45,7 @@ class GradientCheckError(AssertionError):
 def check_grads(
     f: Callable[..., Any],
     *args: Any,
-    modes: Sequence[str] = ("rev",),
+    modes: Sequence[str] = ("fwd", "rev"),
     order: int = 2,
     eps: float = 1e-6,
     rtol: float | None = None,
@@ -53,20 +54,33 @@ def check_grads(
 ) -> None:
     """Raise `GradientCheckError` unless `f`'s derivatives up to `order` match finite differences.
 
-    Tolerances default to what the inputs' precision allows (float32 looser than float64).
+    ``modes`` picks forward mode (``"fwd"``: `tapegrad.jvp`) and reverse mode (``"rev"``:
+    `tapegrad.vjp`), both by default. Tolerances default to what the inputs' precision
+    allows (float32 looser than float64).
 
     Example:
         >>> import numpy as np
         >>> check_grads(lambda x: np.sin(x) * x, np.array([0.5, 1.5]), order=3)
     """
-    unknown = set(modes) - {"rev"}
+    unknown = set(modes) - {"fwd", "rev"}
     if unknown:
-        raise ValueError(f"check_grads: unknown mode(s) {sorted(unknown)}; available: 'rev'")
-    rng = np.random.default_rng(seed)
+        raise ValueError(
+            f"check_grads: unknown mode(s) {sorted(unknown)}; use 'fwd' (jvp), 'rev' (vjp) or both"
+        )
     low_precision = any(np.result_type(a) in (np.float32, np.complex64) for a in _leaves(args))
     rtol = rtol if rtol is not None else (2e-3 if low_precision else 1e-5)
     atol = atol if atol is not None else (2e-3 if low_precision else 1e-6)
     name = f.name if isinstance(f, Primitive) else getattr(f, "__name__", None) or repr(f)
+    # Reverse mode first: its failure report names the worst element.
+    if "rev" in modes:
+        _check_reverse(f, args, np.random.default_rng(seed), eps, rtol, atol, order, name)
+    if "fwd" in modes:
+        _check_forward(f, args, np.random.default_rng(seed), eps, rtol, atol, order, name)
+
+
+def _check_reverse(f: Callable[..., Any], args: tuple[Any, ...], rng: np.random.Generator,
+                   eps: float, rtol: float, atol: float, order: int, name: str) -> None:
+    """Check the VJP, then the VJP of ``(x, v) -> vjp(v)``, and so on up to `order`."""
     n_user_args = len(args)
     _check_vjp(f, args, rng, eps, rtol, atol, order=1, name=name, n_user_args=n_user_args)
     for level in range(2, order + 1):
@@ -74,6 +88,38 @@ def check_grads(
         f = _vjp_as_function(f, len(args))
         args = (*args, v)
         _check_vjp(f, args, rng, eps, rtol, atol, order=level, name=name, n_user_args=n_user_args)
+
+
+def _check_forward(f: Callable[..., Any], args: tuple[Any, ...], rng: np.random.Generator,
+                   eps: float, rtol: float, atol: float, order: int, name: str) -> None:
+    """Check the JVP along a random direction, then the JVP of ``x -> jvp(f, x, u)``, ..."""
+    for level in range(1, order + 1):
+        u = tuple(_random_like(a, rng) for a in args)
+        out, tangent = jvp(f, args, u)
+        v = _random_like(out, rng)
+        analytic = _inner(tangent, v)
+        numeric = _directional(f, args, u, v, eps)
+        if not np.isclose(analytic, numeric, rtol=rtol, atol=atol):
+            raise GradientCheckError(
+                f"order-{level} derivative of {name} in forward mode disagrees with finite "
+                f"differences along a random direction: jvp gives {analytic:.10g}, central "
+                f"differences (eps={eps:g}) give {numeric:.10g}, relative error "
+                f"{_relative(analytic, numeric):.3g} (rtol={rtol:g}, atol={atol:g})."
+            )
+        f = _jvp_as_function(f, u)
+
+
+def _jvp_as_function(f: Callable[..., Any], u: tuple[Any, ...]) -> Callable[..., Any]:
+    """``x -> jvp(f, x, u)``'s tangent: a function whose derivative is f's next order."""
+    return lambda *args: jvp(f, args, u)[1]
+
+
+def _directional(f: Callable[..., Any], args: tuple[Any, ...], u: tuple[Any, ...], v: Any,
+                 eps: float) -> float:
+    """``<(f(x + eps u) - f(x - eps u)) / 2 eps, v>``, evaluated in float64."""
+    x64 = tuple(_to_float64(a) for a in args)
+    plus, minus = f(*_axpy(eps, u, x64)), f(*_axpy(-eps, u, x64))
+    return (_inner(plus, v) - _inner(minus, v)) / (2 * eps)
 
 
 def _vjp_as_function(f: Callable[..., Any], n_args: int) -> Callable[..., Any]:
@@ -94,11 +140,9 @@ def _check_vjp(f: Callable[..., Any], args: tuple[Any, ...], rng: np.random.Gene
     cts = vjp_fn(v)
     u = tuple(_random_like(a, rng) for a in args)
     analytic = _inner(cts, u)  # no conjugation: see the complex convention above
-    x64 = tuple(_to_float64(a) for a in args)
-    plus = f(*_axpy(eps, u, x64))
-    minus = f(*_axpy(-eps, u, x64))
-    numeric = (_inner(plus, v) - _inner(minus, v)) / (2 * eps)
+    numeric = _directional(f, args, u, v, eps)
     if not np.isclose(analytic, numeric, rtol=rtol, atol=atol):
+        x64 = tuple(_to_float64(a) for a in args)
         worst = _worst_element(f, x64, v, cts, eps, n_user_args, order)
         raise GradientCheckError(
             f"order-{order} derivative of {name} disagrees with finite differences along a "

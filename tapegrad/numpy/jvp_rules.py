@@ -73,7 +73,14 @@ defjvp(tnp.tanh, lambda t, ans, x: t * (1 - ans ** 2))
 defjvp(tnp.arctan, lambda t, ans, x: t / (1 + x ** 2))
 
 # -- piecewise ----------------------------------------------------------------------------
-defjvp(tnp.absolute, lambda t, ans, x: t * tnp.sign(x))
+def _abs_jvp(t: Any, ans: Any, x: Any) -> Any:
+    # Complex: |z| is not holomorphic; along t it changes by Re(conj(z) t) / |z| (0 at z = 0).
+    if np.iscomplexobj(x):
+        return tnp.real(tnp.conjugate(x) * t) / tnp.where(ans == 0, 1.0, ans)
+    return t * tnp.sign(x)
+
+
+defjvp(tnp.absolute, _abs_jvp)
 defjvp(tnp.where,
        None,
        lambda t, ans, c, x, y: tnp.where(c, t, 0.0),
