@@ -62,9 +62,15 @@ def test_the_stable_logsumexp_stays_finite_where_the_naive_one_overflows() -> No
     assert np.isfinite(floats_after("cross-entropy", out)[0])
 
 
+def test_newton_uses_tapegrads_hessian() -> None:
+    source = (EXAMPLES / "newton.py").read_text(encoding="utf-8")
+    assert "tapegrad.hessian(" in source and "tapegrad.vjp(" not in source
+
+
 def test_newton_converges_quadratically_to_the_minimum() -> None:
     out = run("newton.py")
     assert "Hessian at the start matches the closed form: True" in out
+    assert "hvp matches the Hessian times v: True" in out
     norms = [float(v) for v in re.findall(r"\|grad\| (\S+)", out)]
     assert len(norms) <= 10 and norms[-1] < 1e-12
     # the last steps before convergence: each error is at most a constant times the
