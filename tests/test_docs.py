@@ -230,7 +230,11 @@ def test_the_site_builds_strictly(tmp_path: Path) -> None:
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert (tmp_path / "site" / "api" / "index.html").is_file()
+    api = (tmp_path / "site" / "api" / "index.html").read_text(encoding="utf-8")
+    # The docstrings' doctests show as Python sessions (docs/griffe_examples.py), not as
+    # Markdown quotes, which is what ``>>>`` outside a code block becomes.
+    assert '<span class="gp">&gt;&gt;&gt; </span>' in api
+    assert "<blockquote>" not in api
 
 
 def _gen_figures():
@@ -257,3 +261,18 @@ def test_the_tanh_figure_shows_the_true_derivatives() -> None:
         scalar = tapegrad.grad(scalar)
     np.testing.assert_allclose([scalar(v) for v in x[::4]], curves[6][::4], rtol=1e-10, atol=1e-10)
     assert (DOCS / "images" / "tanh-derivatives.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_tape_picture_is_drawn_from_the_dot_export_the_page_prints() -> None:
+    """docs/images/tape.svg is Graphviz's drawing of docs/images/tape.dot, which must be what
+    ``make_tape(f).to_dot()`` prints on docs/debugging.md and what docs/gen_figures.py makes
+    (rerun ``python docs/gen_figures.py`` when the DOT export changes)."""
+    dot = (DOCS / "images" / "tape.dot").read_text(encoding="utf-8").strip()
+    assert _gen_figures().tape_dot() == dot
+    printed = [out for _, _, out in run_page("debugging.md") if out.startswith("digraph tape")]
+    assert printed == [dot + "\n"]
+    svg = (DOCS / "images" / "tape.svg").read_text(encoding="utf-8")
+    drawn = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
+    labels = [line for label in re.findall(r'label="([^"]*)"', dot) for line in label.split("\\n")]
+    assert len(labels) > 10
+    assert sorted(drawn) == sorted(label.replace(">", "&gt;") for label in labels)

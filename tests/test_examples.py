@@ -26,7 +26,8 @@ def floats_after(label: str, text: str) -> list[float]:
 
 
 def test_every_example_has_a_test() -> None:
-    tested = {"logistic_regression.py", "mlp_two_moons.py", "logsumexp_primitive.py", "newton.py"}
+    tested = {"logistic_regression.py", "mlp_two_moons.py", "logsumexp_primitive.py", "newton.py",
+              "sensitivity.py"}
     assert {p.name for p in EXAMPLES.glob("*.py")} == tested
 
 
@@ -62,9 +63,15 @@ def test_the_stable_logsumexp_stays_finite_where_the_naive_one_overflows() -> No
     assert np.isfinite(floats_after("cross-entropy", out)[0])
 
 
+def test_newton_uses_tapegrads_hessian() -> None:
+    source = (EXAMPLES / "newton.py").read_text(encoding="utf-8")
+    assert "tapegrad.hessian(" in source and "tapegrad.vjp(" not in source
+
+
 def test_newton_converges_quadratically_to_the_minimum() -> None:
     out = run("newton.py")
     assert "Hessian at the start matches the closed form: True" in out
+    assert "hvp matches the Hessian times v: True" in out
     norms = [float(v) for v in re.findall(r"\|grad\| (\S+)", out)]
     assert len(norms) <= 10 and norms[-1] < 1e-12
     # the last steps before convergence: each error is at most a constant times the
@@ -73,3 +80,12 @@ def test_newton_converges_quadratically_to_the_minimum() -> None:
     assert len(tail) >= 2 and all(b < 200 * a ** 2 for a, b in zip(tail, tail[1:], strict=False))
     assert "minimum at [1. 1.]" in out
 
+
+
+def test_forward_mode_sensitivities_match_reverse_mode_and_finite_differences() -> None:
+    out = run("sensitivity.py")
+    assert "Jacobian of the trajectory: shape (100, 2)" in out
+    assert "equals jacobian (100 reverse replays): True" in out
+    errors = [float(v) for v in re.findall(r"finite differences (\S+)", out)]
+    assert len(errors) == 2 and all(e < 1e-7 for e in errors)
+    assert "jvp along (1, -0.5) equals the Jacobian times it: True" in out
