@@ -100,21 +100,3 @@ def at_user_line() -> str:
     """
     location = user_location()
     return f" (at {location.short()})" if location is not None else ""
-
-
-def user_frame() -> FrameType | None:
-    """Return the innermost stack frame outside the tapegrad package (the user's line)."""
-    frame: FrameType | None = sys._getframe(1)
-    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
-        frame = frame.f_back
-    return frame
-
-
-def describe_frame(frame: FrameType | None) -> str:
-    """Format a frame as ``file:line in function: source`` for error messages."""
-    if frame is None:
-        return "<unknown location>"
-    filename, lineno = frame.f_code.co_filename, frame.f_lineno
-    source = linecache.getline(filename, lineno).strip()
-    where = f"{filename}:{lineno} in {frame.f_code.co_name}"
-    return f"{where}: {source}" if source else where

@@ -14,7 +14,7 @@ from typing import Any, cast
 import attrs
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class TreeDef:
     """The shape of a pytree without its leaves.
 
@@ -35,6 +35,9 @@ class TreeDef:
         if self.kind is None:
             return 1
         return sum(child.num_leaves for child in self.children)
+
+    def __repr__(self) -> str:
+        return f"TreeDef({self.describe()})"
 
     def describe(self) -> str:
         """A short human-readable form, for error messages."""
