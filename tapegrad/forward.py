@@ -223,16 +223,17 @@ def replay_forward(trace: Trace, seeds: Sequence[tuple[int, Any]]) -> list[Any]:
     tangents: list[Any] = [None] * trace.n_slots
     for slot, tangent in seeds:
         tangents[slot] = tangent
-    for entry in trace.tape:
-        ts = tuple(None if s is None else tangents[s] for s in entry.in_slots)
+    for record in trace.records:
+        prim, args, kwargs, in_slots, out_slot, ans = trace.unpack(record)
+        ts = tuple(None if s is None else tangents[s] for s in in_slots)
         if all(t is None for t in ts):
             continue
-        out = push_forward(entry.primitive, ts, entry.ans, entry.args, entry.kwargs)
-        if type(entry.ans) is tuple:
+        out = push_forward(prim, ts, ans, args, kwargs)
+        if type(ans) is tuple:
             if out is not None:
-                tangents[entry.out_slot : entry.out_slot + len(out)] = out
+                tangents[out_slot : out_slot + len(out)] = out
         else:
-            tangents[entry.out_slot] = out
+            tangents[out_slot] = out
     return tangents
 
 

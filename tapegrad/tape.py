@@ -51,13 +51,28 @@ class Entry:
     ans: Any
 
 
+Record = tuple[Any, ...]
+"""How the tape stores an entry internally (see `Trace.records`)."""
+
+
 @attrs.define(eq=False)
 class Trace:
     """One transform call: its level in the nesting, its tape, and its slot counter.
 
+    The tape is kept as slim tuples, ``records``, and shown as frozen `Entry` records by
+    ``tape``, built on first look. Building a frozen attrs instance per operation cost more
+    than the rest of the recording, and plain tuples of arrays and numbers are something
+    Python's cyclic garbage collector stops tracking after one look, so a tape of a million
+    entries is not re-scanned at every full collection. A record is
+    ``(primitive index, kwargs, out_slot, ans, args, in_slots)``, where the index points into
+    ``primitives`` (a record holding the primitive itself would stay tracked) and a call with
+    one traced argument, the commonest, stores that argument's value and slot bare instead of
+    in one-element tuples.
+
     Attributes:
         level: 0 for the outermost active transform, 1 for one nested inside it, ...
-        tape: the entries recorded so far, in execution order.
+        records: the entries recorded so far, in execution order, as described above.
+        primitives: the distinct primitives the records refer to, by index.
         n_slots: how many slots (inputs and outputs) have been handed out.
         alive: false once the transform has returned; its tracers must not be used then.
         observer: in debug mode (`tapegrad.debug_nans`), what watches each entry and
@@ -67,11 +82,32 @@ class Trace:
     """
 
     level: int
-    tape: list[Entry] = attrs.Factory(list)
+    records: list[Record] = attrs.Factory(list)
+    primitives: list[Primitive] = attrs.Factory(list)
     n_slots: int = 0
     alive: bool = True
     observer: Any = None
     origin: Any = None
+    _indices: dict[Primitive, int] = attrs.field(factory=dict, init=False, repr=False)
+    _entries: list[Entry] = attrs.field(factory=list, init=False, repr=False)
+
+    @property
+    def tape(self) -> list[Entry]:
+        """The entries recorded so far, in execution order, as frozen `Entry` records.
+
+        Each record is built once, on first look, and the same instance is returned after.
+        """
+        entries = self._entries
+        for record in self.records[len(entries):]:
+            entries.append(Entry(*self.unpack(record)))
+        return list(entries)
+
+    def unpack(self, record: Record) -> tuple[Any, ...]:
+        """``(primitive, args, kwargs, in_slots, out_slot, ans)`` of one record, as `Entry` has them."""
+        index, kwargs, out_slot, ans, args, in_slots = record
+        if type(in_slots) is int:  # one traced argument, stored bare
+            args, in_slots = (args,), (in_slots,)
+        return self.primitives[index], args, kwargs, in_slots, out_slot, ans
 
     def new_input(self, value: Any) -> Tracer:
         """Wrap `value` as an input of this trace, in the next free slot."""
@@ -83,29 +119,20 @@ class Trace:
         """Run `primitive` on `args`, record it on the tape, and wrap its outputs as tracers."""
         if not self.alive:
             raise escaped(primitive)
-        # Unwrap this trace's tracers; anything else (constants, outer tracers) is kept as
-        # passed. Unary calls, the commonest, skip the loop and its list building.
         first = args[0] if len(args) == 1 else None
         if type(first) is Tracer and first._trace is self:
-            value = first._value
-            values: tuple[Any, ...] = (value,)
-            in_slots: tuple[int | None, ...] = (first._slot,)
-            outer = type(value) is Tracer
+            # One argument, ours: the commonest call, stored without tuples.
+            values: Any = first._value
+            in_slots: Any = first._slot
+            if type(values) is Tracer:  # an outer tracer: calling again lets its trace record
+                out = primitive(values, **kwargs)
+            else:
+                out = primitive.fun(values, **kwargs)
         else:
-            value_list: list[Any] = []
-            slot_list: list[int | None] = []
-            for arg in args:
-                if type(arg) is Tracer and arg._trace is self:
-                    value_list.append(arg._value)
-                    slot_list.append(arg._slot)
-                else:
-                    value_list.append(arg)
-                    slot_list.append(None)
-            values, in_slots = tuple(value_list), tuple(slot_list)
-            outer = Tracer in map(type, values)
-        # Outer tracers (arguments, or values of ours under nested transforms) stay in
-        # `values`: calling the primitive again lets their own trace record it.
-        out = primitive(*values, **kwargs) if outer else primitive.fun(*values, **kwargs)
+            values, in_slots, outer = self._unwrap(args)
+            # Outer tracers (arguments, or values of ours under nested transforms) stay in
+            # `values`: calling the primitive again lets their own trace record it.
+            out = primitive(*values, **kwargs) if outer else primitive.fun(*values, **kwargs)
         slot = self.n_slots
         if type(out) is np.ndarray:
             self.n_slots = slot + 1
@@ -119,11 +146,28 @@ class Trace:
                 out = np.asarray(out)  # a user primitive may return a Python scalar
             self.n_slots = slot + 1
             result = Tracer(self, slot, out)
-        entry = Entry(primitive, values, kwargs or _EMPTY, in_slots, slot, out)
-        self.tape.append(entry)
+        index = self._indices.get(primitive)
+        if index is None:
+            index = self._indices[primitive] = len(self.primitives)
+            self.primitives.append(primitive)
+        self.records.append((index, kwargs or _EMPTY, slot, out, values, in_slots))
         if self.observer is not None:
-            self.observer.entry_recorded(entry)
+            self.observer.entry_recorded(self.tape[-1])
         return result
+
+    def _unwrap(self, args: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[int | None, ...], bool]:
+        """The values and slots of `args` (``None`` for constants), and whether a value is traced
+        by an outer transform. Anything but this trace's tracers is kept as passed."""
+        values: list[Any] = []
+        slots: list[int | None] = []
+        for arg in args:
+            if type(arg) is Tracer and arg._trace is self:
+                values.append(arg._value)
+                slots.append(arg._slot)
+            else:
+                values.append(arg)
+                slots.append(None)
+        return tuple(values), tuple(slots), Tracer in map(type, values)
 
 
 def escaped(primitive: Primitive) -> EscapedTracerError:
