@@ -78,22 +78,7 @@ def backward(trace: Trace, seeds: Sequence[tuple[int, Any]]) -> list[Any]:
             if type(g) is IndexedCotangent:
                 g = g.dense()
             cts[first] = None
-        rule = rules[prim_index]
-        if type(in_slots) is int and type(rule) is tuple and rule and rule[0] is not None:
-            # One traced argument with its own rule (sin, exp, sum...): the common case, inline.
-            try:
-                ct = rule[0](g, ans, args, **kwargs)
-            except Exception as error:
-                _note(error, trace, index)
-                raise
-            if ct is None:
-                continue
-            results: Any = ((0, _checked(trace, index, args, 0, ct)),)
-        else:
-            prim = trace.primitives[prim_index]
-            if type(in_slots) is int:
-                args, in_slots = (args,), (in_slots,)
-            results = _rule_results(trace, index, prim, rule, g, ans, args, kwargs, in_slots)
+        results = _cotangents(trace, index, rules[prim_index], g, ans, args, kwargs, in_slots)
         for position, ct in results:
             if observer is not None:
                 observer.cotangent_computed(index, trace.tape[index], position, g, ct)
@@ -102,6 +87,41 @@ def backward(trace: Trace, seeds: Sequence[tuple[int, Any]]) -> list[Any]:
             # The first cotangent to reach a slot is stored as is; only a second one is added.
             cts[in_slot] = ct if acc is None else _accumulate(cts, owned, in_slot, ct)
     return [_densify(ct) if ct is not None else None for ct in cts]
+
+
+def _cotangents(trace: Trace, index: int, rule: Any, g: Any, ans: Any, args: Any,
+                kwargs: Mapping[str, Any], in_slots: Any) -> Any:
+    """The checked ``(position, cotangent)`` pairs entry `index`'s rule gives its traced inputs.
+
+    `args` and `in_slots` are as the record stores them: bare for a single traced argument.
+    """
+    if type(rule) is tuple:
+        # Per-argument rules: the common case. A traced argument without a rule leaves the
+        # loop for `_rule_results`, which explains the error.
+        try:
+            if type(in_slots) is int:
+                if rule and rule[0] is not None:
+                    ct = rule[0](g, ans, args, **kwargs)
+                    return () if ct is None else ((0, _checked(trace, index, args, 0, ct)),)
+            else:
+                n, results = len(rule), []
+                for position, slot in enumerate(in_slots):
+                    if slot is not None:
+                        if position >= n or rule[position] is None:
+                            break
+                        ct = rule[position](g, ans, *args, **kwargs)
+                        if ct is not None:
+                            ct = _checked(trace, index, args[position], position, ct)
+                            results.append((position, ct))
+                else:
+                    return results
+        except Exception as error:
+            _note(error, trace, index)
+            raise
+    prim = trace.primitives[trace.records[index][0]]
+    if type(in_slots) is int:
+        args, in_slots = (args,), (in_slots,)
+    return _rule_results(trace, index, prim, rule, g, ans, args, kwargs, in_slots)
 
 
 def _note(error: Exception, trace: Trace, index: int) -> None:

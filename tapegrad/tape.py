@@ -158,6 +158,14 @@ class Trace:
     def _unwrap(self, args: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[int | None, ...], bool]:
         """The values and slots of `args` (``None`` for constants), and whether a value is traced
         by an outer transform. Anything but this trace's tracers is kept as passed."""
+        if len(args) == 2:  # binary operators: no list building
+            x, y = args
+            x_slot = y_slot = None
+            if type(x) is Tracer and x._trace is self:
+                x, x_slot = x._value, x._slot
+            if type(y) is Tracer and y._trace is self:
+                y, y_slot = y._value, y._slot
+            return (x, y), (x_slot, y_slot), type(x) is Tracer or type(y) is Tracer
         values: list[Any] = []
         slots: list[int | None] = []
         for arg in args:
