@@ -15,7 +15,7 @@ import numpy as np
 
 from tapegrad.errors import NotDifferentiableError, RuleError
 from tapegrad.registry import Primitive, vjp_rule
-from tapegrad.tape import Trace
+from tapegrad.tape import _EMPTY, Trace
 from tapegrad.tracer import Tracer
 
 
@@ -65,6 +65,8 @@ def backward(trace: Trace, seeds: Sequence[tuple[int, Any]]) -> list[Any]:
         cts[slot] = _accumulate(cts, owned, slot, ct)
     for index in range(len(records) - 1, -1, -1):
         prim_index, kwargs, first, ans, args, in_slots = records[index]
+        if kwargs is None:
+            kwargs = _EMPTY
         if type(ans) is tuple:
             gs = cts[first : first + len(ans)]
             if all(g is None for g in gs):

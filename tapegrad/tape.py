@@ -65,7 +65,8 @@ class Trace:
     Python's cyclic garbage collector stops tracking after one look, so a tape of a million
     entries is not re-scanned at every full collection. A record is
     ``(primitive index, kwargs, out_slot, ans, args, in_slots)``, where the index points into
-    ``primitives`` (a record holding the primitive itself would stay tracked) and a call with
+    ``primitives`` (a record holding the primitive itself would stay tracked), kwargs is
+    ``None`` when there are none (likewise for a dict), and a call with
     one traced argument, the commonest, stores that argument's value and slot bare instead of
     in one-element tuples.
 
@@ -107,7 +108,7 @@ class Trace:
         index, kwargs, out_slot, ans, args, in_slots = record
         if type(in_slots) is int:  # one traced argument, stored bare
             args, in_slots = (args,), (in_slots,)
-        return self.primitives[index], args, kwargs, in_slots, out_slot, ans
+        return self.primitives[index], args, kwargs or _EMPTY, in_slots, out_slot, ans
 
     def new_input(self, value: Any) -> Tracer:
         """Wrap `value` as an input of this trace, in the next free slot."""
@@ -150,7 +151,9 @@ class Trace:
         if index is None:
             index = self._indices[primitive] = len(self.primitives)
             self.primitives.append(primitive)
-        self.records.append((index, kwargs or _EMPTY, slot, out, values, in_slots))
+        # No keywords are stored as None, not {}: a tuple holding a dict, even an empty one,
+        # stays tracked by the garbage collector.
+        self.records.append((index, kwargs or None, slot, out, values, in_slots))
         if self.observer is not None:
             self.observer.entry_recorded(self.tape[-1])
         return result
