@@ -80,7 +80,20 @@ def backward(trace: Trace, seeds: Sequence[tuple[int, Any]]) -> list[Any]:
             if type(g) is IndexedCotangent:
                 g = g.dense()
             cts[first] = None
-        results = _cotangents(trace, index, rules[prim_index], g, ans, args, kwargs, in_slots)
+        rule = rules[prim_index]
+        if type(in_slots) is int and type(rule) is tuple and rule and rule[0] is not None:
+            # One traced argument with its own rule (sin, exp, sum...): the commonest entry,
+            # handled here rather than in `_cotangents`, which does the same for the others.
+            try:
+                ct = rule[0](g, ans, args, **kwargs)
+            except Exception as error:
+                _note(error, trace, index)
+                raise
+            if ct is None:
+                continue
+            results: Any = ((0, _checked(trace, index, args, 0, ct)),)
+        else:
+            results = _cotangents(trace, index, rule, g, ans, args, kwargs, in_slots)
         for position, ct in results:
             if observer is not None:
                 observer.cotangent_computed(index, trace.tape[index], position, g, ct)
@@ -97,26 +110,20 @@ def _cotangents(trace: Trace, index: int, rule: Any, g: Any, ans: Any, args: Any
 
     `args` and `in_slots` are as the record stores them: bare for a single traced argument.
     """
-    if type(rule) is tuple:
+    if type(rule) is tuple and type(in_slots) is tuple:
         # Per-argument rules: the common case. A traced argument without a rule leaves the
         # loop for `_rule_results`, which explains the error.
+        n, results = len(rule), []
         try:
-            if type(in_slots) is int:
-                if rule and rule[0] is not None:
-                    ct = rule[0](g, ans, args, **kwargs)
-                    return () if ct is None else ((0, _checked(trace, index, args, 0, ct)),)
+            for position, slot in enumerate(in_slots):
+                if slot is not None:
+                    if position >= n or rule[position] is None:
+                        break
+                    ct = rule[position](g, ans, *args, **kwargs)
+                    if ct is not None:
+                        results.append((position, _checked(trace, index, args[position], position, ct)))
             else:
-                n, results = len(rule), []
-                for position, slot in enumerate(in_slots):
-                    if slot is not None:
-                        if position >= n or rule[position] is None:
-                            break
-                        ct = rule[position](g, ans, *args, **kwargs)
-                        if ct is not None:
-                            ct = _checked(trace, index, args[position], position, ct)
-                            results.append((position, ct))
-                else:
-                    return results
+                return results
         except Exception as error:
             _note(error, trace, index)
             raise

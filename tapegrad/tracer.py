@@ -142,10 +142,17 @@ class Tracer:
 
     # -- NumPy protocols -----------------------------------------------------------------
     def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
-        if method == "__call__" and not kwargs:  # np.sin(t): straight to the primitive
+        if method == "__call__" and not kwargs:
+            # np.sin(t), a * t: when every traced input is of this tracer's trace (almost
+            # always), record straight on it, as the operators do.
             target = dispatch.by_numpy.get(ufunc)
-            if target is not None:
-                return target(*inputs)
+            if type(target) is Primitive and target.differentiable:
+                trace = self._trace
+                for x in inputs:
+                    kind = type(x)
+                    if (kind is Tracer and x._trace is not trace) or kind is list or kind is tuple:
+                        return target(*inputs)
+                return trace.process(target, inputs, _EMPTY)
         return dispatch.ufunc(ufunc, method, inputs, kwargs)
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
@@ -358,6 +365,7 @@ def strip(value: Any) -> Any:
 # Imported last: these modules need `Tracer` defined above.
 from tapegrad import numpy as tnp  # noqa: E402
 from tapegrad.numpy import _dispatch as dispatch  # noqa: E402
+from tapegrad.registry import Primitive  # noqa: E402
 
 _operator_primitives.update(add=tnp.add, subtract=tnp.subtract, multiply=tnp.multiply,
                             true_divide=tnp.true_divide, power=tnp.power, matmul=tnp.matmul)
