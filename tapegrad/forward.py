@@ -52,6 +52,32 @@ class JvpTrace(Trace):
         """Run `primitive` on `args`, compute its output tangent, and wrap the outputs."""
         if not self.alive:
             raise escaped(primitive)
+        values, tangents, outer = self._unwrap(args)
+        # As in reverse mode, outer tracers stay in `values` so that their traces see the call.
+        out = primitive(*values, **kwargs) if outer else primitive.fun(*values, **kwargs)
+        slot = self.n_slots
+        if type(out) is tuple or type(out) is list:
+            out = tuple(o if isinstance(o, VALUE_TYPES) else np.asarray(o) for o in out)
+            tangent = push_forward(primitive, tangents, out, values, kwargs)
+            self.tangents.extend(tangent if tangent is not None else [None] * len(out))
+            self.n_slots = slot + len(out)
+            return tuple(Tracer(self, slot + k, o) for k, o in enumerate(out))
+        if type(out) is not np.ndarray and not isinstance(out, VALUE_TYPES):
+            out = np.asarray(out)
+        self.tangents.append(push_forward(primitive, tangents, out, values, kwargs))
+        self.n_slots = slot + 1
+        return Tracer(self, slot, out)
+
+    def _unwrap(self, args: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[Any, ...], bool]:
+        """The values and tangents of `args` (``None`` for constants), and whether a value is
+        traced by an outer transform (then the call must reach that trace too)."""
+        own = self.tangents
+        if len(args) == 1:  # the commonest call: no lists
+            (x,) = args
+            if type(x) is Tracer and x._trace is self:
+                value = x._value
+                return (value,), (own[x._slot],), type(value) is Tracer
+            return args, (None,), type(x) is Tracer
         values = list(args)
         tangents: list[Any] = [None] * len(args)
         outer = False
@@ -59,25 +85,12 @@ class JvpTrace(Trace):
             if type(arg) is Tracer:
                 if arg._trace is self:
                     value = values[i] = arg._value
-                    tangents[i] = self.tangents[arg._slot]
+                    tangents[i] = own[arg._slot]
                     if type(value) is Tracer:
                         outer = True
                 else:
                     outer = True
-        # As in reverse mode, outer tracers stay in `values` so that their traces see the call.
-        out = primitive(*values, **kwargs) if outer else primitive.fun(*values, **kwargs)
-        slot = self.n_slots
-        if type(out) is tuple or type(out) is list:
-            out = tuple(o if isinstance(o, VALUE_TYPES) else np.asarray(o) for o in out)
-            tangent = push_forward(primitive, tuple(tangents), out, tuple(values), kwargs)
-            self.tangents.extend(tangent if tangent is not None else [None] * len(out))
-            self.n_slots = slot + len(out)
-            return tuple(Tracer(self, slot + k, o) for k, o in enumerate(out))
-        if not isinstance(out, VALUE_TYPES):
-            out = np.asarray(out)
-        self.tangents.append(push_forward(primitive, tuple(tangents), out, tuple(values), kwargs))
-        self.n_slots = slot + 1
-        return Tracer(self, slot, out)
+        return tuple(values), tuple(tangents), outer
 
 
 def push_forward(prim: Primitive, tangents: tuple[Any, ...], ans: Any, args: tuple[Any, ...],
