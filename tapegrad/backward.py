@@ -59,8 +59,10 @@ def backward(trace: Trace, seeds: Sequence[tuple[int, Any]]) -> list[Any]:
     owned: set[int] = set()  # slots whose cotangent is a buffer we may add into in place
     observer = trace.observer  # debug mode only (tapegrad.debug_nans)
     records = trace.records
-    # The rules of the trace's few distinct primitives, looked up once per pass.
+    # The rules of the trace's few distinct primitives, looked up once per pass, and the rule
+    # of argument 0 of those with per-argument rules, for the commonest entry: one traced input.
     rules = [vjp_rule(prim) for prim in trace.primitives]
+    unary_rules = [rule[0] if type(rule) is tuple and rule else None for rule in rules]
     for slot, ct in seeds:
         cts[slot] = _accumulate(cts, owned, slot, ct)
     for index in range(len(records) - 1, -1, -1):
@@ -80,56 +82,63 @@ def backward(trace: Trace, seeds: Sequence[tuple[int, Any]]) -> list[Any]:
             if type(g) is IndexedCotangent:
                 g = g.dense()
             cts[first] = None
-        rule = rules[prim_index]
-        if type(in_slots) is int and type(rule) is tuple and rule and rule[0] is not None:
-            # One traced argument with its own rule (sin, exp, sum...): the commonest entry,
-            # handled here rather than in `_cotangents`, which does the same for the others.
-            try:
-                ct = rule[0](g, ans, args, **kwargs)
-            except Exception as error:
-                _note(error, trace, index)
-                raise
-            if ct is None:
+        if type(in_slots) is int:  # one traced argument, stored bare
+            rule = unary_rules[prim_index]
+            if rule is not None:
+                # The commonest entry (sin, exp, sum...), inline: _cotangents does the same.
+                try:
+                    ct = rule(g, ans, args, **kwargs) if kwargs else rule(g, ans, args)
+                except Exception as error:
+                    _note(error, trace, index)
+                    raise
+                if ct is not None:
+                    if not (type(ct) is np.ndarray and ct.shape == args.shape
+                            and (ct.dtype is args.dtype or ct.dtype.kind == "f")):
+                        ct = _checked(trace, index, args, 0, ct)
+                    if observer is not None:
+                        observer.cotangent_computed(index, trace.tape[index], 0, g, ct)
+                    acc = cts[in_slots]
+                    cts[in_slots] = ct if acc is None else _accumulate(cts, owned, in_slots, ct)
                 continue
-            results: Any = ((0, _checked(trace, index, args, 0, ct)),)
-        else:
-            results = _cotangents(trace, index, rule, g, ans, args, kwargs, in_slots)
-        for position, ct in results:
+            args, in_slots = (args,), (in_slots,)
+        for position, ct in _cotangents(trace, index, rules[prim_index], g, ans, args, kwargs,
+                                        in_slots):
             if observer is not None:
                 observer.cotangent_computed(index, trace.tape[index], position, g, ct)
-            in_slot = in_slots if type(in_slots) is int else in_slots[position]
+            in_slot = in_slots[position]
             acc = cts[in_slot]
             # The first cotangent to reach a slot is stored as is; only a second one is added.
             cts[in_slot] = ct if acc is None else _accumulate(cts, owned, in_slot, ct)
     return [_densify(ct) if ct is not None else None for ct in cts]
 
 
-def _cotangents(trace: Trace, index: int, rule: Any, g: Any, ans: Any, args: Any,
-                kwargs: Mapping[str, Any], in_slots: Any) -> Any:
-    """The checked ``(position, cotangent)`` pairs entry `index`'s rule gives its traced inputs.
-
-    `args` and `in_slots` are as the record stores them: bare for a single traced argument.
-    """
-    if type(rule) is tuple and type(in_slots) is tuple:
+def _cotangents(trace: Trace, index: int, rule: Any, g: Any, ans: Any, args: tuple[Any, ...],
+                kwargs: Mapping[str, Any], in_slots: tuple[int | None, ...]) -> Any:
+    """The checked ``(position, cotangent)`` pairs entry `index`'s rule gives its traced inputs."""
+    if type(rule) is tuple:
         # Per-argument rules: the common case. A traced argument without a rule leaves the
         # loop for `_rule_results`, which explains the error.
         n, results = len(rule), []
         try:
             for position, slot in enumerate(in_slots):
                 if slot is not None:
-                    if position >= n or rule[position] is None:
+                    one = rule[position] if position < n else None
+                    if one is None:
                         break
-                    ct = rule[position](g, ans, *args, **kwargs)
+                    ct = one(g, ans, *args, **kwargs) if kwargs else one(g, ans, *args)
                     if ct is not None:
-                        results.append((position, _checked(trace, index, args[position], position, ct)))
+                        arg = args[position]
+                        # The check's common case inline; `_checked` does it all.
+                        if not (type(ct) is np.ndarray and ct.shape == arg.shape
+                                and (ct.dtype is arg.dtype or ct.dtype.kind == "f")):
+                            ct = _checked(trace, index, arg, position, ct)
+                        results.append((position, ct))
             else:
                 return results
         except Exception as error:
             _note(error, trace, index)
             raise
     prim = trace.primitives[trace.records[index][0]]
-    if type(in_slots) is int:
-        args, in_slots = (args,), (in_slots,)
     return _rule_results(trace, index, prim, rule, g, ans, args, kwargs, in_slots)
 
 

@@ -29,6 +29,9 @@ from tapegrad.tracer import Tracer
 from tapegrad.transforms import Key, _as_input, _name, _split_aux, _substitute, vjp
 
 
+_NO_KEYWORDS: Mapping[str, Any] = {}
+
+
 @attrs.define(eq=False)
 class JvpTrace(Trace):
     """One forward-mode transform call: a trace whose tracers carry tangents.
@@ -54,7 +57,8 @@ class JvpTrace(Trace):
             raise escaped(primitive)
         values, tangents, outer = self._unwrap(args)
         # As in reverse mode, outer tracers stay in `values` so that their traces see the call.
-        out = primitive(*values, **kwargs) if outer else primitive.fun(*values, **kwargs)
+        fun = primitive if outer else primitive.fun
+        out = fun(*values, **kwargs) if kwargs else fun(*values)  # **{} would build a dict
         slot = self.n_slots
         if type(out) is tuple or type(out) is list:
             out = tuple(o if isinstance(o, VALUE_TYPES) else np.asarray(o) for o in out)
@@ -67,6 +71,10 @@ class JvpTrace(Trace):
         self.tangents.append(push_forward(primitive, tangents, out, values, kwargs))
         self.n_slots = slot + 1
         return Tracer(self, slot, out)
+
+    def process_binary(self, primitive: Primitive, x: Any, y: Any) -> Any:
+        """``primitive(x, y)`` for the operators (`Trace.process_binary`)."""
+        return self.process(primitive, (x, y), _NO_KEYWORDS)
 
     def _unwrap(self, args: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[Any, ...], bool]:
         """The values and tangents of `args` (``None`` for constants), and whether a value is
@@ -108,7 +116,7 @@ def push_forward(prim: Primitive, tangents: tuple[Any, ...], ans: Any, args: tup
                 missing = missing or [None] * len(tangents)
                 missing[position] = t  # derived below, all such arguments in one pass
             else:
-                contribution = rule(t, ans, *args, **kwargs)
+                contribution = rule(t, ans, *args, **kwargs) if kwargs else rule(t, ans, *args)
                 total = contribution if total is None else _add(total, contribution)
         if missing is not None:
             total = _add(total, derived_jvp(prim, tuple(missing), ans, args, kwargs))

@@ -120,20 +120,54 @@ class Trace:
         """Run `primitive` on `args`, record it on the tape, and wrap its outputs as tracers."""
         if not self.alive:
             raise escaped(primitive)
+        # Calls without keywords pass none: f(*args, **{}) still builds a dict and a tuple.
         first = args[0] if len(args) == 1 else None
         if type(first) is Tracer and first._trace is self:
             # One argument, ours: the commonest call, stored without tuples.
             values: Any = first._value
             in_slots: Any = first._slot
-            if type(values) is Tracer:  # an outer tracer: calling again lets its trace record
-                out = primitive(values, **kwargs)
-            else:
-                out = primitive.fun(values, **kwargs)
+            fun = primitive if type(values) is Tracer else primitive.fun  # see below
+            out = fun(values, **kwargs) if kwargs else fun(values)
         else:
             values, in_slots, outer = self._unwrap(args)
             # Outer tracers (arguments, or values of ours under nested transforms) stay in
             # `values`: calling the primitive again lets their own trace record it.
-            out = primitive(*values, **kwargs) if outer else primitive.fun(*values, **kwargs)
+            fun = primitive if outer else primitive.fun
+            out = fun(*values, **kwargs) if kwargs else fun(*values)
+        index = self._indices.get(primitive)
+        if type(out) is not np.ndarray or index is None or self.observer is not None:
+            return self._record(primitive, kwargs, values, in_slots, out)
+        # The common case of `_record`, inline: an array output of a known primitive.
+        slot = self.n_slots
+        self.n_slots = slot + 1
+        # No keywords are stored as None, not {}: a tuple holding a dict, even an empty one,
+        # stays tracked by the garbage collector.
+        self.records.append((index, kwargs or None, slot, out, values, in_slots))
+        return Tracer(self, slot, out)
+
+    def process_binary(self, primitive: Primitive, x: Any, y: Any) -> Any:
+        """`process` for ``primitive(x, y)`` without keywords, where `x` and `y` are tracers of
+        this trace or constants (as for ``x * y``): the operators' shortcut."""
+        if not self.alive:
+            raise escaped(primitive)
+        x_slot = y_slot = None
+        if type(x) is Tracer:
+            x, x_slot = x._value, x._slot
+        if type(y) is Tracer:
+            y, y_slot = y._value, y._slot
+        fun = primitive if type(x) is Tracer or type(y) is Tracer else primitive.fun
+        out = fun(x, y)
+        index = self._indices.get(primitive)
+        if type(out) is not np.ndarray or index is None or self.observer is not None:
+            return self._record(primitive, None, (x, y), (x_slot, y_slot), out)
+        slot = self.n_slots  # as in `process`
+        self.n_slots = slot + 1
+        self.records.append((index, None, slot, out, (x, y), (x_slot, y_slot)))
+        return Tracer(self, slot, out)
+
+    def _record(self, primitive: Primitive, kwargs: Any, values: Any, in_slots: Any,
+                out: Any) -> Any:
+        """Append the record of a call that returned `out`; return `out` wrapped as tracers."""
         slot = self.n_slots
         if type(out) is np.ndarray:
             self.n_slots = slot + 1
@@ -151,8 +185,6 @@ class Trace:
         if index is None:
             index = self._indices[primitive] = len(self.primitives)
             self.primitives.append(primitive)
-        # No keywords are stored as None, not {}: a tuple holding a dict, even an empty one,
-        # stays tracked by the garbage collector.
         self.records.append((index, kwargs or None, slot, out, values, in_slots))
         if self.observer is not None:
             self.observer.entry_recorded(self.tape[-1])
@@ -161,14 +193,6 @@ class Trace:
     def _unwrap(self, args: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[int | None, ...], bool]:
         """The values and slots of `args` (``None`` for constants), and whether a value is traced
         by an outer transform. Anything but this trace's tracers is kept as passed."""
-        if len(args) == 2:  # binary operators: no list building
-            x, y = args
-            x_slot = y_slot = None
-            if type(x) is Tracer and x._trace is self:
-                x, x_slot = x._value, x._slot
-            if type(y) is Tracer and y._trace is self:
-                y, y_slot = y._value, y._slot
-            return (x, y), (x_slot, y_slot), type(x) is Tracer or type(y) is Tracer
         values: list[Any] = []
         slots: list[int | None] = []
         for arg in args:

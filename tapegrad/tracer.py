@@ -41,7 +41,9 @@ def _binary_operator(name: str, reflected: bool = False) -> Callable[[Tracer, An
         kind = type(other)
         if (kind is Tracer and other._trace is not self._trace) or kind is list or kind is tuple:
             return prim(other, self) if reflected else prim(self, other)
-        return self._trace.process(prim, (other, self) if reflected else (self, other), _EMPTY)
+        if reflected:
+            return self._trace.process_binary(prim, other, self)
+        return self._trace.process_binary(prim, self, other)
 
     dunder = _DUNDERS[name]
     operator.__name__ = f"__{'r' if reflected else ''}{dunder}__"
@@ -148,6 +150,8 @@ class Tracer:
             target = dispatch.by_numpy.get(ufunc)
             if type(target) is Primitive and target.differentiable:
                 trace = self._trace
+                if len(inputs) == 1:  # then it is this tracer
+                    return trace.process(target, inputs, _EMPTY)
                 for x in inputs:
                     kind = type(x)
                     if (kind is Tracer and x._trace is not trace) or kind is list or kind is tuple:
