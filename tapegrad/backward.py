@@ -101,14 +101,36 @@ def backward(trace: Trace, seeds: Sequence[tuple[int, Any]]) -> list[Any]:
                     cts[in_slots] = ct if acc is None else _accumulate(cts, owned, in_slots, ct)
                 continue
             args, in_slots = (args,), (in_slots,)
-        for position, ct in _cotangents(trace, index, rules[prim_index], g, ans, args, kwargs,
-                                        in_slots):
+        rule = rules[prim_index]
+        if type(rule) is not tuple or len(rule) < len(in_slots) or None in rule:
+            # A joint rule, or one that may lack a traced argument's: the general path.
+            for position, ct in _cotangents(trace, index, rule, g, ans, args, kwargs, in_slots):
+                if observer is not None:
+                    observer.cotangent_computed(index, trace.tape[index], position, g, ct)
+                slot = in_slots[position]
+                acc = cts[slot]
+                cts[slot] = ct if acc is None else _accumulate(cts, owned, slot, ct)
+            continue
+        # Per-argument rules for every position (add, multiply...): inline, as above.
+        for position, slot in enumerate(in_slots):
+            if slot is None:
+                continue
+            try:
+                ct = rule[position](g, ans, *args, **kwargs) if kwargs else \
+                    rule[position](g, ans, *args)
+            except Exception as error:
+                _note(error, trace, index)
+                raise
+            if ct is None:
+                continue
+            arg = args[position]
+            if not (type(ct) is np.ndarray and ct.shape == arg.shape
+                    and (ct.dtype is arg.dtype or ct.dtype.kind == "f")):
+                ct = _checked(trace, index, arg, position, ct)
             if observer is not None:
                 observer.cotangent_computed(index, trace.tape[index], position, g, ct)
-            in_slot = in_slots[position]
-            acc = cts[in_slot]
-            # The first cotangent to reach a slot is stored as is; only a second one is added.
-            cts[in_slot] = ct if acc is None else _accumulate(cts, owned, in_slot, ct)
+            acc = cts[slot]
+            cts[slot] = ct if acc is None else _accumulate(cts, owned, slot, ct)
     return [_densify(ct) if ct is not None else None for ct in cts]
 
 
