@@ -66,9 +66,7 @@ def backward(trace: Trace, seeds: Sequence[tuple[int, Any]]) -> list[Any]:
     for slot, ct in seeds:
         cts[slot] = _accumulate(cts, owned, slot, ct)
     for index in range(len(records) - 1, -1, -1):
-        prim_index, kwargs, first, ans, args, in_slots = records[index]
-        if kwargs is None:
-            kwargs = _EMPTY
+        prim_index, kwargs, first, ans, args, in_slots = records[index]  # kwargs: None or a dict
         if type(ans) is tuple:
             gs = cts[first : first + len(ans)]
             if all(g is None for g in gs):
@@ -104,7 +102,8 @@ def backward(trace: Trace, seeds: Sequence[tuple[int, Any]]) -> list[Any]:
         rule = rules[prim_index]
         if type(rule) is not tuple or len(rule) < len(in_slots) or None in rule:
             # A joint rule, or one that may lack a traced argument's: the general path.
-            for position, ct in _cotangents(trace, index, rule, g, ans, args, kwargs, in_slots):
+            for position, ct in _cotangents(trace, index, rule, g, ans, args, kwargs or _EMPTY,
+                                            in_slots):
                 if observer is not None:
                     observer.cotangent_computed(index, trace.tape[index], position, g, ct)
                 slot = in_slots[position]

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from tapegrad.registry import Primitive
 
 _EMPTY: Mapping[str, Any] = {}
+_new_object = object.__new__
 # What a tracer may wrap: anything with .shape, .dtype, .ndim and .size.
 VALUE_TYPES = (np.ndarray, np.generic, Tracer)
 
@@ -143,7 +144,11 @@ class Trace:
         # No keywords are stored as None, not {}: a tuple holding a dict, even an empty one,
         # stays tracked by the garbage collector.
         self.records.append((index, kwargs or None, slot, out, values, in_slots))
-        return Tracer(self, slot, out)
+        # Tracer(self, slot, out) without the Python-level call of __init__, the costliest
+        # part of making one: allocate, then fill the three slots.
+        result = _new_object(Tracer)
+        result._trace, result._slot, result._value = self, slot, out
+        return result
 
     def process_binary(self, primitive: Primitive, x: Any, y: Any) -> Any:
         """`process` for ``primitive(x, y)`` without keywords, where `x` and `y` are tracers of
@@ -163,7 +168,9 @@ class Trace:
         slot = self.n_slots  # as in `process`
         self.n_slots = slot + 1
         self.records.append((index, None, slot, out, (x, y), (x_slot, y_slot)))
-        return Tracer(self, slot, out)
+        result = _new_object(Tracer)
+        result._trace, result._slot, result._value = self, slot, out
+        return result
 
     def _record(self, primitive: Primitive, kwargs: Any, values: Any, in_slots: Any,
                 out: Any) -> Any:
