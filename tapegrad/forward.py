@@ -24,7 +24,7 @@ import numpy as np
 from tapegrad.errors import NotDifferentiableError, RuleError
 from tapegrad.pytree import TreeDef, tree_flatten, tree_unflatten
 from tapegrad.registry import Primitive, jvp_rule, vjp_rule
-from tapegrad.tape import VALUE_TYPES, Trace, escaped, new_trace
+from tapegrad.tape import VALUE_TYPES, Trace, _new_object, escaped, new_trace
 from tapegrad.tracer import Tracer
 from tapegrad.transforms import Key, _as_input, _name, _split_aux, _substitute, vjp
 
@@ -70,11 +70,32 @@ class JvpTrace(Trace):
             out = np.asarray(out)
         self.tangents.append(push_forward(primitive, tangents, out, values, kwargs))
         self.n_slots = slot + 1
-        return Tracer(self, slot, out)
+        result = _new_object(Tracer)  # Tracer(self, slot, out), as in Trace.process
+        result._trace, result._slot, result._value = self, slot, out
+        return result
 
     def process_binary(self, primitive: Primitive, x: Any, y: Any) -> Any:
-        """``primitive(x, y)`` for the operators (`Trace.process_binary`)."""
-        return self.process(primitive, (x, y), _NO_KEYWORDS)
+        """``primitive(x, y)`` for the operators, where `x` and `y` are tracers of this trace
+        or constants (see `Trace.process_binary`)."""
+        if not self.alive:
+            raise escaped(primitive)
+        x_value, y_value, x_tangent, y_tangent = x, y, None, None
+        if type(x) is Tracer:
+            x_value, x_tangent = x._value, self.tangents[x._slot]
+        if type(y) is Tracer:
+            y_value, y_tangent = y._value, self.tangents[y._slot]
+        if type(x_value) is Tracer or type(y_value) is Tracer:  # nested: the general path
+            return self.process(primitive, (x, y), _NO_KEYWORDS)
+        out = primitive.fun(x_value, y_value)
+        if type(out) is not np.ndarray and not isinstance(out, np.generic):
+            out = np.asarray(out)  # as `process` does for a Python scalar
+        slot = self.n_slots
+        self.tangents.append(push_forward(primitive, (x_tangent, y_tangent), out,
+                                          (x_value, y_value), _NO_KEYWORDS))
+        self.n_slots = slot + 1
+        result = _new_object(Tracer)  # Tracer(self, slot, out), as in Trace.process
+        result._trace, result._slot, result._value = self, slot, out
+        return result
 
     def _unwrap(self, args: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[Any, ...], bool]:
         """The values and tangents of `args` (``None`` for constants), and whether a value is
