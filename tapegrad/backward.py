@@ -81,11 +81,11 @@ def backward(trace: Trace, seeds: Sequence[tuple[int, Any]]) -> list[Any]:
                 g = g.dense()
             cts[first] = None
         if type(in_slots) is int:  # one traced argument, stored bare
-            rule = unary_rules[prim_index]
-            if rule is not None:
+            unary = unary_rules[prim_index]
+            if unary is not None:
                 # The commonest entry (sin, exp, sum...), inline: _cotangents does the same.
                 try:
-                    ct = rule(g, ans, args, **kwargs) if kwargs else rule(g, ans, args)
+                    ct = unary(g, ans, args, **kwargs) if kwargs else unary(g, ans, args)
                 except Exception as error:
                     _note(error, trace, index)
                     raise
@@ -114,9 +114,9 @@ def backward(trace: Trace, seeds: Sequence[tuple[int, Any]]) -> list[Any]:
         for position, slot in enumerate(in_slots):
             if slot is None:
                 continue
+            one: Any = rule[position]  # not None: checked above
             try:
-                ct = rule[position](g, ans, *args, **kwargs) if kwargs else \
-                    rule[position](g, ans, *args)
+                ct = one(g, ans, *args, **kwargs) if kwargs else one(g, ans, *args)
             except Exception as error:
                 _note(error, trace, index)
                 raise

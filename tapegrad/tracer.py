@@ -147,7 +147,7 @@ class Tracer:
         if method == "__call__" and not kwargs:
             # np.sin(t), a * t: when every traced input is of this tracer's trace (almost
             # always), record straight on it, as the operators do.
-            target = dispatch.by_numpy.get(ufunc)
+            target = _by_numpy.get(ufunc)
             if type(target) is Primitive and target.differentiable:
                 trace = self._trace
                 if len(inputs) == 1:  # then it is this tracer
@@ -369,7 +369,7 @@ def strip(value: Any) -> Any:
 # Imported last: these modules need `Tracer` defined above.
 from tapegrad import numpy as tnp  # noqa: E402
 from tapegrad.numpy import _dispatch as dispatch  # noqa: E402
+from tapegrad.numpy._wrap import by_numpy as _by_numpy  # noqa: E402
 from tapegrad.registry import Primitive  # noqa: E402
 
-_operator_primitives.update(add=tnp.add, subtract=tnp.subtract, multiply=tnp.multiply,
-                            true_divide=tnp.true_divide, power=tnp.power, matmul=tnp.matmul)
+_operator_primitives.update({name: getattr(tnp, name) for name in _DUNDERS})
