@@ -7,15 +7,15 @@ checked (count and shape) as it arrives, so a wrong rule is reported at the entr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
 import numpy as np
 
 from tapegrad.errors import NotDifferentiableError, RuleError
-from tapegrad.registry import vjp_rule
-from tapegrad.tape import Entry, Trace
+from tapegrad.registry import Primitive, vjp_rule
+from tapegrad.tape import _EMPTY, Trace
 from tapegrad.tracer import Tracer
 
 
@@ -58,12 +58,15 @@ def backward(trace: Trace, seeds: Sequence[tuple[int, Any]]) -> list[Any]:
     cts: list[Any] = [None] * trace.n_slots
     owned: set[int] = set()  # slots whose cotangent is a buffer we may add into in place
     observer = trace.observer  # debug mode only (tapegrad.debug_nans)
-    tape = trace.tape
+    records = trace.records
+    # The rules of the trace's few distinct primitives, looked up once per pass, and the rule
+    # of argument 0 of those with per-argument rules, for the commonest entry: one traced input.
+    rules = [vjp_rule(prim) for prim in trace.primitives]
+    unary_rules = [rule[0] if type(rule) is tuple and rule else None for rule in rules]
     for slot, ct in seeds:
         cts[slot] = _accumulate(cts, owned, slot, ct)
-    for index in range(len(tape) - 1, -1, -1):
-        entry = tape[index]
-        ans, first = entry.ans, entry.out_slot
+    for index in range(len(records) - 1, -1, -1):
+        prim_index, kwargs, first, ans, args, in_slots = records[index]  # kwargs: None or a dict
         if type(ans) is tuple:
             gs = cts[first : first + len(ans)]
             if all(g is None for g in gs):
@@ -77,21 +80,108 @@ def backward(trace: Trace, seeds: Sequence[tuple[int, Any]]) -> list[Any]:
             if type(g) is IndexedCotangent:
                 g = g.dense()
             cts[first] = None
-        for position, ct in _rule_results(trace, index, entry, g):
+        if type(in_slots) is int:  # one traced argument, stored bare
+            unary = unary_rules[prim_index]
+            if unary is not None:
+                # The commonest entry (sin, exp, sum...), inline: _cotangents does the same.
+                try:
+                    ct = unary(g, ans, args, **kwargs) if kwargs else unary(g, ans, args)
+                except Exception as error:
+                    _note(error, trace, index)
+                    raise
+                if ct is not None:
+                    if not (type(ct) is np.ndarray and ct.shape == args.shape
+                            and (ct.dtype is args.dtype or ct.dtype.kind == "f")):
+                        ct = _checked(trace, index, args, 0, ct)
+                    if observer is not None:
+                        observer.cotangent_computed(index, trace.tape[index], 0, g, ct)
+                    acc = cts[in_slots]
+                    cts[in_slots] = ct if acc is None else _accumulate(cts, owned, in_slots, ct)
+                continue
+            args, in_slots = (args,), (in_slots,)
+        rule = rules[prim_index]
+        if type(rule) is not tuple or len(rule) < len(in_slots) or None in rule:
+            # A joint rule, or one that may lack a traced argument's: the general path.
+            for position, ct in _cotangents(trace, index, rule, g, ans, args, kwargs or _EMPTY,
+                                            in_slots):
+                if observer is not None:
+                    observer.cotangent_computed(index, trace.tape[index], position, g, ct)
+                slot = in_slots[position]
+                acc = cts[slot]
+                cts[slot] = ct if acc is None else _accumulate(cts, owned, slot, ct)
+            continue
+        # Per-argument rules for every position (add, multiply...): inline, as above.
+        for position, slot in enumerate(in_slots):
+            if slot is None:
+                continue
+            one: Any = rule[position]  # not None: checked above
+            try:
+                ct = one(g, ans, *args, **kwargs) if kwargs else one(g, ans, *args)
+            except Exception as error:
+                _note(error, trace, index)
+                raise
+            if ct is None:
+                continue
+            arg = args[position]
+            if not (type(ct) is np.ndarray and ct.shape == arg.shape
+                    and (ct.dtype is arg.dtype or ct.dtype.kind == "f")):
+                ct = _checked(trace, index, arg, position, ct)
             if observer is not None:
-                observer.cotangent_computed(index, entry, position, g, ct)
-            in_slot = entry.in_slots[position]  # not None: rules only answer traced inputs
-            acc = cts[in_slot]  # type: ignore[index]
-            # The first cotangent to reach a slot is stored as is; only a second one is added.
-            cts[in_slot] = ct if acc is None else _accumulate(cts, owned, in_slot, ct)  # type: ignore[index,arg-type]
+                observer.cotangent_computed(index, trace.tape[index], position, g, ct)
+            acc = cts[slot]
+            cts[slot] = ct if acc is None else _accumulate(cts, owned, slot, ct)
     return [_densify(ct) if ct is not None else None for ct in cts]
 
 
-def _rule_results(trace: Trace, index: int, entry: Entry, g: Any) -> list[tuple[int, Any]]:
-    """Call `entry`'s rule; return the checked ``(position, cotangent)`` of each traced input."""
-    rules = vjp_rule(entry.primitive)
+def _cotangents(trace: Trace, index: int, rule: Any, g: Any, ans: Any, args: tuple[Any, ...],
+                kwargs: Mapping[str, Any], in_slots: tuple[int | None, ...]) -> Any:
+    """The checked ``(position, cotangent)`` pairs entry `index`'s rule gives its traced inputs."""
+    if type(rule) is tuple:
+        # Per-argument rules: the common case. A traced argument without a rule leaves the
+        # loop for `_rule_results`, which explains the error.
+        n, results = len(rule), []
+        try:
+            for position, slot in enumerate(in_slots):
+                if slot is not None:
+                    one = rule[position] if position < n else None
+                    if one is None:
+                        break
+                    ct = one(g, ans, *args, **kwargs) if kwargs else one(g, ans, *args)
+                    if ct is not None:
+                        arg = args[position]
+                        # The check's common case inline; `_checked` does it all.
+                        if not (type(ct) is np.ndarray and ct.shape == arg.shape
+                                and (ct.dtype is arg.dtype or ct.dtype.kind == "f")):
+                            ct = _checked(trace, index, arg, position, ct)
+                        results.append((position, ct))
+            else:
+                return results
+        except Exception as error:
+            _note(error, trace, index)
+            raise
+    prim = trace.primitives[trace.records[index][0]]
+    return _rule_results(trace, index, prim, rule, g, ans, args, kwargs, in_slots)
+
+
+def _note(error: Exception, trace: Trace, index: int) -> None:
+    """Add a note naming the entry it served to `error`, raised by a rule (unless it is ours)."""
+    if not isinstance(error, (RuleError, NotDifferentiableError, FloatingPointError)):
+        # The rule itself failed (a NumPy error in its formula): say which entry it served.
+        if hasattr(error, "add_note"):
+            name = trace.primitives[trace.records[index][0]].name
+            error.add_note(
+                f"tapegrad: raised by the VJP rule of {name} during the reverse "
+                f"pass: fix the rule's formula.\n  {where(trace, index)}"
+            )
+
+
+def _rule_results(trace: Trace, index: int, prim: Primitive, rules: Any, g: Any, ans: Any,
+                  args: tuple[Any, ...], kwargs: Mapping[str, Any],
+                  in_slots: tuple[int | None, ...]) -> list[tuple[int, Any]]:
+    """Call the rule of entry `index`; return the checked ``(position, cotangent)`` of each
+    traced input."""
     if rules is None:
-        name = entry.primitive.name
+        name = prim.name
         raise NotDifferentiableError(
             f"{name} has no VJP rule, so tapegrad cannot differentiate through it. Register "
             f"one with tapegrad.defvjp({name}, lambda g, ans, x: ...), or wrap its input in "
@@ -99,25 +189,21 @@ def _rule_results(trace: Trace, index: int, entry: Entry, g: Any) -> list[tuple[
         )
     try:
         if type(rules) is tuple:
-            return _per_argument_results(trace, index, entry, g, rules)
-        return _joint_results(trace, index, entry, g, rules)
-    except (RuleError, NotDifferentiableError, FloatingPointError):
-        raise
+            cts = _per_argument_results(trace, index, prim, rules, g, ans, args, kwargs, in_slots)
+        else:
+            cts = _joint_results(trace, index, prim, rules, g, ans, args, kwargs, in_slots)
     except Exception as error:
-        # The rule itself failed (a NumPy error in its formula): say which entry it served.
-        if hasattr(error, "add_note"):
-            error.add_note(
-                f"tapegrad: raised by the VJP rule of {entry.primitive.name} during the reverse "
-                f"pass: fix the rule's formula.\n  {where(trace, index)}"
-            )
+        _note(error, trace, index)
         raise
+    return [(position, _checked(trace, index, args[position], position, ct))
+            for position, ct in cts]
 
 
-def _per_argument_results(trace: Trace, index: int, entry: Entry, g: Any,
-                          rules: tuple[Any, ...]) -> list[tuple[int, Any]]:
-    prim, args, kwargs = entry.primitive, entry.args, entry.kwargs
+def _per_argument_results(trace: Trace, index: int, prim: Primitive, rules: tuple[Any, ...],
+                          g: Any, ans: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any],
+                          in_slots: tuple[int | None, ...]) -> list[tuple[int, Any]]:
     results = []
-    for position, slot in enumerate(entry.in_slots):
+    for position, slot in enumerate(in_slots):
         if slot is None:
             continue
         rule = rules[position] if position < len(rules) else None
@@ -128,36 +214,32 @@ def _per_argument_results(trace: Trace, index: int, entry: Entry, g: Any,
                 f"argument 0>, ..., <rule for argument {position}>), or pass a constant there "
                 f"(tapegrad.stop_gradient).\n  {where(trace, index)}"
             )
-        ct = rule(g, entry.ans, *args, **kwargs)
+        ct = rule(g, ans, *args, **kwargs)
         if ct is not None:
-            results.append((position, _checked(trace, index, entry, position, ct)))
+            results.append((position, ct))
     return results
 
 
-def _joint_results(trace: Trace, index: int, entry: Entry, g: Any,
-                   rule: Any) -> list[tuple[int, Any]]:
-    args = entry.args
-    cts = rule(g, entry.ans, *args, **entry.kwargs)
+def _joint_results(trace: Trace, index: int, prim: Primitive, rule: Any, g: Any, ans: Any,
+                   args: tuple[Any, ...], kwargs: Mapping[str, Any],
+                   in_slots: tuple[int | None, ...]) -> list[tuple[int, Any]]:
+    cts = rule(g, ans, *args, **kwargs)
     if type(cts) is list:
         cts = tuple(cts)  # the right structure in a list is not worth an error
     if type(cts) is not tuple or len(cts) != len(args):
         got = f"a tuple of {len(cts)}" if type(cts) is tuple else _describe(cts)
         raise RuleError(
-            f"the VJP rule of {entry.primitive.name} (registered with defvjp_all) must return "
+            f"the VJP rule of {prim.name} (registered with defvjp_all) must return "
             f"a tuple with one cotangent (or None) per positional argument: {len(args)} here, "
             f"but it returned {got}. Return ({_placeholders(len(args))}), with None for an "
             f"argument that gets no cotangent.\n  {where(trace, index)}"
         )
-    results = []
-    for position, slot in enumerate(entry.in_slots):
-        if slot is not None and cts[position] is not None:
-            results.append((position, _checked(trace, index, entry, position, cts[position])))
-    return results
+    return [(position, cts[position]) for position, slot in enumerate(in_slots)
+            if slot is not None and cts[position] is not None]
 
 
-def _checked(trace: Trace, index: int, entry: Entry, position: int, ct: Any) -> Any:
-    """`ct` if it fits the argument it is the cotangent of (shape and dtype kind)."""
-    arg = entry.args[position]
+def _checked(trace: Trace, index: int, arg: Any, position: int, ct: Any) -> Any:
+    """`ct` if it fits `arg`, the argument it is the cotangent of (shape and dtype kind)."""
     # The common case in a few attribute reads, no calls: an array (or tracer) of the
     # argument's shape, with its dtype or a real one. Anything else takes the slow path.
     try:
@@ -166,12 +248,11 @@ def _checked(trace: Trace, index: int, entry: Entry, position: int, ct: Any) -> 
                 return ct
     except AttributeError:  # a list, a Python number, None...: explained below
         pass
-    return _checked_slowly(trace, index, entry, position, ct)
+    return _checked_slowly(trace, index, arg, position, ct)
 
 
-def _checked_slowly(trace: Trace, index: int, entry: Entry, position: int, ct: Any) -> Any:
+def _checked_slowly(trace: Trace, index: int, arg: Any, position: int, ct: Any) -> Any:
     """The full check: explain a misfit, or project a complex cotangent of a real argument."""
-    arg = entry.args[position]
     values = ct.values if type(ct) is IndexedCotangent else ct
     if isinstance(ct, (int, float, complex, np.generic)) and not isinstance(ct, (bool, np.bool_)):
         shape: Any = np.shape(ct)
@@ -181,7 +262,7 @@ def _checked_slowly(trace: Trace, index: int, entry: Entry, position: int, ct: A
     if dtype is None and isinstance(values, (int, float, complex)):
         dtype = np.result_type(values)
     if shape is None or dtype is None or shape != arg.shape:
-        raise _misfit(trace, index, entry, position, ct, shape, dtype)
+        raise _misfit(trace, index, arg, position, ct, shape, dtype)
     kind, arg_kind = dtype.kind, arg.dtype.kind
     if kind in "fiu" or (kind == "c" and arg_kind == "c"):
         return ct
@@ -191,14 +272,13 @@ def _checked_slowly(trace: Trace, index: int, entry: Entry, position: int, ct: A
         if type(ct) is IndexedCotangent:
             return attrs.evolve(ct, values=np.real(ct.values))
         return np.real(ct)
-    raise _misfit(trace, index, entry, position, ct, shape, dtype)
+    raise _misfit(trace, index, arg, position, ct, shape, dtype)
 
 
-def _misfit(trace: Trace, index: int, entry: Entry, position: int, ct: Any,
+def _misfit(trace: Trace, index: int, arg: Any, position: int, ct: Any,
             shape: Any, dtype: Any) -> RuleError:
     """The RuleError for a cotangent of the wrong structure, shape or dtype."""
-    arg = entry.args[position]
-    name = entry.primitive.name
+    name = trace.primitives[trace.records[index][0]].name
     expected = f"shape {arg.shape} and dtype {arg.dtype}"
     if type(ct) is list or type(ct) is tuple:
         cause = (
@@ -245,7 +325,7 @@ def where(trace: Trace, index: int) -> str:
     """Describe tape entry `index` for an error: the user's line that called its primitive."""
     from tapegrad.debug import entry_location  # deferred: debug re-runs transforms
 
-    name = trace.tape[index].primitive.name
+    name = trace.primitives[trace.records[index][0]].name
     location = entry_location(trace, index)
     if location is None:
         return (

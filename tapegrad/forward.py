@@ -24,9 +24,12 @@ import numpy as np
 from tapegrad.errors import NotDifferentiableError, RuleError
 from tapegrad.pytree import TreeDef, tree_flatten, tree_unflatten
 from tapegrad.registry import Primitive, jvp_rule, vjp_rule
-from tapegrad.tape import VALUE_TYPES, Trace, escaped, new_trace
+from tapegrad.tape import VALUE_TYPES, Trace, _new_object, escaped, new_trace
 from tapegrad.tracer import Tracer
 from tapegrad.transforms import Key, _as_input, _name, _split_aux, _substitute, vjp
+
+
+_NO_KEYWORDS: Mapping[str, Any] = {}
 
 
 @attrs.define(eq=False)
@@ -52,6 +55,58 @@ class JvpTrace(Trace):
         """Run `primitive` on `args`, compute its output tangent, and wrap the outputs."""
         if not self.alive:
             raise escaped(primitive)
+        values, tangents, outer = self._unwrap(args)
+        # As in reverse mode, outer tracers stay in `values` so that their traces see the call.
+        fun = primitive if outer else primitive.fun
+        out = fun(*values, **kwargs) if kwargs else fun(*values)  # **{} would build a dict
+        slot = self.n_slots
+        if type(out) is tuple or type(out) is list:
+            out = tuple(o if isinstance(o, VALUE_TYPES) else np.asarray(o) for o in out)
+            tangent = push_forward(primitive, tangents, out, values, kwargs)
+            self.tangents.extend(tangent if tangent is not None else [None] * len(out))
+            self.n_slots = slot + len(out)
+            return tuple(Tracer(self, slot + k, o) for k, o in enumerate(out))
+        if type(out) is not np.ndarray and not isinstance(out, VALUE_TYPES):
+            out = np.asarray(out)
+        self.tangents.append(push_forward(primitive, tangents, out, values, kwargs))
+        self.n_slots = slot + 1
+        result = _new_object(Tracer)  # Tracer(self, slot, out), as in Trace.process
+        result._trace, result._slot, result._value = self, slot, out
+        return result
+
+    def process_binary(self, primitive: Primitive, x: Any, y: Any) -> Any:
+        """``primitive(x, y)`` for the operators, where `x` and `y` are tracers of this trace
+        or constants (see `Trace.process_binary`)."""
+        if not self.alive:
+            raise escaped(primitive)
+        x_value, y_value, x_tangent, y_tangent = x, y, None, None
+        if type(x) is Tracer:
+            x_value, x_tangent = x._value, self.tangents[x._slot]
+        if type(y) is Tracer:
+            y_value, y_tangent = y._value, self.tangents[y._slot]
+        if type(x_value) is Tracer or type(y_value) is Tracer:  # nested: the general path
+            return self.process(primitive, (x, y), _NO_KEYWORDS)
+        out = primitive.fun(x_value, y_value)
+        if type(out) is not np.ndarray and not isinstance(out, np.generic):
+            out = np.asarray(out)  # as `process` does for a Python scalar
+        slot = self.n_slots
+        self.tangents.append(push_forward(primitive, (x_tangent, y_tangent), out,
+                                          (x_value, y_value), _NO_KEYWORDS))
+        self.n_slots = slot + 1
+        result = _new_object(Tracer)  # Tracer(self, slot, out), as in Trace.process
+        result._trace, result._slot, result._value = self, slot, out
+        return result
+
+    def _unwrap(self, args: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[Any, ...], bool]:
+        """The values and tangents of `args` (``None`` for constants), and whether a value is
+        traced by an outer transform (then the call must reach that trace too)."""
+        own = self.tangents
+        if len(args) == 1:  # the commonest call: no lists
+            (x,) = args
+            if type(x) is Tracer and x._trace is self:
+                value = x._value
+                return (value,), (own[x._slot],), type(value) is Tracer
+            return args, (None,), type(x) is Tracer
         values = list(args)
         tangents: list[Any] = [None] * len(args)
         outer = False
@@ -59,25 +114,12 @@ class JvpTrace(Trace):
             if type(arg) is Tracer:
                 if arg._trace is self:
                     value = values[i] = arg._value
-                    tangents[i] = self.tangents[arg._slot]
+                    tangents[i] = own[arg._slot]
                     if type(value) is Tracer:
                         outer = True
                 else:
                     outer = True
-        # As in reverse mode, outer tracers stay in `values` so that their traces see the call.
-        out = primitive(*values, **kwargs) if outer else primitive.fun(*values, **kwargs)
-        slot = self.n_slots
-        if type(out) is tuple or type(out) is list:
-            out = tuple(o if isinstance(o, VALUE_TYPES) else np.asarray(o) for o in out)
-            tangent = push_forward(primitive, tuple(tangents), out, tuple(values), kwargs)
-            self.tangents.extend(tangent if tangent is not None else [None] * len(out))
-            self.n_slots = slot + len(out)
-            return tuple(Tracer(self, slot + k, o) for k, o in enumerate(out))
-        if not isinstance(out, VALUE_TYPES):
-            out = np.asarray(out)
-        self.tangents.append(push_forward(primitive, tuple(tangents), out, tuple(values), kwargs))
-        self.n_slots = slot + 1
-        return Tracer(self, slot, out)
+        return tuple(values), tuple(tangents), outer
 
 
 def push_forward(prim: Primitive, tangents: tuple[Any, ...], ans: Any, args: tuple[Any, ...],
@@ -95,7 +137,7 @@ def push_forward(prim: Primitive, tangents: tuple[Any, ...], ans: Any, args: tup
                 missing = missing or [None] * len(tangents)
                 missing[position] = t  # derived below, all such arguments in one pass
             else:
-                contribution = rule(t, ans, *args, **kwargs)
+                contribution = rule(t, ans, *args, **kwargs) if kwargs else rule(t, ans, *args)
                 total = contribution if total is None else _add(total, contribution)
         if missing is not None:
             total = _add(total, derived_jvp(prim, tuple(missing), ans, args, kwargs))
@@ -223,16 +265,17 @@ def replay_forward(trace: Trace, seeds: Sequence[tuple[int, Any]]) -> list[Any]:
     tangents: list[Any] = [None] * trace.n_slots
     for slot, tangent in seeds:
         tangents[slot] = tangent
-    for entry in trace.tape:
-        ts = tuple(None if s is None else tangents[s] for s in entry.in_slots)
+    for record in trace.records:
+        prim, args, kwargs, in_slots, out_slot, ans = trace.unpack(record)
+        ts = tuple(None if s is None else tangents[s] for s in in_slots)
         if all(t is None for t in ts):
             continue
-        out = push_forward(entry.primitive, ts, entry.ans, entry.args, entry.kwargs)
-        if type(entry.ans) is tuple:
+        out = push_forward(prim, ts, ans, args, kwargs)
+        if type(ans) is tuple:
             if out is not None:
-                tangents[entry.out_slot : entry.out_slot + len(out)] = out
+                tangents[out_slot : out_slot + len(out)] = out
         else:
-            tangents[entry.out_slot] = out
+            tangents[out_slot] = out
     return tangents
 
 

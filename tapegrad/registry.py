@@ -59,8 +59,8 @@ class Primitive:
                 return self._call_rare(args, kwargs)
         if kwargs and holds_tracer(kwargs.values()):
             return self._call_rare(args, kwargs)
-        if top is None:
-            return self.fun(*args, **kwargs)
+        if top is None:  # plain values: f(*args, **{}) would build a dict, so skip it
+            return self.fun(*args, **kwargs) if kwargs else self.fun(*args)
         if not self.differentiable:
             return self.fun(*strip(args), **strip(kwargs))
         return top.process(self, args, kwargs)

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from tapegrad.registry import Primitive
 
 _EMPTY: Mapping[str, Any] = {}
+_new_object = object.__new__
 # What a tracer may wrap: anything with .shape, .dtype, .ndim and .size.
 VALUE_TYPES = (np.ndarray, np.generic, Tracer)
 
@@ -51,13 +52,29 @@ class Entry:
     ans: Any
 
 
+Record = tuple[Any, ...]
+"""How the tape stores an entry internally (see `Trace.records`)."""
+
+
 @attrs.define(eq=False)
 class Trace:
     """One transform call: its level in the nesting, its tape, and its slot counter.
 
+    The tape is kept as slim tuples, ``records``, and shown as frozen `Entry` records by
+    ``tape``, built on first look. Building a frozen attrs instance per operation cost more
+    than the rest of the recording, and plain tuples of arrays and numbers are something
+    Python's cyclic garbage collector stops tracking after one look, so a tape of a million
+    entries is not re-scanned at every full collection. A record is
+    ``(primitive index, kwargs, out_slot, ans, args, in_slots)``, where the index points into
+    ``primitives`` (a record holding the primitive itself would stay tracked), kwargs is
+    ``None`` when there are none (likewise for a dict), and a call with
+    one traced argument, the commonest, stores that argument's value and slot bare instead of
+    in one-element tuples.
+
     Attributes:
         level: 0 for the outermost active transform, 1 for one nested inside it, ...
-        tape: the entries recorded so far, in execution order.
+        records: the entries recorded so far, in execution order, as described above.
+        primitives: the distinct primitives the records refer to, by index.
         n_slots: how many slots (inputs and outputs) have been handed out.
         alive: false once the transform has returned; its tracers must not be used then.
         observer: in debug mode (`tapegrad.debug_nans`), what watches each entry and
@@ -67,11 +84,32 @@ class Trace:
     """
 
     level: int
-    tape: list[Entry] = attrs.Factory(list)
+    records: list[Record] = attrs.Factory(list)
+    primitives: list[Primitive] = attrs.Factory(list)
     n_slots: int = 0
     alive: bool = True
     observer: Any = None
     origin: Any = None
+    _indices: dict[Primitive, int] = attrs.field(factory=dict, init=False, repr=False)
+    _entries: list[Entry] = attrs.field(factory=list, init=False, repr=False)
+
+    @property
+    def tape(self) -> list[Entry]:
+        """The entries recorded so far, in execution order, as frozen `Entry` records.
+
+        Each record is built once, on first look, and the same instance is returned after.
+        """
+        entries = self._entries
+        for record in self.records[len(entries):]:
+            entries.append(Entry(*self.unpack(record)))
+        return list(entries)
+
+    def unpack(self, record: Record) -> tuple[Any, ...]:
+        """``(primitive, args, kwargs, in_slots, out_slot, ans)`` of one record, as `Entry` has them."""
+        index, kwargs, out_slot, ans, args, in_slots = record
+        if type(in_slots) is int:  # one traced argument, stored bare
+            args, in_slots = (args,), (in_slots,)
+        return self.primitives[index], args, kwargs or _EMPTY, in_slots, out_slot, ans
 
     def new_input(self, value: Any) -> Tracer:
         """Wrap `value` as an input of this trace, in the next free slot."""
@@ -83,29 +121,60 @@ class Trace:
         """Run `primitive` on `args`, record it on the tape, and wrap its outputs as tracers."""
         if not self.alive:
             raise escaped(primitive)
-        # Unwrap this trace's tracers; anything else (constants, outer tracers) is kept as
-        # passed. Unary calls, the commonest, skip the loop and its list building.
+        # Calls without keywords pass none: f(*args, **{}) still builds a dict and a tuple.
         first = args[0] if len(args) == 1 else None
         if type(first) is Tracer and first._trace is self:
-            value = first._value
-            values: tuple[Any, ...] = (value,)
-            in_slots: tuple[int | None, ...] = (first._slot,)
-            outer = type(value) is Tracer
+            # One argument, ours: the commonest call, stored without tuples.
+            values: Any = first._value
+            in_slots: Any = first._slot
+            fun = primitive if type(values) is Tracer else primitive.fun  # see below
+            out = fun(values, **kwargs) if kwargs else fun(values)
         else:
-            value_list: list[Any] = []
-            slot_list: list[int | None] = []
-            for arg in args:
-                if type(arg) is Tracer and arg._trace is self:
-                    value_list.append(arg._value)
-                    slot_list.append(arg._slot)
-                else:
-                    value_list.append(arg)
-                    slot_list.append(None)
-            values, in_slots = tuple(value_list), tuple(slot_list)
-            outer = Tracer in map(type, values)
-        # Outer tracers (arguments, or values of ours under nested transforms) stay in
-        # `values`: calling the primitive again lets their own trace record it.
-        out = primitive(*values, **kwargs) if outer else primitive.fun(*values, **kwargs)
+            values, in_slots, outer = self._unwrap(args)
+            # Outer tracers (arguments, or values of ours under nested transforms) stay in
+            # `values`: calling the primitive again lets their own trace record it.
+            fun = primitive if outer else primitive.fun
+            out = fun(*values, **kwargs) if kwargs else fun(*values)
+        index = self._indices.get(primitive)
+        if type(out) is not np.ndarray or index is None or self.observer is not None:
+            return self._record(primitive, kwargs, values, in_slots, out)
+        # The common case of `_record`, inline: an array output of a known primitive.
+        slot = self.n_slots
+        self.n_slots = slot + 1
+        # No keywords are stored as None, not {}: a tuple holding a dict, even an empty one,
+        # stays tracked by the garbage collector.
+        self.records.append((index, kwargs or None, slot, out, values, in_slots))
+        # Tracer(self, slot, out) without the Python-level call of __init__, the costliest
+        # part of making one: allocate, then fill the three slots.
+        result = _new_object(Tracer)
+        result._trace, result._slot, result._value = self, slot, out
+        return result
+
+    def process_binary(self, primitive: Primitive, x: Any, y: Any) -> Any:
+        """`process` for ``primitive(x, y)`` without keywords, where `x` and `y` are tracers of
+        this trace or constants (as for ``x * y``): the operators' shortcut."""
+        if not self.alive:
+            raise escaped(primitive)
+        x_slot = y_slot = None
+        if type(x) is Tracer:
+            x, x_slot = x._value, x._slot
+        if type(y) is Tracer:
+            y, y_slot = y._value, y._slot
+        fun = primitive if type(x) is Tracer or type(y) is Tracer else primitive.fun
+        out = fun(x, y)
+        index = self._indices.get(primitive)
+        if type(out) is not np.ndarray or index is None or self.observer is not None:
+            return self._record(primitive, None, (x, y), (x_slot, y_slot), out)
+        slot = self.n_slots  # as in `process`
+        self.n_slots = slot + 1
+        self.records.append((index, None, slot, out, (x, y), (x_slot, y_slot)))
+        result = _new_object(Tracer)
+        result._trace, result._slot, result._value = self, slot, out
+        return result
+
+    def _record(self, primitive: Primitive, kwargs: Any, values: Any, in_slots: Any,
+                out: Any) -> Any:
+        """Append the record of a call that returned `out`; return `out` wrapped as tracers."""
         slot = self.n_slots
         if type(out) is np.ndarray:
             self.n_slots = slot + 1
@@ -119,11 +188,28 @@ class Trace:
                 out = np.asarray(out)  # a user primitive may return a Python scalar
             self.n_slots = slot + 1
             result = Tracer(self, slot, out)
-        entry = Entry(primitive, values, kwargs or _EMPTY, in_slots, slot, out)
-        self.tape.append(entry)
+        index = self._indices.get(primitive)
+        if index is None:
+            index = self._indices[primitive] = len(self.primitives)
+            self.primitives.append(primitive)
+        self.records.append((index, kwargs or None, slot, out, values, in_slots))
         if self.observer is not None:
-            self.observer.entry_recorded(entry)
+            self.observer.entry_recorded(self.tape[-1])
         return result
+
+    def _unwrap(self, args: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[int | None, ...], bool]:
+        """The values and slots of `args` (``None`` for constants), and whether a value is traced
+        by an outer transform. Anything but this trace's tracers is kept as passed."""
+        values: list[Any] = []
+        slots: list[int | None] = []
+        for arg in args:
+            if type(arg) is Tracer and arg._trace is self:
+                values.append(arg._value)
+                slots.append(arg._slot)
+            else:
+                values.append(arg)
+                slots.append(None)
+        return tuple(values), tuple(slots), Tracer in map(type, values)
 
 
 def escaped(primitive: Primitive) -> EscapedTracerError:

@@ -9,6 +9,7 @@ Plain NumPy calls (``np.sin(t)``, ``np.sum(t)``) reach the same primitives throu
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -17,6 +18,37 @@ from tapegrad.errors import EscapedTracerError, at_user_line
 
 if TYPE_CHECKING:
     from tapegrad.tape import Trace
+
+
+_EMPTY: dict[str, Any] = {}
+# name -> primitive, for the operators; filled at the end of this module, once
+# tapegrad.numpy (which needs `Tracer`) is importable.
+_operator_primitives: dict[str, Any] = {}
+_DUNDERS = {"add": "add", "subtract": "sub", "multiply": "mul", "true_divide": "truediv",
+            "power": "pow", "matmul": "matmul"}
+
+
+def _binary_operator(name: str, reflected: bool = False) -> Callable[[Tracer, Any], Any]:
+    """The method ``t <op> other`` (``other <op> t`` if `reflected`): tapegrad.numpy's `name`.
+
+    When `other` is a constant or a tracer of the same trace (almost always), this tracer's
+    trace is the innermost one involved, so the call goes straight to its ``process``, past
+    the primitive's search for the innermost trace. Other cases take the primitive's path.
+    """
+
+    def operator(self: Tracer, other: Any) -> Any:
+        prim = _operator_primitives[name]
+        kind = type(other)
+        if (kind is Tracer and other._trace is not self._trace) or kind is list or kind is tuple:
+            return prim(other, self) if reflected else prim(self, other)
+        if reflected:
+            return self._trace.process_binary(prim, other, self)
+        return self._trace.process_binary(prim, self, other)
+
+    dunder = _DUNDERS[name]
+    operator.__name__ = f"__{'r' if reflected else ''}{dunder}__"
+    operator.__qualname__ = f"Tracer.{operator.__name__}"
+    return operator
 
 
 class Tracer:
@@ -112,47 +144,37 @@ class Tracer:
 
     # -- NumPy protocols -----------------------------------------------------------------
     def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        if method == "__call__" and not kwargs:
+            # np.sin(t), a * t: when every traced input is of this tracer's trace (almost
+            # always), record straight on it, as the operators do.
+            target = _by_numpy.get(ufunc)
+            if type(target) is Primitive and target.differentiable:
+                trace = self._trace
+                if len(inputs) == 1:  # then it is this tracer
+                    return trace.process(target, inputs, _EMPTY)
+                for x in inputs:
+                    kind = type(x)
+                    if (kind is Tracer and x._trace is not trace) or kind is list or kind is tuple:
+                        return target(*inputs)
+                return trace.process(target, inputs, _EMPTY)
         return dispatch.ufunc(ufunc, method, inputs, kwargs)
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
         return dispatch.function(func, args, kwargs)
 
     # -- arithmetic ---------------------------------------------------------------------
-    def __add__(self, other: Any) -> Any:
-        return tnp.add(self, other)
-
-    def __radd__(self, other: Any) -> Any:
-        return tnp.add(other, self)
-
-    def __sub__(self, other: Any) -> Any:
-        return tnp.subtract(self, other)
-
-    def __rsub__(self, other: Any) -> Any:
-        return tnp.subtract(other, self)
-
-    def __mul__(self, other: Any) -> Any:
-        return tnp.multiply(self, other)
-
-    def __rmul__(self, other: Any) -> Any:
-        return tnp.multiply(other, self)
-
-    def __truediv__(self, other: Any) -> Any:
-        return tnp.true_divide(self, other)
-
-    def __rtruediv__(self, other: Any) -> Any:
-        return tnp.true_divide(other, self)
-
-    def __pow__(self, other: Any) -> Any:
-        return tnp.power(self, other)
-
-    def __rpow__(self, other: Any) -> Any:
-        return tnp.power(other, self)
-
-    def __matmul__(self, other: Any) -> Any:
-        return tnp.matmul(self, other)
-
-    def __rmatmul__(self, other: Any) -> Any:
-        return tnp.matmul(other, self)
+    __add__ = _binary_operator("add")
+    __radd__ = _binary_operator("add", reflected=True)
+    __sub__ = _binary_operator("subtract")
+    __rsub__ = _binary_operator("subtract", reflected=True)
+    __mul__ = _binary_operator("multiply")
+    __rmul__ = _binary_operator("multiply", reflected=True)
+    __truediv__ = _binary_operator("true_divide")
+    __rtruediv__ = _binary_operator("true_divide", reflected=True)
+    __pow__ = _binary_operator("power")
+    __rpow__ = _binary_operator("power", reflected=True)
+    __matmul__ = _binary_operator("matmul")
+    __rmatmul__ = _binary_operator("matmul", reflected=True)
 
     def __neg__(self) -> Any:
         return tnp.negative(self)
@@ -347,3 +369,7 @@ def strip(value: Any) -> Any:
 # Imported last: these modules need `Tracer` defined above.
 from tapegrad import numpy as tnp  # noqa: E402
 from tapegrad.numpy import _dispatch as dispatch  # noqa: E402
+from tapegrad.numpy._wrap import by_numpy as _by_numpy  # noqa: E402
+from tapegrad.registry import Primitive  # noqa: E402
+
+_operator_primitives.update({name: getattr(tnp, name) for name in _DUNDERS})

@@ -167,7 +167,8 @@ def _check_alive(leaf: Tracer, what: str) -> None:
 def _as_input(leaf: Any, f: Any, keys: tuple[Key, ...], tree: TreeDef, k: int, caller: str) -> Any:
     """`leaf` as an array to differentiate at: integers become floats, the rest is refused."""
     if type(leaf) is Tracer:
-        _check_alive(leaf, _describe_leaf(f, keys, tree, k))
+        if not leaf._trace.alive:  # describing the leaf costs more than the check: only then
+            _check_alive(leaf, _describe_leaf(f, keys, tree, k))
         return leaf  # an outer transform's value: nested differentiation
     value = np.asarray(leaf)
     kind = value.dtype.kind

@@ -136,11 +136,34 @@ def _exponent_minus_one(y: Any) -> Any:
     return where(y != 0, y - 1, 1.0)
 
 
-defvjp(add, lambda g, ans, x, y: unbroadcast(g, x), lambda g, ans, x, y: unbroadcast(g, y))
-defvjp(subtract, lambda g, ans, x, y: unbroadcast(g, x), lambda g, ans, x, y: unbroadcast(-g, y))
-defvjp(multiply,
-       lambda g, ans, x, y: unbroadcast(g * y, x),
-       lambda g, ans, x, y: unbroadcast(x * g, y))
+# The hottest rules check inline for the common case, a real cotangent of the argument's
+# shape, for which `unbroadcast` returns it unchanged: it saves a call per entry.
+def _add_x(g: Any, ans: Any, x: Any, y: Any) -> Any:
+    return g if g.shape == x.shape and g.dtype.kind != "c" else unbroadcast(g, x)
+
+
+def _add_y(g: Any, ans: Any, x: Any, y: Any) -> Any:
+    return g if g.shape == y.shape and g.dtype.kind != "c" else unbroadcast(g, y)
+
+
+def _subtract_y(g: Any, ans: Any, x: Any, y: Any) -> Any:
+    ct = -g
+    return ct if ct.shape == y.shape and ct.dtype.kind != "c" else unbroadcast(ct, y)
+
+
+def _multiply_x(g: Any, ans: Any, x: Any, y: Any) -> Any:
+    ct = g * y
+    return ct if ct.shape == x.shape and ct.dtype.kind != "c" else unbroadcast(ct, x)
+
+
+def _multiply_y(g: Any, ans: Any, x: Any, y: Any) -> Any:
+    ct = x * g
+    return ct if ct.shape == y.shape and ct.dtype.kind != "c" else unbroadcast(ct, y)
+
+
+defvjp(add, _add_x, _add_y)
+defvjp(subtract, _add_x, _subtract_y)
+defvjp(multiply, _multiply_x, _multiply_y)
 defvjp(true_divide,
        lambda g, ans, x, y: unbroadcast(g / y, x),
        lambda g, ans, x, y: unbroadcast(-g * x / y ** 2, y))
@@ -174,8 +197,10 @@ defvjp(logaddexp2,
        lambda g, ans, x, y: unbroadcast(g * 2 ** (x - ans), x),
        lambda g, ans, x, y: unbroadcast(g * 2 ** (y - ans), y))
 
-defvjp(sin, lambda g, ans, x: g * cos(x))
-defvjp(cos, lambda g, ans, x: -g * sin(x))
+# np.cos, not tapegrad's cos: on plain arrays (first-order gradients) it skips the primitive's
+# Python call; a traced x still reaches tapegrad through __array_ufunc__.
+defvjp(sin, lambda g, ans, x: g * np.cos(x))
+defvjp(cos, lambda g, ans, x: -g * np.sin(x))
 defvjp(tan, lambda g, ans, x: g / cos(x) ** 2)
 defvjp(arcsin, lambda g, ans, x: g / sqrt(1 - x ** 2))
 defvjp(arccos, lambda g, ans, x: -g / sqrt(1 - x ** 2))
