@@ -149,7 +149,8 @@ def hvp(f: Callable[..., Any], argnums: ArgNums = 0, has_aux: bool = False) -> C
         selected = _selected(f, tuple(args), kwargs, chosen.keys, "hvp")
 
         def grad_at(*point: Any) -> Any:
-            return grad_f(*_substitute(tuple(args), kwargs, chosen.keys, point, "args"), **kwargs)
+            call_args, call_kwargs = _substitute(tuple(args), kwargs, chosen.keys, point)
+            return grad_f(*call_args, **call_kwargs)
 
         vs = (v,) if chosen.single_num else tuple(v)
         if len(vs) != len(selected):

@@ -293,8 +293,8 @@ def _push(f: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any], ke
             in_tree, [trace.new_input(x, t) for x, t in zip(inputs, tangents)],
             unwrap_constants=True,
         )
-        result = f(*_substitute(tuple(args), kwargs, keys, traced, "args"),
-                   **_substitute(tuple(args), kwargs, keys, traced, "kwargs"))
+        call_args, call_kwargs = _substitute(tuple(args), kwargs, keys, traced)
+        result = f(*call_args, **call_kwargs)
     result, aux = _split_aux(result, has_aux, f, caller, trace)
     leaves, out_tree = tree_flatten(result)
     values, out_tangents = [], []

@@ -170,15 +170,7 @@ def defvjp(prim: Primitive, *rules: VjpRule | None) -> None:
         >>> tapegrad.grad(mul, argnums=(0, 1))(3.0, 4.0)
         (np.float64(4.0), np.float64(3.0))
     """
-    _check_primitive(prim, "defvjp")
-    for position, rule in enumerate(rules):
-        if rule is not None and not callable(rule):
-            raise TypeError(
-                f"defvjp({prim.name}, ...): the rule for argument {position} is "
-                f"{type(rule).__name__}, not a function{at_user_line()}. Pass one function "
-                "(or None) per argument, e.g. lambda g, ans, x: g * 2 * x."
-            )
-    _vjp_rules[prim] = tuple(rules)
+    _vjp_rules[prim] = _per_argument_rules(prim, rules, "defvjp", "lambda g, ans, x: g * 2 * x")
 
 
 def defvjp_all(prim: Primitive, rule: VjpRule) -> None:
@@ -195,13 +187,7 @@ def defvjp_all(prim: Primitive, rule: VjpRule) -> None:
         array([[1., 1.],
                [1., 1.]])
     """
-    _check_primitive(prim, "defvjp_all")
-    if not callable(rule):
-        raise TypeError(
-            f"defvjp_all({prim.name}, rule): rule must be a function, got {rule!r:.60}"
-            f"{at_user_line()}. Pass one function returning a tuple of cotangents."
-        )
-    _vjp_rules[prim] = rule
+    _vjp_rules[prim] = _joint_rule(prim, rule, "defvjp_all", "a tuple of cotangents")
 
 
 def vjp_rule(prim: Primitive) -> tuple[VjpRule | None, ...] | VjpRule | None:
@@ -232,14 +218,7 @@ def defjvp(prim: Primitive, *rules: JvpRule | None) -> None:
         >>> tapegrad.jvp(cube, (2.0,), (1.0,))
         (np.float64(8.0), np.float64(12.0))
     """
-    _check_primitive(prim, "defjvp")
-    for position, rule in enumerate(rules):
-        if rule is not None and not callable(rule):
-            raise TypeError(
-                f"defjvp({prim.name}, ...): the rule for argument {position} is "
-                f"{type(rule).__name__}, not a function. Pass one function (or None) per argument."
-            )
-    _jvp_rules[prim] = tuple(rules)
+    _jvp_rules[prim] = _per_argument_rules(prim, rules, "defjvp", "lambda t, ans, x: t * 2 * x")
 
 
 def defjvp_all(prim: Primitive, rule: JvpRule) -> None:
@@ -256,15 +235,37 @@ def defjvp_all(prim: Primitive, rule: JvpRule) -> None:
         >>> tapegrad.jvp(mul, (2.0, 3.0), (1.0, 10.0))
         (np.float64(6.0), np.float64(23.0))
     """
-    _check_primitive(prim, "defjvp_all")
-    if not callable(rule):
-        raise TypeError(f"defjvp_all({prim.name}, rule): rule must be a function, got {rule!r}")
-    _jvp_rules[prim] = rule
+    _jvp_rules[prim] = _joint_rule(prim, rule, "defjvp_all", "the output tangent")
 
 
 def jvp_rule(prim: Primitive) -> tuple[JvpRule | None, ...] | JvpRule | None:
     """The registered JVP rule(s) of `prim`, or ``None`` (then forward mode derives them)."""
     return _jvp_rules.get(prim)
+
+
+def _per_argument_rules(prim: Primitive, rules: tuple[Any, ...], caller: str,
+                        example: str) -> tuple[Any, ...]:
+    """`rules` checked for `caller` (defvjp or defjvp): one function or None per argument."""
+    _check_primitive(prim, caller)
+    for position, rule in enumerate(rules):
+        if rule is not None and not callable(rule):
+            raise TypeError(
+                f"{caller}({prim.name}, ...): the rule for argument {position} is "
+                f"{type(rule).__name__}, not a function{at_user_line()}. Pass one function "
+                f"(or None) per argument, e.g. {example}."
+            )
+    return tuple(rules)
+
+
+def _joint_rule(prim: Primitive, rule: Any, caller: str, returns: str) -> Any:
+    """`rule` checked for `caller` (defvjp_all or defjvp_all): one function for all arguments."""
+    _check_primitive(prim, caller)
+    if not callable(rule):
+        raise TypeError(
+            f"{caller}({prim.name}, rule): rule must be a function, got {rule!r:.60}"
+            f"{at_user_line()}. Pass one function returning {returns}."
+        )
+    return rule
 
 
 def _check_primitive(prim: Any, caller: str) -> None:

@@ -79,8 +79,8 @@ def _run(f: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
     with new_trace() as trace:
         trace.origin = (f, args, kwargs, keys)  # lets a reverse-pass error find the user's line
         traced = tree_unflatten(in_tree, [trace.new_input(x) for x in inputs], unwrap_constants=True)
-        result = f(*_substitute(args, kwargs, keys, traced, "args"),
-                   **_substitute(args, kwargs, keys, traced, "kwargs"))
+        call_args, call_kwargs = _substitute(args, kwargs, keys, traced)
+        result = f(*call_args, **call_kwargs)
     result, aux = _split_aux(result, has_aux, f, caller, trace)
     out_leaves, out_tree = tree_flatten(result)
     pairs = [_unwrap(leaf, trace) for leaf in out_leaves]
@@ -115,19 +115,15 @@ def _selected(f: Any, args: tuple[Any, ...], kwargs: dict[str, Any], keys: tuple
 
 
 def _substitute(args: tuple[Any, ...], kwargs: dict[str, Any], keys: tuple[Key, ...],
-                values: tuple[Any, ...], which: str) -> Any:
-    """`args` (or `kwargs`, by `which`) with the argument at each key replaced by its value."""
-    if which == "args":
-        new_args = list(args)
-        for key, value in zip(keys, values):
-            if not isinstance(key, str):
-                new_args[key] = value
-        return new_args
-    new_kwargs = dict(kwargs)
+                values: tuple[Any, ...]) -> tuple[list[Any], dict[str, Any]]:
+    """`args` and `kwargs` with the argument at each key replaced by its value."""
+    new_args, new_kwargs = list(args), dict(kwargs)
     for key, value in zip(keys, values):
         if isinstance(key, str):
             new_kwargs[key] = value
-    return new_kwargs
+        else:
+            new_args[key] = value
+    return new_args, new_kwargs
 
 
 def _split_aux(result: Any, has_aux: bool, f: Any, caller: str, trace: Trace) -> tuple[Any, Any]:
