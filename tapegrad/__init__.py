@@ -2,7 +2,7 @@
 
 Write ordinary NumPy code; ``tapegrad.grad(f)`` returns its gradient as a new function.
 
-Example:
+Examples:
     >>> import numpy as np, tapegrad
     >>> tapegrad.grad(lambda x: np.sum(np.sin(x) * x))(np.array([0.0, 1.0]))
     array([0.        , 1.38177329])

@@ -27,7 +27,7 @@ def checkpoint(f: Callable[..., Any]) -> Callable[..., Any]:
     each block's inputs and outputs only, and the reverse pass re-runs one block at a time.
     Arguments and results may be pytrees; `f` must be a pure function of its arguments.
 
-    Example:
+    Examples:
         >>> import numpy as np, tapegrad
         >>> block = tapegrad.checkpoint(lambda x, w: np.tanh(x @ w))
         >>> w = np.array([[0.5, -1.0], [2.0, 0.25]])
@@ -111,7 +111,7 @@ def constant(value: Any) -> Constant:
     anything (a mask, an integer setting, a string); the gradient holds the marker in its
     place. For an intermediate value inside a function, use `stop_gradient` instead.
 
-    Example:
+    Examples:
         >>> import numpy as np, tapegrad
         >>> params = {"w": np.array([1.0, 2.0]), "mask": tapegrad.constant(np.array([1.0, 0.0]))}
         >>> g = tapegrad.grad(lambda p: np.sum(p["w"] ** 2 * p["mask"]))(params)

@@ -123,7 +123,7 @@ def debug_nans(enabled: bool = True) -> Iterator[None]:
     and in the reverse pass (a rule's cotangent). ``debug_nans(False)`` switches it off inside
     a block, e.g. when ``TAPEGRAD_DEBUG_NANS=1`` switched it on for the whole program.
 
-    Example:
+    Examples:
         >>> import numpy as np, tapegrad
         >>> f = lambda x: np.sum(np.sqrt(x))
         >>> with tapegrad.debug_nans(), np.errstate(divide="ignore"):
@@ -168,7 +168,7 @@ def entry_location(trace: Trace, index: int) -> SourceLocation | None:
 def summarize(value: Any) -> str:
     """A one-line summary of an array for error messages: shape, dtype, range, NaN/Inf counts.
 
-    Example:
+    Examples:
         >>> summarize(np.array([1.0, np.nan, -np.inf]))
         'shape (3,) float64, 1 NaN, 1 Inf, finite values in [1, 1]'
     """

@@ -41,7 +41,7 @@ def jacobian(f: Callable[..., Any], argnums: ArgNums = 0,
     inputs' structure (a tuple when ``argnums`` is a tuple). With ``has_aux=True``, `f`
     returns ``(output, aux)`` and the new function returns ``(jacobian, aux)``.
 
-    Example:
+    Examples:
         >>> import numpy as np, tapegrad
         >>> tapegrad.jacobian(lambda x: x ** 2)(np.array([1.0, 2.0]))
         array([[2., 0.],
@@ -77,7 +77,7 @@ def jacfwd(f: Callable[..., Any], argnums: ArgNums = 0,
 
     Same result and structure as `jacobian`; cheaper when `f` has more outputs than inputs.
 
-    Example:
+    Examples:
         >>> import numpy as np, tapegrad
         >>> tapegrad.jacfwd(lambda x: np.sin(x) * x[0])(np.array([0.0, np.pi / 2]))
         array([[0., 0.],
@@ -115,7 +115,7 @@ def hessian(f: Callable[..., Any], argnums: ArgNums = 0,
     For an input of shape ``T`` the Hessian has shape ``T + T``. With ``has_aux=True``, `f`
     returns ``(output, aux)`` and the new function returns ``(hessian, aux)``.
 
-    Example:
+    Examples:
         >>> import numpy as np, tapegrad
         >>> tapegrad.hessian(lambda x: x[0] ** 2 * x[1])(np.array([1.0, 3.0]))
         array([[6., 2.],
@@ -132,7 +132,7 @@ def hvp(f: Callable[..., Any], argnums: ArgNums = 0, has_aux: bool = False) -> C
     when ``argnums`` is a tuple). It is one forward-mode pass through the gradient, about the
     cost of three gradients. With ``has_aux=True`` it returns ``(hvp, aux)``.
 
-    Example:
+    Examples:
         >>> import numpy as np, tapegrad
         >>> f = lambda x: np.sum(x ** 3) / 3  # Hessian: diag(2 x)
         >>> tapegrad.hvp(f)(np.array([1.0, 2.0]), np.array([1.0, 1.0]))

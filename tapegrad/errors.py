@@ -54,7 +54,7 @@ class SourceLocation:
         lineno: the line number in that file.
         function: the name of the function the line is in.
 
-    Example:
+    Examples:
         >>> SourceLocation("model.py", 12, "loss")
         SourceLocation(filename='model.py', lineno=12, function='loss')
     """

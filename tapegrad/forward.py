@@ -341,7 +341,7 @@ def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any],
     directional derivative of `f` at `primals` along `tangents`. With ``has_aux=True``, `f`
     returns ``(output, aux)`` and the result is ``(out, tangent_out, aux)``.
 
-    Example:
+    Examples:
         >>> import numpy as np, tapegrad
         >>> tapegrad.jvp(np.sin, (0.0,), (2.0,))
         (np.float64(0.0), np.float64(2.0))

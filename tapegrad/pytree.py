@@ -89,7 +89,7 @@ def register_pytree(cls: type, flatten: Callable[[Any], Any],
     may itself be a pytree) and whatever else rebuilding needs (compared with ``==`` when two
     structures are checked for equality). ``unflatten(aux, children)`` rebuilds an instance.
 
-    Example:
+    Examples:
         >>> import numpy as np, tapegrad
         >>> class Pair:
         ...     def __init__(self, a, b):
@@ -113,7 +113,7 @@ def register_pytree(cls: type, flatten: Callable[[Any], Any],
 def tree_flatten(tree: Any) -> tuple[list[Any], TreeDef]:
     """Split `tree` into its leaves (depth first, in order) and its structure.
 
-    Example:
+    Examples:
         >>> leaves, treedef = tree_flatten({"w": [1, 2], "b": (3,)})
         >>> leaves
         [1, 2, 3]
@@ -182,7 +182,7 @@ def _unflatten(treedef: TreeDef, leaves: Any, unwrap: bool) -> Any:
 def tree_map(fun: Any, tree: Any, *rest: Any) -> Any:
     """Apply `fun` to each leaf of `tree` (and the matching leaves of `rest`), keeping structure.
 
-    Example:
+    Examples:
         >>> tree_map(lambda p, g: p - 0.5 * g, {"w": 1.0, "b": [2.0]}, {"w": 2.0, "b": [2.0]})
         {'w': 0.0, 'b': [1.0]}
     """

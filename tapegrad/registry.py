@@ -36,7 +36,7 @@ class Primitive:
         differentiable: false for functions whose derivative is zero or undefined
             everywhere (``argmax``, ``floor``); they accept tracers and return plain values.
 
-    Example:
+    Examples:
         >>> import numpy as np, tapegrad
         >>> cube = tapegrad.primitive(lambda x: x ** 3, name="cube")
         >>> tapegrad.defvjp(cube, lambda g, ans, x: g * 3 * x ** 2)
@@ -128,7 +128,7 @@ def primitive(fun: F | None = None, *, name: str | None = None, differentiable: 
     Use it as a decorator or a call, then register the rule with `defvjp`. ``fun`` receives
     plain values (NumPy arrays), never tracers of the transform that recorded it.
 
-    Example:
+    Examples:
         >>> import numpy as np, tapegrad
         >>> @tapegrad.primitive
         ... def logsumexp(x):
@@ -163,7 +163,7 @@ def defvjp(prim: Primitive, *rules: VjpRule | None) -> None:
     argument's shape, or ``None`` for zero. Write rules with NumPy functions so that they are
     differentiable again: that is what makes higher-order derivatives work.
 
-    Example:
+    Examples:
         >>> import numpy as np, tapegrad
         >>> mul = tapegrad.primitive(np.multiply, name="mul")
         >>> tapegrad.defvjp(mul, lambda g, ans, x, y: g * y, lambda g, ans, x, y: g * x)
@@ -179,7 +179,7 @@ def defvjp_all(prim: Primitive, rule: VjpRule) -> None:
     ``rule(g, ans, *args, **kwargs)`` returns a tuple with one cotangent (or ``None``) per
     positional argument: convenient when the cotangents share work, as for a matrix product.
 
-    Example:
+    Examples:
         >>> import numpy as np, tapegrad
         >>> matmul = tapegrad.primitive(np.matmul, name="matmul")
         >>> tapegrad.defvjp_all(matmul, lambda g, ans, a, b: (g @ b.T, a.T @ g))
@@ -210,7 +210,7 @@ def defjvp(prim: Primitive, *rules: JvpRule | None) -> None:
     product. ``None`` in place of a rule, or no `defjvp` at all, means "derive it from the VJP
     rule": registering a JVP rule is an optimisation, never a requirement.
 
-    Example:
+    Examples:
         >>> import numpy as np, tapegrad
         >>> cube = tapegrad.primitive(lambda x: x ** 3, name="cube")
         >>> tapegrad.defvjp(cube, lambda g, ans, x: g * 3 * x ** 2)
@@ -227,7 +227,7 @@ def defjvp_all(prim: Primitive, rule: JvpRule) -> None:
     ``rule(tangents, ans, *args, **kwargs)`` gets a tuple with one tangent per positional
     argument (``None`` for arguments that are constants) and returns the output tangent.
 
-    Example:
+    Examples:
         >>> import numpy as np, tapegrad
         >>> mul = tapegrad.primitive(np.multiply, name="mul")
         >>> tapegrad.defjvp_all(mul, lambda ts, ans, x, y: (0 if ts[0] is None else ts[0] * y)

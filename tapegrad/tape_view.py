@@ -36,7 +36,7 @@ class Tape:
         output_slots: the slot of each output leaf, or ``None`` for an output that does not
             depend on the inputs.
 
-    Example:
+    Examples:
         >>> import numpy as np, tapegrad
         >>> tape = tapegrad.make_tape(lambda x: np.sum(np.sin(x) * 2.0))(np.ones(3))
         >>> [entry.primitive.name for entry in tape]
@@ -100,7 +100,7 @@ class Tape:
         Render it with any Graphviz tool (``dot -Tsvg``) or online viewer; producing the text
         needs nothing installed.
 
-        Example:
+        Examples:
             >>> import numpy as np, tapegrad
             >>> print(tapegrad.make_tape(np.tanh)(0.5).to_dot())
             digraph tape {
@@ -146,7 +146,7 @@ def make_tape(f: Callable[..., Any], argnums: ArgNums = 0) -> Callable[..., Tape
     The arguments at ``argnums`` are traced (any pytree of arrays); the others are constants.
     Nothing is differentiated: this shows what the reverse pass would replay.
 
-    Example:
+    Examples:
         >>> import numpy as np, tapegrad
         >>> tape = tapegrad.make_tape(lambda x, y: x * y, argnums=(0, 1))(2.0, 3.0)
         >>> len(tape), tape[0].primitive.name, tape[0].in_slots

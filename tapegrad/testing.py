@@ -58,7 +58,7 @@ def check_grads(
     `tapegrad.vjp`), both by default. Tolerances default to what the inputs' precision
     allows (float32 looser than float64).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> check_grads(lambda x: np.sin(x) * x, np.array([0.5, 1.5]), order=3)
     """
@@ -234,7 +234,7 @@ def check_rule(
     the primitive gives the same value traced as untraced. Raises `GradientCheckError`, or the
     `RuleError` the reverse pass raises for a misshaped cotangent.
 
-    Example:
+    Examples:
         >>> import numpy as np, tapegrad
         >>> cube = tapegrad.primitive(lambda x: x ** 3, name="cube")
         >>> tapegrad.defvjp(cube, lambda g, ans, x: g * 3 * x ** 2)

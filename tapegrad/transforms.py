@@ -315,7 +315,7 @@ def value_and_grad(f: Callable[..., Any], argnums: ArgNums | None = None, has_au
 
     With ``has_aux=True`` it returns ``((value, aux), gradient)``, as JAX does.
 
-    Example:
+    Examples:
         >>> import numpy as np, tapegrad
         >>> tapegrad.value_and_grad(lambda x: np.sum(x ** 2))(np.array([1.0, 2.0]))
         (np.float64(5.0), array([2., 4.]))
@@ -335,7 +335,7 @@ def grad(f: Callable[..., Any], argnums: ArgNums | None = None, has_aux: bool = 
     with ``argnums`` the result is the pair ``(by position, by name)``. With
     ``has_aux=True``, `f` returns ``(output, aux)`` and the new function ``(gradient, aux)``.
 
-    Example:
+    Examples:
         >>> import numpy as np, tapegrad
         >>> tapegrad.grad(np.tanh)(0.5)
         np.float64(0.7864477329659274)
@@ -375,7 +375,7 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple[An
     tuple with one cotangent per primal. It can be called many times. With ``has_aux=True``
     the result is ``(out, vjp_fn, aux)``.
 
-    Example:
+    Examples:
         >>> import numpy as np, tapegrad
         >>> out, vjp_fn = tapegrad.vjp(lambda x, y: x * y, np.array([1.0, 2.0]), 3.0)
         >>> vjp_fn(np.array([1.0, 10.0]))
@@ -410,7 +410,7 @@ def elementwise_grad(f: Callable[..., Any], argnums: ArgNums = 0) -> Callable[..
 
     It pulls a cotangent of ones back through `f`, so its output may have any shape.
 
-    Example:
+    Examples:
         >>> import numpy as np, tapegrad
         >>> tapegrad.elementwise_grad(np.sin)(np.array([0.0, np.pi]))
         array([ 1., -1.])
@@ -429,7 +429,7 @@ def elementwise_grad(f: Callable[..., Any], argnums: ArgNums = 0) -> Callable[..
 def stop_gradient(x: Any) -> Any:
     """`x` as a constant: its value, cut off from every active transform.
 
-    Example:
+    Examples:
         >>> import numpy as np, tapegrad
         >>> tapegrad.grad(lambda x: x * tapegrad.stop_gradient(x))(3.0)
         np.float64(3.0)
@@ -445,7 +445,7 @@ def holomorphic_grad(f: Callable[..., Any], argnums: ArgNums = 0) -> Callable[..
     zero imaginary part, so the derivative comes back complex. For a function that is not
     holomorphic (one using ``abs``, ``conj``, ``real``...) the result is not a derivative.
 
-    Example:
+    Examples:
         >>> import numpy as np, tapegrad
         >>> complex(tapegrad.holomorphic_grad(lambda z: z ** 2)(1.0 + 2.0j))
         (2+4j)

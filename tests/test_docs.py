@@ -231,8 +231,8 @@ def test_the_site_builds_strictly(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     api = (tmp_path / "site" / "api" / "index.html").read_text(encoding="utf-8")
-    # The docstrings' doctests show as Python sessions (docs/griffe_examples.py), not as
-    # Markdown quotes, which is what ``>>>`` outside a code block becomes.
+    # The docstrings' doctests (under Google-style "Examples:" headings) show as Python
+    # sessions, not as Markdown quotes, which is what ``>>>`` outside a code block becomes.
     assert '<span class="gp">&gt;&gt;&gt; </span>' in api
     assert "<blockquote>" not in api
 

@@ -30,7 +30,7 @@ class Supported:
 def supported() -> list[Supported]:
     """Every function of ``tapegrad.numpy``, sorted by kind then name.
 
-    Example:
+    Examples:
         >>> import tapegrad.numpy as tnp
         >>> [s for s in tnp.supported() if s.name == "linalg.det"]
         [Supported(name='linalg.det', differentiable=True, kind='linalg')]

@@ -51,7 +51,7 @@ def stack(arrays: Any, axis: int = 0, out: None = None, **kwargs: Any) -> Any:
 def array(value: Any, dtype: Any = None) -> Any:
     """``np.array`` that also accepts (nested) lists holding traced values.
 
-    Example:
+    Examples:
         >>> import tapegrad, tapegrad.numpy as tnp
         >>> tapegrad.grad(lambda x: tnp.sum(tnp.array([[x, 2 * x], [3.0, x ** 2]])))(1.0)
         np.float64(5.0)
