@@ -10,13 +10,26 @@ Examples:
 
 from tapegrad.tracer import Tracer  # first: the numpy namespace below is built on it
 
+# isort: split
+
 from tapegrad import numpy  # noqa: E402  (registers every NumPy rule)
+from tapegrad.checkpoint import checkpoint, constant  # noqa: E402
+from tapegrad.derivatives import hessian, hvp, jacfwd, jacobian  # noqa: E402
 from tapegrad.errors import (  # noqa: E402
     EscapedTracerError,
     NonScalarOutputError,
     NotDifferentiableError,
     RuleError,
     UnsupportedFunctionError,
+)
+from tapegrad.forward import jvp  # noqa: E402
+from tapegrad.numpy import jvp_rules as _jvp_rules  # noqa: E402, F401  (registers JVP rules)
+from tapegrad.pytree import (  # noqa: E402
+    Constant,
+    register_pytree,
+    tree_flatten,
+    tree_map,
+    tree_unflatten,
 )
 from tapegrad.registry import (  # noqa: E402
     Primitive,
@@ -35,17 +48,6 @@ from tapegrad.transforms import (  # noqa: E402
     value_and_grad,
     vjp,
 )
-from tapegrad.forward import jvp  # noqa: E402
-from tapegrad.derivatives import hessian, hvp, jacfwd, jacobian  # noqa: E402
-from tapegrad.checkpoint import checkpoint, constant  # noqa: E402
-from tapegrad.pytree import (  # noqa: E402
-    Constant,
-    register_pytree,
-    tree_flatten,
-    tree_map,
-    tree_unflatten,
-)
-from tapegrad.numpy import jvp_rules as _jvp_rules  # noqa: E402, F401  (registers JVP rules)
 
 __all__ = [
     "Constant",
@@ -84,10 +86,10 @@ __all__ = [
 ]
 
 # Diagnostics: NaN/Inf debug mode, the tape as a value, and their errors.
+from tapegrad import testing  # noqa: E402
 from tapegrad.debug import debug_nans  # noqa: E402
 from tapegrad.errors import NonFiniteError, SourceLocation  # noqa: E402
 from tapegrad.tape_view import Tape, make_tape  # noqa: E402
-from tapegrad import testing  # noqa: E402
 
 __all__ += ["NonFiniteError", "SourceLocation", "Tape", "debug_nans", "make_tape", "testing"]
 __version__ = "0.1.0"

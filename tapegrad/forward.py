@@ -28,7 +28,6 @@ from tapegrad.tape import VALUE_TYPES, Trace, _new_object, escaped, new_trace
 from tapegrad.tracer import Tracer
 from tapegrad.transforms import Key, _as_input, _name, _split_aux, _substitute, vjp
 
-
 _NO_KEYWORDS: Mapping[str, Any] = {}
 
 

@@ -27,10 +27,10 @@ from typing import Any
 
 import numpy as np
 
+from tapegrad.forward import jvp
 from tapegrad.pytree import tree_flatten, tree_map, tree_unflatten
 from tapegrad.registry import Primitive, vjp_rule
 from tapegrad.tracer import strip
-from tapegrad.forward import jvp
 from tapegrad.transforms import vjp
 
 # A full element-by-element comparison costs two evaluations of f per element: beyond this

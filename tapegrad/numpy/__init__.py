@@ -7,35 +7,55 @@ The same functions serve plain ``numpy`` calls on traced values, through NumPy's
 """
 
 from numpy import (
+    arange,
+    complex64,
+    complex128,
     e,
+    empty,
     euler_gamma,
+    eye,
     float16,
     float32,
     float64,
-    complex64,
-    complex128,
+    full,
+    identity,
     inf,
     int32,
     int64,
+    linspace,
     nan,
     ndarray,
     newaxis,
-    pi,
-    arange,
-    empty,
-    eye,
-    full,
-    identity,
-    linspace,
     ones,
+    pi,
     zeros,
 )
 
+from tapegrad.numpy import (  # the submodules: their __all__ lists make this one
+    elementwise,
+    fft,
+    indexing,
+    linalg,
+    manipulation,
+    nondifferentiable,
+    products,
+    reductions,
+)
+from tapegrad.numpy._listing import Supported, supported
 from tapegrad.numpy.elementwise import *  # noqa: F403
-from tapegrad.numpy.indexing import getitem, index_update, setitem, untake
+from tapegrad.numpy.indexing import *  # noqa: F403
+from tapegrad.numpy.manipulation import *  # noqa: F403
 from tapegrad.numpy.nondifferentiable import *  # noqa: F403
 from tapegrad.numpy.products import *  # noqa: F403
 from tapegrad.numpy.reductions import *  # noqa: F403
-from tapegrad.numpy.manipulation import *  # noqa: F403
-from tapegrad.numpy import fft, linalg  # noqa: E402
-from tapegrad.numpy._listing import Supported, supported  # noqa: E402
+
+__all__ = [
+    "fft", "linalg", "Supported", "supported",
+    # Plain NumPy re-exported for convenience: constants, dtypes, and constructors of
+    # constant arrays (no traced inputs, so NumPy's own are the right ones).
+    "arange", "complex64", "complex128", "e", "empty", "euler_gamma", "eye", "float16",
+    "float32", "float64", "full", "identity", "inf", "int32", "int64", "linspace", "nan",
+    "ndarray", "newaxis", "ones", "pi", "zeros",
+    *elementwise.__all__, *indexing.__all__, *manipulation.__all__,
+    *nondifferentiable.__all__, *products.__all__, *reductions.__all__,
+]
