@@ -10,6 +10,7 @@ import contextlib
 import io
 import runpy
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -36,7 +37,7 @@ def third_order() -> None:
     print("\n== Derivatives of tanh at x = 0.5, to third order, by nested grad ==")
     t = np.tanh(0.5)
     closed_forms = [t, 1 - t**2, -2 * t * (1 - t**2), -2 * (1 - t**2) * (1 - 3 * t**2)]
-    f = np.tanh
+    f: Any = np.tanh
     for order, expected in enumerate(closed_forms):
         print(f"order {order}: tapegrad {float(f(0.5)):+.12f}   closed form {expected:+.12f}")
         f = tapegrad.grad(f)
@@ -48,7 +49,7 @@ def train() -> None:
     x = rng.standard_normal((200, 3))
     labels = (x @ np.array([2.0, -1.0, 0.5]) + 0.3 > 0).astype(float)
 
-    def loss(params: dict[str, np.ndarray]) -> np.ndarray:
+    def loss(params: dict[str, np.ndarray]) -> Any:
         logits = x @ params["w"] + params["b"]
         # log(1 + exp(z)) - label * z, the cross-entropy of a sigmoid, written stably
         return np.mean(np.logaddexp(0.0, logits) - labels * logits)

@@ -148,7 +148,7 @@ def primitive(fun: F | None = None, *, name: str | None = None, differentiable: 
             "Pass the function itself (tapegrad.primitive(my_fun)), or use @tapegrad.primitive "
             "as a decorator."
         )
-    return Primitive(name or getattr(fun, "__name__", repr(fun)), fun, differentiable)
+    return Primitive(name or str(getattr(fun, "__name__", fun)), fun, differentiable)
 
 
 _vjp_rules: dict[Primitive, tuple[VjpRule | None, ...] | VjpRule] = {}

@@ -66,19 +66,21 @@ class Tracer:
     # -- what it looks like -------------------------------------------------------------
     @property
     def shape(self) -> tuple[int, ...]:
-        return self._value.shape  # values are always arrays, NumPy scalars or tracers
+        shape: tuple[int, ...] = self._value.shape  # values: arrays, NumPy scalars or tracers
+        return shape
 
     @property
     def dtype(self) -> np.dtype[Any]:
-        return self._value.dtype
+        dtype: np.dtype[Any] = self._value.dtype
+        return dtype
 
     @property
     def ndim(self) -> int:
-        return self._value.ndim
+        return len(self._value.shape)
 
     @property
     def size(self) -> int:
-        return self._value.size
+        return int(self._value.size)
 
     def __len__(self) -> int:
         shape = self.shape
@@ -198,10 +200,10 @@ class Tracer:
     def __ge__(self, other: Any) -> Any:
         return tnp.greater_equal(self, other)
 
-    def __eq__(self, other: Any) -> Any:  # type: ignore[override]
+    def __eq__(self, other: Any) -> Any:
         return tnp.equal(self, other)
 
-    def __ne__(self, other: Any) -> Any:  # type: ignore[override]
+    def __ne__(self, other: Any) -> Any:
         return tnp.not_equal(self, other)
 
     # -- indexing and methods mirroring ndarray -----------------------------------------

@@ -262,10 +262,11 @@ def _name(f: Any) -> str:
 def _describe_leaf(f: Any, keys: tuple[Key, ...], tree: TreeDef, k: int) -> str:
     """Name input leaf `k` the way the user wrote it: argument number and parameter name."""
     counts = [child.num_leaves for child in tree.children]
-    for argnum, count in zip(keys, counts):
-        if k < count:
-            break
-        k -= count
+    position = 0
+    while k >= counts[position]:  # find the argument holding leaf k, and k within it
+        k -= counts[position]
+        position += 1
+    argnum, count = keys[position], counts[position]
     inside = f", leaf {k}" if count > 1 else ""
     if isinstance(argnum, str):
         return f"keyword argument {argnum} of {_name(f)}{inside}"

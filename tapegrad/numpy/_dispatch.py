@@ -10,8 +10,8 @@ from tapegrad.errors import UnsupportedFunctionError, at_user_line
 from tapegrad.numpy._wrap import by_numpy
 
 # ufunc.reduce calls that mean a reduction tapegrad knows by another name.
-_REDUCTIONS = {np.add: np.sum, np.multiply: np.prod, np.maximum: np.max, np.minimum: np.min}
-_ACCUMULATIONS = {np.add: np.cumsum, np.multiply: np.cumprod}
+_REDUCTIONS: dict[Any, Any] = {np.add: np.sum, np.multiply: np.prod, np.maximum: np.max, np.minimum: np.min}
+_ACCUMULATIONS: dict[Any, Any] = {np.add: np.cumsum, np.multiply: np.cumprod}
 
 
 def ufunc(uf: np.ufunc, method: str, inputs: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

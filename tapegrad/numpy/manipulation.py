@@ -123,7 +123,9 @@ def _along(axis: int, ndim: int, index: Any) -> tuple[Any, ...]:
 
 def _shape_of(np_fun: Any, x: Any, *args: Any, **kwargs: Any) -> tuple[int, ...]:
     """The shape NumPy's `np_fun` gives an array shaped like `x`, computed without copying it."""
-    return np_fun(np.broadcast_to(np.zeros((), np.int8), np.shape(x)), *args, **kwargs).shape
+    shape: tuple[int, ...] = np_fun(np.broadcast_to(np.zeros((), np.int8), np.shape(x)),
+                                    *args, **kwargs).shape
+    return shape
 
 
 @composite(np.moveaxis)
@@ -292,7 +294,7 @@ _INDEX_PAD_MODES = ("edge", "reflect", "symmetric", "wrap")
 
 
 @composite(np.pad)
-def pad(array: Any, pad_width: Any, mode: str = "constant", **kwargs: Any) -> Any:
+def pad(array: Any, pad_width: Any, mode: Any = "constant", **kwargs: Any) -> Any:
     """``np.pad`` for the modes that copy elements (constant, edge, reflect, symmetric, wrap).
 
     Copying modes become an index per axis (the padded index of ``arange(n)``); constant
@@ -324,7 +326,8 @@ def _diagonal_index(rows: int, cols: int, k: int) -> tuple[np.ndarray[Any, Any],
 def diagonal(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
     """``np.diagonal``: the two axes move last, then an advanced index picks the diagonal."""
     moved = moveaxis(a, (axis1, axis2), (-2, -1))
-    return _getitem(moved, (Ellipsis, *_diagonal_index(*moved.shape[-2:], offset)))
+    rows, cols = moved.shape[-2:]
+    return _getitem(moved, (Ellipsis, *_diagonal_index(rows, cols, offset)))
 
 
 @composite(np.diag)
