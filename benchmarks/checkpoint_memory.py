@@ -86,7 +86,7 @@ def main() -> None:
         leaves = tapegrad.tree_flatten(g)[0]
         if reference is None:
             reference = leaves
-        same = all(np.allclose(a, b, rtol=1e-10, atol=1e-14) for a, b in zip(leaves, reference))
+        same = all(np.allclose(a, b, rtol=1e-10, atol=1e-14) for a, b in zip(leaves, reference, strict=True))
         label = "none" if block_size is None else f"blocks of {block_size} layers"
         print(f"{label:<24}{peak:>10.1f}{seconds:>10.3f}  {same}")
 

@@ -134,7 +134,7 @@ def main() -> None:
     for name, median in medians.items():
         print(f"  {name:<11} {median * 1e3:8.2f} ms  {median / entries * 1e6:6.2f} us/entry  "
               f"{(median / base - 1) * 100:+6.1f}% vs unchecked")
-    paired = [c / u - 1 for c, u in zip(times["checked"], times["unchecked"])]
+    paired = [c / u - 1 for c, u in zip(times["checked"], times["unchecked"], strict=True)]
     print(f"  checks, median of per-round ratios: {statistics.median(paired) * 100:+.1f}%")
     check = check_cost_per_cotangent()
     per_entry = medians["checked"] / entries

@@ -5,6 +5,8 @@ Run it with ``python examples/mlp_two_moons.py``; it prints the loss as it falls
 accuracy on the training points and on fresh points from the same distribution.
 """
 
+import itertools
+
 import numpy as np
 
 import tapegrad
@@ -25,7 +27,7 @@ def init_params(sizes, seed=1):
     """A list of (weights, bias) pairs, one per layer: a pytree tapegrad differentiates."""
     rng = np.random.default_rng(seed)
     return [(rng.standard_normal((m, n)) / np.sqrt(m), np.zeros(n))
-            for m, n in zip(sizes[:-1], sizes[1:], strict=True)]
+            for m, n in itertools.pairwise(sizes)]
 
 
 def logits(params, x):

@@ -71,7 +71,7 @@ def backward(trace: Trace, seeds: Sequence[tuple[int, Any]]) -> list[Any]:
             gs = cts[first : first + len(ans)]
             if all(g is None for g in gs):
                 continue
-            g: Any = tuple(_zeros_like(a) if x is None else _densify(x) for x, a in zip(gs, ans))
+            g: Any = tuple(_zeros_like(a) if x is None else _densify(x) for x, a in zip(gs, ans, strict=True))
             cts[first : first + len(ans)] = [None] * len(ans)
         else:
             g = cts[first]

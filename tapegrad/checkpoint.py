@@ -69,7 +69,7 @@ def _restricted(f: Callable[..., Any], leaves: tuple[Any, ...], positions: list[
 
     def flat(*chosen: Any) -> tuple[Any, ...]:
         full = list(leaves)
-        for i, value in zip(positions, chosen):
+        for i, value in zip(positions, chosen, strict=True):
             full[i] = value
         return tuple(tree_flatten(_call(f, full, in_tree))[0])
 
@@ -83,7 +83,7 @@ def _checkpoint_vjp(f: Callable[..., Any], g: tuple[Any, ...], ans: Any, *leaves
     positions = [i for i, leaf in enumerate(leaves) if _differentiable(leaf)]
     _, pull_back = vjp(_restricted(f, leaves, positions, in_tree), *[leaves[i] for i in positions])
     cts: list[Any] = [None] * len(leaves)
-    for i, ct in zip(positions, pull_back(tuple(g))):
+    for i, ct in zip(positions, pull_back(tuple(g)), strict=True):
         cts[i] = ct
     return tuple(cts)
 

@@ -199,7 +199,7 @@ def summarize(value: Any) -> str:
 
 def _describe_inputs(entry: Entry) -> str:
     lines = []
-    for position, (arg, slot) in enumerate(zip(entry.args, entry.in_slots)):
+    for position, (arg, slot) in enumerate(zip(entry.args, entry.in_slots, strict=True)):
         kind = "traced" if slot is not None else "constant"
         if isinstance(arg, (np.ndarray, np.generic, int, float, complex)) or slot is not None:
             lines.append(f"  argument {position} ({kind}): {summarize(arg)}")

@@ -53,7 +53,7 @@ def jacobian(f: Callable[..., Any], argnums: ArgNums = 0,
     def jacobian_f(*args: Any, **kwargs: Any) -> Any:
         t = _run(f, args, kwargs, chosen.keys, has_aux, "jacobian")
         per_output = []
-        for value, slot in zip(t.out_leaves, t.out_slots):
+        for value, slot in zip(t.out_leaves, t.out_slots, strict=True):
             shape, dtype = np.shape(value), _dtype(value)
             rows: list[list[Any]] = [[] for _ in t.inputs]
             for j in range(int(np.prod(shape, dtype=np.int64))):
@@ -63,7 +63,7 @@ def jacobian(f: Callable[..., Any], argnums: ArgNums = 0,
                 for i, x in enumerate(t.inputs):
                     rows[i].append(_as_gradient(None if cts is None else cts[i], x, False))
             blocks = [_assemble(r, shape, x, rows_first=True)
-                      for r, x in zip(rows, t.inputs)]
+                      for r, x in zip(rows, t.inputs, strict=True)]
             per_output.append(chosen.pack(tree_unflatten(t.in_tree, blocks)))
         jac = tree_unflatten(t.out_tree, per_output)
         return (jac, t.aux) if has_aux else jac
@@ -96,7 +96,7 @@ def jacfwd(f: Callable[..., Any], argnums: ArgNums = 0,
                 # One forward sweep of the recorded tape per input element; f is not re-run.
                 tangents = replay_forward(t.trace, [(i, _basis(np.shape(x), x.dtype, j))])
                 columns[i].append([_as_output_tangent(None if s is None else tangents[s], value)
-                                   for s, value in zip(t.out_slots, t.out_leaves)])
+                                   for s, value in zip(t.out_slots, t.out_leaves, strict=True)])
         for o, value in enumerate(t.out_leaves):
             shape = np.shape(value)
             blocks = [_assemble([col[o] for col in columns[i]], shape, x, rows_first=False)

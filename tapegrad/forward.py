@@ -178,7 +178,7 @@ def derived_jvp(prim: Primitive, tangents: tuple[Any, ...], ans: Any, args: tupl
             every = cast(Callable[..., Any], rules)(g, ans, *args, **kwargs)
             cts = [every[i] for i in positions]
         # A rule may answer None (zero); a zero cotangent contributes no tangent.
-        return tuple(_zeros(args[i]) if ct is None else ct for i, ct in zip(positions, cts))
+        return tuple(_zeros(args[i]) if ct is None else ct for i, ct in zip(positions, cts, strict=True))
 
     g0 = tuple(_zeros(a) for a in ans) if type(ans) is tuple else _zeros(ans)
     _, transpose = vjp(cotangents, g0)
@@ -208,7 +208,7 @@ def _add(total: Any, contribution: Any) -> Any:
     if total is None:
         return contribution
     if type(total) is tuple:
-        pairs = zip(total, contribution)
+        pairs = zip(total, contribution, strict=True)
         return tuple(b if a is None else a if b is None else a + b for a, b in pairs)
     return total + contribution
 
@@ -225,7 +225,7 @@ def _fit(prim: Primitive, tangent: Any, ans: Any) -> Any:
                 f"the JVP rule of {prim.name} must return a tuple with one tangent (or None) per "
                 f"output: {len(ans)} here, but it returned {got}."
             )
-        return tuple(_fit_one(prim, t, a, k) for k, (t, a) in enumerate(zip(tangent, ans)))
+        return tuple(_fit_one(prim, t, a, k) for k, (t, a) in enumerate(zip(tangent, ans, strict=True)))
     return _fit_one(prim, tangent, ans, None)
 
 
@@ -289,7 +289,7 @@ def _push(f: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any], ke
     with new_trace(JvpTrace) as opened:
         trace = cast(JvpTrace, opened)
         traced = tree_unflatten(
-            in_tree, [trace.new_input(x, t) for x, t in zip(inputs, tangents)],
+            in_tree, [trace.new_input(x, t) for x, t in zip(inputs, tangents, strict=True)],
             unwrap_constants=True,
         )
         call_args, call_kwargs = _substitute(tuple(args), kwargs, keys, traced)
@@ -362,7 +362,7 @@ def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any],
             f"but they are {t_tree.describe()}."
         )
     inputs = [_as_input(leaf, f, keys, in_tree, k, "jvp") for k, leaf in enumerate(leaves)]
-    t_in = [_as_input_tangent(t, x, k, f) for k, (t, x) in enumerate(zip(t_leaves, inputs))]
+    t_in = [_as_input_tangent(t, x, k, f) for k, (t, x) in enumerate(zip(t_leaves, inputs, strict=True))]
     values, out_tree, t_out, aux = _push(f, primals, {}, keys, in_tree, inputs, t_in, has_aux,
                                          "jvp")
     out, tangent_out = tree_unflatten(out_tree, values), tree_unflatten(out_tree, t_out)

@@ -45,7 +45,7 @@ class TreeDef:
             return "*"
         inner = ", ".join(child.describe() for child in self.children)
         if self.kind is dict:
-            pairs = zip(self.keys, self.children)
+            pairs = zip(self.keys, self.children, strict=True)
             inner = ", ".join(f"{k!r}: {c.describe()}" for k, c in pairs)
             return "{" + inner + "}"
         if self.kind is tuple:
@@ -167,7 +167,7 @@ def _unflatten(treedef: TreeDef, leaves: Any, unwrap: bool) -> Any:
     if kind is tuple or kind is list:
         return kind(children)
     if kind is dict:
-        return dict(zip(treedef.keys, children))
+        return dict(zip(treedef.keys, children, strict=True))
     if kind is type(None):
         return None
     if kind in _registered:
@@ -176,7 +176,7 @@ def _unflatten(treedef: TreeDef, leaves: Any, unwrap: bool) -> Any:
         return kind(*children)
     # attrs passes private fields (``_x``) to __init__ by their alias (``x``).
     aliases = {field.name: field.alias for field in attrs.fields(cast(Any, kind))}
-    return kind(**{aliases[n]: child for n, child in zip(treedef.keys, children)})
+    return kind(**{aliases[n]: child for n, child in zip(treedef.keys, children, strict=True)})
 
 
 def tree_map(fun: Any, tree: Any, *rest: Any) -> Any:
@@ -196,4 +196,4 @@ def tree_map(fun: Any, tree: Any, *rest: Any) -> Any:
                 f"tree has {treedef.describe()}; they must match."
             )
         others.append(other_leaves)
-    return tree_unflatten(treedef, [fun(*args) for args in zip(leaves, *others)])
+    return tree_unflatten(treedef, [fun(*args) for args in zip(leaves, *others, strict=True)])

@@ -69,9 +69,9 @@ class Tape:
     def rows(self) -> list[tuple[str, str, str, str, str, str]]:
         """The table `__str__` prints: (slot, primitive, inputs, shape, dtype, parameters)."""
         rows = [(f"%{slot}", "input", "", str(np.shape(value)), str(_dtype(value)), "")
-                for slot, value in zip(self.input_slots, self.inputs)]
+                for slot, value in zip(self.input_slots, self.inputs, strict=True)]
         for entry in self.entries:
-            inputs = ", ".join(_operand(arg, slot) for arg, slot in zip(entry.args, entry.in_slots))
+            inputs = ", ".join(_operand(arg, slot) for arg, slot in zip(entry.args, entry.in_slots, strict=True))
             params = " ".join(f"{key}={value!r}" for key, value in entry.kwargs.items())
             for k, out in enumerate(_outputs(entry)):
                 rows.append((f"%{entry.out_slot + k}", entry.primitive.name if k == 0 else "",
@@ -87,7 +87,7 @@ class Tape:
             f"tape of {self.name}: {_plural(len(self.inputs), 'input')}, "
             f"{_plural(len(self.entries), 'entry', 'entries')}"
         ]
-        lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+        lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
         lines.append("outputs: " + ", ".join(_slot(s) for s in self.output_slots))
         return "\n".join(lines)
 
@@ -114,7 +114,7 @@ class Tape:
         producer = {slot: f"s{slot}" for slot in self.input_slots}
         outputs = set(self.output_slots)
         lines = ["digraph tape {", "  rankdir=TB;", '  node [fontname="monospace", fontsize=10];']
-        for slot, value in zip(self.input_slots, self.inputs):
+        for slot, value in zip(self.input_slots, self.inputs, strict=True):
             label = f"%{slot} input\n{np.shape(value)} {_dtype(value)}"
             lines.append(f"  s{slot} [shape=ellipse, label={_quote(label)}];")
         for i, entry in enumerate(self.entries):
@@ -126,7 +126,7 @@ class Tape:
             ring = ", peripheries=2" if outputs.intersection(slots) else ""
             lines.append(f"  e{i} [shape=box{ring}, label={_quote(label)}];")
             several = len(entry.args) > 1
-            for position, (arg, in_slot) in enumerate(zip(entry.args, entry.in_slots)):
+            for position, (arg, in_slot) in enumerate(zip(entry.args, entry.in_slots, strict=True)):
                 edge = f' [label="{position}"]' if several else ""
                 if in_slot is not None:
                     lines.append(f"  {producer[in_slot]} -> e{i}{edge};")

@@ -160,7 +160,7 @@ def _worst_element(f: Callable[..., Any], x64: tuple[Any, ...], v: Any, cts: Any
     flat_cts = _leaves(cts)
     # For each flat leaf: (argument number, leaf number within it, leaves in that argument).
     owners = [(i, j, n) for i, arg in enumerate(x64) for n in [len(_leaves(arg))] for j in range(n)]
-    for k, (x, ct) in enumerate(zip(flat_args, flat_cts)):
+    for k, (x, ct) in enumerate(zip(flat_args, flat_cts, strict=True)):
         x = np.asarray(x)
         analytic = np.asarray(strip(ct), dtype=np.result_type(x, np.float64)).reshape(x.shape)
         for flat_index in range(min(x.size, MAX_ELEMENTS_COMPARED)):
@@ -259,7 +259,7 @@ def check_rule(
 
     def of_floats(*floats: Any) -> Any:
         full = list(args)
-        for i, value in zip(positions, floats):
+        for i, value in zip(positions, floats, strict=True):
             full[i] = value
         return prim(*full, **static)
 
@@ -267,7 +267,7 @@ def check_rule(
     floats = tuple(args[i] for i in positions)
     traced, _ = vjp(of_floats, *floats)
     plain = prim.fun(*args, **static)
-    for got, want in zip(_leaves(traced), _leaves(plain)):
+    for got, want in zip(_leaves(traced), _leaves(plain), strict=True):
         if not np.allclose(got, want, rtol=1e-12, atol=0, equal_nan=True):
             raise GradientCheckError(
                 f"{prim.name} gives a different value when traced than when called on plain "
@@ -313,12 +313,12 @@ def _axpy(a: float, xs: Any, ys: Any) -> Any:
     """``a * x + y`` leaf by leaf, in float64 (complex128 for complex leaves)."""
     x_leaves, treedef = tree_flatten(xs)
     y_leaves = _leaves(ys)
-    return tree_unflatten(treedef, [a * _to_float64(x) + y for x, y in zip(x_leaves, y_leaves)])
+    return tree_unflatten(treedef, [a * _to_float64(x) + y for x, y in zip(x_leaves, y_leaves, strict=True)])
 
 
 def _inner(xs: Any, ys: Any) -> float:
     """``Re sum(x * y)`` over two pytrees of the same structure: the pairing of a cotangent
     with a tangent in tapegrad's complex convention (docs/complex.md), with no conjugation."""
     return float(
-        sum(np.real(np.sum(np.asarray(x) * np.asarray(y))) for x, y in zip(_leaves(xs), _leaves(ys)))
+        sum(np.real(np.sum(np.asarray(x) * np.asarray(y))) for x, y in zip(_leaves(xs), _leaves(ys), strict=True))
     )

@@ -61,11 +61,11 @@ class _Traced:
 
     def pull_back(self, out_cts: list[Any]) -> Any:
         """The cotangents of the inputs, in the inputs' structure, given the outputs' ones."""
-        seeds = [(s, ct) for s, ct in zip(self.out_slots, out_cts) if s is not None]
+        seeds = [(s, ct) for s, ct in zip(self.out_slots, out_cts, strict=True) if s is not None]
         cts = backward(self.trace, seeds)
         grads = [
             _as_gradient(cts[i], x, scalar)
-            for i, (x, scalar) in enumerate(zip(self.inputs, self.scalar_inputs))
+            for i, (x, scalar) in enumerate(zip(self.inputs, self.scalar_inputs, strict=True))
         ]
         return tree_unflatten(self.in_tree, grads)
 
@@ -118,7 +118,7 @@ def _substitute(args: tuple[Any, ...], kwargs: dict[str, Any], keys: tuple[Key, 
                 values: tuple[Any, ...]) -> tuple[list[Any], dict[str, Any]]:
     """`args` and `kwargs` with the argument at each key replaced by its value."""
     new_args, new_kwargs = list(args), dict(kwargs)
-    for key, value in zip(keys, values):
+    for key, value in zip(keys, values, strict=True):
         if isinstance(key, str):
             new_kwargs[key] = value
         else:
@@ -229,7 +229,7 @@ class _Selection:
         """Shape one result per key as the user asked: single, tuple, dict, or a pair."""
         nums, named = results[: self.n_nums], results[self.n_nums :]
         by_num = nums[0] if self.single_num else tuple(nums)
-        by_name = named[0] if self.single_name else dict(zip(self.keys[self.n_nums :], named))
+        by_name = named[0] if self.single_name else dict(zip(self.keys[self.n_nums :], named, strict=True))
         if not self.names:
             return by_num
         return (by_num, by_name) if self.n_nums else by_name
@@ -392,7 +392,7 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple[An
                 f"{t.out_tree.describe()}, but it is {tree.describe()}{at_user_line()}. Pass one "
                 "array per output leaf, in the same containers (e.g. a tuple for a tuple)."
             )
-        for k, (c, out) in enumerate(zip(leaves, t.out_leaves)):
+        for k, (c, out) in enumerate(zip(leaves, t.out_leaves, strict=True)):
             if np.shape(c) != np.shape(out):
                 raise ValueError(
                     f"vjp_fn: cotangent leaf {k} has shape {np.shape(c)}, but the output of "

@@ -180,7 +180,8 @@ CASES: list[Case] = [
       for p in (tnp.matmul, tnp.dot)
       for a, b in [((3,), (3,)), ((2, 3), (3, 4)), ((3,), (3, 4)), ((2, 3), (3,))]],
     *[Case(tnp.matmul, (sampler(a), sampler(b)), label=f"{a}@{b}")
-      for a, b in [((5, 2, 3), (3, 4)), ((2, 3), (5, 3, 4)), ((5, 1, 2, 3), (4, 3, 2)), ((3,), (5, 3, 4)), ((5, 2, 3), (3,))]],
+      for a, b in [((5, 2, 3), (3, 4)), ((2, 3), (5, 3, 4)), ((5, 1, 2, 3), (4, 3, 2)),
+                   ((3,), (5, 3, 4)), ((5, 2, 3), (3,))]],
     Case(tnp.dot, (sampler(()), sampler((2, 3))), label="scalar"),
 ]
 
@@ -264,7 +265,8 @@ CASES += [
     Case(tnp.diff, (sampler((3, 5)),), {"n": 2}),
     Case(tnp.diff, (sampler((3, 5)),), {"axis": 0, "prepend": 0.0}, label="prepend"),
     Case(tnp.concatenate, (sampler((2, 3)), sampler((2, 1))), call=lambda a, b: tnp.concatenate([a, b], axis=1)),
-    Case(tnp.concatenate, (sampler((2, 3)), sampler((1,))), call=lambda a, b: tnp.concatenate((a, b), axis=None), label="flat"),
+    Case(tnp.concatenate, (sampler((2, 3)), sampler((1,))),
+         call=lambda a, b: tnp.concatenate((a, b), axis=None), label="flat"),
     Case(tnp.stack, (sampler((2, 3)), sampler((2, 3))), call=lambda a, b: tnp.stack([a, b], axis=-1)),
     Case(tnp.array, (sampler(()), sampler((2,))), call=lambda a, b: tnp.array([[a, 1.0], b])),
     Case(tnp.asarray, (sampler(()),), call=lambda a: tnp.asarray([a, 2 * a], dtype=np.float64)),
@@ -298,7 +300,8 @@ CASES += [
     Case(linalg.inv, (matrix(2, 3, 3, shift=3.0),), label="batch"),
     Case(linalg.det, (matrix(3, 3, shift=2.0),)),
     Case(linalg.det, (matrix(2, 2, 2, shift=2.0),), label="batch"),
-    Case(linalg._slogdet, (matrix(3, 3, shift=2.0),), call=lambda a: tuple(tnp.linalg.slogdet(a)), covers=tnp.linalg.slogdet),
+    Case(linalg._slogdet, (matrix(3, 3, shift=2.0),), call=lambda a: tuple(tnp.linalg.slogdet(a)),
+         covers=tnp.linalg.slogdet),
     Case(linalg.solve, (matrix(3, 3, shift=3.0), sampler((3, 2)))),
     Case(linalg.solve, (matrix(3, 3, shift=3.0), sampler((3,))), label="vector"),
     Case(linalg.solve, (matrix(2, 3, 3, shift=3.0), sampler((3, 1))), label="batch"),
@@ -306,7 +309,8 @@ CASES += [
     Case(linalg.pinv, (matrix(2, 4, shift=2.0),), label="wide"),
     Case(linalg.cholesky, (matrix(3, 3, spd=True),)),
     Case(linalg.cholesky, (matrix(2, 3, 3, spd=True),), label="batch"),
-    Case(linalg._eigh, (fixed(np.diag([1.0, 2.5, 4.5]) + 0.3 * np.ones((3, 3))),), call=lambda a: tuple(tnp.linalg.eigh(a)), covers=tnp.linalg.eigh),
+    Case(linalg._eigh, (fixed(np.diag([1.0, 2.5, 4.5]) + 0.3 * np.ones((3, 3))),),
+         call=lambda a: tuple(tnp.linalg.eigh(a)), covers=tnp.linalg.eigh),
     Case(linalg._eigh, (fixed(np.diag([1.0, 2.5, 4.5]) + 0.3 * np.ones((3, 3))),),
          call=lambda a: tuple(tnp.linalg.eigh(a, UPLO="U")), label="upper"),
     Case(linalg._eigh, (fixed(np.diag([1.0, 3.0]) + 0.5),), call=tnp.linalg.eigvalsh, label="eigvalsh"),
@@ -314,13 +318,15 @@ CASES += [
          call=lambda a: tuple(tnp.linalg.svd(a, full_matrices=False)), label="tall"),
     Case(linalg._svd, (fixed([[2.0, 0.3, 0.1, 0.3], [0.2, -1.0, 0.4, 0.1]]),),
          call=lambda a: tuple(tnp.linalg.svd(a, full_matrices=False)), label="wide"),
-    Case(linalg._svd, (fixed([[2.0, 0.3], [0.2, -1.0]]),), call=lambda a: tuple(tnp.linalg.svd(a)), label="square", covers=tnp.linalg.svd),
+    Case(linalg._svd, (fixed([[2.0, 0.3], [0.2, -1.0]]),), call=lambda a: tuple(tnp.linalg.svd(a)),
+         label="square", covers=tnp.linalg.svd),
     Case(linalg._svdvals, (matrix(3, 2),), call=lambda a: tnp.linalg.svd(a, compute_uv=False)),
     Case(linalg._qr, (matrix(4, 3, shift=2.0),), call=lambda a: tuple(tnp.linalg.qr(a)), covers=tnp.linalg.qr),
     Case(linalg._qr, (matrix(3, 3, shift=2.0),), call=lambda a: tnp.linalg.qr(a, mode="r"), label="r"),
     Case(linalg._norm2, (sampler((3, 4)),), call=tnp.linalg.norm),
     Case(linalg._norm2, (sampler((3, 4)),), call=lambda x: tnp.linalg.norm(x, axis=1, keepdims=True), label="axis"),
-    Case(linalg._norm2, (fixed([[0.0, 0.0], [3.0, 4.0]]),), call=lambda x: tnp.linalg.norm(x, axis=1), label="zero", order=1),
+    Case(linalg._norm2, (fixed([[0.0, 0.0], [3.0, 4.0]]),), call=lambda x: tnp.linalg.norm(x, axis=1),
+         label="zero", order=1),
     *[Case(tnp.linalg.norm, (sampler((3, 4)),), {"ord": o}, label=f"ord={o}") for o in ("nuc", 2, -2, 1, -1, np.inf)],
     *[Case(tnp.linalg.norm, (sampler((4,)),), {"ord": o}, label=f"vector-ord={o}") for o in (1, 3, np.inf, -np.inf)],
     Case(tnp.linalg.eigvalsh, (fixed(np.diag([1.0, 3.0]) + 0.5),)),
@@ -358,7 +364,8 @@ COMPLEX_CASES: list[Case] = [
     # not holomorphic
     *[Case(p, (csampler((2, 3)),)) for p in (tnp.absolute, tnp.angle, tnp.real, tnp.imag, tnp.conjugate)],
     # reductions and shape
-    *[Case(p, (csampler((2, 3)),), {"axis": 1}) for p in (tnp.sum, tnp.mean, tnp.prod, tnp.var, tnp.cumsum, tnp.cumprod)],
+    *[Case(p, (csampler((2, 3)),), {"axis": 1})
+      for p in (tnp.sum, tnp.mean, tnp.prod, tnp.var, tnp.cumsum, tnp.cumprod)],
     Case(tnp.std, (csampler((2, 3)),)),
     Case(indexing._getitem, (csampler((4, 3)),), call=lambda x: x[[0, 0, 2], 1:], label="index"),
     Case(manipulation._stack, (sampler((2,)), csampler((2,))), call=lambda a, b: tnp.array([a, b]), label="mixed"),
@@ -371,7 +378,8 @@ COMPLEX_CASES: list[Case] = [
     Case(tnp.vdot, (csampler((3,)), csampler((3,)))),
     # linalg
     Case(linalg.det, (matrix(3, 3, shift=2.0, cplx=True),)),
-    Case(linalg._slogdet, (matrix(3, 3, shift=2.0, cplx=True),), call=lambda a: tuple(tnp.linalg.slogdet(a)), covers=tnp.linalg.slogdet),
+    Case(linalg._slogdet, (matrix(3, 3, shift=2.0, cplx=True),), call=lambda a: tuple(tnp.linalg.slogdet(a)),
+         covers=tnp.linalg.slogdet),
     Case(linalg.inv, (matrix(3, 3, shift=3.0, cplx=True),)),
     Case(linalg.solve, (matrix(3, 3, shift=3.0, cplx=True), csampler((3,)))),
     Case(linalg._norm2, (csampler((2, 3)),), call=tnp.linalg.norm),

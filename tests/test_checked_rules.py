@@ -40,7 +40,8 @@ def test_the_users_line_is_found_by_running_f_again_only_on_failure() -> None:
         y = np.sin(x)
         return np.sum(bad(y))
 
-    with pytest.raises(tapegrad.RuleError, match=r"where: bad was called at .*in loss: return np.sum\(bad\(y\)\) \(tape entry 1\)"):
+    with pytest.raises(tapegrad.RuleError, match=r"where: bad was called at .*in loss: "
+                                                  r"return np.sum\(bad\(y\)\) \(tape entry 1\)"):
         tapegrad.grad(loss)(np.ones(3))
     assert len(calls) == 2  # the call, and one re-run to locate entry 1
     calls.clear()
@@ -69,7 +70,8 @@ def test_an_impure_function_gets_an_honest_unknown_location() -> None:
         y = x if len(calls) > 1 else np.sin(x)  # the re-run records a different tape
         return np.sum(bad(y))
 
-    with pytest.raises(tapegrad.RuleError, match=r"bad is entry 1 of the tape \(its source line is unknown; run under tapegrad.debug_nans\(\)"):
+    with pytest.raises(tapegrad.RuleError, match=r"bad is entry 1 of the tape "
+                                                  r"\(its source line is unknown; run under tapegrad.debug_nans\(\)"):
         tapegrad.grad(loss)(np.ones(3))
 
 
@@ -89,7 +91,8 @@ def test_a_wrong_rule_is_caught_at_second_order_too() -> None:
     tapegrad.defvjp(inner, None, lambda h, ans, g, x: np.sum(h))
     tapegrad.defvjp(bad2, lambda g, ans, x: inner(g, x))
     assert tapegrad.grad(lambda x: np.sum(bad2(x)))(np.ones(2)).tolist() == [2.0, 2.0]
-    with pytest.raises(tapegrad.RuleError, match=r"rule of inner returned a cotangent of shape \(\) for argument 1, which has shape \(2,\)"):
+    with pytest.raises(tapegrad.RuleError, match=r"rule of inner returned a cotangent of shape \(\) "
+                                                  r"for argument 1, which has shape \(2,\)"):
         tapegrad.grad(lambda x: np.sum(tapegrad.grad(lambda y: np.sum(bad2(y)))(x)))(np.ones(2))
 
 

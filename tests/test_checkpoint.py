@@ -75,7 +75,7 @@ def test_pytrees_several_outputs_keywords_and_static_arguments() -> None:
     x = np.array([1.0, 2.0, 3.0])
     got = grad(loss, argnums=(0, 1))(p, x)
     want = grad(plain, argnums=(0, 1))(p, x)
-    for a, b in zip(tapegrad.tree_flatten(got)[0], tapegrad.tree_flatten(want)[0]):
+    for a, b in zip(tapegrad.tree_flatten(got)[0], tapegrad.tree_flatten(want)[0], strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-12)
     check_grads(loss, p, x, order=2)
 

@@ -142,7 +142,8 @@ def test_argnames_errors_are_explained() -> None:
     def loss(x: object, w: object = 1.0) -> object:
         return x * w
 
-    with pytest.raises(TypeError, match=r"argnames asks for 'w', but loss was called without a keyword argument 'w'.*w=\.\.\."):
+    with pytest.raises(TypeError, match=r"argnames asks for 'w', but loss was called "
+                                          r"without a keyword argument 'w'.*w=\.\.\."):
         grad(loss, argnames="w")(1.0)
     with pytest.raises(TypeError, match=r"argnames must be a str or a non-empty tuple of str, got 3"):
         grad(loss, argnames=3)  # type: ignore[arg-type]

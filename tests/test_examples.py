@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import re
 import runpy
 from pathlib import Path
@@ -35,7 +36,7 @@ def test_logistic_regression_learns() -> None:
     out = run("logistic_regression.py")
     losses = floats_after("loss", out)
     assert len(losses) == 7 and losses[0] == 0.6931  # log 2: the zero model
-    assert all(a > b for a, b in zip(losses, losses[1:], strict=False))
+    assert all(a > b for a, b in itertools.pairwise(losses))
     assert losses[-1] < 0.2
     assert floats_after("training accuracy", out)[0] >= 0.9
     assert "gradient matches the closed form: True" in out
@@ -77,7 +78,7 @@ def test_newton_converges_quadratically_to_the_minimum() -> None:
     # the last steps before convergence: each error is at most a constant times the
     # previous one squared
     tail = [n for n in norms if 0 < n < 1e-2]
-    assert len(tail) >= 2 and all(b < 200 * a ** 2 for a, b in zip(tail, tail[1:], strict=False))
+    assert len(tail) >= 2 and all(b < 200 * a ** 2 for a, b in itertools.pairwise(tail))
     assert "minimum at [1. 1.]" in out
 
 

@@ -25,12 +25,12 @@ def _random_like(tree: object, rng: np.random.Generator) -> object:
 
 def _inner(a: object, b: object) -> float:
     return float(sum(np.vdot(np.asarray(x), np.asarray(y)) for x, y in
-                     zip(tree_flatten(a)[0], tree_flatten(b)[0])))
+                     zip(tree_flatten(a)[0], tree_flatten(b)[0], strict=True)))
 
 
 def _central_difference(f: object, args: tuple, tangents: tuple) -> object:
-    plus = f(*(x + EPS * t for x, t in zip(args, tangents)))  # type: ignore[operator]
-    minus = f(*(x - EPS * t for x, t in zip(args, tangents)))  # type: ignore[operator]
+    plus = f(*(x + EPS * t for x, t in zip(args, tangents, strict=True)))  # type: ignore[operator]
+    minus = f(*(x - EPS * t for x, t in zip(args, tangents, strict=True)))  # type: ignore[operator]
     return tree_map(lambda p, m: (np.asarray(p) - np.asarray(m)) / (2 * EPS), plus, minus)
 
 
@@ -41,9 +41,9 @@ def test_jvp_matches_finite_differences_and_reverse_mode(case: Case) -> None:
     rng = np.random.default_rng(1)
     tangents = tuple(_random_like(a, rng) for a in args)
     out, t_out = tapegrad.jvp(f, args, tangents)
-    for got, want in zip(tree_flatten(out)[0], tree_flatten(f(*args))[0]):
+    for got, want in zip(tree_flatten(out)[0], tree_flatten(f(*args))[0], strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-12)
-    for got, want in zip(tree_flatten(t_out)[0], tree_flatten(_central_difference(f, args, tangents))[0]):
+    for got, want in zip(tree_flatten(t_out)[0], tree_flatten(_central_difference(f, args, tangents))[0], strict=True):
         assert np.shape(got) == np.shape(want)
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
     # <v, J t> = <J^T v, t>: forward and reverse mode compute the same linear map.
@@ -68,7 +68,7 @@ def test_direct_jvp_rules_agree_with_the_derived_ones(case: Case, monkeypatch: p
     with monkeypatch.context() as patch:
         patch.setattr(registry, "_jvp_rules", {})  # every JVP is now derived from its VJP
         derived = tapegrad.jvp(f, args, tangents)[1], tapegrad.jvp(second, args, tangents)[1]
-    for got, want in zip(tree_flatten(direct)[0], tree_flatten(derived)[0]):
+    for got, want in zip(tree_flatten(direct)[0], tree_flatten(derived)[0], strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
 
 
@@ -114,7 +114,7 @@ def test_defjvp_for_a_multi_output_primitive_and_a_joint_rule() -> None:
     _, (ts, tc) = tapegrad.jvp(sincos, (0.5,), (1.0,))
     assert (ts, tc) == (pytest.approx(np.cos(0.5)), pytest.approx(-np.sin(0.5)))
     mul = tapegrad.primitive(np.multiply, name="mul_joint")
-    tapegrad.defjvp_all(mul, lambda ts, ans, x, y: sum(t * o for t, o in zip(ts, (y, x)) if t is not None))
+    tapegrad.defjvp_all(mul, lambda ts, ans, x, y: sum(t * o for t, o in zip(ts, (y, x), strict=True) if t is not None))
     assert tapegrad.jvp(lambda x: mul(x, 3.0), (2.0,), (1.0,))[1] == 3.0
     assert tapegrad.jvp(mul, (2.0, 3.0), (1.0, 1.0))[1] == 5.0
 

@@ -41,7 +41,7 @@ class Box:
 
 tapegrad.register_pytree(
     Box, lambda box: (list(box.items.values()), (tuple(box.items), box.tag)),
-    lambda aux, children: Box(dict(zip(aux[0], children)), aux[1]),
+    lambda aux, children: Box(dict(zip(aux[0], children, strict=True)), aux[1]),
 )
 
 
@@ -67,7 +67,7 @@ def test_gradients_of_attrs_instances_come_back_as_the_same_class() -> None:
         return _loss(tree_unflatten(treedef, leaves))
 
     expected = grad(flat_loss, argnums=tuple(range(5)))(*leaves)
-    for got, want in zip(tree_flatten(g)[0], expected):
+    for got, want in zip(tree_flatten(g)[0], expected, strict=True):
         np.testing.assert_allclose(got, want)
     check_grads(flat_loss, *leaves, order=2)
 

@@ -28,7 +28,7 @@ def test_rule_matches_finite_differences(case: Case, dtype: type) -> None:
     f = case.function()
     out, _ = tapegrad.vjp(f, *args)
     expected = case.function()(*args)  # no tracers: plain NumPy runs
-    for got, want in zip(_leaves(out), _leaves(expected)):
+    for got, want in zip(_leaves(out), _leaves(expected), strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-6)
         assert np.result_type(got) == np.result_type(want)
     check_grads(f, *args, order=case.order)
@@ -41,10 +41,10 @@ def test_complex_rule_matches_finite_differences(case: Case, dtype: type) -> Non
     # arguments of mixed cases are kept real here.
     rng_args = case.draw(seed=0, dtype=dtype)
     args = tuple(a if np.iscomplexobj(sample(np.random.default_rng(0), dtype)) else a.real
-                 for a, sample in zip(rng_args, case.args))
+                 for a, sample in zip(rng_args, case.args, strict=True))
     f = case.function()
     out, _ = tapegrad.vjp(f, *args)
-    for got, want in zip(_leaves(out), _leaves(f(*args))):
+    for got, want in zip(_leaves(out), _leaves(f(*args)), strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-5)
     check_grads(f, *args, order=case.order)
 

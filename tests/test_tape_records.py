@@ -27,7 +27,7 @@ def test_entries_are_built_once_from_the_records_and_agree_with_them() -> None:
         y = np.sum(np.sin(x) * 2.0, axis=0)
     first_look, second_look = trace.tape, trace.tape
     assert [e.primitive.name for e in first_look] == ["sin", "multiply", "sum"]
-    assert all(a is b for a, b in zip(first_look, second_look))  # the same Entry instances
+    assert all(a is b for a, b in zip(first_look, second_look, strict=True))  # the same Entry instances
     sin, mul, total = first_look
     assert type(sin) is Entry and sin.args[0] is X and sin.in_slots == (0,)  # bare in records
     assert mul.in_slots == (sin.out_slot, None) and mul.args[1] == 2.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import subprocess
 import sys
@@ -18,5 +19,5 @@ def test_the_tour_runs_and_the_loss_falls() -> None:
         ours, closed = re.findall(r"[+-]\d+\.\d+", line)
         assert ours == closed
     losses = [float(v) for v in re.findall(r"loss (\d+\.\d+)", out)]
-    assert len(losses) == 6 and all(a > b for a, b in zip(losses, losses[1:]))
+    assert len(losses) == 6 and all(a > b for a, b in itertools.pairwise(losses))
     assert losses[-1] < 0.25 * losses[0]

@@ -30,7 +30,8 @@ def implements(*numpy_funs: Callable[..., Any]) -> Callable[[Callable[..., Any]]
     return register
 
 
-def composite(numpy_fun: Callable[..., Any], *aliases: Callable[..., Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def composite(numpy_fun: Callable[..., Any],
+              *aliases: Callable[..., Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Make the decorated function NumPy's `numpy_fun` on plain values, and its own body on
     traced ones.
 

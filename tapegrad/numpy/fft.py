@@ -78,7 +78,7 @@ def _axes_and_sizes(x: Any, s: Any, axes: Any) -> tuple[list[int], list[Any]]:
 
 
 def _resize_all(x: Any, axes: list[int], sizes: list[Any]) -> Any:
-    for axis, n in zip(axes, sizes):
+    for axis, n in zip(axes, sizes, strict=True):
         x = _resize(x, n, axis)
     return x
 

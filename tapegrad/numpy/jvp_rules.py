@@ -98,9 +98,9 @@ defjvp(indexing._getitem, lambda t, ans, x, index: indexing._getitem(t, index))
 defjvp(tnp.untake, lambda t, ans, values, index, shape: tnp.untake(t, index, shape))
 # Joining is linear in all arguments at once: join the tangents, zeros for constants.
 defjvp_all(manipulation._concatenate, lambda ts, ans, *arrays, axis=0: manipulation._concatenate(
-    *[_zeros_or(t, a) for t, a in zip(ts, arrays)], axis=axis))
+    *[_zeros_or(t, a) for t, a in zip(ts, arrays, strict=True)], axis=axis))
 defjvp_all(manipulation._stack, lambda ts, ans, *arrays, axis=0: manipulation._stack(
-    *[_zeros_or(t, a) for t, a in zip(ts, arrays)], axis=axis))
+    *[_zeros_or(t, a) for t, a in zip(ts, arrays, strict=True)], axis=axis))
 
 # -- products: bilinear -------------------------------------------------------------------
 defjvp(tnp.matmul, lambda t, ans, a, b: tnp.matmul(t, b), lambda t, ans, a, b: tnp.matmul(a, t))

@@ -98,7 +98,7 @@ defvjp(transpose, _transpose_vjp)
 defvjp(astype, lambda g, ans, x, dtype: astype(g, x.dtype) if g.dtype != x.dtype else g)
 defvjp_all(_concatenate, lambda g, ans, *arrays, axis=0: _split_like(g, arrays, axis))
 defvjp_all(_stack, lambda g, ans, *arrays, axis=0: tuple(
-    reshape(piece, np.shape(a)) for piece, a in zip(split(g, len(arrays), axis), arrays)))
+    reshape(piece, np.shape(a)) for piece, a in zip(split(g, len(arrays), axis), arrays, strict=True)))
 for _prim in (split, array_split):
     defvjp(_prim, lambda g, ans, x, indices_or_sections, axis=0: _concatenate(*g, axis=axis))
 
@@ -134,7 +134,7 @@ def moveaxis(a: Any, source: Any, destination: Any) -> Any:
     src = [_normalize(s, a.ndim) for s in np.atleast_1d(source)]
     dst = [_normalize(d, a.ndim) for d in np.atleast_1d(destination)]
     order = [n for n in range(a.ndim) if n not in src]
-    for d, s in sorted(zip(dst, src)):
+    for d, s in sorted(zip(dst, src, strict=True)):
         order.insert(d, s)
     return transpose(a, order)
 
@@ -261,7 +261,7 @@ def roll(a: Any, shift: Any, axis: Any = None) -> Any:
     if axis is None:
         return reshape(roll(ravel(a), shift, 0), a.shape)
     shifts, axes = np.broadcast_arrays(np.atleast_1d(shift), np.atleast_1d(axis))
-    for s, ax in zip(shifts, axes):
+    for s, ax in zip(shifts, axes, strict=True):
         ax = _normalize(int(ax), a.ndim)
         n = a.shape[ax]
         if n:
@@ -285,9 +285,9 @@ def tile(A: Any, reps: Any) -> Any:
     shape = (1,) * (len(reps) - A.ndim) + tuple(A.shape)
     reps = (1,) * (len(shape) - len(reps)) + reps
     interleaved = tuple(n for s in shape for n in (1, s))
-    spread = tuple(n for r, s in zip(reps, shape) for n in (r, s))
+    spread = tuple(n for r, s in zip(reps, shape, strict=True) for n in (r, s))
     tiled = broadcast_to(reshape(A, interleaved), spread)
-    return reshape(tiled, tuple(r * s for r, s in zip(reps, shape)))
+    return reshape(tiled, tuple(r * s for r, s in zip(reps, shape, strict=True)))
 
 
 _INDEX_PAD_MODES = ("edge", "reflect", "symmetric", "wrap")
@@ -303,7 +303,7 @@ def pad(array: Any, pad_width: Any, mode: Any = "constant", **kwargs: Any) -> An
     widths = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (array.ndim, 2))
     if mode == "constant":
         filled = np.pad(np.zeros(array.shape, np.result_type(array)), widths, mode, **kwargs)
-        inside = tuple(slice(b, b + n) for (b, _), n in zip(widths, array.shape))
+        inside = tuple(slice(b, b + n) for (b, _), n in zip(widths, array.shape, strict=True))
         return untake(array, inside, filled.shape) + filled
     if mode not in _INDEX_PAD_MODES:
         raise NotImplementedError(
@@ -411,7 +411,7 @@ def select(condlist: Any, choicelist: Any, default: Any = 0) -> Any:
     from tapegrad.numpy.elementwise import where  # deferred: elementwise imports reductions
 
     result = default
-    for cond, choice in zip(reversed(condlist), reversed(choicelist)):
+    for cond, choice in zip(reversed(condlist), reversed(choicelist), strict=True):
         result = where(strip(cond), choice, result)
     return result
 

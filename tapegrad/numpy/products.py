@@ -137,7 +137,7 @@ def kron(a: Any, b: Any) -> Any:
     b_shape = (1,) * (nd - np.ndim(b)) + tuple(np.shape(b))
     spread = multiply(reshape(a, tuple(n for s in a_shape for n in (s, 1))),
                       reshape(b, tuple(n for s in b_shape for n in (1, s))))
-    return reshape(spread, tuple(p * q for p, q in zip(a_shape, b_shape)))
+    return reshape(spread, tuple(p * q for p, q in zip(a_shape, b_shape, strict=True)))
 
 
 @composite(np.cross)
@@ -165,10 +165,10 @@ def _parse_einsum(spec: str, shapes: list[tuple[int, ...]]) -> tuple[list[str], 
         raise ValueError(f"einsum: {len(terms)} operand subscripts but {len(shapes)} operands")
     used = set(spec)
     spare = [c for c in string.ascii_uppercase + string.ascii_lowercase if c not in used]
-    widest = max([len(s) - len(t.replace("...", "")) for t, s in zip(terms, shapes) if "..." in t] or [0])
+    widest = max([len(s) - len(t.replace("...", "")) for t, s in zip(terms, shapes, strict=True) if "..." in t] or [0])
     ellipsis = "".join(spare[:widest])
     spelled = []
-    for term, shape in zip(terms, shapes):
+    for term, shape in zip(terms, shapes, strict=True):
         n = len(shape) - len(term.replace("...", ""))
         spelled.append(term.replace("...", ellipsis[widest - n:] if n else ""))
     if "->" in spec:
@@ -204,8 +204,8 @@ def _einsum_vjp(g: Any, ans: Any, spec: str, *operands: Any) -> tuple[Any, ...]:
     inputs, out = spec.split("->")
     terms = inputs.split(",")
     cts: list[Any] = [None]
-    for k, (term, x) in enumerate(zip(terms, operands)):
-        others = [(t, o) for j, (t, o) in enumerate(zip(terms, operands)) if j != k]
+    for k, (term, x) in enumerate(zip(terms, operands, strict=True)):
+        others = [(t, o) for j, (t, o) in enumerate(zip(terms, operands, strict=True)) if j != k]
         seen = set(out).union(*[set(t) for t, _ in others])
         present = "".join(c for c in term if c in seen)
         ct = _einsum(",".join([out] + [t for t, _ in others]) + "->" + present,
