@@ -12,26 +12,32 @@ from tapegrad.tracer import Tracer  # first: the numpy namespace below is built 
 
 # isort: split
 
-from tapegrad import numpy  # noqa: E402  (registers every NumPy rule)
-from tapegrad.checkpoint import checkpoint, constant  # noqa: E402
-from tapegrad.derivatives import hessian, hvp, jacfwd, jacobian  # noqa: E402
-from tapegrad.errors import (  # noqa: E402
+from tapegrad import (
+    numpy,  # registers every NumPy rule
+    testing,
+)
+from tapegrad.checkpoint import checkpoint, constant
+from tapegrad.debug import debug_nans
+from tapegrad.derivatives import hessian, hvp, jacfwd, jacobian
+from tapegrad.errors import (
     EscapedTracerError,
+    NonFiniteError,
     NonScalarOutputError,
     NotDifferentiableError,
     RuleError,
+    SourceLocation,
     UnsupportedFunctionError,
 )
-from tapegrad.forward import jvp  # noqa: E402
-from tapegrad.numpy import jvp_rules as _jvp_rules  # noqa: E402, F401  (registers JVP rules)
-from tapegrad.pytree import (  # noqa: E402
+from tapegrad.forward import jvp
+from tapegrad.numpy import jvp_rules as _jvp_rules  # noqa: F401  (registers JVP rules)
+from tapegrad.pytree import (
     Constant,
     register_pytree,
     tree_flatten,
     tree_map,
     tree_unflatten,
 )
-from tapegrad.registry import (  # noqa: E402
+from tapegrad.registry import (
     Primitive,
     defjvp,
     defjvp_all,
@@ -39,8 +45,9 @@ from tapegrad.registry import (  # noqa: E402
     defvjp_all,
     primitive,
 )
-from tapegrad.tape import Entry, Trace  # noqa: E402
-from tapegrad.transforms import (  # noqa: E402
+from tapegrad.tape import Entry, Trace
+from tapegrad.tape_view import Tape, make_tape
+from tapegrad.transforms import (
     elementwise_grad,
     grad,
     holomorphic_grad,
@@ -53,15 +60,19 @@ __all__ = [
     "Constant",
     "Entry",
     "EscapedTracerError",
+    "NonFiniteError",
     "NonScalarOutputError",
     "NotDifferentiableError",
     "Primitive",
     "RuleError",
+    "SourceLocation",
+    "Tape",
     "Trace",
     "Tracer",
     "UnsupportedFunctionError",
     "checkpoint",
     "constant",
+    "debug_nans",
     "defjvp",
     "defjvp_all",
     "defvjp",
@@ -74,10 +85,12 @@ __all__ = [
     "jacfwd",
     "jacobian",
     "jvp",
+    "make_tape",
     "numpy",
     "primitive",
     "register_pytree",
     "stop_gradient",
+    "testing",
     "tree_flatten",
     "tree_map",
     "tree_unflatten",
@@ -85,11 +98,4 @@ __all__ = [
     "vjp",
 ]
 
-# Diagnostics: NaN/Inf debug mode, the tape as a value, and their errors.
-from tapegrad import testing  # noqa: E402
-from tapegrad.debug import debug_nans  # noqa: E402
-from tapegrad.errors import NonFiniteError, SourceLocation  # noqa: E402
-from tapegrad.tape_view import Tape, make_tape  # noqa: E402
-
-__all__ += ["NonFiniteError", "SourceLocation", "Tape", "debug_nans", "make_tape", "testing"]
 __version__ = "0.1.0"

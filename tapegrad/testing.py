@@ -33,6 +33,8 @@ from tapegrad.registry import Primitive, vjp_rule
 from tapegrad.tracer import strip
 from tapegrad.transforms import vjp
 
+__all__ = ["GradientCheckError", "check_grads", "check_rule"]
+
 # A full element-by-element comparison costs two evaluations of f per element: beyond this
 # many elements in the failing argument, only the first ones are compared.
 MAX_ELEMENTS_COMPARED = 4096
