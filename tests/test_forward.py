@@ -24,7 +24,8 @@ def _random_like(tree: object, rng: np.random.Generator) -> object:
 
 
 def _inner(a: object, b: object) -> float:
-    return float(sum(np.vdot(np.asarray(x), np.asarray(y)) for x, y in
+    """``Re sum(a * b)``: how cotangents pair with tangents, complex ones too (docs/complex.md)."""
+    return float(sum(np.real(np.sum(np.asarray(x) * np.asarray(y))) for x, y in
                      zip(tree_flatten(a)[0], tree_flatten(b)[0], strict=True)))
 
 
