@@ -14,7 +14,7 @@ import attrs
 import numpy as np
 
 from tapegrad.errors import NotDifferentiableError, RuleError
-from tapegrad.registry import Primitive, vjp_rule
+from tapegrad.registry import Primitive, argument_rule, vjp_rule
 from tapegrad.tape import _EMPTY, Trace
 from tapegrad.tracer import Tracer
 
@@ -206,14 +206,7 @@ def _per_argument_results(trace: Trace, index: int, prim: Primitive, rules: tupl
     for position, slot in enumerate(in_slots):
         if slot is None:
             continue
-        rule = rules[position] if position < len(rules) else None
-        if rule is None:
-            raise NotDifferentiableError(
-                f"{prim.name} has no VJP rule for its argument {position}, but a traced "
-                f"value was passed there. Register one: tapegrad.defvjp({prim.name}, <rule for "
-                f"argument 0>, ..., <rule for argument {position}>), or pass a constant there "
-                f"(tapegrad.stop_gradient).\n  {where(trace, index)}"
-            )
+        rule = argument_rule(prim, rules, position, "defvjp", lambda: f"\n  {where(trace, index)}")
         ct = rule(g, ans, *args, **kwargs)
         if ct is not None:
             results.append((position, ct))

@@ -23,7 +23,7 @@ import numpy as np
 
 from tapegrad.errors import NotDifferentiableError, RuleError
 from tapegrad.pytree import TreeDef, tree_flatten, tree_unflatten
-from tapegrad.registry import Primitive, jvp_rule, vjp_rule
+from tapegrad.registry import Primitive, argument_rule, jvp_rule, vjp_rule
 from tapegrad.tape import VALUE_TYPES, Trace, _new_object, escaped, new_trace
 from tapegrad.tracer import Tracer
 from tapegrad.transforms import Key, _as_input, _name, _split_aux, _substitute, vjp
@@ -173,7 +173,8 @@ def derived_jvp(prim: Primitive, tangents: tuple[Any, ...], ans: Any, args: tupl
 
     def cotangents(g: Any) -> tuple[Any, ...]:
         if type(rules) is tuple:
-            cts = [_vjp_rule_at(prim, rules, i)(g, ans, *args, **kwargs) for i in positions]
+            cts = [argument_rule(prim, rules, i, "defjvp or defvjp")(g, ans, *args, **kwargs)
+                   for i in positions]
         else:
             every = cast(Callable[..., Any], rules)(g, ans, *args, **kwargs)
             cts = [every[i] for i in positions]
@@ -184,17 +185,6 @@ def derived_jvp(prim: Primitive, tangents: tuple[Any, ...], ans: Any, args: tupl
     _, transpose = vjp(cotangents, g0)
     (tangent,) = transpose(tuple(tangents[i] for i in positions))
     return tangent
-
-
-def _vjp_rule_at(prim: Primitive, rules: tuple[Any, ...], position: int) -> Any:
-    rule = rules[position] if position < len(rules) else None
-    if rule is None:
-        raise NotDifferentiableError(
-            f"{prim.name} has no JVP or VJP rule for its argument {position}, but a traced value "
-            f"was passed there. Register one: tapegrad.defjvp({prim.name}, ...) or "
-            f"tapegrad.defvjp({prim.name}, ...), or pass a constant there (tapegrad.stop_gradient)."
-        )
-    return rule
 
 
 def _zeros(value: Any) -> Any:

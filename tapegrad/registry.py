@@ -243,6 +243,27 @@ def jvp_rule(prim: Primitive) -> tuple[JvpRule | None, ...] | JvpRule | None:
     return _jvp_rules.get(prim)
 
 
+def argument_rule(prim: Primitive, rules: tuple[Any, ...], position: int, registered: str,
+                  where: Callable[[], str] = str) -> Any:
+    """``rules[position]``, or the error for a traced argument that has no rule.
+
+    `registered` says which registration would fix it (``"defvjp"``, or ``"defjvp or defvjp"``);
+    `where()` locates the entry, and is called only to write the error (it may be costly).
+    """
+    rule = rules[position] if position < len(rules) else None
+    if rule is None:
+        names = registered.split(" or ")
+        kinds = " or ".join(name.removeprefix("def").upper() for name in names)
+        how = " or ".join(f"tapegrad.{name}({prim.name}, ...)" for name in names)
+        raise NotDifferentiableError(
+            f"{prim.name} has no {kinds} rule for its argument "
+            f"{position}, but a traced value was passed there. Register one with {how}, giving "
+            f"rules for arguments 0 to {position}, or pass a constant there "
+            f"(tapegrad.stop_gradient).{where()}"
+        )
+    return rule
+
+
 def _per_argument_rules(prim: Primitive, rules: tuple[Any, ...], caller: str,
                         example: str) -> tuple[Any, ...]:
     """`rules` checked for `caller` (defvjp or defjvp): one function or None per argument."""

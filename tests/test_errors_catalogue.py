@@ -484,7 +484,7 @@ CATALOGUE = [
             "Register a rule with defvjp, or stop_gradient its input."),
     Mistake("a rule missing for one argument", rule_missing_for_an_argument,
             tapegrad.NotDifferentiableError, r"power has no VJP rule for its argument 1",
-            rf"power was called at .*{HERE}", r"<rule for argument 1>.*stop_gradient",
+            rf"power was called at .*{HERE}", r"tapegrad.defvjp\(power, ...\), giving rules for arguments 0 to 1.*stop_gradient",
             "Give defvjp one rule per argument you differentiate."),
     Mistake("a rule that crashes", rule_crashes, ValueError, r"matmul", rf"VJP rule of outer.*{HERE}",
             r"raised by the VJP rule of outer",
