@@ -17,7 +17,7 @@ from tapegrad.forward import jvp
 from tapegrad.pytree import Constant, TreeDef, tree_flatten, tree_unflatten
 from tapegrad.registry import Primitive, defjvp_all, defvjp_all
 from tapegrad.tracer import Tracer
-from tapegrad.transforms import _name, vjp
+from tapegrad.transforms import vjp
 
 
 def checkpoint(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -36,15 +36,12 @@ def checkpoint(f: Callable[..., Any]) -> Callable[..., Any]:
         ...     lambda w: np.sum(np.tanh(np.tanh(np.ones(2) @ w) @ w)))(w))
         True
     """
-    prim = Primitive(f"checkpoint({_name(f)})", functools.partial(_run_flat, f))
-    defvjp_all(prim, functools.partial(_checkpoint_vjp, f))
-    defjvp_all(prim, functools.partial(_checkpoint_jvp, f))
 
     @functools.wraps(f)
     def checkpointed(*args: Any, **kwargs: Any) -> Any:
         leaves, in_tree = tree_flatten((args, kwargs))
         out_trees: list[TreeDef] = []  # filled by _run_flat when f runs
-        outs = prim(*leaves, in_tree=in_tree, out_trees=out_trees)
+        outs = _checkpointed(*leaves, fun=f, in_tree=in_tree, out_trees=out_trees)
         return tree_unflatten(out_trees[-1], outs)
 
     return checkpointed
@@ -55,10 +52,10 @@ def _call(f: Callable[..., Any], leaves: Any, in_tree: TreeDef) -> Any:
     return f(*args, **kwargs)
 
 
-def _run_flat(f: Callable[..., Any], *leaves: Any, in_tree: TreeDef,
+def _run_flat(*leaves: Any, fun: Callable[..., Any], in_tree: TreeDef,
               out_trees: list[TreeDef]) -> Any:
-    """Run `f` on plain leaves; return its output leaves as a tuple, filing its structure."""
-    out_leaves, out_tree = tree_flatten(_call(f, leaves, in_tree))
+    """Run `fun` on plain leaves; return its output leaves as a tuple, filing its structure."""
+    out_leaves, out_tree = tree_flatten(_call(fun, leaves, in_tree))
     out_trees.append(out_tree)
     return tuple(out_leaves)
 
@@ -76,25 +73,32 @@ def _restricted(f: Callable[..., Any], leaves: tuple[Any, ...], positions: list[
     return flat
 
 
-def _checkpoint_vjp(f: Callable[..., Any], g: tuple[Any, ...], ans: Any, *leaves: Any,
+def _checkpoint_vjp(g: tuple[Any, ...], ans: Any, *leaves: Any, fun: Callable[..., Any],
                     in_tree: TreeDef, out_trees: list[TreeDef]) -> tuple[Any, ...]:
     # Recompute f under vjp, now, and pull g back. The rule does not know which leaves are
     # traced, so it differentiates every leaf that could be (floats and outer tracers).
     positions = [i for i, leaf in enumerate(leaves) if _differentiable(leaf)]
-    _, pull_back = vjp(_restricted(f, leaves, positions, in_tree), *[leaves[i] for i in positions])
+    _, pull_back = vjp(_restricted(fun, leaves, positions, in_tree), *[leaves[i] for i in positions])
     cts: list[Any] = [None] * len(leaves)
     for i, ct in zip(positions, pull_back(tuple(g)), strict=True):
         cts[i] = ct
     return tuple(cts)
 
 
-def _checkpoint_jvp(f: Callable[..., Any], tangents: tuple[Any, ...], ans: Any, *leaves: Any,
+def _checkpoint_jvp(tangents: tuple[Any, ...], ans: Any, *leaves: Any, fun: Callable[..., Any],
                     in_tree: TreeDef, out_trees: list[TreeDef]) -> tuple[Any, ...]:
     positions = [i for i, t in enumerate(tangents) if t is not None]
-    flat = _restricted(f, leaves, positions, in_tree)
+    flat = _restricted(fun, leaves, positions, in_tree)
     primals = tuple(leaves[i] for i in positions)
     _, tangent = jvp(flat, primals, tuple(tangents[i] for i in positions))
     return tuple(tangent)
+
+
+# One primitive serves every checkpointed function, which it receives as the static
+# parameter `fun`: checkpointing a new function registers nothing.
+_checkpointed = Primitive("checkpoint", _run_flat)
+defvjp_all(_checkpointed, _checkpoint_vjp)
+defjvp_all(_checkpointed, _checkpoint_jvp)
 
 
 def _differentiable(leaf: Any) -> bool:
