@@ -64,29 +64,40 @@ def frequent_switching() -> Iterator[None]:
         sys.setswitchinterval(old)
 
 
-def test_threads_give_single_threaded_results() -> None:
-    expected = reference()
-    results: list[list[Any]] = [[] for _ in range(N_WORKERS)]
+def run_in_threads(work: Callable[[int], None]) -> None:
+    """Run ``work(k)`` for every worker k in its own thread, switching often; re-raise the
+    first error a worker met (an exception in a thread would otherwise only be printed)."""
     errors: list[BaseException] = []
-    barrier = threading.Barrier(N_WORKERS)
 
-    def work(k: int) -> None:
+    def guarded(k: int) -> None:
         try:
-            barrier.wait()
-            f = nested_computation(k)
-            for _ in range(REPEATS):
-                results[k].append(f(INPUTS[k]))
-            assert _active.get() == ()
+            work(k)
         except BaseException as error:  # reported by the main thread below
             errors.append(error)
 
     with frequent_switching():
-        threads = [threading.Thread(target=work, args=(k,)) for k in range(N_WORKERS)]
+        threads = [threading.Thread(target=guarded, args=(k,)) for k in range(N_WORKERS)]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
-    assert errors == []
+    if errors:
+        raise errors[0]
+
+
+def test_threads_give_single_threaded_results() -> None:
+    expected = reference()
+    results: list[list[Any]] = [[] for _ in range(N_WORKERS)]
+    barrier = threading.Barrier(N_WORKERS)
+
+    def work(k: int) -> None:
+        barrier.wait()
+        f = nested_computation(k)
+        for _ in range(REPEATS):
+            results[k].append(f(INPUTS[k]))
+        assert _active.get() == ()
+
+    run_in_threads(work)
     for k in range(N_WORKERS):
         assert len(results[k]) == REPEATS
         for got in results[k]:
@@ -104,12 +115,7 @@ def test_threads_share_one_transformed_function() -> None:
         for _ in range(REPEATS // 4):
             results[k].append(g(INPUTS[k]))
 
-    with frequent_switching():
-        threads = [threading.Thread(target=work, args=(k,)) for k in range(N_WORKERS)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+    run_in_threads(work)
     for k in range(N_WORKERS):
         assert len(results[k]) == REPEATS // 4
         for got in results[k]:
