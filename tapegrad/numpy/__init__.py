@@ -40,6 +40,7 @@ from tapegrad.numpy import (  # the submodules: their __all__ lists make this on
     nondifferentiable,
     products,
     reductions,
+    signal,
 )
 from tapegrad.numpy._listing import Supported, supported
 from tapegrad.numpy.elementwise import *  # noqa: F403
@@ -48,6 +49,7 @@ from tapegrad.numpy.manipulation import *  # noqa: F403
 from tapegrad.numpy.nondifferentiable import *  # noqa: F403
 from tapegrad.numpy.products import *  # noqa: F403
 from tapegrad.numpy.reductions import *  # noqa: F403
+from tapegrad.numpy.signal import *  # noqa: F403
 
 __all__ = [
     "fft", "linalg", "Supported", "supported",
@@ -58,4 +60,5 @@ __all__ = [
     "ndarray", "newaxis", "ones", "pi", "zeros",
     *elementwise.__all__, *indexing.__all__, *manipulation.__all__,
     *nondifferentiable.__all__, *products.__all__, *reductions.__all__,
+    *signal.__all__,
 ]

@@ -1,0 +1,421 @@
+"""Signal processing and calculus on samples: convolution, interpolation, finite differences,
+integration and polynomials.
+
+One primitive, the full discrete convolution, carries a rule of its own: its VJP is a
+convolution with the other operand reversed, so it is differentiable to any order. The rest
+are composites that follow NumPy's own formulas step by step, so that their values are
+NumPy's and their derivatives are those of what NumPy computes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tapegrad.errors import NotDifferentiableError, at_user_line
+from tapegrad.numpy._wrap import composite
+from tapegrad.numpy.elementwise import conjugate, sin, sqrt, where
+from tapegrad.numpy.indexing import _getitem
+from tapegrad.numpy.linalg import qr, solve
+from tapegrad.numpy.manipulation import (
+    _along,
+    _normalize,
+    asarray,
+    astype,
+    atleast_1d,
+    broadcast_to,
+    concatenate,
+    diff,
+    flip,
+    ravel,
+    reshape,
+    stack,
+    take,
+)
+from tapegrad.numpy.reductions import cumprod, cumsum, match_real, sum
+from tapegrad.registry import Primitive, defjvp, defvjp, holds_tracer
+from tapegrad.tracer import strip
+
+# -- convolution ----------------------------------------------------------------------------
+_convolve = Primitive("convolve", lambda a, v: np.convolve(a, v, "full"))
+"""The full convolution of two 1-D arrays: ``out[k] = sum_i a[i] * v[k - i]``."""
+
+
+def _window(x: Any, start: int, size: int) -> Any:
+    """``x[start:start + size]`` of a 1-D array (a no-op when that is all of it)."""
+    return x if start == 0 and size == x.shape[0] else _getitem(x, slice(start, start + size))
+
+
+# Each output sample is a sum of products, so the cotangent of one operand gathers g against
+# the other operand reversed: the part of the full convolution where they overlap.
+defvjp(_convolve,
+       lambda g, ans, a, v: match_real(_window(_convolve(g, flip(v)), v.shape[0] - 1, a.shape[0]), a),
+       lambda g, ans, a, v: match_real(_window(_convolve(g, flip(a)), a.shape[0] - 1, v.shape[0]), v))
+defjvp(_convolve, lambda t, ans, a, v: _convolve(t, v), lambda t, ans, a, v: _convolve(a, t))
+
+
+def _mode_window(full: Any, n: int, m: int, mode: str, centre: int) -> Any:
+    """The part of a full convolution (operands of lengths n, m) that `mode` keeps."""
+    shorter = min(n, m)
+    if mode == "full":
+        return full
+    if mode == "same":
+        return _window(full, centre, max(n, m))
+    if mode == "valid":
+        return _window(full, shorter - 1, max(n, m) - shorter + 1)
+    raise ValueError(f"mode must be 'full', 'same' or 'valid', not {mode!r}")
+
+
+def _operands(a: Any, v: Any, name: str) -> tuple[Any, Any]:
+    a, v = atleast_1d(asarray(a)), atleast_1d(asarray(v))
+    if a.ndim != 1 or v.ndim != 1:
+        raise ValueError(f"{name}: object too deep for desired array (both operands must be 1-D)")
+    if a.shape[0] == 0 or v.shape[0] == 0:
+        raise ValueError(f"{name}: the operands cannot be empty")
+    return a, v
+
+
+@composite(np.convolve)
+def convolve(a: Any, v: Any, mode: str = "full") -> Any:
+    """``np.convolve``: the full convolution, cut to `mode` ('full', 'same', 'valid').
+
+    Examples:
+        >>> import numpy as np, tapegrad
+        >>> tapegrad.grad(lambda v: np.sum(np.convolve([1.0, 2.0, 3.0], v, "valid")))(np.ones(2))
+        array([5., 3.])
+    """
+    a, v = _operands(a, v, "convolve")
+    n, m = a.shape[0], v.shape[0]
+    return _mode_window(_convolve(a, v), n, m, mode, (min(n, m) - 1) // 2)
+
+
+@composite(np.correlate)
+def correlate(a: Any, v: Any, mode: str = "valid") -> Any:
+    """``np.correlate``: ``out[k] = sum_n a[n + k] * conj(v[n])``, a convolution with `v`
+    reversed and conjugated (as NumPy conjugates it), cut to `mode`."""
+    a, v = _operands(a, v, "correlate")
+    n, m = a.shape[0], v.shape[0]
+    kernel = flip(conjugate(v) if np.iscomplexobj(strip(v)) else v)
+    # NumPy centres 'same' differently when it swaps the operands (a shorter than v).
+    centre = (min(n, m) - 1) // 2 if n >= m else (min(n, m) - 1) - (min(n, m) - 1) // 2
+    return _mode_window(_convolve(a, kernel), n, m, mode, centre)
+
+
+@composite(np.polymul)
+def polymul(a1: Any, a2: Any) -> Any:
+    """``np.polymul``: the convolution of the coefficients (leading zeros trimmed, as NumPy's
+    ``poly1d`` trims them)."""
+    return convolve(_trim_leading_zeros(a1), _trim_leading_zeros(a2))
+
+
+def _trim_leading_zeros(c: Any) -> Any:
+    c = atleast_1d(asarray(c))
+    nonzero = np.flatnonzero(strip(c))
+    if nonzero.size == 0:
+        return np.zeros(1, np.result_type(c))  # poly1d's zero polynomial
+    return _getitem(c, slice(int(nonzero[0]), None)) if nonzero[0] else c
+
+
+# -- interpolation --------------------------------------------------------------------------
+@composite(np.interp)
+def interp(x: Any, xp: Any, fp: Any, left: Any = None, right: Any = None, period: Any = None) -> Any:
+    """``np.interp``: piecewise linear interpolation, differentiable in `x`, `xp` and `fp`.
+
+    Within a segment the value is ``fp[j] + slope * (x - xp[j])``, as NumPy computes it; at a
+    knot the derivative with respect to `x` is that of the segment to its right (the
+    right-sided derivative), except at the last knot, which only has the one to its left.
+    Outside ``[xp[0], xp[-1]]`` the value is `left` or `right`, constant in `x`.
+
+    Examples:
+        >>> import numpy as np, tapegrad
+        >>> tapegrad.grad(lambda x: np.interp(x, [0.0, 1.0, 3.0], [0.0, 2.0, 3.0]))(1.0)
+        np.float64(0.5)
+    """
+    dtype = np.complex128 if np.iscomplexobj(strip(fp)) else np.float64
+    x = astype(asarray(x), np.float64)
+    xp = astype(asarray(xp), np.float64)
+    fp = astype(asarray(fp), dtype)
+    if xp.ndim != 1 or fp.ndim != 1:
+        raise ValueError("interp: xp and fp must be 1-D sequences")
+    if xp.shape[0] != fp.shape[0] or xp.shape[0] == 0:
+        raise ValueError("interp: fp and xp are not of the same length, or are empty")
+    if period is not None:
+        if period == 0:
+            raise ValueError("period must be a non-zero value")
+        period, left, right = abs(period), None, None
+        x, xp = x % period, xp % period
+        order = np.argsort(strip(xp))
+        xp, fp = take(xp, order), take(fp, order)
+        xp = concatenate([_getitem(xp, slice(-1, None)) - period, xp, _getitem(xp, slice(0, 1)) + period])
+        fp = concatenate([_getitem(fp, slice(-1, None)), fp, _getitem(fp, slice(0, 1))])
+    left = _getitem(fp, 0) if left is None else left
+    right = _getitem(fp, -1) if right is None else right
+    knots, at = strip(xp), strip(x)
+    if knots.shape[0] == 1:
+        inside = broadcast_to(_getitem(fp, 0), np.shape(at))
+    else:
+        j = np.clip(np.searchsorted(knots, at, side="right") - 1, 0, knots.shape[0] - 2)
+        x0, x1, f0, f1 = take(xp, j), take(xp, j + 1), take(fp, j), take(fp, j + 1)
+        width = x1 - x0
+        # A zero-width segment (a repeated knot) is a jump: flat on either side of it.
+        flat = strip(width) == 0
+        slope = where(flat, 0.0, (f1 - f0) / where(flat, 1.0, width))
+        inside = slope * (x - x0) + f0
+    out = where(at < knots[0], left, where(at > knots[-1], right, inside))
+    return astype(out, dtype)
+
+
+# -- differences ----------------------------------------------------------------------------
+@composite(np.ediff1d)
+def ediff1d(ary: Any, to_end: Any = None, to_begin: Any = None) -> Any:
+    """``np.ediff1d``: differences of the flattened array, with optional ends (cast to its
+    dtype, as NumPy casts them)."""
+    flat = ravel(asarray(ary))
+    dtype = np.result_type(flat)
+    middle = _getitem(flat, slice(1, None)) - _getitem(flat, slice(None, -1))
+    parts = [_end(to_begin, dtype), middle, _end(to_end, dtype)]
+    parts = [p for p in parts if p is not None]
+    return middle if len(parts) == 1 else concatenate(parts)
+
+
+def _end(values: Any, dtype: Any) -> Any:
+    if values is None:
+        return None
+    values = asarray(values)
+    if not np.can_cast(np.result_type(values), dtype, casting="same_kind"):
+        raise TypeError(f"dtype of `to_begin`/`to_end` must be compatible with input `ary` under the "
+                        f"`same_kind` rule, and {np.result_type(values)} is not {dtype}")
+    return ravel(astype(values, dtype))
+
+
+@composite(np.gradient)
+def gradient(f: Any, *varargs: Any, axis: Any = None, edge_order: int = 1) -> Any:
+    """``np.gradient``: central differences inside, one-sided ones (order 1 or 2) at the ends.
+
+    Spacing may be a scalar per axis or the coordinates along each axis, traced or not. Traced
+    coordinates are always differentiated through the formula for uneven spacing (which
+    NumPy skips when the spacing happens to be even: the values agree, but only the uneven
+    formula has the right derivative with respect to the coordinates).
+    """
+    f = asarray(f)
+    axes = list(range(f.ndim)) if axis is None else [_normalize(a, f.ndim) for a in np.atleast_1d(axis)]
+    if not varargs:
+        spacings: list[Any] = [1.0] * len(axes)
+    elif len(varargs) == 1 and np.ndim(varargs[0]) == 0:
+        spacings = list(varargs) * len(axes)
+    elif len(varargs) == len(axes):
+        spacings = [_spacing(asarray(d), f.shape[a]) for d, a in zip(varargs, axes, strict=True)]
+    else:
+        raise TypeError("invalid number of arguments")
+    if edge_order not in (1, 2):
+        raise ValueError("'edge_order' greater than 2 not supported")
+    dtype = np.result_type(f) if np.issubdtype(np.result_type(f), np.inexact) else np.dtype(np.float64)
+    f = astype(f, dtype)
+    outs = [astype(_gradient_along(f, a, d, edge_order), dtype) for a, d in zip(axes, spacings, strict=True)]
+    return outs[0] if len(outs) == 1 else tuple(outs)
+
+
+def _spacing(distances: Any, n: int) -> Any:
+    """The spacing NumPy derives from coordinates: a scalar, or the differences of a 1-D array."""
+    if np.ndim(distances) == 0:
+        return distances
+    if np.ndim(distances) != 1:
+        raise ValueError("distances must be either scalars or 1d")
+    if distances.shape[0] != n:
+        raise ValueError("when 1d, distances must match the length of the corresponding dimension")
+    if np.issubdtype(np.result_type(distances), np.integer):
+        distances = astype(distances, np.float64)
+    steps = diff(distances)
+    if holds_tracer([steps]) or not (steps == steps[0]).all():
+        return steps
+    return steps[0]  # even spacing of constant coordinates: NumPy's uniform formula
+
+
+def _gradient_along(f: Any, axis: int, dx: Any, edge_order: int) -> Any:
+    n = f.shape[axis]
+    if n < edge_order + 1:
+        raise ValueError("Shape of array too small to calculate a numerical gradient, "
+                         "at least (edge_order + 1) elements are required.")
+
+    def at(index: Any) -> Any:
+        return _getitem(f, _along(axis, f.ndim, index))
+
+    def combine(a: Any, b: Any, c: Any, i: Any, j: Any, k: Any) -> Any:
+        return a * at(i) + b * at(j) + c * at(k)
+
+    uniform = np.ndim(dx) == 0
+    if uniform:
+        inner = (at(slice(2, None)) - at(slice(None, -2))) / (2.0 * dx)
+    else:
+        shape = [1] * f.ndim
+        shape[axis] = -1
+        dx1, dx2 = _getitem(dx, slice(0, -1)), _getitem(dx, slice(1, None))
+        a = reshape(-dx2 / (dx1 * (dx1 + dx2)), shape)
+        b = reshape((dx2 - dx1) / (dx1 * dx2), shape)
+        c = reshape(dx1 / (dx2 * (dx1 + dx2)), shape)
+        inner = combine(a, b, c, slice(None, -2), slice(1, -1), slice(2, None))
+    if edge_order == 1:
+        first = (at(slice(1, 2)) - at(slice(0, 1))) / (dx if uniform else _getitem(dx, slice(0, 1)))
+        last = (at(slice(-1, None)) - at(slice(-2, -1))) / (dx if uniform else _getitem(dx, slice(-1, None)))
+    else:
+        if uniform:
+            head, tail = (-1.5 / dx, 2.0 / dx, -0.5 / dx), (0.5 / dx, -2.0 / dx, 1.5 / dx)
+        else:
+            d1, d2 = _getitem(dx, 0), _getitem(dx, 1)
+            head = (-(2.0 * d1 + d2) / (d1 * (d1 + d2)), (d1 + d2) / (d1 * d2), -d1 / (d2 * (d1 + d2)))
+            d1, d2 = _getitem(dx, -2), _getitem(dx, -1)
+            tail = (d2 / (d1 * (d1 + d2)), -(d2 + d1) / (d1 * d2), (2.0 * d2 + d1) / (d2 * (d1 + d2)))
+        first = combine(*head, slice(0, 1), slice(1, 2), slice(2, 3))
+        last = combine(*tail, slice(-3, -2), slice(-2, -1), slice(-1, None))
+    return concatenate([first, inner, last], axis=axis)
+
+
+# -- integration and accumulation -------------------------------------------------------------
+@composite(np.trapezoid)
+def trapezoid(y: Any, x: Any = None, dx: Any = 1.0, axis: int = -1) -> Any:
+    """``np.trapezoid``: the trapezoidal rule, differentiable in the samples and the spacing."""
+    y = asarray(y)
+    axis = _normalize(axis, y.ndim)
+    if x is None:
+        d = dx
+    else:
+        x = asarray(x)
+        if x.ndim == 1:
+            shape = [1] * y.ndim
+            shape[axis] = x.shape[0] - 1
+            d = reshape(diff(x), shape)
+        else:
+            d = diff(x, axis=axis)
+    ends = _getitem(y, _along(axis, y.ndim, slice(1, None))) + _getitem(y, _along(axis, y.ndim, slice(None, -1)))
+    return sum(d * ends / 2.0, axis=axis)
+
+
+def _cumulative(accumulate: Any, initial: float, x: Any, axis: Any, dtype: Any, include_initial: bool) -> Any:
+    x = asarray(x)
+    if axis is None:
+        if x.ndim > 1:
+            raise ValueError("For arrays which have more than one dimension ``axis`` argument is required.")
+        axis = 0
+    x = atleast_1d(x)
+    axis = _normalize(axis, x.ndim)
+    out = accumulate(x, axis=axis, dtype=dtype)
+    if not include_initial:
+        return out
+    shape = list(np.shape(out))
+    shape[axis] = 1
+    return concatenate([np.full(shape, initial, np.result_type(out)), out], axis=axis)
+
+
+if hasattr(np, "cumulative_sum"):  # NumPy >= 2.1
+    @composite(np.cumulative_sum)
+    def cumulative_sum(x: Any, /, *, axis: Any = None, dtype: Any = None, out: Any = None,
+                       include_initial: bool = False) -> Any:
+        """``np.cumulative_sum``: `cumsum`, optionally starting with a 0."""
+        return _cumulative(cumsum, 0, x, axis, dtype, include_initial)
+
+    @composite(np.cumulative_prod)
+    def cumulative_prod(x: Any, /, *, axis: Any = None, dtype: Any = None, out: Any = None,
+                        include_initial: bool = False) -> Any:
+        """``np.cumulative_prod``: `cumprod`, optionally starting with a 1."""
+        return _cumulative(cumprod, 1, x, axis, dtype, include_initial)
+
+
+# -- polynomials ----------------------------------------------------------------------------
+@composite(np.polyval)
+def polyval(p: Any, x: Any) -> Any:
+    """``np.polyval``: Horner's scheme, as NumPy evaluates it.
+
+    Examples:
+        >>> import numpy as np, tapegrad
+        >>> tapegrad.grad(lambda x: np.polyval([1.0, 0.0, -2.0], x))(3.0)   # d(x² - 2)/dx
+        np.float64(6.0)
+    """
+    p, x = asarray(p), asarray(x)
+    y: Any = np.zeros(np.shape(x), np.result_type(x))
+    for k in range(np.shape(p)[0]):
+        y = y * x + _getitem(p, k)
+    return y
+
+
+@composite(np.polyfit)
+def polyfit(x: Any, y: Any, deg: int, rcond: Any = None, full: bool = False, w: Any = None,
+            cov: Any = False) -> Any:
+    """``np.polyfit``: least-squares coefficients, differentiable in `x`, `y` and `w`.
+
+    The columns of the Vandermonde matrix are scaled as NumPy scales them; the least-squares
+    problem is then solved by a QR factorization (NumPy uses an SVD: the same solution when
+    the fit is well posed, which a differentiable fit needs anyway).
+    """
+    if full or cov:
+        raise NotDifferentiableError(
+            f"polyfit(..., full=True) and polyfit(..., cov=True) on traced values are not "
+            f"supported{at_user_line()}. Fit the coefficients with polyfit(x, y, deg), and compute "
+            "the residuals from them (np.sum((np.polyval(c, x) - y) ** 2)), or call polyfit on "
+            "tapegrad.stop_gradient(...) values for the diagnostics."
+        )
+    order = int(deg) + 1
+    x, y = asarray(x) + 0.0, asarray(y) + 0.0
+    if deg < 0:
+        raise ValueError("expected deg >= 0")
+    if x.ndim != 1 or x.shape[0] == 0:
+        raise TypeError("expected a non-empty 1D vector for x")
+    if y.ndim not in (1, 2) or y.shape[0] != x.shape[0]:
+        raise TypeError("expected a 1D or 2D array y with as many rows as x")
+    powers = [np.ones(x.shape, np.result_type(x))]
+    for _ in range(order - 1):  # the Vandermonde matrix by repeated products, as NumPy's vander
+        powers.append(powers[-1] * x)
+    lhs = stack(powers[::-1], axis=1)
+    rhs = y
+    if w is not None:
+        w = asarray(w) + 0.0
+        if w.ndim != 1 or w.shape[0] != y.shape[0]:
+            raise TypeError("expected a 1-d array of weights, as long as y")
+        lhs = lhs * w[:, None]
+        rhs = rhs * (w[:, None] if y.ndim == 2 else w)
+    scale = sqrt(sum(lhs * lhs, axis=0))
+    lhs = lhs / scale
+    rcond = x.shape[0] * np.finfo(np.result_type(x)).eps if rcond is None else rcond
+    if np.linalg.matrix_rank(strip(lhs), rcond * np.linalg.norm(strip(lhs), 2)) < order:
+        raise NotDifferentiableError(
+            f"polyfit of degree {deg} through these points is rank-deficient{at_user_line()}: "
+            f"it needs at least {order} distinct x values, and the least-squares coefficients "
+            "then have no unique derivative. Lower the degree, or add points."
+        )
+    q, r = qr(lhs)
+    c = solve(r, q.T @ rhs)
+    return c / (scale[:, None] if np.ndim(c) == 2 else scale)
+
+
+# -- elementwise ----------------------------------------------------------------------------
+_SINC_SERIES = [(-1.0) ** k / float(np.prod(np.arange(2.0, 2 * k + 2))) for k in range(8)]
+"""sin(y) / y = sum_k (-1)^k y^(2k) / (2k + 1)!, exact in float64 for |y| < 0.5."""
+
+
+@composite(np.sinc)
+def sinc(x: Any) -> Any:
+    """``np.sinc``: ``sin(pi x) / (pi x)``, 1 at 0.
+
+    Near 0 it is evaluated by its Taylor series, so that every derivative there is the true
+    one (sinc''(0) = -pi²/3) rather than 0 (a constant 1 patched in at x = 0 would give 0).
+    """
+    x = asarray(x)
+    y = np.pi * x
+    near = np.abs(strip(y)) < 0.5
+    safe = where(near, 1.0, y)
+    series: Any = 0.0
+    near_y = where(near, y, 0.0)  # keeps the unused branch finite, so its cotangent is 0
+    for coefficient in reversed(_SINC_SERIES):
+        series = series * (near_y * near_y) + coefficient
+    far = sin(safe) / safe
+    dtype = np.result_type(x) if np.issubdtype(np.result_type(x), np.inexact) else np.float64
+    return astype(where(near, series, far), dtype)
+
+
+__all__ = [
+    "convolve", "correlate", "polymul", "interp", "ediff1d", "gradient", "trapezoid",
+    "polyval", "polyfit", "sinc",
+]
+if hasattr(np, "cumulative_sum"):
+    __all__ += ["cumulative_sum", "cumulative_prod"]
+
