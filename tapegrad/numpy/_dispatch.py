@@ -8,6 +8,7 @@ import numpy as np
 
 from tapegrad.errors import UnsupportedFunctionError, at_user_line
 from tapegrad.numpy._wrap import by_numpy
+from tapegrad.registry import Primitive
 
 # ufunc.reduce calls that mean a reduction tapegrad knows by another name.
 _REDUCTIONS: dict[Any, Any] = {np.add: np.sum, np.multiply: np.prod, np.maximum: np.max, np.minimum: np.min}
@@ -24,8 +25,10 @@ def ufunc(uf: np.ufunc, method: str, inputs: tuple[Any, ...], kwargs: dict[str, 
         )
     kwargs.pop("out", None)
     if method == "__call__":
-        inputs, kwargs = _call_options(uf, inputs, kwargs)
         target = by_numpy.get(uf)
+        if uf.signature is None or type(target) is Primitive:
+            inputs, kwargs = _call_options(uf, inputs, kwargs)
+        # else a gufunc tapegrad composes (vecdot...): it takes axes=, axis=, keepdims= itself
     elif method == "reduce":
         target = by_numpy.get(_REDUCTIONS.get(uf))
     elif method == "accumulate":
@@ -33,6 +36,8 @@ def ufunc(uf: np.ufunc, method: str, inputs: tuple[Any, ...], kwargs: dict[str, 
     else:
         target = None
     if target is None:
+        if uf.types and all(t.replace("->", "").strip("O") == "" for t in uf.types):
+            raise _from_pyfunc(uf)
         name = uf.__name__ if method == "__call__" else f"{uf.__name__}.{method}"
         raise _unsupported(f"numpy.{name}")
     return target(*inputs, **kwargs)
@@ -76,4 +81,15 @@ def _unsupported(name: str) -> UnsupportedFunctionError:
         f"differentiable, make it a primitive with a rule: {short} = tapegrad.primitive({name}); "
         f"tapegrad.defvjp({short}, lambda g, ans, x: ...); then call {short}(x). If its result "
         f"does not depend on x smoothly, call it on tapegrad.stop_gradient(x)."
+    )
+
+
+def _from_pyfunc(uf: np.ufunc) -> UnsupportedFunctionError:
+    """The error for a ufunc made by ``np.frompyfunc``: it works on Python objects one by one."""
+    return UnsupportedFunctionError(
+        f"the object ufunc {uf.__name__!r} (made by np.frompyfunc) was called on a traced value"
+        f"{at_user_line()}; it runs its Python function on object arrays, which tapegrad cannot "
+        "trace, and returns objects rather than numbers. Use "
+        "tapegrad.numpy.vectorize(f) (np.vectorize's arguments), which traces f element by element, or "
+        "call f on the whole array if it is written with NumPy operations."
     )

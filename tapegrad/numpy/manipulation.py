@@ -434,19 +434,28 @@ def partition(a: Any, kth: Any, axis: Any = -1, kind: str = "introselect", order
 
 @composite(np.diff)
 def diff(a: Any, n: int = 1, axis: int = -1, **kwargs: Any) -> Any:
-    """``np.diff``: differences of shifted slices."""
+    """``np.diff``: differences of shifted slices; `prepend` and `append` may be traced too."""
+    if n < 0:
+        raise ValueError(f"order must be non-negative but got {n!r}")
+    a = array(a)
     axis = _normalize(axis, a.ndim)
     ends = [kwargs.get("prepend", np._NoValue), a, kwargs.get("append", np._NoValue)]
     if any(e is not np._NoValue for e in ends[::2]):
         shape = list(a.shape)
         shape[axis] = 1
         # NumPy turns a scalar prepend/append into an array first (so 0.0 is float64).
-        parts = [e if e is a or np.ndim(e) else np.broadcast_to(np.asarray(e), shape)
-                 for e in ends if e is not np._NoValue]
+        parts = [e if e is a else _end_piece(array(e), shape) for e in ends if e is not np._NoValue]
         a = concatenate(parts, axis=axis)
     for _ in range(n):
         a = _getitem(a, _along(axis, a.ndim, slice(1, None))) - _getitem(a, _along(axis, a.ndim, slice(None, -1)))
     return a
+
+
+def _end_piece(e: Any, shape: list[int]) -> Any:
+    """A prepend/append value of `diff`: arrays as given, scalars spread along the other axes."""
+    if np.ndim(e):
+        return e
+    return broadcast_to(e, shape) if holds_tracer([e]) else np.broadcast_to(np.asarray(e), shape)
 
 
 __all__ = [

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from tapegrad.errors import at_user_line
 from tapegrad.numpy._wrap import composite, wrap
 from tapegrad.numpy.elementwise import conjugate, multiply, subtract
 from tapegrad.numpy.indexing import _getitem
@@ -26,11 +27,12 @@ from tapegrad.numpy.manipulation import (
 )
 from tapegrad.numpy.reductions import match_real, sum, unbroadcast
 from tapegrad.registry import Primitive, defvjp, defvjp_all
+from tapegrad.tracer import strip
 
 matmul = wrap(np.matmul)
 dot = wrap(np.dot)
 tensordot = wrap(np.tensordot)
-_einsum = Primitive("einsum", lambda spec, *operands: np.einsum(spec, *operands))
+_einsum = Primitive("einsum", lambda spec, *operands, optimize=False: np.einsum(spec, *operands, optimize=optimize))
 
 
 def _swap_last(x: Any) -> Any:
@@ -179,15 +181,45 @@ def _parse_einsum(spec: str, shapes: list[tuple[int, ...]]) -> tuple[list[str], 
     return spelled, out
 
 
-@composite(np.einsum)
-def einsum(spec: str, *operands: Any, **kwargs: Any) -> Any:
-    """``np.einsum`` with subscripts (the operand-list form is not supported on traced values).
+def _sublists_to_subscripts(args: tuple[Any, ...]) -> tuple[str, list[Any]]:
+    """NumPy's operand-list form, ``einsum(a, [0, 1], b, [1, 2], [0, 2])``, as subscripts."""
+    letters = string.ascii_uppercase + string.ascii_lowercase  # NumPy's labels 0-51
 
-    An operand whose subscript repeats a letter (``'ii->i'``) is first reduced to its diagonal,
-    so that the primitive, and its rule, only see distinct letters per operand.
+    def spell(sublist: Any) -> str:
+        return "".join("..." if k is Ellipsis else letters[int(k)] for k in sublist)
+
+    operands, sublists = list(args[0::2]), list(args[1::2])
+    spec = ",".join(spell(s) for s in sublists[:len(operands)])
+    if len(args) % 2:  # an odd count ends with the output's sublist
+        operands.pop()
+        spec = ",".join(spell(s) for s in sublists) + "->" + spell(args[-1])
+    return spec, operands
+
+
+@composite(np.einsum)
+def einsum(*args: Any, optimize: Any = False, **kwargs: Any) -> Any:
+    """``np.einsum`` with subscripts (``'ij,jk->ik'``) or operand lists (``a, [0, 1], b, [1, 2]``).
+
+    ``optimize`` is passed on to NumPy (it changes the order of the contractions, not what is
+    computed). An operand whose subscript repeats a letter (``'ii->i'``) is first reduced to
+    its diagonal, so that the primitive, and its rule, only see distinct letters per operand.
+
+    Examples:
+        >>> import numpy as np, tapegrad
+        >>> tapegrad.grad(lambda a: np.einsum(a, [0, 0]))(np.ones((2, 2)))   # the trace
+        array([[1., 0.],
+               [0., 1.]])
     """
-    if not isinstance(spec, str):
-        raise TypeError("tapegrad.numpy.einsum needs the subscripts string form, e.g. einsum('ij,jk->ik', a, b)")
+    if kwargs:
+        raise TypeError(
+            f"np.einsum(...) on traced values takes the optimize= keyword only, not "
+            f"{sorted(kwargs)}{at_user_line()}. Cast the operands or the result instead "
+            "(np.einsum(...).astype(dtype)), and use the returned value rather than out=."
+        )
+    if isinstance(args[0], str):
+        spec, operands = args[0], list(args[1:])
+    else:
+        spec, operands = _sublists_to_subscripts(args)
     terms, out = _parse_einsum(spec, [np.shape(o) for o in operands])
     ops = list(operands)
     for k, term in enumerate(terms):
@@ -197,10 +229,10 @@ def einsum(spec: str, *operands: Any, **kwargs: Any) -> Any:
             ops[k] = diagonal(ops[k], 0, first, second)  # the diagonal axis goes last
             term = "".join(t for i, t in enumerate(term) if i not in (first, second)) + c
         terms[k] = term
-    return _einsum(",".join(terms) + "->" + out, *ops)
+    return _einsum(",".join(terms) + "->" + out, *ops, optimize=optimize)
 
 
-def _einsum_vjp(g: Any, ans: Any, spec: str, *operands: Any) -> tuple[Any, ...]:
+def _einsum_vjp(g: Any, ans: Any, spec: str, *operands: Any, optimize: Any = False) -> tuple[Any, ...]:
     inputs, out = spec.split("->")
     terms = inputs.split(",")
     cts: list[Any] = [None]
@@ -209,7 +241,7 @@ def _einsum_vjp(g: Any, ans: Any, spec: str, *operands: Any) -> tuple[Any, ...]:
         seen = set(out).union(*[set(t) for t, _ in others])
         present = "".join(c for c in term if c in seen)
         ct = _einsum(",".join([out] + [t for t, _ in others]) + "->" + present,
-                     g, *[o for _, o in others])
+                     g, *[o for _, o in others], optimize=optimize)
         # Letters only this operand has were summed away: their cotangent is broadcast back.
         for axis, c in enumerate(term):
             if c not in seen:
@@ -222,4 +254,73 @@ def _einsum_vjp(g: Any, ans: Any, spec: str, *operands: Any) -> tuple[Any, ...]:
 
 defvjp_all(_einsum, _einsum_vjp)
 
+
+# -- NumPy 2's vector gufuncs -----------------------------------------------------------------
+def _core_last(operands: list[Any], core: list[int], axes: Any, axis: Any, name: str) -> list[Any]:
+    """The operands with the core axes that `axes` or `axis` name moved last, where the
+    gufunc's loop expects them."""
+    if axis is not None:
+        if axes is not None:
+            raise TypeError(f"{name}: pass axes= or axis=, not both")
+        axes = [(axis,)] * len(operands)
+    if axes is None:
+        return operands
+    moved = []
+    for x, n, where in zip(operands, core, axes, strict=False):
+        where = [where] if isinstance(where, (int, np.integer)) else list(where)
+        if len(where) != n:
+            raise ValueError(f"{name}: axes= gives {len(where)} axes for an operand with {n} core dimensions")
+        moved.append(moveaxis(x, where, list(range(-n, 0))))
+    return moved
+
+
+def _core_back(result: Any, core: int, axes: Any, axis: Any, keepdims: bool, n_in: int) -> Any:
+    """The result with its core axes moved to where `axes` (or `axis` with keepdims) puts them."""
+    if keepdims:
+        target = axis if axis is not None else (axes[0][0] if axes is not None else -1)
+        return expand_dims(result, target)
+    if axes is not None and len(axes) > n_in and core:
+        where = [axes[n_in]] if isinstance(axes[n_in], (int, np.integer)) else list(axes[n_in])
+        return moveaxis(result, list(range(-core, 0)), where)
+    return result
+
+
+def _check_core(name: str, signature: str, pairs: list[tuple[int, int]]) -> None:
+    for left, right in pairs:
+        if left != right:
+            raise ValueError(f"{name}: the core dimensions of its operands do not match, with gufunc "
+                             f"signature {signature} (size {left} is different from {right})")
+
+
+if hasattr(np, "vecdot"):  # NumPy >= 2.0 (matvec and vecmat: >= 2.2)
+    @composite(np.vecdot, np.linalg.vecdot)
+    def vecdot(x1: Any, x2: Any, /, out: Any = None, *, axes: Any = None, axis: Any = None,
+               keepdims: bool = False, **kwargs: Any) -> Any:
+        """``np.vecdot``: ``sum(conj(x1) * x2)`` over the last axis (or `axis`), broadcast over
+        the others; the first operand is conjugated, as NumPy does."""
+        x1, x2 = _core_last([x1, x2], [1, 1], axes, axis, "vecdot")
+        _check_core("vecdot", "(n),(n)->()", [(np.shape(x1)[-1], np.shape(x2)[-1])])
+        if np.iscomplexobj(strip(x1)):
+            x1 = conjugate(x1)
+        return _core_back(sum(multiply(x1, x2), axis=-1), 0, axes, axis, keepdims, 2)
+
+
+if hasattr(np, "matvec"):
+    @composite(np.matvec)
+    def matvec(x1: Any, x2: Any, /, out: Any = None, *, axes: Any = None, **kwargs: Any) -> Any:
+        """``np.matvec``: matrix times vector over the last axes, broadcast over the others."""
+        x1, x2 = _core_last([x1, x2], [2, 1], axes, None, "matvec")
+        _check_core("matvec", "(m,n),(n)->(m)", [(np.shape(x1)[-1], np.shape(x2)[-1])])
+        return _core_back(matmul(x1, expand_dims(x2, -1))[..., 0], 1, axes, None, False, 2)
+
+    @composite(np.vecmat)
+    def vecmat(x1: Any, x2: Any, /, out: Any = None, *, axes: Any = None, **kwargs: Any) -> Any:
+        """``np.vecmat``: (conjugated) vector times matrix, broadcast over the leading axes."""
+        x1, x2 = _core_last([x1, x2], [1, 2], axes, None, "vecmat")
+        _check_core("vecmat", "(n),(n,m)->(m)", [(np.shape(x1)[-1], np.shape(x2)[-2])])
+        if np.iscomplexobj(strip(x1)):
+            x1 = conjugate(x1)
+        return _core_back(matmul(expand_dims(x1, -2), x2)[..., 0, :], 1, axes, None, False, 2)
+
 __all__ = ["matmul", "dot", "tensordot", "vdot", "inner", "outer", "kron", "cross", "einsum"]
+__all__ += [name for name in ("vecdot", "matvec", "vecmat") if hasattr(np, name)]
