@@ -9,6 +9,7 @@ Plain NumPy calls (``np.sin(t)``, ``np.sum(t)``) reach the same primitives throu
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -121,6 +122,14 @@ class Tracer:
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray[Any, Any]:
         self._check_alive("np.asarray()")
+        if _called_by_np_vectorize():
+            raise TypeError(
+                f"a np.vectorize function was called on a traced value{at_user_line()}; "
+                "np.vectorize turns its inputs into plain arrays first, which would cut them off "
+                "from the gradient. Make it with tapegrad.numpy.vectorize instead (the same "
+                "arguments, e.g. tnp.vectorize(f, signature='(n)->()')): it traces f on each "
+                "element, or each core slice, of traced inputs."
+            )
         raise TypeError(
             f"a traced value cannot be turned into a plain NumPy array{at_user_line()}: that "
             "would cut it off from the gradient. It happens with np.asarray(t) or np.array([t, ...]), with "
@@ -355,6 +364,19 @@ class Tracer:
 
     def __rmod__(self, other: Any) -> Any:
         return tnp.remainder(other, self)
+
+
+def _called_by_np_vectorize() -> bool:
+    """Whether NumPy's vectorize code (the caller of np.asarray, or of its list
+    comprehension) is converting a tracer."""
+    frame = sys._getframe(2)
+    for _ in range(2):
+        if frame is None:
+            return False
+        if isinstance(frame.f_locals.get("self"), np.vectorize):
+            return True
+        frame = frame.f_back
+    return False
 
 
 def strip(value: Any) -> Any:

@@ -32,6 +32,7 @@ from numpy import (
 )
 
 from tapegrad.numpy import (  # the submodules: their __all__ lists make this one
+    callbacks,
     elementwise,
     fft,
     indexing,
@@ -43,6 +44,7 @@ from tapegrad.numpy import (  # the submodules: their __all__ lists make this on
     signal,
 )
 from tapegrad.numpy._listing import Supported, supported
+from tapegrad.numpy.callbacks import *  # noqa: F403
 from tapegrad.numpy.elementwise import *  # noqa: F403
 from tapegrad.numpy.indexing import *  # noqa: F403
 from tapegrad.numpy.manipulation import *  # noqa: F403
@@ -60,5 +62,5 @@ __all__ = [
     "ndarray", "newaxis", "ones", "pi", "zeros",
     *elementwise.__all__, *indexing.__all__, *manipulation.__all__,
     *nondifferentiable.__all__, *products.__all__, *reductions.__all__,
-    *signal.__all__,
+    *signal.__all__, *callbacks.__all__,
 ]

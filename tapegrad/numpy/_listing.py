@@ -9,7 +9,7 @@ import attrs
 _KINDS = [
     ("elementwise", ""), ("reductions", ""), ("manipulation", ""), ("indexing", ""),
     ("products", ""), ("linalg", "linalg."), ("fft", "fft."), ("nondifferentiable", ""),
-    ("signal", ""),
+    ("signal", ""), ("callbacks", ""),
 ]
 
 

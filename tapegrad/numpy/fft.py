@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from tapegrad.numpy._wrap import composite
-from tapegrad.numpy.elementwise import multiply, real
+from tapegrad.numpy.elementwise import conjugate, multiply, real
 from tapegrad.numpy.indexing import _getitem
 from tapegrad.numpy.manipulation import _along, _normalize, pad, roll
 from tapegrad.registry import Primitive, defvjp
@@ -177,7 +177,30 @@ def ifftshift(x: Any, axes: Any = None) -> Any:
     return roll(x, [-(x.shape[a] // 2) for a in axes], axes)
 
 
+_SWAPPED_NORM = {None: "forward", "backward": "forward", "ortho": "ortho", "forward": "backward"}
+
+
+def _swapped(norm: Any) -> str:
+    """The normalization of the opposite direction, as NumPy's hfft and ihfft use it."""
+    if norm not in _SWAPPED_NORM:
+        raise ValueError(f'Invalid norm value {norm}; should be "backward", "ortho" or "forward".')
+    return _SWAPPED_NORM[norm]
+
+
+@composite(_fft.hfft)
+def hfft(a: Any, n: Any = None, axis: int = -1, norm: Any = None, out: Any = None) -> Any:
+    """``np.fft.hfft``: the real spectrum of a Hermitian-symmetric signal, an `irfft` of its
+    conjugate with the opposite normalization (how NumPy computes it)."""
+    return irfft(conjugate(a), n, axis, _swapped(norm))
+
+
+@composite(_fft.ihfft)
+def ihfft(a: Any, n: Any = None, axis: int = -1, norm: Any = None, out: Any = None) -> Any:
+    """``np.fft.ihfft``: the conjugate of an `rfft` with the opposite normalization."""
+    return conjugate(rfft(a, n, axis, _swapped(norm)))
+
+
 __all__ = [
     "fft", "ifft", "fftn", "ifftn", "fft2", "ifft2", "rfft", "irfft", "rfftn", "irfftn",
-    "rfft2", "irfft2", "fftshift", "ifftshift",
+    "rfft2", "irfft2", "fftshift", "ifftshift", "hfft", "ihfft",
 ]
