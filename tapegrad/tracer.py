@@ -369,7 +369,7 @@ class Tracer:
 def _called_by_np_vectorize() -> bool:
     """Whether NumPy's vectorize code (the caller of np.asarray, or of its list
     comprehension) is converting a tracer."""
-    frame = sys._getframe(2)
+    frame: Any = sys._getframe(2)
     for _ in range(2):
         if frame is None:
             return False

@@ -183,7 +183,7 @@ class vectorize(np.vectorize):  # noqa: N801 (NumPy's name)
         return self._assemble(results, loop_shape)
 
     def _call_with_signature(self, call: Callable[..., Any], values: list[Any]) -> Any:
-        core_in, core_out = _parse_signature(self.signature)
+        core_in, core_out = _parse_signature(str(self.signature))
         if len(values) != len(core_in):
             raise TypeError(f"wrong number of positional arguments: expected {len(core_in)}, got {len(values)}")
         sizes: dict[str, int] = {}
@@ -212,12 +212,13 @@ class vectorize(np.vectorize):  # noqa: N801 (NumPy's name)
     def _assemble(self, results: list[Any], loop_shape: tuple[int, ...], k: int | None = None) -> Any:
         """One output array (or a tuple, for several outputs) in NumPy's output dtype: the
         otypes given, or else the dtype of the first result."""
+        otypes: Any = self.otypes
         if not results:
-            return np.zeros(loop_shape, self.otypes[k or 0])
+            return np.zeros(loop_shape, otypes[k or 0])
         if k is None and isinstance(results[0], tuple):
             return tuple(self._assemble([r[j] for r in results], loop_shape, j)
                          for j in range(len(results[0])))
-        dtype = np.dtype(self.otypes[k or 0]) if self.otypes else _dtype(results[0])
+        dtype = np.dtype(otypes[k or 0]) if otypes else _dtype(results[0])
         return astype(_gather(results, loop_shape), dtype)
 
 

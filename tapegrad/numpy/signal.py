@@ -362,7 +362,7 @@ def polyfit(x: Any, y: Any, deg: int, rcond: Any = None, full: bool = False, w: 
         raise TypeError("expected a non-empty 1D vector for x")
     if y.ndim not in (1, 2) or y.shape[0] != x.shape[0]:
         raise TypeError("expected a 1D or 2D array y with as many rows as x")
-    powers = [np.ones(x.shape, np.result_type(x))]
+    powers = [np.ones(x.shape, np.promote_types(np.result_type(x), int))]  # vander's dtype
     for _ in range(order - 1):  # the Vandermonde matrix by repeated products, as NumPy's vander
         powers.append(powers[-1] * x)
     lhs = stack(powers[::-1], axis=1)
