@@ -230,9 +230,24 @@ def rule_crashes() -> Any:
 
 def unsupported_numpy_function() -> Any:
     def loss(x):
-        return np.sum(np.polyfit(x, x ** 2, 1))
+        return np.sum(np.unwrap(x))
 
     return tapegrad.grad(loss)(np.arange(3.0))
+
+
+def np_vectorize_on_traced_values() -> Any:
+    def loss(x):
+        huber = np.vectorize(lambda r: r * r / 2 if abs(r) < 1 else abs(r) - 0.5)
+        return np.sum(huber(x))
+
+    return tapegrad.grad(loss)(np.array([0.5, 3.0]))
+
+
+def frompyfunc_on_traced_values() -> Any:
+    def loss(x):
+        return np.sum(np.frompyfunc(lambda r: r * r, 1, 1)(x))
+
+    return tapegrad.grad(loss)(np.array([0.5, 3.0]))
 
 
 def unsupported_ufunc_method() -> Any:
@@ -491,8 +506,8 @@ CATALOGUE = [
             r"raised by the VJP rule of outer",
             "The note names the primitive whose rule failed and the line that called it: fix the rule's formula."),
     Mistake("a NumPy function tapegrad does not know", unsupported_numpy_function,
-            tapegrad.UnsupportedFunctionError, r"numpy.polyfit was called on a traced value.*no rule",
-            HERE, r"tapegrad.primitive\(numpy.polyfit\).*defvjp.*stop_gradient",
+            tapegrad.UnsupportedFunctionError, r"numpy.unwrap was called on a traced value.*no rule",
+            HERE, r"tapegrad.primitive\(numpy.unwrap\).*defvjp.*stop_gradient",
             "Make it a primitive with a rule, or call it on stop_gradient(x)."),
     Mistake("a ufunc method tapegrad does not know", unsupported_ufunc_method,
             tapegrad.UnsupportedFunctionError, r"numpy.add.reduceat was called on a traced value",
@@ -579,6 +594,14 @@ CATALOGUE = [
             GradientCheckError, r"derivative of energy disagrees", r"Worst element.*: argument 0, index \(\d+,\)",
             r"relative error 0.5",
             "Only stop_gradient what is truly constant; check_grads shows which element differs."),
+    Mistake("np.vectorize on traced values", np_vectorize_on_traced_values, TypeError,
+            r"np.vectorize function was called on a traced value.*plain arrays", HERE,
+            r"tapegrad.numpy.vectorize instead \(the same arguments",
+            "Make the function with tapegrad.numpy.vectorize (np.vectorize's arguments), which traces it."),
+    Mistake("np.frompyfunc on traced values", frompyfunc_on_traced_values,
+            tapegrad.UnsupportedFunctionError, r"object ufunc .* \(made by np.frompyfunc\)", HERE,
+            r"tapegrad.numpy.vectorize\(f\)",
+            "Use tapegrad.numpy.vectorize(f), or write f with array operations."),
 ]
 
 
