@@ -162,8 +162,8 @@ def interp(x: Any, xp: Any, fp: Any, left: Any = None, right: Any = None, period
         flat = strip(width) == 0
         slope = where(flat, 0.0, (f1 - f0) / where(flat, 1.0, width))
         inside = slope * (x - x0) + f0
-    out = where(at < knots[0], left, where(at > knots[-1], right, inside))
-    return astype(out, dtype)
+    out = astype(where(at < knots[0], left, where(at > knots[-1], right, inside)), dtype)
+    return _getitem(out, ()) if out.ndim == 0 else out  # a scalar for a scalar x, as in NumPy
 
 
 # -- differences ----------------------------------------------------------------------------
@@ -409,7 +409,8 @@ def sinc(x: Any) -> Any:
         series = series * (near_y * near_y) + coefficient
     far = sin(safe) / safe
     dtype = np.result_type(x) if np.issubdtype(np.result_type(x), np.inexact) else np.float64
-    return astype(where(near, series, far), dtype)
+    out = astype(where(near, series, far), dtype)
+    return _getitem(out, ()) if out.ndim == 0 else out  # a scalar for a scalar x, as in NumPy
 
 
 __all__ = [
