@@ -27,6 +27,11 @@ SIGNAL_CASES = [
     *[Case(tnp.correlate, (sampler(a), sampler(b)), {"mode": mode}, label=f"{mode}:{a}*{b}")
       for mode in ("full", "same", "valid") for a, b in [((5,), (3,)), ((2,), (5,))]],
     Case(tnp.polymul, (sampler((3,)), sampler((2,)))),
+    Case(tnp.polyadd, (sampler((3,)), sampler((2,)))),
+    Case(tnp.polysub, (sampler((2,)), sampler((4,)))),
+    Case(tnp.polyder, (sampler((5,)),), {"m": 2}),
+    Case(tnp.polyint, (sampler((3,)), sampler((2,))), call=lambda p, k: tnp.polyint(p, 2, k)),
+    Case(tnp.polyint, (sampler((3,)),), label="k=0"),
     # interpolation: traced x, xp and fp; ends; periodic
     Case(tnp.interp, (POINTS, KNOTS, sampler((4,)))),
     Case(tnp.interp, (POINTS, KNOTS, sampler((4,)), sampler(()), sampler(())),

@@ -121,6 +121,8 @@ def test_polyval_polymul_and_polyfit() -> None:
     p, x = rng.standard_normal(4), rng.standard_normal(6)
     check_grads(np.polyval, p, x)
     check_grads(np.polymul, p, rng.standard_normal(2))
+    check_grads(lambda p, q: np.polyder(np.polysub(np.polyadd(p, q), q * p[0]), 2), p, rng.standard_normal(3))
+    check_grads(lambda p, c: np.polyval(np.polyint(p, k=c), 1.5), p, 0.5)
     y, w = rng.standard_normal(6), rng.uniform(0.5, 2.0, 6)
     fit = lambda x, y, w: np.polyfit(x, y, 2, w=w)  # noqa: E731
     np.testing.assert_allclose(tapegrad.vjp(fit, x, y, w)[0], fit(x, y, w), rtol=1e-10)
@@ -225,6 +227,7 @@ def test_supported_lists_the_new_functions() -> None:
     names = {s.name for s in tnp.supported() if s.differentiable}
     for name in ["convolve", "correlate", "interp", "trapezoid", "gradient", "diff", "ediff1d",
                  "cumulative_sum", "cumulative_prod", "polyval", "polyfit", "polymul", "sinc",
+                 "polyadd", "polysub", "polyder", "polyint",
                  "einsum", "vecdot", "matvec", "vecmat", "apply_along_axis", "apply_over_axes",
                  "vectorize", "piecewise", "fft.hfft", "fft.ihfft"]:
         assert name in names, name

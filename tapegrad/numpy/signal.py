@@ -109,6 +109,61 @@ def polymul(a1: Any, a2: Any) -> Any:
     return convolve(_trim_leading_zeros(a1), _trim_leading_zeros(a2))
 
 
+def _aligned(a1: Any, a2: Any) -> tuple[Any, Any]:
+    """Two coefficient vectors, the shorter one padded with leading zeros (as NumPy pads)."""
+    a1, a2 = atleast_1d(asarray(a1)), atleast_1d(asarray(a2))
+    n1, n2 = a1.shape[0], a2.shape[0]
+    if n1 < n2:
+        a1 = concatenate([np.zeros(n2 - n1, np.result_type(a1)), a1])
+    elif n2 < n1:
+        a2 = concatenate([np.zeros(n1 - n2, np.result_type(a2)), a2])
+    return a1, a2
+
+
+@composite(np.polyadd)
+def polyadd(a1: Any, a2: Any) -> Any:
+    """``np.polyadd``: the sum of coefficients aligned at the constant term."""
+    a1, a2 = _aligned(a1, a2)
+    return a1 + a2
+
+
+@composite(np.polysub)
+def polysub(a1: Any, a2: Any) -> Any:
+    """``np.polysub``: the difference of coefficients aligned at the constant term."""
+    a1, a2 = _aligned(a1, a2)
+    return a1 - a2
+
+
+@composite(np.polyder)
+def polyder(p: Any, m: int = 1) -> Any:
+    """``np.polyder``: the m-th derivative's coefficients, by NumPy's recursion."""
+    m = int(m)
+    if m < 0:
+        raise ValueError("Order of derivative must be positive (see polyint)")
+    p = asarray(p)
+    for _ in range(m):
+        n = p.shape[0] - 1
+        p = _getitem(p, slice(None, -1)) * np.arange(n, 0, -1)
+    return p
+
+
+@composite(np.polyint)
+def polyint(p: Any, m: int = 1, k: Any = None) -> Any:
+    """``np.polyint``: the m-th antiderivative's coefficients; the constants `k` may be traced."""
+    m = int(m)
+    if m < 0:
+        raise ValueError("Order of integral must be positive (see polyder)")
+    k = atleast_1d(asarray(np.zeros(m, float) if k is None else k))
+    if k.shape[0] == 1 and m > 1:
+        k = _getitem(k, 0) * np.ones(m, float)
+    if k.shape[0] < m:
+        raise ValueError("k must be a scalar or a rank-1 array of length 1 or >m.")
+    p = asarray(p)
+    for j in range(m):
+        p = concatenate([p / np.arange(p.shape[0], 0, -1), _getitem(k, slice(j, j + 1))])
+    return p
+
+
 def _trim_leading_zeros(c: Any) -> Any:
     c = atleast_1d(asarray(c))
     nonzero = np.flatnonzero(strip(c))
@@ -414,8 +469,8 @@ def sinc(x: Any) -> Any:
 
 
 __all__ = [
-    "convolve", "correlate", "polymul", "interp", "ediff1d", "gradient", "trapezoid",
-    "polyval", "polyfit", "sinc",
+    "convolve", "correlate", "interp", "ediff1d", "gradient", "trapezoid", "polyval", "polyfit",
+    "polyadd", "polysub", "polymul", "polyder", "polyint", "sinc",
 ]
 if hasattr(np, "cumulative_sum"):
     __all__ += ["cumulative_sum", "cumulative_prod"]
