@@ -123,10 +123,20 @@ def test_polyval_polymul_and_polyfit() -> None:
     check_grads(np.polymul, p, rng.standard_normal(2))
     check_grads(lambda p, q: np.polyder(np.polysub(np.polyadd(p, q), q * p[0]), 2), p, rng.standard_normal(3))
     check_grads(lambda p, c: np.polyval(np.polyint(p, k=c), 1.5), p, 0.5)
+    quotient, remainder = tapegrad.vjp(np.polydiv, p, p[:2])[0]
+    np.testing.assert_allclose(quotient, np.polydiv(p, p[:2])[0])
+    check_grads(np.polydiv, p, p[:2])
+    check_grads(lambda r: np.polyval(np.poly(r), 0.3), x[:3])
     y, w = rng.standard_normal(6), rng.uniform(0.5, 2.0, 6)
     fit = lambda x, y, w: np.polyfit(x, y, 2, w=w)  # noqa: E731
     np.testing.assert_allclose(tapegrad.vjp(fit, x, y, w)[0], fit(x, y, w), rtol=1e-10)
     check_grads(fit, x, y, w)
+
+
+def test_unwrap_has_derivative_one() -> None:
+    phase = np.array([0.0, 3.0, 6.5, 0.2, -3.0])
+    np.testing.assert_array_equal(tapegrad.vjp(np.unwrap, phase)[0], np.unwrap(phase))
+    np.testing.assert_array_equal(tapegrad.elementwise_grad(lambda p: np.unwrap(p))(phase), np.ones(5))
 
 
 def test_polyfit_refuses_what_it_cannot_differentiate_and_says_what_to_do() -> None:
@@ -227,7 +237,7 @@ def test_supported_lists_the_new_functions() -> None:
     names = {s.name for s in tnp.supported() if s.differentiable}
     for name in ["convolve", "correlate", "interp", "trapezoid", "gradient", "diff", "ediff1d",
                  "cumulative_sum", "cumulative_prod", "polyval", "polyfit", "polymul", "sinc",
-                 "polyadd", "polysub", "polyder", "polyint",
+                 "polyadd", "polysub", "polyder", "polyint", "polydiv", "poly", "unwrap",
                  "einsum", "vecdot", "matvec", "vecmat", "apply_along_axis", "apply_over_axes",
                  "vectorize", "piecewise", "fft.hfft", "fft.ihfft"]:
         assert name in names, name

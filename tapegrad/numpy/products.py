@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from tapegrad.errors import at_user_line
-from tapegrad.numpy._wrap import composite, wrap
+from tapegrad.numpy._wrap import by_numpy, composite, wrap
 from tapegrad.numpy.elementwise import conjugate, multiply, subtract
 from tapegrad.numpy.indexing import _getitem
 from tapegrad.numpy.manipulation import (
@@ -254,6 +254,9 @@ def _einsum_vjp(g: Any, ans: Any, spec: str, *operands: Any, optimize: Any = Fal
 
 defvjp_all(_einsum, _einsum_vjp)
 
+einsum_path = wrap(np.einsum_path, differentiable=False)
+"""``np.einsum_path``: a contraction order, computed from the operands' shapes only."""
+
 
 # -- NumPy 2's vector gufuncs -----------------------------------------------------------------
 def _core_last(operands: list[Any], core: list[int], axes: Any, axis: Any, name: str) -> list[Any]:
@@ -324,3 +327,9 @@ if hasattr(np, "matvec"):
 
 __all__ = ["matmul", "dot", "tensordot", "vdot", "inner", "outer", "kron", "cross", "einsum"]
 __all__ += [name for name in ("vecdot", "matvec", "vecmat") if hasattr(np, name)]
+__all__ += ["einsum_path"]
+
+# NumPy 2's array-API spellings in np.linalg of the same products.
+for _name, _fun in [("matmul", matmul), ("tensordot", tensordot)]:
+    if hasattr(np.linalg, _name):
+        by_numpy.setdefault(getattr(np.linalg, _name), _fun)

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from tapegrad.errors import NotDifferentiableError, at_user_line
-from tapegrad.numpy._wrap import composite
-from tapegrad.numpy.elementwise import conjugate, sin, sqrt, where
+from tapegrad.numpy._wrap import composite, wrap
+from tapegrad.numpy.elementwise import conjugate, real, sin, sqrt, where
 from tapegrad.numpy.indexing import _getitem
 from tapegrad.numpy.linalg import qr, solve
 from tapegrad.numpy.manipulation import (
@@ -164,6 +164,46 @@ def polyint(p: Any, m: int = 1, k: Any = None) -> Any:
     return p
 
 
+@composite(np.polydiv)
+def polydiv(u: Any, v: Any) -> tuple[Any, Any]:
+    """``np.polydiv``: quotient and remainder by NumPy's long division, step by step."""
+    u, v = atleast_1d(asarray(u)) + 0.0, atleast_1d(asarray(v)) + 0.0
+    dtype = np.result_type(strip(_getitem(u, 0)) + strip(_getitem(v, 0)))
+    m, n = u.shape[0] - 1, v.shape[0] - 1
+    scale = 1.0 / _getitem(v, 0)
+    r, q = astype(u, dtype), []
+    for k in range(m - n + 1):
+        d = scale * _getitem(r, k)
+        q.append(d)
+        r = concatenate([_getitem(r, slice(0, k)), _getitem(r, slice(k, k + n + 1)) - d * v,
+                         _getitem(r, slice(k + n + 1, None))])
+    while np.allclose(strip(_getitem(r, 0)), 0, rtol=1e-14) and r.shape[-1] > 1:
+        r = _getitem(r, slice(1, None))
+    return (stack(q) if q else np.zeros(1, dtype)), r
+
+
+@composite(np.poly)
+def poly(seq_of_zeros: Any) -> Any:
+    """``np.poly``: the monic polynomial with the given roots (of a square matrix: its
+    eigenvalues), by repeated convolution; real when the roots come in conjugate pairs."""
+    zeros = atleast_1d(asarray(seq_of_zeros))
+    if zeros.ndim == 2 and zeros.shape[0] == zeros.shape[1] and zeros.shape[0]:
+        zeros = np.linalg.eigvals(zeros)
+    elif zeros.ndim != 1:
+        raise ValueError("input must be 1d or non-empty square 2d array.")
+    if zeros.shape[0] == 0:
+        return 1.0
+    dtype = np.result_type(zeros) if np.issubdtype(np.result_type(zeros), np.inexact) else np.dtype(np.float64)
+    zeros = astype(zeros, dtype)
+    a: Any = np.ones(1, dtype)
+    for k in range(zeros.shape[0]):
+        a = convolve(a, stack([np.ones((), dtype), -_getitem(zeros, k)]))
+    roots = np.asarray(strip(zeros), complex)
+    if np.iscomplexobj(strip(a)) and np.all(np.sort(roots) == np.sort(roots.conjugate())):
+        a = real(a)
+    return a
+
+
 def _trim_leading_zeros(c: Any) -> Any:
     c = atleast_1d(asarray(c))
     nonzero = np.flatnonzero(strip(c))
@@ -222,6 +262,14 @@ def interp(x: Any, xp: Any, fp: Any, left: Any = None, right: Any = None, period
 
 
 # -- differences ----------------------------------------------------------------------------
+unwrap = wrap(np.unwrap)
+"""``np.unwrap``: the jumps it removes are whole periods, constant under small changes of
+`p`, so its derivative is the identity (almost everywhere)."""
+
+defvjp(unwrap, lambda g, ans, p, *args, **kwargs: g)
+defjvp(unwrap, lambda t, ans, p, *args, **kwargs: t)
+
+
 @composite(np.ediff1d)
 def ediff1d(ary: Any, to_end: Any = None, to_begin: Any = None) -> Any:
     """``np.ediff1d``: differences of the flattened array, with optional ends (cast to its
@@ -470,7 +518,7 @@ def sinc(x: Any) -> Any:
 
 __all__ = [
     "convolve", "correlate", "interp", "ediff1d", "gradient", "trapezoid", "polyval", "polyfit",
-    "polyadd", "polysub", "polymul", "polyder", "polyint", "sinc",
+    "polyadd", "polysub", "polymul", "polydiv", "polyder", "polyint", "poly", "unwrap", "sinc",
 ]
 if hasattr(np, "cumulative_sum"):
     __all__ += ["cumulative_sum", "cumulative_prod"]
