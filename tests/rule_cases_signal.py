@@ -33,6 +33,8 @@ SIGNAL_CASES = [
     Case(tnp.polydiv, (sampler((5,)), sampler((3,), away_from=0.0))),
     Case(tnp.polydiv, (sampler((2,)), sampler((3,))), label="short"),
     Case(tnp.poly, (sampler((3,)),)),
+    Case(signal.roots, (fixed([1.0, -1.5, -1.5, 1.0]),)),  # roots -1, 0.5, 2
+    Case(signal.roots, (fixed([1.0, 0.0, 2.0, 1.0]),), label="complex roots"),
     Case(signal.unwrap, (fixed([0.0, 3.0, 6.5, 0.2, -3.0, 2.9]),)),
     Case(signal.unwrap, (sampler((3, 4), low=-9.0, high=9.0),), {"axis": 0, "period": 6.0}, label="period"),
     Case(tnp.polyint, (sampler((3,)), sampler((2,))), call=lambda p, k: tnp.polyint(p, 2, k)),
@@ -116,5 +118,6 @@ SIGNAL_COMPLEX_CASES = [
     Case(tnp.fft.ihfft, (sampler((3, 5)),)),
     Case(tnp.polyval, (csampler((3,)), csampler((4,)))),
     Case(tnp.poly, (csampler((2,)),)),
+    Case(signal.roots, (csampler((4,)),)),
     Case(tnp.trapezoid, (csampler((3, 4)),)),
 ]

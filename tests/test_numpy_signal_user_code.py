@@ -133,6 +133,15 @@ def test_polyval_polymul_and_polyfit() -> None:
     check_grads(fit, x, y, w)
 
 
+def test_roots_move_as_implicit_differentiation_says() -> None:
+    p = np.poly([-1.0, 0.5, 2.0])  # x^3 - 1.5 x^2 - 1.5 x + 1
+    # the sum of the roots is -p[1] / p[0]
+    np.testing.assert_allclose(tapegrad.grad(lambda p: np.sum(np.roots(p)))(p), [-1.5, -1.0, 0.0, 0.0], atol=1e-12)
+    check_grads(np.roots, np.array([1.0, 0.0, 2.0, 1.0]))  # one real root, two complex ones
+    # a leading zero, which NumPy drops, moves no root
+    assert tapegrad.grad(lambda q: np.sum(np.roots(q)))(np.concatenate([[0.0], p]))[0] == 0.0
+
+
 def test_unwrap_has_derivative_one() -> None:
     phase = np.array([0.0, 3.0, 6.5, 0.2, -3.0])
     np.testing.assert_array_equal(tapegrad.vjp(np.unwrap, phase)[0], np.unwrap(phase))
@@ -237,7 +246,7 @@ def test_supported_lists_the_new_functions() -> None:
     names = {s.name for s in tnp.supported() if s.differentiable}
     for name in ["convolve", "correlate", "interp", "trapezoid", "gradient", "diff", "ediff1d",
                  "cumulative_sum", "cumulative_prod", "polyval", "polyfit", "polymul", "sinc",
-                 "polyadd", "polysub", "polyder", "polyint", "polydiv", "poly", "unwrap",
+                 "polyadd", "polysub", "polyder", "polyint", "polydiv", "poly", "roots", "unwrap",
                  "einsum", "vecdot", "matvec", "vecmat", "apply_along_axis", "apply_over_axes",
                  "vectorize", "piecewise", "fft.hfft", "fft.ihfft"]:
         assert name in names, name

@@ -42,7 +42,10 @@ def _extremum(t: Any, ans: Any, x: Any, axis: Any = None, out: Any = None, keepd
 
 
 def _zeros_or(t: Any, like: Any) -> Any:
-    return np.zeros(np.shape(like), like.dtype) if t is None else t
+    if t is not None:
+        return t
+    # A constant may be a plain list (np.concatenate([x, [0.0]])), which has no dtype.
+    return np.zeros(np.shape(like), like.dtype if hasattr(like, "dtype") else np.asarray(like).dtype)
 
 
 # -- arithmetic -----------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from tapegrad.numpy.manipulation import (
     broadcast_to,
     concatenate,
     diff,
+    expand_dims,
     flip,
     ravel,
     reshape,
@@ -202,6 +203,30 @@ def poly(seq_of_zeros: Any) -> Any:
     if np.iscomplexobj(strip(a)) and np.all(np.sort(roots) == np.sort(roots.conjugate())):
         a = real(a)
     return a
+
+
+roots = wrap(np.roots)
+"""``np.roots``: the eigenvalues of the companion matrix, as NumPy computes them."""
+
+
+def _roots_vjp(g: Any, ans: Any, p: Any) -> Any:
+    # A simple root r of p moves by -(sum_k dp_k r^(n-k)) / p'(r) (implicit differentiation
+    # of p(r) = 0); a repeated root has no derivative (p'(r) = 0 gives inf). Leading zeros,
+    # which NumPy drops, do not move any root.
+    nonzero = np.flatnonzero(strip(p))
+    if nonzero.size == 0 or np.shape(ans)[0] == 0:
+        return None
+    lead = int(nonzero[0])
+    q = _getitem(p, slice(lead, None))
+    n = q.shape[0] - 1
+    powers = expand_dims(ans, -1) ** np.arange(n, -1, -1)
+    ct = -((g / polyval(polyder(q), ans)) @ powers)
+    if lead:
+        ct = concatenate([np.zeros(lead, np.result_type(ct)), ct])
+    return match_real(ct, p)
+
+
+defvjp(roots, _roots_vjp)
 
 
 def _trim_leading_zeros(c: Any) -> Any:
@@ -518,7 +543,8 @@ def sinc(x: Any) -> Any:
 
 __all__ = [
     "convolve", "correlate", "interp", "ediff1d", "gradient", "trapezoid", "polyval", "polyfit",
-    "polyadd", "polysub", "polymul", "polydiv", "polyder", "polyint", "poly", "unwrap", "sinc",
+    "polyadd", "polysub", "polymul", "polydiv", "polyder", "polyint", "poly", "roots", "unwrap",
+    "sinc",
 ]
 if hasattr(np, "cumulative_sum"):
     __all__ += ["cumulative_sum", "cumulative_prod"]
