@@ -288,6 +288,15 @@ def _core_back(result: Any, core: int, axes: Any, axis: Any, keepdims: bool, n_i
     return result
 
 
+def _no_options(name: str, out: Any, options: dict[str, Any]) -> None:
+    """Refuse out= and ufunc options (dtype, casting...) rather than ignore them."""
+    if out is not None or options:
+        given = ["out"] * (out is not None) + sorted(options)
+        raise TypeError(f"tapegrad.numpy.{name} on traced values takes axes=, axis= and keepdims= "
+                        f"only, not {given}{at_user_line()}; use the returned value, cast it with "
+                        ".astype(dtype) if needed.")
+
+
 def _check_core(name: str, signature: str, pairs: list[tuple[int, int]]) -> None:
     for left, right in pairs:
         if left != right:
@@ -301,6 +310,7 @@ if hasattr(np, "vecdot"):  # NumPy >= 2.0 (matvec and vecmat: >= 2.2)
                keepdims: bool = False, **kwargs: Any) -> Any:
         """``np.vecdot``: ``sum(conj(x1) * x2)`` over the last axis (or `axis`), broadcast over
         the others; the first operand is conjugated, as NumPy does."""
+        _no_options("vecdot", out, kwargs)
         x1, x2 = _core_last([x1, x2], [1, 1], axes, axis, "vecdot")
         _check_core("vecdot", "(n),(n)->()", [(np.shape(x1)[-1], np.shape(x2)[-1])])
         if np.iscomplexobj(strip(x1)):
@@ -312,6 +322,7 @@ if hasattr(np, "matvec"):
     @composite(np.matvec)
     def matvec(x1: Any, x2: Any, /, out: Any = None, *, axes: Any = None, **kwargs: Any) -> Any:
         """``np.matvec``: matrix times vector over the last axes, broadcast over the others."""
+        _no_options("matvec", out, kwargs)
         x1, x2 = _core_last([x1, x2], [2, 1], axes, None, "matvec")
         _check_core("matvec", "(m,n),(n)->(m)", [(np.shape(x1)[-1], np.shape(x2)[-1])])
         return _core_back(matmul(x1, expand_dims(x2, -1))[..., 0], 1, axes, None, False, 2)
@@ -319,6 +330,7 @@ if hasattr(np, "matvec"):
     @composite(np.vecmat)
     def vecmat(x1: Any, x2: Any, /, out: Any = None, *, axes: Any = None, **kwargs: Any) -> Any:
         """``np.vecmat``: (conjugated) vector times matrix, broadcast over the leading axes."""
+        _no_options("vecmat", out, kwargs)
         x1, x2 = _core_last([x1, x2], [1, 2], axes, None, "vecmat")
         _check_core("vecmat", "(n),(n,m)->(m)", [(np.shape(x1)[-1], np.shape(x2)[-2])])
         if np.iscomplexobj(strip(x1)):

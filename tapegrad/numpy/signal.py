@@ -419,7 +419,11 @@ def trapezoid(y: Any, x: Any = None, dx: Any = 1.0, axis: int = -1) -> Any:
     return sum(d * ends / 2.0, axis=axis)
 
 
-def _cumulative(accumulate: Any, initial: float, x: Any, axis: Any, dtype: Any, include_initial: bool) -> Any:
+def _cumulative(accumulate: Any, initial: float, x: Any, axis: Any, dtype: Any, include_initial: bool,
+                out: Any) -> Any:
+    if out is not None:
+        raise TypeError(f"cumulative_sum/cumulative_prod(..., out=...) would write a traced value into "
+                        f"an existing array{at_user_line()}; drop out= and use the returned value.")
     x = asarray(x)
     if axis is None:
         if x.ndim > 1:
@@ -440,13 +444,13 @@ if hasattr(np, "cumulative_sum"):  # NumPy >= 2.1
     def cumulative_sum(x: Any, /, *, axis: Any = None, dtype: Any = None, out: Any = None,
                        include_initial: bool = False) -> Any:
         """``np.cumulative_sum``: `cumsum`, optionally starting with a 0."""
-        return _cumulative(cumsum, 0, x, axis, dtype, include_initial)
+        return _cumulative(cumsum, 0, x, axis, dtype, include_initial, out)
 
     @composite(np.cumulative_prod)
     def cumulative_prod(x: Any, /, *, axis: Any = None, dtype: Any = None, out: Any = None,
                         include_initial: bool = False) -> Any:
         """``np.cumulative_prod``: `cumprod`, optionally starting with a 1."""
-        return _cumulative(cumprod, 1, x, axis, dtype, include_initial)
+        return _cumulative(cumprod, 1, x, axis, dtype, include_initial, out)
 
 
 # -- polynomials ----------------------------------------------------------------------------
