@@ -39,8 +39,33 @@ from tapegrad.registry import Primitive, defjvp, defvjp, holds_tracer
 from tapegrad.tracer import strip
 
 # -- convolution ----------------------------------------------------------------------------
-_convolve = Primitive("convolve", lambda a, v: np.convolve(a, v, "full"))
-"""The full convolution of two 1-D arrays: ``out[k] = sum_i a[i] * v[k - i]``."""
+_convolve = Primitive("convolve", lambda a, v, valid=False: np.convolve(a, v, "valid" if valid else "full"))
+"""The discrete convolution of two 1-D arrays, ``out[k] = sum_i a[i] * v[k - i]``: in full
+(every overlap) or, with ``valid=True``, only where the shorter operand fits entirely."""
+
+
+def _convolve_vjp(first: bool) -> Any:
+    """The rule for one operand. Each output sample is a sum of products, so the cotangent of
+    one operand is g convolved with the other operand reversed: the valid part of that for
+    the full convolution; for the valid one, all of it for the longer operand, and for the
+    shorter one the valid part of the longer operand against g reversed, reversed."""
+
+    def rule(g: Any, ans: Any, a: Any, v: Any, valid: bool = False) -> Any:
+        mine, other = (a, v) if first else (v, a)
+        if not valid:
+            ct = _convolve(g, flip(other), valid=True)
+        elif mine.shape[0] > other.shape[0] or (mine.shape[0] == other.shape[0] and first):
+            ct = _convolve(g, flip(other))
+        else:
+            ct = flip(_convolve(other, flip(g), valid=True))
+        return match_real(ct, mine)
+
+    return rule
+
+
+defvjp(_convolve, _convolve_vjp(True), _convolve_vjp(False))
+defjvp(_convolve, lambda t, ans, a, v, valid=False: _convolve(t, v, valid),
+       lambda t, ans, a, v, valid=False: _convolve(a, t, valid))
 
 
 def _window(x: Any, start: int, size: int) -> Any:
@@ -48,23 +73,14 @@ def _window(x: Any, start: int, size: int) -> Any:
     return x if start == 0 and size == x.shape[0] else _getitem(x, slice(start, start + size))
 
 
-# Each output sample is a sum of products, so the cotangent of one operand gathers g against
-# the other operand reversed: the part of the full convolution where they overlap.
-defvjp(_convolve,
-       lambda g, ans, a, v: match_real(_window(_convolve(g, flip(v)), v.shape[0] - 1, a.shape[0]), a),
-       lambda g, ans, a, v: match_real(_window(_convolve(g, flip(a)), a.shape[0] - 1, v.shape[0]), v))
-defjvp(_convolve, lambda t, ans, a, v: _convolve(t, v), lambda t, ans, a, v: _convolve(a, t))
-
-
-def _mode_window(full: Any, n: int, m: int, mode: str, centre: int) -> Any:
-    """The part of a full convolution (operands of lengths n, m) that `mode` keeps."""
-    shorter = min(n, m)
-    if mode == "full":
-        return full
-    if mode == "same":
-        return _window(full, centre, max(n, m))
+def _in_mode(a: Any, v: Any, mode: str, centre: int) -> Any:
+    """The part of the convolution of `a` and `v` that `mode` keeps ('same': `centre` onward)."""
     if mode == "valid":
-        return _window(full, shorter - 1, max(n, m) - shorter + 1)
+        return _convolve(a, v, valid=True)
+    if mode == "full":
+        return _convolve(a, v)
+    if mode == "same":
+        return _window(_convolve(a, v), centre, max(a.shape[0], v.shape[0]))
     raise ValueError(f"mode must be 'full', 'same' or 'valid', not {mode!r}")
 
 
@@ -88,7 +104,7 @@ def convolve(a: Any, v: Any, mode: str = "full") -> Any:
     """
     a, v = _operands(a, v, "convolve")
     n, m = a.shape[0], v.shape[0]
-    return _mode_window(_convolve(a, v), n, m, mode, (min(n, m) - 1) // 2)
+    return _in_mode(a, v, mode, (min(n, m) - 1) // 2)
 
 
 @composite(np.correlate)
@@ -100,7 +116,7 @@ def correlate(a: Any, v: Any, mode: str = "valid") -> Any:
     kernel = flip(conjugate(v) if np.iscomplexobj(strip(v)) else v)
     # NumPy centres 'same' differently when it swaps the operands (a shorter than v).
     centre = (min(n, m) - 1) // 2 if n >= m else (min(n, m) - 1) - (min(n, m) - 1) // 2
-    return _mode_window(_convolve(a, kernel), n, m, mode, centre)
+    return _in_mode(a, kernel, mode, centre)
 
 
 @composite(np.polymul)
