@@ -38,9 +38,9 @@ def _dtype(x: Any) -> np.dtype[Any]:
 
 def _gather(results: list[Any], loop_shape: tuple[int, ...]) -> Any:
     """Stack the results of a loop over `loop_shape` (each of one shape) into one array."""
-    first = asarray(results[0])
-    stacked = stack([broadcast_to(asarray(r), np.shape(first)) for r in results])
-    return reshape(stacked, loop_shape + np.shape(first))
+    shape = np.shape(results[0])
+    stacked = stack([r if np.shape(r) == shape else broadcast_to(asarray(r), shape) for r in results])
+    return reshape(stacked, loop_shape + shape)
 
 
 @composite(np.apply_along_axis)
