@@ -90,6 +90,8 @@ SIGNAL_CASES = [
     Case(tnp.fft.hfft, (sampler((3, 4)),)),
     Case(tnp.fft.hfft, (sampler((3, 4)),), {"n": 5, "axis": 0, "norm": "ortho"}, label="odd"),
     Case(tnp.fft.ihfft, (sampler((3, 5)),), {"norm": "forward"}),
+    Case(tnp.fft.fftfreq, (sampler((), low=0.5, high=2.0),), call=lambda d: tnp.fft.fftfreq(7, d)),
+    Case(tnp.fft.rfftfreq, (sampler((), low=0.5, high=2.0),), call=lambda d: tnp.fft.rfftfreq(8, d=d)),
     # functions that call back into Python
     Case(tnp.apply_along_axis, (sampler((3, 4)),),
          call=lambda m: tnp.apply_along_axis(lambda r: r * r[0], 1, m)),

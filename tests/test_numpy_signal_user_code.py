@@ -248,7 +248,7 @@ def test_supported_lists_the_new_functions() -> None:
                  "cumulative_sum", "cumulative_prod", "polyval", "polyfit", "polymul", "sinc",
                  "polyadd", "polysub", "polyder", "polyint", "polydiv", "poly", "roots", "unwrap",
                  "einsum", "vecdot", "matvec", "vecmat", "apply_along_axis", "apply_over_axes",
-                 "vectorize", "piecewise", "fft.hfft", "fft.ihfft"]:
+                 "vectorize", "piecewise", "fft.hfft", "fft.ihfft", "fft.fftfreq", "fft.rfftfreq"]:
         assert name in names, name
 
 
@@ -258,3 +258,14 @@ def test_options_that_would_be_ignored_are_refused() -> None:
         tapegrad.grad(lambda x: tnp.vecdot(x, x, dtype=np.float32))(x)
     with pytest.raises(TypeError, match="drop out= and use the returned value"):
         tapegrad.grad(lambda x: np.sum(np.cumulative_sum(x, out=np.empty(3))))(x)
+
+
+def test_sample_frequencies_and_numpy_2_linalg_spellings_of_products() -> None:
+    d = 0.25
+    # the frequencies are k / (n d) for k = 0, 1, -2, -1: their squares sum to 6 / (16 d²)
+    np.testing.assert_allclose(tapegrad.grad(lambda d: np.sum(np.fft.fftfreq(4, d) ** 2))(d), -12 / (16 * d ** 3))
+    check_grads(lambda d: np.fft.rfftfreq(6, d), d)
+    a, b = rng.standard_normal((2, 3)), rng.standard_normal((3, 3))
+    check_grads(np.linalg.matmul, a, b)
+    check_grads(lambda a, b: np.linalg.tensordot(a, b, axes=1), a, b)
+    check_grads(lambda a, b: np.linalg.cross(a, b[:2]), a, b)

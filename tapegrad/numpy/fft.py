@@ -200,7 +200,21 @@ def ihfft(a: Any, n: Any = None, axis: int = -1, norm: Any = None, out: Any = No
     return conjugate(rfft(a, n, axis, _swapped(norm)))
 
 
+@composite(_fft.fftfreq)
+def fftfreq(n: int, d: Any = 1.0, device: Any = None) -> Any:
+    """``np.fft.fftfreq``: the sample frequencies, differentiable in the spacing `d`."""
+    k = np.concatenate([np.arange(0, (n - 1) // 2 + 1), np.arange(-(n // 2), 0)])
+    return k * (1.0 / (n * d))
+
+
+@composite(_fft.rfftfreq)
+def rfftfreq(n: int, d: Any = 1.0, device: Any = None) -> Any:
+    """``np.fft.rfftfreq``: the non-negative sample frequencies, differentiable in `d`."""
+    return np.arange(0, n // 2 + 1) * (1.0 / (n * d))
+
+
 __all__ = [
     "fft", "ifft", "fftn", "ifftn", "fft2", "ifft2", "rfft", "irfft", "rfftn", "irfftn",
     "rfft2", "irfft2", "fftshift", "ifftshift", "hfft", "ihfft",
+    "fftfreq", "rfftfreq",
 ]

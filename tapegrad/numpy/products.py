@@ -7,6 +7,7 @@ rules are the real ones (transposes, never conjugate transposes).
 from __future__ import annotations
 
 import string
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -342,6 +343,10 @@ __all__ += [name for name in ("vecdot", "matvec", "vecmat") if hasattr(np, name)
 __all__ += ["einsum_path"]
 
 # NumPy 2's array-API spellings in np.linalg of the same products.
-for _name, _fun in [("matmul", matmul), ("tensordot", tensordot)]:
+_LINALG_SPELLINGS: list[tuple[str, Callable[..., Any]]] = [
+    ("matmul", matmul), ("tensordot", tensordot),
+    ("cross", lambda x1, x2, /, *, axis=-1: cross(x1, x2, axis=axis)),
+]
+for _name, _fun in _LINALG_SPELLINGS:
     if hasattr(np.linalg, _name):
         by_numpy.setdefault(getattr(np.linalg, _name), _fun)
