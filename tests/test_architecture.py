@@ -76,3 +76,17 @@ def test_scipy_and_dask_are_not_imported_by_tapegrad() -> None:
     code = "import sys, tapegrad; print(sorted(m for m in ('scipy', 'dask') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_architecture_page_names_only_modules_that_exist_and_every_module() -> None:
+    page = (ROOT / "docs" / "architecture.md").read_text()
+    named = set(re.findall(r"`(tapegrad/[\w/]+(?:\.py|/))`", page))
+    assert named, "docs/architecture.md names no module"
+    for path in named:
+        assert (ROOT / path).exists(), f"docs/architecture.md names {path}, which does not exist"
+    short = set(re.findall(r"`(\w+\.py)`", page))
+    for module in (ROOT / "tapegrad").rglob("*.py"):
+        relative = module.relative_to(ROOT).as_posix()
+        if module.name == "__init__.py" or relative.startswith("tapegrad/seed/"):
+            continue
+        assert relative in named or module.name in short, f"docs/architecture.md does not place {relative}"
