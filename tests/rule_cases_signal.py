@@ -74,6 +74,9 @@ SIGNAL_CASES = [
     Case(tnp.polyfit, (ABSCISSAE, sampler((6, 2)), sampler((6,), low=0.5, high=1.5)), {"deg": 1},
          call=lambda x, y, w, deg: tnp.polyfit(x, y, deg, w=w), label="weighted, 2 columns"),
     Case(tnp.sinc, (fixed([0.0, 0.05, -0.3, 0.7, 2.2]),)),
+    # (zeros to trim would be perturbed by the finite differences: the user tests have them)
+    Case(tnp.trim_zeros, (fixed([1.5, -2.0, 0.0, 3.0]),)),
+    Case(tnp.trim_zeros, (sampler((2, 3)),), {"trim": "f", "axis": 0}, label="axis"),
     # products
     Case(products._einsum, (sampler((2, 3)), sampler((3, 4))),
          call=lambda a, b: tnp.einsum(a, [0, 1], b, [1, 2], [0, 2]), label="sublists"),

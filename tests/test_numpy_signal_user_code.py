@@ -148,6 +148,28 @@ def test_unwrap_has_derivative_one() -> None:
     np.testing.assert_array_equal(tapegrad.elementwise_grad(lambda p: np.unwrap(p))(phase), np.ones(5))
 
 
+def test_trim_zeros_slices_where_numpy_does() -> None:
+    x = np.array([0.0, 0.0, 1.0, 2.0, 0.0, 3.0, 0.0])
+    for trim in ("fb", "f", "b"):
+        np.testing.assert_array_equal(tapegrad.vjp(lambda x, t=trim: np.trim_zeros(x, t), x)[0], np.trim_zeros(x, trim))
+    np.testing.assert_array_equal(tapegrad.grad(lambda x: np.sum(np.trim_zeros(x) ** 2))(x), 2 * x)
+    m = np.zeros((3, 4))
+    m[1, 1:3] = [1.0, 2.0]
+    assert tapegrad.vjp(lambda m: np.trim_zeros(m, axis=0), m)[0].shape == (1, 4)
+
+
+def test_poly1d_objects_take_traced_coefficients() -> None:
+    def f(c: np.ndarray, x: float) -> np.ndarray:
+        p = np.poly1d(c)
+        return p(x) + p.deriv()(x) + np.sum((p * p).coeffs) + p.integ()(2.0)
+
+    c = np.array([2.0, 1.0, -3.0, 2.0])
+    np.testing.assert_allclose(tapegrad.vjp(f, c, 1.5)[0], f(c, 1.5))
+    check_grads(f, c, 1.5)
+    # NumPy drops leading zeros (np.trim_zeros): they do not move the value, so no gradient
+    assert tapegrad.grad(lambda c: np.poly1d(c)(1.5))(np.array([0.0, 1.0, 2.0]))[0] == 0.0
+
+
 def test_polyfit_refuses_what_it_cannot_differentiate_and_says_what_to_do() -> None:
     x, y = np.array([0.0, 1.0, 2.0, 3.0]), np.array([1.0, 0.0, 2.0, 1.0])
     with pytest.raises(NotDifferentiableError, match=r"full=True.*np.polyval"):
@@ -246,7 +268,7 @@ def test_supported_lists_the_new_functions() -> None:
     names = {s.name for s in tnp.supported() if s.differentiable}
     for name in ["convolve", "correlate", "interp", "trapezoid", "gradient", "diff", "ediff1d",
                  "cumulative_sum", "cumulative_prod", "polyval", "polyfit", "polymul", "sinc",
-                 "polyadd", "polysub", "polyder", "polyint", "polydiv", "poly", "roots", "unwrap",
+                 "polyadd", "polysub", "polyder", "polyint", "polydiv", "poly", "roots", "unwrap", "trim_zeros",
                  "einsum", "vecdot", "matvec", "vecmat", "apply_along_axis", "apply_over_axes",
                  "vectorize", "piecewise", "fft.hfft", "fft.ihfft", "fft.fftfreq", "fft.rfftfreq"]:
         assert name in names, name

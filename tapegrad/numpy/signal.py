@@ -245,6 +245,28 @@ def _roots_vjp(g: Any, ans: Any, p: Any) -> Any:
 defvjp(roots, _roots_vjp)
 
 
+@composite(np.trim_zeros)
+def trim_zeros(filt: Any, trim: str = "fb", axis: Any = None) -> Any:
+    """``np.trim_zeros``: the slice of `filt` between its first and last nonzero entries
+    (found on its values, as NumPy finds them), so ``np.poly1d`` takes traced coefficients."""
+    filt = asarray(filt)
+    plain = np.asarray(strip(filt))
+    trim = trim.lower()
+    if trim not in {"fb", "bf", "f", "b"}:
+        raise ValueError(f"unexpected character(s) in `trim`: {trim!r}")
+    axes = range(plain.ndim) if axis is None else [_normalize(a, plain.ndim) for a in np.atleast_1d(axis)]
+    nonzero = np.argwhere(plain)
+    start: list[Any]
+    stop: list[Any]
+    if nonzero.size == 0:  # all zeros: an empty slice
+        start = stop = [0] * plain.ndim
+    else:
+        start = nonzero.min(axis=0).tolist() if "f" in trim else [None] * plain.ndim
+        stop = (nonzero.max(axis=0) + 1).tolist() if "b" in trim else [None] * plain.ndim
+    index = tuple(slice(start[a], stop[a]) if a in axes else slice(None) for a in range(plain.ndim))
+    return _getitem(filt, index[0] if len(index) == 1 else index)
+
+
 def _trim_leading_zeros(c: Any) -> Any:
     c = atleast_1d(asarray(c))
     nonzero = np.flatnonzero(strip(c))
@@ -564,7 +586,7 @@ def sinc(x: Any) -> Any:
 __all__ = [
     "convolve", "correlate", "interp", "ediff1d", "gradient", "trapezoid", "polyval", "polyfit",
     "polyadd", "polysub", "polymul", "polydiv", "polyder", "polyint", "poly", "roots", "unwrap",
-    "sinc",
+    "sinc", "trim_zeros",
 ]
 if hasattr(np, "cumulative_sum"):
     __all__ += ["cumulative_sum", "cumulative_prod"]
