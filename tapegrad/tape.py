@@ -233,6 +233,11 @@ observer_factory: contextvars.ContextVar[Callable[[Trace], Any] | None] = contex
 default_observer_factory: Callable[[Trace], Any] | None = None
 
 
+def tracing() -> bool:
+    """Whether a transform is running (in this thread or task)."""
+    return bool(_active.get())
+
+
 @contextmanager
 def new_trace(kind: type[Trace] = Trace) -> Iterator[Trace]:
     """Open a trace nested inside the active ones; close it (and mark it dead) on exit.

@@ -87,13 +87,21 @@ class Tracer:
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray[Any, Any]:
         self._check_alive("np.asarray()")
-        if _called_by_np_vectorize():
+        callback = _numpy_callback()
+        if callback == "vectorize":
             raise TypeError(
                 f"a np.vectorize function was called on a traced value{at_user_line()}; "
                 "np.vectorize turns its inputs into plain arrays first, which would cut them off "
                 "from the gradient. Make it with tapegrad.numpy.vectorize instead (the same "
                 "arguments, e.g. tnp.vectorize(f, signature='(n)->()')): it traces f on each "
                 "element, or each core slice, of traced inputs."
+            )
+        if callback is not None:
+            raise TypeError(
+                f"np.{callback} got only plain arrays, so NumPy ran it itself, but your function "
+                f"returned a traced value (one it uses from outside){at_user_line()}, which NumPy "
+                f"cannot store in its plain result. Call tapegrad.numpy.{callback} with the same "
+                "arguments: it traces your function on each piece."
             )
         raise TypeError(
             f"a traced value cannot be turned into a plain NumPy array{at_user_line()}: that "
@@ -125,17 +133,22 @@ class Tracer:
         return float(self)  # raises the explanatory error of __float__
 
 
-def _called_by_np_vectorize() -> bool:
-    """Whether NumPy's vectorize code (the caller of np.asarray, or of its list
-    comprehension) is converting a tracer."""
+_CALLBACKS = ("piecewise", "apply_along_axis", "apply_over_axes")
+
+
+def _numpy_callback() -> str | None:
+    """The NumPy function that calls back into Python ('vectorize', 'piecewise'...) whose own
+    code is converting a tracer (found in the frames above np.asarray), if any."""
     frame: Any = sys._getframe(2)
     for _ in range(2):
         if frame is None:
-            return False
+            return None
         if isinstance(frame.f_locals.get("self"), np.vectorize):
-            return True
+            return "vectorize"
+        if frame.f_code.co_name in _CALLBACKS and "numpy" in frame.f_code.co_filename:
+            return str(frame.f_code.co_name)
         frame = frame.f_back
-    return False
+    return None
 
 
 def strip(value: Any) -> Any:

@@ -291,3 +291,15 @@ def test_sample_frequencies_and_numpy_2_linalg_spellings_of_products() -> None:
     check_grads(np.linalg.matmul, a, b)
     check_grads(lambda a, b: np.linalg.tensordot(a, b, axes=1), a, b)
     check_grads(lambda a, b: np.linalg.cross(a, b[:2]), a, b)
+
+
+def test_callbacks_whose_function_uses_traced_values_from_outside() -> None:
+    x = np.array([-1.0, 2.0])  # plain: only the functions see the traced w
+    assert tapegrad.grad(lambda w: np.sum(tnp.piecewise(x, [x < 0], [lambda v: w * v, 0.0])))(1.5) == -1.0
+    assert tapegrad.grad(lambda w: np.sum(tnp.apply_along_axis(lambda r: w * r, 0, x)))(1.5) == 1.0
+    assert tapegrad.grad(lambda w: np.sum(tnp.vectorize(lambda v: w * v)(x)))(1.5) == 1.0
+    # Plain NumPy never hands such a call to tapegrad: the error says which function to use.
+    with pytest.raises(TypeError, match=r"np.piecewise got only plain arrays.*tapegrad.numpy.piecewise"):
+        tapegrad.grad(lambda w: np.sum(np.piecewise(x, [x < 0], [lambda v: w * v, 0.0])))(1.5)
+    with pytest.raises(TypeError, match=r"np.apply_along_axis got only plain.*tapegrad.numpy.apply_along_axis"):
+        tapegrad.grad(lambda w: np.sum(np.apply_along_axis(lambda r: w * r, 0, x)))(1.5)

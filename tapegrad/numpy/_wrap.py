@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tapegrad.registry import Primitive, holds_tracer
+from tapegrad.tape import tracing
 
 by_numpy: dict[Any, Callable[..., Any]] = {}
 """NumPy function or ufunc -> what a call on tracers runs instead (a primitive or a wrapper)."""
@@ -30,20 +31,23 @@ def implements(*numpy_funs: Callable[..., Any]) -> Callable[[Callable[..., Any]]
     return register
 
 
-def composite(numpy_fun: Callable[..., Any],
-              *aliases: Callable[..., Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def composite(numpy_fun: Callable[..., Any], *aliases: Callable[..., Any],
+              calls_back: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Make the decorated function NumPy's `numpy_fun` on plain values, and its own body on
     traced ones.
 
     The body is written with tapegrad primitives, so it needs no rule of its own: it is
     differentiable (to any order) because its parts are. Untraced calls go straight to NumPy,
-    so they cost nothing and give NumPy's exact results.
+    so they cost nothing and give NumPy's exact results. A function that `calls_back` into
+    the user's Python (``piecewise``) runs its body whenever a transform is running, since
+    the user's function may use traced values even when the arguments are plain.
     """
 
     def register(impl: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(impl)
         def fun(*args: Any, **kwargs: Any) -> Any:
-            if holds_tracer(args) or (kwargs and holds_tracer(kwargs.values())):
+            if (holds_tracer(args) or (kwargs and holds_tracer(kwargs.values()))
+                    or (calls_back and tracing())):
                 return impl(*args, **kwargs)
             return numpy_fun(*args, **kwargs)
 

@@ -29,6 +29,7 @@ from tapegrad.numpy.manipulation import (
     stack,
 )
 from tapegrad.registry import holds_tracer
+from tapegrad.tape import tracing
 from tapegrad.tracer import strip
 
 
@@ -43,7 +44,7 @@ def _gather(results: list[Any], loop_shape: tuple[int, ...]) -> Any:
     return reshape(stacked, loop_shape + shape)
 
 
-@composite(np.apply_along_axis)
+@composite(np.apply_along_axis, calls_back=True)
 def apply_along_axis(func1d: Callable[..., Any], axis: int, arr: Any, *args: Any, **kwargs: Any) -> Any:
     """``np.apply_along_axis``: `func1d` on each 1-D slice along `axis`; its output's axes
     take the place of `axis`, and the results take the first one's dtype, as in NumPy.
@@ -67,7 +68,7 @@ def apply_along_axis(func1d: Callable[..., Any], axis: int, arr: Any, *args: Any
     return moveaxis(out, list(range(arr.ndim - 1, arr.ndim - 1 + core)), list(range(axis, axis + core)))
 
 
-@composite(np.apply_over_axes)
+@composite(np.apply_over_axes, calls_back=True)
 def apply_over_axes(func: Callable[..., Any], a: Any, axes: Any) -> Any:
     """``np.apply_over_axes``: ``func(a, axis)`` for each axis in turn, keeping dimensions."""
     a = asarray(a)
@@ -83,7 +84,7 @@ def apply_over_axes(func: Callable[..., Any], a: Any, axes: Any) -> Any:
     return a
 
 
-@composite(np.piecewise)
+@composite(np.piecewise, calls_back=True)
 def piecewise(x: Any, condlist: Any, funclist: Any, *args: Any, **kw: Any) -> Any:
     """``np.piecewise``: each function runs on the entries its condition selects (only on
     those, as in NumPy, so it may be undefined elsewhere); a later condition wins where two
@@ -158,8 +159,10 @@ class vectorize(np.vectorize):  # noqa: N801 (NumPy's name)
     """
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if not (holds_tracer(args) or holds_tracer(kwargs.values())):
-            return super().__call__(*args, **kwargs)
+        if not (holds_tracer(args) or holds_tracer(kwargs.values()) or tracing()):
+            return super().__call__(*args, **kwargs)  # NumPy's, exactly
+        # Inside a transform even plain inputs take the traced path: the function may use
+        # traced values from its surroundings, which NumPy's loop could not store.
         excluded = self.excluded
         names = [k for k in kwargs if k not in excluded]
         places = [i for i in range(len(args)) if i not in excluded]
