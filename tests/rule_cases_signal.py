@@ -73,6 +73,8 @@ SIGNAL_CASES = [
     Case(tnp.polyfit, (ABSCISSAE, sampler((6,))), {"deg": 2}),
     Case(tnp.polyfit, (ABSCISSAE, sampler((6, 2)), sampler((6,), low=0.5, high=1.5)), {"deg": 1},
          call=lambda x, y, w, deg: tnp.polyfit(x, y, deg, w=w), label="weighted, 2 columns"),
+    Case(tnp.polyfit, (ABSCISSAE, sampler((6,))), call=lambda x, y: tnp.polyfit(x, y, 2, full=True)[1], label="full"),
+    Case(tnp.polyfit, (ABSCISSAE, sampler((6, 2))), call=lambda x, y: tnp.polyfit(x, y, 1, cov=True), label="cov"),
     Case(tnp.sinc, (fixed([0.0, 0.05, -0.3, 0.7, 2.2]),)),
     # (zeros to trim would be perturbed by the finite differences: the user tests have them)
     Case(tnp.trim_zeros, (fixed([1.5, -2.0, 0.0, 3.0]),)),

@@ -170,11 +170,23 @@ def test_poly1d_objects_take_traced_coefficients() -> None:
     assert tapegrad.grad(lambda c: np.poly1d(c)(1.5))(np.array([0.0, 1.0, 2.0]))[0] == 0.0
 
 
-def test_polyfit_refuses_what_it_cannot_differentiate_and_says_what_to_do() -> None:
-    x, y = np.array([0.0, 1.0, 2.0, 3.0]), np.array([1.0, 0.0, 2.0, 1.0])
-    with pytest.raises(NotDifferentiableError, match=r"full=True.*np.polyval"):
-        tapegrad.grad(lambda y: np.polyfit(x, y, 1, full=True)[0][0])(y)
-    with pytest.raises(NotDifferentiableError, match="rank-deficient.*at least 3 distinct x"):
+def test_polyfit_diagnostics_are_differentiable_too() -> None:
+    x = np.array([-1.0, -0.4, 0.1, 0.7, 1.2, 2.0])
+    y = np.column_stack([x ** 3, np.cos(x)])
+    for kwargs in [{"full": True}, {"cov": True}, {"cov": "unscaled"}]:
+        got, want = tapegrad.vjp(lambda y, kw=kwargs: np.polyfit(x, y, 2, **kw), y)[0], np.polyfit(x, y, 2, **kwargs)
+        for a, b in zip(got, want, strict=True):
+            assert type(a) is type(b)
+            np.testing.assert_allclose(a, b, rtol=1e-9)
+    # residuals and singular values of the fit, as a user would monitor them
+    check_grads(lambda x, y: np.polyfit(x, y, 2, full=True)[1], x, y)
+    check_grads(lambda x, y: np.polyfit(x, y, 2, full=True)[3], x, y)
+    check_grads(lambda x, y: np.polyfit(x, y[:, 0], 1, cov=True)[1], x, y)
+
+
+def test_a_rank_deficient_polyfit_is_refused_with_the_fix() -> None:
+    y = np.array([1.0, 0.0, 2.0, 1.0])
+    with pytest.raises(NotDifferentiableError, match="rank-deficient.*at least 3 distinct x.*Lower the degree"):
         tapegrad.grad(lambda y: np.polyfit(np.ones(4), y, 2)[0])(y)
 
 

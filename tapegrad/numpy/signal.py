@@ -17,7 +17,7 @@ from tapegrad.errors import NotDifferentiableError, at_user_line
 from tapegrad.numpy._wrap import composite, wrap
 from tapegrad.numpy.elementwise import conjugate, real, sin, sqrt, where
 from tapegrad.numpy.indexing import _getitem
-from tapegrad.numpy.linalg import qr, solve
+from tapegrad.numpy.linalg import inv, qr, solve, svd
 from tapegrad.numpy.manipulation import (
     _along,
     _normalize,
@@ -511,19 +511,13 @@ def polyval(p: Any, x: Any) -> Any:
 @composite(np.polyfit)
 def polyfit(x: Any, y: Any, deg: int, rcond: Any = None, full: bool = False, w: Any = None,
             cov: Any = False) -> Any:
-    """``np.polyfit``: least-squares coefficients, differentiable in `x`, `y` and `w`.
+    """``np.polyfit``: least-squares coefficients, differentiable in `x`, `y` and `w`, with
+    ``full=True`` (residuals and singular values) and ``cov=True`` as in NumPy.
 
     The columns of the Vandermonde matrix are scaled as NumPy scales them; the least-squares
     problem is then solved by a QR factorization (NumPy uses an SVD: the same solution when
     the fit is well posed, which a differentiable fit needs anyway).
     """
-    if full or cov:
-        raise NotDifferentiableError(
-            f"polyfit(..., full=True) and polyfit(..., cov=True) on traced values are not "
-            f"supported{at_user_line()}. Fit the coefficients with polyfit(x, y, deg), and compute "
-            "the residuals from them (np.sum((np.polyval(c, x) - y) ** 2)), or call polyfit on "
-            "tapegrad.stop_gradient(...) values for the diagnostics."
-        )
     order = int(deg) + 1
     x, y = asarray(x) + 0.0, asarray(y) + 0.0
     if deg < 0:
@@ -554,7 +548,23 @@ def polyfit(x: Any, y: Any, deg: int, rcond: Any = None, full: bool = False, w: 
         )
     q, r = qr(lhs)
     c = solve(r, q.T @ rhs)
-    return c / (scale[:, None] if np.ndim(c) == 2 else scale)
+    coefficients = c / (scale[:, None] if np.ndim(c) == 2 else scale)
+    if not (full or cov):
+        return coefficients
+    # lstsq's residuals: the squared norm of each column's misfit (none when the fit is exact
+    # by construction, with no more points than coefficients).
+    resids = sum((lhs @ c - rhs) ** 2, axis=0)
+    resids = reshape(resids, (-1,)) if x.shape[0] > order else np.zeros(0, np.result_type(resids))
+    if full:
+        return coefficients, resids, np.int32(order), svd(lhs, compute_uv=False), rcond  # lstsq's rank type
+    base = inv(lhs.T @ lhs) / (scale[:, None] * scale[None, :])
+    if cov == "unscaled":
+        factor: Any = 1
+    elif x.shape[0] <= order:
+        raise ValueError("the number of data points must exceed order to scale the covariance matrix")
+    else:
+        factor = resids / (x.shape[0] - order)
+    return coefficients, (base * factor if y.ndim == 1 else base[:, :, None] * factor)
 
 
 # -- elementwise ----------------------------------------------------------------------------
