@@ -125,6 +125,7 @@ SIGNAL_COMPLEX_CASES = [
     Case(tnp.fft.ihfft, (sampler((3, 5)),)),
     Case(tnp.polyval, (csampler((3,)), csampler((4,)))),
     Case(tnp.poly, (csampler((2,)),)),
+    Case(tnp.polymul, (csampler((3,)), csampler((2,)))),
     Case(signal.roots, (csampler((4,)),)),
     Case(tnp.trapezoid, (csampler((3, 4)),)),
 ]
