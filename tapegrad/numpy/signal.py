@@ -1,10 +1,11 @@
 """Signal processing and calculus on samples: convolution, interpolation, finite differences,
 integration and polynomials.
 
-One primitive, the full discrete convolution, carries a rule of its own: its VJP is a
-convolution with the other operand reversed, so it is differentiable to any order. The rest
-are composites that follow NumPy's own formulas step by step, so that their values are
-NumPy's and their derivatives are those of what NumPy computes.
+Three primitives carry rules of their own: the discrete convolution (its VJP is a
+convolution with the other operand reversed, so it is differentiable to any order), `roots`
+(implicit differentiation of p(r) = 0) and `unwrap` (derivative 1). The rest are composites
+that follow NumPy's own formulas step by step, so that their values are NumPy's and their
+derivatives are those of what NumPy computes.
 """
 
 from __future__ import annotations
@@ -268,11 +269,9 @@ def trim_zeros(filt: Any, trim: str = "fb", axis: Any = None) -> Any:
 
 
 def _trim_leading_zeros(c: Any) -> Any:
-    c = atleast_1d(asarray(c))
-    nonzero = np.flatnonzero(strip(c))
-    if nonzero.size == 0:
-        return np.zeros(1, np.result_type(c))  # poly1d's zero polynomial
-    return _getitem(c, slice(int(nonzero[0]), None)) if nonzero[0] else c
+    """The coefficients as ``np.poly1d`` keeps them: without leading zeros, at least one."""
+    c = trim_zeros(atleast_1d(asarray(c)), "f")
+    return c if c.shape[0] else np.zeros(1, np.result_type(c))
 
 
 # -- interpolation --------------------------------------------------------------------------
