@@ -21,7 +21,7 @@ from typing import Any, cast
 import attrs
 import numpy as np
 
-from tapegrad.errors import NotDifferentiableError, RuleError
+from tapegrad.errors import NotDifferentiableError, RuleError, raise_conversion_error
 from tapegrad.pytree import TreeDef, tree_flatten, tree_unflatten
 from tapegrad.registry import Primitive, argument_rule, jvp_rule, vjp_rule
 from tapegrad.tape import VALUE_TYPES, Trace, _new_object, escaped, new_trace
@@ -283,7 +283,11 @@ def _push(f: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any], ke
             unwrap_constants=True,
         )
         call_args, call_kwargs = _substitute(tuple(args), kwargs, keys, traced)
-        result = f(*call_args, **call_kwargs)
+        try:
+            result = f(*call_args, **call_kwargs)
+        except ValueError as error:
+            raise_conversion_error(error)
+            raise
     result, aux = _split_aux(result, has_aux, f, caller, trace)
     leaves, out_tree = tree_flatten(result)
     values, out_tangents = [], []
