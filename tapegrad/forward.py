@@ -60,11 +60,12 @@ class JvpTrace(Trace):
         out = fun(*values, **kwargs) if kwargs else fun(*values)  # **{} would build a dict
         slot = self.n_slots
         if type(out) is tuple or type(out) is list:
+            container = type(out)  # as in reverse mode: NumPy's container for the caller
             out = tuple(o if isinstance(o, VALUE_TYPES) else np.asarray(o) for o in out)
             tangent = push_forward(primitive, tangents, out, values, kwargs)
             self.tangents.extend(tangent if tangent is not None else [None] * len(out))
             self.n_slots = slot + len(out)
-            return tuple(Tracer(self, slot + k, o) for k, o in enumerate(out))
+            return container(Tracer(self, slot + k, o) for k, o in enumerate(out))
         if type(out) is not np.ndarray and not isinstance(out, VALUE_TYPES):
             out = np.asarray(out)
         self.tangents.append(push_forward(primitive, tangents, out, values, kwargs))

@@ -108,8 +108,18 @@ def _var_vjp(g: Any, ans: Any, x: Any, axis: Any = None, dtype: Any = None, out:
              ddof: float = 0, keepdims: bool = False, **kwargs: Any) -> Any:
     if kwargs.get("where", True) is not True or kwargs.get("mean") is not None:
         raise TypeError("tapegrad differentiates var/std without where= and mean= only")
+    if _is_constant_var(x, axis, ddof):
+        return None
     centred = np.conjugate(x - mean(x, axis=axis, keepdims=True))
     return expand_to(g, x, axis, keepdims) * centred * (2.0 / (_count(x, axis) - ddof))
+
+
+def _is_constant_var(x: Any, axis: Any, ddof: float) -> bool:
+    """Whether var over `axis` does not depend on x: one element per result (it is its own
+    mean), or ``ddof`` equal to the count (NumPy divides by 0: inf, or NaN). Its gradient is
+    then 0, not the NaN a formula would give."""
+    count = _count(x, axis)
+    return count <= 1 or count == ddof
 
 
 def _along_last(x: Any, axis: Any) -> tuple[Any, Any]:
@@ -185,7 +195,20 @@ defvjp(cumprod, _cumprod_vjp)
 @composite(np.std)
 def std(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: float = 0,
         keepdims: bool = False, **kwargs: Any) -> Any:
-    """``np.std``: the square root of `var` (its gradient is infinite where var is 0)."""
+    """``np.std``: the square root of `var`.
+
+    Its gradient is NaN where a variance over several elements is 0 (the square root has no
+    derivative there), and 0 where var is constant (one element per result, or ``ddof`` equal
+    to the count).
+
+    Examples:
+        >>> import numpy as np, tapegrad
+        >>> tapegrad.grad(lambda x: np.sum(np.std(x, axis=1)))(np.array([[1.0], [2.0]]))
+        array([[0.],
+               [0.]])
+    """
+    if _is_constant_var(x, axis, ddof):
+        return np.std(strip(x), axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims, **kwargs)
     return np.sqrt(var(x, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims, **kwargs))
 
 
