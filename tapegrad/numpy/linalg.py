@@ -55,14 +55,6 @@ def _T(x: Any) -> Any:
     return _swap_last(x)
 
 
-def _real_only(name: str, x: Any) -> None:
-    if np.dtype(x.dtype).kind == "c":
-        raise NotDifferentiableError(
-            f"tapegrad differentiates {name} for real matrices only; this one is complex. "
-            "Split it into real and imaginary parts, or use tapegrad.stop_gradient."
-        )
-
-
 def _mat(v: Any) -> Any:
     """A batch of scalars (...,) as (..., 1, 1), to scale a batch of matrices."""
     return expand_dims(expand_dims(v, -1), -1)
@@ -101,115 +93,136 @@ def _solve_vjp_a(g: Any, ans: Any, a: Any, b: Any) -> Any:
 defvjp(solve, _solve_vjp_a, _solve_vjp_b)
 
 
+# -- rules written in the conjugate convention ----------------------------------------------
+# The factorizations below are not holomorphic, and their formulas are best known (JAX,
+# PyTorch, Giles) for the conjugate of tapegrad's cotangent, df/dx + i df/dy, with conjugate
+# transposes. Each rule conjugates its cotangents in, applies the formula, and conjugates the
+# result out; for real matrices both conjugations are no-ops and ^H is ^T.
+def _cj(x: Any) -> Any:
+    """conj(x), skipped for real values (no tape entry, no copy)."""
+    return conjugate(x) if np.iscomplexobj(strip(x)) else x
+
+
+def _H(x: Any) -> Any:
+    """The conjugate transpose of a stack of matrices."""
+    return _cj(_T(x))
+
+
+def _hermitian_part(x: Any) -> Any:
+    return 0.5 * (x + _H(x))
+
+
+def _eye(n: int, like: Any) -> Any:
+    return np.eye(n, dtype=np.result_type(like))
+
+
 def _pinv_vjp(g: Any, ans: Any, a: Any, rcond: Any = None, hermitian: bool = False, **kwargs: Any) -> Any:
-    _real_only("linalg.pinv", a)
     # d pinv for a of constant rank (Golub & Pereyra), transposed.
-    p, pt = ans, _T(ans)
-    gt = _T(g)
-    eye_m = np.eye(a.shape[-2], dtype=a.dtype)
-    eye_n = np.eye(a.shape[-1], dtype=a.dtype)
-    return (-matmul(matmul(pt, g), pt)
-            + matmul(matmul(eye_m - matmul(a, p), gt), matmul(p, pt))
-            + matmul(matmul(matmul(pt, p), gt), eye_n - matmul(p, a)))
+    g, p = _cj(g), ans
+    ph, gh = _H(p), _H(g)
+    return _cj(-matmul(matmul(ph, g), ph)
+               + matmul(matmul(_eye(a.shape[-2], a) - matmul(a, p), gh), matmul(p, ph))
+               + matmul(matmul(matmul(ph, p), gh), _eye(a.shape[-1], a) - matmul(p, a)))
 
 
 defvjp(pinv, _pinv_vjp)
 
 
-# -- symmetric and triangular factorizations -------------------------------------------------
-def _onto_triangle(grad: Any, lower: bool) -> Any:
-    """The gradient with respect to the triangle NumPy read, from one with respect to the
-    symmetric matrix built from it: off-diagonal entries stand for two entries of it."""
-    both = grad + _T(grad)
-    if lower:
-        return tril(both, -1) + _diagonal_part(grad)
-    return triu(both, 1) + _diagonal_part(grad)
-
-
+# -- Hermitian and triangular factorizations -------------------------------------------------
+# eigh, eigvalsh and cholesky read one triangle of their input. Their gradient is that of the
+# function of a Hermitian matrix, which is Hermitian (the convention of JAX, PyTorch and HIPS
+# autograd; docs/numerics.md): exact along Hermitian perturbations, and equal to the gradient
+# of f((a + a^H) / 2) for any a.
 def _diagonal_part(x: Any) -> Any:
     return where(np.eye(x.shape[-1], dtype=bool), x, np.zeros((), np.result_type(x)))
 
 
+def _off_diagonal_inverse_gaps(w: Any) -> Any:
+    """F[..., i, j] = 1 / (w[j] - w[i]) off the diagonal, 0 on it (infinite for repeats)."""
+    off = ~np.eye(w.shape[-1], dtype=bool)
+    gaps = expand_dims(w, -2) - expand_dims(w, -1)
+    return where(off, 1.0 / where(off, gaps, 1.0), 0.0)
+
+
 def _eigh_vjp(g: Any, ans: Any, a: Any, UPLO: str = "L") -> Any:
-    _real_only("linalg.eigh", a)
     g_w, g_v = g
     w, v = ans
-    n = a.shape[-1]
-    off = ~np.eye(n, dtype=bool)
-    # F[i, j] = 1 / (w[j] - w[i]) off the diagonal; infinite for repeated eigenvalues.
-    gaps = expand_dims(w, -2) - expand_dims(w, -1)
-    f = where(off, 1.0 / where(off, gaps, 1.0), 0.0)
-    inner = f * matmul(_T(v), g_v)
-    inner = inner + where(np.eye(n, dtype=bool), expand_dims(g_w, -1), 0.0)
-    return _onto_triangle(matmul(matmul(v, inner), _T(v)), UPLO.upper() == "L")
+    vh_gv = matmul(_H(v), _cj(g_v))
+    inner = _off_diagonal_inverse_gaps(w) * (vh_gv - _H(vh_gv)) * 0.5 + _diag_embed(g_w)
+    return _cj(matmul(matmul(v, inner), _H(v)))
+
+
+def _diag_embed(d: Any) -> Any:
+    """A stack of diagonal matrices from a stack of diagonals."""
+    return where(np.eye(d.shape[-1], dtype=bool), expand_dims(d, -1), 0.0)
 
 
 defvjp(_eigh, _eigh_vjp)
 
 
-def _half_diagonal_lower(x: Any) -> Any:
-    return tril(x, -1) + 0.5 * _diagonal_part(x)
-
-
 def _cholesky_vjp(g: Any, ans: Any, a: Any, **kwargs: Any) -> Any:
-    _real_only("linalg.cholesky", a)
     if kwargs.get("upper"):
         raise NotDifferentiableError("tapegrad differentiates linalg.cholesky with upper=False only")
     low = ans
-    phi = _half_diagonal_lower(matmul(_T(low), g))
-    # grad = L^-T phi L^-1, the gradient for a general perturbation of a = L L^T.
-    grad = _T(solve(_T(low), _T(solve(_T(low), phi))))
-    return _onto_triangle(grad, lower=True)
+    lh_g = matmul(_H(low), _cj(g))
+    phi = tril(lh_g, -1) + 0.5 * _diagonal_part(lh_g)
+    # L^-H phi L^-1 is the gradient for a general perturbation of a = L L^H; its Hermitian
+    # part, for Hermitian ones.
+    grad = _H(solve(_H(low), _H(solve(_H(low), phi))))
+    return _cj(_hermitian_part(grad))
 
 
 defvjp(cholesky, _cholesky_vjp)
 
 
 def _qr_vjp(g: Any, ans: Any, a: Any) -> Any:
-    _real_only("linalg.qr", a)
     if a.shape[-2] < a.shape[-1]:
         raise NotDifferentiableError(
             "tapegrad differentiates linalg.qr of matrices with at least as many rows as "
             f"columns; this one is {a.shape[-2]}x{a.shape[-1]}. Differentiate qr(a.T) instead."
         )
-    g_q, g_r = g
+    g_q, g_r = _cj(g[0]), _cj(g[1])
     q, r = ans
-    m = matmul(r, _T(g_r)) - matmul(_T(g_q), q)
-    copied = tril(m, -1) + _T(tril(m, -1)) + _diagonal_part(m)  # symmetric, from m's lower part
+    m = matmul(r, _H(g_r)) - matmul(_H(g_q), q)
+    # Hermitian, from m's lower part; R's real diagonal (LAPACK's) keeps only Re of m's.
+    copied = tril(m, -1) + _H(tril(m, -1)) + _diagonal_part(np.real(m) if np.iscomplexobj(strip(m)) else m)
     x = g_q + matmul(q, copied)
-    return _T(solve(r, _T(x)))  # x @ inv(r).T
+    return _cj(_H(solve(r, _H(x))))  # x @ inv(r)^H
 
 
 defvjp(_qr, _qr_vjp)
 
 
 def _svd_vjp(g: Any, ans: Any, a: Any, full_matrices: bool = True) -> Any:
-    _real_only("linalg.svd", a)
     m, n = a.shape[-2:]
     if full_matrices and m != n:
         raise NotDifferentiableError(
             "tapegrad differentiates linalg.svd of a non-square matrix with "
             "full_matrices=False only: the extra singular vectors are not unique."
         )
-    g_u, g_s, g_vh = g
+    g_u, g_s, g_v = _cj(g[0]), g[1], _H(_cj(g[2]))
     u, s, vh = ans
-    v, g_v = _T(vh), _T(g_vh)
-    k = s.shape[-1]
-    off = ~np.eye(k, dtype=bool)
-    s2 = s * s
-    gaps = expand_dims(s2, -2) - expand_dims(s2, -1)  # [i, j] = s_j^2 - s_i^2
-    f = where(off, 1.0 / where(off, gaps, 1.0), 0.0)
-    j = f * (matmul(_T(u), g_u) - matmul(_T(g_u), u))
-    kk = f * (matmul(_T(v), g_v) - matmul(_T(g_v), v))
-    middle = j * expand_dims(s, -2) + expand_dims(s, -1) * kk
-    middle = middle + where(np.eye(k, dtype=bool), expand_dims(g_s, -1), 0.0)
-    grad = matmul(matmul(u, middle), vh)
+    v = _H(vh)
+    f = _off_diagonal_inverse_gaps(s * s)  # [i, j] = 1 / (s_j^2 - s_i^2)
+    uh_gu, vh_gv = matmul(_H(u), g_u), matmul(vh, g_v)
+    middle = (f * (uh_gu - _H(uh_gu)) * expand_dims(s, -2) + expand_dims(s, -1) * (f * (vh_gv - _H(vh_gv)))
+              + _diag_embed(g_s))
     inv_s = 1.0 / s
-    if m > k:  # the part of g_u outside u's span
-        grad = grad + matmul((np.eye(m) - matmul(u, _T(u))), g_u * expand_dims(inv_s, -2)) @ vh
-    if n > k:
-        grad = grad + matmul(u * expand_dims(inv_s, -2), matmul(_T(g_v), np.eye(n) - matmul(v, vh)))
-    return grad
+    if np.iscomplexobj(strip(u)):
+        # The phase of each singular pair is free: the part of g_u along it is charged to u.
+        middle = middle + _diag_embed(1j * np.imag(_diagonal_of(uh_gu)) * inv_s)
+    grad = matmul(matmul(u, middle), vh)
+    if m > s.shape[-1]:  # the part of g_u outside u's span
+        grad = grad + matmul(matmul(_eye(m, a) - matmul(u, _H(u)), g_u * expand_dims(inv_s, -2)), vh)
+    if n > s.shape[-1]:
+        grad = grad + matmul(u * expand_dims(inv_s, -2), matmul(_H(g_v), _eye(n, a) - matmul(v, vh)))
+    return _cj(grad)
+
+
+def _diagonal_of(x: Any) -> Any:
+    from tapegrad.numpy.manipulation import diagonal
+
+    return diagonal(x, axis1=-2, axis2=-1)
 
 
 defvjp(_svd, _svd_vjp)
@@ -217,7 +230,7 @@ defvjp(_svd, _svd_vjp)
 
 def _svdvals_vjp(g: Any, ans: Any, a: Any) -> Any:
     u, _, vh = svd(a, full_matrices=False)
-    return matmul(u * expand_dims(g, -2), vh)
+    return _cj(matmul(u * expand_dims(g, -2), vh))
 
 
 defvjp(_svdvals, _svdvals_vjp)
