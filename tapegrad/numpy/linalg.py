@@ -24,7 +24,8 @@ from tapegrad.errors import NotDifferentiableError
 from tapegrad.numpy._wrap import composite, wrap
 from tapegrad.numpy.elementwise import absolute, conjugate, where
 from tapegrad.numpy.manipulation import expand_dims, reshape, tril, triu
-from tapegrad.numpy.products import _swap_last, matmul
+from tapegrad.numpy.products import _swap_last
+from tapegrad.numpy.products import matmul as _matmul
 from tapegrad.numpy.reductions import max, min, sum, unbroadcast
 from tapegrad.registry import Primitive, defvjp
 from tapegrad.tracer import strip
@@ -61,7 +62,7 @@ def _mat(v: Any) -> Any:
 
 
 # -- inverse, determinant, solve --------------------------------------------------------------
-defvjp(inv, lambda g, ans, a: -matmul(matmul(_T(ans), g), _T(ans)))
+defvjp(inv, lambda g, ans, a: -_matmul(_matmul(_T(ans), g), _T(ans)))
 defvjp(det, lambda g, ans, a: _mat(g * ans) * _T(inv(a)))
 
 
@@ -87,7 +88,7 @@ def _solve_vjp_a(g: Any, ans: Any, a: Any, b: Any) -> Any:
     ct_b = solve(_T(a), g)
     if np.ndim(b) == 1:
         return unbroadcast(-expand_dims(ct_b, -1) * expand_dims(ans, -2), a)
-    return unbroadcast(-matmul(ct_b, _T(ans)), a)
+    return unbroadcast(-_matmul(ct_b, _T(ans)), a)
 
 
 defvjp(solve, _solve_vjp_a, _solve_vjp_b)
@@ -120,9 +121,9 @@ def _pinv_vjp(g: Any, ans: Any, a: Any, rcond: Any = None, hermitian: bool = Fal
     # d pinv for a of constant rank (Golub & Pereyra), transposed.
     g, p = _cj(g), ans
     ph, gh = _H(p), _H(g)
-    return _cj(-matmul(matmul(ph, g), ph)
-               + matmul(matmul(_eye(a.shape[-2], a) - matmul(a, p), gh), matmul(p, ph))
-               + matmul(matmul(matmul(ph, p), gh), _eye(a.shape[-1], a) - matmul(p, a)))
+    return _cj(-_matmul(_matmul(ph, g), ph)
+               + _matmul(_matmul(_eye(a.shape[-2], a) - _matmul(a, p), gh), _matmul(p, ph))
+               + _matmul(_matmul(_matmul(ph, p), gh), _eye(a.shape[-1], a) - _matmul(p, a)))
 
 
 defvjp(pinv, _pinv_vjp)
@@ -147,9 +148,9 @@ def _off_diagonal_inverse_gaps(w: Any) -> Any:
 def _eigh_vjp(g: Any, ans: Any, a: Any, UPLO: str = "L") -> Any:
     g_w, g_v = g
     w, v = ans
-    vh_gv = matmul(_H(v), _cj(g_v))
+    vh_gv = _matmul(_H(v), _cj(g_v))
     inner = _off_diagonal_inverse_gaps(w) * (vh_gv - _H(vh_gv)) * 0.5 + _diag_embed(g_w)
-    return _cj(matmul(matmul(v, inner), _H(v)))
+    return _cj(_matmul(_matmul(v, inner), _H(v)))
 
 
 def _diag_embed(d: Any) -> Any:
@@ -164,7 +165,7 @@ def _cholesky_vjp(g: Any, ans: Any, a: Any, **kwargs: Any) -> Any:
     if kwargs.get("upper"):
         raise NotDifferentiableError("tapegrad differentiates linalg.cholesky with upper=False only")
     low = ans
-    lh_g = matmul(_H(low), _cj(g))
+    lh_g = _matmul(_H(low), _cj(g))
     phi = tril(lh_g, -1) + 0.5 * _diagonal_part(lh_g)
     # L^-H phi L^-1 is the gradient for a general perturbation of a = L L^H; its Hermitian
     # part, for Hermitian ones.
@@ -183,10 +184,10 @@ def _qr_vjp(g: Any, ans: Any, a: Any) -> Any:
         )
     g_q, g_r = _cj(g[0]), _cj(g[1])
     q, r = ans
-    m = matmul(r, _H(g_r)) - matmul(_H(g_q), q)
+    m = _matmul(r, _H(g_r)) - _matmul(_H(g_q), q)
     # Hermitian, from m's lower part; R's real diagonal (LAPACK's) keeps only Re of m's.
     copied = tril(m, -1) + _H(tril(m, -1)) + _diagonal_part(np.real(m) if np.iscomplexobj(strip(m)) else m)
-    x = g_q + matmul(q, copied)
+    x = g_q + _matmul(q, copied)
     return _cj(_H(solve(r, _H(x))))  # x @ inv(r)^H
 
 
@@ -204,18 +205,18 @@ def _svd_vjp(g: Any, ans: Any, a: Any, full_matrices: bool = True) -> Any:
     u, s, vh = ans
     v = _H(vh)
     f = _off_diagonal_inverse_gaps(s * s)  # [i, j] = 1 / (s_j^2 - s_i^2)
-    uh_gu, vh_gv = matmul(_H(u), g_u), matmul(vh, g_v)
+    uh_gu, vh_gv = _matmul(_H(u), g_u), _matmul(vh, g_v)
     middle = (f * (uh_gu - _H(uh_gu)) * expand_dims(s, -2) + expand_dims(s, -1) * (f * (vh_gv - _H(vh_gv)))
               + _diag_embed(g_s))
     inv_s = 1.0 / s
     if np.iscomplexobj(strip(u)):
         # The phase of each singular pair is free: the part of g_u along it is charged to u.
         middle = middle + _diag_embed(1j * np.imag(_diagonal_of(uh_gu)) * inv_s)
-    grad = matmul(matmul(u, middle), vh)
+    grad = _matmul(_matmul(u, middle), vh)
     if m > s.shape[-1]:  # the part of g_u outside u's span
-        grad = grad + matmul(matmul(_eye(m, a) - matmul(u, _H(u)), g_u * expand_dims(inv_s, -2)), vh)
+        grad = grad + _matmul(_matmul(_eye(m, a) - _matmul(u, _H(u)), g_u * expand_dims(inv_s, -2)), vh)
     if n > s.shape[-1]:
-        grad = grad + matmul(u * expand_dims(inv_s, -2), matmul(_H(g_v), _eye(n, a) - matmul(v, vh)))
+        grad = grad + _matmul(u * expand_dims(inv_s, -2), _matmul(_H(g_v), _eye(n, a) - _matmul(v, vh)))
     return _cj(grad)
 
 
@@ -230,7 +231,7 @@ defvjp(_svd, _svd_vjp)
 
 def _svdvals_vjp(g: Any, ans: Any, a: Any) -> Any:
     u, _, vh = svd(a, full_matrices=False)
-    return _cj(matmul(u * expand_dims(g, -2), vh))
+    return _cj(_matmul(u * expand_dims(g, -2), vh))
 
 
 defvjp(_svdvals, _svdvals_vjp)
@@ -339,7 +340,7 @@ def matrix_power(a: Any, n: int) -> Any:
         a, n = inv(a), -n
     result = None
     for _ in range(n):
-        result = a if result is None else matmul(result, a)
+        result = a if result is None else _matmul(result, a)
     if result is None:
         return np.broadcast_to(np.eye(a.shape[-1], dtype=a.dtype), a.shape).copy()
     return result
@@ -360,3 +361,9 @@ __all__ = [
     "inv", "det", "slogdet", "solve", "pinv", "norm", "eigh", "eigvalsh", "cholesky", "svd",
     "qr", "matrix_power", "multi_dot",
 ]
+
+# Imported last: it builds on the primitives and rules above.
+from tapegrad.numpy.linalg_more import *  # noqa: E402, F403
+from tapegrad.numpy.linalg_more import __all__ as _more  # noqa: E402
+
+__all__ += _more
