@@ -358,7 +358,10 @@ def value_and_grad(f: Callable[..., Any], argnums: ArgNums | None = None, has_au
 
 def grad(f: Callable[..., Any], argnums: ArgNums | None = None, has_aux: bool = False,
          argnames: ArgNames | None = None) -> Callable[..., Any]:
-    """The gradient of `f`, a function returning a scalar, as a new function.
+    """The gradient of `f`, a function returning a real scalar, as a new function.
+
+    An output with one element (shape ``(1,)``, ``(1, 1)``...) counts as a scalar, as in HIPS
+    autograd and PyTorch; a complex output is a `TypeError` (see `holomorphic_grad`).
 
     ``argnums`` picks the positional argument(s) to differentiate (an int, default 0, or a
     tuple to get a tuple of gradients); each may be an array, a scalar, or a pytree of them
@@ -406,7 +409,10 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple[An
 
     ``vjp_fn(ct)`` takes a cotangent with the structure and shapes of ``out`` and returns a
     tuple with one cotangent per primal. It can be called many times. With ``has_aux=True``
-    the result is ``(out, vjp_fn, aux)``.
+    the result is ``(out, vjp_fn, aux)``. Each cotangent leaf becomes an array of its
+    output's dtype, so a Python number serves for a 0-d output; a leaf of another shape is
+    refused, never broadcast. A tuple may stand for a list and a list for a tuple (NumPy's
+    ``split`` returns a list).
 
     Examples:
         >>> import numpy as np, tapegrad

@@ -274,7 +274,8 @@ def test_writing_a_traced_scalar_into_a_plain_array_gives_tapegrad_message(trans
         return np.sum(a)
 
     x = np.array([1.0, 2.0])
-    with pytest.raises(TypeError, match=r"float\(\) of a traced value .*test_fidelity\.py:\d+ in f.*a\[i\] = t") as info:
+    message = r"float\(\) of a traced value .*test_fidelity\.py:\d+ in f.*a\[i\] = t"
+    with pytest.raises(TypeError, match=message) as info:
         if transform == "grad":
             tapegrad.grad(f)(x)
         else:

@@ -7,7 +7,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from tapegrad.registry import Primitive, _as_array as as_array, holds_tracer
+from tapegrad.registry import Primitive, _as_array, holds_tracer
 
 by_numpy: dict[Any, Callable[..., Any]] = {}
 """NumPy function or ufunc -> what a call on tracers runs instead (a primitive or a wrapper)."""
@@ -78,18 +78,18 @@ def _sequence_parameters(impl: Callable[..., Any]) -> tuple[frozenset[int], froz
 def _as_arrays(args: tuple[Any, ...], sequences: tuple[frozenset[int], frozenset[str]]) -> tuple[Any, ...]:
     if not any(type(a) is list or type(a) is tuple for a in args):
         return args
-    return tuple(_as_array_items(a) if i in sequences[0] else as_array(a) for i, a in enumerate(args))
+    return tuple(_as_array_items(a) if i in sequences[0] else _as_array(a) for i, a in enumerate(args))
 
 
 def _as_arrays_by_name(kwargs: dict[str, Any],
                        sequences: tuple[frozenset[int], frozenset[str]]) -> dict[str, Any]:
     if not any(type(v) is list or type(v) is tuple for v in kwargs.values()):
         return kwargs
-    return {k: _as_array_items(v) if k in sequences[1] else as_array(v) for k, v in kwargs.items()}
+    return {k: _as_array_items(v) if k in sequences[1] else _as_array(v) for k, v in kwargs.items()}
 
 
 def _as_array_items(arg: Any) -> Any:
     """A sequence of array-likes with each item one array: ``[[x, y], z]`` -> ``[xy, z]``."""
     if type(arg) is list or type(arg) is tuple:
-        return type(arg)(as_array(item) for item in arg)
+        return type(arg)(_as_array(item) for item in arg)
     return arg

@@ -3,15 +3,16 @@
 Every function takes stacks of matrices (``(..., m, n)``) as NumPy does. Rules are written
 with tapegrad operations, so they differentiate again (second order and beyond).
 
-Conventions:
-    * ``eigh`` and ``cholesky`` read only one triangle of their input (the lower one by
-      default), exactly as NumPy does; their gradient is therefore the gradient with respect
-      to that triangle, and zero on the other. Pass ``(a + a.T) / 2`` for a symmetric gradient.
+Conventions (docs/numerics.md):
+    * ``eigh``, ``eigvalsh`` and ``cholesky`` read only one triangle of their input, as NumPy
+      does, but their gradient is that of the function of the symmetric (Hermitian) matrix,
+      itself symmetric: the convention of JAX, PyTorch and HIPS autograd.
     * ``norm``: at the zero vector (or matrix), the gradient of the 2-norm and Frobenius norm
       is 0 (the smallest subgradient), not NaN; its higher derivatives there are 0 too.
-    * Complex inputs are supported by ``det``, ``slogdet``, ``inv``, ``solve`` and ``norm``
-      (docs/complex.md); ``eigh``, ``cholesky``, ``svd``, ``qr`` and ``pinv`` differentiate
-      real inputs only and say so.
+    * Complex inputs are supported throughout (docs/complex.md). Eigen- and singular vectors
+      have a free phase (a gauge): functions that do not depend on it get exact gradients.
+    * ``eig``, ``lstsq``, ``cond``, the tensor solvers and NumPy 2's array-API names are in
+      `tapegrad.numpy.linalg_more`, and exported here.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import numpy as np
 from tapegrad.errors import NotDifferentiableError
 from tapegrad.numpy._wrap import composite, wrap
 from tapegrad.numpy.elementwise import absolute, conjugate, where
-from tapegrad.numpy.manipulation import expand_dims, reshape, tril, triu
+from tapegrad.numpy.manipulation import expand_dims, reshape, tril
 from tapegrad.numpy.products import _swap_last
 from tapegrad.numpy.products import matmul as _matmul
 from tapegrad.numpy.reductions import max, min, sum, unbroadcast

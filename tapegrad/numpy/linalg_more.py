@@ -22,19 +22,19 @@ import numpy as np
 from tapegrad.numpy._wrap import composite
 from tapegrad.numpy.elementwise import conjugate, real
 from tapegrad.numpy.linalg import (
+    _T,
     _cj,
     _diag_embed,
     _norm2,
     _off_diagonal_inverse_gaps,
     _svdvals,
-    _T,
     inv,
     norm,
     pinv,
     solve,
 )
 from tapegrad.numpy.manipulation import diagonal as _diagonal
-from tapegrad.numpy.manipulation import moveaxis, ravel, reshape, swapaxes, transpose
+from tapegrad.numpy.manipulation import ravel, reshape, swapaxes, transpose
 from tapegrad.numpy.manipulation import trace as _trace
 from tapegrad.numpy.products import cross as _cross
 from tapegrad.numpy.products import matmul as _matmul
