@@ -444,9 +444,12 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple[An
 
 
 def _sequences_as_tuples(tree: TreeDef) -> TreeDef:
-    """`tree` with every list a tuple: a cotangent may use either where the output used one
-    (NumPy's split returns a list; a tuple of its pieces pulls back the same way)."""
-    kind = tuple if tree.kind is list else tree.kind
+    """`tree` with every list and namedtuple a plain tuple: a cotangent may use any of them
+    where the output used one (NumPy's split returns a list, eigh a namedtuple; a tuple of
+    cotangents pulls back the same way)."""
+    kind = tree.kind
+    if kind is list or (kind is not None and issubclass(kind, tuple) and hasattr(kind, "_fields")):
+        kind = tuple
     return attrs.evolve(tree, kind=kind, children=tuple(map(_sequences_as_tuples, tree.children)))
 
 

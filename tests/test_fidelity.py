@@ -103,6 +103,14 @@ def test_the_split_family_returns_lists_as_numpy_does(name: str) -> None:
     np.testing.assert_allclose(grad, 2 * x)
 
 
+def test_a_tuple_pulls_back_through_numpy_named_results() -> None:
+    a = np.array([[2.0, 1.0], [1.0, 3.0]])
+    out, pull = tapegrad.vjp(np.linalg.eigh, a)
+    assert type(out).__name__ == "EighResult"
+    (ct,) = pull((np.ones(2), np.zeros((2, 2))))  # d trace / da
+    np.testing.assert_allclose(ct, np.eye(2), atol=1e-12)
+
+
 def test_a_cotangent_of_another_structure_is_still_refused() -> None:
     _, pull = tapegrad.vjp(lambda x: np.split(x, 2), np.ones(4))
     with pytest.raises(TypeError, match="must have the structure"):

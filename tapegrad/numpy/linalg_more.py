@@ -93,7 +93,7 @@ def svdvals(x: Any) -> Any:
 def lstsq(a: Any, b: Any, rcond: Any = None) -> Any:
     """``np.linalg.lstsq``: ``(x, residuals, rank, s)``, differentiable in `x`, `residuals`
     and `s` for an `a` of full rank."""
-    rank = int(_la.matrix_rank(strip(a)))
+    rank = _la.lstsq(strip(a), strip(b), rcond)[2]  # NumPy's own, of NumPy's integer type
     m, n = np.shape(a)
     real_dtype = np.empty(0, np.result_type(strip(a))).real.dtype
     cutoff = np.finfo(real_dtype).eps * builtins.max(m, n) if rcond is None else rcond
