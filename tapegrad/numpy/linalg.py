@@ -24,6 +24,7 @@ import numpy as np
 from tapegrad.errors import NotDifferentiableError
 from tapegrad.numpy._wrap import composite, wrap
 from tapegrad.numpy.elementwise import absolute, conjugate, where
+from tapegrad.numpy.manipulation import diagonal as _diagonal
 from tapegrad.numpy.manipulation import expand_dims, reshape, tril
 from tapegrad.numpy.products import _swap_last
 from tapegrad.numpy.products import matmul as _matmul
@@ -222,9 +223,7 @@ def _svd_vjp(g: Any, ans: Any, a: Any, full_matrices: bool = True) -> Any:
 
 
 def _diagonal_of(x: Any) -> Any:
-    from tapegrad.numpy.manipulation import diagonal
-
-    return diagonal(x, axis1=-2, axis2=-1)
+    return _diagonal(x, axis1=-2, axis2=-1)
 
 
 defvjp(_svd, _svd_vjp)

@@ -34,7 +34,7 @@ from tapegrad.numpy.linalg import (
     solve,
 )
 from tapegrad.numpy.manipulation import diagonal as _diagonal
-from tapegrad.numpy.manipulation import ravel, reshape, swapaxes, transpose
+from tapegrad.numpy.manipulation import expand_dims, ravel, reshape, swapaxes, transpose
 from tapegrad.numpy.manipulation import trace as _trace
 from tapegrad.numpy.products import cross as _cross
 from tapegrad.numpy.products import matmul as _matmul
@@ -62,8 +62,6 @@ def _eig_vjp(g: Any, ans: Any, a: Any) -> Any:
 
 def _as_rows(d: Any) -> Any:
     """A stack of vectors as a stack of rows, to scale the columns of matrices."""
-    from tapegrad.numpy.manipulation import expand_dims
-
     return expand_dims(d, -2)
 
 
