@@ -164,9 +164,9 @@ defvjp(_eigh, _eigh_vjp)
 
 
 def _cholesky_vjp(g: Any, ans: Any, a: Any, **kwargs: Any) -> Any:
-    if kwargs.get("upper"):
-        raise NotDifferentiableError("tapegrad differentiates linalg.cholesky with upper=False only")
     low = ans
+    if kwargs.get("upper"):  # ans = L^H: its cotangent, transposed and conjugated, is L's
+        low, g = _H(ans), _H(g)
     lh_g = _matmul(_H(low), _cj(g))
     phi = tril(lh_g, -1) + 0.5 * _diagonal_part(lh_g)
     # L^-H phi L^-1 is the gradient for a general perturbation of a = L L^H; its Hermitian
