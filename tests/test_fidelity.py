@@ -6,6 +6,7 @@ Each test is written the way a user would write the program: plain NumPy inside 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -164,33 +165,49 @@ def _exported() -> list[tuple[str, Any, Any]]:
     return found
 
 
-def _numpy_arguments(np_fun: Any) -> int | None:
-    """How many copies of a nested list NumPy's function takes (1 or 2), or None."""
-    for count in (1, 2):
+# Functions that need more than the nested list: how to call them, given it (`m`).
+WITH_ARGUMENTS: dict[str, Callable[[Any], tuple[Any, ...]]] = {
+    "reshape": lambda m: (m, (9,)), "broadcast_to": lambda m: (m, (2, 3, 3)),
+    "expand_dims": lambda m: (m, 0), "split": lambda m: (m, 3), "array_split": lambda m: (m, 2),
+    "moveaxis": lambda m: (m, 0, 1), "swapaxes": lambda m: (m, 0, 1), "rollaxis": lambda m: (m, 1),
+    "hsplit": lambda m: (m, 3), "vsplit": lambda m: (m, [1]), "roll": lambda m: (m, 1),
+    "repeat": lambda m: (m, 2), "tile": lambda m: (m, 2), "pad": lambda m: (m, 1),
+    "take_along_axis": lambda m: (m, np.array([[0, 2, 1]]), 0), "partition": lambda m: (m, 1),
+    "select": lambda m: ([np.eye(3, dtype=bool), np.ones((3, 3), bool)], [m, m]),
+    "einsum": lambda m: ("ij,jk->ik", m, m), "linalg.matrix_power": lambda m: (m, 2),
+    "linalg.multi_dot": lambda m: ([m, m, m],), "linalg.tensorsolve": lambda m: (m, [1.0, 2.0, 3.0]),
+    "linalg.tensorinv": lambda m: (m, 1), "linalg.outer": lambda m: (m[0], m[1]),
+}
+
+
+def _arguments(name: str, np_fun: Any) -> Callable[[Any], tuple[Any, ...]] | None:
+    """How to call `name` with a nested list `m` (and constants), if NumPy accepts it."""
+    candidates = [WITH_ARGUMENTS[name]] if name in WITH_ARGUMENTS else [lambda m: (m,), lambda m: (m, m)]
+    for arguments in candidates:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                np_fun(*[MATRIX.tolist()] * count)
+                np_fun(*arguments(MATRIX.tolist()))
         except Exception:
             continue
-        return count
+        return arguments
     return None
 
 
 @pytest.mark.parametrize("name, fun, np_fun", _exported(), ids=lambda v: v if isinstance(v, str) else "")
 def test_every_function_takes_a_nested_list_of_tracers(name: str, fun: Any, np_fun: Any) -> None:
-    count = _numpy_arguments(np_fun)
-    if count is None:
+    arguments = _arguments(name, np_fun)
+    if arguments is None:
         pytest.skip(f"np.{name} takes no nested list of numbers as its leading arguments")
 
     def f(x: Any) -> Any:
         rows = [[x[i, j] for j in range(3)] for i in range(3)]  # nested lists of 0-d tracers
-        return fun(*[rows] * count)
+        return fun(*arguments(rows))
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         out, _ = tapegrad.vjp(f, MATRIX)
-        want = np_fun(*[MATRIX.tolist()] * count)
+        want = np_fun(*arguments(MATRIX.tolist()))
     for got, expected in zip(_leaves(out), _leaves(want), strict=True):
         np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12, equal_nan=True)
 
