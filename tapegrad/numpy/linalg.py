@@ -29,7 +29,7 @@ from tapegrad.numpy.manipulation import expand_dims, reshape, tril
 from tapegrad.numpy.products import _swap_last
 from tapegrad.numpy.products import matmul as _matmul
 from tapegrad.numpy.reductions import max, min, sum, unbroadcast
-from tapegrad.registry import Primitive, defvjp
+from tapegrad.registry import Primitive, defjvp, defvjp
 from tapegrad.tracer import strip
 
 _la = np.linalg
@@ -160,7 +160,17 @@ def _diag_embed(d: Any) -> Any:
     return where(np.eye(d.shape[-1], dtype=bool), expand_dims(d, -1), 0.0)
 
 
+def _eigh_jvp(t: Any, ans: Any, a: Any, UPLO: str = "L") -> Any:
+    # Along the Hermitian part of t: dw = diag(P), dv = v (F o P), with P = v^H t v.
+    w, v = ans
+    p = _matmul(_H(v), _matmul(_hermitian_part(t), v))
+    dw = _diagonal_of(p)
+    return (np.real(dw) if np.iscomplexobj(strip(dw)) else dw,
+            _matmul(v, _off_diagonal_inverse_gaps(w) * p))
+
+
 defvjp(_eigh, _eigh_vjp)
+defjvp(_eigh, _eigh_jvp)
 
 
 def _cholesky_vjp(g: Any, ans: Any, a: Any, **kwargs: Any) -> Any:
@@ -175,7 +185,17 @@ def _cholesky_vjp(g: Any, ans: Any, a: Any, **kwargs: Any) -> Any:
     return _cj(_hermitian_part(grad))
 
 
+def _cholesky_jvp(t: Any, ans: Any, a: Any, **kwargs: Any) -> Any:
+    # dL = L phi(L^-1 t L^-H), t taken Hermitian; phi keeps the lower part, half the diagonal.
+    upper = kwargs.get("upper")
+    low = _H(ans) if upper else ans
+    x = solve(low, _H(solve(low, _hermitian_part(t))))
+    d_low = _matmul(low, tril(x, -1) + 0.5 * _diagonal_part(x))
+    return _H(d_low) if upper else d_low
+
+
 defvjp(cholesky, _cholesky_vjp)
+defjvp(cholesky, _cholesky_jvp)
 
 
 def _qr_vjp(g: Any, ans: Any, a: Any) -> Any:
