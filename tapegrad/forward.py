@@ -27,7 +27,7 @@ from tapegrad.pytree import TreeDef, tree_flatten, tree_unflatten
 from tapegrad.registry import Primitive, argument_rule, jvp_rule, vjp_rule
 from tapegrad.tape import VALUE_TYPES, Trace, _new_object, escaped, new_trace
 from tapegrad.tracer import Tracer
-from tapegrad.transforms import Key, _as_input, _name, _split_aux, _substitute, vjp
+from tapegrad.transforms import Key, _as_input, _name, _sequences_as_tuples, _split_aux, _substitute, vjp
 
 _NO_KEYWORDS: Mapping[str, Any] = {}
 
@@ -352,7 +352,7 @@ def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any],
     keys = tuple(range(len(primals)))
     leaves, in_tree = tree_flatten(tuple(primals))
     t_leaves, t_tree = tree_flatten(tuple(tangents))
-    if t_tree != in_tree:
+    if t_tree != in_tree and _sequences_as_tuples(t_tree) != _sequences_as_tuples(in_tree):
         raise TypeError(
             f"jvp: the tangents must have the structure of the primals, {in_tree.describe()}, "
             f"but they are {t_tree.describe()}."

@@ -112,6 +112,11 @@ def test_a_tuple_pulls_back_through_numpy_named_results() -> None:
     np.testing.assert_allclose(ct, np.eye(2), atol=1e-12)
 
 
+def test_jvp_takes_a_tuple_of_tangents_for_a_list_of_primals() -> None:
+    out, tangent = tapegrad.jvp(lambda xs: xs[0] * xs[1], ([2.0, 3.0],), ((1.0, 0.0),))
+    assert (out, tangent) == (6.0, 3.0)
+
+
 def test_a_cotangent_of_another_structure_is_still_refused() -> None:
     _, pull = tapegrad.vjp(lambda x: np.split(x, 2), np.ones(4))
     with pytest.raises(TypeError, match="must have the structure"):
