@@ -278,7 +278,8 @@ def slogdet(a: Any) -> Any:
 
 @composite(_la.eigh)
 def eigh(a: Any, UPLO: str = "L") -> Any:
-    """``np.linalg.eigh`` of a real symmetric matrix (read from one triangle, as NumPy does)."""
+    """``np.linalg.eigh`` of a symmetric (Hermitian) matrix, read from one triangle as NumPy does;
+    its gradient is symmetric (see the module docstring)."""
     return _EighResult(*_eigh(a, UPLO))
 
 

@@ -77,7 +77,15 @@ def eig(a: Any) -> Any:
 
 @composite(_la.eigvals)
 def eigvals(a: Any) -> Any:
-    """``np.linalg.eigvals``: the eigenvalues of `eig`."""
+    """``np.linalg.eigvals``: the eigenvalues of `eig`.
+
+    Examples:
+        >>> import numpy as np, tapegrad
+        >>> a = np.array([[0.0, 1.0], [-1.0, 0.0]])  # eigenvalues +-i: sum |w|^2 = 2 det(a)
+        >>> np.round(tapegrad.grad(lambda a: np.sum(np.abs(np.linalg.eigvals(a)) ** 2))(a), 12)
+        array([[ 0.,  2.],
+               [-2.,  0.]])
+    """
     return _eig(a)[0]
 
 
@@ -140,7 +148,14 @@ def tensorinv(a: Any, ind: int = 2) -> Any:
 # -- NumPy 2's array-API names ----------------------------------------------------------------
 @composite(_la.vector_norm)
 def vector_norm(x: Any, /, *, axis: Any = None, keepdims: bool = False, ord: Any = 2) -> Any:
-    """``np.linalg.vector_norm``: `norm` of the elements over `axis` (all by default) as one vector."""
+    """``np.linalg.vector_norm``: `norm` of the elements over `axis` (all by default) as one vector.
+
+    Examples:
+        >>> import numpy as np, tapegrad
+        >>> tapegrad.grad(np.linalg.vector_norm)(np.array([[3.0], [4.0]]))
+        array([[0.6],
+               [0.8]])
+    """
     axes = tuple(range(x.ndim)) if axis is None else (axis,) if np.ndim(axis) == 0 else tuple(axis)
     axes = tuple(sorted(a % x.ndim for a in axes))
     kept = [k for k in range(x.ndim) if k not in axes]
