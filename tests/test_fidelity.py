@@ -236,6 +236,19 @@ def test_std_along_an_axis_of_length_one_has_gradient_zero() -> None:
     assert np.all(tapegrad.grad(np.std)(x) != 0)
 
 
+@pytest.mark.parametrize("ddof", [0, 1])
+@pytest.mark.parametrize("f", [np.nanstd, np.nanvar])
+def test_nan_variances_are_constant_where_at_most_one_value_is_left(f: Any, ddof: int) -> None:
+    x = np.array([[1.0, np.nan, 3.0], [2.0, np.nan, np.nan], [4.0, 5.0, 7.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # NumPy warns of the NaN row when ddof=1
+        value, pull = tapegrad.vjp(lambda x: f(x, axis=1, ddof=ddof), x)
+        np.testing.assert_array_equal(value, f(x, axis=1, ddof=ddof))
+    (g,) = pull(np.ones(3))
+    np.testing.assert_array_equal(g[1], np.zeros(3))  # one value left: constant
+    assert np.isfinite(g).all() and np.all(g[[0, 2]][~np.isnan(x[[0, 2]])] != 0)
+
+
 def test_a_zero_variance_of_a_longer_axis_keeps_the_nan_convention() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

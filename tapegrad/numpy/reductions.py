@@ -234,20 +234,35 @@ def nanmean(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepdi
 @composite(np.nanvar)
 def nanvar(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: float = 0,
            keepdims: bool = False) -> Any:
-    """``np.nanvar``: the variance of the non-NaN elements."""
+    """``np.nanvar``: the variance of the non-NaN elements (gradient 0 where it is constant:
+    at most one of them, or ``ddof`` equal to their count)."""
     valid = ~np.isnan(strip(x))
     count = np.sum(valid, axis=axis, keepdims=True)
     centred = np.where(valid, x - nanmean(x, axis=axis, keepdims=True), 0.0)
     total = sum(np.real(centred * np.conjugate(centred)), axis=axis, keepdims=True)
-    result = total / np.maximum(count - ddof, 0).astype(np.result_type(strip(total)))
+    denominator = np.maximum(count - ddof, 0).astype(np.result_type(strip(total)))
+    constant = (count <= 1) | (count == ddof)
+    if constant.any():  # NumPy's value there, and no NaN from dividing by 0 in the gradient
+        with np.errstate(all="ignore"):
+            value = strip(total) / denominator
+        result = np.where(constant, value, total / np.where(constant, 1.0, denominator))
+    else:
+        result = total / denominator
     return result if keepdims else reshape(result, np.sum(valid, axis=axis).shape)
 
 
 @composite(np.nanstd)
 def nanstd(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: float = 0,
            keepdims: bool = False) -> Any:
-    """``np.nanstd``: the square root of `nanvar`."""
-    return np.sqrt(nanvar(x, axis=axis, ddof=ddof, keepdims=keepdims))
+    """``np.nanstd``: the square root of `nanvar` (gradient 0 where that is constant)."""
+    variance = nanvar(x, axis=axis, ddof=ddof, keepdims=keepdims)
+    count = np.sum(~np.isnan(strip(x)), axis=axis, keepdims=keepdims)
+    constant = (count <= 1) | (count == ddof)
+    if not np.any(constant):
+        return np.sqrt(variance)
+    with np.errstate(all="ignore"):
+        value = np.sqrt(strip(variance))
+    return np.where(constant, value, np.sqrt(np.where(constant, 1.0, variance)))
 
 
 @composite(np.nanmax)
