@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tapegrad.errors import EscapedTracerError, at_user_line
+from tapegrad.errors import EscapedTracerError, TracerConversionError, at_user_line
 
 if TYPE_CHECKING:
     from tapegrad.tape import Trace
@@ -89,7 +89,7 @@ class Tracer:
         self._check_alive("np.asarray()")
         callback = _numpy_callback()
         if callback == "vectorize":
-            raise TypeError(
+            raise TracerConversionError(
                 f"a np.vectorize function was called on a traced value{at_user_line()}; "
                 "np.vectorize turns its inputs into plain arrays first, which would cut them off "
                 "from the gradient. Make it with tapegrad.numpy.vectorize instead (the same "
@@ -97,13 +97,13 @@ class Tracer:
                 "element, or each core slice, of traced inputs."
             )
         if callback is not None:
-            raise TypeError(
+            raise TracerConversionError(
                 f"np.{callback} got only plain arrays, so NumPy ran it itself, but your function "
                 f"returned a traced value (one it uses from outside){at_user_line()}, which NumPy "
                 f"cannot store in its plain result. Call tapegrad.numpy.{callback} with the same "
                 "arguments: it traces your function on each piece."
             )
-        raise TypeError(
+        raise TracerConversionError(
             f"a traced value cannot be turned into a plain NumPy array{at_user_line()}: that "
             "would cut it off from the gradient. It happens with np.asarray(t) or np.array([t, ...]), with "
             "writing a tracer into a plain array (a[i] = t), and with plain NumPy functions "
@@ -114,7 +114,7 @@ class Tracer:
 
     def __float__(self) -> float:
         self._check_alive("float()")
-        raise TypeError(
+        raise TracerConversionError(
             f"float() of a traced value of shape {self.shape}{at_user_line()} would cut it off "
             "from the gradient. NumPy also calls "
             "it when a traced scalar is written into a plain array (a[i] = t): build the "
