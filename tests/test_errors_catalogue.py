@@ -594,7 +594,7 @@ CATALOGUE = [
             GradientCheckError, r"derivative of energy disagrees", r"Worst element.*: argument 0, index \(\d+,\)",
             r"relative error 0.5",
             "Only stop_gradient what is truly constant; check_grads shows which element differs."),
-    Mistake("np.vectorize on traced values", np_vectorize_on_traced_values, tapegrad.TracerConversionError,
+    Mistake("np.vectorize on traced values", np_vectorize_on_traced_values, TypeError,
             r"np.vectorize function was called on a traced value.*plain arrays", HERE,
             r"tapegrad.numpy.vectorize instead \(the same arguments",
             "Make the function with tapegrad.numpy.vectorize (np.vectorize's arguments), which traces it."),
