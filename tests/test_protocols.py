@@ -63,8 +63,8 @@ def test_ufunc_reduce_maps_to_the_reduction() -> None:
 
 def test_unsupported_numpy_function_is_named_with_the_fix() -> None:
     with pytest.raises(tapegrad.UnsupportedFunctionError,
-                       match=r"numpy\.unwrap.*tapegrad\.primitive.*defvjp"):
-        grad(lambda x: np.sum(np.unwrap(x)))(np.ones(2))
+                       match=r"numpy\.frexp.*tapegrad\.primitive.*defvjp"):
+        grad(lambda x: np.sum(np.frexp(x)[0]))(np.ones(2))
 
 
 def test_writing_a_tracer_into_an_ndarray_is_explained() -> None:
