@@ -39,6 +39,12 @@ from tapegrad.numpy.reductions import cumprod, cumsum, match_real, sum
 from tapegrad.registry import Primitive, defjvp, defvjp, holds_tracer
 from tapegrad.tracer import strip
 
+
+def _cast(x: Any, dtype: Any) -> Any:
+    """`x` in `dtype`, recording a cast only when it changes the dtype."""
+    return x if np.result_type(strip(x)) == np.dtype(dtype) else astype(x, dtype)
+
+
 # -- convolution ----------------------------------------------------------------------------
 _convolve = Primitive("convolve", lambda a, v, valid=False: np.convolve(a, v, "valid" if valid else "full"))
 """The discrete convolution of two 1-D arrays, ``out[k] = sum_i a[i] * v[k - i]``: in full
@@ -189,7 +195,7 @@ def polydiv(u: Any, v: Any) -> tuple[Any, Any]:
     dtype = np.result_type(strip(_getitem(u, 0)) + strip(_getitem(v, 0)))
     m, n = u.shape[0] - 1, v.shape[0] - 1
     scale = 1.0 / _getitem(v, 0)
-    r, q = astype(u, dtype), []
+    r, q = _cast(u, dtype), []
     for k in range(m - n + 1):
         d = scale * _getitem(r, k)
         q.append(d)
@@ -212,7 +218,7 @@ def poly(seq_of_zeros: Any) -> Any:
     if zeros.shape[0] == 0:
         return 1.0
     dtype = np.result_type(zeros) if np.issubdtype(np.result_type(zeros), np.inexact) else np.dtype(np.float64)
-    zeros = astype(zeros, dtype)
+    zeros = _cast(zeros, dtype)
     a: Any = np.ones(1, dtype)
     for k in range(zeros.shape[0]):
         a = convolve(a, stack([np.ones((), dtype), -_getitem(zeros, k)]))
@@ -290,9 +296,9 @@ def interp(x: Any, xp: Any, fp: Any, left: Any = None, right: Any = None, period
         np.float64(0.5)
     """
     dtype = np.complex128 if np.iscomplexobj(strip(fp)) else np.float64
-    x = astype(asarray(x), np.float64)
-    xp = astype(asarray(xp), np.float64)
-    fp = astype(asarray(fp), dtype)
+    x = _cast(asarray(x), np.float64)
+    xp = _cast(asarray(xp), np.float64)
+    fp = _cast(asarray(fp), dtype)
     if xp.ndim != 1 or fp.ndim != 1:
         raise ValueError("interp: xp and fp must be 1-D sequences")
     if xp.shape[0] != fp.shape[0] or xp.shape[0] == 0:
@@ -319,7 +325,7 @@ def interp(x: Any, xp: Any, fp: Any, left: Any = None, right: Any = None, period
         flat = strip(width) == 0
         slope = where(flat, 0.0, (f1 - f0) / where(flat, 1.0, width))
         inside = slope * (x - x0) + f0
-    out = astype(where(at < knots[0], left, where(at > knots[-1], right, inside)), dtype)
+    out = _cast(where(at < knots[0], left, where(at > knots[-1], right, inside)), dtype)
     return _getitem(out, ()) if out.ndim == 0 else out  # a scalar for a scalar x, as in NumPy
 
 
@@ -351,7 +357,7 @@ def _end(values: Any, dtype: Any) -> Any:
     if not np.can_cast(np.result_type(values), dtype, casting="same_kind"):
         raise TypeError(f"dtype of `to_begin`/`to_end` must be compatible with input `ary` under the "
                         f"`same_kind` rule, and {np.result_type(values)} is not {dtype}")
-    return ravel(astype(values, dtype))
+    return ravel(_cast(values, dtype))
 
 
 @composite(np.gradient)
@@ -376,8 +382,8 @@ def gradient(f: Any, *varargs: Any, axis: Any = None, edge_order: int = 1) -> An
     if edge_order not in (1, 2):
         raise ValueError("'edge_order' greater than 2 not supported")
     dtype = np.result_type(f) if np.issubdtype(np.result_type(f), np.inexact) else np.dtype(np.float64)
-    f = astype(f, dtype)
-    outs = [astype(_gradient_along(f, a, d, edge_order), dtype) for a, d in zip(axes, spacings, strict=True)]
+    f = _cast(f, dtype)
+    outs = [_cast(_gradient_along(f, a, d, edge_order), dtype) for a, d in zip(axes, spacings, strict=True)]
     return outs[0] if len(outs) == 1 else tuple(outs)
 
 
@@ -390,7 +396,7 @@ def _spacing(distances: Any, n: int) -> Any:
     if distances.shape[0] != n:
         raise ValueError("when 1d, distances must match the length of the corresponding dimension")
     if np.issubdtype(np.result_type(distances), np.integer):
-        distances = astype(distances, np.float64)
+        distances = _cast(distances, np.float64)
     steps = diff(distances)
     if holds_tracer([steps]) or not (steps == steps[0]).all():
         return steps
@@ -588,7 +594,7 @@ def sinc(x: Any) -> Any:
         series = series * (near_y * near_y) + coefficient
     far = sin(safe) / safe
     dtype = np.result_type(x) if np.issubdtype(np.result_type(x), np.inexact) else np.float64
-    out = astype(where(near, series, far), dtype)
+    out = _cast(where(near, series, far), dtype)
     return _getitem(out, ()) if out.ndim == 0 else out  # a scalar for a scalar x, as in NumPy
 
 
