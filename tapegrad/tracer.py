@@ -98,10 +98,11 @@ class Tracer:
             )
         if callback is not None:
             raise TracerConversionError(
-                f"np.{callback} got only plain arrays, so NumPy ran it itself, but your function "
-                f"returned a traced value (one it uses from outside){at_user_line()}, which NumPy "
-                f"cannot store in its plain result. Call tapegrad.numpy.{callback} with the same "
-                "arguments: it traces your function on each piece."
+                f"np.{callback} got plain arrays, so NumPy ran it itself, but a traced value "
+                f"reached it{at_user_line()} (returned by your function, or given among its "
+                "functions or constants), which NumPy cannot store in its plain result. Call "
+                f"tapegrad.numpy.{callback} with the same arguments: it traces your function "
+                "on each piece."
             )
         raise TracerConversionError(
             f"a traced value cannot be turned into a plain NumPy array{at_user_line()}: that "
