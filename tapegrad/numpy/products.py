@@ -7,13 +7,12 @@ rules are the real ones (transposes, never conjugate transposes).
 from __future__ import annotations
 
 import string
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from tapegrad.errors import at_user_line
-from tapegrad.numpy._wrap import by_numpy, composite, wrap
+from tapegrad.numpy._wrap import composite, wrap
 from tapegrad.numpy.elementwise import conjugate, multiply, subtract
 from tapegrad.numpy.indexing import _getitem
 from tapegrad.numpy.manipulation import (
@@ -306,7 +305,7 @@ def _check_core(name: str, signature: str, pairs: list[tuple[int, int]]) -> None
 
 
 if hasattr(np, "vecdot"):  # NumPy >= 2.0 (matvec and vecmat: >= 2.2)
-    @composite(np.vecdot, np.linalg.vecdot)
+    @composite(np.vecdot)
     def vecdot(x1: Any, x2: Any, /, out: Any = None, *, axes: Any = None, axis: Any = None,
                keepdims: bool = False, **kwargs: Any) -> Any:
         """``np.vecdot``: ``sum(conj(x1) * x2)`` over the last axis (or `axis`), broadcast over
@@ -342,11 +341,3 @@ __all__ = ["matmul", "dot", "tensordot", "vdot", "inner", "outer", "kron", "cros
 __all__ += [name for name in ("vecdot", "matvec", "vecmat") if hasattr(np, name)]
 __all__ += ["einsum_path"]
 
-# NumPy 2's array-API spellings in np.linalg of the same products.
-_LINALG_SPELLINGS: list[tuple[str, Callable[..., Any]]] = [
-    ("matmul", matmul), ("tensordot", tensordot),
-    ("cross", lambda x1, x2, /, *, axis=-1: cross(x1, x2, axis=axis)),
-]
-for _name, _fun in _LINALG_SPELLINGS:
-    if hasattr(np.linalg, _name):
-        by_numpy.setdefault(getattr(np.linalg, _name), _fun)
