@@ -37,6 +37,11 @@ def _dtype(x: Any) -> np.dtype[Any]:
     return np.result_type(strip(x))
 
 
+def _cast(x: Any, dtype: Any) -> Any:
+    """`x` in `dtype`, recording a cast only when it changes the dtype."""
+    return x if _dtype(x) == np.dtype(dtype) else astype(x, dtype)
+
+
 def _gather(results: list[Any], loop_shape: tuple[int, ...]) -> Any:
     """Stack the results of a loop over `loop_shape` (each of one shape) into one array."""
     shape = np.shape(results[0])
@@ -63,7 +68,7 @@ def apply_along_axis(func1d: Callable[..., Any], axis: int, arr: Any, *args: Any
     if not all(loop_shape):
         raise ValueError("Cannot apply_along_axis when any iteration dimensions are 0")
     results = [func1d(_getitem(moved, index), *args, **kwargs) for index in np.ndindex(*loop_shape)]
-    out = astype(_gather(results, loop_shape), _dtype(results[0]))
+    out = _cast(_gather(results, loop_shape), _dtype(results[0]))
     core = np.ndim(results[0])
     return moveaxis(out, list(range(arr.ndim - 1, arr.ndim - 1 + core)), list(range(axis, axis + core)))
 
@@ -121,7 +126,7 @@ def piecewise(x: Any, condlist: Any, funclist: Any, *args: Any, **kw: Any) -> An
                 values = _getitem(values, mine[cond])
         else:
             values = func
-        result = result + untake(broadcast_to(astype(asarray(values), dtype), (int(mine.sum()),)), mine, shape)
+        result = result + untake(broadcast_to(_cast(asarray(values), dtype), (int(mine.sum()),)), mine, shape)
     return result
 
 
@@ -222,7 +227,7 @@ class vectorize(np.vectorize):  # noqa: N801 (NumPy's name)
             return tuple(self._assemble([r[j] for r in results], loop_shape, j)
                          for j in range(len(results[0])))
         dtype = np.dtype(otypes[k or 0]) if otypes else _dtype(results[0])
-        return astype(_gather(results, loop_shape), dtype)
+        return _cast(_gather(results, loop_shape), dtype)
 
 
 __all__ = ["apply_along_axis", "apply_over_axes", "piecewise", "vectorize"]
