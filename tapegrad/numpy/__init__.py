@@ -40,6 +40,7 @@ from tapegrad.numpy import (  # the submodules: their __all__ lists make this on
     nondifferentiable,
     products,
     reductions,
+    statistics,
 )
 from tapegrad.numpy._listing import Supported, supported
 from tapegrad.numpy.elementwise import *  # noqa: F403
@@ -48,6 +49,7 @@ from tapegrad.numpy.manipulation import *  # noqa: F403
 from tapegrad.numpy.nondifferentiable import *  # noqa: F403
 from tapegrad.numpy.products import *  # noqa: F403
 from tapegrad.numpy.reductions import *  # noqa: F403
+from tapegrad.numpy.statistics import *  # noqa: F403
 
 __all__ = [
     "fft", "linalg", "Supported", "supported",
@@ -57,5 +59,5 @@ __all__ = [
     "float32", "float64", "full", "identity", "inf", "int32", "int64", "linspace", "nan",
     "ndarray", "newaxis", "ones", "pi", "zeros",
     *elementwise.__all__, *indexing.__all__, *manipulation.__all__,
-    *nondifferentiable.__all__, *products.__all__, *reductions.__all__,
+    *nondifferentiable.__all__, *products.__all__, *reductions.__all__, *statistics.__all__,
 ]

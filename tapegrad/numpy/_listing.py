@@ -8,7 +8,7 @@ import attrs
 
 _KINDS = [
     ("elementwise", ""), ("reductions", ""), ("manipulation", ""), ("indexing", ""),
-    ("products", ""), ("linalg", "linalg."), ("fft", "fft."), ("nondifferentiable", ""),
+    ("products", ""), ("statistics", ""), ("linalg", "linalg."), ("fft", "fft."), ("nondifferentiable", ""),
 ]
 
 

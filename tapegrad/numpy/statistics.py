@@ -1,0 +1,315 @@
+"""Order statistics (median, quantiles), covariance and correlation, built on one primitive.
+
+A quantile is read off the sorted data: the two order statistics around the virtual index
+``q (n - 1)``, mixed linearly by its fractional part, exactly as NumPy computes it. The only
+new primitive is `sort_sharing_ties`: its value is ``np.sort`` along the last axis, and its
+rule hands the cotangent of a run of equal sorted values to all of them in equal shares
+(docs/numerics.md, "Ties"), as the rule of ``max`` does. Everything else here is composed of
+differentiable primitives, so it has no rule of its own.
+"""
+
+from __future__ import annotations
+
+import builtins
+from typing import Any
+
+import numpy as np
+
+from tapegrad.errors import at_user_line
+from tapegrad.numpy._wrap import composite
+from tapegrad.numpy.elementwise import clip, real, sqrt, where
+from tapegrad.numpy.indexing import _getitem, untake
+from tapegrad.numpy.manipulation import array, astype, reshape, take_along_axis, transpose
+from tapegrad.numpy.reductions import _along_last, average, sum
+from tapegrad.registry import Primitive, defjvp, defvjp
+from tapegrad.tracer import strip
+
+sort_sharing_ties = Primitive("sort_sharing_ties", lambda x: np.sort(x, axis=-1))
+"""``np.sort(x, axis=-1)``, whose gradient is shared equally within each run of equal values."""
+
+
+def _tie_index(sorted_values: Any) -> tuple[Any, ...] | None:
+    """An index that names, for each sorted value, the first slot of its run of equal values
+    (along the last axis); None when no two values are equal."""
+    s = np.asarray(strip(sorted_values))
+    starts = np.ones(s.shape, bool)
+    starts[..., 1:] = s[..., 1:] != s[..., :-1]
+    if starts.all():
+        return None
+    run = np.maximum.accumulate(np.where(starts, np.arange(s.shape[-1]), 0), axis=-1)
+    rows = np.indices(s.shape[:-1], sparse=True)
+    return (*(r[..., None] for r in rows), run)
+
+
+def share_ties(v: Any, sorted_values: Any) -> Any:
+    """`v` (one number per sorted value) averaged over each run of equal sorted values."""
+    runs = _tie_index(sorted_values)
+    if runs is None:
+        return v
+    totals = untake(v, runs, v.shape)  # each run's sum, in the run's first slot
+    counts = np.zeros(v.shape)
+    np.add.at(counts, runs, 1)
+    return _getitem(totals, runs) / counts[runs].astype(np.result_type(v, np.float32))
+
+
+def _sort_vjp(g: Any, ans: Any, x: Any) -> Any:
+    to_sorted = np.argsort(strip(x), axis=-1, kind="stable")
+    return take_along_axis(share_ties(g, ans), np.argsort(to_sorted, axis=-1), axis=-1)
+
+
+def _sort_jvp(t: Any, ans: Any, x: Any) -> Any:
+    return share_ties(take_along_axis(t, np.argsort(strip(x), axis=-1, kind="stable"), axis=-1), ans)
+
+
+defvjp(sort_sharing_ties, _sort_vjp)
+defjvp(sort_sharing_ties, _sort_jvp)
+
+
+# -- quantiles ------------------------------------------------------------------------------
+# Hyndman and Fan's continuous methods: the virtual index is n q + alpha + q (1 - alpha - beta) - 1
+# ('linear', NumPy's default, is the case alpha = beta = 1, computed as NumPy does: (n - 1) q).
+_CONTINUOUS = {"linear": (1.0, 1.0), "hazen": (0.5, 0.5), "weibull": (0.0, 0.0),
+               "median_unbiased": (1 / 3, 1 / 3), "normal_unbiased": (3 / 8, 3 / 8),
+               "interpolated_inverted_cdf": (0.0, 1.0)}
+_DISCRETE = {"lower": np.floor, "higher": np.ceil, "nearest": np.around}
+
+
+def _virtual_index(count: Any, q: Any, method: str) -> Any:
+    """Where the `q`-quantile sits among `count` sorted values (fractional: between two)."""
+    if method == "linear":
+        return (count - 1) * q
+    alpha, beta = _CONTINUOUS[method]
+    return count * q + (alpha + q * (1 - alpha - beta)) - 1
+
+
+def _order_statistics(a: Any, q: Any, axis: Any, keepdims: bool, method: str, skip_nan: bool,
+                      median: bool = False) -> Any:
+    """The `q`-quantiles of `a` over `axis` (or its median), shaped as NumPy shapes them."""
+    if method not in _CONTINUOUS and method not in _DISCRETE and method != "midpoint":
+        raise NotImplementedError(
+            f"quantile method {method!r} on traced values{at_user_line()}: tapegrad differentiates "
+            f"the interpolating methods {sorted(_CONTINUOUS)}, 'midpoint', and the selecting "
+            f"methods {sorted(_DISCRETE)}. The inverted-CDF methods pick a sample by a step rule: "
+            "use method='lower' or 'nearest' instead, or tapegrad.stop_gradient(a) if no "
+            "gradient is needed."
+        )
+    a = array(a)
+    if np.dtype(a.dtype).kind == "c":
+        raise TypeError("a must be an array of real numbers")
+    if type(q) in (int, float):  # a Python number: NumPy's weak promotion keeps a's precision
+        q = np.asarray(q, np.result_type(a.dtype, q))
+    q = array(q)
+    q_plain = np.asarray(strip(q))
+    if not median and (np.any(q_plain < 0) or np.any(q_plain > 1)):
+        raise ValueError("Quantiles must be in the range [0, 1]")
+
+    flat = _along_last(a, axis)[0] if a.ndim else reshape(a, (1,))
+    ordered = sort_sharing_ties(flat)  # (kept..., n), NaNs last
+    kept = tuple(flat.shape[:-1])
+    n = flat.shape[-1]
+    plain = np.asarray(strip(ordered))
+    count = np.sum(~np.isnan(plain), axis=-1) if skip_nan else np.full(kept, n)
+    q = reshape(q, q.shape + (1,) * len(kept))  # quantiles first, then the kept axes
+    q_plain = q_plain.reshape(q.shape)
+
+    gamma: Any = None
+    if median:
+        lower, upper = (count - 1) // 2, count // 2
+    elif method in _DISCRETE:
+        lower = upper = _DISCRETE[method]((count - 1) * q_plain)
+    elif method == "midpoint":
+        lower, upper = np.floor((count - 1) * q_plain), np.ceil((count - 1) * q_plain)
+        gamma = np.where(lower == upper, 0.0, 0.5)
+    else:
+        virtual = _virtual_index(count, q, method)
+        lower = np.floor(strip(virtual))
+        gamma = virtual - lower
+        upper = lower + 1
+        past_end = strip(virtual) >= count - 1  # NumPy takes the last value there
+        lower, upper = np.where(past_end, count - 1, lower), np.where(past_end, count - 1, upper)
+    lower, upper = np.broadcast_arrays(np.clip(lower, 0, builtins.max(n - 1, 0)).astype(np.intp),
+                                       np.clip(upper, 0, builtins.max(n - 1, 0)).astype(np.intp))
+    rows = np.indices(kept, sparse=True)
+    below, above = _getitem(ordered, (*rows, lower)), _getitem(ordered, (*rows, upper))
+    if median:
+        result = (below + above) / 2
+    elif gamma is None:
+        result = below
+    else:
+        result = _lerp(below, above, gamma)
+    missing = count == 0 if skip_nan else (np.isnan(plain[..., -1]) if n else np.ones(kept, bool))
+    if np.any(missing):
+        result = where(missing, np.array(np.nan, np.result_type(strip(result))), result)
+    if keepdims:
+        reduced = set(range(a.ndim)) if axis is None else {d % a.ndim for d in np.atleast_1d(axis).tolist()}
+        shape = tuple(1 if d in reduced else s for d, s in enumerate(a.shape))
+        result = reshape(result, tuple(result.shape[:result.ndim - len(kept)]) + shape)
+    return result
+
+
+def _lerp(below: Any, above: Any, gamma: Any) -> Any:
+    """NumPy's linear interpolation between neighbouring order statistics, rounding included:
+    from `below` for weights under one half, back from `above` for the others."""
+    step = above - below
+    return where(strip(gamma) >= 0.5, above - step * (1 - gamma), below + step * gamma)
+
+
+def _no_out(name: str, out: Any, overwrite_input: bool = False) -> None:
+    if out is not None:
+        raise TypeError(
+            f"np.{name}(..., out=...){at_user_line()} would write a traced value into an existing "
+            f"array in place, which tapegrad cannot record. Drop out= and use the returned value."
+        )
+
+
+@composite(np.median)
+def median(a: Any, axis: Any = None, out: Any = None, overwrite_input: bool = False,
+           keepdims: bool = False) -> Any:
+    """``np.median``: the middle sorted value, or the mean of the two middle ones.
+
+    For an even count the gradient is split in halves between the two middle values; equal
+    values share equally the gradient of their run (docs/numerics.md).
+
+    Examples:
+        >>> import numpy as np, tapegrad
+        >>> tapegrad.grad(np.median)(np.array([4.0, 1.0, 3.0, 2.0]))
+        array([0. , 0. , 0.5, 0.5])
+    """
+    _no_out("median", out)
+    return _order_statistics(a, 0.5, axis, keepdims, "linear", skip_nan=False, median=True)
+
+
+@composite(np.nanmedian)
+def nanmedian(a: Any, axis: Any = None, out: Any = None, overwrite_input: bool = False,
+              keepdims: bool = False) -> Any:
+    """``np.nanmedian``: the median of the non-NaN values (NaNs get a zero gradient)."""
+    _no_out("nanmedian", out)
+    return _order_statistics(a, 0.5, axis, keepdims, "linear", skip_nan=True, median=True)
+
+
+@composite(np.quantile)
+def quantile(a: Any, q: Any, axis: Any = None, out: Any = None, overwrite_input: bool = False,
+             method: str = "linear", keepdims: bool = False, *, weights: Any = None) -> Any:
+    """``np.quantile``: interpolated order statistics; `q` may be traced too.
+
+    Examples:
+        >>> import numpy as np, tapegrad
+        >>> tapegrad.grad(lambda x: np.quantile(x, 0.25))(np.array([4.0, 1.0, 3.0, 2.0]))
+        array([0.  , 0.25, 0.  , 0.75])
+    """
+    _no_out("quantile", out)
+    if weights is not None:
+        raise NotImplementedError(
+            f"np.quantile(..., weights=...) on traced values{at_user_line()}: NumPy allows weights "
+            "only with method='inverted_cdf', a step function of the data that tapegrad does "
+            "not differentiate. Use tapegrad.stop_gradient on the data."
+        )
+    return _order_statistics(a, q, axis, keepdims, method, skip_nan=False)
+
+
+@composite(np.nanquantile)
+def nanquantile(a: Any, q: Any, axis: Any = None, out: Any = None, overwrite_input: bool = False,
+                method: str = "linear", keepdims: bool = False, *, weights: Any = None) -> Any:
+    """``np.nanquantile``: `quantile` of the non-NaN values of each slice."""
+    _no_out("nanquantile", out)
+    if weights is not None:
+        return quantile(a, q, weights=weights)  # the same refusal
+    return _order_statistics(a, q, axis, keepdims, method, skip_nan=True)
+
+
+def _percent(q: Any) -> Any:
+    # NumPy divides by 100 and keeps a Python number a (weak) Python number.
+    return q / 100 if type(q) in (int, float) else array(q) / 100
+
+
+@composite(np.percentile)
+def percentile(a: Any, q: Any, axis: Any = None, out: Any = None, overwrite_input: bool = False,
+               method: str = "linear", keepdims: bool = False, *, weights: Any = None) -> Any:
+    """``np.percentile``: `quantile` at ``q / 100``."""
+    return quantile(a, _percent(q), axis, out, overwrite_input, method, keepdims, weights=weights)
+
+
+@composite(np.nanpercentile)
+def nanpercentile(a: Any, q: Any, axis: Any = None, out: Any = None, overwrite_input: bool = False,
+                  method: str = "linear", keepdims: bool = False, *, weights: Any = None) -> Any:
+    """``np.nanpercentile``: `nanquantile` at ``q / 100``."""
+    return nanquantile(a, _percent(q), axis, out, overwrite_input, method, keepdims, weights=weights)
+
+
+# -- covariance and correlation ------------------------------------------------------------
+def _as_rows(x: Any, dtype: Any) -> Any:
+    """`x` as a 2-D array of `dtype` (a 1-D one becomes one row), as ``np.array(x, ndmin=2)``."""
+    x = astype(array(x), dtype)
+    return reshape(x, (1,) * (2 - x.ndim) + tuple(x.shape)) if x.ndim < 2 else x
+
+
+@composite(np.cov)
+def cov(m: Any, y: Any = None, rowvar: bool = True, bias: bool = False, ddof: Any = None,
+        fweights: Any = None, aweights: Any = None, *, dtype: Any = None) -> Any:
+    """``np.cov``: the (weighted) covariance matrix; `m`, `y` and `aweights` may be traced.
+
+    Examples:
+        >>> import numpy as np, tapegrad
+        >>> tapegrad.grad(lambda x: np.cov(x, [1.0, 2.0, 4.0])[0, 1])(np.array([0.0, 1.0, 5.0]))
+        array([-0.58333333, -0.08333333,  0.66666667])
+    """
+    if dtype is None:
+        dtype = np.result_type(strip(m), np.float64) if y is None else \
+            np.result_type(strip(m), strip(y), np.float64)
+    X = _as_rows(m, dtype)
+    if y is not None:
+        Y = _as_rows(y, dtype)
+        if not rowvar and Y.shape[0] != 1:
+            Y = transpose(Y)
+        X = _concatenate_rows(X if rowvar or X.shape[0] == 1 else transpose(X), Y)
+    elif not rowvar and X.shape[0] != 1:
+        X = transpose(X)
+    if ddof is None:
+        ddof = 0 if bias else 1
+    w = None
+    if fweights is not None:
+        w = np.asarray(strip(fweights), dtype=float)
+    if aweights is not None:
+        w = array(aweights) if w is None else w * array(aweights)
+    mean, w_sum = average(X, axis=1, weights=w, returned=True)
+    w_sum = _getitem(w_sum, 0)
+    if w is None:
+        fact: Any = X.shape[1] - ddof
+    elif ddof == 0:
+        fact = w_sum
+    elif aweights is None:
+        fact = w_sum - ddof
+    else:
+        fact = w_sum - ddof * sum(w * array(aweights)) / w_sum
+    if np.any(strip(fact) <= 0):
+        fact = 0.0
+    centred = X - reshape(mean, (-1, 1))
+    weighted = centred if w is None else centred * w
+    c = centred @ transpose(weighted).conj() * (1 / fact if isinstance(fact, (int, float)) else 1 / fact)
+    return c if c.shape != (1, 1) else reshape(c, ())
+
+
+def _concatenate_rows(x: Any, y: Any) -> Any:
+    from tapegrad.numpy.manipulation import concatenate
+
+    return concatenate([x, y], axis=0)
+
+
+@composite(np.corrcoef)
+def corrcoef(x: Any, y: Any = None, rowvar: bool = True, *, dtype: Any = None) -> Any:
+    """``np.corrcoef``: `cov` scaled by the standard deviations, clipped to [-1, 1] as NumPy does."""
+    c = cov(x, y, rowvar, dtype=dtype)
+    if np.ndim(c) == 0:
+        return c / c
+    d = np.diagonal(c)
+    stddev = sqrt(real(d))
+    c = c / reshape(stddev, (-1, 1)) / reshape(stddev, (1, -1))
+    if np.iscomplexobj(strip(c)):
+        return clip(real(c), -1, 1) + 1j * np.imag(c)
+    return clip(c, -1, 1)
+
+
+__all__ = [
+    "median", "nanmedian", "quantile", "nanquantile", "percentile", "nanpercentile", "cov",
+    "corrcoef",
+]
