@@ -7,7 +7,7 @@ import importlib
 import attrs
 
 _KINDS = [
-    ("elementwise", ""), ("reductions", ""), ("manipulation", ""), ("indexing", ""),
+    ("elementwise", ""), ("reductions", ""), ("construction", ""), ("manipulation", ""), ("indexing", ""),
     ("products", ""), ("statistics", ""), ("linalg", "linalg."), ("fft", "fft."), ("nondifferentiable", ""),
 ]
 
