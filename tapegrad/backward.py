@@ -7,7 +7,7 @@ checked (count and shape) as it arrives, so a wrong rule is reported at the entr
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -314,12 +314,25 @@ def _misfit(trace: Trace, index: int, arg: Any, position: int, ct: Any,
     return RuleError(f"{cause}. Fix: {fix}\n  {where(trace, index)}")
 
 
+def _unknown_location(trace: Trace, index: int) -> Any:
+    return None
+
+
+# How an error finds the user's line that recorded a tape entry. Finding it may mean running
+# the function again with locations recorded, which the diagnostics layer above
+# (`tapegrad.debug`) knows how to do: it installs its locator with `set_entry_locator`.
+_entry_locator: list[Callable[[Trace, int], Any]] = [_unknown_location]
+
+
+def set_entry_locator(locate: Callable[[Trace, int], Any]) -> None:
+    """Install ``locate(trace, index)``: the source location of a tape entry, or ``None``."""
+    _entry_locator[0] = locate
+
+
 def where(trace: Trace, index: int) -> str:
     """Describe tape entry `index` for an error: the user's line that called its primitive."""
-    from tapegrad.debug import entry_location  # deferred: debug re-runs transforms
-
     name = trace.primitives[trace.records[index][0]].name
-    location = entry_location(trace, index)
+    location = _entry_locator[0](trace, index)
     if location is None:
         return (
             f"where: {name} is entry {index} of the tape (its source line is unknown; run "

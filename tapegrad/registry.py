@@ -116,10 +116,22 @@ def holds_tracer(values: Iterable[Any]) -> bool:
 def _as_array(arg: Any) -> Any:
     """Turn a (nested) list of tracers into one traced array, as NumPy would convert it."""
     if (type(arg) is list or type(arg) is tuple) and holds_tracer(arg):
-        from tapegrad.numpy import array  # deferred: the namespace is built on this module
-
-        return array(arg)
+        return _array_of_sequence[0](arg)
     return arg
+
+
+def _no_array_function(arg: Any) -> Any:
+    raise RuntimeError("tapegrad.numpy was not imported, so lists of tracers cannot be packed")
+
+
+# The primitive that packs a (nested) list of tracers into one traced array: it lives in
+# tapegrad.numpy, above this module, which installs it with `set_array_of_sequence`.
+_array_of_sequence: list[Callable[[Any], Any]] = [_no_array_function]
+
+
+def set_array_of_sequence(pack: Callable[[Any], Any]) -> None:
+    """Install how `Primitive` packs a list of tracers given as one argument (``tnp.array``)."""
+    _array_of_sequence[0] = pack
 
 
 def primitive(fun: F | None = None, *, name: str | None = None, differentiable: bool = True) -> Any:
