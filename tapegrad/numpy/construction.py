@@ -1,5 +1,6 @@
 """Building and editing arrays from traced values: append, insert, delete, block, choose,
-spaces of samples (linspace, logspace, geomspace), grids (meshgrid, vander), ``r_`` and ``c_``.
+spaces of samples (linspace, logspace, geomspace), grids (meshgrid, vander), `pad`, ``r_``
+and ``c_``.
 
 The editing functions only move and copy elements, so NumPy itself can say where each one
 goes: `_gather_layout` runs NumPy's own function on arrays of element numbers and records a
@@ -18,10 +19,12 @@ from typing import Any
 import numpy as np
 
 from tapegrad.errors import at_user_line
+from tapegrad.numpy import manipulation, reductions
 from tapegrad.numpy._wrap import composite
 from tapegrad.numpy.elementwise import floor, log10, power, real, where
 from tapegrad.numpy.indexing import _getitem
 from tapegrad.numpy.manipulation import (
+    _along,
     array,
     astype,
     broadcast_to,
@@ -32,8 +35,10 @@ from tapegrad.numpy.manipulation import (
     moveaxis,
     ravel,
     reshape,
+    squeeze,
 )
 from tapegrad.numpy.reductions import cumprod
+from tapegrad.numpy.statistics import median
 from tapegrad.registry import holds_tracer
 from tapegrad.tracer import strip
 
@@ -257,6 +262,117 @@ def vander(x: Any, N: int | None = None, increasing: bool = False) -> Any:
     return v if increasing else flip(v, 1)
 
 
+# -- padding ----------------------------------------------------------------------------------
+_INDEX_PAD_MODES = ("edge", "reflect", "symmetric", "wrap")
+_STAT_PAD_MODES = ("maximum", "minimum", "mean", "median")
+
+
+@composite(np.pad)
+def pad(array: Any, pad_width: Any, mode: Any = "constant", **kwargs: Any) -> Any:
+    """``np.pad``, every mode but a user's function.
+
+    Copying modes become an index per axis (the padded index of ``arange(n)``); constant
+    padding places the array inside a constant one; the others pad one axis at a time, as
+    NumPy does, with ramps (`linspace`) or statistics of the edge regions. ``"empty"`` pads
+    with zeros, one of the values NumPy allows.
+
+    Examples:
+        >>> import numpy as np, tapegrad
+        >>> tapegrad.grad(lambda x: np.sum(np.pad(x, 1, mode="mean")))(np.array([1.0, 5.0]))
+        array([2., 2.])
+    """
+    widths = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (array.ndim, 2))
+    if callable(mode):
+        raise NotImplementedError(
+            f"np.pad with a function as mode on a traced array{at_user_line()}: NumPy's padding "
+            "functions write into the array in place, which tapegrad cannot record. Pad with a "
+            "named mode, or build the padded array with np.concatenate."
+        )
+    if mode == "empty":
+        return manipulation.pad(array, widths)
+    if mode in ("reflect", "symmetric") and kwargs.get("reflect_type", "even") == "odd":
+        for axis, (before, after) in enumerate(widths):
+            array = _reflect_odd(array, axis, int(before), int(after), mode)
+        return array
+    if mode in ("constant", *_INDEX_PAD_MODES):
+        return manipulation.pad(array, widths, mode, **kwargs)
+    if mode == "linear_ramp":
+        ends = _pairs(kwargs.get("end_values", 0), array.ndim)
+        for axis, (before, after) in enumerate(widths):
+            array = _ramp_pad(array, axis, int(before), int(after), ends[axis])
+        return array
+    if mode in _STAT_PAD_MODES:
+        lengths = kwargs.get("stat_length")
+        lengths = [(None, None)] * array.ndim if lengths is None else \
+            np.broadcast_to(np.asarray(lengths, dtype=np.int64), (array.ndim, 2)).tolist()
+        for axis, (before, after) in enumerate(widths):
+            if before or after:
+                array = _stat_pad(array, axis, int(before), int(after), lengths[axis], mode)
+        return array
+    raise ValueError(f"mode {mode!r} is not supported")
+
+
+def _pairs(values: Any, ndim: int) -> Any:
+    """Per-axis (before, after) values, broadcast as NumPy broadcasts ``end_values``."""
+    return broadcast_to(array(values), (ndim, 2))
+
+
+def _cut(x: Any, axis: int, start: int | None, stop: int | None) -> Any:
+    return _getitem(x, _along(axis, x.ndim, slice(start, stop)))
+
+
+def _widen(x: Any, axis: int, width: int) -> Any:
+    """`x`, of length 1 along `axis`, repeated `width` times along it."""
+    shape = list(x.shape)
+    shape[axis] = width
+    return broadcast_to(x, tuple(shape))
+
+
+def _reflect_odd(x: Any, axis: int, before: int, after: int, mode: str) -> Any:
+    """Odd reflection: each padded value is twice the edge minus the mirrored one. Like NumPy,
+    pad in chunks about the newest edges, each chunk as long as whole periods of the array
+    padded so far allow (so the rounding is NumPy's too)."""
+    n = x.shape[axis]
+    if n == 0 and (before or after):
+        raise ValueError(f"can't extend empty axis {axis} using modes other than 'constant' or 'empty'")
+    if n == 1 and mode == "reflect":  # NumPy's legacy rule for a singleton: repeat it
+        mode = "edge"
+    while before or after:
+        length = x.shape[axis]
+        period = (length - 1) // (n - 1) * (n - 1) if mode == "reflect" else length // n * n
+        b, a = min(before, period or length), min(after, period or length)
+        even = _getitem(x, _along(axis, x.ndim, np.pad(np.arange(length), (b, a), mode)))
+        edge = _getitem(x, _along(axis, x.ndim, np.pad(np.arange(length), (b, a), "edge")))
+        inside = np.zeros(length + b + a, bool)
+        inside[b:b + length] = True
+        inside = inside.reshape((-1,) + (1,) * (x.ndim - axis - 1))
+        x = edge if mode == "edge" else where(inside, even, 2 * edge - even)
+        before, after = before - b, after - a
+    return x
+
+
+def _ramp_pad(x: Any, axis: int, before: int, after: int, ends: Any) -> Any:
+    """Pad `axis` with ramps from the end values to the edges (NumPy's 'linear_ramp')."""
+    dtype = np.result_type(strip(x))
+    first, last = _cut(x, axis, 0, 1), _cut(x, axis, -1, None)
+    left = linspace(_getitem(ends, 0), squeeze(first, axis), before, endpoint=False, dtype=dtype, axis=axis)
+    right = linspace(_getitem(ends, 1), squeeze(last, axis), after, endpoint=False, dtype=dtype, axis=axis)
+    return concatenate([left, x, flip(right, axis)], axis=axis)
+
+
+def _stat_pad(x: Any, axis: int, before: int, after: int, lengths: Any, mode: str) -> Any:
+    """Pad `axis` with a statistic of the first and last `lengths` elements along it."""
+    stat = {"maximum": reductions.max, "minimum": reductions.min, "mean": reductions.mean,
+            "median": median}[mode]
+    n = x.shape[axis]
+    left_n, right_n = (n if length is None or length > n else length for length in lengths)
+    if (left_n == 0 or right_n == 0) and mode in ("maximum", "minimum"):
+        raise ValueError("stat_length of 0 yields no value for padding")
+    left = stat(_cut(x, axis, 0, left_n), axis=axis, keepdims=True)
+    right = left if left_n == right_n == n else stat(_cut(x, axis, n - right_n, n), axis=axis, keepdims=True)
+    return concatenate([_widen(left, axis, before), x, _widen(right, axis, after)], axis=axis)
+
+
 # -- index tricks ---------------------------------------------------------------------------
 class _Concatenator:
     """``r_`` and ``c_`` that accept traced values: ``tnp.r_[x, 0.0, 1:3]``.
@@ -310,5 +426,5 @@ c_ = _Concatenator(np.c_, -1, 2, 0)
 
 __all__ = [
     "append", "insert", "delete", "choose", "block", "diagflat", "real_if_close", "linspace",
-    "logspace", "geomspace", "meshgrid", "vander", "r_", "c_",
+    "logspace", "geomspace", "meshgrid", "vander", "pad", "r_", "c_",
 ]

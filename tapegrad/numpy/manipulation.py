@@ -290,131 +290,23 @@ def tile(A: Any, reps: Any) -> Any:
     return reshape(tiled, tuple(r * s for r, s in zip(reps, shape, strict=True)))
 
 
-_INDEX_PAD_MODES = ("edge", "reflect", "symmetric", "wrap")
-_STAT_PAD_MODES = ("maximum", "minimum", "mean", "median")
-
-
-@composite(np.pad)
-def pad(array: Any, pad_width: Any, mode: Any = "constant", **kwargs: Any) -> Any:
-    """``np.pad``, every mode but a user's function.
+def pad(array: Any, pad_width: Any, mode: str = "constant", **kwargs: Any) -> Any:
+    """``np.pad`` for the modes that place or copy elements (constant, edge, reflect,
+    symmetric, wrap), on an array that may be traced; `tapegrad.numpy.pad` has every mode.
 
     Copying modes become an index per axis (the padded index of ``arange(n)``); constant
-    padding places the array inside a constant one; the others pad one axis at a time, as
-    NumPy does, with ramps (`linspace`) or statistics of the edge regions. ``"empty"`` pads
-    with zeros, one of the values NumPy allows.
-
-    Examples:
-        >>> import numpy as np, tapegrad
-        >>> tapegrad.grad(lambda x: np.sum(np.pad(x, 1, mode="mean")))(np.array([1.0, 5.0]))
-        array([2., 2.])
+    padding places the array inside a constant one.
     """
     widths = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (array.ndim, 2))
-    if callable(mode):
-        raise NotImplementedError(
-            f"np.pad with a function as mode on a traced array{at_user_line()}: NumPy's padding "
-            "functions write into the array in place, which tapegrad cannot record. Pad with a "
-            "named mode, or build the padded array with np.concatenate."
-        )
-    if mode in ("constant", "empty"):
-        constants = kwargs if mode == "constant" else {}
-        filled = np.pad(np.zeros(array.shape, np.result_type(array)), widths, "constant", **constants)
+    if mode == "constant":
+        filled = np.pad(np.zeros(array.shape, np.result_type(array)), widths, mode, **kwargs)
         inside = tuple(slice(b, b + n) for (b, _), n in zip(widths, array.shape, strict=True))
         return untake(array, inside, filled.shape) + filled
-    if mode in ("reflect", "symmetric") and kwargs.get("reflect_type", "even") == "odd":
-        for axis, (before, after) in enumerate(widths):
-            array = _reflect_odd(array, axis, int(before), int(after), mode)
-        return array
-    if mode in _INDEX_PAD_MODES:
-        for axis, (before, after) in enumerate(widths):
-            if before or after:
-                index = np.pad(np.arange(array.shape[axis]), (before, after), mode, **kwargs)
-                array = _getitem(array, _along(axis, array.ndim, index))
-        return array
-    if mode == "linear_ramp":
-        ends = _pairs(kwargs.get("end_values", 0), array.ndim)
-        for axis, (before, after) in enumerate(widths):
-            array = _ramp_pad(array, axis, int(before), int(after), ends[axis])
-        return array
-    if mode in _STAT_PAD_MODES:
-        lengths = kwargs.get("stat_length")
-        lengths = [(None, None)] * array.ndim if lengths is None else \
-            np.broadcast_to(np.asarray(lengths, dtype=np.int64), (array.ndim, 2)).tolist()
-        for axis, (before, after) in enumerate(widths):
-            if before or after:
-                array = _stat_pad(array, axis, int(before), int(after), lengths[axis], mode)
-        return array
-    raise ValueError(f"mode {mode!r} is not supported")
-
-
-def _pairs(values: Any, ndim: int) -> Any:
-    """Per-axis (before, after) values, broadcast as NumPy broadcasts ``end_values``."""
-    return broadcast_to(array(values), (ndim, 2))
-
-
-def _cut(x: Any, axis: int, start: int | None, stop: int | None) -> Any:
-    return _getitem(x, _along(axis, x.ndim, slice(start, stop)))
-
-
-def _widen(x: Any, axis: int, width: int) -> Any:
-    """`x`, of length 1 along `axis`, repeated `width` times along it."""
-    shape = list(x.shape)
-    shape[axis] = width
-    return broadcast_to(x, tuple(shape))
-
-
-def _reflect_odd(x: Any, axis: int, before: int, after: int, mode: str) -> Any:
-    """Odd reflection: each padded value is twice the edge minus the mirrored one. Like NumPy,
-    pad in chunks about the newest edges, each chunk as long as whole periods of the array
-    padded so far allow (so the rounding is NumPy's too)."""
-    n = x.shape[axis]
-    if n == 0 and (before or after):
-        raise ValueError(f"can't extend empty axis {axis} using modes other than 'constant' or 'empty'")
-    if n == 1 and mode == "reflect":  # NumPy's legacy rule for a singleton: repeat it
-        mode = "edge"
-    while before or after:
-        length = x.shape[axis]
-        period = (length - 1) // (n - 1) * (n - 1) if mode == "reflect" else length // n * n
-        b, a = min(before, period or length), min(after, period or length)
-        even = _getitem(x, _along(axis, x.ndim, np.pad(np.arange(length), (b, a), mode)))
-        edge = _getitem(x, _along(axis, x.ndim, np.pad(np.arange(length), (b, a), "edge")))
-        inside = np.zeros(length + b + a, bool)
-        inside[b:b + length] = True
-        inside = inside.reshape((-1,) + (1,) * (x.ndim - axis - 1))
-        x = edge if mode == "edge" else _where(inside, even, 2 * edge - even)
-        before, after = before - b, after - a
-    return x
-
-
-def _where(condition: Any, x: Any, y: Any) -> Any:
-    from tapegrad.numpy.elementwise import where  # deferred: elementwise imports reductions
-
-    return where(condition, x, y)
-
-
-def _ramp_pad(x: Any, axis: int, before: int, after: int, ends: Any) -> Any:
-    """Pad `axis` with ramps from the end values to the edges (NumPy's 'linear_ramp')."""
-    from tapegrad.numpy.construction import linspace  # deferred: it builds on this module
-
-    dtype = np.result_type(strip(x))
-    first, last = _cut(x, axis, 0, 1), _cut(x, axis, -1, None)
-    left = linspace(_getitem(ends, 0), squeeze(first, axis), before, endpoint=False, dtype=dtype, axis=axis)
-    right = linspace(_getitem(ends, 1), squeeze(last, axis), after, endpoint=False, dtype=dtype, axis=axis)
-    return concatenate([left, x, flip(right, axis)], axis=axis)
-
-
-def _stat_pad(x: Any, axis: int, before: int, after: int, lengths: Any, mode: str) -> Any:
-    """Pad `axis` with a statistic of the first and last `lengths` elements along it."""
-    from tapegrad.numpy import reductions, statistics  # deferred: they build on this module
-
-    stat = {"maximum": reductions.max, "minimum": reductions.min, "mean": reductions.mean,
-            "median": statistics.median}[mode]
-    n = x.shape[axis]
-    left_n, right_n = (n if length is None or length > n else length for length in lengths)
-    if (left_n == 0 or right_n == 0) and mode in ("maximum", "minimum"):
-        raise ValueError("stat_length of 0 yields no value for padding")
-    left = stat(_cut(x, axis, 0, left_n), axis=axis, keepdims=True)
-    right = left if left_n == right_n == n else stat(_cut(x, axis, n - right_n, n), axis=axis, keepdims=True)
-    return concatenate([_widen(left, axis, before), x, _widen(right, axis, after)], axis=axis)
+    for axis, (before, after) in enumerate(widths):
+        if before or after:
+            index = np.pad(np.arange(array.shape[axis]), (before, after), mode, **kwargs)
+            array = _getitem(array, _along(axis, array.ndim, index))
+    return array
 
 
 def _diagonal_index(rows: int, cols: int, k: int) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
@@ -554,6 +446,6 @@ __all__ = [
     "array_split", "astype", "concatenate", "stack", "array", "asarray", "moveaxis", "swapaxes",
     "rollaxis", "atleast_1d", "atleast_2d", "atleast_3d", "hstack", "vstack", "dstack",
     "column_stack", "hsplit", "vsplit", "dsplit", "flip", "fliplr", "flipud", "rot90", "roll",
-    "repeat", "tile", "pad", "diagonal", "diag", "trace", "tril", "triu", "take",
+    "repeat", "tile", "diagonal", "diag", "trace", "tril", "triu", "take",
     "take_along_axis", "select", "sort", "partition", "diff",
 ]
