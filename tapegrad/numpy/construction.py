@@ -216,7 +216,7 @@ def geomspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True, dtype
     sign = np.sign(strip(start))  # constant: the sequence keeps start's sign
     start, stop = start / sign, stop / sign
     y = logspace(log10(start), log10(stop), num=num, endpoint=endpoint, base=10.0, dtype=inexact)
-    rows = np.arange(num).reshape((-1,) + (1,) * start.ndim)
+    rows = np.arange(num).reshape((-1,) + (1,) * (y.ndim - 1))
     if num > 0:  # the endpoints exactly, as NumPy sets them
         y = where(rows == 0, start, y)
         if num > 1 and endpoint:

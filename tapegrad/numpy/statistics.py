@@ -112,16 +112,18 @@ def _order_statistics(a: Any, q: Any, axis: Any, keepdims: bool, method: str, sk
     q = reshape(q, q.shape + (1,) * len(kept))  # quantiles first, then the kept axes
     q_plain = q_plain.reshape(q.shape)
 
+    # Counts enter the arithmetic in q's precision, as NumPy's Python-int count does.
+    sizes = count.astype(q_plain.dtype) if q_plain.dtype.kind == "f" else count
     gamma: Any = None
     if median:
         lower, upper = (count - 1) // 2, count // 2
     elif method in _DISCRETE:
-        lower = upper = _DISCRETE[method]((count - 1) * q_plain)
+        lower = upper = _DISCRETE[method]((sizes - 1) * q_plain)
     elif method == "midpoint":
-        lower, upper = np.floor((count - 1) * q_plain), np.ceil((count - 1) * q_plain)
+        lower, upper = np.floor((sizes - 1) * q_plain), np.ceil((sizes - 1) * q_plain)
         gamma = np.where(lower == upper, 0.0, 0.5)
     else:
-        virtual = _virtual_index(count, q, method)
+        virtual = _virtual_index(sizes, q, method)
         lower = np.floor(strip(virtual))
         gamma = virtual - lower
         upper = lower + 1
