@@ -86,7 +86,7 @@ def delete(arr: Any, obj: Any, axis: Any = None) -> Any:
 
 
 @composite(np.choose)
-def choose(a: Any, choices: Any, out: Any = None, mode: str = "raise") -> Any:
+def choose(a: Any, choices: Any, out: Any = None, mode: Any = "raise") -> Any:
     """``np.choose``: element by element, the choice that the integer array `a` names."""
     if out is not None:
         raise TypeError(f"np.choose(..., out=...) on traced values{at_user_line()}: drop out= and "
@@ -264,7 +264,8 @@ def vander(x: Any, N: int | None = None, increasing: bool = False) -> Any:
 
 # -- padding ----------------------------------------------------------------------------------
 _INDEX_PAD_MODES = ("edge", "reflect", "symmetric", "wrap")
-_STAT_PAD_MODES = ("maximum", "minimum", "mean", "median")
+_STATISTICS: dict[str, Callable[..., Any]] = {
+    "maximum": reductions.max, "minimum": reductions.min, "mean": reductions.mean, "median": median}
 
 
 @composite(np.pad)
@@ -301,7 +302,7 @@ def pad(array: Any, pad_width: Any, mode: Any = "constant", **kwargs: Any) -> An
         for axis, (before, after) in enumerate(widths):
             array = _ramp_pad(array, axis, int(before), int(after), ends[axis])
         return array
-    if mode in _STAT_PAD_MODES:
+    if mode in _STATISTICS:
         lengths = kwargs.get("stat_length")
         lengths = [(None, None)] * array.ndim if lengths is None else \
             np.broadcast_to(np.asarray(lengths, dtype=np.int64), (array.ndim, 2)).tolist()
@@ -328,7 +329,7 @@ def _widen(x: Any, axis: int, width: int) -> Any:
     return broadcast_to(x, tuple(shape))
 
 
-def _reflect_odd(x: Any, axis: int, before: int, after: int, mode: str) -> Any:
+def _reflect_odd(x: Any, axis: int, before: int, after: int, mode: Any) -> Any:
     """Odd reflection: each padded value is twice the edge minus the mirrored one. Like NumPy,
     pad in chunks about the newest edges, each chunk as long as whole periods of the array
     padded so far allow (so the rounding is NumPy's too)."""
@@ -362,8 +363,7 @@ def _ramp_pad(x: Any, axis: int, before: int, after: int, ends: Any) -> Any:
 
 def _stat_pad(x: Any, axis: int, before: int, after: int, lengths: Any, mode: str) -> Any:
     """Pad `axis` with a statistic of the first and last `lengths` elements along it."""
-    stat = {"maximum": reductions.max, "minimum": reductions.min, "mean": reductions.mean,
-            "median": median}[mode]
+    stat = _STATISTICS[mode]
     n = x.shape[axis]
     left_n, right_n = (n if length is None or length > n else length for length in lengths)
     if (left_n == 0 or right_n == 0) and mode in ("maximum", "minimum"):

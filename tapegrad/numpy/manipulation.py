@@ -290,7 +290,7 @@ def tile(A: Any, reps: Any) -> Any:
     return reshape(tiled, tuple(r * s for r, s in zip(reps, shape, strict=True)))
 
 
-def pad(array: Any, pad_width: Any, mode: str = "constant", **kwargs: Any) -> Any:
+def pad(array: Any, pad_width: Any, mode: Any = "constant", **kwargs: Any) -> Any:
     """``np.pad`` for the modes that place or copy elements (constant, edge, reflect,
     symmetric, wrap), on an array that may be traced; `tapegrad.numpy.pad` has every mode.
 

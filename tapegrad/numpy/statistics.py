@@ -11,6 +11,7 @@ differentiable primitives, so it has no rule of its own.
 from __future__ import annotations
 
 import builtins
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -37,7 +38,7 @@ def _tie_index(sorted_values: Any) -> tuple[Any, ...] | None:
     if starts.all():
         return None
     run = np.maximum.accumulate(np.where(starts, np.arange(s.shape[-1]), 0), axis=-1)
-    rows = np.indices(s.shape[:-1], sparse=True)
+    rows: tuple[Any, ...] = np.indices(s.shape[:-1], sparse=True)
     return (*(r[..., None] for r in rows), run)
 
 
@@ -71,7 +72,7 @@ defjvp(sort_sharing_ties, _sort_jvp)
 _CONTINUOUS = {"linear": (1.0, 1.0), "hazen": (0.5, 0.5), "weibull": (0.0, 0.0),
                "median_unbiased": (1 / 3, 1 / 3), "normal_unbiased": (3 / 8, 3 / 8),
                "interpolated_inverted_cdf": (0.0, 1.0)}
-_DISCRETE = {"lower": np.floor, "higher": np.ceil, "nearest": np.around}
+_DISCRETE: dict[str, Callable[[Any], Any]] = {"lower": np.floor, "higher": np.ceil, "nearest": np.around}
 
 
 def _virtual_index(count: Any, q: Any, method: str) -> Any:
@@ -253,11 +254,12 @@ def cov(m: Any, y: Any = None, rowvar: bool = True, bias: bool = False, ddof: An
     Examples:
         >>> import numpy as np, tapegrad
         >>> tapegrad.grad(lambda x: np.cov(x, [1.0, 2.0, 4.0])[0, 1])(np.array([0.0, 1.0, 5.0]))
-        array([-0.58333333, -0.08333333,  0.66666667])
+        array([-0.66666667, -0.16666667,  0.83333333])
     """
+    m = array(m)
+    y = None if y is None else array(y)
     if dtype is None:
-        dtype = np.result_type(strip(m), np.float64) if y is None else \
-            np.result_type(strip(m), strip(y), np.float64)
+        dtype = np.result_type(*strip([m] if y is None else [m, y]), np.float64)
     X = _as_rows(m, dtype)
     if y is not None:
         Y = _as_rows(y, dtype)
