@@ -15,7 +15,7 @@ import numpy as np
 
 from tapegrad.numpy._wrap import composite, wrap
 from tapegrad.numpy.indexing import _getitem as getitem
-from tapegrad.numpy.manipulation import _concatenate, broadcast_to, expand_dims, reshape, transpose
+from tapegrad.numpy.manipulation import _concatenate, array, broadcast_to, expand_dims, reshape, transpose
 from tapegrad.registry import defvjp
 from tapegrad.tracer import strip
 
@@ -269,12 +269,12 @@ def average(x: Any, axis: Any = None, weights: Any = None, returned: bool = Fals
         >>> tapegrad.grad(lambda w: np.average(x, axis=0, weights=w)[1])(np.array([1.0, 3.0]))
         array([-0.5625,  0.1875])
     """
-    x = _as_array(x)
+    x = array(x)
     if weights is None:
         result = mean(x, axis=axis, keepdims=keepdims)
         scale = np.asarray(x.size / builtins.max(np.size(strip(result)), 1), np.result_type(strip(result)))
     else:
-        w = _as_array(weights)
+        w = array(weights)
         if x.shape != w.shape:
             w = _along_axis_weights(w, x, axis)
         dtype = np.result_type(strip(x).dtype, strip(w).dtype, *(("f8",) if strip(x).dtype.kind in "biu" else ()))
@@ -287,12 +287,6 @@ def average(x: Any, axis: Any = None, weights: Any = None, returned: bool = Fals
     if np.shape(scale) != np.shape(result):
         scale = broadcast_to(scale, np.shape(result)) * 1  # a copy, as NumPy returns
     return result, scale
-
-
-def _as_array(x: Any) -> Any:
-    from tapegrad.numpy.manipulation import array  # deferred: the namespace is built on this module
-
-    return array(x)
 
 
 def _along_axis_weights(w: Any, x: Any, axis: Any) -> Any:

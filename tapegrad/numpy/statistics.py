@@ -11,6 +11,7 @@ differentiable primitives, so it has no rule of its own.
 from __future__ import annotations
 
 import builtins
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -18,9 +19,17 @@ import numpy as np
 
 from tapegrad.errors import at_user_line
 from tapegrad.numpy._wrap import composite
-from tapegrad.numpy.elementwise import clip, real, sqrt, where
+from tapegrad.numpy.elementwise import clip, conjugate, imag, real, sqrt, where
 from tapegrad.numpy.indexing import _getitem, untake
-from tapegrad.numpy.manipulation import array, astype, reshape, take_along_axis, transpose
+from tapegrad.numpy.manipulation import (
+    array,
+    astype,
+    concatenate,
+    diagonal,
+    reshape,
+    take_along_axis,
+    transpose,
+)
 from tapegrad.numpy.reductions import _along_last, average, sum
 from tapegrad.registry import Primitive, defjvp, defvjp
 from tapegrad.tracer import strip
@@ -157,7 +166,7 @@ def _lerp(below: Any, above: Any, gamma: Any) -> Any:
     return where(strip(gamma) >= 0.5, above - step * (1 - gamma), below + step * gamma)
 
 
-def _no_out(name: str, out: Any, overwrite_input: bool = False) -> None:
+def _no_out(name: str, out: Any) -> None:
     if out is not None:
         raise TypeError(
             f"np.{name}(..., out=...){at_user_line()} would write a traced value into an existing "
@@ -258,6 +267,8 @@ def cov(m: Any, y: Any = None, rowvar: bool = True, bias: bool = False, ddof: An
     """
     m = array(m)
     y = None if y is None else array(y)
+    if m.ndim > 2 or (y is not None and y.ndim > 2):
+        raise ValueError("m and y have more than 2 dimensions")
     if dtype is None:
         dtype = np.result_type(*strip([m] if y is None else [m, y]), np.float64)
     X = _as_rows(m, dtype)
@@ -265,7 +276,7 @@ def cov(m: Any, y: Any = None, rowvar: bool = True, bias: bool = False, ddof: An
         Y = _as_rows(y, dtype)
         if not rowvar and Y.shape[0] != 1:
             Y = transpose(Y)
-        X = _concatenate_rows(X if rowvar or X.shape[0] == 1 else transpose(X), Y)
+        X = concatenate([X if rowvar or X.shape[0] == 1 else transpose(X), Y], axis=0)
     elif not rowvar and X.shape[0] != 1:
         X = transpose(X)
     if ddof is None:
@@ -286,17 +297,12 @@ def cov(m: Any, y: Any = None, rowvar: bool = True, bias: bool = False, ddof: An
     else:
         fact = w_sum - ddof * sum(w * array(aweights)) / w_sum
     if np.any(strip(fact) <= 0):
+        warnings.warn("Degrees of freedom <= 0 for slice", RuntimeWarning, stacklevel=2)
         fact = 0.0
     centred = X - reshape(mean, (-1, 1))
     weighted = centred if w is None else centred * w
-    c = centred @ transpose(weighted).conj() * (1 / fact if isinstance(fact, (int, float)) else 1 / fact)
-    return c if c.shape != (1, 1) else reshape(c, ())
-
-
-def _concatenate_rows(x: Any, y: Any) -> Any:
-    from tapegrad.numpy.manipulation import concatenate
-
-    return concatenate([x, y], axis=0)
+    c = (centred @ conjugate(transpose(weighted))) * (1 / fact)
+    return c if c.shape != (1, 1) else reshape(c, ())  # NumPy squeezes a 1 x 1 result
 
 
 @composite(np.corrcoef)
@@ -305,11 +311,10 @@ def corrcoef(x: Any, y: Any = None, rowvar: bool = True, *, dtype: Any = None) -
     c = cov(x, y, rowvar, dtype=dtype)
     if np.ndim(c) == 0:
         return c / c
-    d = np.diagonal(c)
-    stddev = sqrt(real(d))
+    stddev = sqrt(real(diagonal(c)))
     c = c / reshape(stddev, (-1, 1)) / reshape(stddev, (1, -1))
     if np.iscomplexobj(strip(c)):
-        return clip(real(c), -1, 1) + 1j * np.imag(c)
+        return clip(real(c), -1, 1) + 1j * imag(c)
     return clip(c, -1, 1)
 
 
