@@ -404,21 +404,26 @@ class _Concatenator:
             ndmin = numbers[1] if len(numbers) > 1 else ndmin
             trans1d = numbers[2] if len(numbers) > 2 else trans1d
         directive = f"0,{ndmin},{trans1d}"
-        scalars = [item for item in items if isinstance(item, (int, float, complex, bool))]
-        arrays = [strip(item) for item in items if not isinstance(item, (int, float, complex, bool, slice))]
-        common = np.result_type(*arrays, *scalars) if arrays or scalars else None
-        pieces = []
-        for item in items:
-            if type(item) is np.ndarray or type(item) is list and not holds_tracer(item) or \
-                    isinstance(item, slice):
-                pieces.append(np.r_[directive, item])
-            elif isinstance(item, (int, float, complex, bool)):
-                pieces.append(np.r_[directive, np.asarray(item, common)])
-            else:
-                item = array(item)
-                order = np.r_[directive, np.arange(item.size).reshape(item.shape)]
-                pieces.append(_getitem(ravel(item), order))
+        # Python and NumPy scalars take the dtype of the whole, as in NumPy's concatenator.
+        values = [np.asarray(strip(item)) for item in items if not _is_scalar(item) and type(item) is not slice]
+        common = np.result_type(*values, *[item for item in items if _is_scalar(item)])
+        pieces = [self._piece(item, directive, common) for item in items]
         return concatenate(pieces, axis=axis)
+
+
+    @staticmethod
+    def _piece(item: Any, directive: str, common: Any) -> Any:
+        """One item, expanded as NumPy's concatenator expands it (a traced one by a gather)."""
+        if _is_scalar(item):
+            return np.r_[directive, np.asarray(item, common)]
+        if not holds_tracer([item]):
+            return np.r_[directive, item]
+        item = array(item)
+        return _getitem(ravel(item), np.r_[directive, np.arange(item.size).reshape(item.shape)])
+
+
+def _is_scalar(item: Any) -> bool:
+    return isinstance(item, (int, float, complex, np.generic))
 
 
 r_ = _Concatenator(np.r_, 0, 1, -1)
