@@ -32,43 +32,46 @@ from tapegrad.numpy.manipulation import (
 )
 from tapegrad.numpy.reductions import _along_last, average, sum
 from tapegrad.registry import Primitive, defjvp, defvjp
-from tapegrad.tracer import strip
+from tapegrad.tracer import Tracer, strip
 
 sort_sharing_ties = Primitive("sort_sharing_ties", lambda x: np.sort(x, axis=-1))
 """``np.sort(x, axis=-1)``, whose gradient is shared equally within each run of equal values."""
 
 
-def _tie_index(sorted_values: Any) -> tuple[Any, ...] | None:
-    """An index that names, for each sorted value, the first slot of its run of equal values
-    (along the last axis); None when no two values are equal."""
+def share_ties(v: Any, sorted_values: Any) -> Any:
+    """`v` (one number per sorted value) averaged over each run of equal sorted values along
+    the last axis; `v` itself when no two values are equal."""
     s = np.asarray(strip(sorted_values))
     starts = np.ones(s.shape, bool)
     starts[..., 1:] = s[..., 1:] != s[..., :-1]
     if starts.all():
-        return None
-    run = np.maximum.accumulate(np.where(starts, np.arange(s.shape[-1]), 0), axis=-1)
-    rows: tuple[Any, ...] = np.indices(s.shape[:-1], sparse=True)
-    return (*(r[..., None] for r in rows), run)
-
-
-def share_ties(v: Any, sorted_values: Any) -> Any:
-    """`v` (one number per sorted value) averaged over each run of equal sorted values."""
-    runs = _tie_index(sorted_values)
-    if runs is None:
         return v
-    totals = untake(v, runs, v.shape)  # each run's sum, in the run's first slot
-    counts = np.zeros(v.shape)
-    np.add.at(counts, runs, 1)
-    return _getitem(totals, runs) / counts[runs].astype(np.result_type(v, np.float32))
+    # Every row starts a run, so runs found in the flattened array never cross rows.
+    first = np.flatnonzero(starts)
+    counts = np.diff(np.append(first, s.size))
+    if type(v) is not Tracer:  # a plain cotangent: sum each run in one call
+        means = np.add.reduceat(np.ravel(v), first) / counts
+        return np.repeat(means, counts).reshape(np.shape(v)).astype(v.dtype, copy=False)
+    # A traced one (higher order): the same sums, as a differentiable scatter-add and gather.
+    run = np.repeat(first, counts)  # for each value, where its run starts
+    totals = untake(reshape(v, (-1,)), run, (s.size,))
+    return reshape(_getitem(totals, run) / np.repeat(counts, counts).astype(v.dtype), v.shape)
+
+
+def _to_sorted(x: Any) -> Any:
+    """The stable sorting permutation along the last axis (equal values keep their order)."""
+    return np.argsort(strip(x), axis=-1, kind="stable")
 
 
 def _sort_vjp(g: Any, ans: Any, x: Any) -> Any:
-    to_sorted = np.argsort(strip(x), axis=-1, kind="stable")
-    return take_along_axis(share_ties(g, ans), np.argsort(to_sorted, axis=-1), axis=-1)
+    order = _to_sorted(x)
+    back = np.empty_like(order)
+    np.put_along_axis(back, order, np.arange(order.shape[-1]), axis=-1)  # the inverse permutation
+    return take_along_axis(share_ties(g, ans), back, axis=-1)
 
 
 def _sort_jvp(t: Any, ans: Any, x: Any) -> Any:
-    return share_ties(take_along_axis(t, np.argsort(strip(x), axis=-1, kind="stable"), axis=-1), ans)
+    return share_ties(take_along_axis(t, _to_sorted(x), axis=-1), ans)
 
 
 defvjp(sort_sharing_ties, _sort_vjp)
