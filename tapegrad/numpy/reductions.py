@@ -272,7 +272,7 @@ def average(x: Any, axis: Any = None, weights: Any = None, returned: bool = Fals
     x = array(x)
     if weights is None:
         result = mean(x, axis=axis, keepdims=keepdims)
-        scale = np.asarray(x.size / builtins.max(np.size(strip(result)), 1), np.result_type(strip(result)))
+        scale = np.result_type(strip(result)).type(x.size / builtins.max(np.size(strip(result)), 1))
     else:
         w = array(weights)
         if x.shape != w.shape:
