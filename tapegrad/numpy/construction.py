@@ -118,6 +118,44 @@ def block(arrays: Any) -> Any:
     return _gather_layout(lambda *labels: np.block(rebuild(arrays, list(labels))), *leaves)
 
 
+@composite(np.compress)
+def compress(condition: Any, a: Any, axis: Any = None, out: Any = None) -> Any:
+    """``np.compress``: the slices along `axis` (elements, for None) where `condition` holds."""
+    if out is not None:
+        raise TypeError(f"np.compress(..., out=...) on traced values{at_user_line()}: drop out= and "
+                        "use the returned value.")
+    condition = strip(condition)
+    return _gather_layout(lambda labels: np.compress(condition, labels, axis), a)
+
+
+@composite(np.extract)
+def extract(condition: Any, arr: Any) -> Any:
+    """``np.extract``: the elements where `condition` holds, flattened."""
+    condition = strip(condition)
+    return _gather_layout(lambda labels: np.extract(condition, labels), arr)
+
+
+@composite(np.resize)
+def resize(a: Any, new_shape: Any) -> Any:
+    """``np.resize``: the elements of `a`, repeated as often as the new shape needs."""
+    return _gather_layout(lambda labels: np.resize(labels, new_shape), a)
+
+
+@composite(np.broadcast_arrays)
+def broadcast_arrays(*args: Any, subok: bool = False) -> Any:
+    """``np.broadcast_arrays``: each argument broadcast to their common shape."""
+    arrays = [array(a) for a in args]
+    shape = np.broadcast_shapes(*(np.shape(strip(a)) for a in arrays))
+    return tuple(broadcast_to(a, shape) for a in arrays)
+
+
+@composite(np.unstack)
+def unstack(x: Any, /, *, axis: int = 0) -> Any:
+    """``np.unstack``: the slices of `x` along `axis`, as a tuple."""
+    moved = moveaxis(array(x), axis, 0)
+    return tuple(_getitem(moved, i) for i in range(moved.shape[0]))
+
+
 @composite(np.diagflat)
 def diagflat(v: Any, k: int = 0) -> Any:
     """``np.diagflat``: a matrix with the flattened `v` on its k-th diagonal."""
@@ -430,6 +468,7 @@ r_ = _Concatenator(np.r_, 0, 1, -1)
 c_ = _Concatenator(np.c_, -1, 2, 0)
 
 __all__ = [
-    "append", "insert", "delete", "choose", "block", "diagflat", "real_if_close", "linspace",
+    "append", "insert", "delete", "choose", "block", "compress", "extract", "resize",
+    "broadcast_arrays", "unstack", "diagflat", "real_if_close", "linspace",
     "logspace", "geomspace", "meshgrid", "vander", "pad", "r_", "c_",
 ]
