@@ -146,14 +146,18 @@ def broadcast_arrays(*args: Any, subok: bool = False) -> Any:
     """``np.broadcast_arrays``: each argument broadcast to their common shape."""
     arrays = [array(a) for a in args]
     shape = np.broadcast_shapes(*(np.shape(strip(a)) for a in arrays))
-    return tuple(broadcast_to(a, shape) for a in arrays)
+    broadcast = [broadcast_to(a, shape) for a in arrays]
+    return type(np.broadcast_arrays(np.empty(())))(broadcast)  # a tuple since NumPy 2, a list before
 
 
-@composite(np.unstack)
 def unstack(x: Any, /, *, axis: int = 0) -> Any:
-    """``np.unstack``: the slices of `x` along `axis`, as a tuple."""
+    """``np.unstack`` (NumPy 2.1): the slices of `x` along `axis`, as a tuple."""
     moved = moveaxis(array(x), axis, 0)
     return tuple(_getitem(moved, i) for i in range(moved.shape[0]))
+
+
+if hasattr(np, "unstack"):
+    unstack = composite(np.unstack)(unstack)
 
 
 @composite(np.diagflat)
@@ -281,7 +285,8 @@ def meshgrid(*xi: Any, copy: bool = True, sparse: bool = False, indexing: str = 
     if not sparse:
         full = np.broadcast_shapes(*(o.shape for o in output))
         output = [broadcast_to(o, full) for o in output]
-    return output if sparse and not copy else tuple(output)
+    # The container NumPy returns for these options (NumPy 1 returned lists throughout).
+    return type(np.meshgrid(*[np.empty(1)] * ndim, copy=copy, sparse=sparse))(output)
 
 
 @composite(np.vander)
