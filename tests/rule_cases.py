@@ -388,4 +388,4 @@ COMPLEX_CASES: list[Case] = [
     Case(tfft._ifftn, (csampler((3, 4)),), call=tnp.fft.ifft2),
     Case(tfft._irfft1, (csampler((3, 4)),), call=tnp.fft.irfft),
 ]
-CASES += __import__("rule_cases_construction_stats").CASES  # issue 13: construction, statistics, pad
+CASES += __import__("rule_cases_construction_stats").cases()  # issue 13: construction, statistics, pad
