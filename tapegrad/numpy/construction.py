@@ -20,7 +20,7 @@ import numpy as np
 
 from tapegrad.errors import at_user_line
 from tapegrad.numpy import manipulation, reductions
-from tapegrad.numpy._wrap import composite
+from tapegrad.numpy._wrap import composite, implements
 from tapegrad.numpy.elementwise import floor, log10, power, real, where
 from tapegrad.numpy.indexing import _getitem
 from tapegrad.numpy.manipulation import (
@@ -97,9 +97,11 @@ def choose(a: Any, choices: Any, out: Any = None, mode: Any = "raise") -> Any:
     return _gather_layout(lambda c: np.choose(a, c, mode=mode), choices)
 
 
-@composite(np.block)
+@implements(np.block)
 def block(arrays: Any) -> Any:
-    """``np.block``: arrays assembled from nested lists of blocks."""
+    """``np.block``: arrays assembled from nested lists of blocks, which may be traced."""
+    if not holds_tracer([arrays]):
+        return np.block(arrays)
     leaves: list[Any] = []
 
     def collect(item: Any) -> None:
