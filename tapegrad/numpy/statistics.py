@@ -192,6 +192,8 @@ def median(a: Any, axis: Any = None, out: Any = None, overwrite_input: bool = Fa
         array([0. , 0. , 0.5, 0.5])
     """
     _no_out("median", out)
+    if np.size(strip(a)) == 0:  # no values: NaN (with NumPy's warning), a constant
+        return np.median(strip(a), axis=axis, keepdims=keepdims)
     return _order_statistics(a, 0.5, axis, keepdims, "linear", skip_nan=False, median=True)
 
 
@@ -200,6 +202,8 @@ def nanmedian(a: Any, axis: Any = None, out: Any = None, overwrite_input: bool =
               keepdims: bool = False) -> Any:
     """``np.nanmedian``: the median of the non-NaN values (NaNs get a zero gradient)."""
     _no_out("nanmedian", out)
+    if np.size(strip(a)) == 0:
+        return np.nanmedian(strip(a), axis=axis, keepdims=keepdims)
     return _order_statistics(a, 0.5, axis, keepdims, "linear", skip_nan=True, median=True)
 
 
@@ -220,6 +224,8 @@ def quantile(a: Any, q: Any, axis: Any = None, out: Any = None, overwrite_input:
             "only with method='inverted_cdf', a step function of the data that tapegrad does "
             "not differentiate. Use tapegrad.stop_gradient on the data."
         )
+    if np.size(strip(a)) == 0:
+        return np.quantile(strip(a), strip(q), axis=axis, method=method, keepdims=keepdims)
     return _order_statistics(a, q, axis, keepdims, method, skip_nan=False)
 
 
@@ -230,6 +236,8 @@ def nanquantile(a: Any, q: Any, axis: Any = None, out: Any = None, overwrite_inp
     _no_out("nanquantile", out)
     if weights is not None:
         return quantile(a, q, weights=weights)  # the same refusal
+    if np.size(strip(a)) == 0:
+        return np.nanquantile(strip(a), strip(q), axis=axis, method=method, keepdims=keepdims)
     return _order_statistics(a, q, axis, keepdims, method, skip_nan=True)
 
 
