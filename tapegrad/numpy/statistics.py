@@ -209,7 +209,7 @@ def nanmedian(a: Any, axis: Any = None, out: Any = None, overwrite_input: bool =
 
 @composite(np.quantile)
 def quantile(a: Any, q: Any, axis: Any = None, out: Any = None, overwrite_input: bool = False,
-             method: str = "linear", keepdims: bool = False, *, weights: Any = None) -> Any:
+             method: Any = "linear", keepdims: bool = False, *, weights: Any = None) -> Any:
     """``np.quantile``: interpolated order statistics; `q` may be traced too.
 
     Examples:
@@ -231,7 +231,7 @@ def quantile(a: Any, q: Any, axis: Any = None, out: Any = None, overwrite_input:
 
 @composite(np.nanquantile)
 def nanquantile(a: Any, q: Any, axis: Any = None, out: Any = None, overwrite_input: bool = False,
-                method: str = "linear", keepdims: bool = False, *, weights: Any = None) -> Any:
+                method: Any = "linear", keepdims: bool = False, *, weights: Any = None) -> Any:
     """``np.nanquantile``: `quantile` of the non-NaN values of each slice."""
     _no_out("nanquantile", out)
     if weights is not None:
@@ -248,14 +248,14 @@ def _percent(q: Any) -> Any:
 
 @composite(np.percentile)
 def percentile(a: Any, q: Any, axis: Any = None, out: Any = None, overwrite_input: bool = False,
-               method: str = "linear", keepdims: bool = False, *, weights: Any = None) -> Any:
+               method: Any = "linear", keepdims: bool = False, *, weights: Any = None) -> Any:
     """``np.percentile``: `quantile` at ``q / 100``."""
     return quantile(a, _percent(q), axis, out, overwrite_input, method, keepdims, weights=weights)
 
 
 @composite(np.nanpercentile)
 def nanpercentile(a: Any, q: Any, axis: Any = None, out: Any = None, overwrite_input: bool = False,
-                  method: str = "linear", keepdims: bool = False, *, weights: Any = None) -> Any:
+                  method: Any = "linear", keepdims: bool = False, *, weights: Any = None) -> Any:
     """``np.nanpercentile``: `nanquantile` at ``q / 100``."""
     return nanquantile(a, _percent(q), axis, out, overwrite_input, method, keepdims, weights=weights)
 
