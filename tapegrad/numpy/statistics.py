@@ -10,7 +10,6 @@ differentiable primitives, so it has no rule of its own.
 
 from __future__ import annotations
 
-import builtins
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -110,8 +109,7 @@ def _order_statistics(a: Any, q: Any, axis: Any, keepdims: bool, method: str, sk
     a = array(a)
     if np.dtype(a.dtype).kind == "c":
         raise TypeError("a must be an array of real numbers")
-    if type(q) in (int, float):  # a Python number: NumPy's weak promotion keeps a's precision
-        q = np.asarray(q, np.result_type(a.dtype, q))
+    weak_q = type(q) in (int, float)  # NumPy then mixes in a's precision (below)
     q = array(q)
     q_plain = np.asarray(strip(q))
     if not median and (np.any(q_plain < 0) or np.any(q_plain > 1)):
@@ -120,12 +118,32 @@ def _order_statistics(a: Any, q: Any, axis: Any, keepdims: bool, method: str, sk
     flat = _along_last(a, axis)[0] if a.ndim else reshape(a, (1,))
     ordered = sort_sharing_ties(flat)  # (kept..., n), NaNs last
     kept = tuple(flat.shape[:-1])
-    n = flat.shape[-1]
     plain = np.asarray(strip(ordered))
-    count = np.sum(~np.isnan(plain), axis=-1) if skip_nan else np.full(kept, n)
+    count = np.sum(~np.isnan(plain), axis=-1) if skip_nan else np.full(kept, flat.shape[-1])
     q = reshape(q, q.shape + (1,) * len(kept))  # quantiles first, then the kept axes
-    q_plain = q_plain.reshape(q.shape)
+    lower, upper, gamma = _neighbours(q, count, method, median)
+    rows = np.indices(kept, sparse=True)
+    below, above = _getitem(ordered, (*rows, lower)), _getitem(ordered, (*rows, upper))
+    if median:
+        result = (below + above) / 2
+    elif gamma is None:
+        result = below
+    else:
+        result = _lerp(below, above, gamma, np.result_type(strip(a)) if weak_q else None)
+    missing = count == 0 if skip_nan else np.isnan(plain[..., -1])
+    if np.any(missing):
+        result = where(missing, np.array(np.nan, np.result_type(strip(result))), result)
+    if keepdims:
+        reduced = set(range(a.ndim)) if axis is None else {d % a.ndim for d in np.atleast_1d(axis).tolist()}
+        shape = tuple(1 if d in reduced else s for d, s in enumerate(a.shape))
+        result = reshape(result, tuple(result.shape[:result.ndim - len(kept)]) + shape)
+    return result
 
+
+def _neighbours(q: Any, count: Any, method: str, median: bool) -> tuple[Any, Any, Any]:
+    """For each quantile `q` of `count` sorted values: the ranks of the values below and
+    above it, and the weight of the one above (traced if `q` is; None: take the one below)."""
+    q_plain = np.asarray(strip(q))
     # Counts enter the arithmetic in q's precision, as NumPy's Python-int count does.
     sizes = count.astype(q_plain.dtype) if q_plain.dtype.kind == "f" else count
     gamma: Any = None
@@ -140,34 +158,22 @@ def _order_statistics(a: Any, q: Any, axis: Any, keepdims: bool, method: str, sk
         virtual = _virtual_index(sizes, q, method)
         lower = np.floor(strip(virtual))
         gamma = virtual - lower
-        upper = lower + 1
         past_end = strip(virtual) >= count - 1  # NumPy takes the last value there
-        lower, upper = np.where(past_end, count - 1, lower), np.where(past_end, count - 1, upper)
-    lower, upper = np.broadcast_arrays(np.clip(lower, 0, builtins.max(n - 1, 0)).astype(np.intp),
-                                       np.clip(upper, 0, builtins.max(n - 1, 0)).astype(np.intp))
-    rows = np.indices(kept, sparse=True)
-    below, above = _getitem(ordered, (*rows, lower)), _getitem(ordered, (*rows, upper))
-    if median:
-        result = (below + above) / 2
-    elif gamma is None:
-        result = below
-    else:
-        result = _lerp(below, above, gamma)
-    missing = count == 0 if skip_nan else (np.isnan(plain[..., -1]) if n else np.ones(kept, bool))
-    if np.any(missing):
-        result = where(missing, np.array(np.nan, np.result_type(strip(result))), result)
-    if keepdims:
-        reduced = set(range(a.ndim)) if axis is None else {d % a.ndim for d in np.atleast_1d(axis).tolist()}
-        shape = tuple(1 if d in reduced else s for d, s in enumerate(a.shape))
-        result = reshape(result, tuple(result.shape[:result.ndim - len(kept)]) + shape)
-    return result
+        lower, upper = np.where(past_end, count - 1, lower), np.where(past_end, count - 1, lower + 1)
+    last = np.maximum(count - 1, 0)  # an all-NaN slice: any rank will do, its result is NaN
+    lower, upper = (np.clip(rank, 0, last).astype(np.intp) for rank in (lower, upper))
+    return *np.broadcast_arrays(lower, upper), gamma
 
 
-def _lerp(below: Any, above: Any, gamma: Any) -> Any:
+def _lerp(below: Any, above: Any, gamma: Any, precision: Any = None) -> Any:
     """NumPy's linear interpolation between neighbouring order statistics, rounding included:
-    from `below` for weights under one half, back from `above` for the others."""
+    from `below` for weights under one half, back from `above` for the others. For a `q`
+    given as a Python number, NumPy's weak promotion rounds the weights to a's `precision`."""
     step = above - below
-    return where(strip(gamma) >= 0.5, above - step * (1 - gamma), below + step * gamma)
+    weight, complement = gamma, 1 - gamma
+    if precision is not None:
+        weight, complement = np.asarray(weight, precision), np.asarray(complement, precision)
+    return where(strip(gamma) >= 0.5, above - step * complement, below + step * weight)
 
 
 def _no_out(name: str, out: Any) -> None:
