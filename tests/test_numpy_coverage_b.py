@@ -163,6 +163,21 @@ def test_robust_scale_with_quantiles_along_an_axis() -> None:
     check_grads(lambda x: np.sum(robust_standardize(x) ** 2), x)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_quantiles_match_numpy_bit_for_bit(dtype: type) -> None:
+    # NumPy's arithmetic, rounding and promotion included: a Python-number q is "weak" (its
+    # weights take the data's precision), an array q is not; NaNs and ties in the data.
+    x = RNG.standard_normal((3, 8)).astype(dtype)
+    x[0, 2], x[1, 5] = x[0, 0], np.nan
+    for q in (0.3, 1, [0.1, 0.55], np.float32(0.4)):
+        for fun in (np.quantile, np.nanquantile):
+            for axis in (None, 1, (0, 1)):
+                out = tapegrad.vjp(lambda x, fun=fun, q=q, axis=axis: fun(x, q, axis=axis), x)[0]
+                want = fun(x, q, axis=axis)
+                assert out.dtype == want.dtype
+                np.testing.assert_array_equal(out, want)
+
+
 def test_the_gradient_in_q_is_the_slope_between_neighbouring_order_statistics() -> None:
     x = np.array([3.0, 0.0, 1.0, 7.0])  # sorted 0, 1, 3, 7: q = 0.5 sits between 1 and 3
     slope = tapegrad.grad(lambda q: np.quantile(x, q), argnums=0)(0.5)
