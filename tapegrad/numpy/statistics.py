@@ -303,7 +303,8 @@ def cov(m: Any, y: Any = None, rowvar: bool = True, bias: bool = False, ddof: An
     if fweights is not None:
         w = np.asarray(strip(fweights), dtype=float)
     if aweights is not None:
-        w = array(aweights) if w is None else w * array(aweights)
+        aweights = astype(array(aweights), np.float64)  # NumPy's weights are float64
+        w = aweights if w is None else w * aweights
     mean, w_sum = average(X, axis=1, weights=w, returned=True)
     w_sum = _getitem(w_sum, 0)
     if w is None:
@@ -313,7 +314,7 @@ def cov(m: Any, y: Any = None, rowvar: bool = True, bias: bool = False, ddof: An
     elif aweights is None:
         fact = w_sum - ddof
     else:
-        fact = w_sum - ddof * sum(w * array(aweights)) / w_sum
+        fact = w_sum - ddof * sum(w * aweights) / w_sum
     if np.any(strip(fact) <= 0):
         warnings.warn("Degrees of freedom <= 0 for slice", RuntimeWarning, stacklevel=2)
         fact = 0.0
