@@ -127,7 +127,7 @@ class Tracer:
             "writing a tracer into a plain array (a[i] = t), and with plain NumPy functions "
             "given a list of tracers (np.sum([x, y])), since NumPy does not look inside "
             "lists. Use tapegrad.numpy instead (tnp.array([x, y]), tnp.stack, tnp.sum([x, y])), "
-            "or tapegrad.stop_gradient(t) if you mean a constant."
+            f"or tapegrad.stop_gradient(t) if you mean a constant.{dispatch.library_hint()}"
         )
 
     def __float__(self) -> float:

@@ -1,0 +1,32 @@
+"""Differentiable SciPy: ``import tapegrad.scipy as tsp``, mirroring SciPy's layout.
+
+``tsp.special.gammaln``, ``tsp.stats.norm.logpdf``... take the arguments SciPy's functions
+take and give SciPy's values; on traced values they record themselves, so every transform
+differentiates them. SciPy is an optional dependency (``pip install 'tapegrad[scipy]'``):
+``import tapegrad`` never imports it, and this package is the only one that does.
+
+Plain SciPy code works too where SciPy lets tapegrad see the call: ``scipy.special``'s
+functions are NumPy ufuncs, so ``scipy.special.gammaln(t)`` on a traced ``t`` reaches
+tapegrad through ``__array_ufunc__`` and uses the rules registered here (docs/scipy.md).
+
+Examples:
+    >>> import numpy as np, tapegrad
+    >>> import tapegrad.scipy as tsp
+    >>> round(float(tapegrad.grad(tsp.special.gammaln)(4.0)), 6)  # digamma(4) = 11/6 - euler_gamma
+    1.256118
+"""
+
+from __future__ import annotations
+
+try:
+    import scipy  # noqa: F401  (only to fail early, with the fix in the message)
+except ImportError as error:  # pragma: no cover - exercised in a subprocess by the tests
+    raise ImportError(
+        "tapegrad.scipy needs SciPy, which is not installed. Install it with tapegrad's "
+        "scipy extra: pip install 'tapegrad[scipy]' (or pip install scipy)."
+    ) from error
+
+# One line per subpackage; each registers its rules when imported.
+from tapegrad.scipy import special, stats
+
+__all__ = ["special", "stats"]
