@@ -108,8 +108,14 @@ def library_hint() -> str:
     if called is None:
         return ""
     library, path = called
-    name = f"{library}.{'.'.join(path)}"
+    name = ".".join([library, *path])
     equivalent = _equivalent(_EQUIVALENTS[library], path)
+    if len(path) < 2:
+        return (
+            f" It happened inside {name}'s code, which converts its arguments to plain arrays: "
+            f"use the function's equivalent in {_EQUIVALENTS[library]} if it has one, or make "
+            "your own primitive for it (tapegrad.primitive, tapegrad.defvjp)."
+        )
     if equivalent is None:
         return (
             f" It happened inside {name}, which converts its arguments to plain arrays and has "
@@ -144,11 +150,16 @@ def _library_function_called(frame: FrameType | None) -> tuple[str, list[str]] |
                 return library, [sub, attribute, frame.f_code.co_name]
         if owner is None and callable(getattr(package, frame.f_code.co_name, None)):
             return library, [sub, frame.f_code.co_name]
+    if inside:  # behind a decorator, say: name the subpackage only
+        library, sub, *_ = str(inside[-1].f_globals["__name__"]).split(".") + [""]
+        return library, [] if sub.startswith("_") else [sub]
     return None
 
 
 def _equivalent(package: str, path: list[str]) -> str | None:
     """``tapegrad.scipy.stats.norm.logpdf`` if that exists, else None."""
+    if len(path) < 2:
+        return None
     try:
         found: Any = importlib.import_module(f"{package}.{path[0]}")
     except ImportError:

@@ -87,7 +87,8 @@ def constant_in(prim: Primitive, *parameters: str, why: str) -> Callable[..., An
                 )
         return prim(*args, **kwargs)
 
-    call.constant_parameters = parameters  # type: ignore[attr-defined]  # for the listing
+    call.primitive = prim  # type: ignore[attr-defined]  # for the sweep and the listing
+    call.constant_parameters = parameters  # type: ignore[attr-defined]
     for target in [fun for fun, value in by_numpy.items() if value is prim]:
         by_numpy[target] = call
     return call
@@ -140,6 +141,7 @@ def multigammaln(a: Any, d: int) -> Any:
     ``sum(gammaln(a - j / 2) for j < d)``, SciPy's definition."""
     if np.any(strip(a) <= 0.5 * (d - 1)):
         raise ValueError(f"condition a ({strip(a)}) > 0.5 * (d-1) ({0.5 * (d - 1)}) not met")
+    a = tnp.astype(a, np.float64)  # SciPy computes it in double precision, whatever a is
     return d * (d - 1) / 4 * math.log(math.pi) + sum(gammaln(a - j / 2) for j in range(d))
 
 
@@ -210,8 +212,8 @@ kl_div = wrap(sc.kl_div)
 
 
 def _ratio(x: Any, y: Any) -> Any:
-    """x / y, and 0 where x is 0 (whatever y): the convention that makes 0 log 0 = 0."""
-    return x / tnp.where(x == 0, 1.0, y)
+    """x / y, and 0 where both are 0: the convention that makes 0 log 0 = 0."""
+    return x / tnp.where((x == 0) & (y == 0), 1.0, y)
 
 
 partials(expit, lambda ans, x: ans * (1 - ans))
