@@ -87,10 +87,10 @@ def user_location() -> SourceLocation | None:
     mode, never on the per-operation hot path.
     """
     frame: FrameType | None = sys._getframe(1)
-    library_dirs = _LIBRARY_DIRS
-    scipy = sys.modules.get("scipy")  # SciPy's frames (when it is loaded) are not the user's
-    if scipy is not None and getattr(scipy, "__file__", None):
-        library_dirs += (os.path.dirname(os.path.abspath(scipy.__file__)) + os.sep,)
+    library_dirs: tuple[str, ...] = _LIBRARY_DIRS
+    scipy_file = getattr(sys.modules.get("scipy"), "__file__", None)
+    if scipy_file:  # SciPy's frames (when it is loaded) are not the user's either
+        library_dirs += (os.path.dirname(os.path.abspath(scipy_file)) + os.sep,)
     while frame is not None and frame.f_code.co_filename.startswith(library_dirs):
         frame = frame.f_back
     return None if frame is None else SourceLocation.of(frame.f_code, frame.f_lineno)

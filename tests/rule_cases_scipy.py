@@ -54,7 +54,7 @@ SCIPY_CASES: list[Case] = [
     Case(sp.xlogy, (fixed([0.0, 1.5]), fixed([0.5, 2.0])), label="x=0"),
     *unary(sp.entr, **POSITIVE),
     *binary(sp.rel_entr, first=POSITIVE, second=POSITIVE), *binary(sp.kl_div, first=POSITIVE, second=POSITIVE),
-    *unary(sp.sinc, low=0.2, high=1.8),
+    *unary(sp.sinc, low=0.2, high=1.8), Case(sp.sinc, (fixed([0.0, 4e-4, -1.3]),), label="zero"),
     # compositions: logsumexp and its kin
     Case(sp.logsumexp, (sampler((2, 3)),)),
     Case(sp.logsumexp, (sampler((2, 3, 4)),), {"axis": (0, 2), "keepdims": True}, label="axes"),

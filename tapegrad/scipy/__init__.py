@@ -19,7 +19,7 @@ Examples:
 from __future__ import annotations
 
 try:
-    import scipy  # noqa: F401  (only to fail early, with the fix in the message)
+    import scipy  # type: ignore[import-untyped]  # noqa: F401  (to fail early, with the fix)
 except ImportError as error:  # pragma: no cover - exercised in a subprocess by the tests
     raise ImportError(
         "tapegrad.scipy needs SciPy, which is not installed. Install it with tapegrad's "

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import scipy.special as sc
+import scipy.special as sc  # type: ignore[import-untyped]
 
 import tapegrad.numpy as tnp
 from tapegrad.errors import NotDifferentiableError, at_user_line
@@ -204,8 +204,8 @@ partials(_ive, None, lambda ans, v, x: (_ive(v - 1, x) + _ive(v + 1, x)) / 2 - t
 expit = wrap(sc.expit)
 logit = wrap(sc.logit)
 log_expit = wrap(sc.log_expit)
-xlogy = wrap(sc.xlogy)
-xlog1py = wrap(sc.xlog1py)
+xlogy: Primitive = wrap(sc.xlogy)  # (annotated: the gamma rules above use them)
+xlog1py: Primitive = wrap(sc.xlog1py)
 entr = wrap(sc.entr)
 rel_entr = wrap(sc.rel_entr)
 kl_div = wrap(sc.kl_div)
@@ -228,7 +228,17 @@ partials(kl_div, lambda ans, x, y: tnp.log(x / y), lambda ans, x, y: 1 - x / y)
 # sinc(x) = sin(pi x) / (pi x) is NumPy's, which scipy.special re-exports.
 sinc = Primitive("sinc", sc.sinc)
 by_numpy.setdefault(np.sinc, sinc)  # unless tapegrad.numpy has its own
-partials(sinc, lambda ans, x: (tnp.cos(np.pi * x) - ans) / tnp.where(x == 0, 1.0, x))
+
+
+def _sinc_slope(ans: Any, x: Any) -> Any:
+    """sinc'(x) = (cos(pi x) - sinc(x)) / x; near 0 its Taylor series, so that every order of
+    derivative is right at 0 too (a where(x == 0, 0, ...) would make the second one 0)."""
+    near_zero = tnp.abs(x) < 1e-3
+    series = -math.pi ** 2 / 3 * x + math.pi ** 4 / 30 * x ** 3  # next term: pi^6 x^5 / 840
+    return tnp.where(near_zero, series, (tnp.cos(math.pi * x) - ans) / tnp.where(near_zero, 1.0, x))
+
+
+partials(sinc, _sinc_slope)
 
 
 def _logsumexp_shift(a: Any, axis: Any) -> Any:
