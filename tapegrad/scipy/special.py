@@ -297,6 +297,10 @@ stdtr = constant_in(_stdtr, "df", why="is the degrees of freedom (no closed-form
 partials(_stdtr, None, lambda ans, df, t: tnp.exp(
     gammaln((df + 1) / 2) - gammaln(df / 2) - tnp.log(df * math.pi) / 2 - (df + 1) / 2 * tnp.log1p(t ** 2 / df)))
 
+ALSO_PLAIN = ("sinc", "zeta")
+"""Functions that are not SciPy ufuncs whose plain SciPy call still reaches tapegrad: sinc is
+NumPy's (through ``__array_function__``), zeta calls ufuncs registered above."""
+
 __all__ = [
     "gamma", "gammaln", "loggamma", "digamma", "psi", "rgamma", "gammasgn", "polygamma",
     "multigammaln", "gammainc", "gammaincc", "beta", "betaln", "betainc",
