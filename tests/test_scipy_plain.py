@@ -149,6 +149,18 @@ def test_a_scipy_function_without_equivalent_says_so() -> None:
         "tapegrad.defvjp), or pass it constants only.")
 
 
+def test_a_mistake_in_user_code_run_by_scipy_optimize_does_not_blame_scipy() -> None:
+    import scipy.optimize
+
+    def loss(x: object) -> object:
+        return np.sum(np.asarray(x) ** 2)  # the mistake: np.asarray of a traced value
+
+    with pytest.raises(TypeError) as info:
+        scipy.optimize.minimize(loss, np.ones(2), jac=tapegrad.grad(loss))
+    assert "(at tests/test_scipy_plain.py:" in str(info.value)
+    assert "It happened inside" not in str(info.value)
+
+
 @pytest.mark.parametrize("call, parameter, why", [
     (lambda t: sc.jv(t, 2.0), "v", "v is an order"),
     (lambda t: sc.yn(t, 2.0), "n", "n is an integer order"),

@@ -26,7 +26,6 @@ except ImportError as error:  # pragma: no cover - exercised in a subprocess by 
         "scipy extra: pip install 'tapegrad[scipy]' (or pip install scipy)."
     ) from error
 
-# One line per subpackage; each registers its rules when imported.
-from tapegrad.scipy import special, stats
-
-__all__ = ["special", "stats"]
+# The subpackages, one line each (importing one registers its rules).
+from tapegrad.scipy import special as special
+from tapegrad.scipy import stats as stats

@@ -43,9 +43,9 @@ _SQRT_PI = math.sqrt(math.pi)
 _SQRT_2PI = math.sqrt(2 * math.pi)
 
 
-def wrap(fun: Callable[..., Any], name: str | None = None, *, differentiable: bool = True) -> Primitive:
-    """A primitive running SciPy's `fun`, also reached by plain SciPy calls on tracers."""
-    prim = Primitive(name or fun.__name__, fun, differentiable)
+def wrap(fun: Callable[..., Any], *, differentiable: bool = True) -> Primitive:
+    """A primitive running SciPy's ufunc `fun`, also reached by plain SciPy calls on tracers."""
+    prim = Primitive(fun.__name__, fun, differentiable)
     by_numpy[fun] = prim
     return prim
 
@@ -89,8 +89,8 @@ def constant_in(prim: Primitive, *parameters: str, why: str) -> Callable[..., An
 
     call.primitive = prim  # type: ignore[attr-defined]  # for the sweep and the listing
     call.constant_parameters = parameters  # type: ignore[attr-defined]
-    for target in [fun for fun, value in by_numpy.items() if value is prim]:
-        by_numpy[target] = call
+    if by_numpy.get(prim.fun) is prim:  # a ufunc: plain SciPy calls check too
+        by_numpy[prim.fun] = call
     return call
 
 
