@@ -349,7 +349,7 @@ class uniform:
     def logpdf(x: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
         z = (x - loc) / scale
         inside = np.asarray(strip((z >= 0) & (z <= 1)))
-        return _outside_is(inside, -tnp.log(scale) + 0 * z, -np.inf)
+        return _outside_is(inside, -tnp.log(scale), -np.inf)
 
     @staticmethod
     def pdf(x: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
