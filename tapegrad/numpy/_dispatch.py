@@ -133,10 +133,10 @@ def _library_function_called(frame: FrameType | None) -> tuple[str, list[str]] |
     `_EQUIVALENTS` that the user's code called, found on the stack above `frame`."""
     inside: list[FrameType] = []  # the library's frames, innermost first
     while frame is not None:
-        package = str(frame.f_globals.get("__name__", "")).split(".")[0]
-        if package in _EQUIVALENTS:
+        top = str(frame.f_globals.get("__name__", "")).split(".")[0]
+        if top in _EQUIVALENTS:
             inside.append(frame)
-        elif package not in ("tapegrad", "numpy"):
+        elif top not in ("tapegrad", "numpy"):
             break  # the user's frame (the caller of the library, if `inside` is not empty)
         frame = frame.f_back
     for frame in reversed(inside):  # the outermost frame that is a public function

@@ -19,12 +19,17 @@ Examples:
 from __future__ import annotations
 
 try:
-    import scipy  # type: ignore[import-untyped]  # noqa: F401  (to fail early, with the fix)
+    import scipy  # type: ignore[import-untyped]
 except ImportError as error:  # pragma: no cover - exercised in a subprocess by the tests
     raise ImportError(
         "tapegrad.scipy needs SciPy, which is not installed. Install it with tapegrad's "
         "scipy extra: pip install 'tapegrad[scipy]' (or pip install scipy)."
     ) from error
+if tuple(int(part) for part in scipy.__version__.split(".")[:2]) < (1, 11):
+    raise ImportError(
+        f"tapegrad.scipy needs SciPy 1.11 or later, and SciPy {scipy.__version__} is installed. "
+        "Upgrade it: pip install -U 'tapegrad[scipy]'."
+    )
 
 # The subpackages, one line each (importing one registers its rules).
 from tapegrad.scipy import special as special
