@@ -81,6 +81,21 @@ def test_matches_scipy_and_finite_differences(name: str, fun: str, args: tuple[A
     check_grads(f, *[np.asarray(args[i], float) for i in traced], order=2)
 
 
+@pytest.mark.parametrize("name, fun, args, constants", CASES[::3],
+                         ids=[f"{c[0]}.{c[1]}-{i}" for i, c in enumerate(CASES[::3])])
+def test_float32_and_lists_in_give_scipy_s_dtype_and_float32_gradients(
+        name: str, fun: str, args: tuple[Any, ...], constants: tuple[int, ...]) -> None:
+    ours, theirs = getattr(getattr(stats, name), fun), getattr(getattr(st, name), fun)
+    single = tuple(None if a is None else np.asarray(a, np.float32) for a in args)
+    value = ours(*single)
+    assert np.result_type(value) == np.result_type(theirs(*single))
+    np.testing.assert_allclose(ours(*[a.tolist() if isinstance(a, np.ndarray) else a for a in args]),
+                               theirs(*args), rtol=1e-12)
+    if 0 not in constants:
+        grad = tapegrad.grad(lambda x: np.sum(ours(x, *single[1:])))(single[0])
+        assert grad.dtype == np.float32
+
+
 def test_a_fit_gradient_through_plain_floats_and_keywords() -> None:
     def nll(params: Any) -> Any:
         loc, log_scale = params[0], params[1]

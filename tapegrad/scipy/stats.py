@@ -23,8 +23,10 @@ Examples:
 
 from __future__ import annotations
 
+import functools
 import math
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -52,6 +54,40 @@ def _outside_is(mask: Any, value: Any, fill: float) -> Any:
     return tnp.where(mask, value, fill)
 
 
+def _in_double(fun: Callable[..., Any]) -> Callable[..., Any]:
+    """`fun`, with float32 (and float16) arguments cast to float64 first: SciPy's distributions
+    compute in double precision, so float32 in gives float64 out (the gradients of float32
+    arguments are float32)."""
+
+    @functools.wraps(fun)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        return fun(*map(_double, args), **{key: _double(value) for key, value in kwargs.items()})
+
+    return run
+
+
+def _double(value: Any) -> Any:
+    """`value` as an array of at least double precision (lists become arrays, as in SciPy)."""
+    if type(value) is list or type(value) is tuple:
+        value = tnp.array(value)
+    dtype = getattr(value, "dtype", None)
+    if dtype is not None and dtype.kind == "f" and dtype.itemsize < 8:
+        return tnp.astype(value, np.float64)
+    return value
+
+
+T = TypeVar("T")
+
+
+def _like_scipy(cls: type[T]) -> type[T]:
+    """Apply `_in_double` to every function of the distribution `cls`."""
+    for name, member in list(vars(cls).items()):
+        if isinstance(member, staticmethod):
+            setattr(cls, name, staticmethod(_in_double(member.__func__)))
+    return cls
+
+
+@_like_scipy
 class norm:
     """The normal distribution, as ``scipy.stats.norm``: ``z = (x - loc) / scale``."""
 
@@ -81,6 +117,7 @@ class norm:
         return special.log_ndtr((loc - x) / scale)
 
 
+@_like_scipy
 class t:
     """Student's t distribution with `df` degrees of freedom, as ``scipy.stats.t``."""
 
@@ -103,6 +140,7 @@ class t:
         return tnp.log(t.cdf(x, df, loc, scale))
 
 
+@_like_scipy
 class gamma:
     """The gamma distribution with shape `a`, as ``scipy.stats.gamma`` (support ``x >= loc``)."""
 
@@ -126,6 +164,7 @@ class gamma:
         return tnp.log(gamma.cdf(x, a, loc, scale))
 
 
+@_like_scipy
 class chi2:
     """The chi-squared distribution with `df` degrees of freedom, as ``scipy.stats.chi2``."""
 
@@ -146,6 +185,7 @@ class chi2:
         return tnp.log(chi2.cdf(x, df, loc, scale))
 
 
+@_like_scipy
 class beta:
     """The beta distribution with shapes `a` and `b`, as ``scipy.stats.beta`` (support [0, 1])."""
 
@@ -170,6 +210,7 @@ class beta:
         return tnp.log(beta.cdf(x, a, b, loc, scale))
 
 
+@_like_scipy
 class poisson:
     """The Poisson distribution with mean `mu`, as ``scipy.stats.poisson`` (``k`` counts)."""
 
@@ -205,7 +246,7 @@ def _counts(k: Any, loc: Any) -> Any:
     return np.asarray(k) - loc
 
 
-class dirichlet:
+class dirichlet:  # not _like_scipy: SciPy's dirichlet keeps float32 as float32
     """The Dirichlet distribution, as ``scipy.stats.dirichlet``: the components of `x` and of
     `alpha` run along the first axis of `x`; `x` may omit the last one (it is 1 - the rest)."""
 
@@ -228,6 +269,7 @@ class dirichlet:
         return tnp.exp(dirichlet.logpdf(x, alpha))
 
 
+@_like_scipy
 class multivariate_normal:
     """The multivariate normal distribution, as ``scipy.stats.multivariate_normal``.
 
@@ -255,6 +297,7 @@ class multivariate_normal:
         return tnp.exp(multivariate_normal.logpdf(x, mean, cov))
 
 
+@_like_scipy
 class logistic:
     """The logistic distribution, as ``scipy.stats.logistic``."""
 
@@ -276,6 +319,7 @@ class logistic:
         return special.log_expit((x - loc) / scale)
 
 
+@_like_scipy
 class laplace:
     """The Laplace (double exponential) distribution, as ``scipy.stats.laplace``."""
 
@@ -299,6 +343,7 @@ class laplace:
         return tnp.where(strip(z) < 0, -tnp.abs(z) - math.log(2), tnp.log1p(-tnp.exp(-tnp.abs(z)) / 2))
 
 
+@_like_scipy
 class expon:
     """The exponential distribution, as ``scipy.stats.expon`` (support ``x >= loc``)."""
 
@@ -321,6 +366,7 @@ class expon:
         return tnp.log(expon.cdf(x, loc, scale))
 
 
+@_like_scipy
 class cauchy:
     """The Cauchy distribution, as ``scipy.stats.cauchy``."""
 
@@ -342,6 +388,7 @@ class cauchy:
         return tnp.log(cauchy.cdf(x, loc, scale))
 
 
+@_like_scipy
 class uniform:
     """The uniform distribution on ``[loc, loc + scale]``, as ``scipy.stats.uniform``."""
 
