@@ -7,7 +7,7 @@ positive, Bessel arguments away from 0, probabilities inside (0, 1).
 
 from __future__ import annotations
 
-from rule_cases import POSITIVE, UNARY_SHAPES, Case, binary, fixed, sampler, unary
+from rule_cases import POSITIVE, UNARY_SHAPES, Case, binary, csampler, fixed, sampler, unary
 
 from tapegrad.scipy import special as sp
 
@@ -67,4 +67,15 @@ SCIPY_CASES: list[Case] = [
     # zeta, in q (x is the exponent, a constant), and Student's t distribution function
     *with_constant(sp.zeta, 3.0, **POSITIVE),
     *with_constant(sp.stdtr, 4.0, **SMALL),
+]
+
+# Complex arguments, where SciPy has complex loops; the rules are holomorphic. The gamma family
+# stops at order 1 (and digamma at 0): the next derivative needs polygamma, real in SciPy.
+RIGHT_HALF = dict(real=(0.5, 2.0))
+SCIPY_COMPLEX_CASES: list[Case] = [
+    *[Case(f, (csampler((2, 3), **RIGHT_HALF),), order=1) for f in (sp.gamma, sp.loggamma, sp.rgamma)],
+    *[Case(f, (csampler((2, 3)),)) for f in (sp.erf, sp.erfc, sp.erfcx, sp.ndtr, sp.log_ndtr)],
+    *[Case(f, (csampler((3,)), csampler((3,), **RIGHT_HALF))) for f in (sp.xlogy, sp.xlog1py)],
+    *[Case(f, (csampler((3,), **RIGHT_HALF),), call=lambda x, f=f: f(1.5, x), label="1.5,c3")
+      for f in (sp.jv, sp.yv, sp.iv)],
 ]

@@ -12,9 +12,10 @@ import pytest
 pytest.importorskip("scipy")
 
 from rule_cases import Case  # noqa: E402
-from rule_cases_scipy import SCIPY_CASES  # noqa: E402
+from rule_cases_scipy import SCIPY_CASES, SCIPY_COMPLEX_CASES  # noqa: E402
 
 import tapegrad  # noqa: E402
+from tapegrad.errors import NotDifferentiableError  # noqa: E402
 from tapegrad.registry import Primitive, jvp_rule, vjp_rule  # noqa: E402
 from tapegrad.scipy import special  # noqa: E402
 from tapegrad.testing import check_grads  # noqa: E402
@@ -31,6 +32,26 @@ def test_scipy_rule_matches_finite_differences(case: Case, dtype: type) -> None:
         np.testing.assert_allclose(got, want, rtol=1e-6)
         assert np.result_type(got) == np.result_type(want)
     check_grads(f, *args, order=case.order)
+
+
+@pytest.mark.parametrize("dtype", [np.complex128, np.complex64])
+@pytest.mark.parametrize("case", SCIPY_COMPLEX_CASES, ids=lambda c: c.name)
+def test_scipy_complex_rule_matches_finite_differences(case: Case, dtype: type) -> None:
+    args = case.draw(seed=0, dtype=dtype)
+    f = case.function()
+    out, _ = tapegrad.vjp(f, *args)
+    np.testing.assert_allclose(out, f(*args), rtol=1e-6)
+    check_grads(f, *args, order=case.order)
+
+
+def test_digamma_at_a_complex_point_says_scipy_has_no_complex_polygamma() -> None:
+    with pytest.raises(NotDifferentiableError, match="SciPy's polygamma takes real arguments only"):
+        tapegrad.grad(lambda z: np.real(special.digamma(z)))(1.0 + 0.5j)
+
+
+def test_ive_refuses_a_complex_argument() -> None:
+    with pytest.raises(NotDifferentiableError, match="not differentiable in a complex x"):
+        tapegrad.grad(lambda x: np.real(special.ive(1.0, x)))(1.0 + 0.5j)
 
 
 def _leaves(x: object) -> list[object]:

@@ -119,9 +119,22 @@ betainc = constant_in(_betainc, "a", "b", why="is a shape (the derivative in a a
 partials(gamma, lambda ans, x: ans * digamma(x))
 partials(gammaln, lambda ans, x: digamma(x))
 partials(loggamma, lambda ans, x: digamma(x))
-partials(digamma, lambda ans, x: _polygamma(1, x))
+
+
+def _real_polygamma(n: Any, x: Any) -> Any:
+    """polygamma(n, x) for the rules, with a clear error where SciPy has none: complex x."""
+    if np.iscomplexobj(x):
+        raise NotDifferentiableError(
+            f"the derivative of digamma (polygamma of order {n}) at a complex point: SciPy's "
+            "polygamma takes real arguments only, so tapegrad differentiates digamma and "
+            "polygamma, and gamma, gammaln, loggamma and rgamma twice, at real points only."
+        )
+    return _polygamma(n, x)
+
+
+partials(digamma, lambda ans, x: _real_polygamma(1, x))
 partials(rgamma, lambda ans, x: -ans * digamma(x))
-partials(_polygamma, None, lambda ans, n, x: _polygamma(n + 1, x))
+partials(_polygamma, None, lambda ans, n, x: _real_polygamma(n + 1, x))
 # P(a, x) = integral of t^(a-1) e^-t from 0 to x, over Gamma(a); Q = 1 - P.
 partials(_gammainc, None, lambda ans, a, x: tnp.exp(xlogy(a - 1, x) - x - gammaln(a)))
 partials(_gammaincc, None, lambda ans, a, x: -tnp.exp(xlogy(a - 1, x) - x - gammaln(a)))
@@ -198,7 +211,19 @@ partials(_iv, None, lambda ans, v, x: (_iv(v - 1, x) + _iv(v + 1, x)) / 2)
 # The exponentially scaled ones: ive(v, x) = iv(v, x) exp(-|x|).
 partials(i0e, lambda ans, x: i1e(x) - tnp.sign(x) * ans)
 partials(i1e, lambda ans, x: (i0e(x) + _ive(2, x)) / 2 - tnp.sign(x) * ans)
-partials(_ive, None, lambda ans, v, x: (_ive(v - 1, x) + _ive(v + 1, x)) / 2 - tnp.sign(x) * ans)
+
+
+def _ive_slope(ans: Any, v: Any, x: Any) -> Any:
+    if np.iscomplexobj(x):  # the scale exp(-|Re x|) is not holomorphic: there is no x-derivative
+        raise NotDifferentiableError(
+            "scipy.special.ive(v, x) is not differentiable in a complex x: its scale factor "
+            "exp(-|Re x|) is not holomorphic. Use iv(v, x) * exp(-abs(real(x))), which tapegrad "
+            "differentiates by parts."
+        )
+    return (_ive(v - 1, x) + _ive(v + 1, x)) / 2 - tnp.sign(x) * ans
+
+
+partials(_ive, None, _ive_slope)
 
 # -- logistic, logarithms and entropies ------------------------------------------------------
 expit = wrap(sc.expit)
