@@ -10,6 +10,7 @@ and the methods mirroring ndarray's are bound onto it from above, by
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -92,7 +93,7 @@ class Tracer:
             "writing a tracer into a plain array (a[i] = t), and with plain NumPy functions "
             "given a list of tracers (np.sum([x, y])), since NumPy does not look inside "
             "lists. Use tapegrad.numpy instead (tnp.array([x, y]), tnp.stack, tnp.sum([x, y])), "
-            f"or tapegrad.stop_gradient(t) if you mean a constant.{dispatch.library_hint()}"
+            f"or tapegrad.stop_gradient(t) if you mean a constant.{_conversion_hint[0]()}"
         )
 
     def __float__(self) -> float:
@@ -114,6 +115,16 @@ class Tracer:
 
     def tolist(self) -> Any:
         return float(self)  # raises the explanatory error of __float__
+
+
+# What `__array__`'s error adds when a library converted the tracer (scipy.stats.norm.logpdf
+# calls np.asarray): tapegrad.numpy, above this module, installs it with `set_conversion_hint`.
+_conversion_hint: list[Callable[[], str]] = [str]
+
+
+def set_conversion_hint(hint: Callable[[], str]) -> None:
+    """Install the sentence (or '') that `Tracer.__array__`'s error ends with."""
+    _conversion_hint[0] = hint
 
 
 def strip(value: Any) -> Any:

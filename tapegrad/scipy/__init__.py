@@ -19,7 +19,7 @@ Examples:
 from __future__ import annotations
 
 try:
-    import scipy  # type: ignore[import-untyped]
+    import scipy
 except ImportError as error:  # pragma: no cover - exercised in a subprocess by the tests
     raise ImportError(
         "tapegrad.scipy needs SciPy, which is not installed. Install it with tapegrad's "
