@@ -77,3 +77,9 @@ def test_every_exported_special_function_has_a_case() -> None:
                if getattr(getattr(special, name), "differentiable", True)
                and id(getattr(special, name)) not in covered]
     assert not missing, f"exported functions with no sample case in tests/rule_cases_scipy.py: {missing}"
+
+
+def test_logsumexp_and_softmax_take_a_list_of_tracers() -> None:
+    f = lambda x, y: special.logsumexp([x, 2 * y]) + special.softmax([x, y])[0]  # noqa: E731
+    check_grads(f, 0.3, -0.4)
+    np.testing.assert_allclose(f(0.3, -0.4), f(np.float64(0.3), np.float64(-0.4)))

@@ -280,6 +280,7 @@ def logsumexp(a: Any, axis: Any = None, b: Any = None, keepdims: bool = False,
     The shift by the largest entry is a constant for the derivative (the result does not
     depend on it), so the gradient is ``b * exp(a - logsumexp(a))``: the softmax.
     """
+    a = tnp.array(a) if type(a) is list or type(a) is tuple else a  # a list may hold tracers
     shift = _logsumexp_shift(a, axis)
     terms = tnp.exp(a - shift) if b is None else b * tnp.exp(a - shift)
     total = tnp.sum(terms, axis=axis, keepdims=True)
@@ -297,12 +298,14 @@ def logsumexp(a: Any, axis: Any = None, b: Any = None, keepdims: bool = False,
 @composite(sc.softmax)
 def softmax(x: Any, axis: Any = None) -> Any:
     """``exp(x) / sum(exp(x), axis)``, as ``exp(x - logsumexp(x, axis))``."""
+    x = tnp.array(x) if type(x) is list or type(x) is tuple else x
     return tnp.exp(x - logsumexp(x, axis=axis, keepdims=True))
 
 
 @composite(sc.log_softmax)
 def log_softmax(x: Any, axis: Any = None) -> Any:
     """``log(softmax(x, axis))``, as ``x - logsumexp(x, axis)``."""
+    x = tnp.array(x) if type(x) is list or type(x) is tuple else x
     return x - logsumexp(x, axis=axis, keepdims=True)
 
 
