@@ -87,13 +87,17 @@ class Tracer:
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray[Any, Any]:
         self._check_alive("np.asarray()")
-        raise TypeError(
-            f"a traced value cannot be turned into a plain NumPy array{at_user_line()}: that "
-            "would cut it off from the gradient. It happens with np.asarray(t) or np.array([t, ...]), with "
+        # Inside a library function (scipy.stats...), the hint names what to call instead.
+        advice = _conversion_hint[0]() or (
+            " It happens with np.asarray(t) or np.array([t, ...]), with "
             "writing a tracer into a plain array (a[i] = t), and with plain NumPy functions "
             "given a list of tracers (np.sum([x, y])), since NumPy does not look inside "
             "lists. Use tapegrad.numpy instead (tnp.array([x, y]), tnp.stack, tnp.sum([x, y])), "
-            f"or tapegrad.stop_gradient(t) if you mean a constant.{_conversion_hint[0]()}"
+            "or tapegrad.stop_gradient(t) if you mean a constant."
+        )
+        raise TypeError(
+            f"a traced value cannot be turned into a plain NumPy array{at_user_line()}: that "
+            f"would cut it off from the gradient.{advice}"
         )
 
     def __float__(self) -> float:
