@@ -217,8 +217,8 @@ def _ive_slope(ans: Any, v: Any, x: Any) -> Any:
     if np.iscomplexobj(x):  # the scale exp(-|Re x|) is not holomorphic: there is no x-derivative
         raise NotDifferentiableError(
             "scipy.special.ive(v, x) is not differentiable in a complex x: its scale factor "
-            "exp(-|Re x|) is not holomorphic. Use iv(v, x) * exp(-abs(real(x))), which tapegrad "
-            "differentiates by parts."
+            "exp(-|Re x|) is not holomorphic. Write iv(v, x) * exp(-abs(real(x))) instead: "
+            "tapegrad differentiates that product, by the convention of docs/complex.md."
         )
     return (_ive(v - 1, x) + _ive(v + 1, x)) / 2 - tnp.sign(x) * ans
 
