@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tapegrad.errors import EscapedTracerError, at_user_line
+from tapegrad.errors import EscapedTracerError, TracerConversionError, at_user_line
 
 if TYPE_CHECKING:
     from tapegrad.tape import Trace
@@ -95,14 +95,14 @@ class Tracer:
             "lists. Use tapegrad.numpy instead (tnp.array([x, y]), tnp.stack, tnp.sum([x, y])), "
             "or tapegrad.stop_gradient(t) if you mean a constant."
         )
-        raise TypeError(
+        raise TracerConversionError(
             f"a traced value cannot be turned into a plain NumPy array{at_user_line()}: that "
             f"would cut it off from the gradient.{advice}"
         )
 
     def __float__(self) -> float:
         self._check_alive("float()")
-        raise TypeError(
+        raise TracerConversionError(
             f"float() of a traced value of shape {self.shape}{at_user_line()} would cut it off "
             "from the gradient. NumPy also calls "
             "it when a traced scalar is written into a plain array (a[i] = t): build the "
