@@ -10,7 +10,7 @@ and the methods mirroring ndarray's are bound onto it from above, by
 
 from __future__ import annotations
 
-import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -87,30 +87,17 @@ class Tracer:
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray[Any, Any]:
         self._check_alive("np.asarray()")
-        callback = _numpy_callback()
-        if callback == "vectorize":
-            raise TracerConversionError(
-                f"a np.vectorize function was called on a traced value{at_user_line()}; "
-                "np.vectorize turns its inputs into plain arrays first, which would cut them off "
-                "from the gradient. Make it with tapegrad.numpy.vectorize instead (the same "
-                "arguments, e.g. tnp.vectorize(f, signature='(n)->()')): it traces f on each "
-                "element, or each core slice, of traced inputs."
-            )
-        if callback is not None:
-            raise TracerConversionError(
-                f"np.{callback} got plain arrays, so NumPy ran it itself, but a traced value "
-                f"reached it{at_user_line()} (returned by your function, or given among its "
-                "functions or constants), which NumPy cannot store in its plain result. Call "
-                f"tapegrad.numpy.{callback} with the same arguments: it traces your function "
-                "on each piece."
-            )
-        raise TracerConversionError(
-            f"a traced value cannot be turned into a plain NumPy array{at_user_line()}: that "
-            "would cut it off from the gradient. It happens with np.asarray(t) or np.array([t, ...]), with "
+        # Inside a library function (scipy.stats...), the hint names what to call instead.
+        advice = _conversion_hint[0]() or (
+            " It happens with np.asarray(t) or np.array([t, ...]), with "
             "writing a tracer into a plain array (a[i] = t), and with plain NumPy functions "
             "given a list of tracers (np.sum([x, y])), since NumPy does not look inside "
             "lists. Use tapegrad.numpy instead (tnp.array([x, y]), tnp.stack, tnp.sum([x, y])), "
             "or tapegrad.stop_gradient(t) if you mean a constant."
+        )
+        raise TracerConversionError(
+            f"a traced value cannot be turned into a plain NumPy array{at_user_line()}: that "
+            f"would cut it off from the gradient.{advice}"
         )
 
     def __float__(self) -> float:
@@ -134,22 +121,14 @@ class Tracer:
         return float(self)  # raises the explanatory error of __float__
 
 
-_CALLBACKS = ("piecewise", "apply_along_axis", "apply_over_axes")
+# What `__array__`'s error adds when a library converted the tracer (scipy.stats.norm.logpdf
+# calls np.asarray): tapegrad.numpy, above this module, installs it with `set_conversion_hint`.
+_conversion_hint: list[Callable[[], str]] = [str]
 
 
-def _numpy_callback() -> str | None:
-    """The NumPy function that calls back into Python ('vectorize', 'piecewise'...) whose own
-    code is converting a tracer (found in the frames above np.asarray), if any."""
-    frame: Any = sys._getframe(2)
-    for _ in range(2):
-        if frame is None:
-            return None
-        if isinstance(frame.f_locals.get("self"), np.vectorize):
-            return "vectorize"
-        if frame.f_code.co_name in _CALLBACKS and "numpy" in frame.f_code.co_filename:
-            return str(frame.f_code.co_name)
-        frame = frame.f_back
-    return None
+def set_conversion_hint(hint: Callable[[], str]) -> None:
+    """Install the sentence (or '') that `Tracer.__array__`'s error ends with."""
+    _conversion_hint[0] = hint
 
 
 def strip(value: Any) -> Any:
