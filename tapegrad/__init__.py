@@ -29,6 +29,7 @@ from tapegrad.errors import (
     UnsupportedFunctionError,
 )
 from tapegrad.forward import jvp
+from tapegrad.numpy import batching_rules as _batching_rules  # noqa: F401  (registers vmap rules)
 from tapegrad.numpy import jvp_rules as _jvp_rules  # noqa: F401  (registers JVP rules)
 from tapegrad.pytree import (
     Constant,
@@ -39,6 +40,7 @@ from tapegrad.pytree import (
 )
 from tapegrad.registry import (
     Primitive,
+    defbatch,
     defjvp,
     defjvp_all,
     defvjp,
@@ -55,6 +57,7 @@ from tapegrad.transforms import (
     value_and_grad,
     vjp,
 )
+from tapegrad.vmap import vmap
 
 __all__ = [
     "Constant",
@@ -73,6 +76,7 @@ __all__ = [
     "checkpoint",
     "constant",
     "debug_nans",
+    "defbatch",
     "defjvp",
     "defjvp_all",
     "defvjp",
@@ -96,6 +100,7 @@ __all__ = [
     "tree_unflatten",
     "value_and_grad",
     "vjp",
+    "vmap",
 ]
 
 __version__ = "0.1.0"

@@ -67,6 +67,9 @@ class Tracer:
     @property
     def shape(self) -> tuple[int, ...]:
         shape: tuple[int, ...] = self._value.shape  # values: arrays, NumPy scalars or tracers
+        if self._trace.batched:  # under vmap: the shape of one example, without the batch axis
+            axis = self._trace.batch_axis(self._slot)
+            return shape[:axis] + shape[axis + 1 :]
         return shape
 
     @property
@@ -76,11 +79,11 @@ class Tracer:
 
     @property
     def ndim(self) -> int:
-        return len(self._value.shape)
+        return len(self.shape)
 
     @property
     def size(self) -> int:
-        return int(self._value.size)
+        return int(np.prod(self.shape, dtype=np.int64)) if self._trace.batched else int(self._value.size)
 
     def __len__(self) -> int:
         shape = self.shape
@@ -101,6 +104,12 @@ class Tracer:
         return id(self)
 
     def __bool__(self) -> bool:
+        if self._trace.batched:
+            raise ValueError(
+                f"the truth value of a value batched by vmap is one bool per example"
+                f"{at_user_line()}, so Python's `if`/`and`/`or` cannot branch on it. Choose per "
+                "element with np.where(cond, a, b) instead, which vmap batches."
+            )
         if self.size != 1:
             raise ValueError(
                 f"the truth value of a traced array of shape {self.shape} is ambiguous"
@@ -355,6 +364,21 @@ class Tracer:
 
     def __rmod__(self, other: Any) -> Any:
         return tnp.remainder(other, self)
+
+
+def strip_unbatched(value: Any) -> Any:
+    """`value` with the tracers of every trace but vmap's unwrapped (nested as `strip` does).
+
+    What non-differentiable functions see: their result is a constant for differentiation,
+    but under `tapegrad.vmap` it still has one value per example, so batch tracers stay.
+    """
+    while type(value) is Tracer and not value._trace.batched:
+        value = value._value
+    if type(value) is list or type(value) is tuple:
+        return type(value)(strip_unbatched(v) for v in value)
+    if type(value) is dict:
+        return {k: strip_unbatched(v) for k, v in value.items()}
+    return value
 
 
 def strip(value: Any) -> Any:

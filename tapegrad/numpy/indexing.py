@@ -15,15 +15,35 @@ import numpy as np
 
 from tapegrad.backward import IndexedCotangent
 from tapegrad.errors import at_user_line
-from tapegrad.registry import Primitive, defvjp
-from tapegrad.tracer import Tracer, strip
+from tapegrad.registry import Primitive, defvjp, holds_tracer
+from tapegrad.tracer import Tracer, strip, strip_unbatched
 
 _getitem = Primitive("getitem", operator.getitem)
 
 
 def getitem(x: Any, index: Any) -> Any:
     """``x[index]``, recorded on the tape when `x` is traced; indices are never differentiated."""
-    return _getitem(x, strip(index))
+    index = strip_unbatched(index)
+    parts = index if type(index) is tuple else (index,)
+    if holds_tracer(parts):  # indices that differ per example, under vmap
+        arrays = tuple(p for p in parts if type(p) is Tracer)
+        layout = tuple(None if type(p) is Tracer else p for p in parts)
+        return gather(x, *arrays, layout=layout)
+    return _getitem(x, index)
+
+
+def _fill(layout: tuple[Any, ...], arrays: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The index `layout` with its ``None`` places filled by `arrays`, in order."""
+    filled = iter(arrays)
+    return tuple(next(filled) if p is None else p for p in layout)
+
+
+gather = Primitive("gather", lambda x, *arrays, layout: x[_fill(layout, arrays)])
+"""``gather(x, *arrays, layout=...)``: ``x[index]`` for an index holding traced arrays (under
+vmap, indices computed per example); the arrays fill the ``None`` places of `layout`."""
+
+scatter = Primitive("scatter", lambda g, *arrays, layout, shape: _scatter_add(g, _fill(layout, arrays), shape))
+"""``scatter(v, *arrays, layout=..., shape=...)``: `untake` for an index holding traced arrays."""
 
 
 def _scatter_add(values: Any, index: Any, shape: tuple[int, ...]) -> np.ndarray[Any, Any]:
@@ -43,6 +63,8 @@ def _getitem_vjp(g: Any, ans: Any, x: Any, index: Any) -> Any:
 
 
 defvjp(_getitem, _getitem_vjp)
+defvjp(gather, lambda g, ans, x, *arrays, layout: scatter(g, *arrays, layout=layout, shape=x.shape))
+defvjp(scatter, lambda g, ans, v, *arrays, layout, shape: gather(g, *arrays, layout=layout))
 defvjp(untake, lambda g, ans, values, index, shape: _getitem(g, index))
 
 

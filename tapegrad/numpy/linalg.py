@@ -27,7 +27,7 @@ from tapegrad.numpy.manipulation import expand_dims, reshape, tril, triu
 from tapegrad.numpy.products import _swap_last, matmul
 from tapegrad.numpy.reductions import max, min, sum, unbroadcast
 from tapegrad.registry import Primitive, defvjp
-from tapegrad.tracer import strip
+from tapegrad.tracer import strip_unbatched
 
 _la = np.linalg
 inv = wrap(_la.inv, "linalg.inv")
@@ -295,7 +295,7 @@ def _vector_norm(x: Any, ord: Any, axis: int, keepdims: bool) -> Any:
     if ord == -np.inf:
         return min(size, axis=axis, keepdims=keepdims)
     if ord == 0:
-        return np.sum(strip(x) != 0, axis=axis, keepdims=keepdims).astype(np.result_type(size.dtype, float))
+        return np.sum(strip_unbatched(x) != 0, axis=axis, keepdims=keepdims).astype(np.result_type(size.dtype, float))
     if ord == 1:
         return sum(size, axis=axis, keepdims=keepdims)
     return sum(size ** ord, axis=axis, keepdims=keepdims) ** (1.0 / ord)

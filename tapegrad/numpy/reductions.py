@@ -17,7 +17,7 @@ from tapegrad.numpy._wrap import composite, wrap
 from tapegrad.numpy.indexing import _getitem as getitem
 from tapegrad.numpy.manipulation import _concatenate, broadcast_to, expand_dims, reshape, transpose
 from tapegrad.registry import defvjp
-from tapegrad.tracer import strip
+from tapegrad.tracer import strip, strip_unbatched
 
 sum = wrap(np.sum)
 mean = wrap(np.mean)
@@ -204,7 +204,7 @@ def nanprod(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepdi
 @composite(np.nanmean)
 def nanmean(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepdims: bool = False) -> Any:
     """``np.nanmean``: the mean of the non-NaN elements."""
-    valid = ~np.isnan(strip(x))
+    valid = ~np.isnan(strip_unbatched(x))
     return mean(np.where(valid, x, 0.0), axis=axis, dtype=dtype, keepdims=keepdims, where=valid)
 
 
@@ -212,7 +212,7 @@ def nanmean(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepdi
 def nanvar(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: float = 0,
            keepdims: bool = False) -> Any:
     """``np.nanvar``: the variance of the non-NaN elements."""
-    valid = ~np.isnan(strip(x))
+    valid = ~np.isnan(strip_unbatched(x))
     count = np.sum(valid, axis=axis, keepdims=True)
     centred = np.where(valid, x - nanmean(x, axis=axis, keepdims=True), 0.0)
     total = sum(np.real(centred * np.conjugate(centred)), axis=axis, keepdims=True)
