@@ -353,6 +353,28 @@ class Tracer:
     def tolist(self) -> Any:
         return float(self)  # raises the explanatory error of __float__
 
+    # Bitwise operators: what masks combine with (plain arrays, or batched ones under vmap).
+    def __and__(self, other: Any) -> Any:
+        return tnp.bitwise_and(self, other)
+
+    def __rand__(self, other: Any) -> Any:
+        return tnp.bitwise_and(other, self)
+
+    def __or__(self, other: Any) -> Any:
+        return tnp.bitwise_or(self, other)
+
+    def __ror__(self, other: Any) -> Any:
+        return tnp.bitwise_or(other, self)
+
+    def __xor__(self, other: Any) -> Any:
+        return tnp.bitwise_xor(self, other)
+
+    def __rxor__(self, other: Any) -> Any:
+        return tnp.bitwise_xor(other, self)
+
+    def __invert__(self) -> Any:
+        return tnp.invert(self)
+
     def __floordiv__(self, other: Any) -> Any:
         return tnp.floor_divide(self, other)
 

@@ -30,7 +30,7 @@ Dims = list[Any]
 def rank(x: Any, d: int | None) -> int:
     """The number of axes of one example of `x`, whose batch runs along `d`."""
     shape = getattr(x, "shape", None)
-    n = len(shape) if type(shape) is tuple else np.ndim(x)
+    n = len(shape) if type(shape) is tuple else 0 if isinstance(x, type) else np.ndim(x)
     return n - (d is not None)
 
 
@@ -269,16 +269,17 @@ def _as_indexed(v: Any, d: int | None, size: int, shape: tuple[int, ...], index:
     return v if k == 0 else tnp.moveaxis(v, 0, k)
 
 
-def _untake(values: list[Any], dims: Dims) -> Any:
-    (v, index, shape), d = values, dims[0]
+def _untake(values: list[Any], dims: Dims, **kwargs: Any) -> Any:
+    v, d = values[0], dims[0]
+    index, shape = _param(values, kwargs, 1, "index", None), tuple(_param(values, kwargs, 2, "shape", ()))
     size = batch_size(values, dims)
-    shape = tuple(shape)
     v = _as_indexed(v, d, size, shape, index)
     return indexing.untake(v, (slice(None), *_parts(index)), (size, *shape)), 0
 
 
-def _index_update(values: list[Any], dims: Dims) -> Any:
-    (x, v, index), (dx, dv, _) = values, dims
+def _index_update(values: list[Any], dims: Dims, **kwargs: Any) -> Any:
+    (x, v), (dx, dv) = values[:2], dims[:2]
+    index = _param(values, kwargs, 2, "index", None)
     size = batch_size(values, dims)
     shape = tuple(x.shape)
     if dx is not None:
@@ -410,7 +411,8 @@ _ELEMENTWISE = [
     "equal", "not_equal", "less", "less_equal", "greater", "greater_equal", "logical_and",
     "logical_or", "logical_xor", "logical_not", "isfinite", "isinf", "isnan", "isneginf",
     "isposinf", "iscomplex", "isreal", "signbit", "sign", "floor", "ceil", "trunc", "rint",
-    "floor_divide", "round", "isclose", "zeros_like", "ones_like", "empty_like", "full_like",
+    "floor_divide", "round", "isclose", "bitwise_and", "bitwise_or", "bitwise_xor", "invert",
+    "zeros_like", "ones_like", "empty_like", "full_like",
 ]
 for _name in _ELEMENTWISE:
     _prim = getattr(tnp, _name)

@@ -17,7 +17,7 @@ from tapegrad.numpy._wrap import composite, wrap
 from tapegrad.numpy.indexing import _getitem as getitem
 from tapegrad.numpy.manipulation import _concatenate, broadcast_to, expand_dims, reshape, transpose
 from tapegrad.registry import defvjp
-from tapegrad.tracer import strip, strip_unbatched
+from tapegrad.tracer import Tracer, strip, strip_unbatched
 
 sum = wrap(np.sum)
 mean = wrap(np.mean)
@@ -205,6 +205,9 @@ def nanprod(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepdi
 def nanmean(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepdims: bool = False) -> Any:
     """``np.nanmean``: the mean of the non-NaN elements."""
     valid = ~np.isnan(strip_unbatched(x))
+    if type(valid) is Tracer:  # a mask batched by vmap, which where= (keyword-only) cannot take
+        total = sum(np.where(valid, x, 0.0), axis=axis, dtype=dtype, keepdims=keepdims)
+        return total / np.sum(valid, axis=axis, keepdims=keepdims).astype(total.dtype)
     return mean(np.where(valid, x, 0.0), axis=axis, dtype=dtype, keepdims=keepdims, where=valid)
 
 

@@ -1,0 +1,119 @@
+"""The batching sweep: every case of the registry sweep, mapped by vmap, against the loop.
+
+For each case of `rule_cases.CASES`, ``vmap(f)(xs)`` must equal ``stack([f(x) for x in
+xs])`` (values and dtypes) with the batch along axis 0, 1 and -1 of each argument, with each
+argument in turn shared by every example (``None``), and through ``grad`` both ways:
+``vmap(grad(g))`` (per-example gradients) and ``grad`` of a sum over ``vmap(g)``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+from rule_cases import CASES, Case
+
+import tapegrad
+import tapegrad.numpy as tnp
+
+BATCH = 3
+# Cases whose output shape depends on the values (a boolean mask): one batch cannot hold
+# results of different shapes, and vmap says so (tested in test_vmap.py).
+VALUE_SHAPED = {"getitem[mask]"}
+SWEPT = [c for c in CASES if c.name not in VALUE_SHAPED]
+# Cases writing their second argument into a copy of the first, ``y[i] = v``: with the first
+# shared (a plain array) and v batched, the plain array cannot hold a batch, and NumPy's
+# assignment refuses the tracer, as it does under grad.
+WRITES_INTO_FIRST = {"index_update[setitem]", "setitem[advanced]"}
+
+
+def _examples(case: Case, dtype: Any = np.float64) -> list[tuple[Any, ...]]:
+    return [case.draw(seed=b, dtype=dtype) for b in range(BATCH)]
+
+
+def _leaves(x: Any) -> list[Any]:
+    return list(x) if isinstance(x, (tuple, list)) else [x]
+
+
+def _batched(examples: list[tuple[Any, ...]], k: int, axis: int | None) -> Any:
+    """Argument `k` of every example stacked along `axis` (the first example's if None)."""
+    if axis is None:
+        return examples[0][k]
+    return np.moveaxis(np.stack([e[k] for e in examples]), 0, axis)
+
+
+def _loop(f: Callable[..., Any], examples: list[tuple[Any, ...]], shared: int | None) -> list[Any]:
+    """One output per example, stacked per leaf: what vmap must give."""
+    outs = []
+    for e in examples:
+        args = tuple(examples[0][k] if k == shared else a for k, a in enumerate(e))
+        outs.append(_leaves(f(*args)))
+    return [np.stack([np.asarray(o[k]) for o in outs]) for k in range(len(outs[0]))]
+
+
+def _check(got: Any, want: list[Any], rtol: float = 1e-7) -> None:
+    got = _leaves(got)
+    assert len(got) == len(want)
+    for g, w in zip(got, want, strict=True):
+        assert np.shape(g) == w.shape, (np.shape(g), w.shape)
+        assert np.result_type(g) == w.dtype, (np.result_type(g), w.dtype)
+        np.testing.assert_allclose(g, w, rtol=rtol, atol=1e-12)
+
+
+def _quietly(f: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", tapegrad.batching.LoopFallbackWarning)
+        return f(*args, **kwargs)
+
+
+@pytest.mark.parametrize("case", SWEPT, ids=lambda c: c.name)
+def test_vmap_matches_the_loop(case: Case) -> None:
+    f = case.function()
+    examples = _examples(case)
+    n = len(examples[0])
+    want = _loop(f, examples, None)
+    for axis in (0, 1, -1):
+        axes = tuple(axis if np.ndim(examples[0][k]) >= 1 or axis != 1 else 0 for k in range(n))
+        args = [_batched(examples, k, a) for k, a in enumerate(axes)]
+        _check(_quietly(tapegrad.vmap(f, in_axes=axes), *args), want)
+    for shared in range(n if n > 1 else 0):  # each argument in turn shared by all examples
+        if shared == 0 and case.name in WRITES_INTO_FIRST:
+            continue
+        axes = tuple(None if k == shared else 0 for k in range(n))
+        args = [_batched(examples, k, a) for k, a in enumerate(axes)]
+        _check(_quietly(tapegrad.vmap(f, in_axes=axes), *args), _loop(f, examples, shared))
+
+
+@pytest.mark.parametrize("case", SWEPT, ids=lambda c: c.name)
+def test_vmap_in_float32_keeps_float32(case: Case) -> None:
+    f = case.function()
+    examples = _examples(case, np.float32)
+    args = [_batched(examples, k, 0) for k in range(len(examples[0]))]
+    _check(_quietly(tapegrad.vmap(f), *args), _loop(f, examples, None), rtol=1e-4)
+
+
+def _scalar(f: Callable[..., Any]) -> Callable[..., Any]:
+    """A scalar function of f's output with a non-trivial gradient."""
+
+    def g(*args: Any) -> Any:
+        return sum(tnp.sum(tnp.sin(tnp.real(leaf))) for leaf in _leaves(f(*args)))
+
+    return g
+
+
+@pytest.mark.parametrize("case", SWEPT, ids=lambda c: c.name)
+def test_vmap_composes_with_grad(case: Case) -> None:
+    g = _scalar(case.function())
+    examples = _examples(case)
+    n = len(examples[0])
+    argnums = tuple(range(n))
+    args = [_batched(examples, k, 0) for k in range(n)]
+    want = _loop(tapegrad.grad(g, argnums), examples, None)
+    # Per-example gradients: vmap of grad.
+    _check(_quietly(tapegrad.vmap(tapegrad.grad(g, argnums)), *args), want)
+    # The gradient of a total over a vmap is the same thing (each example's inputs are its own).
+    total = lambda *xs: tnp.sum(tapegrad.vmap(g)(*xs))  # noqa: E731
+    _check(_quietly(tapegrad.grad(total, argnums), *args), want)
