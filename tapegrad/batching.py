@@ -147,6 +147,13 @@ class BatchTrace(Trace):
                 "tapegrad.batching.fallback_counts counts these loops.",
                 LoopFallbackWarning, stacklevel=2,
             )
+        if self.size == 0:
+            raise ValueError(
+                f"vmap over an empty batch reached {name}, which has no batching rule"
+                f"{at_user_line()}: with no example to run it on, the shape of its result is "
+                f"unknown. Register a rule with tapegrad.defbatch({name}, rule), or skip "
+                "empty batches."
+            )
         results = [primitive(*self._example(args, b), **self._example(kwargs, b))
                    for b in range(self.size)]
         return stack_examples(name, results)

@@ -116,6 +116,18 @@ def _per_example_constant(prim: Primitive) -> Callable[..., Any]:
     return rule
 
 
+def _elementwise_in(position: int, prim: Primitive) -> Callable[..., Any]:
+    """A function elementwise in the argument at `position` and shared in the others
+    (``digitize(x, bins)``, ``searchsorted(a, v)``): the batch axis passes straight through."""
+
+    def rule(values: list[Any], dims: Dims, **kwargs: Any) -> Any:
+        if any(d is not None for k, d in enumerate(dims) if k != position):
+            return NotImplemented
+        return prim(*values, **kwargs), dims[position]
+
+    return rule
+
+
 # -- reductions and other functions with an axis parameter ---------------------------------
 def along_axis(prim: Primitive, position: int = 1, default: Any = None,
                whole: str = "all", name: str = "axis") -> Callable[..., Any]:
@@ -425,6 +437,10 @@ for _prim in (nondifferentiable.shape, nondifferentiable.ndim, nondifferentiable
               nondifferentiable.diag_indices_from, nondifferentiable.tril_indices_from,
               nondifferentiable.triu_indices_from):
     defbatch(_prim, _per_example_constant(_prim))
+
+defbatch(nondifferentiable.digitize, _elementwise_in(0, nondifferentiable.digitize))
+defbatch(nondifferentiable.searchsorted, _elementwise_in(1, nondifferentiable.searchsorted))
+defbatch(nondifferentiable.unravel_index, _elementwise_in(0, nondifferentiable.unravel_index))
 
 for _prim in (tnp.sum, tnp.mean, tnp.max, tnp.min, tnp.amax, tnp.amin, tnp.prod, tnp.var,
               tnp.all, tnp.any, tnp.count_nonzero):
