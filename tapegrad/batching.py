@@ -69,7 +69,7 @@ class BatchTrace(Trace):
         """Apply `primitive` to the whole batch by its rule (or a loop), and wrap the result."""
         if not self.alive:
             raise escaped(primitive)
-        values, dims, nested = self._unwrap(args)
+        values, dims, nested = self._values_and_axes(args)
         if nested or _holds_own(kwargs.values(), self):
             # A tracer of ours inside a list or a keyword argument: only the loop sees it.
             return self._wrap(*self._loop(primitive, args, kwargs))
@@ -86,7 +86,7 @@ class BatchTrace(Trace):
         """``primitive(x, y)`` for the operators (see `Trace.process_binary`)."""
         return self.process(primitive, (x, y), _NO_KEYWORDS)
 
-    def _unwrap(self, args: tuple[Any, ...]) -> tuple[list[Any], list[int | None], bool]:
+    def _values_and_axes(self, args: tuple[Any, ...]) -> tuple[list[Any], list[int | None], bool]:
         """The values and batch axes of `args` (``None`` if not ours), and whether a tracer
         of ours hides inside a list or tuple argument."""
         values: list[Any] = []

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import attrs
 
 from tapegrad.errors import NotDifferentiableError, at_user_line
-from tapegrad.tracer import Tracer, strip, strip_unbatched
+from tapegrad.tracer import Tracer, strip_unbatched
 
 VjpRule = Callable[..., Any]
 """``rule(g, ans, *args, **kwargs)``: the cotangent of one argument, or (joint rules) of all."""

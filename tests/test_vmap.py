@@ -95,7 +95,8 @@ def test_a_batch_size_mismatch_names_the_arguments() -> None:
 
 
 def test_in_axes_must_match_the_arguments() -> None:
-    with pytest.raises(ValueError, match=r"in_axes\[0\] is \{'v': 0\}, which does not match the structure of .*, \{'w': \*\}"):
+    with pytest.raises(ValueError,
+                       match=r"in_axes\[0\] is \{'v': 0\}, which does not match the structure of .*, \{'w': \*\}"):
         vmap(lambda p: p["w"], in_axes=({"v": 0},))({"w": XS})
     with pytest.raises(TypeError, match="in_axes must be an int, None"):
         vmap(lambda x: x, in_axes="0")
