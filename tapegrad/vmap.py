@@ -119,7 +119,7 @@ def _batched_inputs(leaves: list[Any], axes: list[int | None], in_tree: TreeDef,
                     f: Any) -> tuple[list[Any], int]:
     """The input leaves as arrays with non-negative batch axes, and the batch size."""
     values: list[Any] = []
-    sizes: list[tuple[str, int, int]] = []
+    sizes: list[tuple[int, int, int]] = []  # (leaf, axis, batch size)
     for k, (leaf, axis) in enumerate(zip(leaves, axes, strict=True)):
         if axis is None:
             values.append(leaf)
@@ -135,14 +135,14 @@ def _batched_inputs(leaves: list[Any], axes: list[int | None], in_tree: TreeDef,
         axis %= ndim
         axes[k] = axis
         values.append(value)
-        sizes.append((_describe_leaf(f, in_tree, k), axis, value.shape[axis]))
+        sizes.append((k, axis, value.shape[axis]))
     if not sizes:
         raise ValueError(
             f"vmap: in_axes batches none of the arguments of {_name(f)}{at_user_line()}, so there "
             "is no batch to map over. Give the batch axis of at least one argument."
         )
     if len({n for _, _, n in sizes}) > 1:
-        listing = "; ".join(f"{where} has {n} along axis {a}" for where, a, n in sizes)
+        listing = "; ".join(f"{_describe_leaf(f, in_tree, k)} has {n} along axis {a}" for k, a, n in sizes)
         raise ValueError(
             f"vmap: the batched arguments of {_name(f)} have different batch sizes: {listing}"
             f"{at_user_line()}. Every batched argument needs the same number of examples; "
