@@ -68,14 +68,28 @@ def test_non_differentiable_functions_are_batched_per_example() -> None:
 
 
 def test_indices_computed_per_example_index_per_example() -> None:
-    # x[argmax(x)] and sort: the indices differ per example (the gather primitive).
+    # x[argmax(x)] and sort: the indices differ per example (the gather primitive, batched
+    # by a rule: no loop fallback).
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", batching.LoopFallbackWarning)
+        warnings.simplefilter("error", batching.LoopFallbackWarning)
         np.testing.assert_allclose(vmap(lambda x: x[np.argmax(x)])(XS), XS.max(axis=1))
         np.testing.assert_allclose(vmap(np.sort)(XS), np.sort(XS, axis=1))
         got = vmap(grad(lambda x: np.sum(np.sort(x) * np.arange(3.0))))(XS)
     want = _loop(grad(lambda x: np.sum(np.sort(x) * np.arange(3.0))), XS)
     np.testing.assert_allclose(got, want)
+
+
+def test_advanced_indices_per_example_in_every_position() -> None:
+    cube = RNG.standard_normal((4, 3, 5))
+    for index in [lambda x: (slice(None), np.argsort(x[0])),
+                  lambda x: (None, Ellipsis, np.argsort(x[0])),
+                  lambda x: (np.argsort(x[:, 0])[:2], None, np.argsort(x[0])[:2]),
+                  lambda x: (np.argmax(x[:, 0]), slice(1, None)),
+                  lambda x: (slice(None), np.argsort(x[0])[None, :], )]:
+        got = vmap(lambda x: x[index(x)])(cube)
+        np.testing.assert_allclose(got, np.stack([x[index(x)] for x in cube]))
+        g = lambda x: np.sum(np.sin(x[index(x)]))  # noqa: E731
+        np.testing.assert_allclose(vmap(grad(g))(cube), _loop(grad(g), cube))
 
 
 def test_masks_combine_under_vmap() -> None:

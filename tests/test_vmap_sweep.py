@@ -64,9 +64,14 @@ def _check(got: Any, want: list[Any], rtol: float = 1e-7) -> None:
 
 
 def _quietly(f: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """`f(*args)`, which must batch every primitive by a rule: no loop fallback."""
+    before = dict(tapegrad.batching.fallback_counts)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", tapegrad.batching.LoopFallbackWarning)
-        return f(*args, **kwargs)
+        result = f(*args, **kwargs)
+    looped = {k for k, n in tapegrad.batching.fallback_counts.items() if n != before.get(k, 0)}
+    assert not looped, f"these primitives ran as a loop over the batch: {sorted(looped)}"
+    return result
 
 
 @pytest.mark.parametrize("case", SWEPT, ids=lambda c: c.name)

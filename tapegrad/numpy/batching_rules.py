@@ -301,6 +301,105 @@ def _index_update(values: list[Any], dims: Dims, **kwargs: Any) -> Any:
     return indexing.index_update(x, v, (slice(None), *_parts(index))), 0
 
 
+def _batched_index(arrays: list[Any], dims: Dims, layout: tuple[Any, ...], size: int,
+                   ndim: int) -> tuple[tuple[Any, ...], list[int]] | None:
+    """The index that applies, to a batch stacked first, the per-example index made of
+    `layout` with its ``None`` places filled by the (traced) `arrays`; and the permutation
+    that puts NumPy's result of it in per-example order. ``None``: not handled (masks).
+
+    One more advanced index, ``arange(size)`` over the batch axis, pairs each example with
+    its own indices. `ndim` is the number of axes of one example of the indexed array.
+    """
+    filled = iter(zip(arrays, dims, strict=True))
+    parts: list[Any] = []
+    shapes: list[tuple[int, ...]] = []
+    advanced: list[int] = []
+    for k, p in enumerate(layout):
+        if p is indexing.TRACED:
+            v, d = next(filled)
+            if np.dtype(v.dtype) == bool:
+                return None
+            shape = tuple(v.shape)
+            shapes.append(shape if d is None else shape[:d] + shape[d + 1 :])
+            parts.append((v, d))
+            advanced.append(k)
+        elif isinstance(p, (list, np.ndarray)):
+            if np.asarray(p).dtype == bool:
+                return None
+            shapes.append(np.shape(p))
+            parts.append((p, None))
+            advanced.append(k)
+        elif isinstance(p, (int, np.integer)) and not isinstance(p, bool):
+            shapes.append(())
+            parts.append((p, None))
+            advanced.append(k)
+        else:
+            parts.append((p, "basic"))
+    r = len(np.broadcast_shapes(*shapes))
+    index: list[Any] = [np.arange(size).reshape((size,) + (1,) * r)]
+    for p, d in parts:
+        index.append(p if d is None or d == "basic" else aligned(p, d, r))
+    # NumPy puts the broadcast advanced axes first (the batch, then the per-example ones),
+    # since the batch index is not next to the others when they do not start the index.
+    contiguous = advanced == list(range(advanced[0], advanced[-1] + 1))
+    if not contiguous or advanced[0] == 0:
+        return tuple(index), list(range(1 + r + _rest(layout, ndim)))
+    # Per example they would stand where the first of them is: after `before` axes.
+    before = _result_axes(layout[: advanced[0]], ndim, layout)
+    rest = _rest(layout, ndim)
+    perm = [0, *(1 + r + i for i in range(before)), *(1 + i for i in range(r)),
+            *(1 + r + i for i in range(before, rest))]
+    return tuple(index), perm
+
+
+def _consumed(part: Any) -> int:
+    """How many axes of the indexed array one part of an index uses up."""
+    return 0 if part is np.newaxis or part is Ellipsis else 1
+
+
+def _result_axes(parts: tuple[Any, ...], ndim: int, layout: tuple[Any, ...]) -> int:
+    """How many result axes the basic parts in `parts` (slices, newaxis, ...) produce."""
+    count = 0
+    for p in parts:
+        if p is Ellipsis:
+            count += ndim - sum(_consumed(q) for q in layout)
+        elif isinstance(p, slice) or p is np.newaxis:
+            count += 1
+    return count
+
+
+def _rest(layout: tuple[Any, ...], ndim: int) -> int:
+    """The number of result axes from basic indexing: slices, newaxes and unindexed axes."""
+    used = sum(_consumed(p) for p in layout)
+    basic = sum(1 for p in layout if isinstance(p, slice) or p is np.newaxis)
+    return basic + ndim - used
+
+
+def _gather(values: list[Any], dims: Dims, layout: tuple[Any, ...]) -> Any:
+    (x, *arrays), (dx, *adims) = values, dims
+    size = batch_size(values, dims)
+    ndim = rank(x, dx)
+    found = _batched_index(arrays, adims, layout, size, ndim)
+    if found is None:
+        return NotImplemented
+    index, perm = found
+    out = indexing.getitem(front_all(x, dx, size), index)
+    return (out if perm == sorted(perm) else tnp.transpose(out, perm)), 0
+
+
+def _scatter(values: list[Any], dims: Dims, layout: tuple[Any, ...], shape: tuple[int, ...]) -> Any:
+    (g, *arrays), (dg, *adims) = values, dims
+    size = batch_size(values, dims)
+    found = _batched_index(arrays, adims, layout, size, len(shape))
+    if found is None:
+        return NotImplemented
+    index, perm = found
+    g = front_all(g, dg, size)
+    if perm != sorted(perm):
+        g = tnp.transpose(g, np.argsort(perm))
+    return indexing.untake_any(g, index, (size, *shape)), 0
+
+
 # -- products: one more index, shared by the batched operands ------------------------------
 def _spare_letter(spec: str) -> str:
     return next(c for c in string.ascii_letters if c not in spec)
@@ -464,6 +563,8 @@ defbatch(manipulation._stack, _joined(stacking=True))
 defbatch(indexing._getitem, _getitem)
 defbatch(indexing.untake, _untake)
 defbatch(indexing.index_update, _index_update)
+defbatch(indexing.gather, _gather)
+defbatch(indexing.scatter, _scatter)
 
 defbatch(tnp.matmul, _matmul)
 defbatch(tnp.dot, _dot)

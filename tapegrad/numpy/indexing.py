@@ -26,21 +26,31 @@ def getitem(x: Any, index: Any) -> Any:
     index = strip_unbatched(index)
     parts = index if type(index) is tuple else (index,)
     if holds_tracer(parts):  # indices that differ per example, under vmap
-        arrays = tuple(p for p in parts if type(p) is Tracer)
-        layout = tuple(None if type(p) is Tracer else p for p in parts)
+        arrays, layout = _split_index(parts)
         return gather(x, *arrays, layout=layout)
     return _getitem(x, index)
 
 
+TRACED = "<traced index>"
+"""The place of a traced array in the layout of a `gather` or `scatter` index (a string, as
+no index part can be one)."""
+
+
+def _split_index(parts: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """The traced arrays of an index, and the index with `TRACED` in their places."""
+    arrays = tuple(p for p in parts if type(p) is Tracer)
+    return arrays, tuple(TRACED if type(p) is Tracer else p for p in parts)
+
+
 def _fill(layout: tuple[Any, ...], arrays: tuple[Any, ...]) -> tuple[Any, ...]:
-    """The index `layout` with its ``None`` places filled by `arrays`, in order."""
+    """The index `layout` with its `TRACED` places filled by `arrays`, in order."""
     filled = iter(arrays)
-    return tuple(next(filled) if p is None else p for p in layout)
+    return tuple(next(filled) if type(p) is str else p for p in layout)
 
 
 gather = Primitive("gather", lambda x, *arrays, layout: x[_fill(layout, arrays)])
 """``gather(x, *arrays, layout=...)``: ``x[index]`` for an index holding traced arrays (under
-vmap, indices computed per example); the arrays fill the ``None`` places of `layout`."""
+vmap, indices computed per example); the arrays fill the `TRACED` places of `layout`."""
 
 scatter = Primitive("scatter", lambda g, *arrays, layout, shape: _scatter_add(g, _fill(layout, arrays), shape))
 """``scatter(v, *arrays, layout=..., shape=...)``: `untake` for an index holding traced arrays."""
@@ -54,6 +64,16 @@ def _scatter_add(values: Any, index: Any, shape: tuple[int, ...]) -> np.ndarray[
 
 untake = Primitive("untake", _scatter_add)
 """``untake(v, index, shape)``: zeros of `shape` with `v` added at `index` (repeats add up)."""
+
+
+def untake_any(values: Any, index: Any, shape: tuple[int, ...]) -> Any:
+    """`untake`, for an index that may hold traced arrays (then `scatter`)."""
+    index = strip_unbatched(index)
+    parts = index if type(index) is tuple else (index,)
+    if holds_tracer(parts):
+        arrays, layout = _split_index(parts)
+        return scatter(values, *arrays, layout=layout, shape=shape)
+    return untake(values, index, shape)
 
 
 def _getitem_vjp(g: Any, ans: Any, x: Any, index: Any) -> Any:
