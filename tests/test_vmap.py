@@ -86,9 +86,9 @@ def test_advanced_indices_per_example_in_every_position() -> None:
                   lambda x: (np.argsort(x[:, 0])[:2], None, np.argsort(x[0])[:2]),
                   lambda x: (np.argmax(x[:, 0]), slice(1, None)),
                   lambda x: (slice(None), np.argsort(x[0])[None, :], )]:
-        got = vmap(lambda x: x[index(x)])(cube)
+        got = vmap(lambda x, index=index: x[index(x)])(cube)
         np.testing.assert_allclose(got, np.stack([x[index(x)] for x in cube]))
-        g = lambda x: np.sum(np.sin(x[index(x)]))  # noqa: E731
+        g = lambda x, index=index: np.sum(np.sin(x[index(x)]))  # noqa: E731
         np.testing.assert_allclose(vmap(grad(g))(cube), _loop(grad(g), cube))
 
 
