@@ -258,6 +258,21 @@ def test_no_batch_axis_confusion_between_nested_vmaps() -> None:
     np.testing.assert_allclose(got, 2 * np.broadcast_to(m.sum(axis=1, keepdims=True), m.shape))
 
 
+def test_checkpointed_blocks_are_batched_as_one_entry() -> None:
+    block = tapegrad.checkpoint(lambda x, w: {"y": np.tanh(x @ w)})
+    w = RNG.standard_normal((3, 3))
+
+    def f(w: Any, x: Any) -> Any:
+        return np.sum(block(block(x, w)["y"], w)["y"] ** 2)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", batching.LoopFallbackWarning)
+        got = vmap(grad(f), in_axes=(None, 0))(w, XS)
+        total = grad(lambda w: np.sum(vmap(f, in_axes=(None, 0))(w, XS)))(w)
+    np.testing.assert_allclose(got, np.stack([grad(f)(w, x) for x in XS]))
+    np.testing.assert_allclose(total, got.sum(axis=0))
+
+
 # -- vectorised Jacobians -------------------------------------------------------------------
 def _g(x: Any) -> Any:
     return np.concatenate([np.tanh(x[:3] * x[1:4]), np.cumsum(x) ** 2, [np.linalg.norm(x)]])
