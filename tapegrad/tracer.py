@@ -403,6 +403,23 @@ def strip_unbatched(value: Any) -> Any:
     return value
 
 
+def strip_gradients(value: Any) -> Any:
+    """`value` cut off from every derivative (`tapegrad.stop_gradient`): all tracers are
+    unwrapped, except that under `tapegrad.vmap` a value keeps its batch (as a new batch
+    tracer of the same trace, without the derivative tracers it held)."""
+    if type(value) is Tracer:
+        inner = strip_gradients(value._value)
+        trace: Any = value._trace
+        if not trace.batched:
+            return inner
+        return value if inner is value._value else trace.new_input(inner, trace.batch_axis(value._slot))
+    if type(value) is list or type(value) is tuple:
+        return type(value)(strip_gradients(v) for v in value)
+    if type(value) is dict:
+        return {k: strip_gradients(v) for k, v in value.items()}
+    return value
+
+
 def strip(value: Any) -> Any:
     """`value` with every tracer (of any trace, nested in lists, tuples or dicts) unwrapped."""
     while type(value) is Tracer:

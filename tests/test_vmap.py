@@ -92,6 +92,15 @@ def test_advanced_indices_per_example_in_every_position() -> None:
         np.testing.assert_allclose(vmap(grad(g))(cube), _loop(grad(g), cube))
 
 
+def test_stop_gradient_keeps_the_batch_and_cuts_every_derivative() -> None:
+    sg = tapegrad.stop_gradient
+    np.testing.assert_allclose(vmap(lambda x: x * sg(x))(XS), XS * XS)
+    np.testing.assert_allclose(vmap(grad(lambda x: np.sum(x * sg(x))))(XS), XS)
+    np.testing.assert_allclose(grad(lambda xs: np.sum(vmap(lambda x: x * sg(x))(xs)))(XS), XS)
+    np.testing.assert_allclose(grad(lambda xs: np.sum(vmap(lambda x: sg(x) ** 2)(xs) + xs))(XS),
+                               np.ones_like(XS))
+
+
 def test_masks_combine_under_vmap() -> None:
     got = vmap(lambda x, y: np.where((x > 0) & ~(y > 0) | (x > 1), x, y))(XS, YS)
     np.testing.assert_allclose(got, np.where((XS > 0) & ~(YS > 0) | (XS > 1), XS, YS))
@@ -304,3 +313,16 @@ def test_vectorised_jacobian_of_an_output_that_does_not_depend_on_the_input() ->
     np.testing.assert_allclose(got[0], 2 * np.eye(3))
     np.testing.assert_allclose(got[1], np.zeros((2, 3)))
     assert jacobian(lambda x: x)(np.ones(0)).shape == (0, 0)
+
+
+def test_the_benchmark_runs_and_its_results_agree_with_the_loop() -> None:
+    # benchmarks/vmap.py in its tiny smoke mode: it exits non-zero if vmap and the loop differ.
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "vmap.py"
+    done = subprocess.run([sys.executable, str(script), "--smoke"], capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "per-example grads, MLP" in done.stdout and "jacobian R^10->R^10" in done.stdout
