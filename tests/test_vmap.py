@@ -239,6 +239,15 @@ def test_jvp_and_vjp_inside_and_outside_vmap() -> None:
     np.testing.assert_allclose(pull(YS)[0], pulled)
 
 
+def test_batched_directions_give_whole_derivatives() -> None:
+    # Only the tangent (or cotangent) is batched: jvp/hvp/vjp over a basis give J, H, J.
+    x, basis = XS[0], np.eye(3)
+    np.testing.assert_allclose(vmap(lambda v: jvp(_f, (x,), (v,))[1])(basis), grad(_f)(x))
+    np.testing.assert_allclose(vmap(lambda v: tapegrad.hvp(_f)(x, v))(basis), hessian(_f)(x))
+    _, pull = vjp(lambda x: np.sin(x) * x[0], x)
+    np.testing.assert_allclose(vmap(lambda c: pull(c)[0])(basis), jacobian(lambda x: np.sin(x) * x[0])(x))
+
+
 def test_vmap_of_hessian_equals_the_loop() -> None:
     np.testing.assert_allclose(vmap(hessian(_f))(XS), _loop(hessian(_f), XS))
     np.testing.assert_allclose(vmap(jacobian(np.sin))(XS), _loop(jacobian(np.sin), XS))
