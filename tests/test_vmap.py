@@ -67,6 +67,17 @@ def test_non_differentiable_functions_are_batched_per_example() -> None:
     np.testing.assert_array_equal(got[1], XS > 0)
 
 
+def test_whole_array_comparisons_give_one_answer_per_example() -> None:
+    a, b = XS.copy(), XS.copy()
+    b[1, 2] += 1.0
+    a[3, 0] = b[3, 0] = np.nan
+    for test in (np.allclose, np.array_equal, np.array_equiv):
+        for kwargs in ({}, {"equal_nan": True}) if test is not np.array_equiv else ({},):
+            got = vmap(lambda a, b, test=test, kwargs=kwargs: test(a, b, **kwargs))(a, b)
+            np.testing.assert_array_equal(got, [test(x, y, **kwargs) for x, y in zip(a, b, strict=True)])
+    np.testing.assert_array_equal(vmap(lambda a: np.array_equal(a, a[:2]))(a), np.zeros(4, bool))
+
+
 def test_indices_computed_per_example_index_per_example() -> None:
     # x[argmax(x)] and sort: the indices differ per example (the gather primitive, batched
     # by a rule: no loop fallback).

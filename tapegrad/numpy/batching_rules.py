@@ -128,6 +128,41 @@ def _elementwise_in(position: int, prim: Primitive) -> Callable[..., Any]:
     return rule
 
 
+def _example_shape(x: Any, d: int | None) -> tuple[int, ...]:
+    shape = tuple(np.shape(x))
+    return shape if d is None else shape[:d] + shape[d + 1 :]
+
+
+def _whole_example_test(kind: str) -> Callable[..., Any]:
+    """allclose / array_equal / array_equiv: an elementwise test, then ``all`` per example."""
+
+    def rule(values: list[Any], dims: Dims, **kwargs: Any) -> Any:
+        if any(d is not None for d in dims[2:]):
+            return NotImplemented
+        (a, b), (da, db) = values[:2], dims[:2]
+        sa, sb = _example_shape(a, da), _example_shape(b, db)
+        if kind == "equal" and sa != sb:
+            return False, None  # NumPy: arrays of different shapes are never equal
+        try:
+            shape = np.broadcast_shapes(sa, sb)
+        except ValueError:
+            if kind == "close":
+                raise
+            return False, None
+        r = len(shape)
+        a = a if da is None else aligned(a, da, r)
+        b = b if db is None else aligned(b, db, r)
+        if kind == "close":
+            same = tnp.isclose(a, b, *values[2:], **kwargs)
+        else:
+            same = a == b
+            if _param(values, kwargs, 2, "equal_nan", False):
+                same = same | (tnp.isnan(a) & tnp.isnan(b))
+        return tnp.all(same, axis=tuple(range(1, r + 1))), 0
+
+    return rule
+
+
 # -- reductions and other functions with an axis parameter ---------------------------------
 def along_axis(prim: Primitive, position: int = 1, default: Any = None,
                whole: str = "all", name: str = "axis") -> Callable[..., Any]:
@@ -537,6 +572,9 @@ for _prim in (nondifferentiable.shape, nondifferentiable.ndim, nondifferentiable
               nondifferentiable.triu_indices_from):
     defbatch(_prim, _per_example_constant(_prim))
 
+defbatch(nondifferentiable.allclose, _whole_example_test("close"))
+defbatch(nondifferentiable.array_equal, _whole_example_test("equal"))
+defbatch(nondifferentiable.array_equiv, _whole_example_test("equiv"))
 defbatch(nondifferentiable.digitize, _elementwise_in(0, nondifferentiable.digitize))
 defbatch(nondifferentiable.searchsorted, _elementwise_in(1, nondifferentiable.searchsorted))
 defbatch(nondifferentiable.unravel_index, _elementwise_in(0, nondifferentiable.unravel_index))
