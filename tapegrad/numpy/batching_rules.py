@@ -95,6 +95,8 @@ def elementwise(prim: Primitive) -> Callable[..., Any]:
     """The rule of a broadcasting primitive: batch axes first, ranks aligned, one call."""
 
     def rule(values: list[Any], dims: Dims, **kwargs: Any) -> Any:
+        if len(values) == 1 and prim is tnp.where:
+            return NotImplemented  # where(cond) is nonzero(cond): indices, not elementwise
         ranks = [rank(v, d) for v, d in zip(values, dims, strict=True)]
         batched = [i for i, d in enumerate(dims) if d is not None]
         if len(batched) == 1 and all(r == 0 for i, r in enumerate(ranks) if i != batched[0]):
