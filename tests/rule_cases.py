@@ -388,3 +388,7 @@ COMPLEX_CASES: list[Case] = [
     Case(tfft._ifftn, (csampler((3, 4)),), call=tnp.fft.ifft2),
     Case(tfft._irfft1, (csampler((3, 4)),), call=tnp.fft.irfft),
 ]
+
+from rule_cases_batching import BATCHING_CASES  # noqa: E402
+
+CASES += BATCHING_CASES
