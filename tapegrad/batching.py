@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 import attrs
 import numpy as np
 
+from tapegrad import numpy as tnp
 from tapegrad.errors import at_user_line
 from tapegrad.registry import Primitive, batch_rule
 from tapegrad.tape import VALUE_TYPES, Trace, escaped
@@ -209,6 +210,3 @@ def take(value: Any, axis: int, b: int) -> Any:
     """Example `b` of `value`, whose batch runs along `axis`."""
     return value[(slice(None),) * axis + (b,)]
 
-
-# Imported last: the numpy namespace imports the core modules above it.
-from tapegrad import numpy as tnp  # noqa: E402

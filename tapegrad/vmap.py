@@ -14,6 +14,7 @@ from typing import Any, cast
 
 import numpy as np
 
+from tapegrad import numpy as tnp
 from tapegrad.batching import BatchTrace
 from tapegrad.errors import EscapedTracerError, at_user_line
 from tapegrad.pytree import TreeDef, tree_flatten, tree_unflatten
@@ -209,6 +210,3 @@ def _describe_leaf(f: Any, tree: TreeDef, k: int) -> str:
 def _name(f: Any) -> str:
     return getattr(f, "__name__", None) or repr(f)
 
-
-# Imported last: the numpy namespace imports the core modules above it.
-from tapegrad import numpy as tnp  # noqa: E402

@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 
 import tapegrad.numpy as tnp
-from tapegrad.batching import take
 from tapegrad.numpy import fft as tfft
 from tapegrad.numpy import indexing, linalg, manipulation, nondifferentiable, products
 from tapegrad.registry import Primitive, defbatch
@@ -112,7 +111,7 @@ def _per_example_constant(prim: Primitive) -> Callable[..., Any]:
     """Queries of shape and dtype: the same for every example, so ask the first."""
 
     def rule(values: list[Any], dims: Dims, **kwargs: Any) -> Any:
-        args = [v if d is None else take(v, d, 0) for v, d in zip(values, dims, strict=True)]
+        args = [v if d is None else v[(slice(None),) * d + (0,)] for v, d in zip(values, dims, strict=True)]
         return prim(*args, **kwargs), None
 
     return rule
