@@ -47,8 +47,8 @@ def jacobian(f: Callable[..., Any], argnums: ArgNums = 0, has_aux: bool = False,
     for pytrees, each output leaf holds the Jacobians with respect to the inputs, in the
     inputs' structure (a tuple when ``argnums`` is a tuple). With ``has_aux=True``, `f`
     returns ``(output, aux)`` and the new function returns ``(jacobian, aux)``. All rows are
-    computed in one vectorised pass; ``vectorize=False`` computes them one at a time, in a
-    loop, to hold less in memory.
+    computed in one vectorised pass (several for a Jacobian too wide for memory, see
+    `BATCH_ELEMENTS`); ``vectorize=False`` computes them one at a time, in a loop.
 
     Examples:
         >>> import numpy as np, tapegrad
@@ -89,8 +89,8 @@ def jacfwd(f: Callable[..., Any], argnums: ArgNums = 0, has_aux: bool = False,
     """The Jacobian of `f` by forward mode (a tape sweep per input element), as a new function.
 
     Same result and structure as `jacobian`; cheaper when `f` has more outputs than inputs.
-    All columns are swept in one vectorised pass; ``vectorize=False`` sweeps them one at a
-    time, in a loop, to hold less in memory.
+    All columns are swept in one vectorised pass (or a few, see `BATCH_ELEMENTS`);
+    ``vectorize=False`` sweeps them one at a time, in a loop.
 
     Examples:
         >>> import numpy as np, tapegrad
@@ -194,7 +194,7 @@ def _rows(trace: Trace, slot: int, shape: tuple[int, ...], dtype: Any,
         cts = backward(trace, [(slot, seed)])
         return [_as_gradient(cts[i], x, False) for i, x in enumerate(inputs)]
 
-    rows = vmap(pull_back)(_bases(shape, dtype))
+    rows = _over_bases(pull_back, shape, dtype, trace)
     return [tnp.reshape(r, tuple(shape) + tuple(np.shape(x))) for r, x in zip(rows, inputs, strict=True)]
 
 
@@ -208,8 +208,28 @@ def _columns(trace: Trace, i: int, x: Any, out_slots: list[int | None],
         return [_as_output_tangent(None if s is None else tangents[s], value)
                 for s, value in zip(out_slots, out_leaves, strict=True)]
 
-    result: list[Any] = vmap(push)(_bases(np.shape(x), x.dtype))
+    result: list[Any] = _over_bases(push, np.shape(x), x.dtype, trace)
     return result
+
+
+BATCH_ELEMENTS = 1 << 24
+"""How many elements (about: 128 MB of float64) one intermediate of a vectorised Jacobian pass
+may hold; wider Jacobians are computed in several passes, each over a chunk of the basis."""
+
+
+def _over_bases(fun: Callable[[Any], list[Any]], shape: tuple[int, ...], dtype: Any,
+                trace: Trace) -> list[Any]:
+    """``vmap(fun)`` over every standard basis array of `shape`, in as few passes as memory
+    allows: each intermediate value of the tape, times the chunk of the basis, stays under
+    `BATCH_ELEMENTS` elements. Returns `fun`'s outputs stacked along a first axis."""
+    n = int(np.prod(shape, dtype=np.int64))
+    widest = max([1] + [int(getattr(a, "size", 1)) for record in trace.records
+                        for a in (record[3] if type(record[3]) is tuple else (record[3],))])
+    chunk = max(1, min(n, BATCH_ELEMENTS // widest))
+    parts = [vmap(fun)(_bases(shape, dtype, start, min(start + chunk, n))) for start in range(0, n, chunk)]
+    if len(parts) == 1:
+        return parts[0]
+    return [tnp.concatenate([p[k] for p in parts]) for k in range(len(parts[0]))]
 
 
 def _from_columns(stacked: Any, out_shape: tuple[int, ...], x: Any) -> Any:
@@ -217,11 +237,13 @@ def _from_columns(stacked: Any, out_shape: tuple[int, ...], x: Any) -> Any:
     return tnp.reshape(tnp.moveaxis(stacked, 0, -1), tuple(out_shape) + tuple(np.shape(x)))
 
 
-def _bases(shape: tuple[int, ...], dtype: Any) -> np.ndarray[Any, Any]:
-    """Every standard basis array of `shape`, stacked along a new first axis."""
+def _bases(shape: tuple[int, ...], dtype: Any, start: int, stop: int) -> np.ndarray[Any, Any]:
+    """The standard basis arrays of `shape` number `start` to `stop - 1`, stacked first."""
     kind = np.dtype(dtype).kind
     n = int(np.prod(shape, dtype=np.int64))
-    return np.eye(n, dtype=dtype if kind in "fc" else np.float64).reshape((n, *shape))
+    bases = np.zeros((stop - start, n), dtype if kind in "fc" else np.float64)
+    bases[np.arange(stop - start), np.arange(start, stop)] = 1
+    return bases.reshape((stop - start, *shape))
 
 
 def _basis(shape: tuple[int, ...], dtype: Any, j: int) -> np.ndarray[Any, Any]:

@@ -346,3 +346,14 @@ def test_the_benchmark_runs_and_its_results_agree_with_the_loop() -> None:
                           timeout=300, check=False)
     assert done.returncode == 0, done.stderr
     assert "per-example grads, MLP" in done.stdout and "jacobian R^10->R^10" in done.stdout
+
+
+def test_wide_jacobians_are_computed_in_chunks_of_the_basis(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tapegrad.derivatives
+
+    x = RNG.standard_normal(7)
+    want = (jacobian(_g, vectorize=False)(x), jacfwd(_g, vectorize=False)(x), hessian(_f, vectorize=False)(x))
+    monkeypatch.setattr(tapegrad.derivatives, "BATCH_ELEMENTS", 3 * 8)  # 3 rows of 8 per pass
+    got = (jacobian(_g)(x), jacfwd(_g)(x), hessian(_f)(x))
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, w, rtol=1e-12)
