@@ -228,7 +228,8 @@ def _over_bases(fun: Callable[[Any], list[Any]], shape: tuple[int, ...], dtype: 
     chunk = max(1, min(n, BATCH_ELEMENTS // widest))
     parts = [vmap(fun)(_bases(shape, dtype, start, min(start + chunk, n))) for start in range(0, n, chunk)]
     if len(parts) == 1:
-        return parts[0]
+        first: list[Any] = parts[0]
+        return first
     return [tnp.concatenate([p[k] for p in parts]) for k in range(len(parts[0]))]
 
 
