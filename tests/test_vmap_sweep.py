@@ -1,4 +1,4 @@
-"""The batching sweep: every case of the registry sweep, mapped by vmap, against the loop.
+"""The batching sweep: every case of the registry sweep (real and complex), mapped by vmap, against the loop.
 
 For each case of `rule_cases.CASES`, ``vmap(f)(xs)`` must equal ``stack([f(x) for x in
 xs])`` (values and dtypes) with the batch along axis 0, 1 and -1 of each argument, with each
@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from rule_cases import CASES, Case
+from rule_cases import CASES, COMPLEX_CASES, Case
 
 import tapegrad
 import tapegrad.numpy as tnp
@@ -122,3 +122,21 @@ def test_vmap_composes_with_grad(case: Case) -> None:
     # The gradient of a total over a vmap is the same thing (each example's inputs are its own).
     total = lambda *xs: tnp.sum(tapegrad.vmap(g)(*xs))  # noqa: E731
     _check(_quietly(tapegrad.grad(total, argnums), *args), want)
+
+
+@pytest.mark.parametrize("case", COMPLEX_CASES, ids=lambda c: c.name)
+def test_vmap_matches_the_loop_on_complex_values(case: Case) -> None:
+    f = case.function()
+    examples = []
+    for b in range(BATCH):  # real samplers keep real arguments real, as in test_rules.py
+        drawn = case.draw(seed=b, dtype=np.complex128)
+        examples.append(tuple(a if np.iscomplexobj(sample(np.random.default_rng(b), np.complex128)) else a.real
+                              for a, sample in zip(drawn, case.args, strict=True)))
+    n = len(examples[0])
+    for axis in (0, -1):
+        args = [_batched(examples, k, axis) for k in range(n)]
+        _check(_quietly(tapegrad.vmap(f, in_axes=axis), *args), _loop(f, examples, None))
+    g = _scalar(f)
+    args = [_batched(examples, k, 0) for k in range(n)]
+    _check(_quietly(tapegrad.vmap(tapegrad.grad(g, tuple(range(n)))), *args),
+           _loop(tapegrad.grad(g, tuple(range(n))), examples, None))
