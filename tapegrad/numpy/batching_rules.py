@@ -19,7 +19,7 @@ import numpy as np
 
 import tapegrad.numpy as tnp
 from tapegrad.numpy import fft as tfft
-from tapegrad.numpy import indexing, linalg, manipulation, nondifferentiable, products
+from tapegrad.numpy import indexing, linalg, linalg_more, manipulation, nondifferentiable, products
 from tapegrad.registry import Primitive, defbatch
 
 Dims = list[Any]
@@ -534,6 +534,19 @@ def _solve(values: list[Any], dims: Dims) -> Any:
     return (tnp.squeeze(out, -1) if vector else out), 0
 
 
+def _lstsq_rank(values: list[Any], dims: Dims, **kwargs: Any) -> Any:
+    # lstsq's rank: the singular values above rcond times the largest (NumPy's definition);
+    # it depends on `a` only.
+    a, da = front(values[0], dims[0]), dims[0]
+    m, n = tuple(a.shape)[-2:]
+    rcond = _param(values, kwargs, 2, "rcond", None)
+    s = linalg._svdvals(a)
+    if rcond is None:
+        rcond = np.finfo(s.dtype).eps * max(m, n)
+    rank = tnp.count_nonzero(s > rcond * s[..., :1], axis=-1)
+    return tnp.astype(rank, np.int32), (None if da is None else 0)
+
+
 def _norm2(values: list[Any], dims: Dims, **kwargs: Any) -> Any:
     x, d = values[0], dims[0]
     r = rank(x, d)
@@ -611,10 +624,11 @@ defbatch(tnp.tensordot, _tensordot)
 defbatch(products._einsum, _einsum)
 
 for _prim in (linalg.inv, linalg.det, linalg.pinv, linalg.cholesky, linalg._slogdet,
-              linalg._eigh, linalg._svd, linalg._svdvals, linalg._qr):
+              linalg._eigh, linalg._svd, linalg._svdvals, linalg._qr, linalg_more._eig):
     defbatch(_prim, leading(_prim))
 defbatch(linalg.solve, _solve)
 defbatch(linalg._norm2, _norm2)
+defbatch(linalg_more.lstsq_rank, _lstsq_rank)
 
 for _prim in (tfft._fft1, tfft._ifft1, tfft._rfft1):
     defbatch(_prim, along_axis(_prim, 1, -1))
