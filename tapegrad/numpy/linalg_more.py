@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from tapegrad.errors import at_user_line
 from tapegrad.numpy._wrap import composite
 from tapegrad.numpy.elementwise import conjugate, real
 from tapegrad.numpy.linalg import (
@@ -41,7 +42,6 @@ from tapegrad.numpy.products import matmul as _matmul
 from tapegrad.numpy.products import outer as _outer
 from tapegrad.numpy.products import tensordot as _tensordot
 from tapegrad.numpy.reductions import max, min, sum
-from tapegrad.errors import at_user_line
 from tapegrad.registry import Primitive, defvjp
 from tapegrad.tracer import strip
 
