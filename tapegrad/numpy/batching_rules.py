@@ -20,7 +20,8 @@ import numpy as np
 import tapegrad.numpy as tnp
 from tapegrad.numpy import fft as tfft
 from tapegrad.numpy import indexing, linalg, linalg_more, manipulation, nondifferentiable, products
-from tapegrad.registry import Primitive, defbatch
+from tapegrad.numpy._wrap import by_numpy
+from tapegrad.registry import Primitive, batch_rule, defbatch
 
 Dims = list[Any]
 
@@ -577,6 +578,11 @@ _ELEMENTWISE = [
 for _name in _ELEMENTWISE:
     _prim = getattr(tnp, _name)
     if isinstance(_prim, Primitive):
+        defbatch(_prim, elementwise(_prim))
+# Every other NumPy ufunc (matmul aside, a generalized one) is elementwise too, including
+# those added after this table was written: the generic rule serves them all.
+for _prim in sorted({p for p in by_numpy.values() if isinstance(p, Primitive)}, key=lambda p: p.name):
+    if isinstance(_prim.fun, np.ufunc) and _prim.fun.signature is None and batch_rule(_prim) is None:
         defbatch(_prim, elementwise(_prim))
 
 for _prim in (nondifferentiable.shape, nondifferentiable.ndim, nondifferentiable.size,
