@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import collections
 import warnings
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, cast
 
 import attrs
 import numpy as np
 
 from tapegrad import numpy as tnp
-from tapegrad.errors import at_user_line
+from tapegrad.errors import EscapedTracerError, UnsupportedFunctionError, at_user_line
 from tapegrad.registry import Primitive, batch_rule
 from tapegrad.tape import VALUE_TYPES, Trace, escaped
 from tapegrad.tracer import Tracer
@@ -134,10 +134,26 @@ class BatchTrace(Trace):
             return {k: self._example(v, b) for k, v in value.items()}
         return value
 
-    def _loop(self, primitive: Primitive, args: tuple[Any, ...],
-              kwargs: Mapping[str, Any]) -> tuple[Any, Any]:
+    def map_examples(self, fun: Callable[..., Any], name: str, args: tuple[Any, ...],
+                     kwargs: Mapping[str, Any]) -> Any:
+        """`fun` (a composite function of `tapegrad.numpy` that cannot run on a batch) called
+        once per example, as the loop fallback calls a primitive; the results stacked."""
+        if not self.alive:
+            raise EscapedTracerError(f"{name}() was called on a traced value of a vmap that has "
+                                     f"already returned{at_user_line()}.")
+        if _holds_inner((args, kwargs), self.level):
+            raise UnsupportedFunctionError(
+                f"{name} runs once per example under vmap, and here a transform inside the vmap "
+                f"(such as vmap(grad(f))) traces its arguments{at_user_line()}: that is not "
+                f"supported yet. Put the transform outside (grad of a function using vmap), or "
+                f"loop over the examples."
+            )
+        return self._wrap(*self._loop(fun, args, kwargs, name))
+
+    def _loop(self, primitive: Callable[..., Any], args: tuple[Any, ...],
+              kwargs: Mapping[str, Any], name: str | None = None) -> tuple[Any, Any]:
         """The fallback: call `primitive` once per example and stack the results."""
-        name = primitive.name
+        name = name or cast(Primitive, primitive).name
         fallback_counts[name] += 1
         if name not in _warned:
             _warned.add(name)
@@ -193,6 +209,17 @@ def _same(a: Any, b: Any) -> bool:
         return bool(a == b)
     except (TypeError, ValueError):
         return a is b
+
+
+def _holds_inner(value: Any, level: int) -> bool:
+    """Whether `value` holds a tracer of a trace nested inside the one at `level`."""
+    if type(value) is Tracer:
+        return value._trace.level > level
+    if type(value) is list or type(value) is tuple:
+        return any(_holds_inner(v, level) for v in value)
+    if type(value) is dict:
+        return any(_holds_inner(v, level) for v in value.values())
+    return False
 
 
 def _holds_own(values: Any, trace: BatchTrace) -> bool:

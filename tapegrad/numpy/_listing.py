@@ -6,11 +6,12 @@ import importlib
 
 import attrs
 
+from tapegrad.numpy._wrap import per_example
 from tapegrad.registry import Primitive, batch_rule
 
 _KINDS = [
-    ("elementwise", ""), ("reductions", ""), ("manipulation", ""), ("indexing", ""),
-    ("products", ""), ("linalg", "linalg."), ("fft", "fft."), ("nondifferentiable", ""),
+    ("elementwise", ""), ("reductions", ""), ("construction", ""), ("manipulation", ""), ("indexing", ""),
+    ("products", ""), ("statistics", ""), ("linalg", "linalg."), ("fft", "fft."), ("nondifferentiable", ""),
 ]
 
 
@@ -24,7 +25,8 @@ class Supported:
         kind: the module that holds it (``"elementwise"``, ``"linalg"``...).
         vmap: how `tapegrad.vmap` batches it: ``"rule"`` (one call for the whole batch),
             ``"composite"`` (built from primitives, batched through their rules) or
-            ``"loop fallback"`` (no batching rule yet: one call per example).
+            ``"loop fallback"`` (no batching rule yet, or a composite that reads plain values:
+            one call per example).
     """
 
     name: str
@@ -52,6 +54,8 @@ def supported() -> list[Supported]:
 
 
 def _batching(fun: object) -> str:
+    if fun in per_example:
+        return "loop fallback"
     if not isinstance(fun, Primitive):
         return "composite"
     return "rule" if batch_rule(fun) is not None else "loop fallback"

@@ -18,9 +18,10 @@ from typing import Any
 import numpy as np
 
 import tapegrad.numpy as tnp
+from tapegrad.numpy import elementwise as _elementwise_module
 from tapegrad.numpy import fft as tfft
-from tapegrad.numpy import indexing, linalg, linalg_more, manipulation, nondifferentiable, products
-from tapegrad.numpy._wrap import by_numpy
+from tapegrad.numpy import indexing, linalg, linalg_more, manipulation, nondifferentiable, products, statistics
+from tapegrad.numpy._wrap import by_numpy, per_example
 from tapegrad.registry import Primitive, batch_rule, defbatch
 
 Dims = list[Any]
@@ -579,6 +580,8 @@ for _name in _ELEMENTWISE:
     _prim = getattr(tnp, _name)
     if isinstance(_prim, Primitive):
         defbatch(_prim, elementwise(_prim))
+for _prim in (_elementwise_module.i0, _elementwise_module.i1, _elementwise_module._ldexp):
+    defbatch(_prim, elementwise(_prim))
 # Every other NumPy ufunc (matmul aside, a generalized one) is elementwise too, including
 # those added after this table was written: the generic rule serves them all.
 for _prim in sorted({p for p in by_numpy.values() if isinstance(p, Primitive)}, key=lambda p: p.name):
@@ -635,9 +638,18 @@ for _prim in (linalg.inv, linalg.det, linalg.pinv, linalg.cholesky, linalg._slog
 defbatch(linalg.solve, _solve)
 defbatch(linalg._norm2, _norm2)
 defbatch(linalg_more.lstsq_rank, _lstsq_rank)
+defbatch(statistics.sort_sharing_ties, leading(statistics.sort_sharing_ties))  # sorts the last axis
 
 for _prim in (tfft._fft1, tfft._ifft1, tfft._rfft1):
     defbatch(_prim, along_axis(_prim, 1, -1))
 defbatch(tfft._irfft1, along_axis(tfft._irfft1, 2, -1))
 for _prim in (tfft._fftn, tfft._ifftn):
     defbatch(_prim, along_axis(_prim, 1, None, name="axes"))
+
+# Composite functions whose bodies read plain values or shapes of their arguments (the layout
+# of np.append, the sorted values of a quantile...): vmap runs them once per example, with the
+# loop fallback's warning and count, until they are rewritten for batches.
+for _numpy_fun in (np.append, np.insert, np.delete, np.choose, np.compress, np.extract,
+                   np.resize, np.broadcast_arrays, np.logspace, np.geomspace, np.median,
+                   np.nanmedian, np.quantile, np.nanquantile, np.percentile, np.nanpercentile):
+    per_example.add(by_numpy[_numpy_fun])
