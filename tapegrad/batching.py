@@ -153,15 +153,19 @@ class BatchTrace(Trace):
     def _loop(self, primitive: Callable[..., Any], args: tuple[Any, ...],
               kwargs: Mapping[str, Any], name: str | None = None) -> tuple[Any, Any]:
         """The fallback: call `primitive` once per example and stack the results."""
+        composite = name is not None  # a function of tapegrad.numpy built from primitives
         name = name or cast(Primitive, primitive).name
         fallback_counts[name] += 1
         if name not in _warned:
             _warned.add(name)
+            why = ("is built from primitives but reads plain values of its arguments" if composite
+                   else "has no batching rule")
+            fix = ("rewrite it for batches" if composite
+                   else f"register a rule with tapegrad.defbatch({name}, rule)")
             warnings.warn(
-                f"vmap: {name} has no batching rule, so it runs once per example (a Python "
-                f"loop){at_user_line()}. Results are right but slower; register a rule with "
-                f"tapegrad.defbatch({name}, rule) to batch it in one call. "
-                "tapegrad.batching.fallback_counts counts these loops.",
+                f"vmap: {name} {why}, so it runs once per example (a Python loop)"
+                f"{at_user_line()}. Results are right but slower; {fix} to batch it in one "
+                "call. tapegrad.batching.fallback_counts counts these loops.",
                 LoopFallbackWarning, stacklevel=2,
             )
         if self.size == 0:

@@ -357,3 +357,18 @@ def test_wide_jacobians_are_computed_in_chunks_of_the_basis(monkeypatch: pytest.
     got = (jacobian(_g)(x), jacfwd(_g)(x), hessian(_f)(x))
     for g, w in zip(got, want, strict=True):
         np.testing.assert_allclose(g, w, rtol=1e-12)
+
+
+def test_composites_that_read_plain_values_run_once_per_example(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(batching, "_warned", set())  # warned once per process: forget earlier tests
+
+    def total(x: Any) -> Any:
+        return np.sum(np.median(x, axis=0) * np.arange(3.0))
+
+    with pytest.warns(batching.LoopFallbackWarning, match="np.median is built from primitives"):
+        np.testing.assert_allclose(vmap(np.median)(XS), np.median(XS, axis=1))
+    cube = RNG.standard_normal((4, 5, 3))
+    np.testing.assert_allclose(grad(lambda c: np.sum(vmap(total)(c)))(cube), _loop(grad(total), cube))
+    with pytest.raises(tapegrad.UnsupportedFunctionError,
+                       match=r"np.median runs once per example under vmap.*\(such as vmap\(grad\(f\)\)\)"):
+        vmap(grad(total))(cube)
