@@ -25,7 +25,8 @@ import numpy as np
 
 from tapegrad import numpy as tnp
 from tapegrad.errors import EscapedTracerError, UnsupportedFunctionError, at_user_line
-from tapegrad.registry import Primitive, batch_rule
+from tapegrad.numpy.batching_rules import rule_for
+from tapegrad.registry import Primitive
 from tapegrad.tape import VALUE_TYPES, Trace, escaped
 from tapegrad.tracer import Tracer
 
@@ -76,7 +77,7 @@ class BatchTrace(Trace):
             return self._wrap(*self._loop(primitive, args, kwargs))
         if all(d is None for d in dims):  # none of ours: nothing to batch
             return primitive(*values, **kwargs)
-        rule = batch_rule(primitive)
+        rule = rule_for(primitive)
         if rule is not None:
             result = rule(values, dims, **kwargs) if kwargs else rule(values, dims)
             if result is not NotImplemented:

@@ -372,3 +372,16 @@ def test_composites_that_read_plain_values_run_once_per_example(monkeypatch: pyt
     with pytest.raises(tapegrad.UnsupportedFunctionError,
                        match=r"np.median runs once per example under vmap.*\(such as vmap\(grad\(f\)\)\)"):
         vmap(grad(total))(cube)
+
+
+def test_primitives_of_plain_ufuncs_get_the_elementwise_rule() -> None:
+    # SciPy's special functions are ufuncs: batched in one call, with no rule registered by hand.
+    special = pytest.importorskip("tapegrad.scipy.special")
+
+    def f(x: Any) -> Any:
+        return np.sum(special.gammaln(x) * special.xlogy(x, x) + special.expit(x))
+
+    xs = np.abs(XS) + 0.5
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", batching.LoopFallbackWarning)
+        np.testing.assert_allclose(vmap(grad(f))(xs), _loop(grad(f), xs))

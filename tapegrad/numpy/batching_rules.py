@@ -582,6 +582,16 @@ for _name in _ELEMENTWISE:
         defbatch(_prim, elementwise(_prim))
 for _prim in (_elementwise_module.i0, _elementwise_module.i1, _elementwise_module._ldexp):
     defbatch(_prim, elementwise(_prim))
+def rule_for(prim: Primitive) -> Any:
+    """`prim`'s batching rule; for a primitive wrapping a plain (not generalized) ufunc that
+    has none, such as SciPy's special functions, the elementwise rule, registered then."""
+    rule = batch_rule(prim)
+    if rule is None and isinstance(prim.fun, np.ufunc) and prim.fun.signature is None:
+        rule = elementwise(prim)
+        defbatch(prim, rule)
+    return rule
+
+
 # Every other NumPy ufunc (matmul aside, a generalized one) is elementwise too, including
 # those added after this table was written: the generic rule serves them all.
 for _prim in sorted({p for p in by_numpy.values() if isinstance(p, Primitive)}, key=lambda p: p.name):
