@@ -314,3 +314,12 @@ def test_callbacks_whose_function_uses_traced_values_from_outside() -> None:
     assert tapegrad.grad(lambda w: np.sum(tnp.piecewise(x, [x < 0], [w, 0.0])))(1.5) == 1.0
     with pytest.raises(TypeError, match=r"inside np.apply_along_axis.*call tapegrad.numpy.apply_along_axis"):
         tapegrad.grad(lambda w: np.sum(np.apply_along_axis(lambda r: w * r, 0, x)))(1.5)
+
+
+def test_under_vmap_the_value_reading_composites_run_per_example() -> None:
+    xs = np.array([[-0.5, 0.0, 1.5], [0.2, 2.5, -1.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the loop fallback's warning
+        np.testing.assert_allclose(tapegrad.vmap(lambda x: np.interp(x, XP, FP))(xs), np.interp(xs, XP, FP))
+        np.testing.assert_allclose(tapegrad.vmap(np.sinc)(xs), np.sinc(xs))
+        np.testing.assert_allclose(tapegrad.vmap(lambda x: np.einsum(x, [0], x, [0]))(xs), np.sum(xs ** 2, axis=1))
