@@ -665,6 +665,7 @@ for _numpy_fun in (np.append, np.insert, np.delete, np.choose, np.compress, np.e
     per_example.add(by_numpy[_numpy_fun])
 # Issue 13c's composites that read values: knot segments, the series' range near 0, slices of
 # nonzeros, the functions' conditions, remainders trimmed and conjugate pairs found by value.
-_VALUE_READERS: tuple[Any, ...] = (np.interp, np.sinc, np.trim_zeros, np.piecewise, np.polydiv, np.poly)
+_VALUE_READERS: tuple[Any, ...] = (np.interp, np.sinc, np.trim_zeros, np.piecewise, np.polydiv, np.poly,
+                                   np.polyfit, np.polymul)
 for _reader in _VALUE_READERS:
     per_example.add(by_numpy[_reader])
