@@ -17,9 +17,11 @@ from typing import Any
 
 import numpy as np
 
+from tapegrad.arrays import asarray_like, zeros_like
 from tapegrad.backward import backward
 from tapegrad.forward import _as_output_tangent, jvp, replay_forward
 from tapegrad.pytree import tree_unflatten
+from tapegrad.tracer import strip
 from tapegrad.transforms import (
     ArgNums,
     _as_gradient,
@@ -58,7 +60,7 @@ def jacobian(f: Callable[..., Any], argnums: ArgNums = 0,
             rows: list[list[Any]] = [[] for _ in t.inputs]
             for j in range(int(np.prod(shape, dtype=np.int64))):
                 # One replay of the tape per output element: the tape is reused, f is not re-run.
-                seed = _basis(shape, dtype, j)
+                seed = _basis(value, shape, dtype, j)
                 cts = None if slot is None else backward(t.trace, [(slot, seed)])
                 for i, x in enumerate(t.inputs):
                     rows[i].append(_as_gradient(None if cts is None else cts[i], x, False))
@@ -94,7 +96,7 @@ def jacfwd(f: Callable[..., Any], argnums: ArgNums = 0,
             columns.append([])
             for j in range(int(np.prod(np.shape(x), dtype=np.int64))):
                 # One forward sweep of the recorded tape per input element; f is not re-run.
-                tangents = replay_forward(t.trace, [(i, _basis(np.shape(x), x.dtype, j))])
+                tangents = replay_forward(t.trace, [(i, _basis(x, np.shape(x), x.dtype, j))])
                 columns[i].append([_as_output_tangent(None if s is None else tangents[s], value)
                                    for s, value in zip(t.out_slots, t.out_leaves, strict=True)])
         for o, value in enumerate(t.out_leaves):
@@ -164,12 +166,13 @@ def hvp(f: Callable[..., Any], argnums: ArgNums = 0, has_aux: bool = False) -> C
     return hvp_f
 
 
-def _basis(shape: tuple[int, ...], dtype: Any, j: int) -> np.ndarray[Any, Any]:
-    """The `j`-th standard basis array of `shape` (a one at flat index `j`)."""
+def _basis(like: Any, shape: tuple[int, ...], dtype: Any, j: int) -> Any:
+    """The `j`-th standard basis array of `shape` (a one at flat index `j`), of the array
+    type of `like` (NumPy, Dask, CuPy)."""
     kind = np.dtype(dtype).kind
     e = np.zeros(int(np.prod(shape, dtype=np.int64)), dtype if kind in "fc" else np.float64)
     e[j] = 1
-    return e.reshape(shape)
+    return asarray_like(strip(like), e.reshape(shape))
 
 
 def _assemble(parts: list[Any], out_shape: tuple[int, ...], x: Any, rows_first: bool) -> Any:
@@ -177,7 +180,7 @@ def _assemble(parts: list[Any], out_shape: tuple[int, ...], x: Any, rows_first: 
     into one array of shape ``out_shape + x.shape``; differentiable for higher orders."""
     shape = tuple(out_shape) + tuple(np.shape(x))
     if not parts:
-        return np.zeros(shape, x.dtype)
+        return zeros_like(strip(x), shape)
     stacked = tnp.stack(parts, axis=0 if rows_first else -1)
     return tnp.reshape(stacked, shape)
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from tapegrad.arrays import eye_like
 from tapegrad.errors import NotDifferentiableError
 from tapegrad.numpy._wrap import composite, wrap
 from tapegrad.numpy.elementwise import absolute, conjugate, where
@@ -106,8 +107,8 @@ def _pinv_vjp(g: Any, ans: Any, a: Any, rcond: Any = None, hermitian: bool = Fal
     # d pinv for a of constant rank (Golub & Pereyra), transposed.
     p, pt = ans, _T(ans)
     gt = _T(g)
-    eye_m = np.eye(a.shape[-2], dtype=a.dtype)
-    eye_n = np.eye(a.shape[-1], dtype=a.dtype)
+    eye_m = eye_like(strip(a), a.shape[-2])
+    eye_n = eye_like(strip(a), a.shape[-1])
     return (-matmul(matmul(pt, g), pt)
             + matmul(matmul(eye_m - matmul(a, p), gt), matmul(p, pt))
             + matmul(matmul(matmul(pt, p), gt), eye_n - matmul(p, a)))
@@ -127,7 +128,7 @@ def _onto_triangle(grad: Any, lower: bool) -> Any:
 
 
 def _diagonal_part(x: Any) -> Any:
-    return where(np.eye(x.shape[-1], dtype=bool), x, np.zeros((), np.result_type(x)))
+    return where(eye_like(strip(x), x.shape[-1], bool), x, np.result_type(x).type(0))
 
 
 def _eigh_vjp(g: Any, ans: Any, a: Any, UPLO: str = "L") -> Any:
@@ -135,12 +136,12 @@ def _eigh_vjp(g: Any, ans: Any, a: Any, UPLO: str = "L") -> Any:
     g_w, g_v = g
     w, v = ans
     n = a.shape[-1]
-    off = ~np.eye(n, dtype=bool)
+    off = ~eye_like(strip(a), n, bool)
     # F[i, j] = 1 / (w[j] - w[i]) off the diagonal; infinite for repeated eigenvalues.
     gaps = expand_dims(w, -2) - expand_dims(w, -1)
     f = where(off, 1.0 / where(off, gaps, 1.0), 0.0)
     inner = f * matmul(_T(v), g_v)
-    inner = inner + where(np.eye(n, dtype=bool), expand_dims(g_w, -1), 0.0)
+    inner = inner + where(~off, expand_dims(g_w, -1), 0.0)
     return _onto_triangle(matmul(matmul(v, inner), _T(v)), UPLO.upper() == "L")
 
 
@@ -195,20 +196,20 @@ def _svd_vjp(g: Any, ans: Any, a: Any, full_matrices: bool = True) -> Any:
     u, s, vh = ans
     v, g_v = _T(vh), _T(g_vh)
     k = s.shape[-1]
-    off = ~np.eye(k, dtype=bool)
+    off = ~eye_like(strip(a), k, bool)
     s2 = s * s
     gaps = expand_dims(s2, -2) - expand_dims(s2, -1)  # [i, j] = s_j^2 - s_i^2
     f = where(off, 1.0 / where(off, gaps, 1.0), 0.0)
     j = f * (matmul(_T(u), g_u) - matmul(_T(g_u), u))
     kk = f * (matmul(_T(v), g_v) - matmul(_T(g_v), v))
     middle = j * expand_dims(s, -2) + expand_dims(s, -1) * kk
-    middle = middle + where(np.eye(k, dtype=bool), expand_dims(g_s, -1), 0.0)
+    middle = middle + where(~off, expand_dims(g_s, -1), 0.0)
     grad = matmul(matmul(u, middle), vh)
     inv_s = 1.0 / s
     if m > k:  # the part of g_u outside u's span
-        grad = grad + matmul((np.eye(m) - matmul(u, _T(u))), g_u * expand_dims(inv_s, -2)) @ vh
+        grad = grad + matmul((eye_like(strip(a), m) - matmul(u, _T(u))), g_u * expand_dims(inv_s, -2)) @ vh
     if n > k:
-        grad = grad + matmul(u * expand_dims(inv_s, -2), matmul(_T(g_v), np.eye(n) - matmul(v, vh)))
+        grad = grad + matmul(u * expand_dims(inv_s, -2), matmul(_T(g_v), eye_like(strip(a), n) - matmul(v, vh)))
     return grad
 
 
@@ -328,7 +329,7 @@ def matrix_power(a: Any, n: int) -> Any:
     for _ in range(n):
         result = a if result is None else matmul(result, a)
     if result is None:
-        return np.broadcast_to(np.eye(a.shape[-1], dtype=a.dtype), a.shape).copy()
+        return np.broadcast_to(eye_like(strip(a), a.shape[-1]), a.shape).copy()
     return result
 
 
