@@ -108,7 +108,12 @@ def ones_like(x: Any, shape: Any = None, dtype: Any = None) -> Any:
 def eye_like(x: Any, n: int, dtype: Any = None) -> Any:
     """The identity matrix of size `n`, of `x`'s array type, in `dtype` (x's if not given)."""
     dtype = x.dtype if dtype is None else dtype
-    if is_foreign(x):
+    kind = library(x) if type(x) is not np.ndarray else "numpy"
+    if kind == "dask":
+        import dask.array as da  # a Dask array exists, so this import is cheap
+
+        return da.eye(n, dtype=dtype)  # np.eye(like=) passes order=, which Dask refuses
+    if kind == "cupy":
         return np.eye(n, dtype=dtype, like=x)
     return np.eye(n, dtype=dtype)
 

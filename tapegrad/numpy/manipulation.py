@@ -14,7 +14,18 @@ from tapegrad.numpy._wrap import by_numpy, composite, implements, wrap
 from tapegrad.registry import Primitive, defvjp, defvjp_all, holds_tracer
 from tapegrad.tracer import strip
 
-reshape = wrap(np.reshape)
+
+
+def _reshape(a: Any, shape: Any = None, order: str = "C", **kwargs: Any) -> Any:
+    """``np.reshape``; for Dask and CuPy arrays their own method (Dask's has no ``order``)."""
+    if type(a) is np.ndarray or not is_foreign(a):
+        return np.reshape(a, shape, order=order, **kwargs)
+    if order != "C" or kwargs:
+        raise TypeError(f"tapegrad reshapes {type(a).__name__} arrays in C order only")
+    return a.reshape(shape)
+
+
+reshape = by_numpy[np.reshape] = Primitive("reshape", _reshape)
 transpose = wrap(np.transpose)
 broadcast_to = wrap(np.broadcast_to)
 expand_dims = wrap(np.expand_dims)
@@ -320,7 +331,7 @@ def pad(array: Any, pad_width: Any, mode: Any = "constant", **kwargs: Any) -> An
     """
     widths = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (array.ndim, 2))
     if mode == "constant":
-        filled = np.pad(zeros_like(strip(array), dtype=np.result_type(array)), widths, mode, **kwargs)
+        filled = np.pad(zeros_like(strip(array), dtype=np.result_type(array)), widths.tolist(), mode, **kwargs)
         inside = tuple(slice(b, b + n) for (b, _), n in zip(widths, array.shape, strict=True))
         return untake(array, inside, filled.shape) + filled
     if mode not in _INDEX_PAD_MODES:
