@@ -21,6 +21,7 @@ The rules need three things NumPy spells in a way that would leave the argument'
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Callable
 from typing import Any
@@ -110,9 +111,7 @@ def eye_like(x: Any, n: int, dtype: Any = None) -> Any:
     dtype = x.dtype if dtype is None else dtype
     kind = library(x) if type(x) is not np.ndarray else "numpy"
     if kind == "dask":
-        import dask.array as da  # a Dask array exists, so this import is cheap
-
-        return da.eye(n, dtype=dtype)  # np.eye(like=) passes order=, which Dask refuses
+        return _module("dask.array").eye(n, dtype=dtype)  # np.eye(like=) passes order=, which Dask refuses
     if kind == "cupy":
         return np.eye(n, dtype=dtype, like=x)
     return np.eye(n, dtype=dtype)
@@ -172,18 +171,21 @@ def check_known_shape(value: Any) -> None:
 
 
 # -- the scatter-add of each array library --------------------------------------------------
-def _cupy_add_at(buffer: Any, index: Any, values: Any) -> Any:
-    import cupyx  # an array of cupy exists, so this import is cheap
+def _module(name: str) -> Any:
+    """The module `name` of an array library, imported on first use: an array of that library
+    exists when this runs, so the library is already loaded and the import costs nothing."""
+    return importlib.import_module(name)
 
-    cupyx.scatter_add(buffer, index, values)
+
+def _cupy_add_at(buffer: Any, index: Any, values: Any) -> Any:
+    _module("cupyx").scatter_add(buffer, index, values)
     return buffer
 
 
 def _dask_add_at(buffer: Any, index: Any, values: Any) -> Any:
     """Dask's scatter-add, lazy: an assignment when the index names each element once (what
     Dask's ``__setitem__`` supports), else a weighted ``bincount`` over flat positions."""
-    import dask.array as da  # a Dask array exists, so this import is cheap
-
+    da = _module("dask.array")
     parts = index if type(index) is tuple else (index,)
     if any(library(p) == "dask" for p in parts):
         raise TypeError(

@@ -25,7 +25,7 @@ from tapegrad import arrays
 from tapegrad.errors import NotDifferentiableError, RuleError
 from tapegrad.pytree import TreeDef, tree_flatten, tree_unflatten
 from tapegrad.registry import Primitive, argument_rule, jvp_rule, vjp_rule
-from tapegrad.tape import VALUE_TYPES, Trace, _new_object, as_value, escaped, new_trace
+from tapegrad.tape import Trace, _new_object, as_value, escaped, new_trace
 from tapegrad.tracer import Tracer
 from tapegrad.transforms import Key, _as_input, _name, _split_aux, _substitute, vjp
 

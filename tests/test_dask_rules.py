@@ -27,8 +27,10 @@ _COMPUTES = "Dask has no lazy version: its __array_function__ computes the argum
 _FANCY = "Dask indexes with one integer array per index only ('Don't yet support nd fancy indexing')"
 _LU = ("dask.array.linalg works on 2-D arrays whose chunks are square ('All chunks must be a square "
        "matrix to perform lu decomposition'; 'Dimension must be 2')")
-_FFT = "Dask transforms along an axis held in one chunk only ('only supports taking an FFT along an axis that has a single chunk')"
-_SVD_CHUNKS = "Dask's svd needs a tall-and-skinny or short-and-fat chunking ('Array must be chunked in one dimension only')"
+_FFT = ("Dask transforms along an axis held in one chunk only ('only supports taking an FFT along an axis that "
+        "has a single chunk')")
+_SVD_CHUNKS = ("Dask's svd needs a tall-and-skinny or short-and-fat chunking ('Array must be chunked in one "
+               "dimension only')")
 _NO_COMPUTE_UV = "Dask's svd has no compute_uv= ('svd() got an unexpected keyword argument')"
 
 DASK_CANNOT: dict[str, tuple[type[BaseException], str]] = {

@@ -4,6 +4,7 @@ and their VJP rules, which move the cotangent back to where each element came fr
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -15,11 +16,11 @@ from tapegrad.registry import Primitive, defvjp, defvjp_all, holds_tracer
 from tapegrad.tracer import strip
 
 
-
 def _reshape(a: Any, shape: Any = None, order: str = "C", **kwargs: Any) -> Any:
     """``np.reshape``; for Dask and CuPy arrays their own method (Dask's has no ``order``)."""
     if type(a) is np.ndarray or not is_foreign(a):
-        return np.reshape(a, shape, order=order, **kwargs)
+        numpy_reshape: Any = np.reshape  # its overloads do not take **kwargs
+        return numpy_reshape(a, shape, order=order, **kwargs)
     if order != "C" or kwargs:
         raise TypeError(f"tapegrad reshapes {type(a).__name__} arrays in C order only")
     return a.reshape(shape)
@@ -42,7 +43,7 @@ def _split_with(np_split: Any) -> Any:
             return list(np_split(x, indices_or_sections, axis))
         pieces = np_split(np.arange(x.shape[axis]), indices_or_sections)
         starts = np.cumsum([0] + [len(p) for p in pieces]).tolist()
-        return [x[_along(axis % x.ndim, x.ndim, slice(a, b))] for a, b in zip(starts, starts[1:])]
+        return [x[_along(axis % x.ndim, x.ndim, slice(a, b))] for a, b in itertools.pairwise(starts)]
 
     split.__name__ = np_split.__name__
     return split
