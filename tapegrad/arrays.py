@@ -61,14 +61,15 @@ def is_foreign(x: Any) -> bool:
     return type(x) is not np.ndarray and library(x) in _FOREIGN
 
 
-def as_array(x: Any, what: str) -> Any:
+def as_array(x: Any, what: Callable[[], str]) -> Any:
     """`x` as an array tapegrad can trace: foreign arrays as they are, the rest via NumPy.
 
     An array of an unsupported library is refused rather than converted: converting would
     load a whole out-of-core or device array into this process's memory without a word.
+    `what` describes `x` for that error (called only then: describing can be costly).
 
     Examples:
-        >>> as_array([1.0, 2.0], "x")
+        >>> as_array([1.0, 2.0], lambda: "x")
         array([1., 2.])
     """
     if type(x) is np.ndarray:
@@ -79,7 +80,7 @@ def as_array(x: Any, what: str) -> Any:
     if kind == "numpy":
         return np.asarray(x)
     raise TypeError(
-        f"{what} is a {type(x).__module__}.{type(x).__qualname__}, an array type tapegrad "
+        f"{what()} is a {type(x).__module__}.{type(x).__qualname__}, an array type tapegrad "
         f"does not support{at_user_line()}. tapegrad differentiates {SUPPORTED}. Convert it "
         "(np.asarray(x) loads it into memory as a NumPy array), or use Dask or CuPy."
     )

@@ -167,7 +167,8 @@ def _as_input(leaf: Any, f: Any, keys: tuple[Key, ...], tree: TreeDef, k: int, c
         if not leaf._trace.alive:  # describing the leaf costs more than the check: only then
             _check_alive(leaf, _describe_leaf(f, keys, tree, k))
         return leaf  # an outer transform's value: nested differentiation
-    value = arrays.as_array(leaf, _describe_leaf(f, keys, tree, k))
+    value = leaf if type(leaf) is np.ndarray else arrays.as_array(
+        leaf, lambda: _describe_leaf(f, keys, tree, k))
     kind = value.dtype.kind
     if kind in "fc":
         return value
@@ -466,4 +467,4 @@ def holomorphic_grad(f: Callable[..., Any], argnums: ArgNums = 0) -> Callable[..
 def _as_complex(leaf: Any) -> Any:
     if type(leaf) is Tracer or np.iscomplexobj(leaf):
         return leaf
-    return arrays.as_array(leaf, "an argument of holomorphic_grad") + 0j
+    return arrays.as_array(leaf, lambda: "an argument of holomorphic_grad") + 0j
