@@ -47,11 +47,11 @@ class IndexedCotangent:
     def dense(self) -> Any:
         """The cotangent as an array of the values' type (NumPy, Dask, CuPy)."""
         values = self.values
-        dtype = np.result_type(self.dtype, values.dtype if hasattr(values, "dtype") else values)
-        if type(values) is np.ndarray or not is_foreign(values):
-            buffer = np.zeros(self.shape, dtype)
+        if type(values) is np.ndarray or isinstance(values, np.generic) or not is_foreign(values):
+            buffer = np.zeros(self.shape, np.result_type(self.dtype, values))
             np.add.at(buffer, self.index, values)
             return buffer
+        dtype = np.result_type(self.dtype, values.dtype)
         return add_at(zeros_like(values, self.shape, dtype), self.index, values)
 
 
@@ -367,13 +367,13 @@ def _accumulate(cts: list[Any], owned: set[int], slot: int, ct: Any) -> Any:
         owned.discard(slot)
         return acc + ct
     values = ct.values
+    foreign = type(values) is not np.ndarray and not isinstance(values, np.generic) and is_foreign(values)
     if type(acc) is IndexedCotangent:
         acc = acc.dense()
-        if type(acc) is not np.ndarray or (type(values) is not np.ndarray and is_foreign(values)):
+        if type(acc) is not np.ndarray or foreign:
             return acc + ct.dense()  # Dask or CuPy: their own scatter-add (tapegrad.arrays)
         owned.add(slot)
-    elif (type(acc) is not np.ndarray or (type(values) is not np.ndarray and is_foreign(values))
-          or acc.dtype != np.result_type(acc, values)):
+    elif type(acc) is not np.ndarray or foreign or acc.dtype != np.result_type(acc, values):
         # A tracer (higher order), a scalar, or another array type: no NumPy buffer to reuse.
         return acc + ct.dense()
     elif slot not in owned:

@@ -25,7 +25,7 @@ from tapegrad import arrays
 from tapegrad.errors import NotDifferentiableError, RuleError
 from tapegrad.pytree import TreeDef, tree_flatten, tree_unflatten
 from tapegrad.registry import Primitive, argument_rule, jvp_rule, vjp_rule
-from tapegrad.tape import Trace, _new_object, as_value, escaped, new_trace
+from tapegrad.tape import VALUE_TYPES, Trace, _new_object, as_value, escaped, new_trace
 from tapegrad.tracer import Tracer
 from tapegrad.transforms import Key, _as_input, _name, _split_aux, _substitute, vjp
 
@@ -61,12 +61,12 @@ class JvpTrace(Trace):
         out = fun(*values, **kwargs) if kwargs else fun(*values)  # **{} would build a dict
         slot = self.n_slots
         if type(out) is tuple or type(out) is list:
-            out = tuple(as_value(o) for o in out)
+            out = tuple(o if isinstance(o, VALUE_TYPES) else as_value(o) for o in out)
             tangent = push_forward(primitive, tangents, out, values, kwargs)
             self.tangents.extend(tangent if tangent is not None else [None] * len(out))
             self.n_slots = slot + len(out)
             return tuple(Tracer(self, slot + k, o) for k, o in enumerate(out))
-        if type(out) is not np.ndarray:
+        if type(out) is not np.ndarray and not isinstance(out, VALUE_TYPES):
             out = as_value(out)
         self.tangents.append(push_forward(primitive, tangents, out, values, kwargs))
         self.n_slots = slot + 1
@@ -87,7 +87,7 @@ class JvpTrace(Trace):
         if type(x_value) is Tracer or type(y_value) is Tracer:  # nested: the general path
             return self.process(primitive, (x, y), _NO_KEYWORDS)
         out = primitive.fun(x_value, y_value)
-        if type(out) is not np.ndarray:
+        if type(out) is not np.ndarray and not isinstance(out, np.generic):
             out = as_value(out)  # as `process` does for a Python scalar
         slot = self.n_slots
         self.tangents.append(push_forward(primitive, (x_tangent, y_tangent), out,
@@ -223,7 +223,8 @@ def _fit(prim: Primitive, tangent: Any, ans: Any) -> Any:
 def _fit_one(prim: Primitive, tangent: Any, ans: Any, k: int | None) -> Any:
     if tangent is None:
         return None
-    tangent = as_value(tangent)
+    if not isinstance(tangent, VALUE_TYPES):
+        tangent = as_value(tangent)
     shape = np.shape(ans)
     if tangent.shape != shape:
         try:

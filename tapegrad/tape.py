@@ -193,11 +193,12 @@ class Trace:
             self.n_slots = slot + 1
             result: Any = Tracer(self, slot, out)
         elif type(out) is tuple or type(out) is list:
-            out = tuple(as_value(o) for o in out)
+            out = tuple(o if isinstance(o, VALUE_TYPES) else as_value(o) for o in out)
             self.n_slots = slot + len(out)
             result = tuple(Tracer(self, slot + k, o) for k, o in enumerate(out))
         else:
-            out = as_value(out)
+            if not isinstance(out, VALUE_TYPES):  # a NumPy scalar (x[i]) is, and often
+                out = as_value(out)
             self.n_slots = slot + 1
             result = Tracer(self, slot, out)
         index = self._indices.get(primitive)
