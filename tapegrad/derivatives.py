@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+import tapegrad.numpy as tnp
 from tapegrad.arrays import asarray_like, zeros_like
 from tapegrad.backward import backward
 from tapegrad.forward import _as_output_tangent, jvp, replay_forward
@@ -183,6 +184,3 @@ def _assemble(parts: list[Any], out_shape: tuple[int, ...], x: Any, rows_first: 
         return zeros_like(strip(x), shape)
     stacked = tnp.stack(parts, axis=0 if rows_first else -1)
     return tnp.reshape(stacked, shape)
-
-
-from tapegrad import numpy as tnp  # noqa: E402

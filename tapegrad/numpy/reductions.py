@@ -16,7 +16,7 @@ import numpy as np
 from tapegrad.arrays import eye_like, is_foreign, ones_like
 from tapegrad.numpy._wrap import composite, wrap
 from tapegrad.numpy.indexing import _getitem as getitem
-from tapegrad.numpy.manipulation import _concatenate, broadcast_to, expand_dims, reshape, transpose
+from tapegrad.numpy.manipulation import _concatenate, array, broadcast_to, expand_dims, reshape, transpose
 from tapegrad.registry import defvjp
 from tapegrad.tracer import strip
 
@@ -109,8 +109,18 @@ def _var_vjp(g: Any, ans: Any, x: Any, axis: Any = None, dtype: Any = None, out:
              ddof: float = 0, keepdims: bool = False, **kwargs: Any) -> Any:
     if kwargs.get("where", True) is not True or kwargs.get("mean") is not None:
         raise TypeError("tapegrad differentiates var/std without where= and mean= only")
+    if _is_constant_var(x, axis, ddof):
+        return None
     centred = np.conjugate(x - mean(x, axis=axis, keepdims=True))
     return expand_to(g, x, axis, keepdims) * centred * (2.0 / (_count(x, axis) - ddof))
+
+
+def _is_constant_var(x: Any, axis: Any, ddof: float) -> bool:
+    """Whether var over `axis` does not depend on x: one element per result (it is its own
+    mean), or ``ddof`` equal to the count (NumPy divides by 0: inf, or NaN). Its gradient is
+    then 0, not the NaN a formula would give."""
+    count = _count(x, axis)
+    return count <= 1 or count == ddof
 
 
 def _along_last(x: Any, axis: Any) -> tuple[Any, Any]:
@@ -194,7 +204,20 @@ defvjp(cumprod, _cumprod_vjp)
 @composite(np.std)
 def std(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: float = 0,
         keepdims: bool = False, **kwargs: Any) -> Any:
-    """``np.std``: the square root of `var` (its gradient is infinite where var is 0)."""
+    """``np.std``: the square root of `var`.
+
+    Its gradient is NaN where a variance over several elements is 0 (the square root has no
+    derivative there), and 0 where var is constant (one element per result, or ``ddof`` equal
+    to the count).
+
+    Examples:
+        >>> import numpy as np, tapegrad
+        >>> tapegrad.grad(lambda x: np.sum(np.std(x, axis=1)))(np.array([[1.0], [2.0]]))
+        array([[0.],
+               [0.]])
+    """
+    if _is_constant_var(x, axis, ddof):
+        return np.std(strip(x), axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims, **kwargs)
     return np.sqrt(var(x, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims, **kwargs))
 
 
@@ -220,20 +243,35 @@ def nanmean(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepdi
 @composite(np.nanvar)
 def nanvar(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: float = 0,
            keepdims: bool = False) -> Any:
-    """``np.nanvar``: the variance of the non-NaN elements."""
+    """``np.nanvar``: the variance of the non-NaN elements (gradient 0 where it is constant:
+    at most one of them, or ``ddof`` equal to their count)."""
     valid = ~np.isnan(strip(x))
     count = np.sum(valid, axis=axis, keepdims=True)
     centred = np.where(valid, x - nanmean(x, axis=axis, keepdims=True), 0.0)
     total = sum(np.real(centred * np.conjugate(centred)), axis=axis, keepdims=True)
-    result = total / np.maximum(count - ddof, 0).astype(np.result_type(strip(total)))
+    denominator = np.maximum(count - ddof, 0).astype(np.result_type(strip(total)))
+    constant = (count <= 1) | (count == ddof)
+    if constant.any():  # NumPy's value there, and no NaN from dividing by 0 in the gradient
+        with np.errstate(all="ignore"):
+            value = strip(total) / denominator
+        result = np.where(constant, value, total / np.where(constant, 1.0, denominator))
+    else:
+        result = total / denominator
     return result if keepdims else reshape(result, np.sum(valid, axis=axis).shape)
 
 
 @composite(np.nanstd)
 def nanstd(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: float = 0,
            keepdims: bool = False) -> Any:
-    """``np.nanstd``: the square root of `nanvar`."""
-    return np.sqrt(nanvar(x, axis=axis, ddof=ddof, keepdims=keepdims))
+    """``np.nanstd``: the square root of `nanvar` (gradient 0 where that is constant)."""
+    variance = nanvar(x, axis=axis, ddof=ddof, keepdims=keepdims)
+    count = np.sum(~np.isnan(strip(x)), axis=axis, keepdims=keepdims)
+    constant = (count <= 1) | (count == ddof)
+    if not np.any(constant):
+        return np.sqrt(variance)
+    with np.errstate(all="ignore"):
+        value = np.sqrt(strip(variance))
+    return np.where(constant, value, np.sqrt(np.where(constant, 1.0, variance)))
 
 
 @composite(np.nanmax)
@@ -269,15 +307,45 @@ def ptp(x: Any, axis: Any = None, out: Any = None, keepdims: bool = False) -> An
 @composite(np.average)
 def average(x: Any, axis: Any = None, weights: Any = None, returned: bool = False, *,
             keepdims: bool = False) -> Any:
-    """``np.average``: the mean, weighted by `weights` (which may be traced too)."""
+    """``np.average``: the mean, weighted by `weights`, which may be traced too, and may be 1-D
+    along a single `axis`; with ``returned=True`` also the sum of the weights.
+
+    Examples:
+        >>> import numpy as np, tapegrad
+        >>> x = np.array([[1.0, 2.0], [3.0, 5.0]])
+        >>> tapegrad.grad(lambda w: np.average(x, axis=0, weights=w)[1])(np.array([1.0, 3.0]))
+        array([-0.5625,  0.1875])
+    """
+    x = array(x)
     if weights is None:
-        result, total = mean(x, axis=axis, keepdims=keepdims), np.asarray(_count(x, axis), float)
+        result = mean(x, axis=axis, keepdims=keepdims)
+        scale = np.result_type(strip(result)).type(x.size / builtins.max(np.size(strip(result)), 1))
     else:
-        if np.ndim(weights) != np.ndim(x):
-            raise TypeError("tapegrad.numpy.average: weights must have the shape of x")
-        total = sum(weights, axis=axis, keepdims=keepdims)
-        result = sum(x * weights, axis=axis, keepdims=keepdims) / total
-    return (result, total) if returned else result
+        w = array(weights)
+        if x.shape != w.shape:
+            w = _along_axis_weights(w, x, axis)
+        dtype = np.result_type(strip(x).dtype, strip(w).dtype, *(("f8",) if strip(x).dtype.kind in "biu" else ()))
+        scale = sum(w, axis=axis, dtype=dtype, keepdims=keepdims)
+        if np.any(strip(scale) == 0.0):
+            raise ZeroDivisionError("Weights sum to zero, can't be normalized")
+        result = sum(x * w, axis=axis, dtype=dtype, keepdims=keepdims) / scale
+    if not returned:
+        return result
+    if np.shape(scale) != np.shape(result):
+        scale = broadcast_to(scale, np.shape(result)) * 1  # a copy, as NumPy returns
+    return result, scale
+
+
+def _along_axis_weights(w: Any, x: Any, axis: Any) -> Any:
+    """1-D weights for one `axis` of `x`, shaped to broadcast against it (NumPy's rules)."""
+    if axis is None:
+        raise TypeError("Axis must be specified when shapes of a and weights differ.")
+    if w.ndim != 1:
+        raise TypeError("1D weights expected when shapes of a and weights differ.")
+    axis = axis % x.ndim if isinstance(axis, int) else axis
+    if not isinstance(axis, int) or w.shape[0] != x.shape[axis]:
+        raise ValueError("Length of weights not compatible with specified axis.")
+    return reshape(w, tuple(-1 if d == axis else 1 for d in range(x.ndim)))
 
 
 __all__ = [
