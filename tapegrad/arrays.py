@@ -56,6 +56,16 @@ def library(x: Any) -> str:
     return "" if hasattr(x, "__array_function__") else "numpy"
 
 
+def size(x: Any) -> int:
+    """How many elements `x` has, from its shape (``np.size`` makes Dask compute).
+
+    Examples:
+        >>> size(np.ones((2, 3))), size(1.5)
+        (6, 1)
+    """
+    return math.prod(np.shape(x))
+
+
 def is_foreign(x: Any) -> bool:
     """Whether `x` is a supported array of another library than NumPy (Dask, CuPy)."""
     return type(x) is not np.ndarray and library(x) in _FOREIGN
@@ -126,6 +136,14 @@ def asarray_like(x: Any, value: Any) -> Any:
 def arange_like(x: Any, n: int) -> Any:
     """``arange(n)`` (integers) of `x`'s array type."""
     return np.arange(n, like=x) if is_foreign(x) else np.arange(n)
+
+
+def cholesky(a: Any, upper: bool = False) -> Any:
+    """``np.linalg.cholesky(a, upper=upper)`` for any array type. Dask's own version returns
+    the upper factor unless asked (``lower=False`` by default), so it is asked explicitly."""
+    if library(a) == "dask":
+        return _module("dask.array").linalg.cholesky(a, lower=not upper)
+    return np.linalg.cholesky(a, upper=upper) if upper else np.linalg.cholesky(a)
 
 
 def add_at(buffer: Any, index: Any, values: Any) -> Any:
@@ -238,5 +256,5 @@ def _names_each_once(parts: tuple[Any, ...], shape: tuple[int, ...]) -> bool:
 _ADD_AT: dict[str, Callable[[Any, Any, Any], Any]] = {"dask": _dask_add_at, "cupy": _cupy_add_at}
 
 
-__all__ = ["SUPPORTED", "add_at", "arange_like", "as_array", "asarray_like", "cast", "check_known_shape", "eye_like",
-           "is_foreign", "library", "ones_like", "register_add_at", "zeros_like"]
+__all__ = ["SUPPORTED", "add_at", "arange_like", "as_array", "asarray_like", "cast", "check_known_shape",
+           "cholesky", "eye_like", "is_foreign", "library", "ones_like", "register_add_at", "size", "zeros_like"]

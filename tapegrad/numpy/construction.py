@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from tapegrad.arrays import size as size_of
 from tapegrad.errors import at_user_line
 from tapegrad.numpy import manipulation, reductions
 from tapegrad.numpy._wrap import composite, implements
@@ -50,8 +51,8 @@ def _gather_layout(layout: Callable[..., Any], *arrays: Any) -> Any:
     numbers in its result say which element lands where.
     """
     arrays = tuple(array(a) for a in arrays)
-    offsets = np.cumsum([0] + [int(np.size(strip(a))) for a in arrays])
-    labels = [np.arange(start, start + np.size(strip(a))).reshape(np.shape(strip(a)))
+    offsets = np.cumsum([0] + [int(size_of(strip(a))) for a in arrays])
+    labels = [np.arange(start, start + size_of(strip(a))).reshape(np.shape(strip(a)))
               for start, a in zip(offsets, arrays, strict=False)]
     placed = np.asarray(layout(*labels))
     return _getitem(concatenate([ravel(a) for a in arrays]), placed)

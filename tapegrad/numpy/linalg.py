@@ -21,9 +21,10 @@ from typing import Any
 
 import numpy as np
 
+from tapegrad import arrays
 from tapegrad.arrays import eye_like
 from tapegrad.errors import NotDifferentiableError
-from tapegrad.numpy._wrap import composite, wrap
+from tapegrad.numpy._wrap import by_numpy, composite, wrap
 from tapegrad.numpy.elementwise import absolute, conjugate, where
 from tapegrad.numpy.manipulation import diagonal as _diagonal
 from tapegrad.numpy.manipulation import expand_dims, reshape, tril
@@ -38,7 +39,7 @@ inv = wrap(_la.inv, "linalg.inv")
 det = wrap(_la.det, "linalg.det")
 solve = wrap(_la.solve, "linalg.solve")
 pinv = wrap(_la.pinv, "linalg.pinv")
-cholesky = wrap(_la.cholesky, "linalg.cholesky")
+cholesky = by_numpy[_la.cholesky] = Primitive("linalg.cholesky", arrays.cholesky)
 # Multi-output functions return plain tuples on the tape; the public wrappers below give
 # back NumPy's named results.
 _slogdet = Primitive("linalg.slogdet", lambda a: tuple(_la.slogdet(a)))
