@@ -216,7 +216,8 @@ def _dask_add_at(buffer: Any, index: Any, values: Any) -> Any:
     shape = buffer.shape
     if _names_each_once(parts, shape):
         placed = da.zeros_like(buffer, dtype=np.result_type(buffer.dtype, values.dtype))
-        placed[index] = da.broadcast_to(values, np.empty(shape, np.int8)[index].shape)
+        # The shape of buffer[index], from a zero-stride view: nothing of the buffer's size.
+        placed[index] = da.broadcast_to(values, np.broadcast_to(np.int8(0), shape)[index].shape)
         return buffer + placed
     positions = np.arange(math.prod(shape)).reshape(shape)[index]
     values = da.broadcast_to(values, positions.shape).ravel()
