@@ -73,3 +73,12 @@ LINALG_CASES: list[Case] = [
     Case(la._eigh, (fixed(np.diag([1.0, 2.0, 4.0]) + 0.3),), call=lambda a: _signless(*la.eigh(_sym(a), lower=False)),
          label="vectors"),
 ]
+
+SIGNAL_SHAPES = [((5,), (3,)), ((3,), (5,)), ((4, 5), (2, 3)), ((2, 3), (3, 4)), ((3, 2, 4), (2, 2, 3))]
+SIGNAL_CASES: list[Case] = [
+    Case(p, (sampler(s1), sampler(s2)), {"mode": mode, "method": method}, label=f"{s1},{s2}-{mode}-{method}")
+    for p in (signal.convolve, signal.correlate)
+    for s1, s2 in SIGNAL_SHAPES
+    for mode, method in (("full", "auto"), ("same", "direct"), ("valid", "fft"))
+    if mode != "valid" or all(a >= b for a, b in zip(s1, s2)) or all(a <= b for a, b in zip(s1, s2))
+]
