@@ -388,3 +388,4 @@ COMPLEX_CASES: list[Case] = [
     Case(tfft._ifftn, (csampler((3, 4)),), call=tnp.fft.ifft2),
     Case(tfft._irfft1, (csampler((3, 4)),), call=tnp.fft.irfft),
 ]
+from rule_cases_scipy_b import SCIPY_B_CASES; CASES += SCIPY_B_CASES  # noqa: E402, E702, I001

@@ -80,5 +80,26 @@ SIGNAL_CASES: list[Case] = [
     for p in (signal.convolve, signal.correlate)
     for s1, s2 in SIGNAL_SHAPES
     for mode, method in (("full", "auto"), ("same", "direct"), ("valid", "fft"))
-    if mode != "valid" or all(a >= b for a, b in zip(s1, s2)) or all(a <= b for a, b in zip(s1, s2))
+    if mode != "valid" or all(a >= b for a, b in zip(s1, s2, strict=True))
+    or all(a <= b for a, b in zip(s1, s2, strict=True))
 ]
+
+
+def _forced_oscillator(y: Any, t: Any, k: Any, c: Any) -> Any:
+    """A damped oscillator with a time-dependent force: depends on y, t and both parameters."""
+    return np.stack([y[1], -k * y[0] - c * y[1] + 0.5 * np.sin(t)])
+
+
+def _solve_oscillator(y0: Any, t: Any, k: Any, c: Any) -> Any:
+    return integrate.odeint(_forced_oscillator, y0, t, args=(k, c), rtol=1e-10, atol=1e-10)
+
+
+# The adjoint's gradient is as accurate as the solver's tolerances: tight ones keep finite
+# differences meaningful. Second order is checked once, in test_scipy_integrate.py (it is slow).
+INTEGRATE_CASES: list[Case] = [
+    Case(integrate._odeint, (sampler((2,)), fixed([0.0, 0.4, 1.0]), fixed(1.5), fixed(0.3)),
+         call=_solve_oscillator, covers=integrate.odeint, order=1, label="oscillator"),
+]
+
+SCIPY_B_CASES = LINALG_CASES + SIGNAL_CASES + INTEGRATE_CASES
+"""Every case above: `rule_cases.CASES` takes them in, so `test_rules.py` sweeps them."""

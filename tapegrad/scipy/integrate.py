@@ -37,7 +37,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import scipy.integrate as _si
+import scipy.integrate as _si  # type: ignore[import-untyped, unused-ignore]
 
 from tapegrad.errors import NotDifferentiableError, at_user_line
 from tapegrad.numpy.elementwise import multiply

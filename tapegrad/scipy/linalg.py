@@ -35,7 +35,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import scipy.linalg as _sl
+import scipy.linalg as _sl  # type: ignore[import-untyped, unused-ignore]
 
 from tapegrad.errors import NotDifferentiableError, at_user_line
 from tapegrad.numpy.elementwise import where

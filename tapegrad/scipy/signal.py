@@ -24,7 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import scipy.signal as _ss
+import scipy.signal as _ss  # type: ignore[import-untyped, unused-ignore]
 
 from tapegrad.errors import NotDifferentiableError, at_user_line
 from tapegrad.numpy.manipulation import pad
