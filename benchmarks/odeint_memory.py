@@ -42,7 +42,7 @@ def adjoint_loss(steps: int) -> Callable[..., Any]:
     times = np.array([0.0, HORIZON])
 
     def loss(y0: Any, k: Any, c: Any) -> Any:
-        ys = odeint(oscillator, y0, times, args=(k, c), hmax=HORIZON / steps, mxstep=10 * steps,
+        ys = odeint(oscillator, y0, times, args=(k, c), hmax=HORIZON / steps, mxstep=max(10 * steps, 5000),
                     rtol=1e-10, atol=1e-10)
         return np.sum(ys[-1] ** 2)
 
@@ -68,7 +68,7 @@ def rk4_loss(steps: int) -> Callable[..., Any]:
 def solver_steps(steps: int) -> int:
     """How many steps SciPy's solver takes for the forward solve, with hmax = horizon / steps."""
     _, info = scipy.integrate.odeint(oscillator, Y0, [0.0, HORIZON], args=PARAMS, hmax=HORIZON / steps,
-                                     mxstep=10 * steps, rtol=1e-10, atol=1e-10, full_output=True)
+                                     mxstep=max(10 * steps, 5000), rtol=1e-10, atol=1e-10, full_output=True)
     return int(info["nst"][-1])
 
 
