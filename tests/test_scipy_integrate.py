@@ -149,7 +149,7 @@ def test_memory_does_not_grow_with_solver_steps() -> None:
         sys.path.pop(0)
     few, many = 20, 200
     assert solver_steps(many) >= many
-    peak_few, _, g_few = measure(adjoint_loss(few))
-    peak_many, _, g_many = measure(adjoint_loss(many))
+    peak_few, _, g_few = measure(adjoint_loss, few)
+    peak_many, _, g_many = measure(adjoint_loss, many)
     assert peak_many < 2 * peak_few, (peak_few, peak_many)
     np.testing.assert_allclose(g_many[1], g_few[1], rtol=1e-6)

@@ -482,13 +482,13 @@ def det(a: Any, overwrite_a: bool = False, check_finite: bool = True) -> Any:
 
 
 # -- matrix functions -------------------------------------------------------------------------------
-def expm_frechet(a: Any, e: Any) -> Any:
+def _frechet(a: Any, e: Any) -> Any:
     """The Fréchet derivative of `expm` at `a` in direction `e`: the top-right block of
     ``expm([[a, e], [0, a]])`` (Mathias 1996), written with `expm`, so it differentiates again.
 
     Examples:
         >>> import numpy as np
-        >>> float(expm_frechet(np.array([[1.0]]), np.array([[1.0]]))[0, 0])  # d/dx e^x at 1
+        >>> float(_frechet(np.array([[1.0]]), np.array([[1.0]]))[0, 0])  # d/dx e^x at 1
         2.718281828459045
     """
     n = a.shape[-1]
@@ -498,8 +498,8 @@ def expm_frechet(a: Any, e: Any) -> Any:
 
 
 # The adjoint of the Fréchet derivative at a is the Fréchet derivative at a^T.
-defvjp(expm, lambda g, ans, a: expm_frechet(_T(a), g))
-defjvp(expm, lambda t, ans, a: expm_frechet(a, t))
+defvjp(expm, lambda g, ans, a: _frechet(_T(a), g))
+defjvp(expm, lambda t, ans, a: _frechet(a, t))
 
 # a X + X b = q: with G solving a^T G + G b^T = g, qbar = G, abar = -G X^T, bbar = -X^T G.
 def _solve_sylvester_vjp(g: Any, ans: Any, a: Any, b: Any, q: Any) -> Any:
@@ -584,5 +584,5 @@ def eigh(a: Any, b: Any = None, *, lower: bool = True, eigvals_only: bool = Fals
 
 __all__ = [
     "solve_triangular", "cho_factor", "cho_solve", "lu_factor", "lu_solve", "solve", "inv", "det",
-    "expm", "expm_frechet", "sqrtm", "solve_sylvester", "eigh", "cholesky",
+    "expm", "sqrtm", "solve_sylvester", "eigh", "cholesky",
 ]
