@@ -8,17 +8,10 @@ Examples:
     array([0.        , 1.38177329])
 """
 
-from tapegrad.tracer import Tracer  # first: the numpy namespace below is built on it
-
-# isort: split
-
-from tapegrad import (
-    numpy,  # registers every NumPy rule
-    testing,
-)
-from tapegrad.checkpoint import checkpoint, constant
-from tapegrad.debug import debug_nans
-from tapegrad.derivatives import hessian, hvp, jacfwd, jacobian
+# The layers, imported from the bottom up (the order `lint-imports` checks, see pyproject.toml):
+# errors and pytrees; the value type; primitives and their rules; the tape and the reverse
+# pass; the NumPy namespace (all its rules); the transforms; the diagnostics.
+# isort: off
 from tapegrad.errors import (
     EscapedTracerError,
     NonFiniteError,
@@ -28,33 +21,20 @@ from tapegrad.errors import (
     SourceLocation,
     UnsupportedFunctionError,
 )
-from tapegrad.forward import jvp
-from tapegrad.numpy import jvp_rules as _jvp_rules  # noqa: F401  (registers JVP rules)
-from tapegrad.pytree import (
-    Constant,
-    register_pytree,
-    tree_flatten,
-    tree_map,
-    tree_unflatten,
-)
-from tapegrad.registry import (
-    Primitive,
-    defjvp,
-    defjvp_all,
-    defvjp,
-    defvjp_all,
-    primitive,
-)
+from tapegrad.pytree import Constant, register_pytree, tree_flatten, tree_map, tree_unflatten
+from tapegrad.tracer import Tracer
+from tapegrad.registry import Primitive, defjvp, defjvp_all, defvjp, defvjp_all, primitive
 from tapegrad.tape import Entry, Trace
+from tapegrad import backward  # noqa: F401  (the reverse pass: the layer under the rules)
+from tapegrad import numpy  # registers every NumPy rule, and binds Tracer's operators
+from tapegrad.transforms import elementwise_grad, grad, holomorphic_grad, stop_gradient, value_and_grad, vjp
+from tapegrad.forward import jvp
+from tapegrad.derivatives import hessian, hvp, jacfwd, jacobian
+from tapegrad.checkpoint import checkpoint, constant
+from tapegrad.debug import debug_nans
 from tapegrad.tape_view import Tape, make_tape
-from tapegrad.transforms import (
-    elementwise_grad,
-    grad,
-    holomorphic_grad,
-    stop_gradient,
-    value_and_grad,
-    vjp,
-)
+from tapegrad import testing
+# isort: on
 
 __all__ = [
     "Constant",

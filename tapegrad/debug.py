@@ -23,9 +23,11 @@ from typing import Any
 import numpy as np
 
 from tapegrad import tape as _tape
+from tapegrad.backward import set_entry_locator
 from tapegrad.errors import NonFiniteError, SourceLocation, user_location
 from tapegrad.tape import Entry, Trace
 from tapegrad.tracer import strip
+from tapegrad.transforms import _run
 
 ENVIRONMENT_VARIABLE = "TAPEGRAD_DEBUG_NANS"
 
@@ -151,8 +153,6 @@ def entry_location(trace: Trace, index: int) -> SourceLocation | None:
         return locations[index] if index < len(locations) else None
     if trace.origin is None:
         return None
-    from tapegrad.transforms import _run  # deferred: transforms import the reverse pass
-
     f, args, kwargs, argnums = trace.origin
     token = _tape.observer_factory.set(_locating_observer)
     try:
@@ -232,6 +232,8 @@ def _count_bad(value: Any) -> str:
     parts = ([f"{nan} NaN"] if nan else []) + ([f"{inf} Inf"] if inf else [])
     return " and ".join(parts) + f" (of {array.size} element{'s' if array.size != 1 else ''})"
 
+
+set_entry_locator(entry_location)  # errors of the reverse pass name the user's line with it
 
 if os.environ.get(ENVIRONMENT_VARIABLE, "") not in ("", "0"):
     _tape.default_observer_factory = _checking_observer

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+import tapegrad.numpy as tnp
 from tapegrad.backward import backward
 from tapegrad.forward import _as_output_tangent, jvp, replay_forward
 from tapegrad.pytree import tree_unflatten
@@ -180,6 +181,3 @@ def _assemble(parts: list[Any], out_shape: tuple[int, ...], x: Any, rows_first: 
         return np.zeros(shape, x.dtype)
     stacked = tnp.stack(parts, axis=0 if rows_first else -1)
     return tnp.reshape(stacked, shape)
-
-
-from tapegrad import numpy as tnp  # noqa: E402

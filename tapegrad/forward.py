@@ -21,6 +21,7 @@ from typing import Any, cast
 import attrs
 import numpy as np
 
+import tapegrad.numpy as tnp
 from tapegrad.errors import NotDifferentiableError, RuleError
 from tapegrad.pytree import TreeDef, tree_flatten, tree_unflatten
 from tapegrad.registry import Primitive, argument_rule, jvp_rule, vjp_rule
@@ -357,7 +358,3 @@ def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any],
                                          "jvp")
     out, tangent_out = tree_unflatten(out_tree, values), tree_unflatten(out_tree, t_out)
     return (out, tangent_out, aux) if has_aux else (out, tangent_out)
-
-
-# Imported last: the numpy namespace imports the core modules above it.
-from tapegrad import numpy as tnp  # noqa: E402

@@ -20,6 +20,7 @@ import numpy as np
 
 from tapegrad.tape import Entry
 from tapegrad.tracer import strip
+from tapegrad.transforms import _argnums, _run
 
 ArgNums = Any  # an int or a tuple of ints, as for grad
 
@@ -152,8 +153,6 @@ def make_tape(f: Callable[..., Any], argnums: ArgNums = 0) -> Callable[..., Tape
         >>> len(tape), tape[0].primitive.name, tape[0].in_slots
         (1, 'multiply', (0, 1))
     """
-    from tapegrad.transforms import _argnums, _run  # deferred: transforms import this package
-
     nums = _argnums(argnums, "make_tape")
 
     @functools.wraps(f)

@@ -1,15 +1,15 @@
 """`Tracer`: the array-like value user code sees inside a transformed function.
 
 A tracer is a value plus its place on a tape: which trace owns it and which slot it fills.
-Everything numeric it does goes through `tapegrad.numpy` primitives, so every operation is
-recorded; comparisons and other non-differentiable queries return plain NumPy results.
-Plain NumPy calls (``np.sin(t)``, ``np.sum(t)``) reach the same primitives through
-``__array_ufunc__`` and ``__array_function__``.
+This module is the bottom of the engine and knows nothing of NumPy's functions: it defines
+what a tracer is (its value's shape and dtype, its trace, the errors for turning it into a
+plain number or array). Its operators, NumPy's array protocols (``np.sin(t)``, ``np.sum(t)``)
+and the methods mirroring ndarray's are bound onto it from above, by
+`tapegrad.numpy.tracer_methods`, since each of them is a `tapegrad.numpy` primitive.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -18,38 +18,6 @@ from tapegrad.errors import EscapedTracerError, at_user_line
 
 if TYPE_CHECKING:
     from tapegrad.tape import Trace
-
-
-_EMPTY: dict[str, Any] = {}
-# name -> primitive, for the operators; filled at the end of this module, once
-# tapegrad.numpy (which needs `Tracer`) is importable.
-_operator_primitives: dict[str, Any] = {}
-_DUNDERS = {"add": "add", "subtract": "sub", "multiply": "mul", "true_divide": "truediv",
-            "power": "pow", "matmul": "matmul"}
-
-
-def _binary_operator(name: str, reflected: bool = False) -> Callable[[Tracer, Any], Any]:
-    """The method ``t <op> other`` (``other <op> t`` if `reflected`): tapegrad.numpy's `name`.
-
-    When `other` is a constant or a tracer of the same trace (almost always), this tracer's
-    trace is the innermost one involved, so the call goes straight to its ``process``, past
-    the primitive's search for the innermost trace. Other cases take the primitive's path.
-    """
-
-    def operator(self: Tracer, other: Any) -> Any:
-        prim = _operator_primitives[name]
-        kind = type(other)
-        if (kind is Tracer and other._trace is not self._trace) or kind is list or kind is tuple:
-            return prim(other, self) if reflected else prim(self, other)
-        if reflected:
-            return self._trace.process_binary(prim, other, self)
-        return self._trace.process_binary(prim, self, other)
-
-    dunder = _DUNDERS[name]
-    operator.__name__ = f"__{'r' if reflected else ''}{dunder}__"
-    operator.__qualname__ = f"Tracer.{operator.__name__}"
-    return operator
-
 
 class Tracer:
     """A value being traced by one transform call (see `tapegrad.grad`)."""
@@ -90,9 +58,6 @@ class Tracer:
                 "np.ndim(t) or np.shape(t) to ask what it is."
             )
         return shape[0]
-
-    def __iter__(self) -> Any:
-        return (self[i] for i in range(len(self)))
 
     def __repr__(self) -> str:
         return f"Tracer({self._value!r}, level={self._trace.level})"
@@ -144,217 +109,11 @@ class Tracer:
     __int__ = __float__
     __complex__ = __float__
 
-    # -- NumPy protocols -----------------------------------------------------------------
-    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
-        if method == "__call__" and not kwargs:
-            # np.sin(t), a * t: when every traced input is of this tracer's trace (almost
-            # always), record straight on it, as the operators do.
-            target = _by_numpy.get(ufunc)
-            if type(target) is Primitive and target.differentiable:
-                trace = self._trace
-                if len(inputs) == 1:  # then it is this tracer
-                    return trace.process(target, inputs, _EMPTY)
-                for x in inputs:
-                    kind = type(x)
-                    if (kind is Tracer and x._trace is not trace) or kind is list or kind is tuple:
-                        return target(*inputs)
-                return trace.process(target, inputs, _EMPTY)
-        return dispatch.ufunc(ufunc, method, inputs, kwargs)
-
-    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
-        return dispatch.function(func, args, kwargs)
-
-    # -- arithmetic ---------------------------------------------------------------------
-    __add__ = _binary_operator("add")
-    __radd__ = _binary_operator("add", reflected=True)
-    __sub__ = _binary_operator("subtract")
-    __rsub__ = _binary_operator("subtract", reflected=True)
-    __mul__ = _binary_operator("multiply")
-    __rmul__ = _binary_operator("multiply", reflected=True)
-    __truediv__ = _binary_operator("true_divide")
-    __rtruediv__ = _binary_operator("true_divide", reflected=True)
-    __pow__ = _binary_operator("power")
-    __rpow__ = _binary_operator("power", reflected=True)
-    __matmul__ = _binary_operator("matmul")
-    __rmatmul__ = _binary_operator("matmul", reflected=True)
-
-    def __neg__(self) -> Any:
-        return tnp.negative(self)
-
-    def __pos__(self) -> Tracer:
-        return self
-
-    def __abs__(self) -> Any:
-        return tnp.abs(self)
-
-    # Comparisons are piecewise constant: they return plain boolean arrays.
-    def __lt__(self, other: Any) -> Any:
-        return tnp.less(self, other)
-
-    def __le__(self, other: Any) -> Any:
-        return tnp.less_equal(self, other)
-
-    def __gt__(self, other: Any) -> Any:
-        return tnp.greater(self, other)
-
-    def __ge__(self, other: Any) -> Any:
-        return tnp.greater_equal(self, other)
-
-    def __eq__(self, other: Any) -> Any:
-        return tnp.equal(self, other)
-
-    def __ne__(self, other: Any) -> Any:
-        return tnp.not_equal(self, other)
-
-    # -- indexing and methods mirroring ndarray -----------------------------------------
-    def __getitem__(self, index: Any) -> Any:
-        return tnp.getitem(self, index)
-
-    @property
-    def T(self) -> Any:
-        return tnp.transpose(self)
-
-    def reshape(self, *shape: Any, order: str = "C") -> Any:
-        return tnp.reshape(self, shape[0] if len(shape) == 1 else shape, order=order)
-
-    def transpose(self, *axes: Any) -> Any:
-        return tnp.transpose(self, axes[0] if len(axes) == 1 else (axes or None))
-
-    def ravel(self) -> Any:
-        return tnp.reshape(self, (-1,))
-
-    def flatten(self) -> Any:
-        return tnp.reshape(self, (-1,))
-
-    def squeeze(self, axis: Any = None) -> Any:
-        return tnp.squeeze(self, axis)
-
-    def sum(self, axis: Any = None, keepdims: bool = False) -> Any:
-        return tnp.sum(self, axis=axis, keepdims=keepdims)
-
-    def mean(self, axis: Any = None, keepdims: bool = False) -> Any:
-        return tnp.mean(self, axis=axis, keepdims=keepdims)
-
-    def max(self, axis: Any = None, keepdims: bool = False) -> Any:
-        return tnp.max(self, axis=axis, keepdims=keepdims)
-
-    def min(self, axis: Any = None, keepdims: bool = False) -> Any:
-        return tnp.min(self, axis=axis, keepdims=keepdims)
-
-    def dot(self, other: Any) -> Any:
-        return tnp.dot(self, other)
-
-    def astype(self, dtype: Any) -> Any:
-        return tnp.astype(self, dtype)
-
-    def argmax(self, axis: Any = None) -> Any:
-        return tnp.argmax(self, axis)
-
-    def argmin(self, axis: Any = None) -> Any:
-        return tnp.argmin(self, axis)
-
     def item(self) -> Any:
         return float(self)  # raises the explanatory error of __float__
 
-    def __setitem__(self, index: Any, values: Any) -> None:
-        """``t[index] = values``: record an index update, and make `t` refer to its result.
-
-        The update is functional underneath: a new value, `t` with `values` written at
-        `index`, is recorded on the tape, and this tracer is re-pointed at it. So every name
-        bound to this tracer sees the new value (as with NumPy), and gradients flow both to
-        the old value of `t` (except at `index`) and to `values`. Unlike NumPy, views taken
-        before the update (``row = t[0]``, ``t.T``) keep the old values. An advanced index that
-        names an element twice is refused, since the gradient of overwritten values is lost.
-        """
-        new = tnp.setitem(self, index, values)
-        self._trace, self._slot, self._value = new._trace, new._slot, new._value
-
-    # NumPy's methods with the functions' signatures: each forwards to tapegrad.numpy.
-    def prod(self, axis: Any = None, dtype: Any = None, out: Any = None, keepdims: bool = False) -> Any:
-        return tnp.prod(self, axis=axis, dtype=dtype, keepdims=keepdims)
-
-    def var(self, axis: Any = None, dtype: Any = None, out: Any = None, ddof: float = 0,
-            keepdims: bool = False) -> Any:
-        return tnp.var(self, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims)
-
-    def std(self, axis: Any = None, dtype: Any = None, out: Any = None, ddof: float = 0,
-            keepdims: bool = False) -> Any:
-        return tnp.std(self, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims)
-
-    def cumsum(self, axis: Any = None, dtype: Any = None) -> Any:
-        return tnp.cumsum(self, axis=axis, dtype=dtype)
-
-    def cumprod(self, axis: Any = None, dtype: Any = None) -> Any:
-        return tnp.cumprod(self, axis=axis, dtype=dtype)
-
-    def clip(self, min: Any = None, max: Any = None) -> Any:
-        return tnp.clip(self, min, max)
-
-    def conj(self) -> Any:
-        return tnp.conjugate(self)
-
-    conjugate = conj
-
-    @property
-    def real(self) -> Any:
-        return tnp.real(self)
-
-    @property
-    def imag(self) -> Any:
-        return tnp.imag(self)
-
-    def swapaxes(self, axis1: int, axis2: int) -> Any:
-        return tnp.swapaxes(self, axis1, axis2)
-
-    def diagonal(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
-        return tnp.diagonal(self, offset, axis1, axis2)
-
-    def trace(self, offset: int = 0, axis1: int = 0, axis2: int = 1, dtype: Any = None) -> Any:
-        return tnp.trace(self, offset, axis1, axis2, dtype)
-
-    def repeat(self, repeats: Any, axis: Any = None) -> Any:
-        return tnp.repeat(self, repeats, axis)
-
-    def take(self, indices: Any, axis: Any = None, mode: str = "raise") -> Any:
-        return tnp.take(self, indices, axis, mode=mode)
-
-    def copy(self) -> Tracer:
-        return self  # tracers are immutable values; __setitem__ re-points, never writes
-
-    def sort(self, axis: int = -1, kind: Any = None, order: Any = None) -> None:
-        """In place, as ndarray.sort: this tracer is re-pointed at the sorted value."""
-        new = tnp.sort(self, axis)
-        self._trace, self._slot, self._value = new._trace, new._slot, new._value
-
-    def argsort(self, axis: int = -1, kind: Any = None, order: Any = None) -> Any:
-        return tnp.argsort(self, axis, kind)
-
-    def nonzero(self) -> Any:
-        return tnp.nonzero(self)
-
-    def any(self, axis: Any = None, keepdims: bool = False) -> Any:
-        return tnp.any(self, axis=axis, keepdims=keepdims)
-
-    def all(self, axis: Any = None, keepdims: bool = False) -> Any:
-        return tnp.all(self, axis=axis, keepdims=keepdims)
-
-    def round(self, decimals: int = 0) -> Any:
-        return tnp.round(self, decimals)
-
     def tolist(self) -> Any:
         return float(self)  # raises the explanatory error of __float__
-
-    def __floordiv__(self, other: Any) -> Any:
-        return tnp.floor_divide(self, other)
-
-    def __rfloordiv__(self, other: Any) -> Any:
-        return tnp.floor_divide(other, self)
-
-    def __mod__(self, other: Any) -> Any:
-        return tnp.remainder(self, other)
-
-    def __rmod__(self, other: Any) -> Any:
-        return tnp.remainder(other, self)
 
 
 def strip(value: Any) -> Any:
@@ -366,12 +125,3 @@ def strip(value: Any) -> Any:
     if type(value) is dict:
         return {k: strip(v) for k, v in value.items()}
     return value
-
-
-# Imported last: these modules need `Tracer` defined above.
-from tapegrad import numpy as tnp  # noqa: E402
-from tapegrad.numpy import _dispatch as dispatch  # noqa: E402
-from tapegrad.numpy._wrap import by_numpy as _by_numpy  # noqa: E402
-from tapegrad.registry import Primitive  # noqa: E402
-
-_operator_primitives.update({name: getattr(tnp, name) for name in _DUNDERS})

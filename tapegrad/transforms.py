@@ -15,6 +15,7 @@ from typing import Any
 import attrs
 import numpy as np
 
+import tapegrad.numpy as tnp
 from tapegrad.backward import backward
 from tapegrad.errors import (
     EscapedTracerError,
@@ -189,7 +190,7 @@ def _as_gradient(ct: Any, x: Any, scalar: bool) -> Any:
         if np.iscomplexobj(strip(ct)) and np.dtype(x.dtype).kind != "c":
             ct = np.real(ct)  # a real input's gradient is real (docs/complex.md)
         if type(ct) is Tracer:
-            return ct if ct.dtype == x.dtype else ct.astype(x.dtype)
+            return ct if ct.dtype == x.dtype else tnp.astype(ct, x.dtype)
         ct = np.asarray(ct, dtype=x.dtype)
     return ct[()] if scalar else ct
 

@@ -59,3 +59,10 @@ __all__ = [
     *elementwise.__all__, *indexing.__all__, *manipulation.__all__,
     *nondifferentiable.__all__, *products.__all__, *reductions.__all__,
 ]
+
+# Last, once every primitive exists: Tracer's operators and methods, the forward-mode rules,
+# and the packing of lists of tracers that `Primitive` uses.
+from tapegrad.numpy import jvp_rules, tracer_methods  # noqa: E402, F401, I001
+from tapegrad.registry import set_array_of_sequence  # noqa: E402
+
+set_array_of_sequence(array)  # noqa: F405

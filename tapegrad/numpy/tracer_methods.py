@@ -1,0 +1,262 @@
+"""Tracer's operators, NumPy protocols and ndarray-like methods, bound onto it from here.
+
+`tapegrad.tracer` defines the value type and knows nothing of NumPy's functions; each
+operator and method of a tracer is a `tapegrad.numpy` primitive, so they are written here,
+in the layer that owns the primitives, and copied onto `Tracer` when this module is imported
+(by ``tapegrad.numpy``, last). HIPS autograd attaches its box's operators the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+import tapegrad.numpy as tnp
+from tapegrad.numpy import _dispatch as dispatch
+from tapegrad.numpy._wrap import by_numpy
+from tapegrad.registry import Primitive
+from tapegrad.tracer import Tracer
+
+_EMPTY: dict[str, Any] = {}
+
+
+def _binary_operator(prim: Primitive, reflected: bool = False) -> Callable[[Tracer, Any], Any]:
+    """The method ``t <op> other`` (``other <op> t`` if `reflected`) for the primitive `prim`.
+
+    When `other` is a constant or a tracer of the same trace (almost always), this tracer's
+    trace is the innermost one involved, so the call goes straight to its ``process``, past
+    the primitive's search for the innermost trace. Other cases take the primitive's path.
+    """
+
+    def operator(self: Tracer, other: Any) -> Any:
+        kind = type(other)
+        if (kind is Tracer and other._trace is not self._trace) or kind is list or kind is tuple:
+            return prim(other, self) if reflected else prim(self, other)
+        if reflected:
+            return self._trace.process_binary(prim, other, self)
+        return self._trace.process_binary(prim, self, other)
+
+    return operator
+
+
+class TracerMethods:
+    """What `Tracer` gets from this module: every member below is copied onto it."""
+
+    # -- NumPy protocols -----------------------------------------------------------------
+    def __array_ufunc__(self: Any, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        if method == "__call__" and not kwargs:
+            # np.sin(t), a * t: when every traced input is of this tracer's trace (almost
+            # always), record straight on it, as the operators do.
+            target = by_numpy.get(ufunc)
+            if type(target) is Primitive and target.differentiable:
+                trace = self._trace
+                if len(inputs) == 1:  # then it is this tracer
+                    return trace.process(target, inputs, _EMPTY)
+                for x in inputs:
+                    kind = type(x)
+                    if (kind is Tracer and x._trace is not trace) or kind is list or kind is tuple:
+                        return target(*inputs)
+                return trace.process(target, inputs, _EMPTY)
+        return dispatch.ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self: Any, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        return dispatch.function(func, args, kwargs)
+
+    # -- arithmetic ---------------------------------------------------------------------
+    __add__ = _binary_operator(tnp.add)
+    __radd__ = _binary_operator(tnp.add, reflected=True)
+    __sub__ = _binary_operator(tnp.subtract)
+    __rsub__ = _binary_operator(tnp.subtract, reflected=True)
+    __mul__ = _binary_operator(tnp.multiply)
+    __rmul__ = _binary_operator(tnp.multiply, reflected=True)
+    __truediv__ = _binary_operator(tnp.true_divide)
+    __rtruediv__ = _binary_operator(tnp.true_divide, reflected=True)
+    __pow__ = _binary_operator(tnp.power)
+    __rpow__ = _binary_operator(tnp.power, reflected=True)
+    __matmul__ = _binary_operator(tnp.matmul)
+    __rmatmul__ = _binary_operator(tnp.matmul, reflected=True)
+
+    def __neg__(self: Any) -> Any:
+        return tnp.negative(self)
+
+    def __pos__(self: Any) -> Any:
+        return self
+
+    def __abs__(self: Any) -> Any:
+        return tnp.abs(self)
+
+    # Comparisons are piecewise constant: they return plain boolean arrays.
+    def __lt__(self: Any, other: Any) -> Any:
+        return tnp.less(self, other)
+
+    def __le__(self: Any, other: Any) -> Any:
+        return tnp.less_equal(self, other)
+
+    def __gt__(self: Any, other: Any) -> Any:
+        return tnp.greater(self, other)
+
+    def __ge__(self: Any, other: Any) -> Any:
+        return tnp.greater_equal(self, other)
+
+    def __eq__(self: Any, other: Any) -> Any:
+        return tnp.equal(self, other)
+
+    def __ne__(self: Any, other: Any) -> Any:
+        return tnp.not_equal(self, other)
+
+    # -- indexing and methods mirroring ndarray -----------------------------------------
+    def __getitem__(self: Any, index: Any) -> Any:
+        return tnp.getitem(self, index)
+
+    def __iter__(self: Any) -> Any:
+        return (self[i] for i in range(len(self)))
+
+    @property
+    def T(self: Any) -> Any:
+        return tnp.transpose(self)
+
+    def reshape(self: Any, *shape: Any, order: str = "C") -> Any:
+        return tnp.reshape(self, shape[0] if len(shape) == 1 else shape, order=order)
+
+    def transpose(self: Any, *axes: Any) -> Any:
+        return tnp.transpose(self, axes[0] if len(axes) == 1 else (axes or None))
+
+    def ravel(self: Any) -> Any:
+        return tnp.reshape(self, (-1,))
+
+    def flatten(self: Any) -> Any:
+        return tnp.reshape(self, (-1,))
+
+    def squeeze(self: Any, axis: Any = None) -> Any:
+        return tnp.squeeze(self, axis)
+
+    def sum(self: Any, axis: Any = None, keepdims: bool = False) -> Any:
+        return tnp.sum(self, axis=axis, keepdims=keepdims)
+
+    def mean(self: Any, axis: Any = None, keepdims: bool = False) -> Any:
+        return tnp.mean(self, axis=axis, keepdims=keepdims)
+
+    def max(self: Any, axis: Any = None, keepdims: bool = False) -> Any:
+        return tnp.max(self, axis=axis, keepdims=keepdims)
+
+    def min(self: Any, axis: Any = None, keepdims: bool = False) -> Any:
+        return tnp.min(self, axis=axis, keepdims=keepdims)
+
+    def dot(self: Any, other: Any) -> Any:
+        return tnp.dot(self, other)
+
+    def astype(self: Any, dtype: Any) -> Any:
+        return tnp.astype(self, dtype)
+
+    def argmax(self: Any, axis: Any = None) -> Any:
+        return tnp.argmax(self, axis)
+
+    def argmin(self: Any, axis: Any = None) -> Any:
+        return tnp.argmin(self, axis)
+
+    def __setitem__(self: Any, index: Any, values: Any) -> None:
+        """``t[index] = values``: record an index update, and make `t` refer to its result.
+
+        The update is functional underneath: a new value, `t` with `values` written at
+        `index`, is recorded on the tape, and this tracer is re-pointed at it. So every name
+        bound to this tracer sees the new value (as with NumPy), and gradients flow both to
+        the old value of `t` (except at `index`) and to `values`. Unlike NumPy, views taken
+        before the update (``row = t[0]``, ``t.T``) keep the old values. An advanced index that
+        names an element twice is refused, since the gradient of overwritten values is lost.
+        """
+        new = tnp.setitem(self, index, values)
+        self._trace, self._slot, self._value = new._trace, new._slot, new._value
+
+    # NumPy's methods with the functions' signatures: each forwards to tapegrad.numpy.
+    def prod(self: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepdims: bool = False) -> Any:
+        return tnp.prod(self, axis=axis, dtype=dtype, keepdims=keepdims)
+
+    def var(self: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: float = 0,
+            keepdims: bool = False) -> Any:
+        return tnp.var(self, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims)
+
+    def std(self: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: float = 0,
+            keepdims: bool = False) -> Any:
+        return tnp.std(self, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims)
+
+    def cumsum(self: Any, axis: Any = None, dtype: Any = None) -> Any:
+        return tnp.cumsum(self, axis=axis, dtype=dtype)
+
+    def cumprod(self: Any, axis: Any = None, dtype: Any = None) -> Any:
+        return tnp.cumprod(self, axis=axis, dtype=dtype)
+
+    def clip(self: Any, min: Any = None, max: Any = None) -> Any:
+        return tnp.clip(self, min, max)
+
+    def conj(self: Any) -> Any:
+        return tnp.conjugate(self)
+
+    conjugate = conj
+
+    @property
+    def real(self: Any) -> Any:
+        return tnp.real(self)
+
+    @property
+    def imag(self: Any) -> Any:
+        return tnp.imag(self)
+
+    def swapaxes(self: Any, axis1: int, axis2: int) -> Any:
+        return tnp.swapaxes(self, axis1, axis2)
+
+    def diagonal(self: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
+        return tnp.diagonal(self, offset, axis1, axis2)
+
+    def trace(self: Any, offset: int = 0, axis1: int = 0, axis2: int = 1, dtype: Any = None) -> Any:
+        return tnp.trace(self, offset, axis1, axis2, dtype)
+
+    def repeat(self: Any, repeats: Any, axis: Any = None) -> Any:
+        return tnp.repeat(self, repeats, axis)
+
+    def take(self: Any, indices: Any, axis: Any = None, mode: str = "raise") -> Any:
+        return tnp.take(self, indices, axis, mode=mode)
+
+    def copy(self: Any) -> Any:
+        return self  # tracers are immutable values; __setitem__ re-points, never writes
+
+    def sort(self: Any, axis: int = -1, kind: Any = None, order: Any = None) -> None:
+        """In place, as ndarray.sort: this tracer is re-pointed at the sorted value."""
+        new = tnp.sort(self, axis)
+        self._trace, self._slot, self._value = new._trace, new._slot, new._value
+
+    def argsort(self: Any, axis: int = -1, kind: Any = None, order: Any = None) -> Any:
+        return tnp.argsort(self, axis, kind)
+
+    def nonzero(self: Any) -> Any:
+        return tnp.nonzero(self)
+
+    def any(self: Any, axis: Any = None, keepdims: bool = False) -> Any:
+        return tnp.any(self, axis=axis, keepdims=keepdims)
+
+    def all(self: Any, axis: Any = None, keepdims: bool = False) -> Any:
+        return tnp.all(self, axis=axis, keepdims=keepdims)
+
+    def round(self: Any, decimals: int = 0) -> Any:
+        return tnp.round(self, decimals)
+
+    def __floordiv__(self: Any, other: Any) -> Any:
+        return tnp.floor_divide(self, other)
+
+    def __rfloordiv__(self: Any, other: Any) -> Any:
+        return tnp.floor_divide(other, self)
+
+    def __mod__(self: Any, other: Any) -> Any:
+        return tnp.remainder(self, other)
+
+    def __rmod__(self: Any, other: Any) -> Any:
+        return tnp.remainder(other, self)
+
+
+_NOT_COPIED = {"__module__", "__qualname__", "__doc__", "__dict__", "__weakref__"}
+for _name, _member in vars(TracerMethods).items():
+    if _name not in _NOT_COPIED:
+        if callable(_member) and hasattr(_member, "__qualname__"):
+            _member.__qualname__ = f"Tracer.{_name}"
+        setattr(Tracer, _name, _member)
