@@ -14,6 +14,7 @@ over one ``value_and_grad`` call.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 import time
@@ -77,6 +78,7 @@ def measure(make_loss: Callable[[int], Callable[..., Any]], steps: int) -> tuple
     ``make_loss(steps)``, after a small call that fills the caches of a first call."""
     tapegrad.value_and_grad(make_loss(20), argnums=(0, 1, 2))(Y0, *PARAMS)
     loss = make_loss(steps)
+    gc.collect()
     tracemalloc.start()
     start_bytes = tracemalloc.get_traced_memory()[0]
     _, g = tapegrad.value_and_grad(loss, argnums=(0, 1, 2))(Y0, *PARAMS)

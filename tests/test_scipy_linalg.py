@@ -13,6 +13,7 @@ from rule_cases_scipy_b import SCIPY_B_CASES
 import tapegrad
 from tapegrad.errors import NotDifferentiableError
 from tapegrad.scipy import integrate, linalg, signal
+from tapegrad.testing import check_grads
 
 RNG = np.random.default_rng(1)
 A = RNG.standard_normal((3, 3)) + 3 * np.eye(3)
@@ -75,6 +76,24 @@ def scipy_free_solve(a: object, b: object) -> object:
     import tapegrad.numpy as tnp
 
     return tnp.linalg.solve(a, b)
+
+
+COMPLEX_A = A + 1j * RNG.standard_normal((3, 3))
+COMPLEX_B = RNG.standard_normal(3) + 1j * RNG.standard_normal(3)
+
+
+@pytest.mark.parametrize(("name", "f", "args"), [
+    ("solve", linalg.solve, (COMPLEX_A, COMPLEX_B)),
+    ("solve_triangular", lambda a, b: linalg.solve_triangular(a, b, trans=1, lower=True), (COMPLEX_A, COMPLEX_B)),
+    ("lu", lambda a, b: linalg.lu_solve(linalg.lu_factor(a), b), (COMPLEX_A, COMPLEX_B)),
+    ("inv", linalg.inv, (COMPLEX_A,)),
+    ("det", linalg.det, (COMPLEX_A,)),
+    ("expm", linalg.expm, (COMPLEX_A / 3,)),
+    ("sqrtm", linalg.sqrtm, (COMPLEX_A,)),
+    ("solve_sylvester", linalg.solve_sylvester, (COMPLEX_A, COMPLEX_A[:2, :2].T + 2, COMPLEX_A[:, :2])),
+])
+def test_complex_matrices(name: str, f: object, args: tuple[object, ...]) -> None:
+    check_grads(f, *args, order=2)  # type: ignore[arg-type]
 
 
 def test_triangular_solves_give_zero_gradient_on_the_unread_triangle() -> None:

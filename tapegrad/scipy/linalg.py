@@ -16,9 +16,10 @@ Conventions:
       they never read.
     * ``overwrite_a``/``overwrite_b`` are accepted and ignored (SciPy treats them as a
       permission, and the tape needs its inputs intact). ``check_finite`` is honoured.
-    * Real matrices are differentiated throughout; the rules of ``solve`` (general),
-      ``inv``, ``det``, ``expm``, ``solve_triangular`` and ``solve_sylvester`` hold for complex
-      matrices too, and the symmetric and Cholesky-based functions refuse complex input.
+    * Complex matrices follow tapegrad's convention (docs/complex.md) in ``solve`` (with
+      ``assume_a`` None or 'gen'), ``inv``, ``det``, ``solve_triangular``, ``lu_factor``,
+      ``lu_solve``, ``expm``, ``sqrtm`` and ``solve_sylvester``; the symmetric and
+      Cholesky-based functions differentiate real matrices only, and say so.
 
 Examples:
     >>> import numpy as np, tapegrad
@@ -300,7 +301,6 @@ def _lu_parts(lu: Any) -> tuple[Any, Any]:
 
 
 def _lu_factor_vjp(g: Any, ans: Any, a: Any, check_finite: bool = True) -> Any:
-    _real_only("lu_factor", a)
     g_lu = g[0]
     lu, piv = ans
     low, up = _lu_parts(lu)
