@@ -59,6 +59,8 @@ LINALG_CASES: list[Case] = [
       for s, low in (("sym", False), ("pos", True), ("her", False))],
     *[Case(la._solve, (matrix(3, 3, shift=3.0), sampler((3,))), {"assume_a": s}, call=la.solve, label=s)
       for s in ("lower triangular", "upper triangular", "diagonal", "tridiagonal")],
+    Case(la._solve, (matrix(2, 3, 3, shift=2.0), sampler((2, 3, 2))), call=la.solve, label="stack"),
+    Case(la._cholesky, (matrix(2, 3, 3, spd=True),), call=lambda a: la.cholesky(_sym(a), lower=True), label="stack"),
     Case(la._inv, (matrix(3, 3, shift=3.0),), call=la.inv),
     Case(la._inv, (matrix(3, 3, spd=True),), {"assume_a": "pos"}, call=lambda a, **kw: la.inv(_sym(a), **kw),
          label="pos"),

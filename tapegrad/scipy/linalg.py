@@ -14,6 +14,8 @@ Conventions:
       (``solve_triangular``, ``cho_solve``, ``lu_solve``, ``solve`` with a triangular,
       diagonal or tridiagonal ``assume_a``) return the true gradient: zero on the entries
       they never read.
+    * Stacks of matrices (``(..., n, n)``) work wherever SciPy takes them, except in
+      ``lu_factor`` and ``lu_solve``, which take one matrix.
     * ``overwrite_a``/``overwrite_b`` are accepted and ignored (SciPy treats them as a
       permission, and the tape needs its inputs intact). ``check_finite`` is honoured.
     * Complex matrices follow tapegrad's convention (docs/complex.md) in ``solve`` (with
