@@ -7,8 +7,8 @@ small model by gradient descent, printing its falling loss.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
-import runpy
 from typing import Any
 
 import numpy as np
@@ -23,7 +23,7 @@ def seed_tutorial() -> None:
     for name in SEED_EXAMPLES:
         output = io.StringIO()
         with contextlib.redirect_stdout(output):
-            runpy.run_module(f"tapegrad.seed.{name}", run_name="__main__")
+            importlib.import_module(f"tapegrad.seed.{name}").main()
         print(f"-- {name}.py")
         print(output.getvalue(), end="")
 

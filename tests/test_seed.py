@@ -8,9 +8,9 @@ is of the numbers, not the text; ``Variable(...)`` wrappers are the seed's own a
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import re
-import runpy
 
 import pytest
 
@@ -38,7 +38,7 @@ def brackets(text: str) -> str:
 def test_seed_example_prints_what_the_seed_printed(name: str) -> None:
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        runpy.run_module(f"tapegrad.seed.{name}", run_name="__main__")
+        importlib.import_module(f"tapegrad.seed.{name}").main()
     printed = out.getvalue().strip()
     assert numbers(printed) == numbers(SEED_OUTPUT[name])
     assert brackets(printed) == brackets(SEED_OUTPUT[name])
