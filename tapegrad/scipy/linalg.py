@@ -18,10 +18,10 @@ Conventions:
       ``lu_factor`` and ``lu_solve``, which take one matrix.
     * ``overwrite_a``/``overwrite_b`` are accepted and ignored (SciPy treats them as a
       permission, and the tape needs its inputs intact). ``check_finite`` is honoured.
-    * Complex matrices follow tapegrad's convention (docs/complex.md) in ``solve`` (with
-      ``assume_a`` None or 'gen'), ``inv``, ``det``, ``solve_triangular``, ``lu_factor``,
-      ``lu_solve``, ``expm``, ``sqrtm`` and ``solve_sylvester``; the symmetric and
-      Cholesky-based functions differentiate real matrices only, and say so.
+    * Complex matrices follow tapegrad's convention (docs/complex.md) in ``solve`` and ``inv``
+      (every `assume_a` but the Hermitian 'her' and 'pos'), ``det``, ``solve_triangular``,
+      ``lu_factor``, ``lu_solve``, ``expm``, ``sqrtm`` and ``solve_sylvester``; ``eigh`` and
+      the Cholesky-based functions differentiate real matrices only, and say so.
 
 Examples:
     >>> import numpy as np, tapegrad
