@@ -96,6 +96,12 @@ def test_complex_matrices(name: str, f: object, args: tuple[object, ...]) -> Non
     check_grads(f, *args, order=2)  # type: ignore[arg-type]
 
 
+def test_eigenvalue_gradients_hold_at_repeated_eigenvalues() -> None:
+    # The trace is the sum of the eigenvalues: its gradient is the identity, at the identity too.
+    g = tapegrad.grad(lambda a: np.sum(linalg.eigh(a, eigvals_only=True)))(np.eye(3))
+    np.testing.assert_allclose(g, np.eye(3), atol=1e-12)
+
+
 def test_triangular_solves_give_zero_gradient_on_the_unread_triangle() -> None:
     g = tapegrad.grad(lambda a: np.sum(linalg.solve_triangular(a, B, lower=True, unit_diagonal=True)))(A)
     assert np.all(np.triu(g) == 0) and np.any(g != 0)

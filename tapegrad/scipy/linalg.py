@@ -96,6 +96,10 @@ _eigh = Primitive(
     "scipy.linalg.eigh",
     lambda a, lower=True, check_finite=True, driver=None: tuple(_sl.eigh(
         a, lower=lower, check_finite=check_finite, driver=driver)))
+_eigvalsh = Primitive(
+    "scipy.linalg.eigvalsh",
+    lambda a, lower=True, check_finite=True, driver=None: _sl.eigh(
+        a, lower=lower, eigvals_only=True, check_finite=check_finite, driver=driver))
 _cholesky = Primitive(
     "scipy.linalg.cholesky",
     lambda a, lower=False, check_finite=True: _sl.cholesky(a, lower=lower, check_finite=check_finite))
@@ -556,14 +560,25 @@ def _eigh_vjp(g: Any, ans: Any, a: Any, lower: bool = True, check_finite: bool =
 defvjp(_eigh, _eigh_vjp)
 
 
+def _eigvalsh_vjp(g: Any, ans: Any, a: Any, lower: bool = True, check_finite: bool = True,
+                  driver: Any = None) -> Any:
+    # V diag(g) V^T: no eigenvalue gaps involved, so repeated eigenvalues are fine here.
+    _real_only("eigh", a)
+    _, v = _eigh(a, lower, check_finite, driver)
+    return matmul(v * expand_dims(g, -2), _T(v))
+
+
+defvjp(_eigvalsh, _eigvalsh_vjp)
+
+
 @_scipy_first(_sl.eigh)
 def eigh(a: Any, b: Any = None, *, lower: bool = True, eigvals_only: bool = False,
          overwrite_a: bool = False, overwrite_b: bool = False, type: int = 1,
          check_finite: bool = True, subset_by_index: Any = None, subset_by_value: Any = None,
          driver: Any = None) -> Any:
     """``scipy.linalg.eigh`` of a real symmetric matrix: ``(w, v)``, or `w` with
-    ``eigvals_only=True``; the gradient is with respect to a symmetric `a`, and assumes
-    distinct eigenvalues when the eigenvectors are used.
+    ``eigvals_only=True``; the gradient is with respect to a symmetric `a`. The eigenvalues'
+    gradient holds for repeated eigenvalues too; the eigenvectors' needs distinct ones.
 
     Examples:
         >>> import numpy as np, tapegrad
@@ -580,8 +595,10 @@ def eigh(a: Any, b: Any = None, *, lower: bool = True, eigvals_only: bool = Fals
             "For a generalized problem, reduce it with cholesky and solve_triangular first; for a "
             "subset, slice the full result."
         )
+    if eigvals_only:
+        return _eigvalsh(a, bool(lower), check_finite, driver)
     w, v = _eigh(a, bool(lower), check_finite, driver)
-    return w if eigvals_only else (w, v)
+    return w, v
 
 
 __all__ = [
