@@ -104,5 +104,14 @@ INTEGRATE_CASES: list[Case] = [
          call=_solve_oscillator, covers=integrate.odeint, order=1, label="oscillator"),
 ]
 
+
+def _solve_ivp_oscillator(y0: Any, t0: Any, t_eval: Any, k: Any) -> Any:
+    return integrate.solve_ivp(lambda t, y, k: _forced_oscillator(y, t, k, 0.3), (t0, 1.5), y0, method="DOP853",
+                               t_eval=t_eval, args=(k,), rtol=1e-10, atol=1e-10).y
+
+
+INTEGRATE_CASES.append(Case(integrate._solve_ivp, (sampler((2,)), fixed(0.1), fixed([0.4, 1.0]), fixed(1.5)),
+                            call=_solve_ivp_oscillator, covers=integrate.solve_ivp, order=1, label="oscillator"))
+
 SCIPY_B_CASES = LINALG_CASES + SIGNAL_CASES + INTEGRATE_CASES
 """Every case above: `rule_cases.CASES` takes them in, so `test_rules.py` sweeps them."""

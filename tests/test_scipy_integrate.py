@@ -15,7 +15,7 @@ import scipy.integrate
 
 import tapegrad
 from tapegrad.errors import NotDifferentiableError
-from tapegrad.scipy.integrate import odeint
+from tapegrad.scipy.integrate import odeint, solve_ivp
 from tapegrad.testing import check_grads
 
 TIGHT = dict(rtol=1e-11, atol=1e-11)
@@ -153,3 +153,47 @@ def test_memory_does_not_grow_with_solver_steps() -> None:
     peak_many, _, g_many = measure(adjoint_loss, many)
     assert peak_many < 2 * peak_few, (peak_few, peak_many)
     np.testing.assert_allclose(g_many[1], g_few[1], rtol=1e-6)
+
+
+def lotka_volterra_t_first(t: Any, y: Any, params: Any) -> Any:
+    return lotka_volterra(y, t, params)
+
+
+@pytest.mark.parametrize("method", ["RK45", "RK23", "DOP853", "Radau", "BDF", "LSODA"])
+def test_solve_ivp_matches_finite_differences_for_every_method(method: str) -> None:
+    # In y0, the start time, the output times and the parameters.
+    def f(y0: Any, t0: Any, t_eval: Any, params: Any) -> Any:
+        return solve_ivp(lotka_volterra_t_first, (t0, 2.5), y0, method=method, t_eval=t_eval, args=(params,),
+                         **TIGHT).y
+
+    check_grads(f, Y0, np.array(0.1), np.array([0.5, 2.0]), PARAMS, order=1, modes=("rev",))
+
+
+def test_solve_ivp_agrees_with_odeint_and_keeps_scipys_result() -> None:
+    t_eval = TIMES[1:]
+    ivp = lambda p: solve_ivp(lotka_volterra_t_first, (0.0, 2.0), Y0, t_eval=t_eval, args=(p,), **TIGHT)  # noqa: E731
+    ode = lambda p: odeint(lotka_volterra, Y0, TIMES, args=(p,), **TIGHT)[1:].T  # noqa: E731
+    seen = []
+
+    def loss(p: Any) -> Any:
+        solution = ivp(p)
+        seen.append(solution)
+        return np.sum(solution.y ** 2)
+
+    g = tapegrad.grad(loss)(PARAMS)
+    np.testing.assert_allclose(g, tapegrad.grad(lambda p: np.sum(ode(p) ** 2))(PARAMS), rtol=1e-6)
+    plain = scipy.integrate.solve_ivp(lotka_volterra_t_first, (0.0, 2.0), Y0, t_eval=t_eval, args=(PARAMS,), **TIGHT)
+    assert seen[0].status == plain.status and seen[0].nfev == plain.nfev and seen[0].message == plain.message
+    np.testing.assert_array_equal(tapegrad.stop_gradient(seen[0].y), plain.y)
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({}, r"t_eval=None"),
+    ({"t_eval": [1.0], "events": lambda t, y, p: y[0] - 1.0}, r"events=<function"),
+    ({"t_eval": [1.0], "dense_output": True}, r"dense_output=True"),
+    ({"t_eval": [1.0], "method": scipy.integrate.RK45}, r"method=<class"),
+])
+def test_solve_ivp_refusals(options: dict[str, Any], message: str) -> None:
+    f = lambda p: solve_ivp(lotka_volterra_t_first, (0.0, 2.0), Y0, args=(p,), **options).y.sum()  # noqa: E731
+    with pytest.raises(NotDifferentiableError, match=rf"solve_ivp with a method in .*{message}.*test_scipy_integrate"):
+        tapegrad.grad(f)(PARAMS)
