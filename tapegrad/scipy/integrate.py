@@ -41,7 +41,7 @@ import scipy.integrate as _si  # type: ignore[import-untyped, unused-ignore]
 
 from tapegrad.errors import NotDifferentiableError, at_user_line
 from tapegrad.numpy.elementwise import multiply
-from tapegrad.numpy.manipulation import concatenate, ravel, reshape, stack
+from tapegrad.numpy.manipulation import concatenate, ravel, reshape, stack, transpose
 from tapegrad.numpy.reductions import sum
 from tapegrad.pytree import TreeDef, tree_flatten, tree_unflatten
 from tapegrad.registry import Primitive, defvjp_all, holds_tracer
@@ -181,18 +181,12 @@ def _solve_ivp_vjp(g: Any, ans: Any, y0: Any, t0: Any, t_eval: Any, *leaves: Any
                    result: dict[str, Any]) -> tuple[Any, ...]:
     # The adjoint of odeint's, on the grid (t0, *t_eval) whose first output is y0 itself.
     times = concatenate([reshape(t0, (1,)), t_eval])
-    ys = concatenate([reshape(y0, (1, -1)), _swap(ans)])
-    gs = concatenate([np.zeros((1, ans.shape[0])), _swap(g)])
+    ys = concatenate([reshape(y0, (1, -1)), transpose(ans)])
+    gs = concatenate([np.zeros((1, ans.shape[0])), transpose(g)])
     backward = {_IVP_TO_ODEINT[k]: v for k, v in options.items() if k in _IVP_TO_ODEINT}
     y0_bar, t_bar, *leaf_bars = _odeint_vjp(gs, ys, y0, times, *leaves, func=lambda y, t, *a: func(t, y, *a),
                                             treedef=treedef, options=backward)
     return (y0_bar, t_bar[0], t_bar[1:], *leaf_bars)
-
-
-def _swap(x: Any) -> Any:
-    from tapegrad.numpy.manipulation import transpose
-
-    return transpose(x)
 
 
 defvjp_all(_solve_ivp, _solve_ivp_vjp)
@@ -242,7 +236,9 @@ def solve_ivp(fun: Callable[..., Any], t_span: Any, y0: Any, method: Any = "RK45
     y = _solve_ivp(y0, t0, t_eval, *leaves, func=fun, treedef=treedef, t_end=strip(t_end), method=method,
                    options=dict(options, vectorized=vectorized), result=result)
     solution = result["solution"]
-    solution.y, solution.t = y, t_eval
+    solution.y = y
+    if holds_tracer((t_eval,)):
+        solution.t = t_eval  # the output times, traced: SciPy returns them as they were given
     return solution
 
 
