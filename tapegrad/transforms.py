@@ -26,7 +26,7 @@ from tapegrad.errors import (
 )
 from tapegrad.pytree import TreeDef, tree_flatten, tree_map, tree_unflatten
 from tapegrad.tape import Trace, new_trace
-from tapegrad.tracer import Tracer, strip
+from tapegrad.tracer import Tracer, strip, strip_gradients
 
 ArgNums = int | Sequence[int]
 ArgNames = str | Sequence[str]
@@ -484,7 +484,7 @@ def stop_gradient(x: Any) -> Any:
         >>> tapegrad.grad(lambda x: x * tapegrad.stop_gradient(x))(3.0)
         np.float64(3.0)
     """
-    return strip(x)
+    return strip_gradients(x)
 
 
 def holomorphic_grad(f: Callable[..., Any], argnums: ArgNums = 0) -> Callable[..., Any]:
