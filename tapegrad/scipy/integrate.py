@@ -34,6 +34,7 @@ Examples:
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -70,9 +71,9 @@ def _is_parameter(leaf: Any) -> bool:
 def _odeint_vjp(g: Any, ans: Any, y0: Any, t: Any, *leaves: Any, func: Callable[..., Any],
                 treedef: TreeDef, options: dict[str, Any]) -> tuple[Any, ...]:
     ys = ans
-    n = int(np.prod(ys.shape[1:], dtype=int))
+    n = int(np.prod(np.shape(ys)[1:], dtype=int))
     params = [k for k, leaf in enumerate(leaves) if _is_parameter(leaf)]
-    sizes = [int(np.size(strip(leaves[k]))) for k in params]
+    sizes = [int(np.prod(np.shape(leaves[k]), dtype=int)) for k in params]  # per example under vmap
     backward = {key: options[key] for key in _BACKWARD_OPTIONS if key in options}
 
     def rhs(y: Any, s: Any, values: Any) -> Any:
@@ -108,9 +109,9 @@ def _odeint_vjp(g: Any, ans: Any, y0: Any, t: Any, *leaves: Any, func: Callable[
     leaf_bars: list[Any] = [None] * len(leaves)
     start = 0
     for k, size in zip(params, sizes, strict=True):
-        leaf_bars[k] = reshape(p_bar[start:start + size], np.shape(strip(leaves[k])))
+        leaf_bars[k] = reshape(p_bar[start:start + size], np.shape(leaves[k]))
         start += size
-    return (reshape(a, np.shape(strip(y0))), t_bar, *leaf_bars)
+    return (reshape(a, np.shape(y0)), t_bar, *leaf_bars)
 
 
 defvjp_all(_odeint, _odeint_vjp)
@@ -163,13 +164,13 @@ _IVP_TO_ODEINT = {"rtol": "rtol", "atol": "atol", "max_step": "hmax", "min_step"
 
 
 def _solve_ivp_y(y0: Any, t0: Any, t_eval: Any, *leaves: Any, func: Callable[..., Any], treedef: TreeDef,
-                 t_end: Any, method: str, options: dict[str, Any], result: dict[str, Any]) -> Any:
+                 t_end: Any, method: str, options: dict[str, Any], result: SimpleNamespace) -> Any:
     """``solve_ivp(...).y``, SciPy's whole result kept in `result` for the caller."""
     args = tuple(tree_unflatten(treedef, leaves))
     solution = _si.solve_ivp(func, (t0, t_end), y0, method=method, t_eval=t_eval, args=args or None, **options)
     if solution.status < 0:
         raise ValueError(f"scipy.integrate.solve_ivp failed: {solution.message}")
-    result["solution"] = solution
+    result.solution = solution
     return solution.y
 
 
@@ -178,11 +179,11 @@ _solve_ivp = Primitive("scipy.integrate.solve_ivp", _solve_ivp_y)
 
 def _solve_ivp_vjp(g: Any, ans: Any, y0: Any, t0: Any, t_eval: Any, *leaves: Any, func: Callable[..., Any],
                    treedef: TreeDef, t_end: Any, method: str, options: dict[str, Any],
-                   result: dict[str, Any]) -> tuple[Any, ...]:
+                   result: SimpleNamespace) -> tuple[Any, ...]:
     # The adjoint of odeint's, on the grid (t0, *t_eval) whose first output is y0 itself.
     times = concatenate([reshape(t0, (1,)), t_eval])
     ys = concatenate([reshape(y0, (1, -1)), transpose(ans)])
-    gs = concatenate([np.zeros((1, ans.shape[0])), transpose(g)])
+    gs = concatenate([np.zeros((1, np.shape(ans)[0])), transpose(g)])
     backward = {_IVP_TO_ODEINT[k]: v for k, v in options.items() if k in _IVP_TO_ODEINT}
     y0_bar, t_bar, *leaf_bars = _odeint_vjp(gs, ys, y0, times, *leaves, func=lambda y, t, *a: func(t, y, *a),
                                             treedef=treedef, options=backward)
@@ -231,11 +232,11 @@ def solve_ivp(fun: Callable[..., Any], t_span: Any, y0: Any, method: Any = "RK45
             f"tapegrad differentiates solve_ivp for real states only; y0 is complex{at_user_line()}. "
             "Split the state into real and imaginary parts."
         )
-    result: dict[str, Any] = {}
+    result = SimpleNamespace()  # not a dict: tapegrad unwraps dicts in parameters into copies
     t0, t_end = t_span
     y = _solve_ivp(y0, t0, t_eval, *leaves, func=fun, treedef=treedef, t_end=strip(t_end), method=method,
                    options=dict(options, vectorized=vectorized), result=result)
-    solution = result["solution"]
+    solution = result.solution
     solution.y = y
     if holds_tracer((t_eval,)):
         solution.t = t_eval  # the output times, traced: SciPy returns them as they were given
