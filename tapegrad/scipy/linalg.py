@@ -45,7 +45,7 @@ from tapegrad.numpy.elementwise import where
 from tapegrad.numpy.manipulation import concatenate, expand_dims, tril, triu
 from tapegrad.numpy.products import _swap_last, matmul
 from tapegrad.registry import Primitive, defjvp, defvjp, defvjp_all, holds_tracer
-from tapegrad.tracer import strip
+from tapegrad.tracer import strip, strip_gradients
 
 
 def _scipy_first(scipy_fun: Callable[..., Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -78,8 +78,11 @@ _lu_factor = Primitive(
     "scipy.linalg.lu_factor", lambda a, check_finite=True: tuple(_sl.lu_factor(a, check_finite=check_finite)))
 _lu_solve = Primitive(
     "scipy.linalg.lu_solve",
-    lambda lu, b, piv=None, trans=0, check_finite=True: _sl.lu_solve((lu, piv), b, trans=trans,
-                                                                     check_finite=check_finite))
+    lambda lu, piv, b, trans=0, check_finite=True: _sl.lu_solve((lu, piv), b, trans=trans,
+                                                                check_finite=check_finite))
+_lu_permutation = Primitive("scipy.linalg.lu_permutation", lambda piv, dtype=float: _permutation_matrix(piv, dtype))
+"""The permutation matrix ``P`` of ``a = P L U``, from `lu_factor`'s pivots: a primitive (with a
+zero derivative) rather than plain code, so that under `vmap` each example gets its own."""
 _solve = Primitive(
     "scipy.linalg.solve",
     lambda a, b, lower=False, check_finite=True, assume_a=None, transposed=False: _sl.solve(
@@ -292,12 +295,17 @@ def cho_solve(c_and_lower: Any, b: Any, overwrite_b: bool = False, check_finite:
 
 
 # -- LU ---------------------------------------------------------------------------------------------
-def _rows_of_p(piv: Any) -> Any:
-    """The permutation `perm` with ``L U = a[perm]``, from LAPACK's sequence of row swaps."""
+def _permutation_matrix(piv: Any, dtype: Any) -> Any:
+    """``P`` with ``a = P L U``, from LAPACK's sequence of row swaps (row i with row piv[i])."""
     perm = np.arange(len(piv))
     for i, p in enumerate(piv):
         perm[i], perm[p] = perm[p], perm[i]
-    return perm
+    p_matrix = np.zeros((len(piv), len(piv)), dtype)
+    p_matrix[perm, np.arange(len(piv))] = 1  # L U = a[perm], so a = P (L U)
+    return p_matrix
+
+
+defvjp(_lu_permutation, lambda g, ans, piv, dtype=float: None)
 
 
 def _lu_parts(lu: Any) -> tuple[Any, Any]:
@@ -314,7 +322,7 @@ def _lu_factor_vjp(g: Any, ans: Any, a: Any, check_finite: bool = True) -> Any:
     f_bar = tril(matmul(_T(low), tril(g_lu, -1)), -1) + triu(matmul(triu(g_lu), _T(up)))
     left = _solve_triangular(low, f_bar, 1, True, True)  # L^-T Fbar
     in_lu_rows = _T(_solve_triangular(up, _T(left), 0, False))  # L^-T Fbar U^-T
-    return in_lu_rows[np.argsort(_rows_of_p(strip(piv)))]
+    return matmul(_lu_permutation(piv, dtype=np.result_type(lu)), in_lu_rows)
 
 
 defvjp(_lu_factor, _lu_factor_vjp)
@@ -338,24 +346,24 @@ def lu_factor(a: Any, overwrite_a: bool = False, check_finite: bool = True) -> A
             "or a square part) or pass a constant."
         )
     lu, piv = _lu_factor(a, check_finite)
-    return lu, strip(piv)
+    return lu, strip_gradients(piv)  # integers: no derivative, but a batch under vmap
 
 
-def _lu_solve_vjp_lu(g: Any, ans: Any, lu: Any, b: Any, piv: Any = None, trans: int = 0,
+def _lu_solve_vjp_lu(g: Any, ans: Any, lu: Any, piv: Any, b: Any, trans: int = 0,
                      check_finite: bool = True) -> Any:
-    g_b = _lu_solve(lu, g, piv, 1 - trans, check_finite)
+    g_b = _lu_solve(lu, piv, g, 1 - trans, check_finite)
     g_a = -(_outer(g_b, ans) if trans == 0 else _outer(ans, g_b))
     low, up = _lu_parts(lu)
-    g_in_lu_rows = g_a[_rows_of_p(piv)]  # p^T Abar, as a = p L U
+    g_in_lu_rows = matmul(_T(_lu_permutation(piv, dtype=np.result_type(lu))), g_a)  # P^T Abar, as a = P L U
     return tril(matmul(g_in_lu_rows, _T(up)), -1) + triu(matmul(_T(low), g_in_lu_rows))
 
 
-def _lu_solve_vjp_b(g: Any, ans: Any, lu: Any, b: Any, piv: Any = None, trans: int = 0,
+def _lu_solve_vjp_b(g: Any, ans: Any, lu: Any, piv: Any, b: Any, trans: int = 0,
                     check_finite: bool = True) -> Any:
-    return _lu_solve(lu, g, piv, 1 - trans, check_finite)
+    return _lu_solve(lu, piv, g, 1 - trans, check_finite)
 
 
-defvjp(_lu_solve, _lu_solve_vjp_lu, _lu_solve_vjp_b)
+defvjp(_lu_solve, _lu_solve_vjp_lu, None, _lu_solve_vjp_b)
 
 
 @_scipy_first(_sl.lu_solve)
@@ -364,7 +372,7 @@ def lu_solve(lu_and_piv: Any, b: Any, trans: Any = 0, overwrite_b: bool = False,
     """``scipy.linalg.lu_solve``: ``x`` with ``a x = b`` (or ``a.T x = b``) from
     ``lu_factor(a)``; differentiable in `lu` and `b`."""
     lu, piv = lu_and_piv
-    return _lu_solve(lu, b, np.asarray(strip(piv)), _trans_code(trans, lu, "lu_solve"), check_finite)
+    return _lu_solve(lu, piv, b, _trans_code(trans, lu, "lu_solve"), check_finite)
 
 
 # -- solve, inv, det ---------------------------------------------------------------------------------
