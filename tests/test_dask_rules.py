@@ -68,6 +68,7 @@ DASK_CANNOT: dict[str, tuple[type[BaseException], str]] = {
     'fft.irfft[odd]': (ValueError, _FFT),
     'fft.rfft[3x4]': (ValueError, _FFT),
     'fft.rfft[odd]': (ValueError, _FFT),
+    'gather[pairs]': (NotImplementedError, _FANCY),
     'geomspace[negative]': (ComputeError, _DTYPE_BY_RUNNING),
     'geomspace[scalar,2]': (ComputeError, _DTYPE_BY_RUNNING),
     'i0[3]': (ComputeError, _BESSEL_IN_NUMPY),
@@ -193,12 +194,21 @@ CHUNKINGS = ("uneven", "even", "one")
 CASES_PER_PRIMITIVE = 2
 
 
+def _from_scipy(case: Case) -> bool:
+    """Whether the case is one of `tapegrad.scipy`'s: they call SciPy, which has no Dask
+    support, so they are left out of this sweep (docs/dask.md says so)."""
+    module = getattr(getattr(case.primitive, "fun", case.primitive), "__module__", None) or ""
+    return module.startswith(("scipy", "tapegrad.scipy")) or _name(case).startswith("scipy.")
+
+
 def _params(cases: list[Case]) -> list[Any]:
     """Up to two cases of each primitive, each with one of the chunkings in turn (uneven,
     even, one chunk): every primitive meets Dask, and the sweep stays within CI's time."""
     seen: dict[str, int] = {}
     params = []
     for case in cases:
+        if _from_scipy(case):
+            continue
         k = seen[_name(case)] = seen.get(_name(case), -1) + 1
         if k < CASES_PER_PRIMITIVE:
             chunking = CHUNKINGS[(zlib.crc32(_name(case).encode()) + k) % len(CHUNKINGS)]
