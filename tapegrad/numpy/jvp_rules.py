@@ -16,9 +16,11 @@ from typing import Any
 import numpy as np
 
 import tapegrad.numpy as tnp
+from tapegrad.arrays import zeros_like
 from tapegrad.numpy import indexing, manipulation
 from tapegrad.numpy.reductions import expand_to
 from tapegrad.registry import Primitive, defjvp, defjvp_all
+from tapegrad.tracer import strip
 
 
 def _linear(prim: Primitive) -> Any:
@@ -45,7 +47,8 @@ def _zeros_or(t: Any, like: Any) -> Any:
     if t is not None:
         return t
     # A constant may be a plain list (np.concatenate([x, [0.0]])), which has no dtype.
-    return np.zeros(np.shape(like), like.dtype if hasattr(like, "dtype") else np.asarray(like).dtype)
+    like = like if hasattr(like, "dtype") else np.asarray(like)
+    return zeros_like(strip(like), dtype=like.dtype)
 
 
 # -- arithmetic -----------------------------------------------------------------------------
