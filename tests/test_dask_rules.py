@@ -201,13 +201,24 @@ def _from_scipy(case: Case) -> bool:
     return module.startswith(("scipy", "tapegrad.scipy")) or _name(case).startswith("scipy.")
 
 
+# Issue 13c's functions that Dask cannot run yet: they call NumPy functions Dask lacks
+# (np.convolve, np.roots, np.unwrap, np.fft.hfft) or read values to choose segments, trims and
+# branches (interp, polydiv, polyfit's rank, piecewise, vectorize): left out of this sweep.
+SIGNAL_NOT_ON_DASK = {"convolve", "correlate", "polymul", "polydiv", "poly", "roots", "unwrap",
+                      "interp", "polyfit", "trim_zeros", "hfft", "ihfft", "piecewise", "vectorize"}
+
+
+def _not_on_dask(case: Case) -> bool:
+    return case.name.split("[")[0] in SIGNAL_NOT_ON_DASK
+
+
 def _params(cases: list[Case]) -> list[Any]:
     """Up to two cases of each primitive, each with one of the chunkings in turn (uneven,
     even, one chunk): every primitive meets Dask, and the sweep stays within CI's time."""
     seen: dict[str, int] = {}
     params = []
     for case in cases:
-        if _from_scipy(case):
+        if _from_scipy(case) or _not_on_dask(case):
             continue
         k = seen[_name(case)] = seen.get(_name(case), -1) + 1
         if k < CASES_PER_PRIMITIVE:
