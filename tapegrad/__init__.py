@@ -14,6 +14,7 @@ Examples:
 # isort: off
 from tapegrad.errors import (
     EscapedTracerError,
+    MutationError,
     NonFiniteError,
     NonScalarOutputError,
     NotDifferentiableError,
@@ -40,6 +41,7 @@ __all__ = [
     "Constant",
     "Entry",
     "EscapedTracerError",
+    "MutationError",
     "NonFiniteError",
     "NonScalarOutputError",
     "NotDifferentiableError",

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from tapegrad.errors import UnsupportedFunctionError, at_user_line
+from tapegrad.numpy import mutation
 from tapegrad.numpy._wrap import by_numpy
 
 # ufunc.reduce calls that mean a reduction tapegrad knows by another name.
@@ -16,13 +17,19 @@ _ACCUMULATIONS: dict[Any, Any] = {np.add: np.cumsum, np.multiply: np.cumprod}
 
 def ufunc(uf: np.ufunc, method: str, inputs: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """Run ``uf.method(*inputs, **kwargs)`` on traced inputs through tapegrad's primitives."""
-    if kwargs.get("out") is not None:
+    out = kwargs.pop("out", None)
+    if out is not None and method == "__call__":  # into a traced array: a write (mutation)
+        where = kwargs.pop("where", True)
+        result = ufunc(uf, method, inputs, kwargs)
+        return mutation.ufunc_out(uf, result, inputs, out if type(out) is tuple else (out,), where)
+    if out is not None:
         raise TypeError(
-            f"np.{uf.__name__}(..., out=...){at_user_line()} would write a traced value into an "
-            "existing array in place, which tapegrad cannot record. Drop out= and use the "
-            "returned value (y = np.sin(x) rather than np.sin(x, out=y))."
+            f"np.{uf.__name__}.{method}(..., out=...){at_user_line()} would write a traced value "
+            "into an existing array in place. Drop out= and use the returned value."
         )
-    kwargs.pop("out", None)
+    if method == "at":
+        mutation.ufunc_at(uf, *inputs)
+        return None
     if method == "__call__":
         inputs, kwargs = _call_options(uf, inputs, kwargs)
         target = by_numpy.get(uf)
