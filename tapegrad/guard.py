@@ -127,13 +127,13 @@ def written_constant_error(error: ValueError) -> MutationError | None:
     name, value, (array, recorded) = named[0]
     what = f"the array `{name}` (shape {value.shape}, dtype {value.dtype})"
     wrote = "" if frame is None else f" at {SourceLocation.of(frame.f_code, lineno).short()}"
-    first = f", first recorded at {recorded.short()}" if recorded is not None else ""
+    used = f" at {recorded.short()}" if recorded is not None else ""
     return MutationError(
-        f"{what} was written into{wrote}, but the tape of a running transform still needs its "
-        f"old contents{first}: it is read-only until the transform returns, so that the "
-        f"gradient cannot silently use the new values. Make a copy before changing it "
-        f"({name} = np.copy({name}), or build a new array: y = np.where(mask, new, {name})), "
-        "or give the tape a copy of its own where you use it (f(np.copy(a)) rather than f(a))."
+        f"{what} was written into{wrote}, but the gradient still needs the contents it had "
+        f"when it was used{used}. tapegrad keeps the arrays a running transform depends on "
+        "read-only, so that a gradient can never silently use changed values. Copy it before "
+        f"writing ({name} = np.copy({name}), then write), or build a new array instead of "
+        f"writing (np.where(mask, new, {name}))."
     )
 
 

@@ -266,13 +266,11 @@ def ufunc_out(ufunc: np.ufunc, result: Any, inputs: tuple[Any, ...], out: tuple[
               where: Any) -> Any:
     """Write `result`, NumPy's ``ufunc(*inputs)``, into the ``out=`` array(s), as NumPy does."""
     if len(out) != 1 or type(out[0]) is not Tracer:
-        plain = [type(o).__name__ for o in out]
         raise TypeError(
-            f"np.{ufunc.__name__}(..., out=...) with a traced input and out= a plain array "
-            f"({', '.join(plain)}){at_user_line()} would write a traced value into an existing "
-            "array in place, which a plain array cannot hold. Drop out= and use the returned "
-            f"value (y = np.{ufunc.__name__}(x) rather than np.{ufunc.__name__}(x, out=y)); "
-            "out= a traced array works."
+            f"np.{ufunc.__name__}(..., out=...) with out= a plain array{at_user_line()} would "
+            "write a traced value into an existing array in place, which a plain array cannot "
+            f"hold. Drop out= and use the returned value (y = np.{ufunc.__name__}(x) rather than "
+            f"np.{ufunc.__name__}(x, out=y)), or pass out= a traced array."
         )
     (target,) = out
     _check_in_place(ufunc, target, inputs)
