@@ -527,7 +527,7 @@ CATALOGUE = [
             r"float\(\) of a traced value of shape \(3,\).*cut it off from the gradient", HERE,
             r"stop_gradient", "Keep computing with arrays; use float(stop_gradient(t)) for logging."),
     Mistake("writing into an array after using it", constant_written_after_use,
-            tapegrad.MutationError, r"the array `weights`.*was written into.*still needs its old contents",
+            tapegrad.MutationError, r"the array `weights`.*was written into.*still needs the contents it had",
             HERE, r"np.copy\(weights\)", "Copy the array before changing it, or build a new one."),
     Mistake("writing into a read-only view", write_into_a_diagonal, tapegrad.MutationError,
             r"a diagonal \(np.diagonal\), which NumPy makes read-only", HERE,
