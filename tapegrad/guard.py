@@ -112,21 +112,26 @@ def written_constant_error(error: ValueError) -> MutationError | None:
     if "read-only" not in str(error):
         return None
     frame, lineno = _user_frame(error)
+    if frame is None:
+        return None
+    source = linecache.getline(frame.f_code.co_filename, lineno)
+    written = set(re.findall(r"[A-Za-z_]\w*", source))
     candidates: list[tuple[str, Any, Any]] = []
-    if frame is not None:
-        for name, value in frame.f_locals.items():
-            found = holder(value) if isinstance(value, np.ndarray) else None
+    # The names on the failing line first (locals, then globals), then any local.
+    for name, value in [*frame.f_locals.items(), *frame.f_globals.items()]:
+        if name in written and isinstance(value, np.ndarray):
+            found = holder(value)
             if found is not None:
                 candidates.append((name, value, found))
-    if frame is not None and not candidates:
+    for name, value in frame.f_locals.items():
+        found = holder(value) if isinstance(value, np.ndarray) else None
+        if found is not None:
+            candidates.append((name, value, found))
+    if not candidates:
         return None
-    source = "" if frame is None else linecache.getline(frame.f_code.co_filename, lineno)
-    named = [c for c in candidates if re.search(rf"\b{re.escape(c[0])}\b", source)] or candidates
-    if not named:
-        return None
-    name, value, (array, recorded) = named[0]
+    name, value, (_, recorded) = candidates[0]
     what = f"the array `{name}` (shape {value.shape}, dtype {value.dtype})"
-    wrote = "" if frame is None else f" at {SourceLocation.of(frame.f_code, lineno).short()}"
+    wrote = f" at {SourceLocation.of(frame.f_code, lineno).short()}"
     used = f" at {recorded.short()}" if recorded is not None else ""
     return MutationError(
         f"{what} was written into{wrote}, but the gradient still needs the contents it had "

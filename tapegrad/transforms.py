@@ -94,6 +94,8 @@ def _run(f: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
             if mutation is None:
                 raise
             raise mutation.with_traceback(error.__traceback__) from None
+        if keeps_tape:  # the tape gets copies of the outputs too, which the user may change
+            tree_map(_hold, result)
     result, aux = _split_aux(result, has_aux, f, caller, trace)
     out_leaves, out_tree = tree_flatten(result)
     pairs = [_unwrap(leaf, trace) for leaf in out_leaves]

@@ -152,7 +152,7 @@ _VIEWS = [
     manipulation.expand_dims, manipulation.squeeze, manipulation.ravel, manipulation.split,
     manipulation.array_split, manipulation.broadcast_to, elementwise.real, elementwise.imag,
 ]
-_READ_ONLY = {manipulation.broadcast_to: "np.broadcast_to"}
+_READ_ONLY = {manipulation.broadcast_to: "a broadcast view (np.broadcast_to)"}
 
 
 # -- writing ----------------------------------------------------------------------------------
