@@ -89,3 +89,327 @@ def test_table_rows_give_numpys_value_and_the_true_gradient(f: Callable[..., Any
 def test_table_rows_that_change_a_constant_the_tape_holds_are_refused(f: Callable[..., Any]) -> None:
     with pytest.raises(tapegrad.MutationError, match=r"(?s)read-only.*np\.copy"):
         tapegrad.grad(f)(X.copy())
+
+
+def test_the_written_constants_error_names_the_array_both_lines_and_the_fix() -> None:
+    with pytest.raises(tapegrad.MutationError) as info:
+        tapegrad.grad(constant_changed_after_use)(X.copy())
+    message = str(info.value)
+    assert "the array `a` (shape (3,), dtype float64) was written into at tests/test_mutation.py:" in message
+    assert "in constant_changed_after_use" in message
+    assert "when it was used at tests/test_mutation.py:" in message
+    assert "a = np.copy(a), then write" in message
+    assert isinstance(info.value, ValueError)  # what NumPy raises for a read-only array
+
+
+# -- copies ------------------------------------------------------------------------------------
+COPIES = {
+    "method": lambda x: x.copy(),
+    "np.copy": np.copy,
+    "astype": lambda x: x.astype(x.dtype),
+    "flatten": lambda x: x.flatten(),
+    "advanced index": lambda x: x[[0, 1, 2]],
+    "mask": lambda x: x[x > 0],
+    "reshape of a transpose": lambda x: x.reshape(3, 1).T.reshape(-1),
+}
+
+
+@pytest.mark.parametrize("make", COPIES.values(), ids=COPIES.keys())
+def test_copies_are_independent_of_the_original(make: Callable[..., Any]) -> None:
+    def f(x):  # type: ignore[no-untyped-def]
+        c = make(x)
+        c[0] = 7.0 * x[1]
+        x[2] = 3.0 * x[0]
+        return np.sum(np.sin(x)) + 10 * np.sum(c ** 2)
+
+    assert_like_numpy(f, X)
+
+
+# -- views -------------------------------------------------------------------------------------
+M = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+VIEWS = {
+    "row": lambda x: x[0],
+    "slice": lambda x: x[:, 1:],
+    "reversed": lambda x: x[::-1, ::2],
+    "newaxis": lambda x: x[None, 1],
+    "reshape": lambda x: x.reshape(3, 2),
+    "np.reshape": lambda x: np.reshape(x, (6,)),
+    "ravel": np.ravel,
+    "T": lambda x: x.T,
+    "transpose": lambda x: np.transpose(x, (1, 0)),
+    "swapaxes": lambda x: x.swapaxes(0, 1),
+    "moveaxis": lambda x: np.moveaxis(x, 0, -1),
+    "expand_dims": lambda x: np.expand_dims(x, 1),
+    "squeeze": lambda x: np.squeeze(x[None]),
+    "flip": np.flip,
+    "rot90": np.rot90,
+    "split": lambda x: np.split(x, [1], axis=1)[1],
+    "real": np.real,
+    "view of a view": lambda x: x.T[1:][:, ::-1],
+}
+
+
+@pytest.mark.parametrize("make", VIEWS.values(), ids=VIEWS.keys())
+def test_writes_through_a_view_reach_its_base_and_its_other_views(make: Callable[..., Any]) -> None:
+    def f(x):  # type: ignore[no-untyped-def]
+        v = make(x)
+        row = x[1]
+        v[(0,) * v.ndim] = 3.0 * x[1, 2]  # through the view, into x and into row
+        v *= 2.0
+        x[0, 0] = -x[0, 1]  # into the base: the view sees it
+        return np.sum(np.sin(x)) + np.sum(v ** 2) + np.sum(row ** 3)
+
+    assert_like_numpy(f, M)
+
+
+def test_complex_views_write_into_their_part_only() -> None:
+    def f(x):  # type: ignore[no-untyped-def]
+        z = x * (1.0 + 2.0j)
+        re, im = z.real, z.imag
+        re[0] = x[1] ** 2
+        im[1:] *= x[0]
+        return np.sum(np.abs(z) ** 2) + np.sum(re * im)
+
+    assert_like_numpy(f, X)
+
+
+@pytest.mark.parametrize("make, name", [
+    (np.diagonal, r"a diagonal \(np.diagonal\)"),
+    (lambda x: x.diagonal()[1:], r"a diagonal \(np.diagonal\)"),
+    (lambda x: np.diag(x), r"a diagonal \(np.diagonal\)"),
+    (lambda x: np.broadcast_to(x[0], (4, 3)), r"a broadcast view \(np.broadcast_to\)"),
+    (lambda x: x[0].imag, r"the .imag of a real array"),
+])
+def test_views_numpy_makes_read_only_refuse_writes(make: Callable[..., Any], name: str) -> None:
+    def f(x):  # type: ignore[no-untyped-def]
+        v = make(x)
+        v[0] = 1.0
+        return np.sum(x)
+
+    with pytest.raises(ValueError, match="read-only"):
+        f(np.ones((3, 3)))  # NumPy refuses too
+    with pytest.raises(tapegrad.MutationError, match=rf"(?s){name}, which NumPy makes read-only.*"
+                       r"test_mutation.py:\d+ in f.*Write into the array it was taken from"):
+        tapegrad.grad(f)(np.ones((3, 3)))
+
+
+def test_a_read_only_view_follows_writes_into_its_base() -> None:
+    def f(x):  # type: ignore[no-untyped-def]
+        d = np.diagonal(x)
+        b = np.broadcast_to(x[0], (2, 2))
+        x[0, 0] = 5.0 * x[1, 0]
+        return np.sum(d ** 2) + np.sum(b ** 3)
+
+    assert_like_numpy(f, np.array([[1.0, 2.0], [3.0, 4.0]]))
+
+
+# -- in-place forms ----------------------------------------------------------------------------
+def test_augmented_assignments_write_in_place() -> None:
+    def f(x):  # type: ignore[no-untyped-def]
+        y = x * 1.0
+        alias, row = y, y[0]
+        y += x
+        y -= 0.5
+        y *= x
+        y /= 2.0 + x
+        row **= 2
+        y[1] += y[0]
+        y[1] @= np.eye(3) * 2.0
+        return np.sum(alias) + np.sum(row)
+
+    assert_like_numpy(f, M)
+
+
+def test_augmented_assignments_keep_numpys_dtype_and_errors() -> None:
+    def widen(x):  # type: ignore[no-untyped-def]
+        y = x.astype(np.float32)
+        y += np.ones(3)  # float64 into float32: stays float32, as in NumPy
+        assert y.dtype == np.float32
+        return np.sum(y)
+
+    tapegrad.grad(widen)(X)
+    with pytest.raises(TypeError, match="Cannot cast ufunc 'add' output"):
+        tapegrad.grad(lambda x: (x.__iadd__(1j), np.sum(x))[1])(X)
+    with pytest.raises(ValueError, match="non-broadcastable output operand"):
+        tapegrad.grad(lambda x: (x.__iadd__(np.ones((2, 3))), np.sum(x))[1])(X)
+
+
+def test_repeated_indices_buffered_in_augmented_assignment_unbuffered_in_add_at() -> None:
+    def buffered(x):  # type: ignore[no-untyped-def]
+        y = x * 1.0
+        y[[0, 0, 2]] += x[1] * np.array([1.0, 2.0, 3.0])  # element 0: only the last adds
+        return np.sum(y ** 2)
+
+    def unbuffered(x):  # type: ignore[no-untyped-def]
+        y = x * 1.0
+        np.add.at(y, [0, 0, 2], x[1] * np.array([1.0, 2.0, 3.0]))  # element 0: both add
+        np.subtract.at(y, ([1, 1],), x[0])
+        np.multiply.at(y, [2], 3.0)
+        return np.sum(y ** 2)
+
+    assert_like_numpy(buffered, X)
+    assert_like_numpy(unbuffered, X)
+    with pytest.raises(tapegrad.MutationError, match="np.multiply.at with an index that repeats"):
+        tapegrad.grad(lambda x: (np.multiply.at(x, [0, 0], 2.0), np.sum(x))[1])(X)
+
+
+def test_out_sort_fill_and_copyto_write_in_place() -> None:
+    def f(x):  # type: ignore[no-untyped-def]
+        y = x * 1.0
+        row = y[1]
+        np.multiply(y, x, out=y)
+        np.sin(y[0], out=y[0])
+        np.add(y, 1.0, out=y, where=np.array([True, False, True]))
+        row.sort()
+        y[0, :2].fill(0.5)
+        np.copyto(y[:, 2], x[:, 0] * 4.0)
+        return np.sum(y * np.arange(6.0).reshape(2, 3))
+
+    assert_like_numpy(f, M)
+
+
+def test_out_a_plain_array_and_add_at_into_a_plain_array_are_refused() -> None:
+    with pytest.raises(TypeError, match=r"(?s)out= a plain array.*Drop out= and use the returned value"):
+        tapegrad.grad(lambda x: np.sum(np.sin(x, out=np.empty(3))))(X)
+    with pytest.raises(TypeError, match="a plain array cannot hold traced values"):
+        tapegrad.grad(lambda x: (np.add.at(np.zeros(3), [0], x[0]), 0.0)[1])(X)
+
+
+# -- transforms: forward mode, higher order, nesting -------------------------------------------
+def views_and_writes(x):  # type: ignore[no-untyped-def]
+    r, t = x[0], x.T
+    x[0, 1] = 10 * x[1, 2]
+    t[2] *= r[:2]
+    return np.sum(np.sin(x)) + np.sum(r * r)
+
+
+def test_mutation_under_forward_mode_and_second_order() -> None:
+    from tapegrad.testing import check_grads
+
+    check_grads(views_and_writes, M, order=2, modes=("fwd", "rev"))
+
+
+def test_mutation_inside_a_nested_transform() -> None:
+    from tapegrad.testing import check_grads
+
+    def outer(x):  # type: ignore[no-untyped-def]
+        def inner(y):  # type: ignore[no-untyped-def]
+            z = y * x
+            w = z[0]
+            w *= y[1]
+            return np.sum(z ** 2)
+
+        return np.sum(tapegrad.grad(inner)(x * 2.0))
+
+    check_grads(outer, M)
+
+
+def test_writing_an_inner_transforms_value_into_an_outer_array_is_refused() -> None:
+    def outer(x):  # type: ignore[no-untyped-def]
+        def inner(y):  # type: ignore[no-untyped-def]
+            x[0] = y
+            return y ** 2
+
+        tapegrad.grad(inner)(1.0)
+        return np.sum(x)
+
+    with pytest.raises(tapegrad.MutationError, match="inner transform was written into an array of an outer one"):
+        tapegrad.grad(outer)(X)
+
+
+# -- the locking of constants ------------------------------------------------------------------
+def test_flags_are_given_back_exactly_on_return_and_on_error() -> None:
+    a = np.ones(3)
+    frozen = np.ones(3)
+    frozen.flags.writeable = False
+    base = np.arange(6.0)
+    view = base[1:4]
+
+    def f(x):  # type: ignore[no-untyped-def]
+        return np.sum(a * x + frozen * x + view * x)
+
+    def failing(x):  # type: ignore[no-untyped-def]
+        np.sum(a * x + view * x)
+        assert not (a.flags.writeable or view.flags.writeable or base.flags.writeable)
+        raise RuntimeError("boom")
+
+    x = np.ones(3)
+    tapegrad.grad(f)(x)
+    with pytest.raises(RuntimeError):
+        tapegrad.grad(failing)(x)
+    assert a.flags.writeable and base.flags.writeable and view.flags.writeable and x.flags.writeable
+    assert not frozen.flags.writeable
+
+
+def test_writes_through_the_owner_of_a_constant_view_are_caught() -> None:
+    buffer = np.zeros(4)
+
+    def f(x):  # type: ignore[no-untyped-def]
+        y = np.sum(buffer[:3] * x)
+        buffer[0] = 1.0
+        return y
+
+    with pytest.raises(tapegrad.MutationError, match="the array `buffer`"):
+        tapegrad.grad(f)(X)
+
+
+def test_inputs_and_stop_gradient_values_are_held_too() -> None:
+    def through_closure(x):  # type: ignore[no-untyped-def]
+        y = np.sum(x ** 2)
+        given[0] = 5.0  # the array grad was called with
+        return y
+
+    def stopped(x):  # type: ignore[no-untyped-def]
+        c = tapegrad.stop_gradient(x * 2.0)
+        y = np.sum(c * x)
+        c[0] = 100.0
+        return y
+
+    given = X.copy()
+    with pytest.raises(tapegrad.MutationError, match="the array `given`"):
+        tapegrad.grad(through_closure)(given)
+    with pytest.raises(tapegrad.MutationError, match="the array `c`"):
+        tapegrad.grad(stopped)(X)
+    # Outside the transform, a stop_gradient value is the user's to change.
+    assert given.flags.writeable
+
+
+def test_vjp_keeps_copies_so_later_writes_do_not_change_its_gradient() -> None:
+    w = np.array([1.0, 2.0, 3.0])
+    out, vjp_fn = tapegrad.vjp(lambda x: np.exp(x) * w, np.ones(3))
+    assert w.flags.writeable and out.flags.writeable
+    w[:] = 100.0
+    out[:] = 7.0
+    np.testing.assert_allclose(vjp_fn(np.ones(3))[0], np.e * np.array([1.0, 2.0, 3.0]))
+
+
+def test_forward_mode_locks_nothing() -> None:
+    def f(x):  # type: ignore[no-untyped-def]
+        c = np.ones(3)
+        y = c * x
+        c[0] = 2.0  # jvp has already pushed the tangent through: nothing to protect
+        return np.sum(y)
+
+    assert tapegrad.jvp(f, (X,), (np.ones(3),)) == (6.0, 3.0)
+
+
+def test_threads_share_a_constant_and_give_its_flag_back() -> None:
+    import threading
+
+    shared = np.ones(3)
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            for _ in range(30):
+                np.testing.assert_allclose(tapegrad.grad(lambda x: np.sum(shared * x))(X), shared)
+        except BaseException as error:  # reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert shared.flags.writeable

@@ -105,7 +105,7 @@ def _note(prim: Primitive, args: tuple[Any, ...], kwargs: Any, out: Any) -> Any:
             read_only = _READ_ONLY.get(prim)
             _attach(result, parent, Step(prim, args[1:], dict(kwargs), k if several else None), read_only)
         elif prim is elementwise.imag:  # the imaginary part of a real array: read-only zeros
-            result._view = View(result, (), "the .imag of a real array (NumPy's are read-only zeros)")
+            result._view = View(result, (), "the .imag of a real array")
     return out
 
 
@@ -167,7 +167,7 @@ def assign(target: Tracer, new: Any) -> None:
         raise MutationError(
             f"this traced array is {view.read_only}, which NumPy makes read-only: writing into "
             f"it raises there too{at_user_line()}. Write into the array it was taken from, or "
-            "into a copy of it (d = np.diagonal(x).copy())."
+            "into a copy of it (v = v.copy() before writing)."
         )
     if getattr(new, "dtype", None) != target.dtype:
         new = _cast(new, target.dtype)
