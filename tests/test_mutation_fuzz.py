@@ -35,7 +35,7 @@ X = np.array([[0.3, -1.2, 0.8], [1.5, 0.4, -0.7]])
 def _index(shape: tuple[int, ...], choose: Choose) -> str:
     """A random index into an array of `shape`: basic, boolean mask, or fancy (may repeat)."""
     kind = choose(5)
-    if kind == 0 or not shape:
+    if kind == 0 or not shape or not shape[0]:
         return "..."
     n = shape[0]
     if kind == 1:
