@@ -25,6 +25,8 @@ class Tracer:
     # _view and _views are set only on tracers made by, or viewed by, a NumPy view operation
     # (see tapegrad.numpy.mutation); every other tracer leaves them unset, at no cost.
     __slots__ = ("_trace", "_slot", "_value", "_view", "_views", "__weakref__")
+    _view: Any
+    _views: Any
     # Makes ndarray's binary operators defer to ours (ndarray + tracer -> Tracer.__radd__).
     __array_priority__ = 100.0
 
@@ -95,6 +97,7 @@ class Tracer:
             "given a list of tracers (np.sum([x, y])), since NumPy does not look inside "
             "lists. Use tapegrad.numpy instead (tnp.array([x, y]), tnp.stack, tnp.sum([x, y])), "
             "or tapegrad.stop_gradient(t) if you mean a constant."
+            + (" For a traced copy of t, use t.copy() or np.copy(t)." if copy else "")
         )
 
     def __float__(self) -> float:
@@ -129,7 +132,7 @@ def strip(value: Any) -> Any:
     return value
 
 
-def duplicate(tracer: Tracer, order: str = "K") -> Tracer:
+def duplicate(tracer: Tracer, order: Any = "K") -> Tracer:
     """A copy of `tracer`, as ``ndarray.copy`` makes one: a new object in the same slot.
 
     Tracers are values, so the copy could share its value; it gets a copy laid out in memory

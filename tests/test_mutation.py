@@ -413,3 +413,44 @@ def test_threads_share_a_constant_and_give_its_flag_back() -> None:
         thread.join()
     assert not errors
     assert shared.flags.writeable
+
+
+# -- which results are views: NumPy's answer, for every function in the rule sweep -------------
+def _sweep_cases() -> list[Any]:
+    from rule_cases import CASES, COMPLEX_CASES
+
+    return [(case, np.float64) for case in CASES] + [(case, np.complex128) for case in COMPLEX_CASES]
+
+
+@pytest.mark.parametrize("case, dtype", _sweep_cases(), ids=lambda c: getattr(c, "name", ""))
+def test_a_result_is_a_view_of_the_first_argument_exactly_when_numpys_is(case: Any, dtype: Any) -> None:
+    from tapegrad.tape import new_trace
+    from tapegrad.tracer import Tracer
+
+    args = case.draw(0, dtype)
+    plain = case.function()(*args)
+    with new_trace() as trace:
+        traced = [trace.new_input(a) for a in args]
+        out = case.function()(*traced)
+    several = type(plain) in (tuple, list)
+    for p, o in zip(plain if several else (plain,), out if several else (out,), strict=True):
+        shares = isinstance(p, np.ndarray) and np.may_share_memory(p, args[0])
+        view = getattr(o, "_view", None) if type(o) is Tracer else None
+        # The argument itself (np.rot90(x, 0)) shares all of it, as a view would.
+        assert shares == (o is traced[0] or (view is not None and view.base is traced[0])), case.name
+
+
+def test_tnp_array_copies_and_tnp_asarray_does_not() -> None:
+    def f(x):  # type: ignore[no-untyped-def]
+        a = tapegrad.numpy.array(x)
+        b = tapegrad.numpy.asarray(x)
+        a[0] = 5.0
+        b[1] = 7.0 * x[2]
+        return np.sum(x * np.array([1.0, 10.0, 100.0]))
+
+    assert_like_numpy(f, X)
+
+
+def test_np_array_of_a_tracer_points_to_the_copy_methods() -> None:
+    with pytest.raises(TypeError, match=r"use t.copy\(\) or np.copy\(t\)"):
+        tapegrad.grad(lambda x: np.sum(np.array(x, copy=True)))(X)

@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 
 from tapegrad.backward import IndexedCotangent
-from tapegrad.errors import at_user_line
 from tapegrad.registry import Primitive, defvjp
 from tapegrad.tracer import Tracer, strip
 

@@ -11,7 +11,7 @@ import numpy as np
 from tapegrad.errors import at_user_line
 from tapegrad.numpy._wrap import by_numpy, composite, implements, wrap
 from tapegrad.registry import Primitive, defvjp, defvjp_all, holds_tracer
-from tapegrad.tracer import strip
+from tapegrad.tracer import Tracer, duplicate, strip
 
 reshape = wrap(np.reshape)
 transpose = wrap(np.transpose)
@@ -57,7 +57,9 @@ def array(value: Any, dtype: Any = None) -> Any:
         np.float64(5.0)
     """
     if type(value) is not list and type(value) is not tuple:
-        return value if dtype is None and holds_tracer([value]) else np.array(value, dtype)
+        if type(value) is Tracer:  # np.array copies: a new array, as t.copy() (tnp.asarray does not)
+            return duplicate(value) if dtype is None else astype(value, dtype)
+        return np.array(value, dtype)
     if not holds_tracer(value):
         return np.array(value, dtype)
     items = [array(item) for item in value]
@@ -75,7 +77,13 @@ def array(value: Any, dtype: Any = None) -> Any:
     return result if dtype is None else astype(result, dtype)
 
 
-asarray = array
+def asarray(value: Any, dtype: Any = None) -> Any:
+    """``np.asarray``: the array itself (no copy) when its dtype fits, else `array`."""
+    if type(value) is Tracer and (dtype is None or np.dtype(dtype) == value.dtype):
+        return value
+    if type(value) is Tracer or ((type(value) is list or type(value) is tuple) and holds_tracer(value)):
+        return array(value, dtype)
+    return np.asarray(value, dtype)
 
 
 def _split_like(g: Any, arrays: tuple[Any, ...], axis: int) -> tuple[Any, ...]:

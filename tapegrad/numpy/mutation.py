@@ -31,6 +31,7 @@ In-place forms are built on the same write: ``t += u`` and the other augmented a
 from __future__ import annotations
 
 import functools
+import sys
 import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -39,7 +40,7 @@ import attrs
 import numpy as np
 
 from tapegrad.errors import MutationError, at_user_line
-from tapegrad.numpy import elementwise, indexing, manipulation
+from tapegrad.numpy import elementwise, indexing, manipulation, products
 from tapegrad.numpy._wrap import by_numpy
 from tapegrad.registry import Primitive, view_notes
 from tapegrad.tape import Trace
@@ -112,6 +113,7 @@ def _note(prim: Primitive, args: tuple[Any, ...], kwargs: Any, out: Any) -> Any:
 def _attach(view: Tracer, parent: Tracer, step: Step, read_only: str | None) -> None:
     """Make `view` a view of `parent`'s base, one `step` further than `parent`."""
     above: View | None = getattr(parent, "_view", None)
+    steps: tuple[Step, ...]
     if above is None:
         base, steps = parent, (step,)
     else:
@@ -291,7 +293,7 @@ def ufunc_at(ufunc: np.ufunc, target: Any, index: Any, *values: Any) -> None:
             "index, a.shape)."
         )
     index = strip(index)
-    picked = target[index]
+    picked = indexing.getitem(target, index)
     repeated = indexing.repeats(target.shape, index)
     if ufunc in (np.add, np.subtract) and len(values) == 1:
         step = manipulation.broadcast_to(values[0], np.shape(picked))
@@ -319,7 +321,7 @@ def fill(self: Tracer, value: Any) -> None:
     setitem(self, Ellipsis, value)
 
 
-def copyto(dst: Any, src: Any, casting: str = "same_kind", where: Any = True) -> None:
+def copyto(dst: Any, src: Any, casting: Any = "same_kind", where: Any = True) -> None:
     """``np.copyto(dst, src)`` into a traced `dst`."""
     if type(dst) is not Tracer:
         raise TypeError(
@@ -333,7 +335,7 @@ def copyto(dst: Any, src: Any, casting: str = "same_kind", where: Any = True) ->
     setitem(dst, Ellipsis, new)
 
 
-def copy(a: Any, order: str = "K", subok: bool = False) -> Any:
+def copy(a: Any, order: Any = "K", subok: Any = False) -> Any:
     """``np.copy(a)``: a traced array that later writes to `a` do not reach, nor the reverse."""
     return duplicate(a, order) if type(a) is Tracer else np.copy(a, order=order, subok=subok)
 
@@ -342,14 +344,30 @@ for _prim in _VIEWS:
     view_notes[_prim] = _note
 by_numpy[np.copy] = copy
 by_numpy[np.copyto] = copyto
+# np.diagonal is a read-only view in NumPy; tapegrad's is built by an advanced index (a
+# copy), so it is noted as a read-only view of its argument wherever it is reached from:
+# np.diagonal, tnp.diagonal, t.diagonal(), np.diag of a matrix (which calls it).
 diagonal = read_only_view(manipulation.diagonal, "a diagonal (np.diagonal)")
+manipulation.diagonal = diagonal
+setattr(sys.modules["tapegrad.numpy"], "diagonal", diagonal)
 by_numpy[np.diagonal] = diagonal
 
 
-@functools.wraps(manipulation.diag)
-def diag(v: Any, k: int = 0) -> Any:
-    """``np.diag``: of a matrix, its diagonal, a read-only view as in NumPy."""
-    return diagonal(v, k) if np.ndim(v) == 2 else manipulation.diag(v, k)
+def _einsum_of(x: Any, spec: str) -> Any:
+    return products.einsum(spec, x)
 
 
-by_numpy[np.diag] = diag
+@functools.wraps(products.einsum)
+def einsum(spec: Any, *operands: Any, **kwargs: Any) -> Any:
+    """``np.einsum``; with one operand and nothing summed (``'ij->ji'``, ``'ii->i'``), NumPy
+    returns a view of it, and so does this (noted, so that writes through it reach it)."""
+    out = products.einsum(spec, *operands, **kwargs)
+    if len(operands) == 1 and not kwargs and type(operands[0]) is Tracer and type(out) is Tracer:
+        probe = np.zeros(operands[0].shape)
+        if np.may_share_memory(np.einsum(spec, probe), probe):
+            _attach(out, operands[0], Step(_einsum_of, (spec,), {}), None)
+    return out
+
+
+setattr(sys.modules["tapegrad.numpy"], "einsum", einsum)
+by_numpy[np.einsum] = einsum
