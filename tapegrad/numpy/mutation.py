@@ -136,17 +136,31 @@ def _live_views(base: Tracer) -> list[Tracer]:
     return views
 
 
-def read_only_view(fun: Callable[..., Any], name: str) -> Callable[..., Any]:
-    """`fun` (a view NumPy makes read-only, e.g. ``np.diagonal``), noting its result as one."""
+def read_only_view(fun: Callable[..., Any], numpy_fun: Callable[..., Any], name: str) -> Callable[..., Any]:
+    """`fun`, tapegrad's version of `numpy_fun`, which returns a view NumPy makes read-only
+    (``np.diagonal``), noting its result as such a view."""
 
     @functools.wraps(fun)
     def view(a: Any, *args: Any, **kwargs: Any) -> Any:
         out = fun(a, *args, **kwargs)
         if type(a) is Tracer and type(out) is Tracer:
             _attach(out, a, Step(fun, args, kwargs), name)
+            _lay_out_as_numpy(out, a, lambda x: numpy_fun(x, *args, **kwargs))
         return out
 
     return view
+
+
+def _lay_out_as_numpy(out: Tracer, a: Tracer, numpy_view: Callable[..., Any]) -> None:
+    """Give `out`'s array NumPy's memory layout: `numpy_view` of `a`'s (the same numbers).
+
+    tapegrad computes some views by copying (a diagonal is an advanced index); whether a
+    later reshape or ravel of it is a view or a copy depends on that layout, as in NumPy.
+    """
+    while type(out._value) is Tracer and type(a._value) is Tracer:
+        out, a = out._value, a._value
+    if type(out._value) is np.ndarray and type(a._value) is np.ndarray:
+        out._value = numpy_view(a._value)
 
 
 _VIEWS = [
@@ -347,7 +361,7 @@ by_numpy[np.copyto] = copyto
 # np.diagonal is a read-only view in NumPy; tapegrad's is built by an advanced index (a
 # copy), so it is noted as a read-only view of its argument wherever it is reached from:
 # np.diagonal, tnp.diagonal, t.diagonal(), np.diag of a matrix (which calls it).
-diagonal = read_only_view(manipulation.diagonal, "a diagonal (np.diagonal)")
+diagonal = read_only_view(manipulation.diagonal, np.diagonal, "a diagonal (np.diagonal)")
 manipulation.diagonal = diagonal
 setattr(sys.modules["tapegrad.numpy"], "diagonal", diagonal)
 by_numpy[np.diagonal] = diagonal
@@ -366,6 +380,7 @@ def einsum(spec: Any, *operands: Any, **kwargs: Any) -> Any:
         probe = np.zeros(operands[0].shape)
         if np.may_share_memory(np.einsum(spec, probe), probe):
             _attach(out, operands[0], Step(_einsum_of, (spec,), {}), None)
+            _lay_out_as_numpy(out, operands[0], lambda x: np.einsum(spec, x))
     return out
 
 
