@@ -97,7 +97,6 @@ class Tracer:
             "given a list of tracers (np.sum([x, y])), since NumPy does not look inside "
             "lists. Use tapegrad.numpy instead (tnp.array([x, y]), tnp.stack, tnp.sum([x, y])), "
             "or tapegrad.stop_gradient(t) if you mean a constant."
-            + (" For a traced copy of t, use t.copy() or np.copy(t)." if copy else "")
         )
 
     def __float__(self) -> float:
