@@ -140,5 +140,9 @@ def duplicate(tracer: Tracer, order: Any = "K") -> Tracer:
     """
     copy = Tracer(tracer._trace, tracer._slot, tracer._value)
     value = tracer._value
-    copy._value = duplicate(value, order) if type(value) is Tracer else np.array(value, order=order)
+    if type(value) is Tracer:
+        copy._value = duplicate(value, order)
+    elif isinstance(value, (np.ndarray, np.generic)):
+        copy._value = np.array(value, order=order)
+    # Other array types (Dask...) keep their value: tapegrad never writes into one.
     return copy

@@ -102,7 +102,9 @@ def _note(prim: Primitive, args: tuple[Any, ...], kwargs: Any, out: Any) -> Any:
     for k, result in enumerate(out if several else (out,)):
         if type(result) is not Tracer or result._trace is not parent._trace:
             continue
-        if np.may_share_memory(strip(result), parent_value):
+        value = strip(result)
+        if type(value) is np.ndarray and type(parent_value) is np.ndarray \
+                and np.may_share_memory(value, parent_value):
             read_only = _READ_ONLY.get(prim)
             _attach(result, parent, Step(prim, args[1:], dict(kwargs), k if several else None), read_only)
         elif prim is elementwise.imag:  # the imaginary part of a real array: read-only zeros
@@ -255,9 +257,12 @@ def _repoint(tracer: Tracer, new: Tracer) -> None:
 
 def _check_in_place(ufunc: np.ufunc, target: Tracer, inputs: tuple[Any, ...]) -> None:
     """Raise NumPy's own error if ``ufunc(*inputs, out=target)`` is refused (shape, casting)."""
+    values = [strip(x) for x in (target, *inputs)]
+    if not all(isinstance(v, (np.ndarray, np.generic, int, float, complex)) for v in values):
+        return  # another array type (Dask...) checks its own writes
     with np.errstate(all="ignore"):
-        ufunc(*(np.ones_like(strip(x)) if hasattr(x, "shape") else strip(x) for x in inputs),
-              out=np.ones_like(strip(target)))
+        ufunc(*(np.ones_like(v) if isinstance(v, (np.ndarray, np.generic)) else v for v in values[1:]),
+              out=np.ones_like(values[0]))
 
 
 # -- the in-place forms -----------------------------------------------------------------------
@@ -354,6 +359,9 @@ def copy(a: Any, order: Any = "K", subok: Any = False) -> Any:
     return duplicate(a, order) if type(a) is Tracer else np.copy(a, order=order, subok=subok)
 
 
+# tapegrad.numpy, still being imported (this module is imported last by it): its functions
+# that NumPy's views need replaced are rebound there, as tracer_methods binds onto Tracer.
+_namespace: Any = sys.modules["tapegrad.numpy"]
 for _prim in _VIEWS:
     view_notes[_prim] = _note
 by_numpy[np.copy] = copy
@@ -363,7 +371,7 @@ by_numpy[np.copyto] = copyto
 # np.diagonal, tnp.diagonal, t.diagonal(), np.diag of a matrix (which calls it).
 diagonal = read_only_view(manipulation.diagonal, np.diagonal, "a diagonal (np.diagonal)")
 manipulation.diagonal = diagonal
-setattr(sys.modules["tapegrad.numpy"], "diagonal", diagonal)
+_namespace.diagonal = diagonal
 by_numpy[np.diagonal] = diagonal
 
 
@@ -384,5 +392,5 @@ def einsum(spec: Any, *operands: Any, **kwargs: Any) -> Any:
     return out
 
 
-setattr(sys.modules["tapegrad.numpy"], "einsum", einsum)
+_namespace.einsum = einsum
 by_numpy[np.einsum] = einsum
