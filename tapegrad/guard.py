@@ -13,7 +13,8 @@ return and on error alike. A write then stops at the user's line with NumPy's ow
 Arrays are counted, not owned: nested transforms and threads may lock the same array, and it
 becomes writeable again when the last of them closes. Arrays that were read-only already are
 left alone. NumPy keeps no list of an array's views, so a view made *before* the lock keeps
-its own flag: a write through it is not caught (the documented limit, docs/numpy.md).
+its own flag: a write through it is not caught; nor is `np.add.at` (NumPy 2.4's ufunc.at
+methods ignore the flag). Both limits are documented in docs/numpy.md.
 """
 
 from __future__ import annotations

@@ -213,14 +213,21 @@ class Trace:
 
     def keep_private_copies(self) -> None:
         """Replace, in the records, every array this trace held by a copy of it (``vjp``)."""
-        copies = {id(a): a.copy() for a in self.held}
-        if not copies:
+        held = {id(a): a for a in self.held}
+        if not held:
             return
+        copies: dict[int, Any] = {}
 
         def private(value: Any) -> Any:
             if type(value) is tuple:
-                return tuple(copies.get(id(v), v) for v in value)
-            return copies.get(id(value), value)
+                return tuple(private(v) for v in value)
+            array = held.get(id(value))
+            if array is None:
+                return value
+            copy = copies.get(id(value))
+            if copy is None:  # copied once, and only if the tape refers to it
+                copy = copies[id(value)] = array.copy()
+            return copy
 
         self.records[:] = [(index, kwargs, slot, private(out), private(values), in_slots)
                            for index, kwargs, slot, out, values, in_slots in self.records]
