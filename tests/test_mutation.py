@@ -455,3 +455,16 @@ def test_np_array_of_a_tracer_is_refused_clearly() -> None:
     # NumPy does not let np.array(t) be overridden: it converts, which tapegrad refuses.
     with pytest.raises(TypeError, match=r"cannot be turned into a plain NumPy array.*tnp.array"):
         tapegrad.grad(lambda x: np.sum(np.array(x, copy=True)))(X)
+
+
+def test_views_of_recomputed_read_only_views_keep_numpys_layout() -> None:
+    def f(x):  # type: ignore[no-untyped-def]
+        d = np.diagonal(x)
+        e = np.einsum("ii->i", x)
+        x[0, 0] = 2.0 * x[0, 1]  # d and e are recomputed from the new x
+        flat = np.ravel(d)  # a copy in NumPy: d is strided
+        flat[1] = 100.0
+        e[1] = 3.0 * x[1, 0]  # einsum's view is writeable in NumPy
+        return np.sum(np.sin(x)) + np.sum(d ** 2) + np.sum(flat)
+
+    assert_like_numpy(f, np.array([[1.0, 2.0], [3.0, 4.0]]))

@@ -1,7 +1,7 @@
 """A differential fuzzer for NumPy's mutation semantics under tapegrad (issue 12).
 
 It writes random short programs over copies, views (basic indexing, reshape, ravel, ``.T``,
-swapaxes, expand_dims, squeeze, flip, split, diagonal), slice, boolean and fancy writes
+swapaxes, expand_dims, squeeze, flip, split, diagonal, einsum), slice, boolean and fancy writes
 (repeated indices included), augmented assignments, ``np.add.at``, ``out=``, sort, fill and
 reused plain buffers. Each program must give, under `tapegrad.value_and_grad`, NumPy's value
 and the gradient of central finite differences of NumPy's run, or raise tapegrad's documented
@@ -62,6 +62,7 @@ VIEW_MAKERS = [
     lambda v, s, c: f"np.split({v}, [1])[1]",
     lambda v, s, c: f"np.diagonal({v})",
     lambda v, s, c: f"{v}.reshape({s[::-1] if s else ()})",
+    lambda v, s, c: f"np.einsum('ij->ji', {v})",
 ]
 COPY_MAKERS = [
     lambda v, s, c: f"{v}.copy()",

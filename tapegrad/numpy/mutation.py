@@ -146,7 +146,7 @@ def read_only_view(fun: Callable[..., Any], numpy_fun: Callable[..., Any], name:
     def view(a: Any, *args: Any, **kwargs: Any) -> Any:
         out = fun(a, *args, **kwargs)
         if type(a) is Tracer and type(out) is Tracer:
-            _attach(out, a, Step(fun, args, kwargs), name)
+            _attach(out, a, Step(view, args, kwargs), name)  # recomputed by this same function
             _lay_out_as_numpy(out, a, lambda x: numpy_fun(x, *args, **kwargs))
         return out
 
@@ -376,7 +376,7 @@ by_numpy[np.diagonal] = diagonal
 
 
 def _einsum_of(x: Any, spec: str) -> Any:
-    return products.einsum(spec, x)
+    return einsum(spec, x)
 
 
 @functools.wraps(products.einsum)
