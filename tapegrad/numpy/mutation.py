@@ -379,11 +379,14 @@ def _einsum_of(x: Any, spec: str) -> Any:
     return einsum(spec, x)
 
 
-@functools.wraps(products.einsum)
+_einsum_composite = products.einsum
+
+
+@functools.wraps(_einsum_composite)
 def einsum(spec: Any, *operands: Any, **kwargs: Any) -> Any:
     """``np.einsum``; with one operand and nothing summed (``'ij->ji'``, ``'ii->i'``), NumPy
     returns a view of it, and so does this (noted, so that writes through it reach it)."""
-    out = products.einsum(spec, *operands, **kwargs)
+    out = _einsum_composite(spec, *operands, **kwargs)
     if len(operands) == 1 and not kwargs and type(operands[0]) is Tracer and type(out) is Tracer:
         probe = np.zeros(operands[0].shape)
         if np.may_share_memory(np.einsum(spec, probe), probe):
@@ -392,5 +395,5 @@ def einsum(spec: Any, *operands: Any, **kwargs: Any) -> Any:
     return out
 
 
-_namespace.einsum = einsum
+products.einsum = _namespace.einsum = einsum
 by_numpy[np.einsum] = einsum
