@@ -7,9 +7,8 @@ small model by gradient descent, printing its falling loss.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
-import runpy
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,18 +16,14 @@ import numpy as np
 import tapegrad
 
 SEED_EXAMPLES = ["add", "reshape", "transpose", "sum", "matmul", "separate"]
-SEED_DIR = Path(__file__).resolve().parent.parent / "examples" / "seed"
 
 
 def seed_tutorial() -> None:
-    print("== The seed tutorial's six examples (examples/seed/) ==")
-    if not SEED_DIR.is_dir():
-        print(f"(skipped: {SEED_DIR} not found; run the tour from a source checkout)")
-        return
+    print("== The seed tutorial's six examples (tapegrad/seed/) ==")
     for name in SEED_EXAMPLES:
         output = io.StringIO()
         with contextlib.redirect_stdout(output):
-            runpy.run_path(str(SEED_DIR / f"{name}.py"), run_name="__main__")
+            importlib.import_module(f"tapegrad.seed.{name}").main()
         print(f"-- {name}.py")
         print(output.getvalue(), end="")
 

@@ -61,8 +61,11 @@ def backward(trace: Trace, seeds: Sequence[tuple[int, Any]]) -> list[Any]:
     records = trace.records
     # The rules of the trace's few distinct primitives, looked up once per pass, and the rule
     # of argument 0 of those with per-argument rules, for the commonest entry: one traced input.
+    # The rules of the trace's few distinct primitives, looked up once per pass. Per-argument
+    # rules with one for every position (sin, add, sum...: nearly all) are called right here;
+    # the others (joint rules, missing rules) go through `_all_cotangents`.
     rules = [vjp_rule(prim) for prim in trace.primitives]
-    unary_rules = [rule[0] if type(rule) is tuple and rule else None for rule in rules]
+    complete = [rule if type(rule) is tuple and None not in rule else None for rule in rules]
     for slot, ct in seeds:
         cts[slot] = _accumulate(cts, owned, slot, ct)
     for index in range(len(records) - 1, -1, -1):
@@ -81,47 +84,29 @@ def backward(trace: Trace, seeds: Sequence[tuple[int, Any]]) -> list[Any]:
                 g = g.dense()
             cts[first] = None
         if type(in_slots) is int:  # one traced argument, stored bare
-            unary = unary_rules[prim_index]
-            if unary is not None:
-                # The commonest entry (sin, exp, sum...), inline: _cotangents does the same.
-                try:
-                    ct = unary(g, ans, args, **kwargs) if kwargs else unary(g, ans, args)
-                except Exception as error:
-                    _note(error, trace, index)
-                    raise
-                if ct is not None:
-                    if not (type(ct) is np.ndarray and ct.shape == args.shape
-                            and (ct.dtype is args.dtype or ct.dtype.kind == "f")):
-                        ct = _checked(trace, index, args, 0, ct)
-                    if observer is not None:
-                        observer.cotangent_computed(index, trace.tape[index], 0, g, ct)
-                    acc = cts[in_slots]
-                    cts[in_slots] = ct if acc is None else _accumulate(cts, owned, in_slots, ct)
-                continue
             args, in_slots = (args,), (in_slots,)
-        rule = rules[prim_index]
-        if type(rule) is not tuple or len(rule) < len(in_slots) or None in rule:
-            # A joint rule, or one that may lack a traced argument's: the general path.
-            for position, ct in _cotangents(trace, index, rule, g, ans, args, kwargs or _EMPTY,
-                                            in_slots):
-                if observer is not None:
-                    observer.cotangent_computed(index, trace.tape[index], position, g, ct)
-                slot = in_slots[position]
-                acc = cts[slot]
-                cts[slot] = ct if acc is None else _accumulate(cts, owned, slot, ct)
-            continue
-        # Per-argument rules for every position (add, multiply...): inline, as above.
+        rule = complete[prim_index]
+        computed = None
+        if rule is None or len(rule) < len(in_slots):
+            computed = _all_cotangents(trace, index, rules[prim_index], g, ans, args, kwargs or _EMPTY,
+                                       in_slots)
         for position, slot in enumerate(in_slots):
             if slot is None:
                 continue
-            one: Any = rule[position]  # not None: checked above
-            try:
-                ct = one(g, ans, *args, **kwargs) if kwargs else one(g, ans, *args)
-            except Exception as error:
-                _note(error, trace, index)
-                raise
+            if computed is None:
+                one: Any = rule[position]  # type: ignore[index]  # complete: not None
+                try:
+                    ct = one(g, ans, *args, **kwargs) if kwargs else one(g, ans, *args)
+                except Exception as error:
+                    _note(error, trace, index)
+                    raise
+            else:
+                ct = computed[position]
             if ct is None:
                 continue
+            # The one place a cotangent is checked and accumulated. The check's common case is
+            # inline (an array of the argument's shape, its dtype or a real one); `_checked`
+            # does the whole check, and explains a misfit.
             arg = args[position]
             if not (type(ct) is np.ndarray and ct.shape == arg.shape
                     and (ct.dtype is arg.dtype or ct.dtype.kind == "f")):
@@ -133,34 +118,30 @@ def backward(trace: Trace, seeds: Sequence[tuple[int, Any]]) -> list[Any]:
     return [_densify(ct) if ct is not None else None for ct in cts]
 
 
-def _cotangents(trace: Trace, index: int, rule: Any, g: Any, ans: Any, args: tuple[Any, ...],
-                kwargs: Mapping[str, Any], in_slots: tuple[int | None, ...]) -> Any:
-    """The checked ``(position, cotangent)`` pairs entry `index`'s rule gives its traced inputs."""
-    if type(rule) is tuple:
-        # Per-argument rules: the common case. A traced argument without a rule leaves the
-        # loop for `_rule_results`, which explains the error.
-        n, results = len(rule), []
-        try:
-            for position, slot in enumerate(in_slots):
-                if slot is not None:
-                    one = rule[position] if position < n else None
-                    if one is None:
-                        break
-                    ct = one(g, ans, *args, **kwargs) if kwargs else one(g, ans, *args)
-                    if ct is not None:
-                        arg = args[position]
-                        # The check's common case inline; `_checked` does it all.
-                        if not (type(ct) is np.ndarray and ct.shape == arg.shape
-                                and (ct.dtype is arg.dtype or ct.dtype.kind == "f")):
-                            ct = _checked(trace, index, arg, position, ct)
-                        results.append((position, ct))
-            else:
-                return results
-        except Exception as error:
-            _note(error, trace, index)
-            raise
+def _all_cotangents(trace: Trace, index: int, rules: Any, g: Any, ans: Any, args: tuple[Any, ...],
+                    kwargs: Mapping[str, Any], in_slots: tuple[int | None, ...]) -> tuple[Any, ...]:
+    """The cotangent of each argument of entry `index` (``None`` for constants), unchecked, from
+    a joint rule or from per-argument rules that may lack a traced argument's (then explained)."""
     prim = trace.primitives[trace.records[index][0]]
-    return _rule_results(trace, index, prim, rule, g, ans, args, kwargs, in_slots)
+    if rules is None:
+        name = prim.name
+        raise NotDifferentiableError(
+            f"{name} has no VJP rule, so tapegrad cannot differentiate through it. Register "
+            f"one with tapegrad.defvjp({name}, lambda g, ans, x: ...), or wrap its input in "
+            f"tapegrad.stop_gradient if it is meant to be a constant.\n  {where(trace, index)}"
+        )
+    try:
+        if type(rules) is tuple:
+            return tuple(
+                None if slot is None
+                else argument_rule(prim, rules, position, "defvjp", lambda: f"\n  {where(trace, index)}")(
+                    g, ans, *args, **kwargs)
+                for position, slot in enumerate(in_slots)
+            )
+        return _joint_results(trace, index, prim, rules, g, ans, args, kwargs)
+    except Exception as error:
+        _note(error, trace, index)
+        raise
 
 
 def _note(error: Exception, trace: Trace, index: int) -> None:
@@ -175,47 +156,9 @@ def _note(error: Exception, trace: Trace, index: int) -> None:
             )
 
 
-def _rule_results(trace: Trace, index: int, prim: Primitive, rules: Any, g: Any, ans: Any,
-                  args: tuple[Any, ...], kwargs: Mapping[str, Any],
-                  in_slots: tuple[int | None, ...]) -> list[tuple[int, Any]]:
-    """Call the rule of entry `index`; return the checked ``(position, cotangent)`` of each
-    traced input."""
-    if rules is None:
-        name = prim.name
-        raise NotDifferentiableError(
-            f"{name} has no VJP rule, so tapegrad cannot differentiate through it. Register "
-            f"one with tapegrad.defvjp({name}, lambda g, ans, x: ...), or wrap its input in "
-            f"tapegrad.stop_gradient if it is meant to be a constant.\n  {where(trace, index)}"
-        )
-    try:
-        if type(rules) is tuple:
-            cts = _per_argument_results(trace, index, prim, rules, g, ans, args, kwargs, in_slots)
-        else:
-            cts = _joint_results(trace, index, prim, rules, g, ans, args, kwargs, in_slots)
-    except Exception as error:
-        _note(error, trace, index)
-        raise
-    return [(position, _checked(trace, index, args[position], position, ct))
-            for position, ct in cts]
-
-
-def _per_argument_results(trace: Trace, index: int, prim: Primitive, rules: tuple[Any, ...],
-                          g: Any, ans: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any],
-                          in_slots: tuple[int | None, ...]) -> list[tuple[int, Any]]:
-    results = []
-    for position, slot in enumerate(in_slots):
-        if slot is None:
-            continue
-        rule = argument_rule(prim, rules, position, "defvjp", lambda: f"\n  {where(trace, index)}")
-        ct = rule(g, ans, *args, **kwargs)
-        if ct is not None:
-            results.append((position, ct))
-    return results
-
-
 def _joint_results(trace: Trace, index: int, prim: Primitive, rule: Any, g: Any, ans: Any,
-                   args: tuple[Any, ...], kwargs: Mapping[str, Any],
-                   in_slots: tuple[int | None, ...]) -> list[tuple[int, Any]]:
+                   args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What a joint rule (`defvjp_all`) returns: one cotangent or ``None`` per argument."""
     cts = rule(g, ans, *args, **kwargs)
     if type(cts) is list:
         cts = tuple(cts)  # the right structure in a list is not worth an error
@@ -227,8 +170,7 @@ def _joint_results(trace: Trace, index: int, prim: Primitive, rule: Any, g: Any,
             f"but it returned {got}. Return ({_placeholders(len(args))}), with None for an "
             f"argument that gets no cotangent.\n  {where(trace, index)}"
         )
-    return [(position, cts[position]) for position, slot in enumerate(in_slots)
-            if slot is not None and cts[position] is not None]
+    return cts
 
 
 def _checked(trace: Trace, index: int, arg: Any, position: int, ct: Any) -> Any:

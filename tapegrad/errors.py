@@ -47,6 +47,10 @@ class MutationError(ValueError):
     into a traced array through a read-only view (``np.diagonal``, ``np.broadcast_to``)."""
 
 
+class TracerConversionError(TypeError):
+    """A traced value was turned into a plain array or number (``np.asarray(t)``, ``a[i] = t``)."""
+
+
 class NonFiniteError(FloatingPointError):
     """Under `tapegrad.debug_nans`, a tape entry or a rule produced the first NaN or Inf."""
 
@@ -106,3 +110,15 @@ def at_user_line() -> str:
     """
     location = user_location()
     return f" (at {location.short()})" if location is not None else ""
+
+
+def raise_conversion_error(error: ValueError) -> None:
+    """Raise tapegrad's explanation if NumPy hid it inside `error`, else return.
+
+    Writing a traced scalar into a plain array (``a[i] = t``) makes NumPy call ``float(t)``,
+    which raises `TracerConversionError`; NumPy then replaces it with its own misleading
+    "setting an array element with a sequence" and keeps ours only as the cause.
+    """
+    cause = error.__cause__
+    if isinstance(cause, TracerConversionError):
+        raise cause.with_traceback(error.__traceback__) from None

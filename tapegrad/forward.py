@@ -22,12 +22,12 @@ import attrs
 import numpy as np
 
 import tapegrad.numpy as tnp
-from tapegrad.errors import NotDifferentiableError, RuleError
+from tapegrad.errors import NotDifferentiableError, RuleError, raise_conversion_error
 from tapegrad.pytree import TreeDef, tree_flatten, tree_unflatten
 from tapegrad.registry import Primitive, argument_rule, jvp_rule, vjp_rule
 from tapegrad.tape import VALUE_TYPES, Trace, _new_object, escaped, new_trace
 from tapegrad.tracer import Tracer
-from tapegrad.transforms import Key, _as_input, _name, _split_aux, _substitute, vjp
+from tapegrad.transforms import Key, _as_input, _name, _sequences_as_tuples, _split_aux, _substitute, vjp
 
 _NO_KEYWORDS: Mapping[str, Any] = {}
 
@@ -61,11 +61,12 @@ class JvpTrace(Trace):
         out = fun(*values, **kwargs) if kwargs else fun(*values)  # **{} would build a dict
         slot = self.n_slots
         if type(out) is tuple or type(out) is list:
+            container = type(out)  # as in reverse mode: NumPy's container for the caller
             out = tuple(o if isinstance(o, VALUE_TYPES) else np.asarray(o) for o in out)
             tangent = push_forward(primitive, tangents, out, values, kwargs)
             self.tangents.extend(tangent if tangent is not None else [None] * len(out))
             self.n_slots = slot + len(out)
-            return tuple(Tracer(self, slot + k, o) for k, o in enumerate(out))
+            return container(Tracer(self, slot + k, o) for k, o in enumerate(out))
         if type(out) is not np.ndarray and not isinstance(out, VALUE_TYPES):
             out = np.asarray(out)
         self.tangents.append(push_forward(primitive, tangents, out, values, kwargs))
@@ -284,7 +285,11 @@ def _push(f: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any], ke
             unwrap_constants=True,
         )
         call_args, call_kwargs = _substitute(tuple(args), kwargs, keys, traced)
-        result = f(*call_args, **call_kwargs)
+        try:
+            result = f(*call_args, **call_kwargs)
+        except ValueError as error:
+            raise_conversion_error(error)
+            raise
     result, aux = _split_aux(result, has_aux, f, caller, trace)
     leaves, out_tree = tree_flatten(result)
     values, out_tangents = [], []
@@ -347,7 +352,7 @@ def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any],
     keys = tuple(range(len(primals)))
     leaves, in_tree = tree_flatten(tuple(primals))
     t_leaves, t_tree = tree_flatten(tuple(tangents))
-    if t_tree != in_tree:
+    if t_tree != in_tree and _sequences_as_tuples(t_tree) != _sequences_as_tuples(in_tree):
         raise TypeError(
             f"jvp: the tangents must have the structure of the primals, {in_tree.describe()}, "
             f"but they are {t_tree.describe()}."

@@ -102,6 +102,15 @@ class Primitive:
         # Lets inspect.signature(primitive) and help() show the wrapped function.
         return self.fun
 
+    @property
+    def __name__(self) -> str:
+        return self.name
+
+    def __get__(self, instance: Any, owner: Any = None) -> Primitive:
+        # A primitive stored on a class stays itself (as it did without this method); having
+        # __get__ makes inspect and help() treat it as the function it stands for.
+        return self
+
     def __repr__(self) -> str:
         return f"<primitive {self.name}>"
 
@@ -323,3 +332,84 @@ def _check_primitive(prim: Any, caller: str) -> None:
             f"a rule{at_user_line()}. To give it one, make it with "
             f"tapegrad.primitive({prim.name}.fun) (differentiable is true by default)."
         )
+
+
+class _PrimitiveDoc:
+    """``Primitive.__doc__``: the class's docstring on the class, and on each primitive a
+    page of its own (what it wraps, its signature, its derivative), so ``help(tnp.sin)``
+    describes ``sin``, not the `Primitive` class."""
+
+    def __init__(self, class_doc: str | None) -> None:
+        self.class_doc = class_doc
+
+    def __get__(self, prim: Primitive | None, owner: Any = None) -> str | None:
+        return self.class_doc if prim is None else describe(prim)
+
+
+def describe(prim: Primitive) -> str:
+    """What ``help(prim)`` shows: what it wraps, its derivative rules, the wrapped doc's summary.
+
+    Examples:
+        >>> import tapegrad.numpy as tnp
+        >>> print(describe(tnp.sin).splitlines()[2])
+        Derivative (VJP): x: g * np.cos(x)
+    """
+    fun = prim.fun
+    where = f"{getattr(fun, '__module__', None) or 'numpy'}.{getattr(fun, '__qualname__', prim.name)}"
+    lines = [f"tapegrad primitive {prim.name}: {where} on plain values, one tape entry on traced ones.", ""]
+    if not prim.differentiable:
+        lines.append("Not differentiable: traced arguments are read as constants.")
+    else:
+        lines.append(f"Derivative (VJP): {_rules_summary(prim, _vjp_rules.get(prim), 'g')}")
+    paragraphs = (inspect.getdoc(fun) or "").strip().split("\n\n")
+    if paragraphs[0].startswith(f"{getattr(fun, '__name__', prim.name)}("):  # a ufunc's signature
+        paragraphs = paragraphs[1:]
+    summary = " ".join(paragraphs[0].split()) if paragraphs else ""
+    if summary:
+        lines += ["", f"{where}:", summary]
+    return "\n".join(lines)
+
+
+def _rules_summary(prim: Primitive, rules: Any, seed: str) -> str:
+    """One line naming each argument's rule by its formula (``x: g * cos(x)``)."""
+    if rules is None:
+        return "none registered"
+    if not isinstance(rules, tuple):
+        return f"all arguments at once: {_formula(rules)}"
+    try:
+        names = list(inspect.signature(prim.fun).parameters)
+    except (TypeError, ValueError):
+        names = []
+    parts = []
+    for position, rule in enumerate(rules):
+        name = names[position] if position < len(names) else f"argument {position}"
+        parts.append(f"{name}: {'not differentiable' if rule is None else _formula(rule)}")
+    return "; ".join(parts)
+
+
+def _formula(rule: Callable[..., Any]) -> str:
+    """The body of a lambda rule, read from its source; a named function's docstring summary
+    (or its name) otherwise."""
+    code = getattr(rule, "__code__", None)
+    name = getattr(rule, "__name__", "rule")
+    if code is None or name != "<lambda>":
+        doc = (inspect.getdoc(rule) or "").split("\n\n")[0]
+        return f"{name} ({' '.join(doc.split())})" if doc else f"{name}()"
+    try:
+        import ast  # only when help() asks
+
+        source = inspect.getsource(rule)
+        tree = ast.parse(inspect.cleandoc(source) if source[:1].isspace() else source)
+    except (OSError, SyntaxError, TypeError):
+        return "a lambda"
+    columns = [col for _, _, col, _ in code.co_positions() if col is not None]
+    lambdas = [node for node in ast.walk(tree) if isinstance(node, ast.Lambda)]
+    first_line = min(node.lineno for node in lambdas) if lambdas else 0
+    for node in lambdas:
+        body = node.body
+        if node.lineno == first_line and columns and body.col_offset <= min(columns) <= (body.end_col_offset or 0):
+            return " ".join(ast.unparse(body).split())
+    return " ".join(ast.unparse(lambdas[0].body).split()) if len(lambdas) == 1 else "a lambda"
+
+
+Primitive.__doc__ = _PrimitiveDoc(Primitive.__doc__)  # type: ignore[assignment]

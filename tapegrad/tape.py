@@ -194,9 +194,10 @@ class Trace:
             self.n_slots = slot + 1
             result: Any = Tracer(self, slot, out)
         elif type(out) is tuple or type(out) is list:
+            container = type(out)  # the tape keeps a tuple; the caller gets NumPy's container
             out = tuple(o if isinstance(o, VALUE_TYPES) else np.asarray(o) for o in out)
             self.n_slots = slot + len(out)
-            result = tuple(Tracer(self, slot + k, o) for k, o in enumerate(out))
+            result = container(Tracer(self, slot + k, o) for k, o in enumerate(out))
         else:
             if not isinstance(out, VALUE_TYPES):
                 out = np.asarray(out)  # a user primitive may return a Python scalar

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tapegrad.errors import EscapedTracerError, at_user_line
+from tapegrad.errors import EscapedTracerError, TracerConversionError, at_user_line
 
 if TYPE_CHECKING:
     from tapegrad.tape import Trace
@@ -90,7 +90,7 @@ class Tracer:
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray[Any, Any]:
         self._check_alive("np.asarray()")
-        raise TypeError(
+        raise TracerConversionError(
             f"a traced value cannot be turned into a plain NumPy array{at_user_line()}: that "
             "would cut it off from the gradient. It happens with np.asarray(t) or np.array([t, ...]), with "
             "writing a tracer into a plain array (a[i] = t), and with plain NumPy functions "
@@ -101,7 +101,7 @@ class Tracer:
 
     def __float__(self) -> float:
         self._check_alive("float()")
-        raise TypeError(
+        raise TracerConversionError(
             f"float() of a traced value of shape {self.shape}{at_user_line()} would cut it off "
             "from the gradient. NumPy also calls "
             "it when a traced scalar is written into a plain array (a[i] = t): build the "

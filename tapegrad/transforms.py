@@ -22,6 +22,7 @@ from tapegrad.errors import (
     NonScalarOutputError,
     NotDifferentiableError,
     at_user_line,
+    raise_conversion_error,
 )
 from tapegrad.guard import protect, written_constant_error
 from tapegrad.pytree import TreeDef, tree_flatten, tree_map, tree_unflatten
@@ -63,13 +64,32 @@ class _Traced:
 
     def pull_back(self, out_cts: list[Any]) -> Any:
         """The cotangents of the inputs, in the inputs' structure, given the outputs' ones."""
-        seeds = [(s, ct) for s, ct in zip(self.out_slots, out_cts, strict=True) if s is not None]
+        seeds = [(s, _as_cotangent(ct, out)) for s, ct, out
+                 in zip(self.out_slots, out_cts, self.out_leaves, strict=True) if s is not None]
         cts = backward(self.trace, seeds)
         grads = [
             _as_gradient(cts[i], x, scalar)
             for i, (x, scalar) in enumerate(zip(self.inputs, self.scalar_inputs, strict=True))
         ]
         return tree_unflatten(self.in_tree, grads)
+
+
+def _as_cotangent(ct: Any, out: Any) -> Any:
+    """`ct`, the cotangent of output `out`, as an array of out's dtype: rules never see a
+    Python number (``vjp_fn(1.0)``) or a dtype other than their output's."""
+    dtype = _dtype(out)
+    if dtype.kind not in "fc":
+        dtype = np.dtype(np.float64)
+    if type(ct) is Tracer:  # higher order: a cotangent traced by an outer transform
+        return ct if ct.dtype == dtype else tnp.astype(ct, dtype)
+    if np.iscomplexobj(ct) and dtype.kind != "c":
+        raise TypeError(
+            f"vjp_fn: a complex cotangent was given for a real output of dtype {dtype}"
+            f"{at_user_line()}; the cotangent of a real value is real (docs/complex.md). "
+            "Pass its real part, or make the output complex."
+        )
+    ct = np.asarray(ct, dtype=dtype)
+    return ct if type(ct) is np.ndarray else np.array(ct)
 
 
 def _run(f: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
@@ -89,8 +109,9 @@ def _run(f: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
         call_args, call_kwargs = _substitute(args, kwargs, keys, traced)
         try:
             result = f(*call_args, **call_kwargs)
-        except ValueError as error:  # a write into an array the tape holds (tapegrad.guard)?
-            mutation = written_constant_error(error)
+        except ValueError as error:
+            raise_conversion_error(error)
+            mutation = written_constant_error(error)  # a write into an array the tape holds?
             if mutation is None:
                 raise
             raise mutation.with_traceback(error.__traceback__) from None
@@ -315,7 +336,15 @@ def _check_scalar(t: _Traced, f: Any, caller: str) -> Any:
         )
     out = t.out_leaves[0]
     shape = np.shape(out)
-    if shape != ():
+    if np.iscomplexobj(out):
+        raise TypeError(
+            f"{caller}: {_name(f)} returned a complex value (dtype {_dtype(out)}), and a gradient "
+            "needs a real-valued function. For the complex derivative of a holomorphic function "
+            "use tapegrad.holomorphic_grad(f); to differentiate a real quantity return "
+            "np.real(...) or np.abs(...) of it; to pull back a complex cotangent of your own use "
+            "tapegrad.vjp(f, x)."
+        )
+    if shape != () and np.size(out) != 1:  # one element: its gradient, as autograd and PyTorch
         raise NonScalarOutputError(
             f"{caller}: {_name(f)} must return a scalar, but it returned an array of shape "
             f"{shape}. For the derivative of each element of an elementwise function use "
@@ -341,7 +370,10 @@ def value_and_grad(f: Callable[..., Any], argnums: ArgNums | None = None, has_au
 
 def grad(f: Callable[..., Any], argnums: ArgNums | None = None, has_aux: bool = False,
          argnames: ArgNames | None = None) -> Callable[..., Any]:
-    """The gradient of `f`, a function returning a scalar, as a new function.
+    """The gradient of `f`, a function returning a real scalar, as a new function.
+
+    An output with one element (shape ``(1,)``, ``(1, 1)``...) counts as a scalar, as in HIPS
+    autograd and PyTorch; a complex output is a `TypeError` (see `holomorphic_grad`).
 
     ``argnums`` picks the positional argument(s) to differentiate (an int, default 0, or a
     tuple to get a tuple of gradients); each may be an array, a scalar, or a pytree of them
@@ -378,7 +410,7 @@ def _value_and_grad(f: Callable[..., Any], argnums: ArgNums | None, argnames: Ar
     def value_and_grad_f(*args: Any, **kwargs: Any) -> Any:
         t = _run(f, args, kwargs, chosen.keys, has_aux, caller)
         out = _check_scalar(t, f, caller)
-        grads = chosen.pack(t.pull_back([np.ones((), _dtype(out))]))
+        grads = chosen.pack(t.pull_back([np.ones(np.shape(out), _dtype(out))]))
         return ((out, t.aux) if has_aux else out), grads
 
     return value_and_grad_f
@@ -389,7 +421,10 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple[An
 
     ``vjp_fn(ct)`` takes a cotangent with the structure and shapes of ``out`` and returns a
     tuple with one cotangent per primal. It can be called many times. With ``has_aux=True``
-    the result is ``(out, vjp_fn, aux)``.
+    the result is ``(out, vjp_fn, aux)``. Each cotangent leaf becomes an array of its
+    output's dtype, so a Python number serves for a 0-d output; a leaf of another shape is
+    refused, never broadcast. A tuple may stand for a list and a list for a tuple (NumPy's
+    ``split`` returns a list).
 
     Examples:
         >>> import numpy as np, tapegrad
@@ -401,7 +436,7 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple[An
 
     def vjp_fn(ct: Any) -> Any:
         leaves, tree = tree_flatten(ct)
-        if tree != t.out_tree:
+        if tree != t.out_tree and _sequences_as_tuples(tree) != _sequences_as_tuples(t.out_tree):
             raise TypeError(
                 f"vjp_fn: the cotangent must have the structure of {_name(f)}'s output, "
                 f"{t.out_tree.describe()}, but it is {tree.describe()}{at_user_line()}. Pass one "
@@ -418,6 +453,16 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple[An
         return t.pull_back(leaves)
 
     return (t.out, vjp_fn, t.aux) if has_aux else (t.out, vjp_fn)
+
+
+def _sequences_as_tuples(tree: TreeDef) -> TreeDef:
+    """`tree` with every list and namedtuple a plain tuple: a cotangent may use any of them
+    where the output used one (NumPy's split returns a list, eigh a namedtuple; a tuple of
+    cotangents pulls back the same way)."""
+    kind = tree.kind
+    if kind is list or (kind is not None and issubclass(kind, tuple) and hasattr(kind, "_fields")):
+        kind = tuple
+    return attrs.evolve(tree, kind=kind, children=tuple(map(_sequences_as_tuples, tree.children)))
 
 
 def elementwise_grad(f: Callable[..., Any], argnums: ArgNums = 0) -> Callable[..., Any]:

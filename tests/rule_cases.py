@@ -102,6 +102,11 @@ def matrix(*shape: int, shift: float = 0.0, spd: bool = False, cplx: bool = Fals
     return draw
 
 
+def hermitian(a: Any) -> Any:
+    """The Hermitian part of (a stack of) matrices: where eigh and cholesky are checked."""
+    return (a + tnp.conjugate(tnp.swapaxes(a, -1, -2))) / 2
+
+
 CONDITION = np.array([[True, False, True], [False, False, True]])
 UNARY_SHAPES = [(), (3,), (2, 3), (1, 4, 1)]
 BINARY_SHAPES = [((3,), (3,)), ((2, 3), (3,)), ((2, 1), (1, 3)), ((), (2, 3)), ((4, 1, 3), (2, 1))]
@@ -307,13 +312,17 @@ CASES += [
     Case(linalg.solve, (matrix(2, 3, 3, shift=3.0), sampler((3, 1))), label="batch"),
     Case(linalg.pinv, (matrix(4, 3, shift=2.0),)),
     Case(linalg.pinv, (matrix(2, 4, shift=2.0),), label="wide"),
-    Case(linalg.cholesky, (matrix(3, 3, spd=True),)),
-    Case(linalg.cholesky, (matrix(2, 3, 3, spd=True),), label="batch"),
+    # eigh, eigvalsh and cholesky: symmetric convention, so checked on symmetric(a) (the
+    # derivative along symmetric directions); tests/test_fidelity.py checks the convention.
+    Case(linalg.cholesky, (matrix(3, 3, spd=True),), call=lambda a: tnp.linalg.cholesky(hermitian(a))),
+    Case(linalg.cholesky, (matrix(2, 3, 3, spd=True),), call=lambda a: tnp.linalg.cholesky(hermitian(a)),
+         label="batch"),
     Case(linalg._eigh, (fixed(np.diag([1.0, 2.5, 4.5]) + 0.3 * np.ones((3, 3))),),
-         call=lambda a: tuple(tnp.linalg.eigh(a)), covers=tnp.linalg.eigh),
+         call=lambda a: tuple(tnp.linalg.eigh(hermitian(a))), covers=tnp.linalg.eigh),
     Case(linalg._eigh, (fixed(np.diag([1.0, 2.5, 4.5]) + 0.3 * np.ones((3, 3))),),
-         call=lambda a: tuple(tnp.linalg.eigh(a, UPLO="U")), label="upper"),
-    Case(linalg._eigh, (fixed(np.diag([1.0, 3.0]) + 0.5),), call=tnp.linalg.eigvalsh, label="eigvalsh"),
+         call=lambda a: tuple(tnp.linalg.eigh(hermitian(a), UPLO="U")), label="upper"),
+    Case(linalg._eigh, (fixed(np.diag([1.0, 3.0]) + 0.5),), call=lambda a: tnp.linalg.eigvalsh(hermitian(a)),
+         label="eigvalsh"),
     Case(linalg._svd, (fixed([[2.0, 0.3, 0.1], [0.2, -1.0, 0.4], [0.1, 0.5, 0.5], [0.3, 0.1, 0.2]]),),
          call=lambda a: tuple(tnp.linalg.svd(a, full_matrices=False)), label="tall"),
     Case(linalg._svd, (fixed([[2.0, 0.3, 0.1, 0.3], [0.2, -1.0, 0.4, 0.1]]),),
@@ -329,7 +338,8 @@ CASES += [
          label="zero", order=1),
     *[Case(tnp.linalg.norm, (sampler((3, 4)),), {"ord": o}, label=f"ord={o}") for o in ("nuc", 2, -2, 1, -1, np.inf)],
     *[Case(tnp.linalg.norm, (sampler((4,)),), {"ord": o}, label=f"vector-ord={o}") for o in (1, 3, np.inf, -np.inf)],
-    Case(tnp.linalg.eigvalsh, (fixed(np.diag([1.0, 3.0]) + 0.5),)),
+    Case(tnp.linalg.eigvalsh, (fixed(np.diag([1.0, 3.0]) + 0.5),), call=lambda a: tnp.linalg.eigvalsh(hermitian(a)),
+         covers=tnp.linalg.eigvalsh),
     Case(tnp.linalg.matrix_power, (matrix(3, 3, shift=2.0),), {"n": -2}),
     Case(tnp.linalg.multi_dot, (sampler((2, 3)), sampler((3, 4)), sampler((4,))),
          call=lambda *a: tnp.linalg.multi_dot(list(a))),
@@ -388,3 +398,8 @@ COMPLEX_CASES: list[Case] = [
     Case(tfft._ifftn, (csampler((3, 4)),), call=tnp.fft.ifft2),
     Case(tfft._irfft1, (csampler((3, 4)),), call=tnp.fft.irfft),
 ]
+
+from rule_cases_linalg import COMPLEX_LINALG_CASES, LINALG_CASES  # noqa: E402
+
+CASES += LINALG_CASES
+COMPLEX_CASES += COMPLEX_LINALG_CASES

@@ -12,7 +12,7 @@ The convention, for anyone writing a page in docs/:
   reader would see when running the page is always shown on the page.
 - A line ``--8<-- "path"`` alone in a ``python`` block is replaced by the file at `path`
   (relative to the repository root), as the site's pymdownx.snippets does: the page shows,
-  and the test runs, the real program (the seed examples in examples/seed/, for instance).
+  and the test runs, the real program (the seed examples in tapegrad/seed/, for instance).
 - Fenced blocks tagged ``console`` quote what the seed tutorial's own programs printed;
   they are not run, and each must be one of the seed outputs kept in tests/test_seed.py.
 - Fenced blocks tagged ``bash`` are shell commands for the reader; they are not run, but a

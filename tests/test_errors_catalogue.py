@@ -515,11 +515,11 @@ CATALOGUE = [
     Mistake("writing a traced row into a NumPy array", tracer_row_into_ndarray, TypeError,
             r"cannot be turned into a plain NumPy array.*a\[i\] = t", HERE, r"tnp.stack",
             "Build the array from its pieces with tnp.stack or tnp.array([...])."),
-    Mistake("writing a traced scalar into a NumPy array", tracer_scalar_into_ndarray, ValueError,
+    Mistake("writing a traced scalar into a NumPy array", tracer_scalar_into_ndarray, TypeError,
             r"float\(\) of a traced value.*a\[i\] = t", HERE, r"tapegrad.numpy.stack",
-            "Build the array with tnp.stack or tnp.array([...]); NumPy reports this as "
-            "'setting an array element with a sequence', caused by tapegrad's error.",
-            chained=True),
+            "Build the array with tnp.stack or tnp.array([...]). (NumPy reports this as "
+            "'setting an array element with a sequence'; the transform raises tapegrad's "
+            "error, which NumPy kept as the cause, instead.)"),
     Mistake("np.array of traced values", numpy_array_of_tracers, TypeError,
             r"cannot be turned into a plain NumPy array.*np.array\(\[t, ...\]\)", HERE,
             r"tnp.array\(\[x, y\]\)", "Use tnp.array([x, y]) or tnp.stack."),

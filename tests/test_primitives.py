@@ -115,3 +115,28 @@ def test_traced_values_passed_by_keyword_are_differentiated() -> None:
     defvjp(weighted, lambda g, ans, x, w=1.0: g * w, lambda g, ans, x, w=1.0: g * x)
     assert grad(lambda w: weighted(3.0, w=w))(2.0) == 3.0
     assert grad(lambda x: weighted(x=x, w=2.0))(5.0) == 2.0
+
+
+def test_help_on_a_numpy_primitive_describes_the_function_and_its_derivative() -> None:
+    import pydoc
+
+    import tapegrad.numpy as tnp
+
+    page = pydoc.render_doc(tnp.sin, renderer=pydoc.plaintext)
+    assert "sin(x, /" in page  # the wrapped function's name and signature
+    assert "Derivative (VJP): x: g * np.cos(x)" in page
+    assert "Trigonometric sine, element-wise." in page
+    assert "A function tapegrad records" not in page  # not the Primitive class's docstring
+    for name in ("sum", "matmul", "exp", "reshape"):
+        page = pydoc.render_doc(getattr(tnp, name), renderer=pydoc.plaintext)
+        assert f"{name}(" in page and "Derivative (VJP)" in page
+    assert "Not differentiable" in pydoc.render_doc(tnp.argmax, renderer=pydoc.plaintext)
+    assert tapegrad.Primitive.__doc__.startswith("A function tapegrad records")
+
+
+def test_help_on_a_user_primitive_shows_its_rule() -> None:
+    import pydoc
+
+    cube = tapegrad.primitive(lambda x: x ** 3, name="cube")
+    tapegrad.defvjp(cube, lambda g, ans, x: g * 3 * x ** 2)
+    assert "x: g * 3 * x ** 2" in pydoc.render_doc(cube, renderer=pydoc.plaintext)

@@ -63,8 +63,8 @@ def test_ufunc_reduce_maps_to_the_reduction() -> None:
 
 def test_unsupported_numpy_function_is_named_with_the_fix() -> None:
     with pytest.raises(tapegrad.UnsupportedFunctionError,
-                       match=r"numpy\.(linalg\.)?eigvals.*tapegrad\.primitive.*defvjp"):
-        grad(lambda x: np.sum(np.linalg.eigvals(x)))(np.eye(2))
+                       match=r"numpy\.unwrap.*tapegrad\.primitive.*defvjp"):
+        grad(lambda x: np.sum(np.unwrap(x)))(np.ones(2))
 
 
 def test_writing_a_tracer_into_an_ndarray_is_explained() -> None:
@@ -75,9 +75,9 @@ def test_writing_a_tracer_into_an_ndarray_is_explained() -> None:
 
     with pytest.raises(TypeError, match=r"a\[i\] = t.*tnp\.stack"):
         grad(f)(np.ones(2))  # a row: NumPy asks for an array
-    with pytest.raises(ValueError) as info:
-        grad(f)(1.0)  # a scalar: NumPy asks for a float, and chains our error as the cause
-    assert "a[i] = t" in str(info.value.__cause__)
+    with pytest.raises(TypeError, match=r"a\[i\] = t") as info:
+        grad(f)(1.0)  # a scalar: NumPy asks for a float, and hides our error as the cause
+    assert "setting an array element" not in str(info.value)
 
 
 def test_float_of_a_tracer_is_explained() -> None:

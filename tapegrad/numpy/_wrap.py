@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable
 from typing import Any
 
-from tapegrad.registry import Primitive, holds_tracer
+from tapegrad.registry import Primitive, _as_array, holds_tracer
 
 by_numpy: dict[Any, Callable[..., Any]] = {}
 """NumPy function or ufunc -> what a call on tracers runs instead (a primitive or a wrapper)."""
@@ -37,14 +38,19 @@ def composite(numpy_fun: Callable[..., Any],
 
     The body is written with tapegrad primitives, so it needs no rule of its own: it is
     differentiable (to any order) because its parts are. Untraced calls go straight to NumPy,
-    so they cost nothing and give NumPy's exact results.
+    so they cost nothing and give NumPy's exact results. On traced calls, an argument that is
+    a (nested) list or tuple holding tracers becomes one traced array first, as NumPy converts
+    an array-like, unless its parameter takes a sequence of arrays (`SEQUENCE_PARAMETERS`):
+    so the body may rely on ``.ndim``, ``.shape`` and ``.T`` of its array arguments.
     """
 
     def register(impl: Callable[..., Any]) -> Callable[..., Any]:
+        sequences = _sequence_parameters(impl)
+
         @functools.wraps(impl)
         def fun(*args: Any, **kwargs: Any) -> Any:
             if holds_tracer(args) or (kwargs and holds_tracer(kwargs.values())):
-                return impl(*args, **kwargs)
+                return impl(*_as_arrays(args, sequences), **_as_arrays_by_name(kwargs, sequences))
             return numpy_fun(*args, **kwargs)
 
         for target in (numpy_fun, *aliases):
@@ -52,3 +58,38 @@ def composite(numpy_fun: Callable[..., Any],
         return fun
 
     return register
+
+
+SEQUENCE_PARAMETERS = frozenset({"arrays", "tup", "arys", "operands", "condlist", "choicelist",
+                                 "choices", "funclist", "xi"})
+"""NumPy's names for parameters that take a sequence of arrays (``np.stack(arrays)``,
+``np.select(condlist, choicelist)``): kept as sequences; every other list becomes an array."""
+
+
+def _sequence_parameters(impl: Callable[..., Any]) -> tuple[frozenset[int], frozenset[str]]:
+    """The positions and names of `impl`'s parameters that take a sequence of arrays."""
+    params = list(inspect.signature(impl).parameters.values())
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    positions = frozenset(i for i, p in enumerate(params)
+                          if p.kind in positional and p.name in SEQUENCE_PARAMETERS)
+    return positions, frozenset(p.name for p in params if p.name in SEQUENCE_PARAMETERS)
+
+
+def _as_arrays(args: tuple[Any, ...], sequences: tuple[frozenset[int], frozenset[str]]) -> tuple[Any, ...]:
+    if not any(type(a) is list or type(a) is tuple for a in args):
+        return args
+    return tuple(_as_array_items(a) if i in sequences[0] else _as_array(a) for i, a in enumerate(args))
+
+
+def _as_arrays_by_name(kwargs: dict[str, Any],
+                       sequences: tuple[frozenset[int], frozenset[str]]) -> dict[str, Any]:
+    if not any(type(v) is list or type(v) is tuple for v in kwargs.values()):
+        return kwargs
+    return {k: _as_array_items(v) if k in sequences[1] else _as_array(v) for k, v in kwargs.items()}
+
+
+def _as_array_items(arg: Any) -> Any:
+    """A sequence of array-likes with each item one array: ``[[x, y], z]`` -> ``[xy, z]``."""
+    if type(arg) is list or type(arg) is tuple:
+        return type(arg)(_as_array(item) for item in arg)
+    return arg

@@ -3,15 +3,16 @@
 Every function takes stacks of matrices (``(..., m, n)``) as NumPy does. Rules are written
 with tapegrad operations, so they differentiate again (second order and beyond).
 
-Conventions:
-    * ``eigh`` and ``cholesky`` read only one triangle of their input (the lower one by
-      default), exactly as NumPy does; their gradient is therefore the gradient with respect
-      to that triangle, and zero on the other. Pass ``(a + a.T) / 2`` for a symmetric gradient.
+Conventions (docs/numerics.md):
+    * ``eigh``, ``eigvalsh`` and ``cholesky`` read only one triangle of their input, as NumPy
+      does, but their gradient is that of the function of the symmetric (Hermitian) matrix,
+      itself symmetric: the convention of JAX, PyTorch and HIPS autograd.
     * ``norm``: at the zero vector (or matrix), the gradient of the 2-norm and Frobenius norm
       is 0 (the smallest subgradient), not NaN; its higher derivatives there are 0 too.
-    * Complex inputs are supported by ``det``, ``slogdet``, ``inv``, ``solve`` and ``norm``
-      (docs/complex.md); ``eigh``, ``cholesky``, ``svd``, ``qr`` and ``pinv`` differentiate
-      real inputs only and say so.
+    * Complex inputs are supported throughout (docs/complex.md). Eigen- and singular vectors
+      have a free phase (a gauge): functions that do not depend on it get exact gradients.
+    * ``eig``, ``lstsq``, ``cond``, the tensor solvers and NumPy 2's array-API names are in
+      `tapegrad.numpy.linalg_more`, and exported here.
 """
 
 from __future__ import annotations
@@ -23,10 +24,12 @@ import numpy as np
 from tapegrad.errors import NotDifferentiableError
 from tapegrad.numpy._wrap import composite, wrap
 from tapegrad.numpy.elementwise import absolute, conjugate, where
-from tapegrad.numpy.manipulation import expand_dims, reshape, tril, triu
-from tapegrad.numpy.products import _swap_last, matmul
+from tapegrad.numpy.manipulation import diagonal as _diagonal
+from tapegrad.numpy.manipulation import expand_dims, reshape, tril
+from tapegrad.numpy.products import _swap_last
+from tapegrad.numpy.products import matmul as _matmul
 from tapegrad.numpy.reductions import max, min, sum, unbroadcast
-from tapegrad.registry import Primitive, defvjp
+from tapegrad.registry import Primitive, defjvp, defvjp
 from tapegrad.tracer import strip
 
 _la = np.linalg
@@ -55,21 +58,13 @@ def _T(x: Any) -> Any:
     return _swap_last(x)
 
 
-def _real_only(name: str, x: Any) -> None:
-    if np.dtype(x.dtype).kind == "c":
-        raise NotDifferentiableError(
-            f"tapegrad differentiates {name} for real matrices only; this one is complex. "
-            "Split it into real and imaginary parts, or use tapegrad.stop_gradient."
-        )
-
-
 def _mat(v: Any) -> Any:
     """A batch of scalars (...,) as (..., 1, 1), to scale a batch of matrices."""
     return expand_dims(expand_dims(v, -1), -1)
 
 
 # -- inverse, determinant, solve --------------------------------------------------------------
-defvjp(inv, lambda g, ans, a: -matmul(matmul(_T(ans), g), _T(ans)))
+defvjp(inv, lambda g, ans, a: -_matmul(_matmul(_T(ans), g), _T(ans)))
 defvjp(det, lambda g, ans, a: _mat(g * ans) * _T(inv(a)))
 
 
@@ -95,121 +90,160 @@ def _solve_vjp_a(g: Any, ans: Any, a: Any, b: Any) -> Any:
     ct_b = solve(_T(a), g)
     if np.ndim(b) == 1:
         return unbroadcast(-expand_dims(ct_b, -1) * expand_dims(ans, -2), a)
-    return unbroadcast(-matmul(ct_b, _T(ans)), a)
+    return unbroadcast(-_matmul(ct_b, _T(ans)), a)
 
 
 defvjp(solve, _solve_vjp_a, _solve_vjp_b)
 
 
+# -- rules written in the conjugate convention ----------------------------------------------
+# The factorizations below are not holomorphic, and their formulas are best known (JAX,
+# PyTorch, Giles) for the conjugate of tapegrad's cotangent, df/dx + i df/dy, with conjugate
+# transposes. Each rule conjugates its cotangents in, applies the formula, and conjugates the
+# result out; for real matrices both conjugations are no-ops and ^H is ^T.
+def _cj(x: Any) -> Any:
+    """conj(x), skipped for real values (no tape entry, no copy)."""
+    return conjugate(x) if np.iscomplexobj(strip(x)) else x
+
+
+def _H(x: Any) -> Any:
+    """The conjugate transpose of a stack of matrices."""
+    return _cj(_T(x))
+
+
+def _hermitian_part(x: Any) -> Any:
+    return 0.5 * (x + _H(x))
+
+
+def _eye(n: int, like: Any) -> Any:
+    return np.eye(n, dtype=np.result_type(like))
+
+
 def _pinv_vjp(g: Any, ans: Any, a: Any, rcond: Any = None, hermitian: bool = False, **kwargs: Any) -> Any:
-    _real_only("linalg.pinv", a)
     # d pinv for a of constant rank (Golub & Pereyra), transposed.
-    p, pt = ans, _T(ans)
-    gt = _T(g)
-    eye_m = np.eye(a.shape[-2], dtype=a.dtype)
-    eye_n = np.eye(a.shape[-1], dtype=a.dtype)
-    return (-matmul(matmul(pt, g), pt)
-            + matmul(matmul(eye_m - matmul(a, p), gt), matmul(p, pt))
-            + matmul(matmul(matmul(pt, p), gt), eye_n - matmul(p, a)))
+    g, p = _cj(g), ans
+    ph, gh = _H(p), _H(g)
+    return _cj(-_matmul(_matmul(ph, g), ph)
+               + _matmul(_matmul(_eye(a.shape[-2], a) - _matmul(a, p), gh), _matmul(p, ph))
+               + _matmul(_matmul(_matmul(ph, p), gh), _eye(a.shape[-1], a) - _matmul(p, a)))
 
 
 defvjp(pinv, _pinv_vjp)
 
 
-# -- symmetric and triangular factorizations -------------------------------------------------
-def _onto_triangle(grad: Any, lower: bool) -> Any:
-    """The gradient with respect to the triangle NumPy read, from one with respect to the
-    symmetric matrix built from it: off-diagonal entries stand for two entries of it."""
-    both = grad + _T(grad)
-    if lower:
-        return tril(both, -1) + _diagonal_part(grad)
-    return triu(both, 1) + _diagonal_part(grad)
-
-
+# -- Hermitian and triangular factorizations -------------------------------------------------
+# eigh, eigvalsh and cholesky read one triangle of their input. Their gradient is that of the
+# function of a Hermitian matrix, which is Hermitian (the convention of JAX, PyTorch and HIPS
+# autograd; docs/numerics.md): exact along Hermitian perturbations, and equal to the gradient
+# of f((a + a^H) / 2) for any a.
 def _diagonal_part(x: Any) -> Any:
     return where(np.eye(x.shape[-1], dtype=bool), x, np.zeros((), np.result_type(x)))
 
 
+def _off_diagonal_inverse_gaps(w: Any) -> Any:
+    """F[..., i, j] = 1 / (w[j] - w[i]) off the diagonal, 0 on it (infinite for repeats)."""
+    off = ~np.eye(w.shape[-1], dtype=bool)
+    gaps = expand_dims(w, -2) - expand_dims(w, -1)
+    return where(off, 1.0 / where(off, gaps, 1.0), 0.0)
+
+
 def _eigh_vjp(g: Any, ans: Any, a: Any, UPLO: str = "L") -> Any:
-    _real_only("linalg.eigh", a)
     g_w, g_v = g
     w, v = ans
-    n = a.shape[-1]
-    off = ~np.eye(n, dtype=bool)
-    # F[i, j] = 1 / (w[j] - w[i]) off the diagonal; infinite for repeated eigenvalues.
-    gaps = expand_dims(w, -2) - expand_dims(w, -1)
-    f = where(off, 1.0 / where(off, gaps, 1.0), 0.0)
-    inner = f * matmul(_T(v), g_v)
-    inner = inner + where(np.eye(n, dtype=bool), expand_dims(g_w, -1), 0.0)
-    return _onto_triangle(matmul(matmul(v, inner), _T(v)), UPLO.upper() == "L")
+    vh_gv = _matmul(_H(v), _cj(g_v))
+    inner = _off_diagonal_inverse_gaps(w) * (vh_gv - _H(vh_gv)) * 0.5 + _diag_embed(g_w)
+    return _cj(_matmul(_matmul(v, inner), _H(v)))
+
+
+def _diag_embed(d: Any) -> Any:
+    """A stack of diagonal matrices from a stack of diagonals."""
+    return where(np.eye(d.shape[-1], dtype=bool), expand_dims(d, -1), 0.0)
+
+
+def _eigh_jvp(t: Any, ans: Any, a: Any, UPLO: str = "L") -> Any:
+    # Along the Hermitian part of t: dw = diag(P), dv = v (F o P), with P = v^H t v.
+    w, v = ans
+    p = _matmul(_H(v), _matmul(_hermitian_part(t), v))
+    dw = _diagonal_of(p)
+    return (np.real(dw) if np.iscomplexobj(strip(dw)) else dw,
+            _matmul(v, _off_diagonal_inverse_gaps(w) * p))
 
 
 defvjp(_eigh, _eigh_vjp)
-
-
-def _half_diagonal_lower(x: Any) -> Any:
-    return tril(x, -1) + 0.5 * _diagonal_part(x)
+defjvp(_eigh, _eigh_jvp)
 
 
 def _cholesky_vjp(g: Any, ans: Any, a: Any, **kwargs: Any) -> Any:
-    _real_only("linalg.cholesky", a)
-    if kwargs.get("upper"):
-        raise NotDifferentiableError("tapegrad differentiates linalg.cholesky with upper=False only")
     low = ans
-    phi = _half_diagonal_lower(matmul(_T(low), g))
-    # grad = L^-T phi L^-1, the gradient for a general perturbation of a = L L^T.
-    grad = _T(solve(_T(low), _T(solve(_T(low), phi))))
-    return _onto_triangle(grad, lower=True)
+    if kwargs.get("upper"):  # ans = L^H: its cotangent, transposed and conjugated, is L's
+        low, g = _H(ans), _H(g)
+    lh_g = _matmul(_H(low), _cj(g))
+    phi = tril(lh_g, -1) + 0.5 * _diagonal_part(lh_g)
+    # L^-H phi L^-1 is the gradient for a general perturbation of a = L L^H; its Hermitian
+    # part, for Hermitian ones.
+    grad = _H(solve(_H(low), _H(solve(_H(low), phi))))
+    return _cj(_hermitian_part(grad))
+
+
+def _cholesky_jvp(t: Any, ans: Any, a: Any, **kwargs: Any) -> Any:
+    # dL = L phi(L^-1 t L^-H), t taken Hermitian; phi keeps the lower part, half the diagonal.
+    upper = kwargs.get("upper")
+    low = _H(ans) if upper else ans
+    x = solve(low, _H(solve(low, _hermitian_part(t))))
+    d_low = _matmul(low, tril(x, -1) + 0.5 * _diagonal_part(x))
+    return _H(d_low) if upper else d_low
 
 
 defvjp(cholesky, _cholesky_vjp)
+defjvp(cholesky, _cholesky_jvp)
 
 
 def _qr_vjp(g: Any, ans: Any, a: Any) -> Any:
-    _real_only("linalg.qr", a)
     if a.shape[-2] < a.shape[-1]:
         raise NotDifferentiableError(
             "tapegrad differentiates linalg.qr of matrices with at least as many rows as "
             f"columns; this one is {a.shape[-2]}x{a.shape[-1]}. Differentiate qr(a.T) instead."
         )
-    g_q, g_r = g
+    g_q, g_r = _cj(g[0]), _cj(g[1])
     q, r = ans
-    m = matmul(r, _T(g_r)) - matmul(_T(g_q), q)
-    copied = tril(m, -1) + _T(tril(m, -1)) + _diagonal_part(m)  # symmetric, from m's lower part
-    x = g_q + matmul(q, copied)
-    return _T(solve(r, _T(x)))  # x @ inv(r).T
+    m = _matmul(r, _H(g_r)) - _matmul(_H(g_q), q)
+    # Hermitian, from m's lower part; R's real diagonal (LAPACK's) keeps only Re of m's.
+    copied = tril(m, -1) + _H(tril(m, -1)) + _diagonal_part(np.real(m) if np.iscomplexobj(strip(m)) else m)
+    x = g_q + _matmul(q, copied)
+    return _cj(_H(solve(r, _H(x))))  # x @ inv(r)^H
 
 
 defvjp(_qr, _qr_vjp)
 
 
 def _svd_vjp(g: Any, ans: Any, a: Any, full_matrices: bool = True) -> Any:
-    _real_only("linalg.svd", a)
     m, n = a.shape[-2:]
     if full_matrices and m != n:
         raise NotDifferentiableError(
             "tapegrad differentiates linalg.svd of a non-square matrix with "
             "full_matrices=False only: the extra singular vectors are not unique."
         )
-    g_u, g_s, g_vh = g
+    g_u, g_s, g_v = _cj(g[0]), g[1], _H(_cj(g[2]))
     u, s, vh = ans
-    v, g_v = _T(vh), _T(g_vh)
-    k = s.shape[-1]
-    off = ~np.eye(k, dtype=bool)
-    s2 = s * s
-    gaps = expand_dims(s2, -2) - expand_dims(s2, -1)  # [i, j] = s_j^2 - s_i^2
-    f = where(off, 1.0 / where(off, gaps, 1.0), 0.0)
-    j = f * (matmul(_T(u), g_u) - matmul(_T(g_u), u))
-    kk = f * (matmul(_T(v), g_v) - matmul(_T(g_v), v))
-    middle = j * expand_dims(s, -2) + expand_dims(s, -1) * kk
-    middle = middle + where(np.eye(k, dtype=bool), expand_dims(g_s, -1), 0.0)
-    grad = matmul(matmul(u, middle), vh)
+    v = _H(vh)
+    f = _off_diagonal_inverse_gaps(s * s)  # [i, j] = 1 / (s_j^2 - s_i^2)
+    uh_gu, vh_gv = _matmul(_H(u), g_u), _matmul(vh, g_v)
+    middle = (f * (uh_gu - _H(uh_gu)) * expand_dims(s, -2) + expand_dims(s, -1) * (f * (vh_gv - _H(vh_gv)))
+              + _diag_embed(g_s))
     inv_s = 1.0 / s
-    if m > k:  # the part of g_u outside u's span
-        grad = grad + matmul((np.eye(m) - matmul(u, _T(u))), g_u * expand_dims(inv_s, -2)) @ vh
-    if n > k:
-        grad = grad + matmul(u * expand_dims(inv_s, -2), matmul(_T(g_v), np.eye(n) - matmul(v, vh)))
-    return grad
+    if np.iscomplexobj(strip(u)):
+        # The phase of each singular pair is free: the part of g_u along it is charged to u.
+        middle = middle + _diag_embed(1j * np.imag(_diagonal_of(uh_gu)) * inv_s)
+    grad = _matmul(_matmul(u, middle), vh)
+    if m > s.shape[-1]:  # the part of g_u outside u's span
+        grad = grad + _matmul(_matmul(_eye(m, a) - _matmul(u, _H(u)), g_u * expand_dims(inv_s, -2)), vh)
+    if n > s.shape[-1]:
+        grad = grad + _matmul(u * expand_dims(inv_s, -2), _matmul(_H(g_v), _eye(n, a) - _matmul(v, vh)))
+    return _cj(grad)
+
+
+def _diagonal_of(x: Any) -> Any:
+    return _diagonal(x, axis1=-2, axis2=-1)
 
 
 defvjp(_svd, _svd_vjp)
@@ -217,7 +251,7 @@ defvjp(_svd, _svd_vjp)
 
 def _svdvals_vjp(g: Any, ans: Any, a: Any) -> Any:
     u, _, vh = svd(a, full_matrices=False)
-    return matmul(u * expand_dims(g, -2), vh)
+    return _cj(_matmul(u * expand_dims(g, -2), vh))
 
 
 defvjp(_svdvals, _svdvals_vjp)
@@ -244,7 +278,8 @@ def slogdet(a: Any) -> Any:
 
 @composite(_la.eigh)
 def eigh(a: Any, UPLO: str = "L") -> Any:
-    """``np.linalg.eigh`` of a real symmetric matrix (read from one triangle, as NumPy does)."""
+    """``np.linalg.eigh`` of a symmetric (Hermitian) matrix, read from one triangle as NumPy does;
+    its gradient is symmetric (see the module docstring)."""
     return _EighResult(*_eigh(a, UPLO))
 
 
@@ -326,7 +361,7 @@ def matrix_power(a: Any, n: int) -> Any:
         a, n = inv(a), -n
     result = None
     for _ in range(n):
-        result = a if result is None else matmul(result, a)
+        result = a if result is None else _matmul(result, a)
     if result is None:
         return np.broadcast_to(np.eye(a.shape[-1], dtype=a.dtype), a.shape).copy()
     return result
@@ -347,3 +382,9 @@ __all__ = [
     "inv", "det", "slogdet", "solve", "pinv", "norm", "eigh", "eigvalsh", "cholesky", "svd",
     "qr", "matrix_power", "multi_dot",
 ]
+
+# Imported last: it builds on the primitives and rules above.
+from tapegrad.numpy.linalg_more import *  # noqa: E402, F403
+from tapegrad.numpy.linalg_more import __all__ as _more  # noqa: E402
+
+__all__ += _more

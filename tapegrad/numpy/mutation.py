@@ -40,7 +40,7 @@ import attrs
 import numpy as np
 
 from tapegrad.errors import MutationError, at_user_line
-from tapegrad.numpy import elementwise, indexing, manipulation, products
+from tapegrad.numpy import elementwise, indexing, linalg, linalg_more, manipulation, products
 from tapegrad.numpy._wrap import by_numpy
 from tapegrad.registry import Primitive, view_notes
 from tapegrad.tape import Trace
@@ -98,7 +98,7 @@ def _note(prim: Primitive, args: tuple[Any, ...], kwargs: Any, out: Any) -> Any:
     if type(parent) is not Tracer:
         return out
     parent_value = strip(parent)
-    several = type(out) is tuple
+    several = type(out) is tuple or type(out) is list  # np.split returns a list
     for k, result in enumerate(out if several else (out,)):
         if type(result) is not Tracer or result._trace is not parent._trace:
             continue
@@ -373,6 +373,10 @@ diagonal = read_only_view(manipulation.diagonal, np.diagonal, "a diagonal (np.di
 manipulation.diagonal = diagonal
 _namespace.diagonal = diagonal
 by_numpy[np.diagonal] = diagonal
+# np.linalg.diagonal (the array API's: the last two axes) is the same read-only view.
+matrix_diagonal = read_only_view(linalg_more.diagonal, np.linalg.diagonal, "a diagonal (np.linalg.diagonal)")
+linalg_more.diagonal = linalg.diagonal = matrix_diagonal
+by_numpy[np.linalg.diagonal] = matrix_diagonal
 
 
 def _einsum_of(x: Any, spec: str) -> Any:

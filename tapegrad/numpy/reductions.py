@@ -108,8 +108,18 @@ def _var_vjp(g: Any, ans: Any, x: Any, axis: Any = None, dtype: Any = None, out:
              ddof: float = 0, keepdims: bool = False, **kwargs: Any) -> Any:
     if kwargs.get("where", True) is not True or kwargs.get("mean") is not None:
         raise TypeError("tapegrad differentiates var/std without where= and mean= only")
+    if _is_constant_var(x, axis, ddof):
+        return None
     centred = np.conjugate(x - mean(x, axis=axis, keepdims=True))
     return expand_to(g, x, axis, keepdims) * centred * (2.0 / (_count(x, axis) - ddof))
+
+
+def _is_constant_var(x: Any, axis: Any, ddof: float) -> bool:
+    """Whether var over `axis` does not depend on x: one element per result (it is its own
+    mean), or ``ddof`` equal to the count (NumPy divides by 0: inf, or NaN). Its gradient is
+    then 0, not the NaN a formula would give."""
+    count = _count(x, axis)
+    return count <= 1 or count == ddof
 
 
 def _along_last(x: Any, axis: Any) -> tuple[Any, Any]:
@@ -185,7 +195,20 @@ defvjp(cumprod, _cumprod_vjp)
 @composite(np.std)
 def std(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: float = 0,
         keepdims: bool = False, **kwargs: Any) -> Any:
-    """``np.std``: the square root of `var` (its gradient is infinite where var is 0)."""
+    """``np.std``: the square root of `var`.
+
+    Its gradient is NaN where a variance over several elements is 0 (the square root has no
+    derivative there), and 0 where var is constant (one element per result, or ``ddof`` equal
+    to the count).
+
+    Examples:
+        >>> import numpy as np, tapegrad
+        >>> tapegrad.grad(lambda x: np.sum(np.std(x, axis=1)))(np.array([[1.0], [2.0]]))
+        array([[0.],
+               [0.]])
+    """
+    if _is_constant_var(x, axis, ddof):
+        return np.std(strip(x), axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims, **kwargs)
     return np.sqrt(var(x, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims, **kwargs))
 
 
@@ -211,20 +234,35 @@ def nanmean(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepdi
 @composite(np.nanvar)
 def nanvar(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: float = 0,
            keepdims: bool = False) -> Any:
-    """``np.nanvar``: the variance of the non-NaN elements."""
+    """``np.nanvar``: the variance of the non-NaN elements (gradient 0 where it is constant:
+    at most one of them, or ``ddof`` equal to their count)."""
     valid = ~np.isnan(strip(x))
     count = np.sum(valid, axis=axis, keepdims=True)
     centred = np.where(valid, x - nanmean(x, axis=axis, keepdims=True), 0.0)
     total = sum(np.real(centred * np.conjugate(centred)), axis=axis, keepdims=True)
-    result = total / np.maximum(count - ddof, 0).astype(np.result_type(strip(total)))
+    denominator = np.maximum(count - ddof, 0).astype(np.result_type(strip(total)))
+    constant = (count <= 1) | (count == ddof)
+    if constant.any():  # NumPy's value there, and no NaN from dividing by 0 in the gradient
+        with np.errstate(all="ignore"):
+            value = strip(total) / denominator
+        result = np.where(constant, value, total / np.where(constant, 1.0, denominator))
+    else:
+        result = total / denominator
     return result if keepdims else reshape(result, np.sum(valid, axis=axis).shape)
 
 
 @composite(np.nanstd)
 def nanstd(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: float = 0,
            keepdims: bool = False) -> Any:
-    """``np.nanstd``: the square root of `nanvar`."""
-    return np.sqrt(nanvar(x, axis=axis, ddof=ddof, keepdims=keepdims))
+    """``np.nanstd``: the square root of `nanvar` (gradient 0 where that is constant)."""
+    variance = nanvar(x, axis=axis, ddof=ddof, keepdims=keepdims)
+    count = np.sum(~np.isnan(strip(x)), axis=axis, keepdims=keepdims)
+    constant = (count <= 1) | (count == ddof)
+    if not np.any(constant):
+        return np.sqrt(variance)
+    with np.errstate(all="ignore"):
+        value = np.sqrt(strip(variance))
+    return np.where(constant, value, np.sqrt(np.where(constant, 1.0, variance)))
 
 
 @composite(np.nanmax)
