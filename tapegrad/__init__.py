@@ -24,6 +24,7 @@ from tapegrad.errors import (
 )
 from tapegrad.pytree import Constant, register_pytree, tree_flatten, tree_map, tree_unflatten
 from tapegrad.tracer import Tracer
+from tapegrad import guard  # noqa: F401  (the read-only locking of arrays a tape holds)
 from tapegrad.registry import Primitive, defjvp, defjvp_all, defvjp, defvjp_all, primitive
 from tapegrad.tape import Entry, Trace
 from tapegrad import backward  # noqa: F401  (the reverse pass: the layer under the rules)
