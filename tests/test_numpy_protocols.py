@@ -83,6 +83,7 @@ def test_untraced_calls_are_plain_numpy() -> None:
     assert isinstance(tnp.linalg.eigh(np.eye(2)), type(np.linalg.eigh(np.eye(2))))
 
 
-def test_unsupported_pad_mode_says_what_is_supported() -> None:
-    with pytest.raises(NotImplementedError, match="'edge'"):
-        tapegrad.grad(lambda x: np.sum(np.pad(x, 1, mode="linear_ramp")))(np.ones(3))
+def test_unsupported_pad_mode_says_why() -> None:
+    # Every named mode is differentiable; a user's padding function writes in place.
+    with pytest.raises(NotImplementedError, match=r"function as mode on a traced array \(at .*in place"):
+        tapegrad.grad(lambda x: np.sum(np.pad(x, 1, mode=lambda *args: None)))(np.ones(3))

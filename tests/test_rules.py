@@ -71,7 +71,8 @@ def test_every_exported_function_has_a_case() -> None:
     # Composite functions (built from primitives, with no rule of their own) need a case too.
     covered = {id(f) for case in CASES + COMPLEX_CASES for f in (case.primitive, case.call, case.covers)}
     missing = []
-    kinds = ("elementwise", "reductions", "manipulation", "indexing", "products", "linalg", "fft")
+    kinds = ("elementwise", "reductions", "manipulation", "indexing", "products", "linalg", "fft",
+             "construction", "statistics")
     for kind in kinds:
         module = sys.modules[f"tapegrad.numpy.{kind}"]
         for name in module.__all__:

@@ -22,7 +22,6 @@ from numpy import (
     inf,
     int32,
     int64,
-    linspace,
     nan,
     ndarray,
     newaxis,
@@ -32,6 +31,7 @@ from numpy import (
 )
 
 from tapegrad.numpy import (  # the submodules: their __all__ lists make this one
+    construction,
     elementwise,
     fft,
     indexing,
@@ -40,24 +40,27 @@ from tapegrad.numpy import (  # the submodules: their __all__ lists make this on
     nondifferentiable,
     products,
     reductions,
+    statistics,
 )
 from tapegrad.numpy._listing import Supported, supported
+from tapegrad.numpy.construction import *  # noqa: F403
 from tapegrad.numpy.elementwise import *  # noqa: F403
 from tapegrad.numpy.indexing import *  # noqa: F403
 from tapegrad.numpy.manipulation import *  # noqa: F403
 from tapegrad.numpy.nondifferentiable import *  # noqa: F403
 from tapegrad.numpy.products import *  # noqa: F403
 from tapegrad.numpy.reductions import *  # noqa: F403
+from tapegrad.numpy.statistics import *  # noqa: F403
 
 __all__ = [
     "fft", "linalg", "Supported", "supported",
     # Plain NumPy re-exported for convenience: constants, dtypes, and constructors of
     # constant arrays (no traced inputs, so NumPy's own are the right ones).
     "arange", "complex64", "complex128", "e", "empty", "euler_gamma", "eye", "float16",
-    "float32", "float64", "full", "identity", "inf", "int32", "int64", "linspace", "nan",
+    "float32", "float64", "full", "identity", "inf", "int32", "int64", "nan",
     "ndarray", "newaxis", "ones", "pi", "zeros",
-    *elementwise.__all__, *indexing.__all__, *manipulation.__all__,
-    *nondifferentiable.__all__, *products.__all__, *reductions.__all__,
+    *construction.__all__, *elementwise.__all__, *indexing.__all__, *manipulation.__all__,
+    *nondifferentiable.__all__, *products.__all__, *reductions.__all__, *statistics.__all__,
 ]
 
 # Last, once every primitive exists: Tracer's operators and methods, the forward-mode rules,

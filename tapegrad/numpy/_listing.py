@@ -7,8 +7,8 @@ import importlib
 import attrs
 
 _KINDS = [
-    ("elementwise", ""), ("reductions", ""), ("manipulation", ""), ("indexing", ""),
-    ("products", ""), ("linalg", "linalg."), ("fft", "fft."), ("nondifferentiable", ""),
+    ("elementwise", ""), ("reductions", ""), ("construction", ""), ("manipulation", ""), ("indexing", ""),
+    ("products", ""), ("statistics", ""), ("linalg", "linalg."), ("fft", "fft."), ("nondifferentiable", ""),
 ]
 
 

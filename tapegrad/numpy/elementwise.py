@@ -10,9 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from tapegrad.numpy._wrap import by_numpy, wrap
+from tapegrad.errors import NotDifferentiableError, at_user_line
+from tapegrad.numpy._wrap import by_numpy, implements, wrap
 from tapegrad.numpy.reductions import unbroadcast
-from tapegrad.registry import defvjp
+from tapegrad.registry import Primitive, defjvp, defvjp, holds_tracer
 
 # -- arithmetic -----------------------------------------------------------------------------
 add = wrap(np.add)
@@ -256,3 +257,74 @@ defvjp(real, lambda g, ans, x: g * (1 + 0j) if _is_complex(x) else g)
 defvjp(imag, lambda g, ans, x: g * -1j if _is_complex(x) else g * 0)
 defvjp(conjugate, lambda g, ans, x: conjugate(g))
 defvjp(angle, lambda g, ans, x: g * conjugate(x * 1j) / absolute(x) ** 2 if _is_complex(x) else g * 0)
+
+
+# -- more elementwise functions: Bessel's i0, float_power, copysign, ldexp ------------------
+i0 = wrap(np.i0)
+float_power = wrap(np.float_power)
+copysign = wrap(np.copysign)
+_ldexp = Primitive("ldexp", np.ldexp)
+
+
+def _bessel_i1(x: Any) -> Any:
+    """The modified Bessel function of the first kind of order 1, i0's derivative (NumPy has
+    i0 only): its power series, all of whose terms share a sign, for |x| <= 20; beyond, the
+    asymptotic series, whose neglected terms are below e^(-2|x|) relative."""
+    x = np.asarray(x)
+    ax = np.abs(x.astype(np.float64))
+    small = np.where(ax <= 20, ax, 0.0) / 2
+    term = small.copy()
+    total = small.copy()
+    for k in range(1, 60):
+        term = term * small * small / (k * (k + 1))
+        total = total + term
+    large = np.where(ax > 20, ax, 21.0)
+    term = np.ones_like(large)
+    series = np.ones_like(large)
+    for k in range(1, 30):
+        term = term * -(4 - (2 * k - 1) ** 2) / (8 * k * large)
+        series = series + term
+    # e^x / sqrt(2 pi x), kept finite as long as the result is
+    asymptotic = np.exp(large - 0.5 * np.log(2 * np.pi * large)) * series
+    magnitude = np.where(ax <= 20, total, asymptotic)
+    return (np.sign(x) * magnitude).astype(np.result_type(x, np.float16))
+
+
+i1 = Primitive("i1", _bessel_i1)
+"""The modified Bessel function of order 1: the derivative of `i0`, differentiable in turn."""
+
+
+@implements(np.ldexp)
+def ldexp(x1: Any, x2: Any) -> Any:
+    """``np.ldexp``: ``x1 * 2 ** x2`` for an integer exponent `x2`, which is not differentiated."""
+    if holds_tracer([x2]):
+        raise NotDifferentiableError(
+            f"np.ldexp(x1, x2) got a traced exponent x2{at_user_line()}, but ldexp's exponent is "
+            "an integer, and integers are not differentiable. Pass constant integers (e.g. "
+            "tapegrad.stop_gradient(x2).astype(int)), or write x1 * 2.0 ** x2 to differentiate "
+            "with respect to the exponent as a real number."
+        )
+    return _ldexp(x1, x2)
+
+
+def _i1_derivative(x: Any) -> Any:
+    # i1'(x) = i0(x) - i1(x) / x, whose limit at 0 is 1/2.
+    nonzero = where(x != 0, x, 1.0)
+    return where(x != 0, i0(x) - i1(x) / nonzero, 0.5)
+
+
+defvjp(i0, lambda g, ans, x: g * i1(x))
+defvjp(i1, lambda g, ans, x: g * _i1_derivative(x))
+defvjp(float_power,
+       lambda g, ans, x, y: unbroadcast(g * y * float_power(x, _exponent_minus_one(y)), x),
+       lambda g, ans, x, y: unbroadcast(g * log(where(x != 0, x, 1.0)) * ans, y))
+# copysign(x, y) is |x| with the sign of y: its derivative is sign(x) times that sign (0 at
+# x = 0, the convention of abs); in y it is piecewise constant.
+defvjp(copysign, lambda g, ans, x, y: unbroadcast(g * sign(x) * sign(ans), x), lambda g, ans, x, y: None)
+defvjp(_ldexp, lambda g, ans, x, n: unbroadcast(ldexp(g, n), x))
+defjvp(i0, lambda t, ans, x: t * i1(x))
+defjvp(i1, lambda t, ans, x: t * _i1_derivative(x))
+defjvp(copysign, lambda t, ans, x, y: t * sign(x) * sign(ans), lambda t, ans, x, y: None)
+defjvp(_ldexp, lambda t, ans, x, n: ldexp(t, n))
+
+__all__ += ["i0", "float_power", "copysign", "ldexp"]

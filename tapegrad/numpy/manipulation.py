@@ -298,12 +298,9 @@ def tile(A: Any, reps: Any) -> Any:
     return reshape(tiled, tuple(r * s for r, s in zip(reps, shape, strict=True)))
 
 
-_INDEX_PAD_MODES = ("edge", "reflect", "symmetric", "wrap")
-
-
-@composite(np.pad)
 def pad(array: Any, pad_width: Any, mode: Any = "constant", **kwargs: Any) -> Any:
-    """``np.pad`` for the modes that copy elements (constant, edge, reflect, symmetric, wrap).
+    """``np.pad`` for the modes that place or copy elements (constant, edge, reflect,
+    symmetric, wrap), on an array that may be traced; `tapegrad.numpy.pad` has every mode.
 
     Copying modes become an index per axis (the padded index of ``arange(n)``); constant
     padding places the array inside a constant one.
@@ -313,11 +310,6 @@ def pad(array: Any, pad_width: Any, mode: Any = "constant", **kwargs: Any) -> An
         filled = np.pad(np.zeros(array.shape, np.result_type(array)), widths, mode, **kwargs)
         inside = tuple(slice(b, b + n) for (b, _), n in zip(widths, array.shape, strict=True))
         return untake(array, inside, filled.shape) + filled
-    if mode not in _INDEX_PAD_MODES:
-        raise NotImplementedError(
-            f"tapegrad.numpy.pad differentiates modes 'constant', {', '.join(map(repr, _INDEX_PAD_MODES))}; "
-            f"not {mode!r}. Pad a tapegrad.stop_gradient copy if the padding need not be differentiated."
-        )
     for axis, (before, after) in enumerate(widths):
         if before or after:
             index = np.pad(np.arange(array.shape[axis]), (before, after), mode, **kwargs)
@@ -462,6 +454,6 @@ __all__ = [
     "array_split", "astype", "concatenate", "stack", "array", "asarray", "moveaxis", "swapaxes",
     "rollaxis", "atleast_1d", "atleast_2d", "atleast_3d", "hstack", "vstack", "dstack",
     "column_stack", "hsplit", "vsplit", "dsplit", "flip", "fliplr", "flipud", "rot90", "roll",
-    "repeat", "tile", "pad", "diagonal", "diag", "trace", "tril", "triu", "take",
+    "repeat", "tile", "diagonal", "diag", "trace", "tril", "triu", "take",
     "take_along_axis", "select", "sort", "partition", "diff",
 ]

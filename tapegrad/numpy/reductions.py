@@ -15,7 +15,7 @@ import numpy as np
 
 from tapegrad.numpy._wrap import composite, wrap
 from tapegrad.numpy.indexing import _getitem as getitem
-from tapegrad.numpy.manipulation import _concatenate, broadcast_to, expand_dims, reshape, transpose
+from tapegrad.numpy.manipulation import _concatenate, array, broadcast_to, expand_dims, reshape, transpose
 from tapegrad.registry import defvjp
 from tapegrad.tracer import strip
 
@@ -298,15 +298,45 @@ def ptp(x: Any, axis: Any = None, out: Any = None, keepdims: bool = False) -> An
 @composite(np.average)
 def average(x: Any, axis: Any = None, weights: Any = None, returned: bool = False, *,
             keepdims: bool = False) -> Any:
-    """``np.average``: the mean, weighted by `weights` (which may be traced too)."""
+    """``np.average``: the mean, weighted by `weights`, which may be traced too, and may be 1-D
+    along a single `axis`; with ``returned=True`` also the sum of the weights.
+
+    Examples:
+        >>> import numpy as np, tapegrad
+        >>> x = np.array([[1.0, 2.0], [3.0, 5.0]])
+        >>> tapegrad.grad(lambda w: np.average(x, axis=0, weights=w)[1])(np.array([1.0, 3.0]))
+        array([-0.5625,  0.1875])
+    """
+    x = array(x)
     if weights is None:
-        result, total = mean(x, axis=axis, keepdims=keepdims), np.asarray(_count(x, axis), float)
+        result = mean(x, axis=axis, keepdims=keepdims)
+        scale = np.result_type(strip(result)).type(x.size / builtins.max(np.size(strip(result)), 1))
     else:
-        if np.ndim(weights) != np.ndim(x):
-            raise TypeError("tapegrad.numpy.average: weights must have the shape of x")
-        total = sum(weights, axis=axis, keepdims=keepdims)
-        result = sum(x * weights, axis=axis, keepdims=keepdims) / total
-    return (result, total) if returned else result
+        w = array(weights)
+        if x.shape != w.shape:
+            w = _along_axis_weights(w, x, axis)
+        dtype = np.result_type(strip(x).dtype, strip(w).dtype, *(("f8",) if strip(x).dtype.kind in "biu" else ()))
+        scale = sum(w, axis=axis, dtype=dtype, keepdims=keepdims)
+        if np.any(strip(scale) == 0.0):
+            raise ZeroDivisionError("Weights sum to zero, can't be normalized")
+        result = sum(x * w, axis=axis, dtype=dtype, keepdims=keepdims) / scale
+    if not returned:
+        return result
+    if np.shape(scale) != np.shape(result):
+        scale = broadcast_to(scale, np.shape(result)) * 1  # a copy, as NumPy returns
+    return result, scale
+
+
+def _along_axis_weights(w: Any, x: Any, axis: Any) -> Any:
+    """1-D weights for one `axis` of `x`, shaped to broadcast against it (NumPy's rules)."""
+    if axis is None:
+        raise TypeError("Axis must be specified when shapes of a and weights differ.")
+    if w.ndim != 1:
+        raise TypeError("1D weights expected when shapes of a and weights differ.")
+    axis = axis % x.ndim if isinstance(axis, int) else axis
+    if not isinstance(axis, int) or w.shape[0] != x.shape[axis]:
+        raise ValueError("Length of weights not compatible with specified axis.")
+    return reshape(w, tuple(-1 if d == axis else 1 for d in range(x.ndim)))
 
 
 __all__ = [
