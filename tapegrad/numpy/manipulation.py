@@ -11,7 +11,7 @@ import numpy as np
 from tapegrad.errors import at_user_line
 from tapegrad.numpy._wrap import by_numpy, composite, implements, wrap
 from tapegrad.registry import Primitive, defvjp, defvjp_all, holds_tracer
-from tapegrad.tracer import Tracer, duplicate, strip
+from tapegrad.tracer import Tracer, strip
 
 reshape = wrap(np.reshape)
 transpose = wrap(np.transpose)
@@ -57,9 +57,7 @@ def array(value: Any, dtype: Any = None) -> Any:
         np.float64(5.0)
     """
     if type(value) is not list and type(value) is not tuple:
-        if type(value) is Tracer:  # np.array copies: a new array, as t.copy() (tnp.asarray does not)
-            return duplicate(value) if dtype is None else astype(value, dtype)
-        return np.array(value, dtype)
+        return value if dtype is None and holds_tracer([value]) else np.array(value, dtype)
     if not holds_tracer(value):
         return np.array(value, dtype)
     items = [array(item) for item in value]

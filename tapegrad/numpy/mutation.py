@@ -40,7 +40,7 @@ import attrs
 import numpy as np
 
 from tapegrad.errors import MutationError, at_user_line
-from tapegrad.numpy import elementwise, indexing, linalg, linalg_more, manipulation, products
+from tapegrad.numpy import construction, elementwise, indexing, linalg, linalg_more, manipulation, products
 from tapegrad.numpy._wrap import by_numpy
 from tapegrad.registry import Primitive, view_notes
 from tapegrad.tape import Trace
@@ -365,6 +365,33 @@ _namespace: Any = sys.modules["tapegrad.numpy"]
 for _prim in _VIEWS:
     view_notes[_prim] = _note
 by_numpy[np.copy] = copy
+
+# tnp.array(t) copies, as np.array does; the library's own conversions keep the original,
+# which passes a traced array through (they imported it before this rebinding).
+_convert = manipulation.array
+
+
+@functools.wraps(_convert)
+def array(value: Any, dtype: Any = None) -> Any:
+    if type(value) is Tracer:
+        return duplicate(value) if dtype is None else manipulation.astype(value, dtype)
+    return _convert(value, dtype)
+
+
+manipulation.array = _namespace.array = array
+
+_meshgrid = construction.meshgrid
+
+
+@functools.wraps(_meshgrid)
+def meshgrid(*xi: Any, copy: bool = True, sparse: bool = False, indexing: str = "xy") -> Any:
+    out = _meshgrid(*xi, copy=copy, sparse=sparse, indexing=indexing)
+    if not copy:
+        return out  # views of the inputs (broadcasts: read-only), as NumPy's
+    return type(out)(duplicate(o) if type(o) is Tracer else o for o in out)  # new arrays
+
+
+construction.meshgrid = _namespace.meshgrid = by_numpy[np.meshgrid] = meshgrid
 by_numpy[np.copyto] = copyto
 # np.diagonal is a read-only view in NumPy; tapegrad's is built by an advanced index (a
 # copy), so it is noted as a read-only view of its argument wherever it is reached from:
