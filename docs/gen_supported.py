@@ -1,4 +1,5 @@
-"""Write docs/supported.md, the page of supported NumPy functions, from tapegrad.numpy.supported().
+"""Write docs/supported.md, the page of supported NumPy functions, from tapegrad.numpy.supported(),
+and of the SciPy functions of tapegrad.scipy (which this script needs SciPy for).
 
 Run ``python docs/gen_supported.py`` after adding a function; tests/test_numpy_listing.py
 fails while the page is out of date.
@@ -30,7 +31,51 @@ def render() -> str:
         lines += [f"## {kind} ({len(entries)})", "", "| function | differentiable |", "|---|---|"]
         lines += [f"| `{s.name}` | {'yes' if s.differentiable else 'no'} |" for s in entries]
         lines.append("")
-    return "\n".join(lines)
+    return "\n".join(lines + _scipy_lines())
+
+
+SCIPY_MODULES = ["special", "stats"]
+"""The modules of tapegrad.scipy listed on the page, one entry each."""
+
+
+def _scipy_lines() -> list[str]:
+    """The SciPy section: each module's functions, and the arguments that are constants."""
+    import importlib
+
+    import numpy as np
+
+    from tapegrad.numpy._wrap import by_numpy
+
+    lines = [
+        "## SciPy",
+        "",
+        "Each works as `tapegrad.scipy.<module>.<name>` (docs/scipy.md); \"plain\" marks the ones that",
+        "also work as plain `scipy.<module>.<name>` on traced values. Arguments named under",
+        "\"differentiable\" are constants: a traced value there raises `NotDifferentiableError`.",
+        "",
+    ]
+    for name in SCIPY_MODULES:
+        module = importlib.import_module(f"tapegrad.scipy.{name}")
+        plain = importlib.import_module(f"scipy.{name}")
+        distributions = getattr(module, "DISTRIBUTIONS", None)
+        lines += [f"### scipy.{name} ({len(module.__all__)})", ""]
+        if distributions is not None:
+            lines += ["| distribution | functions |", "|---|---|"]
+            lines += [f"| `{d}` | {', '.join(f'`{f}`' for f in vars(dist) if not f.startswith('_'))} |"
+                      for d, dist in sorted(distributions.items())]
+        else:
+            lines += ["| function | differentiable | plain |", "|---|---|---|"]
+            for fun_name in sorted(module.__all__):
+                fun = getattr(module, fun_name)
+                constants = getattr(fun, "constant_parameters", ())
+                differentiable = "no" if not getattr(fun, "differentiable", True) else (
+                    f"yes, not in {', '.join(f'`{c}`' for c in constants)}" if constants else "yes")
+                reached = getattr(plain, fun_name, None)
+                routed = (isinstance(reached, np.ufunc) and reached in by_numpy
+                          or fun_name in getattr(module, "ALSO_PLAIN", ()))
+                lines.append(f"| `{fun_name}` | {differentiable} | {'yes' if routed else 'no'} |")
+        lines.append("")
+    return lines
 
 
 if __name__ == "__main__":

@@ -97,7 +97,11 @@ def user_location() -> SourceLocation | None:
     mode, never on the per-operation hot path.
     """
     frame: FrameType | None = sys._getframe(1)
-    while frame is not None and frame.f_code.co_filename.startswith(LIBRARY_DIRS):
+    library_dirs: tuple[str, ...] = LIBRARY_DIRS
+    scipy_file = getattr(sys.modules.get("scipy"), "__file__", None)
+    if scipy_file:  # SciPy's frames (when it is loaded) are not the user's either
+        library_dirs += (os.path.dirname(os.path.abspath(scipy_file)) + os.sep,)
+    while frame is not None and frame.f_code.co_filename.startswith(library_dirs):
         frame = frame.f_back
     return None if frame is None else SourceLocation.of(frame.f_code, frame.f_lineno)
 

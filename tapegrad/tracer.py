@@ -10,6 +10,7 @@ and the methods mirroring ndarray's are bound onto it from above, by
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -90,13 +91,17 @@ class Tracer:
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray[Any, Any]:
         self._check_alive("np.asarray()")
-        raise TracerConversionError(
-            f"a traced value cannot be turned into a plain NumPy array{at_user_line()}: that "
-            "would cut it off from the gradient. It happens with np.asarray(t) or np.array([t, ...]), with "
+        # Inside a library function (scipy.stats...), the hint names what to call instead.
+        advice = _conversion_hint[0]() or (
+            " It happens with np.asarray(t) or np.array([t, ...]), with "
             "writing a tracer into a plain array (a[i] = t), and with plain NumPy functions "
             "given a list of tracers (np.sum([x, y])), since NumPy does not look inside "
             "lists. Use tapegrad.numpy instead (tnp.array([x, y]), tnp.stack, tnp.sum([x, y])), "
             "or tapegrad.stop_gradient(t) if you mean a constant."
+        )
+        raise TracerConversionError(
+            f"a traced value cannot be turned into a plain NumPy array{at_user_line()}: that "
+            f"would cut it off from the gradient.{advice}"
         )
 
     def __float__(self) -> float:
@@ -118,6 +123,16 @@ class Tracer:
 
     def tolist(self) -> Any:
         return float(self)  # raises the explanatory error of __float__
+
+
+# What `__array__`'s error adds when a library converted the tracer (scipy.stats.norm.logpdf
+# calls np.asarray): tapegrad.numpy, above this module, installs it with `set_conversion_hint`.
+_conversion_hint: list[Callable[[], str]] = [str]
+
+
+def set_conversion_hint(hint: Callable[[], str]) -> None:
+    """Install the sentence (or '') that `Tracer.__array__`'s error ends with."""
+    _conversion_hint[0] = hint
 
 
 def strip(value: Any) -> Any:

@@ -251,6 +251,24 @@ def ufunc_out_argument() -> Any:
     return tapegrad.grad(loss)(np.ones(3))
 
 
+def scipy_function_that_converts_its_arguments() -> Any:
+    import scipy.stats
+
+    def loss(mu):
+        return np.sum(scipy.stats.norm.logpdf(np.array([0.5, 1.5]), mu))
+
+    return tapegrad.grad(loss)(0.0)
+
+
+def traced_order_of_a_scipy_special_function() -> Any:
+    import scipy.special
+
+    def loss(v):
+        return scipy.special.jv(v, 2.0)
+
+    return tapegrad.grad(loss)(1.5)
+
+
 def tracer_row_into_ndarray() -> Any:
     def loss(x):
         table = np.zeros((2, 3))
@@ -593,6 +611,14 @@ CATALOGUE = [
             GradientCheckError, r"derivative of energy disagrees", r"Worst element.*: argument 0, index \(\d+,\)",
             r"relative error 0.5",
             "Only stop_gradient what is truly constant; check_grads shows which element differs."),
+    Mistake("a SciPy function that converts its arguments", scipy_function_that_converts_its_arguments,
+            TypeError, r"cannot be turned into a plain NumPy array.*inside scipy.stats.norm.logpdf", HERE,
+            r"call tapegrad.scipy.stats.norm.logpdf instead",
+            "Call the tapegrad.scipy function the message names, with the same arguments (docs/scipy.md)."),
+    Mistake("a traced order of a SciPy special function", traced_order_of_a_scipy_special_function,
+            tapegrad.NotDifferentiableError, r"got a traced value for v.*v is an order", HERE,
+            r"Pass a constant there \(tapegrad.stop_gradient\(v\)",
+            "Pass the order as a constant; the function is differentiable in its other arguments."),
 ]
 
 

@@ -58,6 +58,9 @@ def _differentiable_primitives() -> set[Primitive]:
     modules = [m for name, m in sys.modules.items() if name.startswith("tapegrad.numpy")]
     found = {v for m in modules for v in vars(m).values() if isinstance(v, Primitive)}
     found |= {v for v in by_numpy.values() if isinstance(v, Primitive)}
+    # SciPy's primitives (in by_numpy once tapegrad.scipy is imported) have their own sweep.
+    scipy_special = sys.modules.get("tapegrad.scipy.special")
+    found -= {v for v in vars(scipy_special).values() if isinstance(v, Primitive)} if scipy_special else set()
     return {p for p in found if p.differentiable}
 
 

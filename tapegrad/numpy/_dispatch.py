@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+import sys
+from types import FrameType
 from typing import Any
 
 import numpy as np
@@ -13,6 +16,15 @@ from tapegrad.numpy._wrap import by_numpy
 # ufunc.reduce calls that mean a reduction tapegrad knows by another name.
 _REDUCTIONS: dict[Any, Any] = {np.add: np.sum, np.multiply: np.prod, np.maximum: np.max, np.minimum: np.min}
 _ACCUMULATIONS: dict[Any, Any] = {np.add: np.cumsum, np.multiply: np.cumprod}
+
+# Rules for other libraries' ufuncs live in optional modules, imported the first time one of
+# that library's ufuncs meets a tracer (never before: `import tapegrad` must not import SciPy).
+# Library module -> the tapegrad module registering its rules in `by_numpy`. The numpy layer
+# names them here only, by name; it imports none of them statically.
+_LAZY_RULES: dict[str, str] = {"scipy.special": "tapegrad.scipy.special"}
+# Libraries whose functions convert their arguments with np.asarray, so a tracer cannot pass
+# through them: library -> the tapegrad package of differentiable equivalents.
+_EQUIVALENTS: dict[str, str] = {"scipy": "tapegrad.scipy"}
 
 
 def ufunc(uf: np.ufunc, method: str, inputs: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -32,7 +44,7 @@ def ufunc(uf: np.ufunc, method: str, inputs: tuple[Any, ...], kwargs: dict[str, 
         return None
     if method == "__call__":
         inputs, kwargs = _call_options(uf, inputs, kwargs)
-        target = by_numpy.get(uf)
+        target = by_numpy.get(uf) or _lazy_rule(uf)
     elif method == "reduce":
         target = by_numpy.get(_REDUCTIONS.get(uf))
     elif method == "accumulate":
@@ -40,9 +52,26 @@ def ufunc(uf: np.ufunc, method: str, inputs: tuple[Any, ...], kwargs: dict[str, 
     else:
         target = None
     if target is None:
-        name = uf.__name__ if method == "__call__" else f"{uf.__name__}.{method}"
-        raise _unsupported(f"numpy.{name}")
+        name = _ufunc_name(uf) if method == "__call__" else f"{_ufunc_name(uf)}.{method}"
+        raise _unsupported(name)
     return target(*inputs, **kwargs)
+
+
+def _lazy_rule(uf: np.ufunc) -> Any:
+    """The rule of another library's ufunc, once the module holding its rules is imported."""
+    for library, rules in _LAZY_RULES.items():
+        if library in sys.modules and rules not in sys.modules:
+            importlib.import_module(rules)
+    return by_numpy.get(uf)
+
+
+def _ufunc_name(uf: np.ufunc) -> str:
+    """``numpy.sin``, ``scipy.special.gammaln``: the ufunc's name where users find it."""
+    name = uf.__name__
+    for library in ("numpy", *_LAZY_RULES):
+        if getattr(sys.modules.get(library), name, None) is uf:
+            return f"{library}.{name}"
+    return f"the ufunc {name}"
 
 
 def _call_options(uf: np.ufunc, inputs: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
@@ -71,16 +100,88 @@ def function(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """Run the NumPy function `func` on arguments holding tracers through tapegrad."""
     target = by_numpy.get(func)
     if target is None:
-        raise _unsupported(f"{func.__module__}.{func.__name__}")
+        raise _unsupported(f"{func.__module__}.{func.__name__}", library_hint())
     return target(*args, **kwargs)
 
 
-def _unsupported(name: str) -> UnsupportedFunctionError:
+def library_hint() -> str:
+    """For an error inside a SciPy function the user called on a tracer: a sentence naming
+    that function and its tapegrad equivalent (or saying there is none); else ''.
+
+    Such functions convert their arguments to plain arrays, which cuts tracers off, so
+    tapegrad cannot differentiate through them; `_EQUIVALENTS` says where to look instead.
+    """
+    called = _library_function_called(sys._getframe(1))
+    if called is None:
+        return ""
+    library, path = called
+    name = ".".join([library, *path])
+    equivalent = _equivalent(_EQUIVALENTS[library], path)
+    if len(path) < 2:
+        return (
+            f" It happened inside {name}'s code, which converts its arguments to plain arrays: "
+            f"use the function's equivalent in {_EQUIVALENTS[library]} if it has one, or make "
+            "your own primitive for it (tapegrad.primitive, tapegrad.defvjp)."
+        )
+    if equivalent is None:
+        return (
+            f" It happened inside {name}, which converts its arguments to plain arrays and has "
+            f"no equivalent in {_EQUIVALENTS[library]}: make your own primitive for it "
+            "(tapegrad.primitive, tapegrad.defvjp), or pass it constants only."
+        )
+    return (
+        f" It happened inside {name}, which converts its arguments to plain arrays: call "
+        f"{equivalent} instead, with the same arguments."
+    )
+
+
+def _library_function_called(frame: FrameType | None) -> tuple[str, list[str]] | None:
+    """``("scipy", ["stats", "norm", "logpdf"])``: the public function of a library in
+    `_EQUIVALENTS` that the user's code called, found on the stack above `frame`."""
+    inside: list[FrameType] = []  # the library's frames, innermost first
+    while frame is not None:
+        top = str(frame.f_globals.get("__name__", "")).split(".")[0]
+        if top in _EQUIVALENTS:
+            inside.append(frame)
+        elif top not in ("tapegrad", "numpy"):
+            break  # the user's frame (the caller of the library, if `inside` is not empty)
+        frame = frame.f_back
+    for frame in reversed(inside):  # the outermost frame that is a public function
+        library, sub, *_ = str(frame.f_globals["__name__"]).split(".") + [""]
+        package = sys.modules.get(f"{library}.{sub}")
+        if package is None or sub.startswith("_"):
+            continue
+        owner = frame.f_locals.get("self")  # a method of a distribution object: stats.norm
+        for attribute, value in vars(package).items():
+            if owner is not None and value is owner:
+                return library, [sub, attribute, frame.f_code.co_name]
+        if owner is None and callable(getattr(package, frame.f_code.co_name, None)):
+            return library, [sub, frame.f_code.co_name]
+    if inside:  # behind a decorator, say: name the subpackage only
+        library, sub, *_ = str(inside[-1].f_globals["__name__"]).split(".") + [""]
+        return library, [] if sub.startswith("_") else [sub]
+    return None
+
+
+def _equivalent(package: str, path: list[str]) -> str | None:
+    """``tapegrad.scipy.stats.norm.logpdf`` if that exists, else None."""
+    if len(path) < 2:
+        return None
+    try:
+        found: Any = importlib.import_module(f"{package}.{path[0]}")
+    except ImportError:
+        return None
+    for part in path[1:]:
+        found = getattr(found, part, None)
+    return None if found is None else f"{package}.{'.'.join(path)}"
+
+
+def _unsupported(name: str, hint: str = "") -> UnsupportedFunctionError:
     short = name.rsplit(".", 1)[-1]
     return UnsupportedFunctionError(
         f"{name} was called on a traced value{at_user_line()}, but tapegrad has no rule for "
         "it. If it is "
         f"differentiable, make it a primitive with a rule: {short} = tapegrad.primitive({name}); "
         f"tapegrad.defvjp({short}, lambda g, ans, x: ...); then call {short}(x). If its result "
-        f"does not depend on x smoothly, call it on tapegrad.stop_gradient(x)."
+        f"does not depend on x smoothly, call it on tapegrad.stop_gradient(x).{hint}"
     )

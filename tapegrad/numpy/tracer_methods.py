@@ -18,7 +18,7 @@ from tapegrad.numpy import _dispatch as dispatch
 from tapegrad.numpy import mutation
 from tapegrad.numpy._wrap import by_numpy
 from tapegrad.registry import Primitive
-from tapegrad.tracer import Tracer, duplicate
+from tapegrad.tracer import Tracer, duplicate, set_conversion_hint
 
 _EMPTY: dict[str, Any] = {}
 
@@ -269,3 +269,4 @@ for _name, _member in vars(TracerMethods).items():
         if callable(_member) and hasattr(_member, "__qualname__"):
             _member.__qualname__ = f"Tracer.{_name}"
         setattr(Tracer, _name, _member)
+set_conversion_hint(dispatch.library_hint)  # np.asarray(t) inside SciPy names tapegrad's equivalent
