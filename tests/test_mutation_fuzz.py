@@ -4,7 +4,8 @@ It writes random short programs over copies, views (basic indexing, reshape, rav
 swapaxes, expand_dims, squeeze, flip, split, diagonal, einsum), slice, boolean and fancy writes
 (repeated indices included), augmented assignments, ``np.add.at``, ``out=``, sort, fill and
 reused plain buffers. Each program must give, under `tapegrad.value_and_grad`, NumPy's value
-and the gradient of central finite differences of NumPy's run, or raise tapegrad's documented
+and the gradient of central finite differences of NumPy's run (and `tapegrad.jvp` the same
+directional derivative), or raise tapegrad's documented
 `tapegrad.MutationError` (a write into an array the tape holds, or through a view NumPy makes
 read-only). A silent difference fails and prints the program.
 
@@ -31,6 +32,7 @@ Choose = Callable[[int], int]
 
 # Not round numbers: the constants a program adds must not make ties for sort() to break.
 X = np.random.default_rng(20261201).standard_normal((2, 3))
+DIRECTION = np.random.default_rng(1).standard_normal((2, 3))
 
 
 def _index(shape: tuple[int, ...], choose: Choose) -> str:
@@ -170,6 +172,13 @@ def outcome(source: str) -> str:
             numeric[i] = (f(up) - f(down)) / (2 * eps)
     if not np.allclose(g, numeric, rtol=1e-4, atol=1e-4):
         return f"differed: gradient {g!r}, finite differences {numeric!r}"
+    try:  # forward mode, along one direction, agrees with the gradient
+        value, tangent = tapegrad.jvp(f, (X.copy(),), (DIRECTION,))
+    except Exception as error:
+        return f"differed: jvp raised {type(error).__name__}: {error}"
+    if not np.allclose(value, expected, rtol=1e-10, atol=1e-12) or not np.allclose(
+            tangent, np.sum(g * DIRECTION), rtol=1e-8, atol=1e-8):
+        return f"differed: jvp gave {value!r}, {tangent!r}; expected {expected!r}, {np.sum(g * DIRECTION)!r}"
     return "matched"
 
 
