@@ -25,12 +25,14 @@ from tapegrad.errors import (
 from tapegrad.pytree import Constant, register_pytree, tree_flatten, tree_map, tree_unflatten
 from tapegrad.tracer import Tracer
 from tapegrad import guard  # noqa: F401  (the read-only locking of arrays a tape holds)
-from tapegrad.registry import Primitive, defjvp, defjvp_all, defvjp, defvjp_all, primitive
+from tapegrad.registry import Primitive, defbatch, defjvp, defjvp_all, defvjp, defvjp_all, primitive
 from tapegrad.tape import Entry, Trace
 from tapegrad import backward  # noqa: F401  (the reverse pass: the layer under the rules)
 from tapegrad import numpy  # registers every NumPy rule, and binds Tracer's operators
 from tapegrad.transforms import elementwise_grad, grad, holomorphic_grad, stop_gradient, value_and_grad, vjp
+from tapegrad import batching  # noqa: F401  (vmap's trace, beside the transforms of one trace)
 from tapegrad.forward import jvp
+from tapegrad.vmap import vmap
 from tapegrad.derivatives import hessian, hvp, jacfwd, jacobian
 from tapegrad.checkpoint import checkpoint, constant
 from tapegrad.debug import debug_nans
@@ -56,6 +58,7 @@ __all__ = [
     "checkpoint",
     "constant",
     "debug_nans",
+    "defbatch",
     "defjvp",
     "defjvp_all",
     "defvjp",
@@ -79,6 +82,7 @@ __all__ = [
     "tree_unflatten",
     "value_and_grad",
     "vjp",
+    "vmap",
 ]
 
 __version__ = "0.1.0"

@@ -15,9 +15,10 @@ from typing import Any
 
 from tapegrad.forward import jvp
 from tapegrad.pytree import Constant, TreeDef, tree_flatten, tree_unflatten
-from tapegrad.registry import Primitive, defjvp_all, defvjp_all
+from tapegrad.registry import Primitive, defbatch, defjvp_all, defvjp_all
 from tapegrad.tracer import Tracer
 from tapegrad.transforms import vjp
+from tapegrad.vmap import vmap
 
 
 def checkpoint(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -97,8 +98,21 @@ def _checkpoint_jvp(tangents: tuple[Any, ...], ans: Any, *leaves: Any, fun: Call
 # One primitive serves every checkpointed function, which it receives as the static
 # parameter `fun`: checkpointing a new function registers nothing.
 _checkpointed = Primitive("checkpoint", _run_flat)
+def _checkpoint_batched(leaves: list[Any], dims: list[Any], fun: Callable[..., Any], in_tree: TreeDef,
+                        out_trees: list[TreeDef]) -> tuple[Any, int]:
+    # Still one checkpointed entry, now of f mapped over the batch: recomputed as a whole.
+    def per_example(*example: Any) -> Any:
+        return _run_flat(*example, fun=fun, in_tree=in_tree, out_trees=out_trees)
+
+    batched = vmap(per_example, in_axes=tuple(dims))
+    flat_tree = tree_flatten((tuple(leaves), {}))[1]
+    outs = _checkpointed(*leaves, fun=lambda *leaves: batched(*leaves), in_tree=flat_tree, out_trees=[])
+    return outs, 0
+
+
 defvjp_all(_checkpointed, _checkpoint_vjp)
 defjvp_all(_checkpointed, _checkpoint_jvp)
+defbatch(_checkpointed, _checkpoint_batched)
 
 
 def _differentiable(leaf: Any) -> bool:

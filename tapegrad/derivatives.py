@@ -1,12 +1,16 @@
 """Whole derivatives as functions: `jacobian`, `jacfwd`, `hessian` and `hvp`.
 
 Both Jacobians trace `f` once and reuse its tape: `jacobian` (reverse mode) replays it
-backwards once per output element (a row of the Jacobian), `jacfwd` (forward mode) sweeps it
-forwards once per input element (a column), pushing a basis tangent through each entry's JVP
-rule. `f` itself runs once however many rows or columns there are. Pick `jacobian` when `f`
-has fewer outputs than inputs, `jacfwd` otherwise. `hessian` is forward-over-reverse
-(``jacfwd(grad(f))``), and `hvp` is a Hessian-vector product that never forms the Hessian:
-one forward-mode pass through the gradient computation.
+backwards for every output element (a row of the Jacobian), `jacfwd` (forward mode) sweeps it
+forwards for every input element (a column), pushing a basis tangent through each entry's JVP
+rule. By default all rows (or columns) go through the tape in one pass, under `vmap`: each
+entry's rule runs once on the whole stack of basis vectors. ``vectorize=False`` replays the
+tape once per row instead, which holds one row at a time in memory rather than all of them.
+`f` itself runs once however many rows or columns there are. Pick `jacobian` when `f` has
+fewer outputs than inputs, `jacfwd` otherwise. `hessian` is forward-over-reverse
+(``jacfwd(grad(f))``: one vectorised forward pass through the recorded gradient), and `hvp` is
+a Hessian-vector product that never forms the Hessian: one forward-mode pass through the
+gradient computation.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import tapegrad.numpy as tnp
 from tapegrad.backward import backward
 from tapegrad.forward import _as_output_tangent, jvp, replay_forward
 from tapegrad.pytree import tree_unflatten
+from tapegrad.tape import Trace
 from tapegrad.transforms import (
     ArgNums,
     _as_gradient,
@@ -31,16 +36,19 @@ from tapegrad.transforms import (
     _substitute,
     grad,
 )
+from tapegrad.vmap import vmap
 
 
-def jacobian(f: Callable[..., Any], argnums: ArgNums = 0,
-             has_aux: bool = False) -> Callable[..., Any]:
+def jacobian(f: Callable[..., Any], argnums: ArgNums = 0, has_aux: bool = False,
+             vectorize: bool = True) -> Callable[..., Any]:
     """The Jacobian of `f` by reverse mode, as a new function.
 
     For an output of shape ``S`` and an input of shape ``T`` the Jacobian has shape ``S + T``;
     for pytrees, each output leaf holds the Jacobians with respect to the inputs, in the
     inputs' structure (a tuple when ``argnums`` is a tuple). With ``has_aux=True``, `f`
-    returns ``(output, aux)`` and the new function returns ``(jacobian, aux)``.
+    returns ``(output, aux)`` and the new function returns ``(jacobian, aux)``. All rows are
+    computed in one vectorised pass (several for a Jacobian too wide for memory, see
+    `BATCH_ELEMENTS`); ``vectorize=False`` computes them one at a time, in a loop.
 
     Examples:
         >>> import numpy as np, tapegrad
@@ -56,6 +64,10 @@ def jacobian(f: Callable[..., Any], argnums: ArgNums = 0,
         per_output = []
         for value, slot in zip(t.out_leaves, t.out_slots, strict=True):
             shape, dtype = np.shape(value), _dtype(value)
+            if vectorize and slot is not None and 0 not in shape:
+                blocks = _rows(t.trace, slot, shape, dtype, t.inputs)
+                per_output.append(chosen.pack(tree_unflatten(t.in_tree, blocks)))
+                continue
             rows: list[list[Any]] = [[] for _ in t.inputs]
             for j in range(int(np.prod(shape, dtype=np.int64))):
                 # One replay of the tape per output element: the tape is reused, f is not re-run.
@@ -72,11 +84,13 @@ def jacobian(f: Callable[..., Any], argnums: ArgNums = 0,
     return jacobian_f
 
 
-def jacfwd(f: Callable[..., Any], argnums: ArgNums = 0,
-           has_aux: bool = False) -> Callable[..., Any]:
-    """The Jacobian of `f` by forward mode (one tape sweep per input element), as a new function.
+def jacfwd(f: Callable[..., Any], argnums: ArgNums = 0, has_aux: bool = False,
+           vectorize: bool = True) -> Callable[..., Any]:
+    """The Jacobian of `f` by forward mode (a tape sweep per input element), as a new function.
 
     Same result and structure as `jacobian`; cheaper when `f` has more outputs than inputs.
+    All columns are swept in one vectorised pass (or a few, see `BATCH_ELEMENTS`);
+    ``vectorize=False`` sweeps them one at a time, in a loop.
 
     Examples:
         >>> import numpy as np, tapegrad
@@ -92,6 +106,9 @@ def jacfwd(f: Callable[..., Any], argnums: ArgNums = 0,
         per_output = []
         columns: list[list[list[Any]]] = []  # [input leaf][element] -> output tangent leaves
         for i, x in enumerate(t.inputs):
+            if vectorize and np.size(x):
+                columns.append(_columns(t.trace, i, x, t.out_slots, t.out_leaves))
+                continue
             columns.append([])
             for j in range(int(np.prod(np.shape(x), dtype=np.int64))):
                 # One forward sweep of the recorded tape per input element; f is not re-run.
@@ -101,6 +118,7 @@ def jacfwd(f: Callable[..., Any], argnums: ArgNums = 0,
         for o, value in enumerate(t.out_leaves):
             shape = np.shape(value)
             blocks = [_assemble([col[o] for col in columns[i]], shape, x, rows_first=False)
+                      if not (vectorize and np.size(x)) else _from_columns(columns[i][o], shape, x)
                       for i, x in enumerate(t.inputs)]
             per_output.append(chosen.pack(tree_unflatten(t.in_tree, blocks)))
         jac = tree_unflatten(t.out_tree, per_output)
@@ -109,12 +127,14 @@ def jacfwd(f: Callable[..., Any], argnums: ArgNums = 0,
     return jacfwd_f
 
 
-def hessian(f: Callable[..., Any], argnums: ArgNums = 0,
-            has_aux: bool = False) -> Callable[..., Any]:
+def hessian(f: Callable[..., Any], argnums: ArgNums = 0, has_aux: bool = False,
+            vectorize: bool = True) -> Callable[..., Any]:
     """The Hessian of a scalar-output `f`, forward-over-reverse (``jacfwd(grad(f))``).
 
-    For an input of shape ``T`` the Hessian has shape ``T + T``. With ``has_aux=True``, `f`
-    returns ``(output, aux)`` and the new function returns ``(hessian, aux)``.
+    The gradient computation is recorded once, and all basis tangents are pushed through it
+    in one vectorised forward pass (``vectorize=False``: one pass per input element). For an
+    input of shape ``T`` the Hessian has shape ``T + T``. With ``has_aux=True``, `f` returns
+    ``(output, aux)`` and the new function returns ``(hessian, aux)``.
 
     Examples:
         >>> import numpy as np, tapegrad
@@ -122,7 +142,7 @@ def hessian(f: Callable[..., Any], argnums: ArgNums = 0,
         array([[6., 2.],
                [2., 0.]])
     """
-    return jacfwd(grad(f, argnums, has_aux), argnums, has_aux)
+    return jacfwd(grad(f, argnums, has_aux), argnums, has_aux, vectorize)
 
 
 def hvp(f: Callable[..., Any], argnums: ArgNums = 0, has_aux: bool = False) -> Callable[..., Any]:
@@ -163,6 +183,68 @@ def hvp(f: Callable[..., Any], argnums: ArgNums = 0, has_aux: bool = False) -> C
         return (result[1], result[2]) if has_aux else result[1]
 
     return hvp_f
+
+
+def _rows(trace: Trace, slot: int, shape: tuple[int, ...], dtype: Any,
+          inputs: list[Any]) -> list[Any]:
+    """Every row of the Jacobian of output `slot`, one block per input (``shape + x.shape``),
+    from one reverse pass of the tape under vmap, seeded with every basis cotangent at once."""
+
+    def pull_back(seed: Any) -> list[Any]:
+        cts = backward(trace, [(slot, seed)])
+        return [_as_gradient(cts[i], x, False) for i, x in enumerate(inputs)]
+
+    rows = _over_bases(pull_back, shape, dtype, trace)
+    return [tnp.reshape(r, tuple(shape) + tuple(np.shape(x))) for r, x in zip(rows, inputs, strict=True)]
+
+
+def _columns(trace: Trace, i: int, x: Any, out_slots: list[int | None],
+             out_leaves: list[Any]) -> list[Any]:
+    """The output tangents for every basis tangent of input `i` (stacked first, one array per
+    output), from one forward sweep of the tape under vmap."""
+
+    def push(tangent: Any) -> list[Any]:
+        tangents = replay_forward(trace, [(i, tangent)])
+        return [_as_output_tangent(None if s is None else tangents[s], value)
+                for s, value in zip(out_slots, out_leaves, strict=True)]
+
+    result: list[Any] = _over_bases(push, np.shape(x), x.dtype, trace)
+    return result
+
+
+BATCH_ELEMENTS = 1 << 24
+"""How many elements (about: 128 MB of float64) one intermediate of a vectorised Jacobian pass
+may hold; wider Jacobians are computed in several passes, each over a chunk of the basis."""
+
+
+def _over_bases(fun: Callable[[Any], list[Any]], shape: tuple[int, ...], dtype: Any,
+                trace: Trace) -> list[Any]:
+    """``vmap(fun)`` over every standard basis array of `shape`, in as few passes as memory
+    allows: each intermediate value of the tape, times the chunk of the basis, stays under
+    `BATCH_ELEMENTS` elements. Returns `fun`'s outputs stacked along a first axis."""
+    n = int(np.prod(shape, dtype=np.int64))
+    widest = max([1] + [int(getattr(a, "size", 1)) for record in trace.records
+                        for a in (record[3] if type(record[3]) is tuple else (record[3],))])
+    chunk = max(1, min(n, BATCH_ELEMENTS // widest))
+    parts = [vmap(fun)(_bases(shape, dtype, start, min(start + chunk, n))) for start in range(0, n, chunk)]
+    if len(parts) == 1:
+        first: list[Any] = parts[0]
+        return first
+    return [tnp.concatenate([p[k] for p in parts]) for k in range(len(parts[0]))]
+
+
+def _from_columns(stacked: Any, out_shape: tuple[int, ...], x: Any) -> Any:
+    """A Jacobian block ``out_shape + x.shape`` from its columns, stacked along the first axis."""
+    return tnp.reshape(tnp.moveaxis(stacked, 0, -1), tuple(out_shape) + tuple(np.shape(x)))
+
+
+def _bases(shape: tuple[int, ...], dtype: Any, start: int, stop: int) -> np.ndarray[Any, Any]:
+    """The standard basis arrays of `shape` number `start` to `stop - 1`, stacked first."""
+    kind = np.dtype(dtype).kind
+    n = int(np.prod(shape, dtype=np.int64))
+    bases = np.zeros((stop - start, n), dtype if kind in "fc" else np.float64)
+    bases[np.arange(stop - start), np.arange(start, stop)] = 1
+    return bases.reshape((stop - start, *shape))
 
 
 def _basis(shape: tuple[int, ...], dtype: Any, j: int) -> np.ndarray[Any, Any]:

@@ -14,10 +14,15 @@ from typing import Any, TypeVar
 import attrs
 
 from tapegrad.errors import NotDifferentiableError, at_user_line
-from tapegrad.tracer import Tracer, strip
+from tapegrad.tracer import Tracer, strip_unbatched
 
 VjpRule = Callable[..., Any]
 """``rule(g, ans, *args, **kwargs)``: the cotangent of one argument, or (joint rules) of all."""
+
+BatchRule = Callable[..., Any]
+"""``rule(args, dims, **kwargs) -> (out, out_dims)``: `prim` applied to a whole batch at once.
+``dims[i]`` is the batch axis of ``args[i]`` (``None``: not batched); ``out_dims`` is the
+batch axis of the output (a tuple of them for several outputs)."""
 
 JvpRule = Callable[..., Any]
 """``rule(t, ans, *args, **kwargs)``: the output tangent contributed by one argument's tangent
@@ -62,7 +67,7 @@ class Primitive:
         if top is None:  # plain values: f(*args, **{}) would build a dict, so skip it
             return self.fun(*args, **kwargs) if kwargs else self.fun(*args)
         if not self.differentiable:
-            return self.fun(*strip(args), **strip(kwargs))
+            return self._call_constant(args, kwargs)
         note = view_notes.get(self)
         if note is not None:  # reshape, transpose, x[1:]...: its result may be a view
             return note(self, args, kwargs, top.process(self, args, kwargs))
@@ -71,10 +76,22 @@ class Primitive:
     def _call_rare(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """Handle tracers nested in sequences or passed by keyword, then call again."""
         if not self.differentiable:
-            return self.fun(*strip(args), **strip(kwargs))
+            return self._call_constant(args, kwargs)
         if kwargs and holds_tracer(kwargs.values()):
             args, kwargs = self._keywords_to_positions(args, kwargs)
         return self(*(_as_array(a) for a in args), **kwargs)
+
+    def _call_constant(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """A non-differentiable primitive on traced values: run it on their values.
+
+        Its result is a constant for every derivative, but under `tapegrad.vmap` it still
+        differs per example: batch tracers stay, and vmap's trace maps the call over them.
+        """
+        args, kwargs = strip_unbatched(args), strip_unbatched(kwargs)
+        trace = innermost_trace((args, kwargs))
+        if trace is None:
+            return self.fun(*args, **kwargs)
+        return trace.process(self, args, kwargs)
 
     def _keywords_to_positions(
         self, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -129,6 +146,20 @@ def holds_tracer(values: Iterable[Any]) -> bool:
         if (type(value) is list or type(value) is tuple) and holds_tracer(value):
             return True
     return False
+
+
+def innermost_trace(value: Any) -> Any:
+    """The trace of highest level among the tracers in `value` (nested in lists, tuples and
+    dicts), or ``None``."""
+    if type(value) is Tracer:
+        return value._trace
+    top = None
+    if type(value) is list or type(value) is tuple or type(value) is dict:
+        for item in value.values() if type(value) is dict else value:
+            trace = innermost_trace(item)
+            if trace is not None and (top is None or trace.level > top.level):
+                top = trace
+    return top
 
 
 def _as_array(arg: Any) -> Any:
@@ -273,6 +304,43 @@ def jvp_rule(prim: Primitive) -> tuple[JvpRule | None, ...] | JvpRule | None:
     return _jvp_rules.get(prim)
 
 
+_batch_rules: dict[Primitive, BatchRule] = {}
+
+
+def defbatch(prim: Primitive, rule: BatchRule) -> None:
+    """Register how `tapegrad.vmap` applies `prim` to a whole batch in one call.
+
+    ``rule(args, dims, **kwargs)`` gets the primitive's positional arguments, each holding
+    the whole batch, and ``dims``, the batch axis of each (``None`` for an argument shared by
+    every example); it returns ``(out, out_dim)``: the batched result and the axis its batch
+    runs along (a tuple of results and one of axes for a primitive with several outputs). A
+    rule may return ``NotImplemented`` to ask for the loop over examples. A primitive without
+    a rule still works under vmap: it is called once per example (with a warning).
+
+    Examples:
+        >>> import numpy as np, tapegrad
+        >>> cube = tapegrad.primitive(lambda x: x ** 3, name="cube")
+        >>> def cube_batched(args, dims):
+        ...     (x,), (d,) = args, dims
+        ...     return cube(x), d  # elementwise: the batch axis stays where it is
+        >>> tapegrad.defbatch(cube, cube_batched)
+        >>> tapegrad.vmap(cube)(np.array([1.0, 2.0]))
+        array([1., 8.])
+    """
+    if not isinstance(prim, Primitive):
+        raise TypeError(
+            f"defbatch() needs a primitive, got {type(prim).__name__} {prim!r:.60}"
+            f"{at_user_line()}. Make one first with tapegrad.primitive(fun) (or the "
+            "@tapegrad.primitive decorator)."
+        )
+    _batch_rules[prim] = _joint_rule(prim, rule, "defbatch", "(batched output, its batch axis)")
+
+
+def batch_rule(prim: Primitive) -> BatchRule | None:
+    """The registered batching rule of `prim`, or ``None`` (then vmap loops over the batch)."""
+    return _batch_rules.get(prim)
+
+
 def argument_rule(prim: Primitive, rules: tuple[Any, ...], position: int, registered: str,
                   where: Callable[[], str] = str) -> Any:
     """``rules[position]``, or the error for a traced argument that has no rule.
@@ -309,8 +377,10 @@ def _per_argument_rules(prim: Primitive, rules: tuple[Any, ...], caller: str,
 
 
 def _joint_rule(prim: Primitive, rule: Any, caller: str, returns: str) -> Any:
-    """`rule` checked for `caller` (defvjp_all or defjvp_all): one function for all arguments."""
-    _check_primitive(prim, caller)
+    """`rule` checked for `caller` (defvjp_all, defjvp_all, defbatch): one function for all
+    arguments."""
+    if caller != "defbatch":  # non-differentiable primitives are batched too
+        _check_primitive(prim, caller)
     if not callable(rule):
         raise TypeError(
             f"{caller}({prim.name}, rule): rule must be a function, got {rule!r:.60}"

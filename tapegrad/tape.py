@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 import numpy as np
@@ -100,6 +100,12 @@ class Trace:
     keeps_tape: bool = False
     _indices: dict[Primitive, int] = attrs.field(factory=dict, init=False, repr=False)
     _entries: list[Entry] = attrs.field(factory=list, init=False, repr=False)
+    # True for vmap's trace (`tapegrad.batching.BatchTrace`), whose values carry a batch axis.
+    batched: ClassVar[bool] = False
+
+    def batch_axis(self, slot: int) -> int:
+        """The batch axis of the value in `slot`; only a batching trace has one."""
+        raise TypeError(f"a trace of kind {type(self).__name__} has no batch axes")
 
     @property
     def tape(self) -> list[Entry]:

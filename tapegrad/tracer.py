@@ -40,6 +40,9 @@ class Tracer:
     @property
     def shape(self) -> tuple[int, ...]:
         shape: tuple[int, ...] = self._value.shape  # values: arrays, NumPy scalars or tracers
+        if self._trace.batched:  # under vmap: the shape of one example, without the batch axis
+            axis = self._trace.batch_axis(self._slot)
+            return shape[:axis] + shape[axis + 1 :]
         return shape
 
     @property
@@ -49,11 +52,11 @@ class Tracer:
 
     @property
     def ndim(self) -> int:
-        return len(self._value.shape)
+        return len(self.shape)
 
     @property
     def size(self) -> int:
-        return int(self._value.size)
+        return int(np.prod(self.shape, dtype=np.int64)) if self._trace.batched else int(self._value.size)
 
     def __len__(self) -> int:
         shape = self.shape
@@ -71,6 +74,12 @@ class Tracer:
         return id(self)
 
     def __bool__(self) -> bool:
+        if self._trace.batched:
+            raise ValueError(
+                f"the truth value of a value batched by vmap is one bool per example"
+                f"{at_user_line()}, so Python's `if`/`and`/`or` cannot branch on it. Choose per "
+                "element with np.where(cond, a, b) instead, which vmap batches."
+            )
         if self.size != 1:
             raise ValueError(
                 f"the truth value of a traced array of shape {self.shape} is ambiguous"
@@ -133,6 +142,38 @@ _conversion_hint: list[Callable[[], str]] = [str]
 def set_conversion_hint(hint: Callable[[], str]) -> None:
     """Install the sentence (or '') that `Tracer.__array__`'s error ends with."""
     _conversion_hint[0] = hint
+
+
+def strip_unbatched(value: Any) -> Any:
+    """`value` with the tracers of every trace but vmap's unwrapped (nested as `strip` does).
+
+    What non-differentiable functions see: their result is a constant for differentiation,
+    but under `tapegrad.vmap` it still has one value per example, so batch tracers stay.
+    """
+    while type(value) is Tracer and not value._trace.batched:
+        value = value._value
+    if type(value) is list or type(value) is tuple:
+        return type(value)(strip_unbatched(v) for v in value)
+    if type(value) is dict:
+        return {k: strip_unbatched(v) for k, v in value.items()}
+    return value
+
+
+def strip_gradients(value: Any) -> Any:
+    """`value` cut off from every derivative (`tapegrad.stop_gradient`): all tracers are
+    unwrapped, except that under `tapegrad.vmap` a value keeps its batch (as a new batch
+    tracer of the same trace, without the derivative tracers it held)."""
+    if type(value) is Tracer:
+        inner = strip_gradients(value._value)
+        trace: Any = value._trace
+        if not trace.batched:
+            return inner
+        return value if inner is value._value else trace.new_input(inner, trace.batch_axis(value._slot))
+    if type(value) is list or type(value) is tuple:
+        return type(value)(strip_gradients(v) for v in value)
+    if type(value) is dict:
+        return {k: strip_gradients(v) for k, v in value.items()}
+    return value
 
 
 def strip(value: Any) -> Any:

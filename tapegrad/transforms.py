@@ -27,7 +27,7 @@ from tapegrad.errors import (
 from tapegrad.guard import protect, written_constant_error
 from tapegrad.pytree import TreeDef, tree_flatten, tree_map, tree_unflatten
 from tapegrad.tape import Trace, new_trace
-from tapegrad.tracer import Tracer, strip
+from tapegrad.tracer import Tracer, strip, strip_gradients
 
 ArgNums = int | Sequence[int]
 ArgNames = str | Sequence[str]
@@ -499,7 +499,7 @@ def stop_gradient(x: Any) -> Any:
         np.float64(3.0)
     """
     tree_map(_hold, x)
-    return strip(x)
+    return strip_gradients(x)
 
 
 def _hold(leaf: Any) -> None:

@@ -404,3 +404,4 @@ from rule_cases_linalg import COMPLEX_LINALG_CASES, LINALG_CASES  # noqa: E402
 CASES += LINALG_CASES
 COMPLEX_CASES += COMPLEX_LINALG_CASES
 CASES += __import__("rule_cases_construction_stats").cases()  # issue 13: construction, statistics, pad
+CASES += __import__("rule_cases_batching").cases()  # issue 16: gather and scatter (vmap's indexing)

@@ -445,6 +445,31 @@ def check_grads_of_a_wrong_gradient() -> Any:
     check_grads(energy, np.array([1.0, 2.0, 3.0]))
 
 
+def vmap_batch_sizes_differ() -> Any:
+    def loss(x, y):
+        return np.sum(x * y)
+
+    return tapegrad.vmap(loss)(np.ones((3, 2)), np.ones((4, 2)))
+
+
+def vmap_python_branch() -> Any:
+    def f(x):
+        return x if np.sum(x) > 0 else -x
+
+    return tapegrad.vmap(f)(np.ones((3, 2)))
+
+
+def vmap_results_of_different_shapes() -> Any:
+    def f(x):
+        return x[np.nonzero(x > 0)]  # how many depends on the example
+
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", tapegrad.batching.LoopFallbackWarning)
+        return tapegrad.vmap(f)(np.array([[1.0, -1.0], [1.0, 1.0]]))
+
+
 CATALOGUE = [
     Mistake("grad of a function that returns an array", non_scalar_output,
             tapegrad.NonScalarOutputError, r"must return a scalar.*shape \(3,\)", r"loss",
@@ -619,6 +644,17 @@ CATALOGUE = [
             tapegrad.NotDifferentiableError, r"got a traced value for v.*v is an order", HERE,
             r"Pass a constant there \(tapegrad.stop_gradient\(v\)",
             "Pass the order as a constant; the function is differentiable in its other arguments."),
+    Mistake("vmap over arguments with different batch sizes", vmap_batch_sizes_differ, ValueError,
+            r"argument 0 \(x\) has 3 along axis 0; argument 1 \(y\) has 4 along axis 0", HERE,
+            r"pass None in in_axes for an argument every example shares",
+            "Give every batched argument the same number of examples, or mark shared ones None in in_axes."),
+    Mistake("a Python branch on a batched value (vmap)", vmap_python_branch, ValueError,
+            r"one bool per example", HERE, r"np.where\(cond, a, b\)",
+            "Choose per element with np.where instead of if/else."),
+    Mistake("results of different shapes per example (vmap)", vmap_results_of_different_shapes, ValueError,
+            r"nonzero returned results of different shapes for different examples", HERE,
+            r"fixed shape per example.*np.where",
+            "Compute something of one shape per example, e.g. a mask with np.where instead of indices."),
 ]
 
 

@@ -63,9 +63,9 @@ __all__ = [
     *nondifferentiable.__all__, *products.__all__, *reductions.__all__, *statistics.__all__,
 ]
 
-# Last, once every primitive exists: Tracer's operators and methods, the forward-mode rules,
-# and the packing of lists of tracers that `Primitive` uses.
-from tapegrad.numpy import jvp_rules, tracer_methods  # noqa: E402, F401, I001
+# Last, once every primitive exists: Tracer's operators and methods, the forward-mode and
+# batching rules, and the packing of lists of tracers that `Primitive` uses.
+from tapegrad.numpy import batching_rules, jvp_rules, tracer_methods  # noqa: E402, F401, I001
 from tapegrad.registry import set_array_of_sequence  # noqa: E402
 
 set_array_of_sequence(array)  # noqa: F405

@@ -6,6 +6,9 @@ import importlib
 
 import attrs
 
+from tapegrad.numpy._wrap import per_example
+from tapegrad.registry import Primitive, batch_rule
+
 _KINDS = [
     ("elementwise", ""), ("reductions", ""), ("construction", ""), ("manipulation", ""), ("indexing", ""),
     ("products", ""), ("statistics", ""), ("linalg", "linalg."), ("fft", "fft."), ("nondifferentiable", ""),
@@ -20,11 +23,16 @@ class Supported:
         name: as NumPy spells it (``"sin"``, ``"linalg.det"``, ``"fft.rfft"``).
         differentiable: false for functions that accept traced values but return plain ones.
         kind: the module that holds it (``"elementwise"``, ``"linalg"``...).
+        vmap: how `tapegrad.vmap` batches it: ``"rule"`` (one call for the whole batch),
+            ``"composite"`` (built from primitives, batched through their rules) or
+            ``"loop fallback"`` (no batching rule yet, or a composite that reads plain values:
+            one call per example).
     """
 
     name: str
     differentiable: bool
     kind: str
+    vmap: str = "rule"
 
 
 def supported() -> list[Supported]:
@@ -33,12 +41,21 @@ def supported() -> list[Supported]:
     Examples:
         >>> import tapegrad.numpy as tnp
         >>> [s for s in tnp.supported() if s.name == "linalg.det"]
-        [Supported(name='linalg.det', differentiable=True, kind='linalg')]
+        [Supported(name='linalg.det', differentiable=True, kind='linalg', vmap='rule')]
     """
     found = []
     for kind, prefix in _KINDS:
         module = importlib.import_module(f"tapegrad.numpy.{kind}")
         for name in module.__all__:
             fun = getattr(module, name)
-            found.append(Supported(prefix + name, getattr(fun, "differentiable", True), kind))
+            found.append(Supported(prefix + name, getattr(fun, "differentiable", True), kind,
+                                   _batching(fun)))
     return sorted(found, key=lambda s: (s.kind, s.name))
+
+
+def _batching(fun: object) -> str:
+    if fun in per_example:
+        return "loop fallback"
+    if not isinstance(fun, Primitive):
+        return "composite"
+    return "rule" if batch_rule(fun) is not None else "loop fallback"

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tapegrad.registry import Primitive, _as_array, holds_tracer
+from tapegrad.tracer import Tracer
 
 by_numpy: dict[Any, Callable[..., Any]] = {}
 """NumPy function or ufunc -> what a call on tracers runs instead (a primitive or a wrapper)."""
@@ -31,6 +32,30 @@ def implements(*numpy_funs: Callable[..., Any]) -> Callable[[Callable[..., Any]]
     return register
 
 
+per_example: set[Callable[..., Any]] = set()
+"""Composite functions whose body vmap runs once per example (with the loop fallback's warning
+and count): bodies that read plain values or shapes of their arguments (``strip``), which a
+batch does not have. `tapegrad.numpy.batching_rules` fills it."""
+
+
+def batch_trace_of(value: Any) -> Any:
+    """The innermost vmap trace among the tracers in `value` (nested too), or ``None``."""
+    found = None
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if type(item) is Tracer:
+            trace = item._trace
+            if trace.batched and (found is None or trace.level > found.level):
+                found = trace
+            stack.append(item._value)
+        elif type(item) is list or type(item) is tuple:
+            stack.extend(item)
+        elif type(item) is dict:
+            stack.extend(item.values())
+    return found
+
+
 def composite(numpy_fun: Callable[..., Any],
               *aliases: Callable[..., Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Make the decorated function NumPy's `numpy_fun` on plain values, and its own body on
@@ -50,7 +75,12 @@ def composite(numpy_fun: Callable[..., Any],
         @functools.wraps(impl)
         def fun(*args: Any, **kwargs: Any) -> Any:
             if holds_tracer(args) or (kwargs and holds_tracer(kwargs.values())):
-                return impl(*_as_arrays(args, sequences), **_as_arrays_by_name(kwargs, sequences))
+                args, kwargs = _as_arrays(args, sequences), _as_arrays_by_name(kwargs, sequences)
+                if fun in per_example:
+                    batch = batch_trace_of((args, kwargs))
+                    if batch is not None:  # under vmap: the body, once per example
+                        return batch.map_examples(impl, f"np.{numpy_fun.__name__}", args, kwargs)
+                return impl(*args, **kwargs)
             return numpy_fun(*args, **kwargs)
 
         for target in (numpy_fun, *aliases):

@@ -50,8 +50,9 @@ def _gather_layout(layout: Callable[..., Any], *arrays: Any) -> Any:
     numbers in its result say which element lands where.
     """
     arrays = tuple(array(a) for a in arrays)
-    offsets = np.cumsum([0] + [int(np.size(strip(a))) for a in arrays])
-    labels = [np.arange(start, start + np.size(strip(a))).reshape(np.shape(strip(a)))
+    # The shapes of one example under vmap (np.shape of a tracer), not of the whole batch.
+    offsets = np.cumsum([0] + [int(np.size(a)) for a in arrays])
+    labels = [np.arange(start, start + np.size(a)).reshape(np.shape(a))
               for start, a in zip(offsets, arrays, strict=False)]
     placed = np.asarray(layout(*labels))
     return _getitem(concatenate([ravel(a) for a in arrays]), placed)

@@ -14,15 +14,45 @@ from typing import Any
 import numpy as np
 
 from tapegrad.backward import IndexedCotangent
-from tapegrad.registry import Primitive, defvjp
-from tapegrad.tracer import Tracer, strip
+from tapegrad.registry import Primitive, defvjp, holds_tracer
+from tapegrad.tracer import Tracer, strip, strip_unbatched
 
 _getitem = Primitive("getitem", operator.getitem)
 
 
 def getitem(x: Any, index: Any) -> Any:
     """``x[index]``, recorded on the tape when `x` is traced; indices are never differentiated."""
-    return _getitem(x, strip(index))
+    index = strip_unbatched(index)
+    parts = index if type(index) is tuple else (index,)
+    if holds_tracer(parts):  # indices that differ per example, under vmap
+        arrays, layout = _split_index(parts)
+        return gather(x, *arrays, layout=layout)
+    return _getitem(x, index)
+
+
+TRACED = "<traced index>"
+"""The place of a traced array in the layout of a `gather` or `scatter` index (a string, as
+no index part can be one)."""
+
+
+def _split_index(parts: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """The traced arrays of an index, and the index with `TRACED` in their places."""
+    arrays = tuple(p for p in parts if type(p) is Tracer)
+    return arrays, tuple(TRACED if type(p) is Tracer else p for p in parts)
+
+
+def _fill(layout: tuple[Any, ...], arrays: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The index `layout` with its `TRACED` places filled by `arrays`, in order."""
+    filled = iter(arrays)
+    return tuple(next(filled) if type(p) is str else p for p in layout)
+
+
+gather = Primitive("gather", lambda x, *arrays, layout: x[_fill(layout, arrays)])
+"""``gather(x, *arrays, layout=...)``: ``x[index]`` for an index holding traced arrays (under
+vmap, indices computed per example); the arrays fill the `TRACED` places of `layout`."""
+
+scatter = Primitive("scatter", lambda g, *arrays, layout, shape: _scatter_add(g, _fill(layout, arrays), shape))
+"""``scatter(v, *arrays, layout=..., shape=...)``: `untake` for an index holding traced arrays."""
 
 
 def _scatter_add(values: Any, index: Any, shape: tuple[int, ...]) -> np.ndarray[Any, Any]:
@@ -35,6 +65,16 @@ untake = Primitive("untake", _scatter_add)
 """``untake(v, index, shape)``: zeros of `shape` with `v` added at `index` (repeats add up)."""
 
 
+def untake_any(values: Any, index: Any, shape: tuple[int, ...]) -> Any:
+    """`untake`, for an index that may hold traced arrays (then `scatter`)."""
+    index = strip_unbatched(index)
+    parts = index if type(index) is tuple else (index,)
+    if holds_tracer(parts):
+        arrays, layout = _split_index(parts)
+        return scatter(values, *arrays, layout=layout, shape=shape)
+    return untake(values, index, shape)
+
+
 def _getitem_vjp(g: Any, ans: Any, x: Any, index: Any) -> Any:
     if type(g) is Tracer:
         return untake(g, index, x.shape)
@@ -42,6 +82,8 @@ def _getitem_vjp(g: Any, ans: Any, x: Any, index: Any) -> Any:
 
 
 defvjp(_getitem, _getitem_vjp)
+defvjp(gather, lambda g, ans, x, *arrays, layout: scatter(g, *arrays, layout=layout, shape=x.shape))
+defvjp(scatter, lambda g, ans, v, *arrays, layout, shape: gather(g, *arrays, layout=layout))
 defvjp(untake, lambda g, ans, values, index, shape: _getitem(g, index))
 
 

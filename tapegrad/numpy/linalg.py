@@ -30,7 +30,7 @@ from tapegrad.numpy.products import _swap_last
 from tapegrad.numpy.products import matmul as _matmul
 from tapegrad.numpy.reductions import max, min, sum, unbroadcast
 from tapegrad.registry import Primitive, defjvp, defvjp
-from tapegrad.tracer import strip
+from tapegrad.tracer import strip, strip_unbatched
 
 _la = np.linalg
 inv = wrap(_la.inv, "linalg.inv")
@@ -330,7 +330,7 @@ def _vector_norm(x: Any, ord: Any, axis: int, keepdims: bool) -> Any:
     if ord == -np.inf:
         return min(size, axis=axis, keepdims=keepdims)
     if ord == 0:
-        return np.sum(strip(x) != 0, axis=axis, keepdims=keepdims).astype(np.result_type(size.dtype, float))
+        return np.sum(strip_unbatched(x) != 0, axis=axis, keepdims=keepdims).astype(np.result_type(size.dtype, float))
     if ord == 1:
         return sum(size, axis=axis, keepdims=keepdims)
     return sum(size ** ord, axis=axis, keepdims=keepdims) ** (1.0 / ord)

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from tapegrad.errors import at_user_line
 from tapegrad.numpy._wrap import composite
 from tapegrad.numpy.elementwise import conjugate, real
 from tapegrad.numpy.linalg import (
@@ -46,6 +47,9 @@ from tapegrad.tracer import strip
 
 _la = np.linalg
 _eig = Primitive("linalg.eig", lambda a: tuple(_la.eig(a)))
+lstsq_rank = Primitive("linalg.lstsq_rank", lambda a, b, rcond=None: _la.lstsq(a, b, rcond)[2],
+                       differentiable=False)
+"""The rank `lstsq` reports (a primitive, so that vmap gives one per example)."""
 _EigResult = type(_la.eig(np.eye(1)))
 
 
@@ -99,12 +103,19 @@ def svdvals(x: Any) -> Any:
 def lstsq(a: Any, b: Any, rcond: Any = None) -> Any:
     """``np.linalg.lstsq``: ``(x, residuals, rank, s)``, differentiable in `x`, `residuals`
     and `s` for an `a` of full rank."""
-    rank = _la.lstsq(strip(a), strip(b), rcond)[2]  # NumPy's own, of NumPy's integer type
+    rank = lstsq_rank(a, b, rcond)  # NumPy's own, of NumPy's integer type (one per example under vmap)
     m, n = np.shape(a)
     real_dtype = np.empty(0, np.result_type(strip(a))).real.dtype
     cutoff = np.finfo(real_dtype).eps * builtins.max(m, n) if rcond is None else rcond
     x = _matmul(pinv(a, cutoff), b)
-    if rank == n and m > n:
+    full_rank = np.asarray(strip(rank)) == n  # under vmap: one flag per example
+    if np.any(full_rank) and not np.all(full_rank):
+        raise ValueError(
+            f"np.linalg.lstsq under vmap: `a` has full rank for some examples and not for others"
+            f"{at_user_line()}, so its residuals would have different shapes. Give every example "
+            "an `a` of the same rank, or compute the residuals yourself."
+        )
+    if np.all(full_rank) and m > n:
         residual = b - _matmul(a, x)
         residuals = sum(real(residual * conjugate(residual)), axis=0)
         if np.ndim(b) == 1:

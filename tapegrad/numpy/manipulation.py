@@ -11,7 +11,7 @@ import numpy as np
 from tapegrad.errors import at_user_line
 from tapegrad.numpy._wrap import by_numpy, composite, implements, wrap
 from tapegrad.registry import Primitive, defvjp, defvjp_all, holds_tracer
-from tapegrad.tracer import Tracer, strip
+from tapegrad.tracer import Tracer, strip_unbatched
 
 reshape = wrap(np.reshape)
 transpose = wrap(np.transpose)
@@ -113,7 +113,7 @@ for _prim in (split, array_split):
 # -- built from the primitives above and indexing: no rules of their own -------------------
 # Imported here, not at the top: indexing imports the reverse pass, which needs this module's
 # siblings loaded first only at call time.
-from tapegrad.numpy.indexing import _getitem, untake  # noqa: E402
+from tapegrad.numpy.indexing import _getitem, getitem, untake  # noqa: E402
 
 
 def _normalize(axis: int, ndim: int) -> int:
@@ -376,19 +376,25 @@ def take(a: Any, indices: Any, axis: Any = None, out: Any = None, mode: str = "r
     if axis is None:
         a, axis = ravel(a), 0
     axis = _normalize(axis, a.ndim)
-    indices = np.asarray(strip(indices))
+    indices = _index_array(indices)
     n = a.shape[axis]
     if mode == "wrap":
         indices = indices % n
     elif mode == "clip":
         indices = np.clip(indices, 0, n - 1)
-    return _getitem(a, _along(axis, a.ndim, indices))
+    return getitem(a, _along(axis, a.ndim, indices))
+
+
+def _index_array(indices: Any) -> Any:
+    """Indices as an array; under vmap, indices that differ per example stay batched."""
+    indices = strip_unbatched(indices)
+    return indices if type(indices) is Tracer else np.asarray(indices)
 
 
 @composite(np.take_along_axis)
 def take_along_axis(arr: Any, indices: Any, axis: Any = -1) -> Any:
     """``np.take_along_axis``: an advanced index built from `indices` and ranges."""
-    indices = np.asarray(strip(indices))
+    indices = _index_array(indices)
     if axis is None:
         arr, axis = ravel(arr), 0
     axis = _normalize(axis, arr.ndim)
@@ -400,7 +406,7 @@ def take_along_axis(arr: Any, indices: Any, axis: Any = -1) -> Any:
             shape = [1] * arr.ndim
             shape[d] = n
             index.append(np.arange(n).reshape(shape))
-    return _getitem(arr, tuple(index))
+    return getitem(arr, tuple(index))
 
 
 @composite(np.select)
@@ -410,7 +416,7 @@ def select(condlist: Any, choicelist: Any, default: Any = 0) -> Any:
 
     result = default
     for cond, choice in zip(reversed(condlist), reversed(choicelist), strict=True):
-        result = where(strip(cond), choice, result)
+        result = where(strip_unbatched(cond), choice, result)
     return result
 
 
@@ -419,7 +425,7 @@ def sort(a: Any, axis: Any = -1, kind: Any = None, order: Any = None, **kwargs: 
     """``np.sort``: `take_along_axis` of the sorting permutation (ties keep their order)."""
     if axis is None:
         a, axis = ravel(a), -1
-    return take_along_axis(a, np.argsort(strip(a), axis=axis, kind="stable"), axis)
+    return take_along_axis(a, np.argsort(strip_unbatched(a), axis=axis, kind="stable"), axis)
 
 
 @composite(np.partition)
@@ -427,7 +433,7 @@ def partition(a: Any, kth: Any, axis: Any = -1, kind: str = "introselect", order
     """``np.partition``: `take_along_axis` of ``np.argpartition``."""
     if axis is None:
         a, axis = ravel(a), -1
-    return take_along_axis(a, np.argpartition(strip(a), kth, axis=axis), axis)
+    return take_along_axis(a, np.argpartition(strip_unbatched(a), kth, axis=axis), axis)
 
 
 @composite(np.diff)

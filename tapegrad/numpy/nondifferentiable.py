@@ -53,6 +53,13 @@ array_equiv = wrap(np.array_equiv, differentiable=False)
 isneginf = wrap(np.isneginf, differentiable=False)
 isposinf = wrap(np.isposinf, differentiable=False)
 
+# -- bitwise and logical operators on masks (``m1 & m2``, ``~m``)
+bitwise_and = wrap(np.bitwise_and, differentiable=False)
+bitwise_or = wrap(np.bitwise_or, differentiable=False)
+bitwise_xor = wrap(np.bitwise_xor, differentiable=False)
+invert = wrap(np.invert, differentiable=False)
+bitwise_not = invert
+
 # -- arrays shaped like their input, whatever its values
 zeros_like = wrap(np.zeros_like, differentiable=False)
 ones_like = wrap(np.ones_like, differentiable=False)
@@ -65,6 +72,7 @@ __all__ = [
     "argpartition", "argwhere", "nonzero", "flatnonzero", "searchsorted", "unravel_index",
     "ravel_multi_index", "digitize", "tri", "diag_indices_from", "tril_indices_from",
     "triu_indices_from", "count_nonzero", "histogram", "bincount", "unique", "any", "all",
-    "allclose", "isclose", "array_equal", "array_equiv", "isneginf", "isposinf", "zeros_like",
+    "allclose", "isclose", "array_equal", "array_equiv", "isneginf", "isposinf",
+    "bitwise_and", "bitwise_or", "bitwise_xor", "invert", "bitwise_not", "zeros_like",
     "ones_like", "empty_like", "full_like",
 ]

@@ -17,7 +17,7 @@ from tapegrad.numpy._wrap import composite, wrap
 from tapegrad.numpy.indexing import _getitem as getitem
 from tapegrad.numpy.manipulation import _concatenate, array, broadcast_to, expand_dims, reshape, transpose
 from tapegrad.registry import defvjp
-from tapegrad.tracer import strip
+from tapegrad.tracer import Tracer, strip, strip_gradients, strip_unbatched
 
 sum = wrap(np.sum)
 mean = wrap(np.mean)
@@ -208,7 +208,9 @@ def std(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: floa
                [0.]])
     """
     if _is_constant_var(x, axis, ddof):
-        return np.std(strip(x), axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims, **kwargs)
+        # NumPy's value (the square root of var), cut off from the gradient; a batch under
+        # vmap stays a batch.
+        return np.sqrt(var(strip_gradients(x), axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims, **kwargs))
     return np.sqrt(var(x, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims, **kwargs))
 
 
@@ -227,7 +229,10 @@ def nanprod(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepdi
 @composite(np.nanmean)
 def nanmean(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepdims: bool = False) -> Any:
     """``np.nanmean``: the mean of the non-NaN elements."""
-    valid = ~np.isnan(strip(x))
+    valid = ~np.isnan(strip_unbatched(x))
+    if type(valid) is Tracer:  # a mask batched by vmap, which where= (keyword-only) cannot take
+        total = sum(np.where(valid, x, 0.0), axis=axis, dtype=dtype, keepdims=keepdims)
+        return total / np.sum(valid, axis=axis, keepdims=keepdims).astype(total.dtype)
     return mean(np.where(valid, x, 0.0), axis=axis, dtype=dtype, keepdims=keepdims, where=valid)
 
 
@@ -236,15 +241,15 @@ def nanvar(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: f
            keepdims: bool = False) -> Any:
     """``np.nanvar``: the variance of the non-NaN elements (gradient 0 where it is constant:
     at most one of them, or ``ddof`` equal to their count)."""
-    valid = ~np.isnan(strip(x))
+    valid = ~np.isnan(strip_unbatched(x))
     count = np.sum(valid, axis=axis, keepdims=True)
     centred = np.where(valid, x - nanmean(x, axis=axis, keepdims=True), 0.0)
     total = sum(np.real(centred * np.conjugate(centred)), axis=axis, keepdims=True)
     denominator = np.maximum(count - ddof, 0).astype(np.result_type(strip(total)))
     constant = (count <= 1) | (count == ddof)
-    if constant.any():  # NumPy's value there, and no NaN from dividing by 0 in the gradient
+    if np.any(strip(constant)):  # NumPy's value there, and no NaN from dividing by 0 in the gradient
         with np.errstate(all="ignore"):
-            value = strip(total) / denominator
+            value = strip_gradients(total) / denominator
         result = np.where(constant, value, total / np.where(constant, 1.0, denominator))
     else:
         result = total / denominator
@@ -256,12 +261,12 @@ def nanstd(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: f
            keepdims: bool = False) -> Any:
     """``np.nanstd``: the square root of `nanvar` (gradient 0 where that is constant)."""
     variance = nanvar(x, axis=axis, ddof=ddof, keepdims=keepdims)
-    count = np.sum(~np.isnan(strip(x)), axis=axis, keepdims=keepdims)
+    count = np.sum(~np.isnan(strip_unbatched(x)), axis=axis, keepdims=keepdims)
     constant = (count <= 1) | (count == ddof)
-    if not np.any(constant):
+    if not np.any(strip(constant)):
         return np.sqrt(variance)
     with np.errstate(all="ignore"):
-        value = np.sqrt(strip(variance))
+        value = np.sqrt(strip_gradients(variance))
     return np.where(constant, value, np.sqrt(np.where(constant, 1.0, variance)))
 
 

@@ -31,7 +31,7 @@ from tapegrad.numpy.manipulation import (
 )
 from tapegrad.numpy.reductions import _along_last, average, sum
 from tapegrad.registry import Primitive, defjvp, defvjp
-from tapegrad.tracer import Tracer, strip
+from tapegrad.tracer import Tracer, strip, strip_unbatched
 
 sort_sharing_ties = Primitive("sort_sharing_ties", lambda x: np.sort(x, axis=-1))
 """``np.sort(x, axis=-1)``, whose gradient is shared equally within each run of equal values."""
@@ -60,13 +60,12 @@ def share_ties(v: Any, sorted_values: Any) -> Any:
 def _to_sorted(x: Any) -> Any:
     """A sorting permutation along the last axis. Any one will do, so the fastest: the
     cotangents of equal values are shared out before they go back through it."""
-    return np.argsort(strip(x), axis=-1)
+    return np.argsort(strip_unbatched(x), axis=-1)  # under vmap: one permutation per example
 
 
 def _sort_vjp(g: Any, ans: Any, x: Any) -> Any:
     order = _to_sorted(x)
-    back = np.empty_like(order)
-    np.put_along_axis(back, order, np.arange(order.shape[-1]), axis=-1)  # the inverse permutation
+    back = np.argsort(order, axis=-1)  # the inverse permutation
     return take_along_axis(share_ties(g, ans), back, axis=-1)
 
 

@@ -262,6 +262,28 @@ class TracerMethods:
     def __rmod__(self: Any, other: Any) -> Any:
         return tnp.remainder(other, self)
 
+    # Bitwise operators: what masks combine with (plain arrays, or batched ones under vmap).
+    def __and__(self: Any, other: Any) -> Any:
+        return tnp.bitwise_and(self, other)
+
+    def __rand__(self: Any, other: Any) -> Any:
+        return tnp.bitwise_and(other, self)
+
+    def __or__(self: Any, other: Any) -> Any:
+        return tnp.bitwise_or(self, other)
+
+    def __ror__(self: Any, other: Any) -> Any:
+        return tnp.bitwise_or(other, self)
+
+    def __xor__(self: Any, other: Any) -> Any:
+        return tnp.bitwise_xor(self, other)
+
+    def __rxor__(self: Any, other: Any) -> Any:
+        return tnp.bitwise_xor(other, self)
+
+    def __invert__(self: Any) -> Any:
+        return tnp.invert(self)
+
 
 _NOT_COPIED = {"__module__", "__qualname__", "__doc__", "__dict__", "__weakref__"}
 for _name, _member in vars(TracerMethods).items():
