@@ -468,3 +468,23 @@ def test_views_of_recomputed_read_only_views_keep_numpys_layout() -> None:
         return np.sum(np.sin(x)) + np.sum(d ** 2) + np.sum(flat)
 
     assert_like_numpy(f, np.array([[1.0, 2.0], [3.0, 4.0]]))
+
+
+@pytest.mark.filterwarnings("ignore")  # vmap's loop-fallback notes for index updates
+def test_mutation_under_vmap_matches_a_loop() -> None:
+    def f(x):  # type: ignore[no-untyped-def]
+        y = x * 1.0
+        v, r = y[0:2], y.T
+        v[0] = 5.0 * x[2]
+        r *= 2.0
+        y[[1, 1]] += 1.0
+        np.add.at(y, [2, 2], x[0])
+        c = y.copy()
+        c[1] = 0.0
+        return np.sum(y ** 2) + np.sum(c)
+
+    xs = np.random.default_rng(0).standard_normal((4, 3))
+    np.testing.assert_allclose(tapegrad.vmap(f)(xs), [f(x.copy()) for x in xs])
+    grads = np.array([tapegrad.grad(f)(x) for x in xs])
+    np.testing.assert_allclose(tapegrad.vmap(tapegrad.grad(f))(xs), grads)
+    np.testing.assert_allclose(tapegrad.grad(lambda xs: np.sum(tapegrad.vmap(f)(xs)))(xs), grads)
