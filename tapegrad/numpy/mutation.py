@@ -160,9 +160,15 @@ def _lay_out_as_numpy(out: Tracer, a: Tracer, numpy_view: Callable[..., Any]) ->
     later reshape or ravel of it is a view or a copy depends on that layout, as in NumPy.
     """
     while type(out._value) is Tracer and type(a._value) is Tracer:
+        if getattr(out._trace, "batched", False):
+            return  # under vmap the array holds a batch: NumPy's view of it is another shape
         out, a = out._value, a._value
+    if getattr(out._trace, "batched", False):
+        return
     if type(out._value) is np.ndarray and type(a._value) is np.ndarray:
-        out._value = numpy_view(a._value)
+        view = numpy_view(a._value)
+        if view.shape == out._value.shape and view.dtype == out._value.dtype:
+            out._value = view
 
 
 _VIEWS = [
