@@ -23,6 +23,7 @@ from tapegrad.errors import (
     UnsupportedFunctionError,
 )
 from tapegrad.pytree import Constant, register_pytree, tree_flatten, tree_map, tree_unflatten
+from tapegrad import arrays  # noqa: F401  (which array types are traced: NumPy, Dask, CuPy)
 from tapegrad.tracer import Tracer
 from tapegrad import guard  # noqa: F401  (the read-only locking of arrays a tape holds)
 from tapegrad.registry import Primitive, defbatch, defjvp, defjvp_all, defvjp, defvjp_all, primitive

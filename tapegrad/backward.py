@@ -13,6 +13,7 @@ from typing import Any
 import attrs
 import numpy as np
 
+from tapegrad.arrays import add_at, is_foreign, zeros_like
 from tapegrad.errors import NotDifferentiableError, RuleError
 from tapegrad.registry import Primitive, argument_rule, vjp_rule
 from tapegrad.tape import _EMPTY, Trace
@@ -39,13 +40,19 @@ class IndexedCotangent:
     dtype: Any
 
     def add_into(self, buffer: np.ndarray[Any, Any]) -> None:
-        """Add ``values`` into ``buffer`` at ``index``; repeated indices accumulate."""
+        """Add ``values`` into ``buffer``, a NumPy array, at ``index``; repeated indices
+        accumulate."""
         np.add.at(buffer, self.index, self.values)
 
-    def dense(self) -> np.ndarray[Any, Any]:
-        buffer = np.zeros(self.shape, np.result_type(self.dtype, self.values))
-        self.add_into(buffer)
-        return buffer
+    def dense(self) -> Any:
+        """The cotangent as an array of the values' type (NumPy, Dask, CuPy)."""
+        values = self.values
+        if type(values) is np.ndarray or isinstance(values, np.generic) or not is_foreign(values):
+            buffer = np.zeros(self.shape, np.result_type(self.dtype, values))
+            np.add.at(buffer, self.index, values)
+            return buffer
+        dtype = np.result_type(self.dtype, values.dtype)
+        return add_at(zeros_like(values, self.shape, dtype), self.index, values)
 
 
 def backward(trace: Trace, seeds: Sequence[tuple[int, Any]]) -> list[Any]:
@@ -314,11 +321,16 @@ def _accumulate(cts: list[Any], owned: set[int], slot: int, ct: Any) -> Any:
             acc = acc.dense()
         owned.discard(slot)
         return acc + ct
+    values = ct.values
+    foreign = type(values) is not np.ndarray and not isinstance(values, np.generic) and is_foreign(values)
     if type(acc) is IndexedCotangent:
         acc = acc.dense()
+        if type(acc) is not np.ndarray or foreign:
+            return acc + ct.dense()  # Dask or CuPy: their own scatter-add (tapegrad.arrays)
         owned.add(slot)
-    elif type(acc) is not np.ndarray or acc.dtype != np.result_type(acc, ct.values):
-        return acc + ct.dense()  # a tracer (higher order) or a scalar: no buffer to reuse
+    elif type(acc) is not np.ndarray or foreign or acc.dtype != np.result_type(acc, values):
+        # A tracer (higher order), a scalar, or another array type: no NumPy buffer to reuse.
+        return acc + ct.dense()
     elif slot not in owned:
         acc = acc.copy()  # the rule may have returned an array that is still used elsewhere
         owned.add(slot)
@@ -331,4 +343,4 @@ def _densify(ct: Any) -> Any:
 
 
 def _zeros_like(value: Any) -> Any:
-    return np.zeros(value.shape, value.dtype)
+    return zeros_like(value)

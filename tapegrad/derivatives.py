@@ -22,10 +22,12 @@ from typing import Any
 import numpy as np
 
 import tapegrad.numpy as tnp
+from tapegrad.arrays import asarray_like, is_foreign, size, zeros_like
 from tapegrad.backward import backward
 from tapegrad.forward import _as_output_tangent, jvp, replay_forward
 from tapegrad.pytree import tree_unflatten
 from tapegrad.tape import Trace
+from tapegrad.tracer import strip
 from tapegrad.transforms import (
     ArgNums,
     _as_gradient,
@@ -64,14 +66,14 @@ def jacobian(f: Callable[..., Any], argnums: ArgNums = 0, has_aux: bool = False,
         per_output = []
         for value, slot in zip(t.out_leaves, t.out_slots, strict=True):
             shape, dtype = np.shape(value), _dtype(value)
-            if vectorize and slot is not None and 0 not in shape:
+            if _vectorized(vectorize, value) and slot is not None and 0 not in shape:
                 blocks = _rows(t.trace, slot, shape, dtype, t.inputs)
                 per_output.append(chosen.pack(tree_unflatten(t.in_tree, blocks)))
                 continue
             rows: list[list[Any]] = [[] for _ in t.inputs]
             for j in range(int(np.prod(shape, dtype=np.int64))):
                 # One replay of the tape per output element: the tape is reused, f is not re-run.
-                seed = _basis(shape, dtype, j)
+                seed = _basis(value, shape, dtype, j)
                 cts = None if slot is None else backward(t.trace, [(slot, seed)])
                 for i, x in enumerate(t.inputs):
                     rows[i].append(_as_gradient(None if cts is None else cts[i], x, False))
@@ -106,19 +108,19 @@ def jacfwd(f: Callable[..., Any], argnums: ArgNums = 0, has_aux: bool = False,
         per_output = []
         columns: list[list[list[Any]]] = []  # [input leaf][element] -> output tangent leaves
         for i, x in enumerate(t.inputs):
-            if vectorize and np.size(x):
+            if _vectorized(vectorize, x):
                 columns.append(_columns(t.trace, i, x, t.out_slots, t.out_leaves))
                 continue
             columns.append([])
             for j in range(int(np.prod(np.shape(x), dtype=np.int64))):
                 # One forward sweep of the recorded tape per input element; f is not re-run.
-                tangents = replay_forward(t.trace, [(i, _basis(np.shape(x), x.dtype, j))])
+                tangents = replay_forward(t.trace, [(i, _basis(x, np.shape(x), x.dtype, j))])
                 columns[i].append([_as_output_tangent(None if s is None else tangents[s], value)
                                    for s, value in zip(t.out_slots, t.out_leaves, strict=True)])
         for o, value in enumerate(t.out_leaves):
             shape = np.shape(value)
             blocks = [_assemble([col[o] for col in columns[i]], shape, x, rows_first=False)
-                      if not (vectorize and np.size(x)) else _from_columns(columns[i][o], shape, x)
+                      if not _vectorized(vectorize, x) else _from_columns(columns[i][o], shape, x)
                       for i, x in enumerate(t.inputs)]
             per_output.append(chosen.pack(tree_unflatten(t.in_tree, blocks)))
         jac = tree_unflatten(t.out_tree, per_output)
@@ -247,12 +249,20 @@ def _bases(shape: tuple[int, ...], dtype: Any, start: int, stop: int) -> np.ndar
     return bases.reshape((stop - start, *shape))
 
 
-def _basis(shape: tuple[int, ...], dtype: Any, j: int) -> np.ndarray[Any, Any]:
-    """The `j`-th standard basis array of `shape` (a one at flat index `j`)."""
+def _vectorized(vectorize: bool, x: Any) -> bool:
+    """Whether the Jacobian blocks of `x` are computed in one vectorised pass: asked for, and
+    `x` a non-empty NumPy value (Dask and CuPy arrays take the loop, whose rules they run)."""
+    value = strip(x)
+    return vectorize and not is_foreign(value) and size(value) > 0
+
+
+def _basis(like: Any, shape: tuple[int, ...], dtype: Any, j: int) -> Any:
+    """The `j`-th standard basis array of `shape` (a one at flat index `j`), of the array
+    type of `like` (NumPy, Dask, CuPy)."""
     kind = np.dtype(dtype).kind
     e = np.zeros(int(np.prod(shape, dtype=np.int64)), dtype if kind in "fc" else np.float64)
     e[j] = 1
-    return e.reshape(shape)
+    return asarray_like(strip(like), e.reshape(shape))
 
 
 def _assemble(parts: list[Any], out_shape: tuple[int, ...], x: Any, rows_first: bool) -> Any:
@@ -260,6 +270,6 @@ def _assemble(parts: list[Any], out_shape: tuple[int, ...], x: Any, rows_first: 
     into one array of shape ``out_shape + x.shape``; differentiable for higher orders."""
     shape = tuple(out_shape) + tuple(np.shape(x))
     if not parts:
-        return np.zeros(shape, x.dtype)
+        return zeros_like(strip(x), shape)
     stacked = tnp.stack(parts, axis=0 if rows_first else -1)
     return tnp.reshape(stacked, shape)

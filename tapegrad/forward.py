@@ -22,10 +22,11 @@ import attrs
 import numpy as np
 
 import tapegrad.numpy as tnp
+from tapegrad import arrays
 from tapegrad.errors import NotDifferentiableError, RuleError, raise_conversion_error
 from tapegrad.pytree import TreeDef, tree_flatten, tree_unflatten
 from tapegrad.registry import Primitive, argument_rule, jvp_rule, vjp_rule
-from tapegrad.tape import VALUE_TYPES, Trace, _new_object, escaped, new_trace
+from tapegrad.tape import VALUE_TYPES, Trace, _new_object, as_value, escaped, new_trace
 from tapegrad.tracer import Tracer
 from tapegrad.transforms import Key, _as_input, _name, _sequences_as_tuples, _split_aux, _substitute, vjp
 
@@ -62,13 +63,13 @@ class JvpTrace(Trace):
         slot = self.n_slots
         if type(out) is tuple or type(out) is list:
             container = type(out)  # as in reverse mode: NumPy's container for the caller
-            out = tuple(o if isinstance(o, VALUE_TYPES) else np.asarray(o) for o in out)
+            out = tuple(o if isinstance(o, VALUE_TYPES) else as_value(o) for o in out)
             tangent = push_forward(primitive, tangents, out, values, kwargs)
             self.tangents.extend(tangent if tangent is not None else [None] * len(out))
             self.n_slots = slot + len(out)
             return container(Tracer(self, slot + k, o) for k, o in enumerate(out))
         if type(out) is not np.ndarray and not isinstance(out, VALUE_TYPES):
-            out = np.asarray(out)
+            out = as_value(out)
         self.tangents.append(push_forward(primitive, tangents, out, values, kwargs))
         self.n_slots = slot + 1
         result = _new_object(Tracer)  # Tracer(self, slot, out), as in Trace.process
@@ -89,7 +90,7 @@ class JvpTrace(Trace):
             return self.process(primitive, (x, y), _NO_KEYWORDS)
         out = primitive.fun(x_value, y_value)
         if type(out) is not np.ndarray and not isinstance(out, np.generic):
-            out = np.asarray(out)  # as `process` does for a Python scalar
+            out = as_value(out)  # as `process` does for a Python scalar
         slot = self.n_slots
         self.tangents.append(push_forward(primitive, (x_tangent, y_tangent), out,
                                           (x_value, y_value), _NO_KEYWORDS))
@@ -190,7 +191,7 @@ def derived_jvp(prim: Primitive, tangents: tuple[Any, ...], ans: Any, args: tupl
 
 
 def _zeros(value: Any) -> Any:
-    return np.zeros(np.shape(value), value.dtype)
+    return arrays.zeros_like(value)
 
 
 def _add(total: Any, contribution: Any) -> Any:
@@ -225,7 +226,7 @@ def _fit_one(prim: Primitive, tangent: Any, ans: Any, k: int | None) -> Any:
     if tangent is None:
         return None
     if not isinstance(tangent, VALUE_TYPES):
-        tangent = np.asarray(tangent)
+        tangent = as_value(tangent)
     shape = np.shape(ans)
     if tangent.shape != shape:
         try:
@@ -309,7 +310,7 @@ def _as_output_tangent(tangent: Any, value: Any) -> Any:
     if dtype.kind not in "fc":
         dtype = np.dtype(np.float64)
     if tangent is None:
-        tangent = np.zeros(np.shape(value), dtype)
+        tangent = arrays.zeros_like(value, dtype=dtype)
     elif type(tangent) is Tracer:
         return tangent
     return tangent[()] if not isinstance(value, np.ndarray) and np.ndim(tangent) == 0 else tangent
@@ -324,7 +325,7 @@ def _as_input_tangent(tangent: Any, x: Any, k: int, f: Any) -> Any:
         )
     if type(tangent) is Tracer:
         return tangent if tangent.dtype == x.dtype else tnp.astype(tangent, x.dtype)
-    return np.asarray(tangent, dtype=x.dtype)
+    return arrays.cast(tangent, x.dtype)
 
 
 def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any],

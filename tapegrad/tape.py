@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import attrs
 import numpy as np
 
+from tapegrad.arrays import check_known_shape, is_foreign
 from tapegrad.errors import EscapedTracerError, at_user_line
 from tapegrad.guard import protect, release
 from tapegrad.tracer import Tracer
@@ -25,8 +26,20 @@ if TYPE_CHECKING:
 
 _EMPTY: Mapping[str, Any] = {}
 _new_object = object.__new__
-# What a tracer may wrap: anything with .shape, .dtype, .ndim and .size.
+# What a tracer may wrap: anything with .shape, .dtype, .ndim and .size (also the Dask and
+# CuPy arrays of tapegrad.arrays, which `as_value` lets through).
 VALUE_TYPES = (np.ndarray, np.generic, Tracer)
+
+
+def as_value(out: Any) -> Any:
+    """`out`, a primitive's result, as a value a tracer can wrap: arrays of a supported type
+    as they are (a Dask array's shape must be known), anything else through NumPy."""
+    if isinstance(out, VALUE_TYPES):
+        return out
+    if is_foreign(out):
+        check_known_shape(out)
+        return out
+    return np.asarray(out)  # a user primitive may return a Python scalar
 
 
 @attrs.frozen(eq=False)
@@ -201,12 +214,12 @@ class Trace:
             result: Any = Tracer(self, slot, out)
         elif type(out) is tuple or type(out) is list:
             container = type(out)  # the tape keeps a tuple; the caller gets NumPy's container
-            out = tuple(o if isinstance(o, VALUE_TYPES) else np.asarray(o) for o in out)
+            out = tuple(o if isinstance(o, VALUE_TYPES) else as_value(o) for o in out)
             self.n_slots = slot + len(out)
             result = container(Tracer(self, slot + k, o) for k, o in enumerate(out))
         else:
-            if not isinstance(out, VALUE_TYPES):
-                out = np.asarray(out)  # a user primitive may return a Python scalar
+            if not isinstance(out, VALUE_TYPES):  # a NumPy scalar (x[i]) is, and often
+                out = as_value(out)
             self.n_slots = slot + 1
             result = Tracer(self, slot, out)
         index = self._indices.get(primitive)

@@ -16,6 +16,7 @@ import attrs
 import numpy as np
 
 import tapegrad.numpy as tnp
+from tapegrad import arrays
 from tapegrad.backward import backward
 from tapegrad.errors import (
     EscapedTracerError,
@@ -88,6 +89,8 @@ def _as_cotangent(ct: Any, out: Any) -> Any:
             f"{at_user_line()}; the cotangent of a real value is real (docs/complex.md). "
             "Pass its real part, or make the output complex."
         )
+    if arrays.is_foreign(ct):  # a Dask or CuPy cotangent stays in its type
+        return arrays.cast(ct, dtype)
     ct = np.asarray(ct, dtype=dtype)
     return ct if type(ct) is np.ndarray else np.array(ct)
 
@@ -202,7 +205,8 @@ def _as_input(leaf: Any, f: Any, keys: tuple[Key, ...], tree: TreeDef, k: int, c
         if not leaf._trace.alive:  # describing the leaf costs more than the check: only then
             _check_alive(leaf, _describe_leaf(f, keys, tree, k))
         return leaf  # an outer transform's value: nested differentiation
-    value = np.asarray(leaf)
+    value = leaf if type(leaf) is np.ndarray else arrays.as_array(
+        leaf, lambda: _describe_leaf(f, keys, tree, k))
     kind = value.dtype.kind
     if kind in "fc":
         return value
@@ -220,13 +224,13 @@ def _as_input(leaf: Any, f: Any, keys: tuple[Key, ...], tree: TreeDef, k: int, c
 def _as_gradient(ct: Any, x: Any, scalar: bool) -> Any:
     """The gradient for input `x`: zeros if nothing flowed, in x's dtype, scalar if x was."""
     if ct is None:
-        ct = np.zeros(x.shape, x.dtype)
+        ct = arrays.zeros_like(x)
     else:
-        if np.iscomplexobj(strip(ct)) and np.dtype(x.dtype).kind != "c":
+        if _dtype(strip(ct)).kind == "c" and np.dtype(x.dtype).kind != "c":
             ct = np.real(ct)  # a real input's gradient is real (docs/complex.md)
         if type(ct) is Tracer:
             return ct if ct.dtype == x.dtype else tnp.astype(ct, x.dtype)
-        ct = np.asarray(ct, dtype=x.dtype)
+        ct = arrays.cast(ct, x.dtype)  # in x's array type: NumPy, Dask, CuPy
     return ct[()] if scalar else ct
 
 
@@ -410,7 +414,7 @@ def _value_and_grad(f: Callable[..., Any], argnums: ArgNums | None, argnames: Ar
     def value_and_grad_f(*args: Any, **kwargs: Any) -> Any:
         t = _run(f, args, kwargs, chosen.keys, has_aux, caller)
         out = _check_scalar(t, f, caller)
-        grads = chosen.pack(t.pull_back([np.ones(np.shape(out), _dtype(out))]))
+        grads = chosen.pack(t.pull_back([arrays.ones_like(out, np.shape(out), _dtype(out))]))
         return ((out, t.aux) if has_aux else out), grads
 
     return value_and_grad_f
@@ -481,7 +485,7 @@ def elementwise_grad(f: Callable[..., Any], argnums: ArgNums = 0) -> Callable[..
     @functools.wraps(f)
     def elementwise_grad_f(*args: Any, **kwargs: Any) -> Any:
         t = _run(f, args, kwargs, nums, False, "elementwise_grad")
-        grads = t.pull_back([np.ones(np.shape(o), _dtype(o)) for o in t.out_leaves])
+        grads = t.pull_back([arrays.ones_like(o, np.shape(o), _dtype(o)) for o in t.out_leaves])
         return grads[0] if isinstance(argnums, int) else grads
 
     return elementwise_grad_f
@@ -539,4 +543,4 @@ def holomorphic_grad(f: Callable[..., Any], argnums: ArgNums = 0) -> Callable[..
 def _as_complex(leaf: Any) -> Any:
     if type(leaf) is Tracer or np.iscomplexobj(leaf):
         return leaf
-    return np.asarray(leaf) + 0j
+    return arrays.as_array(leaf, lambda: "an argument of holomorphic_grad") + 0j

@@ -405,3 +405,4 @@ CASES += LINALG_CASES
 COMPLEX_CASES += COMPLEX_LINALG_CASES
 CASES += __import__("rule_cases_construction_stats").cases()  # issue 13: construction, statistics, pad
 CASES += __import__("rule_cases_batching").cases()  # issue 16: gather and scatter (vmap's indexing)
+from rule_cases_scipy_b import SCIPY_B_CASES; CASES += SCIPY_B_CASES  # noqa: E402, E702, I001

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from tapegrad.arrays import size as size_of
 from tapegrad.errors import at_user_line
 from tapegrad.numpy import manipulation, reductions
 from tapegrad.numpy._wrap import composite, implements
@@ -50,9 +51,10 @@ def _gather_layout(layout: Callable[..., Any], *arrays: Any) -> Any:
     numbers in its result say which element lands where.
     """
     arrays = tuple(array(a) for a in arrays)
-    # The shapes of one example under vmap (np.shape of a tracer), not of the whole batch.
-    offsets = np.cumsum([0] + [int(np.size(a)) for a in arrays])
-    labels = [np.arange(start, start + np.size(a)).reshape(np.shape(a))
+    # The shapes of one example under vmap (np.shape of a tracer), not of the whole batch;
+    # sizes from shapes, since np.size would make a Dask array compute.
+    offsets = np.cumsum([0] + [int(size_of(a)) for a in arrays])
+    labels = [np.arange(start, start + size_of(a)).reshape(np.shape(a))
               for start, a in zip(offsets, arrays, strict=False)]
     placed = np.asarray(layout(*labels))
     return _getitem(concatenate([ravel(a) for a in arrays]), placed)

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from tapegrad.arrays import add_at, is_foreign, zeros_like
 from tapegrad.backward import IndexedCotangent
 from tapegrad.registry import Primitive, defvjp, holds_tracer
 from tapegrad.tracer import Tracer, strip, strip_unbatched
@@ -55,10 +56,12 @@ scatter = Primitive("scatter", lambda g, *arrays, layout, shape: _scatter_add(g,
 """``scatter(v, *arrays, layout=..., shape=...)``: `untake` for an index holding traced arrays."""
 
 
-def _scatter_add(values: Any, index: Any, shape: tuple[int, ...]) -> np.ndarray[Any, Any]:
-    buffer = np.zeros(shape, np.result_type(values))
-    np.add.at(buffer, index, values)
-    return buffer
+def _scatter_add(values: Any, index: Any, shape: tuple[int, ...]) -> Any:
+    if type(values) is np.ndarray or not is_foreign(values):
+        buffer = np.zeros(shape, np.result_type(values))
+        np.add.at(buffer, index, values)
+        return buffer
+    return add_at(zeros_like(values, shape), index, values)  # Dask, CuPy: tapegrad.arrays
 
 
 untake = Primitive("untake", _scatter_add)
@@ -87,8 +90,8 @@ defvjp(scatter, lambda g, ans, v, *arrays, layout, shape: gather(g, *arrays, lay
 defvjp(untake, lambda g, ans, values, index, shape: _getitem(g, index))
 
 
-def _set(x: Any, values: Any, index: Any) -> np.ndarray[Any, Any]:
-    out = np.array(x, copy=True)
+def _set(x: Any, values: Any, index: Any) -> Any:
+    out = x.copy() if is_foreign(x) else np.array(x, copy=True)
     out[index] = values
     return out
 
@@ -142,7 +145,7 @@ def _update_vjp_values(g: Any, ans: Any, x: Any, values: Any, index: Any) -> Any
 
 
 defvjp(index_update,
-       lambda g, ans, x, values, index: index_update(g, np.zeros((), np.result_type(g)), index),
+       lambda g, ans, x, values, index: index_update(g, np.result_type(g).type(0), index),
        _update_vjp_values)
 
 

@@ -16,9 +16,11 @@ from typing import Any
 import numpy as np
 
 import tapegrad.numpy as tnp
+from tapegrad.arrays import zeros_like
 from tapegrad.numpy import indexing, manipulation
 from tapegrad.numpy.reductions import expand_to
 from tapegrad.registry import Primitive, defjvp, defjvp_all
+from tapegrad.tracer import strip
 
 
 def _linear(prim: Primitive) -> Any:
@@ -42,7 +44,7 @@ def _extremum(t: Any, ans: Any, x: Any, axis: Any = None, out: Any = None, keepd
 
 
 def _zeros_or(t: Any, like: Any) -> Any:
-    return np.zeros(np.shape(like), like.dtype) if t is None else t
+    return zeros_like(strip(like), dtype=like.dtype) if t is None else t
 
 
 # -- arithmetic -----------------------------------------------------------------------------

@@ -21,8 +21,10 @@ from typing import Any
 
 import numpy as np
 
+from tapegrad import arrays
+from tapegrad.arrays import eye_like
 from tapegrad.errors import NotDifferentiableError
-from tapegrad.numpy._wrap import composite, wrap
+from tapegrad.numpy._wrap import by_numpy, composite, wrap
 from tapegrad.numpy.elementwise import absolute, conjugate, where
 from tapegrad.numpy.manipulation import diagonal as _diagonal
 from tapegrad.numpy.manipulation import expand_dims, reshape, tril
@@ -37,7 +39,7 @@ inv = wrap(_la.inv, "linalg.inv")
 det = wrap(_la.det, "linalg.det")
 solve = wrap(_la.solve, "linalg.solve")
 pinv = wrap(_la.pinv, "linalg.pinv")
-cholesky = wrap(_la.cholesky, "linalg.cholesky")
+cholesky = by_numpy[_la.cholesky] = Primitive("linalg.cholesky", arrays.cholesky)
 # Multi-output functions return plain tuples on the tape; the public wrappers below give
 # back NumPy's named results.
 _slogdet = Primitive("linalg.slogdet", lambda a: tuple(_la.slogdet(a)))
@@ -116,7 +118,7 @@ def _hermitian_part(x: Any) -> Any:
 
 
 def _eye(n: int, like: Any) -> Any:
-    return np.eye(n, dtype=np.result_type(like))
+    return eye_like(strip(like), n, np.result_type(like))
 
 
 def _pinv_vjp(g: Any, ans: Any, a: Any, rcond: Any = None, hermitian: bool = False, **kwargs: Any) -> Any:
@@ -137,12 +139,12 @@ defvjp(pinv, _pinv_vjp)
 # autograd; docs/numerics.md): exact along Hermitian perturbations, and equal to the gradient
 # of f((a + a^H) / 2) for any a.
 def _diagonal_part(x: Any) -> Any:
-    return where(np.eye(x.shape[-1], dtype=bool), x, np.zeros((), np.result_type(x)))
+    return where(eye_like(strip(x), x.shape[-1], bool), x, np.result_type(x).type(0))
 
 
 def _off_diagonal_inverse_gaps(w: Any) -> Any:
     """F[..., i, j] = 1 / (w[j] - w[i]) off the diagonal, 0 on it (infinite for repeats)."""
-    off = ~np.eye(w.shape[-1], dtype=bool)
+    off = ~eye_like(strip(w), w.shape[-1], bool)
     gaps = expand_dims(w, -2) - expand_dims(w, -1)
     return where(off, 1.0 / where(off, gaps, 1.0), 0.0)
 
@@ -157,7 +159,7 @@ def _eigh_vjp(g: Any, ans: Any, a: Any, UPLO: str = "L") -> Any:
 
 def _diag_embed(d: Any) -> Any:
     """A stack of diagonal matrices from a stack of diagonals."""
-    return where(np.eye(d.shape[-1], dtype=bool), expand_dims(d, -1), 0.0)
+    return where(eye_like(strip(d), d.shape[-1], bool), expand_dims(d, -1), 0.0)
 
 
 def _eigh_jvp(t: Any, ans: Any, a: Any, UPLO: str = "L") -> Any:
@@ -363,7 +365,7 @@ def matrix_power(a: Any, n: int) -> Any:
     for _ in range(n):
         result = a if result is None else _matmul(result, a)
     if result is None:
-        return np.broadcast_to(np.eye(a.shape[-1], dtype=a.dtype), a.shape).copy()
+        return np.broadcast_to(eye_like(strip(a), a.shape[-1]), a.shape).copy()
     return result
 
 

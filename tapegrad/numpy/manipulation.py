@@ -4,24 +4,54 @@ and their VJP rules, which move the cotangent back to where each element came fr
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
 
+from tapegrad.arrays import is_foreign, ones_like, zeros_like
 from tapegrad.errors import at_user_line
 from tapegrad.numpy._wrap import by_numpy, composite, implements, wrap
 from tapegrad.registry import Primitive, defvjp, defvjp_all, holds_tracer
-from tapegrad.tracer import Tracer, strip_unbatched
+from tapegrad.tracer import Tracer, strip, strip_unbatched
 
-reshape = wrap(np.reshape)
+
+def _reshape(a: Any, shape: Any = None, order: str = "C", **kwargs: Any) -> Any:
+    """``np.reshape``; for Dask and CuPy arrays their own method (Dask's has no ``order``)."""
+    if type(a) is np.ndarray or not is_foreign(a):
+        numpy_reshape: Any = np.reshape  # its overloads do not take **kwargs
+        return numpy_reshape(a, shape, order=order, **kwargs)
+    if order != "C" or kwargs:
+        raise TypeError(f"tapegrad reshapes {type(a).__name__} arrays in C order only")
+    return a.reshape(shape)
+
+
+reshape = by_numpy[np.reshape] = Primitive("reshape", _reshape)
 transpose = wrap(np.transpose)
 broadcast_to = wrap(np.broadcast_to)
 expand_dims = wrap(np.expand_dims)
 squeeze = wrap(np.squeeze)
 ravel = wrap(np.ravel)
-split = wrap(np.split)
-array_split = wrap(np.array_split)
-astype = Primitive("astype", lambda x, dtype: np.asarray(x).astype(dtype))
+
+
+def _split_with(np_split: Any) -> Any:
+    """`np_split` (``np.split``, ``np.array_split``) for any array type: NumPy's own for NumPy
+    arrays, slices elsewhere (Dask has no split: asked through the protocol, it computes)."""
+
+    def split(x: Any, indices_or_sections: Any, axis: int = 0) -> list[Any]:
+        if not is_foreign(x):
+            return list(np_split(x, indices_or_sections, axis))
+        pieces = np_split(np.arange(x.shape[axis]), indices_or_sections)
+        starts = np.cumsum([0] + [len(p) for p in pieces]).tolist()
+        return [x[_along(axis % x.ndim, x.ndim, slice(a, b))] for a, b in itertools.pairwise(starts)]
+
+    split.__name__ = np_split.__name__
+    return split
+
+
+split = by_numpy[np.split] = Primitive("split", _split_with(np.split))
+array_split = by_numpy[np.array_split] = Primitive("array_split", _split_with(np.array_split))
+astype = Primitive("astype", lambda x, dtype: x.astype(dtype) if is_foreign(x) else np.asarray(x).astype(dtype))
 if hasattr(np, "astype"):  # NumPy 2's array-API astype(x, dtype, /, *, copy=True, device=None)
     by_numpy[np.astype] = lambda x, dtype, *, copy=True, device=None: astype(x, dtype)
 
@@ -87,13 +117,13 @@ def asarray(value: Any, dtype: Any = None) -> Any:
 def _split_like(g: Any, arrays: tuple[Any, ...], axis: int) -> tuple[Any, ...]:
     """Cut `g` along `axis` into pieces as long as each of `arrays` is on that axis."""
     sizes = [np.shape(a)[axis] for a in arrays]
-    return tuple(split(g, np.cumsum(sizes)[:-1], axis))
+    return tuple(split(g, np.cumsum(sizes)[:-1].tolist(), axis))
 
 
 def _transpose_vjp(g: Any, ans: Any, x: Any, axes: Any = None) -> Any:
     if axes is None:
         return transpose(g)
-    return transpose(g, np.argsort([a % x.ndim for a in axes]))
+    return transpose(g, np.argsort([a % x.ndim for a in axes]).tolist())
 
 
 defvjp(reshape, lambda g, ans, x, *args, **kwargs: reshape(g, x.shape))
@@ -305,7 +335,7 @@ def pad(array: Any, pad_width: Any, mode: Any = "constant", **kwargs: Any) -> An
     """
     widths = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (array.ndim, 2))
     if mode == "constant":
-        filled = np.pad(np.zeros(array.shape, np.result_type(array)), widths, mode, **kwargs)
+        filled = np.pad(zeros_like(strip(array), array.shape, np.result_type(array)), widths.tolist(), mode, **kwargs)
         inside = tuple(slice(b, b + n) for (b, _), n in zip(widths, array.shape, strict=True))
         return untake(array, inside, filled.shape) + filled
     for axis, (before, after) in enumerate(widths):
@@ -354,8 +384,8 @@ def sum_last(x: Any, dtype: Any = None) -> Any:
 def _triangle(mask_fun: Any, m: Any, k: int) -> Any:
     from tapegrad.numpy.elementwise import where  # deferred: elementwise imports reductions
 
-    mask = mask_fun(np.ones(m.shape[-2:], bool), k)
-    return where(mask, m, np.zeros((), np.result_type(m)))
+    mask = mask_fun(ones_like(strip(m), m.shape[-2:], bool), k)
+    return where(mask, m, np.result_type(m).type(0))
 
 
 @composite(np.tril)

@@ -76,7 +76,7 @@ def _tensordot_vjp_a(g: Any, ans: Any, a: Any, b: Any, axes: Any = 2) -> Any:
     ct = tensordot(g, b, axes=(list(range(len(a_free), g.ndim)), b_free))
     # ct's axes: a's free axes, then a's contracted axes in the order b holds their partners.
     order = a_free + [a_axes[k] for k in np.argsort(b_axes)]
-    return match_real(transpose(ct, np.argsort(order)), a)
+    return match_real(transpose(ct, np.argsort(order).tolist()), a)
 
 
 def _tensordot_vjp_b(g: Any, ans: Any, a: Any, b: Any, axes: Any = 2) -> Any:
@@ -85,7 +85,7 @@ def _tensordot_vjp_b(g: Any, ans: Any, a: Any, b: Any, axes: Any = 2) -> Any:
     b_free = [i for i in range(b.ndim) if i not in b_axes]
     ct = tensordot(a, g, axes=(a_free, list(range(len(a_free)))))
     order = [b_axes[k] for k in np.argsort(a_axes)] + b_free
-    return match_real(transpose(ct, np.argsort(order)), b)
+    return match_real(transpose(ct, np.argsort(order).tolist()), b)
 
 
 def _dot_vjp(first: bool) -> Any:

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from tapegrad.arrays import eye_like, is_foreign, ones_like
+from tapegrad.arrays import size as size_of
 from tapegrad.numpy._wrap import composite, wrap
 from tapegrad.numpy.indexing import _getitem as getitem
 from tapegrad.numpy.manipulation import _concatenate, array, broadcast_to, expand_dims, reshape, transpose
@@ -129,14 +131,21 @@ def _along_last(x: Any, axis: Any) -> tuple[Any, Any]:
     moved = transpose(x, rest + list(axes))
     kept = tuple(x.shape[a] for a in rest)
     flat = reshape(moved, kept + (-1,))
-    inverse = np.argsort(rest + list(axes))
+    inverse = np.argsort(rest + list(axes)).tolist()
     moved_shape = kept + tuple(x.shape[a] for a in axes)
     return flat, lambda y: transpose(reshape(y, moved_shape), inverse)
 
 
+def _all_nonzero(x: Any) -> bool:
+    """Whether `x` holds no zero, asked of NumPy data only: a Dask array is not computed to
+    answer, so its rules take the branch that is right in both cases."""
+    value = strip(x)
+    return not is_foreign(value) and bool(np.all(value != 0))
+
+
 def _exclusive_cumprod(x: Any) -> Any:
     """Along the last axis: [1, x0, x0 x1, ...], the product of the elements before each one."""
-    ones = np.ones(x.shape[:-1] + (1,), np.result_type(x))
+    ones = ones_like(strip(x), x.shape[:-1] + (1,), np.result_type(x))
     return _concatenate(ones, cumprod(getitem(x, (Ellipsis, slice(None, -1))), axis=-1), axis=-1)
 
 
@@ -148,9 +157,10 @@ def _prod_vjp(g: Any, ans: Any, x: Any, axis: Any = None, dtype: Any = None, out
               keepdims: bool = False, **kwargs: Any) -> Any:
     if kwargs.get("initial") is not None or kwargs.get("where", True) is not True:
         raise TypeError("tapegrad differentiates prod without initial= and where= only")
-    if np.all(strip(x) != 0):
+    if _all_nonzero(x):
         return expand_to(g * ans, x, axis, keepdims) / x
     # With zeros, ans / x is 0/0: multiply the products before and after each element instead.
+    # (A lazy array is not computed to look: it always takes this path, which has no branch.)
     flat, undo = _along_last(x, axis)
     others = _exclusive_cumprod(flat) * _flip_last(_exclusive_cumprod(_flip_last(flat)))
     return expand_to(g, x, axis, keepdims) * undo(others)
@@ -162,7 +172,7 @@ def _cumulative(axis: Any, x: Any, g: Any) -> tuple[Any, Any, Any]:
         return reshape(x, (1, -1)), reshape(g, (1, -1)), lambda y: reshape(y, x.shape)
     last = list(range(x.ndim))
     last.append(last.pop(axis % x.ndim))
-    back = np.argsort(last)
+    back = np.argsort(last).tolist()
     return transpose(x, last), transpose(g, last), lambda y: transpose(y, back)
 
 
@@ -173,15 +183,15 @@ def _cumsum_vjp(g: Any, ans: Any, x: Any, axis: Any = None, dtype: Any = None, o
 
 def _cumprod_vjp(g: Any, ans: Any, x: Any, axis: Any = None, dtype: Any = None, out: Any = None) -> Any:
     x_last, g_last, undo = _cumulative(axis, x, g)
-    if np.all(strip(x) != 0):
+    if _all_nonzero(x):
         ans_last = _cumulative(axis, x, ans)[1]
         return undo(_flip_last(cumsum(_flip_last(g_last * ans_last), axis=-1)) / x_last)
     # With zeros: d y_k / d x_j is the cumulative product to k of x with x_j replaced by 1.
     # Row j of `swapped` is x with a 1 at j; this costs n times the memory of x.
     n = x_last.shape[-1]
-    eye = np.eye(n, dtype=bool)
+    eye = eye_like(strip(x), n, bool)
     swapped = np.where(eye, 1.0, expand_dims(x_last, -2))
-    later = np.triu(np.ones((n, n), bool))  # y_k depends on x_j only for k >= j
+    later = np.triu(ones_like(strip(x), (n, n), bool))  # y_k depends on x_j only for k >= j
     partials = np.where(later, cumprod(swapped, axis=-1), 0.0)
     return undo(sum(partials * expand_dims(g_last, -2), axis=-1))
 
@@ -315,14 +325,14 @@ def average(x: Any, axis: Any = None, weights: Any = None, returned: bool = Fals
     x = array(x)
     if weights is None:
         result = mean(x, axis=axis, keepdims=keepdims)
-        scale = np.result_type(strip(result)).type(x.size / builtins.max(np.size(strip(result)), 1))
+        scale = np.result_type(strip(result)).type(x.size / builtins.max(size_of(strip(result)), 1))
     else:
         w = array(weights)
         if x.shape != w.shape:
             w = _along_axis_weights(w, x, axis)
         dtype = np.result_type(strip(x).dtype, strip(w).dtype, *(("f8",) if strip(x).dtype.kind in "biu" else ()))
         scale = sum(w, axis=axis, dtype=dtype, keepdims=keepdims)
-        if np.any(strip(scale) == 0.0):
+        if not is_foreign(strip(scale)) and np.any(strip(scale) == 0.0):  # lazy: not computed to check
             raise ZeroDivisionError("Weights sum to zero, can't be normalized")
         result = sum(x * w, axis=axis, dtype=dtype, keepdims=keepdims) / scale
     if not returned:

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from tapegrad.arrays import size as size_of
 from tapegrad.errors import at_user_line
 from tapegrad.numpy._wrap import composite
 from tapegrad.numpy.elementwise import clip, conjugate, imag, real, sqrt, where
@@ -197,7 +198,7 @@ def median(a: Any, axis: Any = None, out: Any = None, overwrite_input: bool = Fa
         array([0. , 0. , 0.5, 0.5])
     """
     _no_out("median", out)
-    if np.size(strip(a)) == 0:  # no values: NaN (with NumPy's warning), a constant
+    if size_of(strip(a)) == 0:  # no values: NaN (with NumPy's warning), a constant
         return np.median(strip(a), axis=axis, keepdims=keepdims)
     return _order_statistics(a, 0.5, axis, keepdims, "linear", skip_nan=False, median=True)
 
@@ -207,7 +208,7 @@ def nanmedian(a: Any, axis: Any = None, out: Any = None, overwrite_input: bool =
               keepdims: bool = False) -> Any:
     """``np.nanmedian``: the median of the non-NaN values (NaNs get a zero gradient)."""
     _no_out("nanmedian", out)
-    if np.size(strip(a)) == 0:
+    if size_of(strip(a)) == 0:
         return np.nanmedian(strip(a), axis=axis, keepdims=keepdims)
     return _order_statistics(a, 0.5, axis, keepdims, "linear", skip_nan=True, median=True)
 
@@ -229,7 +230,7 @@ def quantile(a: Any, q: Any, axis: Any = None, out: Any = None, overwrite_input:
             "only with method='inverted_cdf', a step function of the data that tapegrad does "
             "not differentiate. Use tapegrad.stop_gradient on the data."
         )
-    if np.size(strip(a)) == 0:
+    if size_of(strip(a)) == 0:
         return np.quantile(strip(a), strip(q), axis=axis, method=method, keepdims=keepdims)
     return _order_statistics(a, q, axis, keepdims, method, skip_nan=False)
 
@@ -241,7 +242,7 @@ def nanquantile(a: Any, q: Any, axis: Any = None, out: Any = None, overwrite_inp
     _no_out("nanquantile", out)
     if weights is not None:
         return quantile(a, q, weights=weights)  # the same refusal
-    if np.size(strip(a)) == 0:
+    if size_of(strip(a)) == 0:
         return np.nanquantile(strip(a), strip(q), axis=axis, method=method, keepdims=keepdims)
     return _order_statistics(a, q, axis, keepdims, method, skip_nan=True)
 

@@ -1,0 +1,261 @@
+"""Which array types tapegrad differentiates, and the few operations that depend on the type.
+
+tapegrad records whatever array flows through a function: NumPy arrays, and the array types
+that implement NumPy's ``__array_ufunc__``/``__array_function__`` protocols well enough for
+its rules, Dask and CuPy. Inputs, tape values, cotangents and tangents keep their type, so
+the gradient of a Dask input is a lazy Dask array, and a CuPy input's stays on the GPU.
+
+This module is the one place that knows the types. It imports only NumPy: Dask and CuPy are
+recognised by the module their class comes from, so ``import tapegrad`` never imports them,
+and their implementations of the hooks below import them on first use (when an array of
+theirs already exists, so the import is free).
+
+The rules need three things NumPy spells in a way that would leave the argument's type:
+
+- constants shaped like an argument: `zeros_like`, `ones_like`, `eye_like` (``np.zeros(shape)``
+  in a rule would mix a NumPy array into a Dask graph, and CuPy refuses NumPy operands);
+- scatter-add, ``np.add.at``, which Dask does not have: `add_at`, one hook per array type;
+- a check that a value's shape is known (`check_known_shape`): Dask does not know the length
+  of ``x[mask]`` for a lazy mask, and no gradient can be built on an unknown shape.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from tapegrad.errors import at_user_line
+
+# The top-level package of each supported non-NumPy array type, and the class in it.
+_FOREIGN = {"dask": "Array", "cupy": "ndarray"}
+SUPPORTED = "NumPy arrays and scalars, Python numbers, dask.array.Array and cupy.ndarray"
+
+
+def library(x: Any) -> str:
+    """The array library `x` belongs to: ``"numpy"``, ``"dask"``, ``"cupy"``, or ``""``.
+
+    Anything that is not a Dask or CuPy array counts as NumPy if NumPy can take it as it
+    is (arrays, NumPy and Python scalars); an unknown duck array (one with
+    ``__array_function__``) is ``""``.
+
+    Examples:
+        >>> import numpy as np
+        >>> library(np.ones(2)), library(2.0), library(np.float32(1))
+        ('numpy', 'numpy', 'numpy')
+    """
+    if isinstance(x, (np.ndarray, np.generic)):
+        return "numpy"
+    kind = type(x)
+    top = kind.__module__.partition(".")[0]
+    if _FOREIGN.get(top) == kind.__name__:
+        return top
+    return "" if hasattr(x, "__array_function__") else "numpy"
+
+
+def size(x: Any) -> int:
+    """How many elements `x` has, from its shape (``np.size`` makes Dask compute).
+
+    Examples:
+        >>> size(np.ones((2, 3))), size(1.5)
+        (6, 1)
+    """
+    return math.prod(np.shape(x))
+
+
+def is_foreign(x: Any) -> bool:
+    """Whether `x` is a supported array of another library than NumPy (Dask, CuPy)."""
+    return type(x) is not np.ndarray and library(x) in _FOREIGN
+
+
+def as_array(x: Any, what: Callable[[], str]) -> Any:
+    """`x` as an array tapegrad can trace: foreign arrays as they are, the rest via NumPy.
+
+    An array of an unsupported library is refused rather than converted: converting would
+    load a whole out-of-core or device array into this process's memory without a word.
+    `what` describes `x` for that error (called only then: describing can be costly).
+
+    Examples:
+        >>> as_array([1.0, 2.0], lambda: "x")
+        array([1., 2.])
+    """
+    if type(x) is np.ndarray:
+        return x
+    kind = library(x)
+    if kind in _FOREIGN:
+        return x
+    if kind == "numpy":
+        return np.asarray(x)
+    raise TypeError(
+        f"{what()} is a {type(x).__module__}.{type(x).__qualname__}, an array type tapegrad "
+        f"does not support{at_user_line()}. tapegrad differentiates {SUPPORTED}. Convert it "
+        "(np.asarray(x) loads it into memory as a NumPy array), or use Dask or CuPy."
+    )
+
+
+def cast(x: Any, dtype: Any) -> Any:
+    """`x` as an array of its own type (NumPy for anything not foreign) in `dtype`."""
+    if is_foreign(x):
+        return x if x.dtype == dtype else x.astype(dtype)
+    return np.asarray(x, dtype=dtype)
+
+
+def zeros_like(x: Any, shape: Any = None, dtype: Any = None) -> Any:
+    """Zeros of `x`'s array type (NumPy, Dask, CuPy), of its shape and dtype unless given."""
+    if type(x) is np.ndarray or isinstance(x, np.generic) or not is_foreign(x):
+        return np.zeros(np.shape(x) if shape is None else shape, x.dtype if dtype is None else dtype)
+    return np.zeros_like(x, dtype=dtype, shape=shape)
+
+
+def ones_like(x: Any, shape: Any = None, dtype: Any = None) -> Any:
+    """Ones of `x`'s array type, of its shape and dtype unless given."""
+    if type(x) is np.ndarray or isinstance(x, np.generic) or not is_foreign(x):
+        return np.ones(np.shape(x) if shape is None else shape, x.dtype if dtype is None else dtype)
+    return np.ones_like(x, dtype=dtype, shape=shape)
+
+
+def eye_like(x: Any, n: int, dtype: Any = None) -> Any:
+    """The identity matrix of size `n`, of `x`'s array type, in `dtype` (x's if not given)."""
+    dtype = x.dtype if dtype is None else dtype
+    kind = library(x) if type(x) is not np.ndarray else "numpy"
+    if kind == "dask":
+        return _module("dask.array").eye(n, dtype=dtype)  # np.eye(like=) passes order=, which Dask refuses
+    if kind == "cupy":
+        return np.eye(n, dtype=dtype, like=x)
+    return np.eye(n, dtype=dtype)
+
+
+def asarray_like(x: Any, value: Any) -> Any:
+    """`value`, a small NumPy constant a rule built, as an array of `x`'s type."""
+    return np.asarray(value, like=x) if is_foreign(x) else value
+
+
+def arange_like(x: Any, n: int) -> Any:
+    """``arange(n)`` (integers) of `x`'s array type."""
+    return np.arange(n, like=x) if is_foreign(x) else np.arange(n)
+
+
+def cholesky(a: Any, upper: bool = False) -> Any:
+    """``np.linalg.cholesky(a, upper=upper)`` for any array type. Dask's own version returns
+    the upper factor unless asked (``lower=False`` by default), so it is asked explicitly."""
+    if library(a) == "dask":
+        return _module("dask.array").linalg.cholesky(a, lower=not upper)
+    return np.linalg.cholesky(a, upper=upper) if upper else np.linalg.cholesky(a)
+
+
+def add_at(buffer: Any, index: Any, values: Any) -> Any:
+    """`buffer` with `values` added at `index`, repeated indices adding up (``np.add.at``).
+
+    NumPy and CuPy add in place and return `buffer`; Dask arrays are immutable graphs, so
+    for them the result is a new lazy array. Use the returned value.
+
+    Examples:
+        >>> import numpy as np
+        >>> add_at(np.zeros(3), np.array([0, 2, 0]), np.ones(3))
+        array([2., 0., 1.])
+    """
+    if type(buffer) is np.ndarray:
+        np.add.at(buffer, index, values)
+        return buffer
+    kind = library(buffer)
+    if kind == "numpy" and not is_foreign(values):
+        np.add.at(buffer, index, values)
+        return buffer
+    hook = _ADD_AT.get(kind) or _ADD_AT.get(library(values))
+    if hook is None:
+        raise TypeError(f"add_at: no scatter-add for a {type(buffer).__name__} buffer; {SUPPORTED}")
+    return hook(buffer, index, values)
+
+
+def register_add_at(library_name: str, hook: Callable[[Any, Any, Any], Any]) -> None:
+    """Make `hook` the scatter-add (see `add_at`) of another array library's arrays."""
+    _ADD_AT[library_name] = hook
+
+
+def check_known_shape(value: Any) -> None:
+    """Refuse a Dask array whose shape is not known (NaN chunk sizes): nothing can be
+    differentiated through it."""
+    shape = getattr(value, "shape", ())
+    if any(type(n) is float and math.isnan(n) for n in shape):
+        raise ValueError(
+            f"a traced Dask array has unknown chunk sizes (shape {shape}){at_user_line()}: it "
+            "came from an operation whose result length depends on the data, such as x[mask] "
+            "with a lazy mask. Its gradient needs the shape: call x.compute_chunk_sizes() on "
+            "the array that has NaN in its shape (it computes the data once), or use "
+            "np.where(mask, x, 0) to keep the shape."
+        )
+
+
+# -- the scatter-add of each array library --------------------------------------------------
+def _module(name: str) -> Any:
+    """The module `name` of an array library, imported on first use: an array of that library
+    exists when this runs, so the library is already loaded and the import costs nothing."""
+    return importlib.import_module(name)
+
+
+def _cupy_add_at(buffer: Any, index: Any, values: Any) -> Any:
+    _module("cupyx").scatter_add(buffer, index, values)
+    return buffer
+
+
+def _dask_add_at(buffer: Any, index: Any, values: Any) -> Any:
+    """Dask's scatter-add, lazy: an assignment when the index names each element once (what
+    Dask's ``__setitem__`` supports), else a weighted ``bincount`` over flat positions."""
+    da = _module("dask.array")
+    parts = index if type(index) is tuple else (index,)
+    if any(library(p) == "dask" for p in parts):
+        raise TypeError(
+            f"the index is a lazy Dask array{at_user_line()}: tapegrad needs index arrays "
+            "whose values are known to build a gradient. Compute the index first "
+            "(index.compute()), or use np.where to keep the shape."
+        )
+    values = da.asarray(values)
+    shape = buffer.shape
+    if _names_each_once(parts, shape):
+        placed = da.zeros_like(buffer, dtype=np.result_type(buffer.dtype, values.dtype))
+        # The shape of buffer[index], from a zero-stride view: nothing of the buffer's size.
+        placed[index] = da.broadcast_to(values, np.broadcast_to(np.int8(0), shape)[index].shape)
+        return buffer + placed
+    positions = np.arange(math.prod(shape)).reshape(shape)[index]
+    values = da.broadcast_to(values, positions.shape).ravel()
+    positions = da.from_array(positions.ravel(), chunks=values.chunks)
+    size = math.prod(shape)
+
+    def spread(weights: Any) -> Any:
+        return da.bincount(positions, weights=weights, minlength=size)[:size]
+
+    if np.iscomplexobj(values):
+        total = spread(values.real) + 1j * spread(values.imag)
+    else:
+        total = spread(values)
+    return buffer + total.astype(np.result_type(buffer.dtype, values.dtype)).reshape(shape)
+
+
+def _names_each_once(parts: tuple[Any, ...], shape: tuple[int, ...]) -> bool:
+    """Whether Dask can assign at the index: basic parts, and at most one 1-D integer or
+    boolean array without repeats (a boolean mask never repeats)."""
+    arrays = [p for p in parts if isinstance(p, (list, np.ndarray))]
+    if any(p is None for p in parts) or len(arrays) > 1:
+        return False
+    if not arrays:
+        return True
+    chosen = np.asarray(arrays[0])
+    if chosen.ndim != 1:
+        return False
+    if chosen.dtype == bool:
+        return True
+    if any(p is Ellipsis for p in parts):
+        return False
+    axis = next(i for i, p in enumerate(parts) if p is arrays[0])
+    wrapped = chosen % shape[axis] if shape[axis] else chosen
+    return bool(np.unique(wrapped).size == wrapped.size)
+
+
+_ADD_AT: dict[str, Callable[[Any, Any, Any], Any]] = {"dask": _dask_add_at, "cupy": _cupy_add_at}
+
+
+__all__ = ["SUPPORTED", "add_at", "arange_like", "as_array", "asarray_like", "cast", "check_known_shape",
+           "cholesky", "eye_like", "is_foreign", "library", "ones_like", "register_add_at", "size", "zeros_like"]

@@ -1,0 +1,615 @@
+"""``tapegrad.scipy.linalg``: SciPy's linear algebra, differentiable.
+
+Each function gives ``scipy.linalg``'s own result (on plain values it simply calls SciPy) and
+records one primitive on traced values; the rules are written with these primitives, so they
+differentiate again (second order and beyond).
+
+Conventions:
+    * Functions that read one triangle of a matrix they treat as symmetric (``eigh``,
+      ``cholesky``, ``cho_factor``, and ``solve``/``inv`` with ``assume_a`` 'sym', 'pos' or
+      'her') return the gradient with respect to a symmetric input: the symmetric part of
+      the general gradient, as JAX, PyTorch and HIPS autograd do. It matches finite
+      differences along symmetric perturbations, which is what a symmetric input can take.
+    * Functions that read a triangle of a matrix they treat as triangular
+      (``solve_triangular``, ``cho_solve``, ``lu_solve``, ``solve`` with a triangular,
+      diagonal or tridiagonal ``assume_a``) return the true gradient: zero on the entries
+      they never read.
+    * Stacks of matrices (``(..., n, n)``) work wherever SciPy takes them, except in
+      ``lu_factor`` and ``lu_solve``, which take one matrix.
+    * ``overwrite_a``/``overwrite_b`` are accepted and ignored (SciPy treats them as a
+      permission, and the tape needs its inputs intact). ``check_finite`` is honoured.
+    * Complex matrices follow tapegrad's convention (docs/complex.md) in ``solve`` and ``inv``
+      (every `assume_a` but the Hermitian 'her' and 'pos'), ``det``, ``solve_triangular``,
+      ``lu_factor``, ``lu_solve``, ``expm``, ``sqrtm`` and ``solve_sylvester``; ``eigh`` and
+      the Cholesky-based functions differentiate real matrices only, and say so.
+
+Examples:
+    >>> import numpy as np, tapegrad
+    >>> from tapegrad.scipy import linalg
+    >>> a = np.array([[2.0, 0.0], [1.0, 4.0]])
+    >>> tapegrad.grad(lambda b: linalg.solve_triangular(a, b, lower=True).sum())(np.ones(2))
+    array([0.375, 0.25 ])
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import scipy.linalg as _sl  # type: ignore[import-untyped, unused-ignore]
+
+from tapegrad.errors import NotDifferentiableError, at_user_line
+from tapegrad.numpy.elementwise import where
+from tapegrad.numpy.manipulation import concatenate, expand_dims, tril, triu
+from tapegrad.numpy.products import _swap_last, matmul
+from tapegrad.registry import Primitive, defjvp, defvjp, defvjp_all, holds_tracer
+from tapegrad.tracer import strip, strip_gradients
+
+
+def _scipy_first(scipy_fun: Callable[..., Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Run SciPy's `scipy_fun` itself on plain values, and the decorated body on traced ones."""
+
+    def register(impl: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(impl)
+        def fun(*args: Any, **kwargs: Any) -> Any:
+            if holds_tracer(args) or (kwargs and holds_tracer(kwargs.values())):
+                return impl(*args, **kwargs)
+            return scipy_fun(*args, **kwargs)
+
+        return fun
+
+    return register
+
+
+# -- primitives: SciPy's functions with their keyword parameters normalised -----------------------
+_solve_triangular = Primitive(
+    "scipy.linalg.solve_triangular",
+    lambda a, b, trans=0, lower=False, unit_diagonal=False, check_finite=True: _sl.solve_triangular(
+        a, b, trans=trans, lower=lower, unit_diagonal=unit_diagonal, check_finite=check_finite))
+_cho_factor = Primitive(
+    "scipy.linalg.cho_factor",
+    lambda a, lower=False, check_finite=True: _sl.cho_factor(a, lower=lower, check_finite=check_finite)[0])
+_cho_solve = Primitive(
+    "scipy.linalg.cho_solve",
+    lambda c, b, lower=False, check_finite=True: _sl.cho_solve((c, lower), b, check_finite=check_finite))
+_lu_factor = Primitive(
+    "scipy.linalg.lu_factor", lambda a, check_finite=True: tuple(_sl.lu_factor(a, check_finite=check_finite)))
+_lu_solve = Primitive(
+    "scipy.linalg.lu_solve",
+    lambda lu, piv, b, trans=0, check_finite=True: _sl.lu_solve((lu, piv), b, trans=trans,
+                                                                check_finite=check_finite))
+_lu_permutation = Primitive("scipy.linalg.lu_permutation", lambda piv, dtype=float: _permutation_matrix(piv, dtype))
+"""The permutation matrix ``P`` of ``a = P L U``, from `lu_factor`'s pivots: a primitive (with a
+zero derivative) rather than plain code, so that under `vmap` each example gets its own."""
+_solve = Primitive(
+    "scipy.linalg.solve",
+    lambda a, b, lower=False, check_finite=True, assume_a=None, transposed=False: _sl.solve(
+        a, b, lower=lower, check_finite=check_finite, assume_a=assume_a, transposed=transposed))
+_inv = Primitive(
+    "scipy.linalg.inv",
+    lambda a, check_finite=True, assume_a=None, lower=False: _sl.inv(
+        a, check_finite=check_finite, assume_a=assume_a, lower=lower))
+_det = Primitive("scipy.linalg.det", lambda a, check_finite=True: _sl.det(a, check_finite=check_finite))
+expm = Primitive("scipy.linalg.expm", _sl.expm)
+_sqrtm = Primitive("scipy.linalg.sqrtm", lambda a: _sl.sqrtm(a))
+solve_sylvester = Primitive("scipy.linalg.solve_sylvester", _sl.solve_sylvester)
+_eigh = Primitive(
+    "scipy.linalg.eigh",
+    lambda a, lower=True, check_finite=True, driver=None: tuple(_sl.eigh(
+        a, lower=lower, check_finite=check_finite, driver=driver)))
+_eigvalsh = Primitive(
+    "scipy.linalg.eigvalsh",
+    lambda a, lower=True, check_finite=True, driver=None: _sl.eigh(
+        a, lower=lower, eigvals_only=True, check_finite=check_finite, driver=driver))
+_cholesky = Primitive(
+    "scipy.linalg.cholesky",
+    lambda a, lower=False, check_finite=True: _sl.cholesky(a, lower=lower, check_finite=check_finite))
+
+
+# -- helpers named for what they do -----------------------------------------------------------------
+def _T(x: Any) -> Any:
+    return _swap_last(x)
+
+
+def _sym(x: Any) -> Any:
+    """The symmetric part: the gradient with respect to a symmetric matrix."""
+    return 0.5 * (x + _T(x))
+
+
+def _outer(u: Any, v: Any) -> Any:
+    """``u v^T`` for right-hand sides that are vectors (n,) or matrices (n, k)."""
+    if np.ndim(u) == 1:
+        return expand_dims(u, -1) * expand_dims(v, -2)
+    return matmul(u, _T(v))
+
+
+def _triangle(x: Any, lower: bool, unit_diagonal: bool = False) -> Any:
+    """The part of `x` a triangular solver reads (without the diagonal when it is unit)."""
+    if lower:
+        return tril(x, -1 if unit_diagonal else 0)
+    return triu(x, 1 if unit_diagonal else 0)
+
+
+def _band(x: Any, width: int) -> Any:
+    """The entries of `x` at most `width` off the diagonal (0: the diagonal)."""
+    return triu(tril(x, width), -width)
+
+
+def _as_dtype_of(ct: Any, x: Any) -> Any:
+    """`ct` in `x`'s floating dtype: SciPy computes some results (det) in float64."""
+    if np.result_type(ct) == np.result_type(x):
+        return ct
+    return ct.astype(np.result_type(x)) if hasattr(ct, "astype") else np.asarray(ct, np.result_type(x))
+
+
+def _real_only(name: str, *arrays: Any) -> None:
+    if any(np.iscomplexobj(strip(a)) for a in arrays):
+        raise NotDifferentiableError(
+            f"tapegrad differentiates scipy.linalg.{name} for real matrices only; this one is "
+            f"complex{at_user_line()}. Split it into real and imaginary parts, or use "
+            "tapegrad.stop_gradient."
+        )
+
+
+def _trans_code(trans: Any, a: Any, name: str) -> int:
+    """SciPy's `trans` (0, 1, 2, 'N', 'T', 'C') as 0 (a) or 1 (a.T) for a real matrix."""
+    code = {0: 0, 1: 1, 2: 2, "N": 0, "T": 1, "C": 2}.get(trans, None)
+    if code is None:
+        raise ValueError(f"{name}: trans must be 0, 1, 2, 'N', 'T' or 'C'; got {trans!r}")
+    if code == 2:
+        if np.iscomplexobj(strip(a)):
+            raise NotDifferentiableError(
+                f"tapegrad differentiates scipy.linalg.{name} with trans='C' for real matrices only "
+                f"(where it equals trans='T'){at_user_line()}. Conjugate the matrix yourself and pass "
+                "trans='T'."
+            )
+        code = 1
+    return code
+
+
+# -- triangular solves ------------------------------------------------------------------------------
+def _solve_triangular_vjp_a(g: Any, ans: Any, a: Any, b: Any, trans: int = 0, lower: bool = False,
+                            unit_diagonal: bool = False, check_finite: bool = True) -> Any:
+    g_b = _solve_triangular(a, g, 1 - trans, lower, unit_diagonal, check_finite)
+    ct = _outer(g_b, ans) if trans == 0 else _outer(ans, g_b)
+    return -_triangle(ct, lower, unit_diagonal)
+
+
+def _solve_triangular_vjp_b(g: Any, ans: Any, a: Any, b: Any, trans: int = 0, lower: bool = False,
+                            unit_diagonal: bool = False, check_finite: bool = True) -> Any:
+    return _solve_triangular(a, g, 1 - trans, lower, unit_diagonal, check_finite)
+
+
+defvjp(_solve_triangular, _solve_triangular_vjp_a, _solve_triangular_vjp_b)
+
+
+@_scipy_first(_sl.solve_triangular)
+def solve_triangular(a: Any, b: Any, trans: Any = 0, lower: bool = False, unit_diagonal: bool = False,
+                     overwrite_b: bool = False, check_finite: bool = True) -> Any:
+    """``scipy.linalg.solve_triangular``: ``x`` with ``a x = b`` (``a.T x = b`` for trans=1),
+    reading one triangle of `a`; its gradient is zero on the other.
+
+    Examples:
+        >>> import numpy as np, tapegrad
+        >>> a = np.array([[2.0, 5.0], [0.0, 4.0]])
+        >>> tapegrad.grad(lambda b: solve_triangular(a, b).sum())(np.ones(2))
+        array([ 0.5  , -0.375])
+    """
+    return _solve_triangular(a, b, _trans_code(trans, a, "solve_triangular"), bool(lower),
+                             bool(unit_diagonal), check_finite)
+
+
+# -- Cholesky ---------------------------------------------------------------------------------------
+def _half_diagonal_lower(x: Any) -> Any:
+    """Φ(x): the lower triangle of `x` with its diagonal halved."""
+    return tril(x, -1) + 0.5 * (tril(x) - tril(x, -1))
+
+
+def _cholesky_general_grad(low: Any, g_low: Any) -> Any:
+    """``L^-T Φ(L^T Lbar) L^-1``: the gradient of ``a = L L^T`` along any perturbation of `a`
+    whose lower triangle moves L (symmetrise it for a symmetric input)."""
+    phi = _half_diagonal_lower(matmul(_T(low), tril(g_low)))
+    left = _solve_triangular(low, phi, 1, True)  # L^-T Φ
+    return _T(_solve_triangular(low, _T(left), 1, True))  # (L^-T (L^-T Φ)^T)^T = L^-T Φ L^-1
+
+
+def _factor_and_its_cotangent(c: Any, g: Any, lower: bool) -> tuple[Any, Any]:
+    """The lower factor L held in `c`, and the cotangent of L from that of `c`."""
+    if lower:
+        return tril(c), tril(g)
+    return _T(triu(c)), _T(triu(g))
+
+
+def _cholesky_vjp(g: Any, ans: Any, a: Any, lower: bool = False, check_finite: bool = True) -> Any:
+    _real_only("cholesky", a)
+    low, g_low = _factor_and_its_cotangent(ans, g, lower)
+    return _sym(_cholesky_general_grad(low, g_low))
+
+
+def _cho_factor_vjp(g: Any, ans: Any, a: Any, lower: bool = False, check_finite: bool = True) -> Any:
+    _real_only("cho_factor", a)
+    low, g_low = _factor_and_its_cotangent(ans, g, lower)
+    # SciPy leaves a's own entries in the triangle the factor does not use: they pass through.
+    untouched = triu(g, 1) if lower else tril(g, -1)
+    return _sym(_cholesky_general_grad(low, g_low) + untouched)
+
+
+defvjp(_cholesky, _cholesky_vjp)
+defvjp(_cho_factor, _cho_factor_vjp)
+
+
+@_scipy_first(_sl.cholesky)
+def cholesky(a: Any, lower: bool = False, overwrite_a: bool = False, check_finite: bool = True) -> Any:
+    """``scipy.linalg.cholesky``: the upper factor ``U`` (``a = U^T U``), or with ``lower=True``
+    the lower one; the gradient is with respect to a symmetric `a` (see the module notes).
+
+    Examples:
+        >>> import numpy as np, tapegrad
+        >>> tapegrad.grad(lambda a: cholesky(a)[0, 0])(np.array([[4.0, 1.0], [1.0, 3.0]]))
+        array([[0.25, 0.  ],
+               [0.  , 0.  ]])
+    """
+    return _cholesky(a, bool(lower), check_finite)
+
+
+@_scipy_first(_sl.cho_factor)
+def cho_factor(a: Any, lower: bool = False, overwrite_a: bool = False, check_finite: bool = True) -> Any:
+    """``scipy.linalg.cho_factor``: ``(c, lower)``, `c` holding the factor in one triangle and,
+    as in SciPy, `a`'s own entries in the other; differentiable for `cho_solve` or directly."""
+    return _cho_factor(a, bool(lower), check_finite), bool(lower)
+
+
+def _cho_solve_vjp_c(g: Any, ans: Any, c: Any, b: Any, lower: bool = False, check_finite: bool = True) -> Any:
+    _real_only("cho_solve", c, b)
+    g_b = _cho_solve(c, g, lower, check_finite)
+    g_a = -_outer(g_b, ans)  # the gradient with respect to a = L L^T (or U^T U)
+    both = g_a + _T(g_a)
+    if lower:
+        return tril(matmul(both, tril(c)))  # a = L L^T: Lbar = (Abar + Abar^T) L
+    return triu(matmul(triu(c), both))  # a = U^T U: Ubar = U (Abar + Abar^T)
+
+
+def _cho_solve_vjp_b(g: Any, ans: Any, c: Any, b: Any, lower: bool = False, check_finite: bool = True) -> Any:
+    return _cho_solve(c, g, lower, check_finite)
+
+
+defvjp(_cho_solve, _cho_solve_vjp_c, _cho_solve_vjp_b)
+
+
+@_scipy_first(_sl.cho_solve)
+def cho_solve(c_and_lower: Any, b: Any, overwrite_b: bool = False, check_finite: bool = True) -> Any:
+    """``scipy.linalg.cho_solve``: ``x`` with ``a x = b`` from ``cho_factor(a)``;
+    differentiable in the factor (its triangle) and in `b`.
+
+    Examples:
+        >>> import numpy as np, tapegrad
+        >>> a = np.array([[4.0, 2.0], [2.0, 3.0]])
+        >>> f = lambda a: cho_solve(cho_factor(a), np.array([1.0, 1.0])).sum()
+        >>> np.allclose(tapegrad.grad(f)(a), tapegrad.grad(lambda a: np.linalg.solve(a, np.ones(2)).sum())(a))
+        True
+    """
+    c, lower = c_and_lower
+    return _cho_solve(c, b, bool(lower), check_finite)
+
+
+# -- LU ---------------------------------------------------------------------------------------------
+def _permutation_matrix(piv: Any, dtype: Any) -> Any:
+    """``P`` with ``a = P L U``, from LAPACK's sequence of row swaps (row i with row piv[i])."""
+    perm = np.arange(len(piv))
+    for i, p in enumerate(piv):
+        perm[i], perm[p] = perm[p], perm[i]
+    p_matrix = np.zeros((len(piv), len(piv)), dtype)
+    p_matrix[perm, np.arange(len(piv))] = 1  # L U = a[perm], so a = P (L U)
+    return p_matrix
+
+
+defvjp(_lu_permutation, lambda g, ans, piv, dtype=float: None)
+
+
+def _lu_parts(lu: Any) -> tuple[Any, Any]:
+    """The unit lower factor's strictly lower part and the upper factor, as SciPy packs them."""
+    n = lu.shape[-1]
+    return tril(lu, -1) + np.eye(n, dtype=np.result_type(lu)), triu(lu)
+
+
+def _lu_factor_vjp(g: Any, ans: Any, a: Any, check_finite: bool = True) -> Any:
+    g_lu = g[0]
+    lu, piv = ans
+    low, up = _lu_parts(lu)
+    # With p^T a = L U and F = L^-1 p^T da U^-1: dL = L tril(F, -1), dU = triu(F) U.
+    f_bar = tril(matmul(_T(low), tril(g_lu, -1)), -1) + triu(matmul(triu(g_lu), _T(up)))
+    left = _solve_triangular(low, f_bar, 1, True, True)  # L^-T Fbar
+    in_lu_rows = _T(_solve_triangular(up, _T(left), 0, False))  # L^-T Fbar U^-T
+    return matmul(_lu_permutation(piv, dtype=np.result_type(lu)), in_lu_rows)
+
+
+defvjp(_lu_factor, _lu_factor_vjp)
+
+
+@_scipy_first(_sl.lu_factor)
+def lu_factor(a: Any, overwrite_a: bool = False, check_finite: bool = True) -> Any:
+    """``scipy.linalg.lu_factor`` of a square matrix: ``(lu, piv)``, differentiable in `lu`.
+
+    Examples:
+        >>> import numpy as np, tapegrad
+        >>> a = np.array([[1.0, 2.0], [3.0, 4.0]])
+        >>> f = lambda a: lu_solve(lu_factor(a), np.array([1.0, 0.0])).sum()
+        >>> np.allclose(tapegrad.grad(f)(a), tapegrad.grad(lambda a: np.linalg.solve(a, [1.0, 0.0]).sum())(a))
+        True
+    """
+    if len(a.shape) != 2 or a.shape[0] != a.shape[1]:
+        raise NotDifferentiableError(
+            f"tapegrad differentiates scipy.linalg.lu_factor of square matrices only; this one has "
+            f"shape {a.shape}{at_user_line()}. Use scipy.linalg.lu (through tapegrad.numpy.linalg.qr "
+            "or a square part) or pass a constant."
+        )
+    lu, piv = _lu_factor(a, check_finite)
+    return lu, strip_gradients(piv)  # integers: no derivative, but a batch under vmap
+
+
+def _lu_solve_vjp_lu(g: Any, ans: Any, lu: Any, piv: Any, b: Any, trans: int = 0,
+                     check_finite: bool = True) -> Any:
+    g_b = _lu_solve(lu, piv, g, 1 - trans, check_finite)
+    g_a = -(_outer(g_b, ans) if trans == 0 else _outer(ans, g_b))
+    low, up = _lu_parts(lu)
+    g_in_lu_rows = matmul(_T(_lu_permutation(piv, dtype=np.result_type(lu))), g_a)  # P^T Abar, as a = P L U
+    return tril(matmul(g_in_lu_rows, _T(up)), -1) + triu(matmul(_T(low), g_in_lu_rows))
+
+
+def _lu_solve_vjp_b(g: Any, ans: Any, lu: Any, piv: Any, b: Any, trans: int = 0,
+                    check_finite: bool = True) -> Any:
+    return _lu_solve(lu, piv, g, 1 - trans, check_finite)
+
+
+defvjp(_lu_solve, _lu_solve_vjp_lu, None, _lu_solve_vjp_b)
+
+
+@_scipy_first(_sl.lu_solve)
+def lu_solve(lu_and_piv: Any, b: Any, trans: Any = 0, overwrite_b: bool = False,
+             check_finite: bool = True) -> Any:
+    """``scipy.linalg.lu_solve``: ``x`` with ``a x = b`` (or ``a.T x = b``) from
+    ``lu_factor(a)``; differentiable in `lu` and `b`."""
+    lu, piv = lu_and_piv
+    return _lu_solve(lu, piv, b, _trans_code(trans, lu, "lu_solve"), check_finite)
+
+
+# -- solve, inv, det ---------------------------------------------------------------------------------
+_STRUCTURES = {
+    None: "general", "gen": "general", "general": "general", "diagonal": "diagonal",
+    "tridiagonal": "tridiagonal", "upper triangular": "upper triangular",
+    "lower triangular": "lower triangular", "sym": "sym", "symmetric": "sym", "her": "sym",
+    "hermitian": "sym", "pos": "sym", "positive definite": "sym",
+}
+_TRANSPOSED_STRUCTURE = {"upper triangular": "lower triangular", "lower triangular": "upper triangular"}
+
+
+def _structure(assume_a: Any, name: str, a: Any) -> str:
+    """What the gradient of `a` is projected on, for SciPy's `assume_a`; refuses the others."""
+    structure = _STRUCTURES.get(assume_a) if isinstance(assume_a, (str, type(None))) else None
+    if structure is None:
+        raise NotDifferentiableError(
+            f"tapegrad differentiates scipy.linalg.{name} with assume_a in "
+            f"{sorted(k for k in _STRUCTURES if k)} or None, not {assume_a!r}{at_user_line()}. "
+            "For a banded matrix, pass it in full with assume_a='gen'."
+        )
+    if structure == "sym" and assume_a in ("her", "hermitian", "pos", "positive definite"):
+        _real_only(name, a)
+    return structure
+
+
+def _project(ct: Any, structure: str, lower: bool) -> Any:
+    """The gradient restricted to what SciPy's solver reads (symmetrised for 'sym')."""
+    if structure == "sym":
+        return _sym(ct)
+    if structure == "diagonal":
+        return _band(ct, 0)
+    if structure == "tridiagonal":
+        return _band(ct, 1)
+    if structure.endswith("triangular"):
+        return _triangle(ct, structure.startswith("lower"))
+    return ct
+
+
+def _solve_vjp_b(g: Any, ans: Any, a: Any, b: Any, lower: bool = False, check_finite: bool = True,
+                 assume_a: Any = None, transposed: bool = False) -> Any:
+    # The cotangent solves with the transpose of the system's matrix; a.T's stored triangle
+    # is a's other one, so `lower` flips with it.
+    return _solve(_T(a), g, not lower, check_finite, _TRANSPOSED_STRUCTURE.get(assume_a, assume_a),
+                  transposed)
+
+
+def _solve_vjp_a(g: Any, ans: Any, a: Any, b: Any, lower: bool = False, check_finite: bool = True,
+                 assume_a: Any = None, transposed: bool = False) -> Any:
+    g_b = _solve_vjp_b(g, ans, a, b, lower, check_finite, assume_a, transposed)
+    ct = -(_outer(ans, g_b) if transposed else _outer(g_b, ans))
+    return _project(ct, _STRUCTURES[assume_a], lower)
+
+
+defvjp(_solve, _solve_vjp_a, _solve_vjp_b)
+
+
+@_scipy_first(_sl.solve)
+def solve(a: Any, b: Any, lower: bool = False, overwrite_a: bool = False, overwrite_b: bool = False,
+          check_finite: bool = True, assume_a: Any = None, transposed: bool = False) -> Any:
+    """``scipy.linalg.solve``: ``x`` with ``a x = b`` (``a.T x = b`` when `transposed`);
+    every `assume_a` but 'banded'.
+
+    Examples:
+        >>> import numpy as np, tapegrad
+        >>> a = np.array([[3.0, 1.0], [1.0, 2.0]])
+        >>> tapegrad.grad(lambda a: solve(a, np.ones(2), assume_a="pos").sum())(a)
+        array([[-0.04, -0.08],
+               [-0.08, -0.16]])
+    """
+    _structure(assume_a, "solve", a)
+    return _solve(a, b, bool(lower), check_finite, assume_a, bool(transposed))
+
+
+def _inv_vjp(g: Any, ans: Any, a: Any, check_finite: bool = True, assume_a: Any = None,
+             lower: bool = False) -> Any:
+    return _project(-matmul(matmul(_T(ans), g), _T(ans)), _STRUCTURES[assume_a], lower)
+
+
+defvjp(_inv, _inv_vjp)
+
+
+@_scipy_first(_sl.inv)
+def inv(a: Any, overwrite_a: bool = False, check_finite: bool = True, *, assume_a: Any = None,
+        lower: bool = False) -> Any:
+    """``scipy.linalg.inv``, with SciPy's `assume_a` structures.
+
+    Examples:
+        >>> import numpy as np, tapegrad
+        >>> tapegrad.grad(lambda a: inv(a)[0, 0])(np.array([[2.0, 0.0], [0.0, 4.0]]))
+        array([[-0.25, -0.  ],
+               [-0.  , -0.  ]])
+    """
+    if assume_a not in (None, "general", "gen", "diagonal", "upper triangular", "lower triangular",
+                        "pos", "sym", "her"):
+        raise ValueError(f"scipy.linalg.inv: assume_a={assume_a!r} is not one of SciPy's structures")
+    _structure(assume_a, "inv", a)
+    return _inv(a, check_finite, assume_a, bool(lower))
+
+
+def _det_vjp(g: Any, ans: Any, a: Any, check_finite: bool = True) -> Any:
+    scale = expand_dims(expand_dims(g * ans, -1), -1)
+    return _as_dtype_of(scale * _T(_inv(a, check_finite)), a)
+
+
+defvjp(_det, _det_vjp)
+
+
+@_scipy_first(_sl.det)
+def det(a: Any, overwrite_a: bool = False, check_finite: bool = True) -> Any:
+    """``scipy.linalg.det`` (SciPy gives it in float64 for float32 input; its gradient is in
+    the input's dtype).
+
+    Examples:
+        >>> import numpy as np, tapegrad
+        >>> tapegrad.grad(det)(np.array([[2.0, 1.0], [1.0, 3.0]]))
+        array([[ 3., -1.],
+               [-1.,  2.]])
+    """
+    return _det(a, check_finite)
+
+
+# -- matrix functions -------------------------------------------------------------------------------
+def _frechet(a: Any, e: Any) -> Any:
+    """The Fréchet derivative of `expm` at `a` in direction `e`: the top-right block of
+    ``expm([[a, e], [0, a]])`` (Mathias 1996), written with `expm`, so it differentiates again.
+
+    Examples:
+        >>> import numpy as np
+        >>> float(_frechet(np.array([[1.0]]), np.array([[1.0]]))[0, 0])  # d/dx e^x at 1
+        2.718281828459045
+    """
+    n = a.shape[-1]
+    zeros = np.zeros(a.shape, np.result_type(a, e))
+    block = concatenate([concatenate([a, e], axis=-1), concatenate([zeros, a], axis=-1)], axis=-2)
+    return expm(block)[..., :n, n:]
+
+
+# The adjoint of the Fréchet derivative at a is the Fréchet derivative at a^T.
+defvjp(expm, lambda g, ans, a: _frechet(_T(a), g))
+defjvp(expm, lambda t, ans, a: _frechet(a, t))
+
+# a X + X b = q: with G solving a^T G + G b^T = g, qbar = G, abar = -G X^T, bbar = -X^T G.
+def _solve_sylvester_vjp(g: Any, ans: Any, a: Any, b: Any, q: Any) -> Any:
+    big_g = solve_sylvester(_T(a), _T(b), g)
+    return -matmul(big_g, _T(ans)), -matmul(_T(ans), big_g), big_g
+
+
+defvjp_all(solve_sylvester, _solve_sylvester_vjp)
+defjvp(solve_sylvester,
+       lambda t, ans, a, b, q: solve_sylvester(a, b, -matmul(t, ans)),
+       lambda t, ans, a, b, q: solve_sylvester(a, b, -matmul(ans, t)),
+       lambda t, ans, a, b, q: solve_sylvester(a, b, t))
+
+# X = sqrtm(a) solves X dX + dX X = da: a Sylvester equation in dX, and its adjoint in abar.
+defvjp(_sqrtm, lambda g, ans, a: solve_sylvester(_T(ans), _T(ans), g))
+defjvp(_sqrtm, lambda t, ans, a: solve_sylvester(ans, ans, t))
+
+
+@_scipy_first(_sl.sqrtm)
+def sqrtm(A: Any, **kwargs: Any) -> Any:
+    """``scipy.linalg.sqrtm``: the principal square root ``X`` (``X @ X = A``), differentiated
+    through the Sylvester equation ``X dX + dX X = dA``.
+
+    Examples:
+        >>> import numpy as np, tapegrad
+        >>> tapegrad.grad(lambda a: sqrtm(a)[0, 0])(np.array([[4.0, 0.0], [0.0, 9.0]]))
+        array([[0.25, 0.  ],
+               [0.  , 0.  ]])
+    """
+    if kwargs:
+        raise NotDifferentiableError(
+            f"tapegrad differentiates scipy.linalg.sqrtm(A) without the deprecated disp and "
+            f"blocksize parameters; got {sorted(kwargs)}{at_user_line()}. Call sqrtm(A)."
+        )
+    return _sqrtm(A)
+
+
+# -- symmetric eigenproblem -------------------------------------------------------------------------
+def _eigh_vjp(g: Any, ans: Any, a: Any, lower: bool = True, check_finite: bool = True,
+              driver: Any = None) -> Any:
+    _real_only("eigh", a)
+    g_w, g_v = g
+    w, v = ans
+    n = a.shape[-1]
+    off = ~np.eye(n, dtype=bool)
+    gaps = expand_dims(w, -2) - expand_dims(w, -1)  # [i, j] = w_j - w_i
+    f = where(off, 1.0 / where(off, gaps, 1.0), 0.0)  # infinite gaps for repeated eigenvalues
+    inner = f * matmul(_T(v), g_v) + where(~off, expand_dims(g_w, -1), 0.0)
+    return _sym(matmul(matmul(v, inner), _T(v)))
+
+
+defvjp(_eigh, _eigh_vjp)
+
+
+def _eigvalsh_vjp(g: Any, ans: Any, a: Any, lower: bool = True, check_finite: bool = True,
+                  driver: Any = None) -> Any:
+    # V diag(g) V^T: no eigenvalue gaps involved, so repeated eigenvalues are fine here.
+    _real_only("eigh", a)
+    _, v = _eigh(a, lower, check_finite, driver)
+    return matmul(v * expand_dims(g, -2), _T(v))
+
+
+defvjp(_eigvalsh, _eigvalsh_vjp)
+
+
+@_scipy_first(_sl.eigh)
+def eigh(a: Any, b: Any = None, *, lower: bool = True, eigvals_only: bool = False,
+         overwrite_a: bool = False, overwrite_b: bool = False, type: int = 1,
+         check_finite: bool = True, subset_by_index: Any = None, subset_by_value: Any = None,
+         driver: Any = None) -> Any:
+    """``scipy.linalg.eigh`` of a real symmetric matrix: ``(w, v)``, or `w` with
+    ``eigvals_only=True``; the gradient is with respect to a symmetric `a`. The eigenvalues'
+    gradient holds for repeated eigenvalues too; the eigenvectors' needs distinct ones.
+
+    Examples:
+        >>> import numpy as np, tapegrad
+        >>> tapegrad.grad(lambda a: eigh(a, eigvals_only=True)[1])(np.array([[2.0, 0.0], [0.0, 1.0]]))
+        array([[1., 0.],
+               [0., 0.]])
+    """
+    unsupported = [name for name, value in (("b", b), ("subset_by_index", subset_by_index),
+                                            ("subset_by_value", subset_by_value)) if value is not None]
+    if unsupported or type != 1:
+        raise NotDifferentiableError(
+            f"tapegrad differentiates scipy.linalg.eigh(a) of one symmetric matrix, with all its "
+            f"eigenvalues; got {', '.join(unsupported) or f'type={type}'}{at_user_line()}. "
+            "For a generalized problem, reduce it with cholesky and solve_triangular first; for a "
+            "subset, slice the full result."
+        )
+    if eigvals_only:
+        return _eigvalsh(a, bool(lower), check_finite, driver)
+    w, v = _eigh(a, bool(lower), check_finite, driver)
+    return w, v
+
+
+__all__ = [
+    "solve_triangular", "cho_factor", "cho_solve", "lu_factor", "lu_solve", "solve", "inv", "det",
+    "expm", "sqrtm", "solve_sylvester", "eigh", "cholesky",
+]

@@ -1,0 +1,252 @@
+"""The registry sweep over Dask inputs: every case of `rule_cases`, chunked three ways.
+
+Each case runs `vjp` and `jvp` on Dask arrays inside `no_compute()` (so recording and
+replaying build graphs and compute nothing), then computes the results outside and compares
+them with the same transforms on NumPy inputs, which `test_rules.py` checks against finite
+differences. Outputs, cotangents and tangents must all come back as Dask arrays.
+
+The primitives Dask cannot compute lazily are listed in `DASK_CANNOT`, each with Dask's
+reason; their tests are strict xfails, so one that starts working is reported.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+import numpy as np
+import pytest
+from array_types import ComputeError, as_dask, needs_dask, no_compute
+from rule_cases import CASES, COMPLEX_CASES, Case
+
+import tapegrad
+from tapegrad.pytree import tree_flatten, tree_unflatten
+
+pytestmark = needs_dask
+
+_COMPUTES = "Dask has no lazy version: its __array_function__ computes the arguments and calls NumPy"
+_COMPUTES_ARGSORT = f"np.argsort, by which sort's gradient permutes: {_COMPUTES}"
+_COMPUTES_ARGPARTITION = f"np.argpartition, by which partition's gradient permutes: {_COMPUTES}"
+_COMPUTES_SORT = f"np.sort, which median and the quantiles use: {_COMPUTES}"
+_DTYPE_BY_RUNNING = ("tapegrad's linspace, logspace and geomspace find NumPy's result dtype by running NumPy on "
+                     "the arguments, which computes a Dask argument")
+_BESSEL_IN_NUMPY = "tapegrad's i0 and i1 sum their series on NumPy arrays (np.asarray), which computes"
+_FANCY = "Dask indexes with one integer array per index only ('Don't yet support nd fancy indexing')"
+_FANCY_2D = ("Dask indexes with 1-D integer arrays only: a 2-D index array fails in its slicing code "
+             "(\"'>=' not supported between instances of 'list' and 'int'\")")
+_LU = ("dask.array.linalg works on 2-D arrays whose chunks are square ('All chunks must be a square "
+       "matrix to perform lu decomposition'; 'Dimension must be 2')")
+_FFT = ("Dask transforms along an axis held in one chunk only ('only supports taking an FFT along an axis that "
+        "has a single chunk'); zero-padding to a length adds a chunk even to a one-chunk axis")
+_TALL_SKINNY = "Dask's svd and qr need a tall-and-skinny or short-and-fat chunking"
+_SVD_SIGNS = ("Dask's svd (tsqr) picks other signs for the singular vectors, so u and vh differ from NumPy's "
+              "(functions that do not depend on the signs agree)")
+_NO_COMPUTE_UV = "Dask's svd has no compute_uv=, which svdvals, norm(ord=2, 'nuc') and cond use"
+_NO_WHERE = "Dask's mean has no where=, which nanmean, nanvar and nanstd use"
+_NO_RCOND = "Dask's lstsq has no rcond="
+_NO_POSINF = "Dask's nan_to_num has no posinf= and neginf="
+
+DASK_CANNOT: dict[str, tuple[type[BaseException], str]] = {
+    # A case name (that case with the chunking the sweep gives it), or a primitive name.
+    'append[axis]': (TypeError, _FANCY_2D),
+    'block[3x4,4]': (TypeError, _FANCY_2D),
+    'choose[3x4,4]': (TypeError, _FANCY_2D),
+    'compress[3x4]': (TypeError, _FANCY_2D),
+    'cond[m3x3]': (TypeError, _NO_COMPUTE_UV),
+    'cond[p=-2]': (TypeError, _NO_COMPUTE_UV),
+    'corrcoef[3x5]': (NotImplementedError, _FANCY),
+    'corrcoef[y]': (NotImplementedError, _FANCY),
+    'delete[3x4]': (TypeError, _FANCY_2D),
+    'diag[3x4]': (NotImplementedError, _FANCY),
+    'diag[build]': (NotImplementedError, _FANCY),
+    'diagflat[2x2]': (NotImplementedError, _FANCY),
+    'diagonal[2x3x4]': (NotImplementedError, _FANCY),
+    'eigvalsh[2x2]': (ComputeError, _COMPUTES),
+    'fft.fft[pad]': (ValueError, _FFT),
+    'fft.fftn[fft2]': (ValueError, _FFT),
+    'fft.ifftn[ifft2]': (ValueError, _FFT),
+    'fft.irfft[odd]': (ValueError, _FFT),
+    'fft.rfft[3x4]': (ValueError, _FFT),
+    'fft.rfft[odd]': (ValueError, _FFT),
+    'geomspace[negative]': (ComputeError, _DTYPE_BY_RUNNING),
+    'geomspace[scalar,2]': (ComputeError, _DTYPE_BY_RUNNING),
+    'i0[3]': (ComputeError, _BESSEL_IN_NUMPY),
+    'i0[scalar]': (ComputeError, _BESSEL_IN_NUMPY),
+    'i1[3]': (ComputeError, _BESSEL_IN_NUMPY),
+    'i1[scalar]': (ComputeError, _BESSEL_IN_NUMPY),
+    'insert[3x4,3]': (TypeError, _FANCY_2D),
+    'irfft2[3x4]': (ValueError, _FFT),
+    'irfftn[2x3x4]': (ValueError, _FFT),
+    'linalg.cholesky[batch]': (ValueError, _LU),
+    'linalg.cholesky[upper]': (ValueError, _LU),
+    'linalg.det[batch]': (ComputeError, _COMPUTES),
+    'linalg.det[c3x3]': (ComputeError, _COMPUTES),
+    'linalg.det[m3x3]': (ComputeError, _COMPUTES),
+    'linalg.eig[3x3]': (ComputeError, _COMPUTES),
+    'linalg.eig[c3x3]': (ComputeError, _COMPUTES),
+    'linalg.eig[complex-spectrum]': (ComputeError, _COMPUTES),
+    'linalg.eigh[3x3]': (ComputeError, _COMPUTES),
+    'linalg.eigh[c3x3]': (ComputeError, _COMPUTES),
+    'linalg.eigh[upper]': (ComputeError, _COMPUTES),
+    'linalg.inv[batch]': (ValueError, _LU),
+    'linalg.pinv[c4x3]': (ComputeError, _COMPUTES),
+    'linalg.pinv[m4x3]': (ComputeError, _COMPUTES),
+    'linalg.pinv[wide]': (ComputeError, _COMPUTES),
+    'linalg.qr[c4x3]': (NotImplementedError, _TALL_SKINNY),
+    'linalg.qr[m4x3]': (NotImplementedError, _TALL_SKINNY),
+    'linalg.qr[r]': (NotImplementedError, _TALL_SKINNY),
+    'linalg.slogdet[c3x3]': (ComputeError, _COMPUTES),
+    'linalg.slogdet[m3x3]': (ComputeError, _COMPUTES),
+    'linalg.solve[c3x3,c3]': (ValueError, _LU),
+    'linalg.solve[m3x3,3x2]': (ValueError, _LU),
+    'linalg.svd[c4x3]': (NotImplementedError, _FANCY),
+    'linalg.svd[square]': (NotImplementedError, _TALL_SKINNY),
+    'linalg.svd[wide]': (AssertionError, _SVD_SIGNS),
+    'linalg.svdvals[m3x2]': (TypeError, _NO_COMPUTE_UV),
+    'linspace[axis]': (TypeError, _DTYPE_BY_RUNNING),
+    'linspace[scalar,3]': (TypeError, _DTYPE_BY_RUNNING),
+    'logspace[base]': (ComputeError, _DTYPE_BY_RUNNING),
+    'logspace[scalar,2]': (ComputeError, _DTYPE_BY_RUNNING),
+    'lstsq[c5x3,c5x2]': (TypeError, _NO_RCOND),
+    'lstsq[m5x3,5x2]': (TypeError, _NO_RCOND),
+    'lstsq[vector]': (TypeError, _NO_RCOND),
+    'matrix_norm[ord=nuc]': (TypeError, _NO_COMPUTE_UV),
+    'matrix_power[m3x3]': (ValueError, _LU),
+    "median[{'axis': 0}]": (ComputeError, _COMPUTES_SORT),
+    'median[{}]': (ComputeError, _COMPUTES_SORT),
+    'nan_to_num[4]': (TypeError, _NO_POSINF),
+    'nanmean[2x3]': (TypeError, _NO_WHERE),
+    'nanmedian[3x5]': (ComputeError, _COMPUTES_SORT),
+    'nanpercentile[3x5]': (ComputeError, _COMPUTES_SORT),
+    'nanquantile[3x5]': (ComputeError, _COMPUTES_SORT),
+    'nanstd[2x3]': (TypeError, _NO_WHERE),
+    'nanvar[2x3]': (TypeError, _NO_WHERE),
+    'norm[ord=2]': (TypeError, _NO_COMPUTE_UV),
+    'norm[ord=nuc]': (TypeError, _NO_COMPUTE_UV),
+    'partition[3x5]': (ComputeError, _COMPUTES_ARGPARTITION),
+    'percentile[3x5]': (ComputeError, _COMPUTES_SORT),
+    "quantile[{'q': 0.3, 'axis': 1}]": (ComputeError, _COMPUTES_SORT),
+    "quantile[{'q': 0.3}]": (ComputeError, _COMPUTES_SORT),
+    'resize[2x3]': (TypeError, _FANCY_2D),
+    'rfft2[3x4]': (ValueError, _FFT),
+    'rfftn[2x3x4]': (ValueError, _FFT),
+    'sort[3x4]': (ComputeError, _COMPUTES_ARGSORT),
+    'sort[flat]': (ComputeError, _COMPUTES_ARGSORT),
+    'sort_sharing_ties[3x4]': (ComputeError, _COMPUTES_SORT),
+    'svdvals[c3x4]': (TypeError, _NO_COMPUTE_UV),
+    'svdvals[m2x4x3]': (TypeError, _NO_COMPUTE_UV),
+    'take[wrap]': (TypeError, _FANCY_2D),
+    'take_along_axis[3x4]': (NotImplementedError, _FANCY),
+    'tensorsolve[axes]': (ValueError, _LU),
+    'trace[2x3x4]': (NotImplementedError, _FANCY),
+    'trace[3x4]': (NotImplementedError, _FANCY),
+}
+"""What Dask cannot do (lazily, or with the chunking the sweep gives), with Dask's reason."""
+
+
+def _name(case: Case) -> str:
+    return getattr(case.primitive, "name", None) or case.primitive.__name__
+
+
+def _random_like(tree: Any, rng: np.random.Generator) -> Any:
+    leaves, treedef = tree_flatten(tree)
+    out = []
+    for leaf in leaves:
+        value = np.asarray(leaf)
+        sample = rng.standard_normal(value.shape)
+        if value.dtype.kind == "c":
+            sample = sample + 1j * rng.standard_normal(value.shape)
+        out.append(sample.astype(value.dtype if value.dtype.kind in "fc" else np.float64))
+    return tree_unflatten(treedef, out)
+
+
+def _dask_tree(tree: Any, chunking: str) -> Any:
+    leaves, treedef = tree_flatten(tree)
+    return tree_unflatten(treedef, [as_dask(leaf, chunking) for leaf in leaves])
+
+
+def _assert_lazy(tree: Any, what: str) -> None:
+    for leaf in tree_flatten(tree)[0]:
+        assert type(leaf).__module__.startswith("dask"), f"{what} is a {type(leaf).__name__}, not Dask"
+
+
+def _assert_close(got: Any, want: Any) -> None:
+    import dask
+
+    got_leaves, want_leaves = tree_flatten(dask.compute(got, scheduler="sync")[0])[0], tree_flatten(want)[0]
+    assert len(got_leaves) == len(want_leaves)
+    for g, w in zip(got_leaves, want_leaves, strict=True):
+        assert np.shape(g) == np.shape(w)
+        assert np.result_type(g) == np.result_type(w)
+        np.testing.assert_allclose(g, w, rtol=1e-9, atol=1e-12)
+
+
+def _expected_failure(case: Case) -> Any:
+    cannot = DASK_CANNOT.get(case.name) or DASK_CANNOT.get(_name(case))
+    if cannot is None:
+        return ()
+    raises, reason = cannot
+    return pytest.mark.xfail(raises=raises, strict=True, reason=reason)
+
+
+CHUNKINGS = ("uneven", "even", "one")
+CASES_PER_PRIMITIVE = 2
+
+
+def _params(cases: list[Case]) -> list[Any]:
+    """Up to two cases of each primitive, each with one of the chunkings in turn (uneven,
+    even, one chunk): every primitive meets Dask, and the sweep stays within CI's time."""
+    seen: dict[str, int] = {}
+    params = []
+    for case in cases:
+        k = seen[_name(case)] = seen.get(_name(case), -1) + 1
+        if k < CASES_PER_PRIMITIVE:
+            chunking = CHUNKINGS[(zlib.crc32(_name(case).encode()) + k) % len(CHUNKINGS)]
+            # Second order (forward over reverse) on the first case of about half the primitives.
+            second = k == 0 and zlib.crc32(_name(case).encode()) % 2 == 1
+            params.append(pytest.param(case, chunking, second, id=f"{case.name}-{chunking}",
+                                       marks=_expected_failure(case)))
+    return params
+
+
+def _check(case: Case, args: tuple[Any, ...], chunking: str, second_order: bool) -> None:
+    f = case.function()
+    rng = np.random.default_rng(1)
+    out, vjp_fn = tapegrad.vjp(f, *args)
+    ct = _random_like(out, rng)
+    tangents = _random_like(args, rng)
+    expected = (out, vjp_fn(ct), tapegrad.jvp(f, args, tangents)[1])
+    d_args, d_ct, d_tangents = (_dask_tree(t, chunking) for t in (args, ct, tangents))
+    with no_compute():
+        d_out, d_vjp_fn = tapegrad.vjp(f, *d_args)
+        got = (d_out, d_vjp_fn(d_ct), tapegrad.jvp(f, d_args, d_tangents)[1])
+    for what, tree in zip(("value", "cotangents", "tangent"), got, strict=True):
+        _assert_lazy(tree, what)
+    _assert_close(got, expected)
+    if second_order:  # forward over reverse: the tangent of the cotangents
+        def pulled_back(cotangent: Any) -> Any:
+            return lambda *a: tapegrad.vjp(f, *a)[1](cotangent)
+
+        want = tapegrad.jvp(pulled_back(ct), args, tangents)[1]
+        with no_compute():
+            got_second = tapegrad.jvp(pulled_back(d_ct), d_args, d_tangents)[1]
+        _assert_lazy(got_second, "second-order tangent")
+        _assert_close(got_second, want)
+
+
+@pytest.mark.parametrize(("case", "chunking", "second_order"), _params(CASES))
+def test_rule_on_dask_matches_numpy(case: Case, chunking: str, second_order: bool) -> None:
+    _check(case, case.draw(seed=0, dtype=np.float64), chunking, second_order)
+
+
+@pytest.mark.parametrize(("case", "chunking", "second_order"), _params(COMPLEX_CASES))
+def test_complex_rule_on_dask_matches_numpy(case: Case, chunking: str, second_order: bool) -> None:
+    drawn = case.draw(seed=0, dtype=np.complex128)
+    args = tuple(a if np.iscomplexobj(sample(np.random.default_rng(0), np.complex128)) else a.real
+                 for a, sample in zip(drawn, case.args, strict=True))
+    _check(case, args, chunking, second_order=False)
+
+
+def test_the_table_names_only_real_primitives_and_cases() -> None:
+    names = {name for case in CASES + COMPLEX_CASES for name in (_name(case), case.name)}
+    assert set(DASK_CANNOT) <= names, set(DASK_CANNOT) - names
