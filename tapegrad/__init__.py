@@ -14,6 +14,7 @@ Examples:
 # isort: off
 from tapegrad.errors import (
     EscapedTracerError,
+    MutationError,
     NonFiniteError,
     NonScalarOutputError,
     NotDifferentiableError,
@@ -24,6 +25,7 @@ from tapegrad.errors import (
 from tapegrad.pytree import Constant, register_pytree, tree_flatten, tree_map, tree_unflatten
 from tapegrad import arrays  # noqa: F401  (which array types are traced: NumPy, Dask, CuPy)
 from tapegrad.tracer import Tracer
+from tapegrad import guard  # noqa: F401  (the read-only locking of arrays a tape holds)
 from tapegrad.registry import Primitive, defbatch, defjvp, defjvp_all, defvjp, defvjp_all, primitive
 from tapegrad.tape import Entry, Trace
 from tapegrad import backward  # noqa: F401  (the reverse pass: the layer under the rules)
@@ -43,6 +45,7 @@ __all__ = [
     "Constant",
     "Entry",
     "EscapedTracerError",
+    "MutationError",
     "NonFiniteError",
     "NonScalarOutputError",
     "NotDifferentiableError",

@@ -18,7 +18,7 @@ import numpy as np
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 # Frames in NumPy's own Python code (np.sum -> _wrapreduction...) are not the user's either.
 _NUMPY_DIR = os.path.dirname(os.path.abspath(np.__file__))
-_LIBRARY_DIRS = (_PACKAGE_DIR + os.sep, _NUMPY_DIR + os.sep)
+LIBRARY_DIRS = (_PACKAGE_DIR + os.sep, _NUMPY_DIR + os.sep)
 
 
 class RuleError(ValueError):
@@ -39,6 +39,12 @@ class EscapedTracerError(RuntimeError):
 
 class NotDifferentiableError(TypeError):
     """An input cannot be differentiated (bool, str, object), or a rule is missing."""
+
+
+class MutationError(ValueError):
+    """A write NumPy would make in place cannot be reproduced exactly, so it is refused: into a
+    plain array that a running transform's tape depends on (made read-only while it runs), or
+    into a traced array through a read-only view (``np.diagonal``, ``np.broadcast_to``)."""
 
 
 class TracerConversionError(TypeError):
@@ -91,7 +97,7 @@ def user_location() -> SourceLocation | None:
     mode, never on the per-operation hot path.
     """
     frame: FrameType | None = sys._getframe(1)
-    library_dirs: tuple[str, ...] = _LIBRARY_DIRS
+    library_dirs: tuple[str, ...] = LIBRARY_DIRS
     scipy_file = getattr(sys.modules.get("scipy"), "__file__", None)
     if scipy_file:  # SciPy's frames (when it is loaded) are not the user's either
         library_dirs += (os.path.dirname(os.path.abspath(scipy_file)) + os.sep,)

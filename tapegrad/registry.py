@@ -68,6 +68,9 @@ class Primitive:
             return self.fun(*args, **kwargs) if kwargs else self.fun(*args)
         if not self.differentiable:
             return self._call_constant(args, kwargs)
+        note = view_notes.get(self)
+        if note is not None:  # reshape, transpose, x[1:]...: its result may be a view
+            return note(self, args, kwargs, top.process(self, args, kwargs))
         return top.process(self, args, kwargs)
 
     def _call_rare(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -127,6 +130,12 @@ class Primitive:
 
     def __repr__(self) -> str:
         return f"<primitive {self.name}>"
+
+
+view_notes: dict[Primitive, Callable[[Primitive, tuple[Any, ...], Any, Any], Any]] = {}
+"""Primitives whose result NumPy may make a view of their first argument (reshape,
+transpose, ``x[1:]``...), each with what notes that view so that writes through it reach its
+base: ``note(primitive, args, kwargs, result) -> result``. `tapegrad.numpy.mutation` fills it."""
 
 
 def holds_tracer(values: Iterable[Any]) -> bool:

@@ -18,6 +18,7 @@ import numpy as np
 
 from tapegrad.arrays import check_known_shape, is_foreign
 from tapegrad.errors import EscapedTracerError, at_user_line
+from tapegrad.guard import protect, release
 from tapegrad.tracer import Tracer
 
 if TYPE_CHECKING:
@@ -94,6 +95,10 @@ class Trace:
             cotangent; ``None`` in normal runs, which then pay one attribute check per entry.
         origin: ``(f, args, kwargs, argnums)`` of the transform call, so that an error found
             in the reverse pass can re-run `f` once to locate the user's line.
+        seen: the ids of the plain arrays this trace has recorded (constants, inputs).
+        held: those it made read-only (`tapegrad.guard`), released when the trace closes.
+        keeps_tape: the tape outlives the trace (``vjp``): on closing, the records get private
+            copies of the held arrays, which the user may write into once they are released.
     """
 
     level: int
@@ -103,6 +108,9 @@ class Trace:
     alive: bool = True
     observer: Any = None
     origin: Any = None
+    seen: set[int] = attrs.Factory(set)
+    held: list[np.ndarray[Any, Any]] = attrs.Factory(list)
+    keeps_tape: bool = False
     _indices: dict[Primitive, int] = attrs.field(factory=dict, init=False, repr=False)
     _entries: list[Entry] = attrs.field(factory=list, init=False, repr=False)
     # True for vmap's trace (`tapegrad.batching.BatchTrace`), whose values carry a batch axis.
@@ -134,6 +142,8 @@ class Trace:
         """Wrap `value` as an input of this trace, in the next free slot."""
         tracer = Tracer(self, self.n_slots, value)
         self.n_slots += 1
+        if type(value) is np.ndarray:
+            protect(value, self.seen, self.held)
         return tracer
 
     def process(self, primitive: Primitive, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
@@ -177,8 +187,12 @@ class Trace:
         x_slot = y_slot = None
         if type(x) is Tracer:
             x, x_slot = x._value, x._slot
+        elif type(x) is np.ndarray and id(x) not in self.seen:
+            protect(x, self.seen, self.held)  # a constant the tape will hold: see guard
         if type(y) is Tracer:
             y, y_slot = y._value, y._slot
+        elif type(y) is np.ndarray and id(y) not in self.seen:
+            protect(y, self.seen, self.held)
         fun = primitive if type(x) is Tracer or type(y) is Tracer else primitive.fun
         out = fun(x, y)
         index = self._indices.get(primitive)
@@ -217,6 +231,28 @@ class Trace:
             self.observer.entry_recorded(self.tape[-1])
         return result
 
+    def keep_private_copies(self) -> None:
+        """Replace, in the records, every array this trace held by a copy of it (``vjp``)."""
+        held = {id(a): a for a in self.held}
+        if not held:
+            return
+        copies: dict[int, Any] = {}
+
+        def private(value: Any) -> Any:
+            if type(value) is tuple:
+                return tuple(private(v) for v in value)
+            array = held.get(id(value))
+            if array is None:
+                return value
+            copy = copies.get(id(value))
+            if copy is None:  # copied once, and only if the tape refers to it
+                copy = copies[id(value)] = array.copy()
+            return copy
+
+        self.records[:] = [(index, kwargs, slot, private(out), private(values), in_slots)
+                           for index, kwargs, slot, out, values, in_slots in self.records]
+        self._entries.clear()
+
     def _unwrap(self, args: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[int | None, ...], bool]:
         """The values and slots of `args` (``None`` for constants), and whether a value is traced
         by an outer transform. Anything but this trace's tracers is kept as passed."""
@@ -229,6 +265,8 @@ class Trace:
             else:
                 values.append(arg)
                 slots.append(None)
+                if type(arg) is np.ndarray and id(arg) not in self.seen:
+                    protect(arg, self.seen, self.held)  # a constant the tape will hold
         return tuple(values), tuple(slots), Tracer in map(type, values)
 
 
@@ -276,3 +314,6 @@ def new_trace(kind: type[Trace] = Trace) -> Iterator[Trace]:
     finally:
         _active.reset(token)
         trace.alive = False
+        if trace.keeps_tape:
+            trace.keep_private_copies()
+        release(trace.held)

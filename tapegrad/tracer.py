@@ -23,7 +23,11 @@ if TYPE_CHECKING:
 class Tracer:
     """A value being traced by one transform call (see `tapegrad.grad`)."""
 
-    __slots__ = ("_trace", "_slot", "_value")
+    # _view and _views are set only on tracers made by, or viewed by, a NumPy view operation
+    # (see tapegrad.numpy.mutation); every other tracer leaves them unset, at no cost.
+    __slots__ = ("_trace", "_slot", "_value", "_view", "_views", "__weakref__")
+    _view: Any
+    _views: Any
     # Makes ndarray's binary operators defer to ours (ndarray + tracer -> Tracer.__radd__).
     __array_priority__ = 100.0
 
@@ -181,3 +185,20 @@ def strip(value: Any) -> Any:
     if type(value) is dict:
         return {k: strip(v) for k, v in value.items()}
     return value
+
+
+def duplicate(tracer: Tracer, order: Any = "K") -> Tracer:
+    """A copy of `tracer`, as ``ndarray.copy`` makes one: a new object in the same slot.
+
+    Tracers are values, so the copy could share its value; it gets a copy laid out in memory
+    as NumPy would lay it out (`order`), because later reshapes are views or copies depending
+    on that layout, as in NumPy. Writes into one re-point it alone, never the other.
+    """
+    copy = Tracer(tracer._trace, tracer._slot, tracer._value)
+    value = tracer._value
+    if type(value) is Tracer:
+        copy._value = duplicate(value, order)
+    elif isinstance(value, (np.ndarray, np.generic)):
+        copy._value = np.array(value, order=order)
+    # Other array types (Dask...) keep their value: tapegrad never writes into one.
+    return copy

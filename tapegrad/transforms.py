@@ -25,6 +25,7 @@ from tapegrad.errors import (
     at_user_line,
     raise_conversion_error,
 )
+from tapegrad.guard import protect, written_constant_error
 from tapegrad.pytree import TreeDef, tree_flatten, tree_map, tree_unflatten
 from tapegrad.tape import Trace, new_trace
 from tapegrad.tracer import Tracer, strip, strip_gradients
@@ -95,20 +96,30 @@ def _as_cotangent(ct: Any, out: Any) -> Any:
 
 
 def _run(f: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
-         keys: tuple[Key, ...], has_aux: bool, caller: str) -> _Traced:
-    """Run `f` with the arguments at `keys` traced; collect what the transforms need."""
+         keys: tuple[Key, ...], has_aux: bool, caller: str, keeps_tape: bool = False) -> _Traced:
+    """Run `f` with the arguments at `keys` traced; collect what the transforms need.
+
+    `keeps_tape`: the tape is replayed after this returns (``vjp``), when the user's code may
+    write into the arrays it holds, so it keeps private copies of them.
+    """
     leaves, in_tree = tree_flatten(_selected(f, args, kwargs, keys, caller))
     inputs = [_as_input(leaf, f, keys, in_tree, k, caller) for k, leaf in enumerate(leaves)]
     scalar_inputs = [isinstance(leaf, (int, float, complex, np.generic)) for leaf in leaves]
     with new_trace() as trace:
         trace.origin = (f, args, kwargs, keys)  # lets a reverse-pass error find the user's line
+        trace.keeps_tape = keeps_tape
         traced = tree_unflatten(in_tree, [trace.new_input(x) for x in inputs], unwrap_constants=True)
         call_args, call_kwargs = _substitute(args, kwargs, keys, traced)
         try:
             result = f(*call_args, **call_kwargs)
         except ValueError as error:
             raise_conversion_error(error)
-            raise
+            mutation = written_constant_error(error)  # a write into an array the tape holds?
+            if mutation is None:
+                raise
+            raise mutation.with_traceback(error.__traceback__) from None
+        if keeps_tape:  # the tape gets copies of the outputs too, which the user may change
+            tree_map(_hold, result)
     result, aux = _split_aux(result, has_aux, f, caller, trace)
     out_leaves, out_tree = tree_flatten(result)
     pairs = [_unwrap(leaf, trace) for leaf in out_leaves]
@@ -425,7 +436,7 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple[An
         >>> vjp_fn(np.array([1.0, 10.0]))
         (array([ 3., 30.]), np.float64(21.0))
     """
-    t = _run(f, primals, {}, tuple(range(len(primals))), has_aux, "vjp")
+    t = _run(f, primals, {}, tuple(range(len(primals))), has_aux, "vjp", keeps_tape=True)
 
     def vjp_fn(ct: Any) -> Any:
         leaves, tree = tree_flatten(ct)
@@ -483,12 +494,26 @@ def elementwise_grad(f: Callable[..., Any], argnums: ArgNums = 0) -> Callable[..
 def stop_gradient(x: Any) -> Any:
     """`x` as a constant: its value, cut off from every active transform.
 
+    The value is the array the tape holds, so it is read-only until the transform returns
+    (see docs/numpy.md, "Mutation, copies and views"): ``np.copy`` it to change it.
+
     Examples:
         >>> import numpy as np, tapegrad
         >>> tapegrad.grad(lambda x: x * tapegrad.stop_gradient(x))(3.0)
         np.float64(3.0)
     """
+    tree_map(_hold, x)
     return strip_gradients(x)
+
+
+def _hold(leaf: Any) -> None:
+    """Make the array under the tracer `leaf` read-only while the tape that holds it is open."""
+    while type(leaf) is Tracer and type(leaf._value) is Tracer:
+        leaf = leaf._value
+    if type(leaf) is Tracer and type(leaf._trace) is Trace and leaf._trace.alive:
+        value, trace = leaf._value, leaf._trace
+        if type(value) is np.ndarray and id(value) not in trace.seen:
+            protect(value, trace.seen, trace.held)
 
 
 def holomorphic_grad(f: Callable[..., Any], argnums: ArgNums = 0) -> Callable[..., Any]:

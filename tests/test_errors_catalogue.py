@@ -316,12 +316,23 @@ def float_of_array_tracer() -> Any:
     return tapegrad.grad(loss)(np.ones(3))
 
 
-def item_assignment_with_repeated_index() -> Any:
+def constant_written_after_use() -> Any:
     def loss(x):
-        x[[0, 0]] = np.array([1.0, 2.0])
-        return np.sum(x)
+        weights = np.ones(3)
+        y = weights * x
+        weights[0] = 5.0  # the tape still needs the old weights for the gradient
+        return np.sum(y)
 
     return tapegrad.grad(loss)(np.ones(3))
+
+
+def write_into_a_diagonal() -> Any:
+    def loss(x):
+        d = np.diagonal(x)
+        d[0] = 0.0
+        return np.sum(x)
+
+    return tapegrad.grad(loss)(np.ones((2, 2)))
 
 
 def branch_on_array_tracer() -> Any:
@@ -573,10 +584,13 @@ CATALOGUE = [
     Mistake("float() of a traced array", float_of_array_tracer, TypeError,
             r"float\(\) of a traced value of shape \(3,\).*cut it off from the gradient", HERE,
             r"stop_gradient", "Keep computing with arrays; use float(stop_gradient(t)) for logging."),
-    Mistake("assigning into a traced array twice at one index", item_assignment_with_repeated_index,
-            ValueError, r"x\[index\] = values on a traced x.*names some elements more than once",
-            HERE, r"Use unique indices, or accumulate with x \+ tapegrad.numpy.untake",
-            "Use unique indices, or add with tnp.untake(values, index, x.shape)."),
+    Mistake("writing into an array after using it", constant_written_after_use,
+            tapegrad.MutationError, r"the array `weights`.*was written into.*still needs the contents it had",
+            HERE, r"np.copy\(weights\)", "Copy the array before changing it, or build a new one."),
+    Mistake("writing into a read-only view", write_into_a_diagonal, tapegrad.MutationError,
+            r"a diagonal \(np.diagonal\), which NumPy makes read-only", HERE,
+            r"Write into the array it was taken from, or into a copy",
+            "Write into the array itself, or into a copy of the diagonal."),
     Mistake("if on a traced array", branch_on_array_tracer, ValueError,
             r"truth value of a traced array of shape \(2,\) is ambiguous", HERE,
             r"np.any\(t\) or np.all\(t\).*np.where",

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from tapegrad.errors import UnsupportedFunctionError, at_user_line
+from tapegrad.numpy import mutation
 from tapegrad.numpy._wrap import by_numpy
 from tapegrad.registry import Primitive
 
@@ -29,13 +30,19 @@ _EQUIVALENTS: dict[str, str] = {"scipy": "tapegrad.scipy"}
 
 def ufunc(uf: np.ufunc, method: str, inputs: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """Run ``uf.method(*inputs, **kwargs)`` on traced inputs through tapegrad's primitives."""
-    if kwargs.get("out") is not None:
+    out = kwargs.pop("out", None)
+    if out is not None and method == "__call__":  # into a traced array: a write (mutation)
+        where = kwargs.pop("where", True)
+        result = ufunc(uf, method, inputs, kwargs)
+        return mutation.ufunc_out(uf, result, inputs, out if type(out) is tuple else (out,), where)
+    if out is not None:
         raise TypeError(
-            f"np.{uf.__name__}(..., out=...){at_user_line()} would write a traced value into an "
-            "existing array in place, which tapegrad cannot record. Drop out= and use the "
-            "returned value (y = np.sin(x) rather than np.sin(x, out=y))."
+            f"np.{uf.__name__}.{method}(..., out=...){at_user_line()} would write a traced value "
+            "into an existing array in place. Drop out= and use the returned value."
         )
-    kwargs.pop("out", None)
+    if method == "at":
+        mutation.ufunc_at(uf, *inputs)
+        return None
     if method == "__call__":
         target = by_numpy.get(uf) or _lazy_rule(uf)
         if uf.signature is None or type(target) is Primitive:

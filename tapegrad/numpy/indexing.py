@@ -15,7 +15,6 @@ import numpy as np
 
 from tapegrad.arrays import add_at, is_foreign, zeros_like
 from tapegrad.backward import IndexedCotangent
-from tapegrad.errors import at_user_line
 from tapegrad.registry import Primitive, defvjp, holds_tracer
 from tapegrad.tracer import Tracer, strip, strip_unbatched
 
@@ -104,28 +103,39 @@ index_update = Primitive("index_update", _set)
 def setitem(x: Any, index: Any, values: Any) -> Any:
     """What ``x[index] = values`` records: a new value, `x` with `values` written at `index`.
 
-    An advanced index that names an element twice is refused: NumPy keeps the last write, and
-    the gradient of the values that were overwritten would silently be wrong.
+    An advanced index may name an element more than once: NumPy then keeps one of the values
+    written there (the last, in practice), and so does this, exactly. The winners are found by
+    letting NumPy itself write positions through the same index; only they are written, so the
+    values that were overwritten get no gradient, as their effect on the result is none.
+
+    Examples:
+        >>> import numpy as np, tapegrad
+        >>> tapegrad.grad(lambda v: np.sum(setitem(np.zeros(2), [0, 0], v) * [3.0, 1.0]))(
+        ...     np.array([1.0, 2.0]))
+        array([0., 3.])
     """
     index = strip(index)
-    _refuse_repeats(np.shape(x), index)
-    return index_update(x, values, index)
+    if not repeats(np.shape(x), index):
+        return index_update(x, values, index)
+    shape = np.shape(x)
+    positions = np.arange(int(np.prod(shape))).reshape(shape)[index]
+    order = np.arange(positions.size).reshape(positions.shape)
+    winner = np.full(shape, -1)
+    winner[index] = order  # NumPy's own choice of which write to an element stays
+    kept = winner[index] == order
+    values = values if type(values) is Tracer else np.asarray(values)
+    kept_values = np.broadcast_to(values, positions.shape)[kept]
+    return index_update(x, kept_values, np.unravel_index(positions[kept], shape))
 
 
-def _refuse_repeats(shape: tuple[int, ...], index: Any) -> None:
+def repeats(shape: tuple[int, ...], index: Any) -> bool:
+    """Whether the (plain) `index` names an element of an array of `shape` more than once."""
     parts = index if type(index) is tuple else (index,)
     if not any(isinstance(p, (list, np.ndarray)) and np.asarray(p).dtype != bool for p in parts):
-        return  # basic indexing and masks never name an element twice
+        return False  # basic indexing and masks never name an element twice
     counts = np.zeros(shape, np.int64)
     np.add.at(counts, index, 1)
-    if counts.max(initial=0) > 1:
-        raise ValueError(
-            f"x[index] = values on a traced x{at_user_line()}: the index names some elements "
-            "more than once, so "
-            "NumPy would keep only the last value written there and the gradient of the others "
-            "would be wrong. Use unique indices, or accumulate with x + tapegrad.numpy.untake("
-            "values, index, x.shape)."
-        )
+    return bool(counts.max(initial=0) > 1)
 
 
 def _update_vjp_values(g: Any, ans: Any, x: Any, values: Any, index: Any) -> Any:

@@ -105,7 +105,13 @@ def array(value: Any, dtype: Any = None) -> Any:
     return result if dtype is None else astype(result, dtype)
 
 
-asarray = array
+def asarray(value: Any, dtype: Any = None) -> Any:
+    """``np.asarray``: the array itself (no copy) when its dtype fits, else `array`."""
+    if type(value) is Tracer and (dtype is None or np.dtype(dtype) == value.dtype):
+        return value
+    if type(value) is Tracer or ((type(value) is list or type(value) is tuple) and holds_tracer(value)):
+        return array(value, dtype)
+    return np.asarray(value, dtype)
 
 
 def _split_like(g: Any, arrays: tuple[Any, ...], axis: int) -> tuple[Any, ...]:

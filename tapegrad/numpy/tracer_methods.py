@@ -15,9 +15,10 @@ import numpy as np
 
 import tapegrad.numpy as tnp
 from tapegrad.numpy import _dispatch as dispatch
+from tapegrad.numpy import mutation
 from tapegrad.numpy._wrap import by_numpy
 from tapegrad.registry import Primitive
-from tapegrad.tracer import Tracer, set_conversion_hint
+from tapegrad.tracer import Tracer, duplicate, set_conversion_hint
 
 _EMPTY: dict[str, Any] = {}
 
@@ -126,8 +127,8 @@ class TracerMethods:
     def ravel(self: Any) -> Any:
         return tnp.reshape(self, (-1,))
 
-    def flatten(self: Any) -> Any:
-        return tnp.reshape(self, (-1,))
+    def flatten(self: Any, order: str = "C") -> Any:
+        return duplicate(tnp.reshape(self, (-1,), order=order))  # a copy, never a view
 
     def squeeze(self: Any, axis: Any = None) -> Any:
         return tnp.squeeze(self, axis)
@@ -147,7 +148,10 @@ class TracerMethods:
     def dot(self: Any, other: Any) -> Any:
         return tnp.dot(self, other)
 
-    def astype(self: Any, dtype: Any) -> Any:
+    def astype(self: Any, dtype: Any, order: str = "K", casting: str = "unsafe", subok: bool = True,
+               copy: bool = True) -> Any:
+        if not copy and np.dtype(dtype) == self.dtype:
+            return self  # as NumPy: astype(same dtype, copy=False) is the array itself
         return tnp.astype(self, dtype)
 
     def argmax(self: Any, axis: Any = None) -> Any:
@@ -157,17 +161,24 @@ class TracerMethods:
         return tnp.argmin(self, axis)
 
     def __setitem__(self: Any, index: Any, values: Any) -> None:
-        """``t[index] = values``: record an index update, and make `t` refer to its result.
+        """``t[index] = values``, as in NumPy: names bound to `t` and views of it all see it.
 
-        The update is functional underneath: a new value, `t` with `values` written at
-        `index`, is recorded on the tape, and this tracer is re-pointed at it. So every name
-        bound to this tracer sees the new value (as with NumPy), and gradients flow both to
-        the old value of `t` (except at `index`) and to `values`. Unlike NumPy, views taken
-        before the update (``row = t[0]``, ``t.T``) keep the old values. An advanced index that
-        names an element twice is refused, since the gradient of overwritten values is lost.
+        The update is functional underneath (a new value, `t` with `values` written at
+        `index`, is recorded), and `t`, its base and their live views are re-pointed at their
+        new values (see `tapegrad.numpy.mutation`). Gradients flow to the old value of `t`
+        except at `index`, and to `values`, except those a repeated index overwrote.
         """
-        new = tnp.setitem(self, index, values)
-        self._trace, self._slot, self._value = new._trace, new._slot, new._value
+        mutation.setitem(self, index, values)
+
+    # Augmented assignments write in place, as NumPy's do (`mutation.in_place`).
+    __iadd__ = mutation.in_place(np.add, tnp.add)
+    __isub__ = mutation.in_place(np.subtract, tnp.subtract)
+    __imul__ = mutation.in_place(np.multiply, tnp.multiply)
+    __itruediv__ = mutation.in_place(np.true_divide, tnp.true_divide)
+    __ipow__ = mutation.in_place(np.power, tnp.power)
+    __imatmul__ = mutation.in_place(np.matmul, tnp.matmul)
+    __ifloordiv__ = mutation.in_place(np.floor_divide, tnp.floor_divide)
+    __imod__ = mutation.in_place(np.remainder, tnp.remainder)
 
     # NumPy's methods with the functions' signatures: each forwards to tapegrad.numpy.
     def prod(self: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepdims: bool = False) -> Any:
@@ -207,7 +218,7 @@ class TracerMethods:
         return tnp.swapaxes(self, axis1, axis2)
 
     def diagonal(self: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
-        return tnp.diagonal(self, offset, axis1, axis2)
+        return mutation.diagonal(self, offset, axis1, axis2)  # read-only, as NumPy's
 
     def trace(self: Any, offset: int = 0, axis1: int = 0, axis2: int = 1, dtype: Any = None) -> Any:
         return tnp.trace(self, offset, axis1, axis2, dtype)
@@ -218,13 +229,11 @@ class TracerMethods:
     def take(self: Any, indices: Any, axis: Any = None, mode: str = "raise") -> Any:
         return tnp.take(self, indices, axis, mode=mode)
 
-    def copy(self: Any) -> Any:
-        return self  # tracers are immutable values; __setitem__ re-points, never writes
+    def copy(self: Any, order: str = "C") -> Any:
+        return duplicate(self, order)  # a new tracer: writes to one never reach the other
 
-    def sort(self: Any, axis: int = -1, kind: Any = None, order: Any = None) -> None:
-        """In place, as ndarray.sort: this tracer is re-pointed at the sorted value."""
-        new = tnp.sort(self, axis)
-        self._trace, self._slot, self._value = new._trace, new._slot, new._value
+    sort = mutation.sort
+    fill = mutation.fill
 
     def argsort(self: Any, axis: int = -1, kind: Any = None, order: Any = None) -> Any:
         return tnp.argsort(self, axis, kind)

@@ -1,0 +1,154 @@
+"""Read-only locking of the plain arrays a tape depends on, while the transform runs.
+
+A tape keeps references to the plain arrays its primitives were given (constants such as
+``a`` in ``a * x``), to the inputs' arrays, and to the values `tapegrad.stop_gradient` hands
+out; the reverse pass reads them again later. If the user's code wrote into one of them in
+between, the gradient would silently be computed from the new contents. So each such array
+(and the arrays it is a view of, so that a write through its owner is caught too) is made
+read-only when a trace first records it, and given its flag back when the trace closes, on
+return and on error alike. A write then stops at the user's line with NumPy's own
+"assignment destination is read-only", which the transform turns into a `MutationError`
+(see `describe_write`).
+
+Arrays are counted, not owned: nested transforms and threads may lock the same array, and it
+becomes writeable again when the last of them closes. Arrays that were read-only already are
+left alone. NumPy keeps no list of an array's views, so a view made *before* the lock keeps
+its own flag: a write through it is not caught; nor is `np.add.at` (NumPy 2.4's ufunc.at
+methods ignore the flag). Both limits are documented in docs/numpy.md.
+"""
+
+from __future__ import annotations
+
+import linecache
+import re
+import threading
+from types import FrameType
+from typing import Any
+
+import numpy as np
+
+from tapegrad.errors import LIBRARY_DIRS, MutationError, SourceLocation, user_location
+
+_mutex = threading.Lock()
+# id(array) -> [array, how many open traces hold it, where it was first recorded]
+_held: dict[int, list[Any]] = {}
+# Arrays whose last holder closed while the array they view was still held elsewhere: NumPy
+# refuses to make a view writeable above a read-only base, so they wait for the next release.
+_waiting: list[np.ndarray[Any, Any]] = []
+
+
+def protect(array: np.ndarray[Any, Any], seen: set[int], held: list[np.ndarray[Any, Any]]) -> None:
+    """Make `array` and the arrays it views read-only for a trace, unless already done.
+
+    `seen` holds the ids the trace has handled (so each array costs one set lookup after its
+    first use) and `held` the arrays it must release.
+    """
+    location = None
+    while True:
+        seen.add(id(array))
+        with _mutex:
+            entry = _held.get(id(array))
+            if entry is not None:
+                entry[1] += 1
+                held.append(array)
+            elif array.flags.writeable:
+                if location is None:
+                    location = user_location()
+                array.flags.writeable = False
+                _held[id(array)] = [array, 1, location]
+                held.append(array)
+        base = array.base
+        if type(base) is not np.ndarray or id(base) in seen:
+            return
+        array = base
+
+
+def release(held: list[np.ndarray[Any, Any]]) -> None:
+    """Give back the flags of the arrays a closing trace held, owners before their views."""
+    if not held and not _waiting:
+        return
+    with _mutex:
+        free = list(_waiting)
+        _waiting.clear()
+        for array in held:
+            entry = _held[id(array)]
+            entry[1] -= 1
+            if entry[1] == 0:
+                del _held[id(array)]
+                free.append(array)
+        free.sort(key=_depth)
+        for array in free:
+            try:
+                array.flags.writeable = True
+            except ValueError:  # it views an array another trace still holds
+                _waiting.append(array)
+    held.clear()
+
+
+def _depth(array: np.ndarray[Any, Any]) -> int:
+    depth = 0
+    while type(array.base) is np.ndarray:
+        array = array.base
+        depth += 1
+    return depth
+
+
+def holder(array: Any) -> tuple[np.ndarray[Any, Any], SourceLocation | None] | None:
+    """``(held array, where it was first recorded)`` if `array` or an array it views is held."""
+    while type(array) is np.ndarray or isinstance(array, np.ndarray):
+        entry = _held.get(id(array))
+        if entry is not None:
+            return entry[0], entry[2]
+        array = array.base
+    return None
+
+
+def written_constant_error(error: ValueError) -> MutationError | None:
+    """The `MutationError` for NumPy's "read-only" `error`, when a held array caused it.
+
+    It names the array (by the user's variable for it, found in the failing frame's locals,
+    else by shape and dtype), the line that first recorded it, the line that wrote into it,
+    and the fix. ``None`` when the array is not one of ours (the user's own read-only array).
+    """
+    if "read-only" not in str(error):
+        return None
+    frame, lineno = _user_frame(error)
+    if frame is None:
+        return None
+    source = linecache.getline(frame.f_code.co_filename, lineno)
+    written = set(re.findall(r"[A-Za-z_]\w*", source))
+    candidates: list[tuple[str, Any, Any]] = []
+    # The names on the failing line first (locals, then globals), then any local.
+    for name, value in [*frame.f_locals.items(), *frame.f_globals.items()]:
+        if name in written and isinstance(value, np.ndarray):
+            found = holder(value)
+            if found is not None:
+                candidates.append((name, value, found))
+    for name, value in frame.f_locals.items():
+        found = holder(value) if isinstance(value, np.ndarray) else None
+        if found is not None:
+            candidates.append((name, value, found))
+    if not candidates:
+        return None
+    name, value, (_, recorded) = candidates[0]
+    what = f"the array `{name}` (shape {value.shape}, dtype {value.dtype})"
+    wrote = f" at {SourceLocation.of(frame.f_code, lineno).short()}"
+    used = f" at {recorded.short()}" if recorded is not None else ""
+    return MutationError(
+        f"{what} was written into{wrote}, but the gradient still needs the contents it had "
+        f"when it was used{used}. tapegrad keeps the arrays a running transform depends on "
+        "read-only, so that a gradient can never silently use changed values. Copy it before "
+        f"writing ({name} = np.copy({name}), then write), or build a new array instead of "
+        f"writing (np.where(mask, new, {name}))."
+    )
+
+
+def _user_frame(error: BaseException) -> tuple[FrameType | None, int]:
+    """The innermost frame of `error`'s traceback outside tapegrad and NumPy, and its line."""
+    found: tuple[FrameType | None, int] = (None, 0)
+    tb = error.__traceback__
+    while tb is not None:
+        if not tb.tb_frame.f_code.co_filename.startswith(LIBRARY_DIRS):
+            found = (tb.tb_frame, tb.tb_lineno)
+        tb = tb.tb_next
+    return found
