@@ -469,6 +469,8 @@ def partition(a: Any, kth: Any, axis: Any = -1, kind: str = "introselect", order
 @composite(np.diff)
 def diff(a: Any, n: int = 1, axis: int = -1, **kwargs: Any) -> Any:
     """``np.diff``: differences of shifted slices; `prepend` and `append` may be traced too."""
+    if n == 0:
+        return a  # NumPy's diff returns its argument itself (prepend and append unused)
     if n < 0:
         raise ValueError(f"order must be non-negative but got {n!r}")
     a = array(a)
