@@ -80,9 +80,20 @@ def release(held: list[np.ndarray[Any, Any]]) -> None:
         for array in free:
             try:
                 array.flags.writeable = True
-            except ValueError:  # it views an array another trace still holds
-                _waiting.append(array)
+            except ValueError:  # it views a read-only array
+                if _views_a_held_array(array):  # another trace holds it: retry at its release
+                    _waiting.append(array)
+                # else someone else made its owner read-only; NumPy cannot undo that from here
     held.clear()
+
+
+def _views_a_held_array(array: np.ndarray[Any, Any]) -> bool:
+    base = array.base
+    while type(base) is np.ndarray:
+        if id(base) in _held:
+            return True
+        base = base.base
+    return False
 
 
 def _depth(array: np.ndarray[Any, Any]) -> int:
