@@ -1,13 +1,20 @@
 """Batching: run a function on a whole batch at once, one primitive call per operation (`vmap`).
 
 A `BatchTrace` is the third kind of trace, beside the reverse tape and forward mode's
-`JvpTrace`. It keeps no tape: each of its tracers holds the values of every example, stacked
-along one axis, and the trace remembers that axis per slot. Inside the batched function a
-tracer looks like one example (its ``shape`` leaves the batch axis out), so user code is
-written for one example. When a primitive meets one of its tracers, the trace calls the
-primitive's batching rule (`tapegrad.defbatch`) once on the whole batch; a primitive without a
-rule is called once per example and the results stacked, with a one-time warning, so nothing
-fails for lack of a rule. `fallback_counts` counts those loops per primitive.
+`JvpTrace`. It keeps no tape. Its tracers, `BatchTracer`, hold the values of every example
+stacked along one axis, and each knows that axis; their abstract value (``shape``, ``ndim``,
+``size``) leaves it out, so user code is written for one example. When a primitive meets one
+of them, the trace calls the primitive's batching rule (`tapegrad.defbatch`) once on the whole
+batch; a primitive without a rule is called once per example and the results stacked, with a
+one-time warning, so nothing fails for lack of a rule. `fallback_counts` counts those loops.
+
+Reading a batch's numbers as if they were one example's (`tapegrad.tracer.value_of`, a Python
+``if``, ``float``) raises `BatchedValueError`; tapegrad's composite functions answer it by
+running their body once per example (`BatchTrace.map_examples`), and `vmap` by running the
+whole function once per example. Those loops work at any depth of nesting, ``vmap(grad(f))``
+included: the examples are taken, and the results stacked, by three linear primitives
+(`example`, `stack_examples_p`, `embed_example`) that the inner transforms record and
+differentiate like any other.
 
 Rules call primitives, never raw NumPy, on values that may themselves be tracers of outer
 transforms: that is how ``vmap(grad(f))``, ``grad(vmap(f))`` and ``vmap(vmap(f))`` compose.
@@ -18,75 +25,118 @@ from __future__ import annotations
 import collections
 import warnings
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
 import attrs
 import numpy as np
 
 from tapegrad import numpy as tnp
-from tapegrad.errors import EscapedTracerError, UnsupportedFunctionError, at_user_line
-from tapegrad.numpy.batching_rules import rule_for
-from tapegrad.registry import Primitive
-from tapegrad.tape import VALUE_TYPES, Trace, escaped
-from tapegrad.tracer import Tracer
+from tapegrad.errors import BatchedValueError, at_user_line
+from tapegrad.registry import Primitive, defjvp, defjvp_all, defvjp, defvjp_all
+from tapegrad.tape import VALUE_TYPES, BaseTrace, escaped
+from tapegrad.tracer import Tracer, _batched_value_error, shape_of
 
 _NO_KEYWORDS: Mapping[str, Any] = {}
 
 fallback_counts: collections.Counter[str] = collections.Counter()
-"""How many batched calls of each primitive (by name) ran as a loop over the examples."""
+"""How many batched calls of each primitive or function (by name) ran as a loop over the examples."""
 
 _warned: set[str] = set()
 
 
 class LoopFallbackWarning(UserWarning):
-    """A primitive without a batching rule ran once per example under `tapegrad.vmap`."""
+    """A primitive without a batching rule, or code reading values, ran once per example
+    under `tapegrad.vmap`."""
+
+
+class BatchTracer(Tracer):
+    """A tracer of a `BatchTrace`: its value holds every example, stacked along axis ``_dim``.
+
+    Its abstract value is one example's: ``shape`` leaves the batch axis out. Its numbers are
+    not one example's, so ``bool``, ``float`` and ``np.asarray`` raise `BatchedValueError`.
+    """
+
+    __slots__ = ("_dim",)
+    batched: ClassVar[bool] = True
+    _trace: BatchTrace
+
+    def __init__(self, trace: BatchTrace, slot: int, value: Any, dim: int) -> None:
+        super().__init__(trace, slot, value)
+        self._dim = dim
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        shape: tuple[int, ...] = self._value.shape
+        dim = self._dim
+        return shape[:dim] + shape[dim + 1 :]
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    def __repr__(self) -> str:
+        return f"BatchTracer({self._value!r}, batch_axis={self._dim}, level={self._trace.level})"
+
+    def __bool__(self) -> bool:
+        raise _batched_value_error(self, "Python's `if`/`and`/`or` asked for its truth value")
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray[Any, Any]:
+        self._check_alive("np.asarray()")
+        raise _batched_value_error(self, "it was converted to a plain array")
+
+    def __float__(self) -> float:
+        self._check_alive("float()")
+        raise _batched_value_error(self, "it was converted to a number")
+
+    __int__ = __float__
+    __complex__ = __float__
+
+    def _rewrap(self, value: Any, same_slot: bool = False) -> Tracer:
+        return self._trace.wrap(value, self._dim)
 
 
 @attrs.define(eq=False)
-class BatchTrace(Trace):
+class BatchTrace(BaseTrace):
     """One `vmap` call: a trace whose tracers hold a whole batch of values.
 
     Attributes:
         size: the number of examples in the batch.
-        dims: for each slot, the axis of its value that runs over the batch. The inherited
-            ``tape`` stays empty: batching has nothing to replay.
     """
 
     size: int = 0
-    dims: list[int] = attrs.Factory(list)
-    batched: ClassVar[bool] = True
 
-    def batch_axis(self, slot: int) -> int:
-        return self.dims[slot]
-
-    def new_input(self, value: Any, dim: int = 0) -> Tracer:
-        """Wrap `value`, the whole batch, whose examples run along axis `dim`."""
-        tracer = Tracer(self, self.n_slots, value)
+    def wrap(self, value: Any, dim: int) -> BatchTracer:
+        """A tracer of this trace for `value`, the whole batch, whose examples run along `dim`."""
+        if not isinstance(value, VALUE_TYPES):
+            value = np.asarray(value)
+        if dim < 0:
+            dim += len(value.shape)
+        tracer = BatchTracer(self, self.n_slots, value, dim)
         self.n_slots += 1
-        self.dims.append(dim)
         return tracer
+
+    new_input = wrap
 
     def process(self, primitive: Primitive, args: tuple[Any, ...],
                 kwargs: Mapping[str, Any]) -> Any:
         """Apply `primitive` to the whole batch by its rule (or a loop), and wrap the result."""
         if not self.alive:
             raise escaped(primitive)
+        per_example = _PER_EXAMPLE_RULES.get(primitive)
+        if per_example is not None:
+            return per_example(self, args, kwargs)
         values, dims, nested = self._values_and_axes(args)
         if nested or _holds_own(kwargs.values(), self):
             # A tracer of ours inside a list or a keyword argument: only the loop sees it.
-            return self._wrap(*self._loop(primitive, args, kwargs))
+            return self._loop(primitive, args, kwargs)
         if all(d is None for d in dims):  # none of ours: nothing to batch
             return primitive(*values, **kwargs)
-        rule = rule_for(primitive)
+        rule = primitive.rules.batch
         if rule is not None:
             result = rule(values, dims, **kwargs) if kwargs else rule(values, dims)
             if result is not NotImplemented:
                 return self._wrap(*result)
-        return self._wrap(*self._loop(primitive, args, kwargs))
-
-    def process_binary(self, primitive: Primitive, x: Any, y: Any) -> Any:
-        """``primitive(x, y)`` for the operators (see `Trace.process_binary`)."""
-        return self.process(primitive, (x, y), _NO_KEYWORDS)
+        return self._loop(primitive, args, kwargs)
 
     def _values_and_axes(self, args: tuple[Any, ...]) -> tuple[list[Any], list[int | None], bool]:
         """The values and batch axes of `args` (``None`` if not ours), and whether a tracer
@@ -95,9 +145,9 @@ class BatchTrace(Trace):
         dims: list[int | None] = []
         nested = False
         for arg in args:
-            if type(arg) is Tracer and arg._trace is self:
+            if type(arg) is BatchTracer and arg._trace is self:
                 values.append(arg._value)
-                dims.append(self.dims[arg._slot])
+                dims.append(arg._dim)
             else:
                 if (type(arg) is list or type(arg) is tuple) and _holds_own(arg, self):
                     nested = True
@@ -110,103 +160,117 @@ class BatchTrace(Trace):
         if type(out) is tuple or type(out) is list:
             if not isinstance(out_dims, (tuple, list)):
                 out_dims = (out_dims,) * len(out)
-            return tuple(self._wrap_one(o, d) for o, d in zip(out, out_dims, strict=True))
-        return self._wrap_one(out, out_dims)
+            return tuple(o if d is None else self.wrap(o, d) for o, d in zip(out, out_dims, strict=True))
+        return out if out_dims is None else self.wrap(out, out_dims)
 
-    def _wrap_one(self, value: Any, dim: int | None) -> Any:
-        if dim is None:
-            return value
-        if not isinstance(value, VALUE_TYPES):
-            value = np.asarray(value)
-        if dim < 0:
-            dim += len(value.shape)
-        tracer = Tracer(self, self.n_slots, value)
-        self.n_slots += 1
-        self.dims.append(dim)
-        return tracer
-
-    def _example(self, value: Any, b: int) -> Any:
-        """`value` with each tracer of ours replaced by its `b`-th example (nested too)."""
-        if type(value) is Tracer and value._trace is self:
-            return take(value._value, self.dims[value._slot], b)
+    # -- once per example ---------------------------------------------------------------------
+    def holds_batch(self, value: Any) -> bool:
+        """Whether `value` (nested in lists, tuples, dicts and inner tracers) holds our batch."""
+        if isinstance(value, Tracer):
+            while isinstance(value, Tracer):
+                if value._trace is self:
+                    return True
+                if value._trace.level < self.level:
+                    return False
+                value = value._value
+            return False
         if type(value) is list or type(value) is tuple:
-            return type(value)(self._example(v, b) for v in value)
+            return any(self.holds_batch(v) for v in value)
         if type(value) is dict:
-            return {k: self._example(v, b) for k, v in value.items()}
+            return any(self.holds_batch(v) for v in value.values())
+        return False
+
+    def example(self, value: Any, b: int) -> Any:
+        """`value` with our batch replaced by its `b`-th example, wherever it is held: in our
+        tracers directly, or inside the tracers of transforms nested within this vmap (through
+        the `example` primitive, which they record and differentiate)."""
+        if isinstance(value, Tracer):
+            if value._trace is self:
+                return take(value._value, value._dim, b)  # type: ignore[attr-defined]
+            if value._trace.level > self.level and self.holds_batch(value):
+                return example(value, b, target=self)
+            return value
+        if type(value) is list or type(value) is tuple:
+            return type(value)(self.example(v, b) for v in value)
+        if type(value) is dict:
+            return {k: self.example(v, b) for k, v in value.items()}
         return value
 
     def map_examples(self, fun: Callable[..., Any], name: str, args: tuple[Any, ...],
                      kwargs: Mapping[str, Any]) -> Any:
-        """`fun` (a composite function of `tapegrad.numpy` that cannot run on a batch) called
-        once per example, as the loop fallback calls a primitive; the results stacked."""
+        """`fun` called once per example (its arguments' `b`-th examples), the results stacked:
+        for a function of tapegrad's, or a rule, that read the numbers of our batch."""
         if not self.alive:
-            raise EscapedTracerError(f"{name}() was called on a traced value of a vmap that has "
-                                     f"already returned{at_user_line()}.")
-        if _holds_inner((args, kwargs), self.level):
-            raise UnsupportedFunctionError(
-                f"{name} runs once per example under vmap, and here a transform inside the vmap "
-                f"(such as vmap(grad(f))) traces its arguments{at_user_line()}: that is not "
-                f"supported yet. Put the transform outside (grad of a function using vmap), or "
-                f"loop over the examples."
-            )
-        return self._wrap(*self._loop(fun, args, kwargs, name))
+            raise escaped(Primitive(name, fun))
+        if not self.holds_batch((args, dict(kwargs))):
+            return None  # the batch it read is not among its arguments: the caller decides
+        self._count(name, composite=True)
+        results = [fun(*self.example(args, b), **self.example(dict(kwargs), b)) for b in range(self.size)]
+        return self.stack(name, results)
 
-    def _loop(self, primitive: Callable[..., Any], args: tuple[Any, ...],
-              kwargs: Mapping[str, Any], name: str | None = None) -> tuple[Any, Any]:
+    def rerun_per_example(self, fun: Callable[..., Any], name: str, args: tuple[Any, ...],
+                          kwargs: Mapping[str, Any], error: BatchedValueError) -> Any:
+        """After `fun(*args, **kwargs)` raised `error` by reading this batch's numbers: the
+        same call once per example. Re-raises `error` when the batch is not among the
+        arguments (a closure read it): a caller further out must loop instead."""
+        if not self.alive:
+            raise error
+        result = self.map_examples(fun, name, args, kwargs)
+        if result is None:
+            raise error
+        return result
+
+    def _loop(self, primitive: Primitive, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
         """The fallback: call `primitive` once per example and stack the results."""
-        composite = name is not None  # a function of tapegrad.numpy built from primitives
-        name = name or cast(Primitive, primitive).name
+        self._count(primitive.name, composite=False)
+        results = [primitive(*self.example(args, b), **self.example(dict(kwargs), b))
+                   for b in range(self.size)]
+        return self.stack(primitive.name, results)
+
+    def _count(self, name: str, composite: bool) -> None:
         fallback_counts[name] += 1
         if name not in _warned:
             _warned.add(name)
-            why = ("is built from primitives but reads plain values of its arguments" if composite
-                   else "has no batching rule")
-            fix = ("rewrite it for batches" if composite
-                   else f"register a rule with tapegrad.defbatch({name}, rule)")
+            why = "reads the values of its arguments" if composite else "has no batching rule"
+            fix = ("write it without reading values (np.where, masks) to batch it" if composite
+                   else f"register a rule with tapegrad.defbatch({name}, rule) to batch it")
             warnings.warn(
                 f"vmap: {name} {why}, so it runs once per example (a Python loop)"
-                f"{at_user_line()}. Results are right but slower; {fix} to batch it in one "
-                "call. tapegrad.batching.fallback_counts counts these loops.",
-                LoopFallbackWarning, stacklevel=2,
+                f"{at_user_line()}. Results are right but slower; {fix} in one call. "
+                "tapegrad.batching.fallback_counts counts these loops.",
+                LoopFallbackWarning, stacklevel=3,
             )
         if self.size == 0:
             raise ValueError(
-                f"vmap over an empty batch reached {name}, which has no batching rule"
+                f"vmap over an empty batch reached {name}, which runs once per example"
                 f"{at_user_line()}: with no example to run it on, the shape of its result is "
-                f"unknown. Register a rule with tapegrad.defbatch({name}, rule), or skip "
-                "empty batches."
+                "unknown. Skip empty batches, or write it for batches (tapegrad.defbatch)."
             )
-        results = [primitive(*self._example(args, b), **self._example(kwargs, b))
-                   for b in range(self.size)]
-        return stack_examples(name, results)
 
+    def stack(self, name: str, results: list[Any]) -> Any:
+        """One batched result from one result per example (a tracer of ours for arrays).
 
-def stack_examples(name: str, results: list[Any]) -> tuple[Any, Any]:
-    """One batched result (and its batch axis) from one result per example.
-
-    Arrays are stacked along a new first axis; a tuple of arrays (several outputs) is
-    stacked per position; anything else (a shape, a dtype, a flag) must be the same for
-    every example and is returned once, unbatched.
-    """
-    first = results[0]
-    if type(first) is tuple or type(first) is list:
-        if first and all(isinstance(o, VALUE_TYPES) for o in first):
-            parts = [stack_examples(name, [r[k] for r in results])
-                     for k in range(len(first))]
-            return tuple(p[0] for p in parts), tuple(p[1] for p in parts)
-    if not isinstance(first, VALUE_TYPES):
-        if all(_same(r, first) for r in results):
-            return first, None
-        first = np.asarray(first)
-    shapes = {np.shape(r) for r in results}
-    if len(shapes) > 1:
-        raise ValueError(
-            f"vmap: {name} returned results of different shapes for different examples "
-            f"({', '.join(str(s) for s in sorted(shapes))}){at_user_line()}, and a batch needs "
-            "one shape. Compute something of a fixed shape per example instead (e.g. a mask "
-            "with np.where rather than the indices np.nonzero returns)."
-        )
-    return tnp.stack(results), 0
+        Arrays are stacked along a new first axis; tuples and lists (several outputs) are
+        stacked per position; anything else (a shape, a dtype, a flag) must be the same for
+        every example and is returned once, unbatched.
+        """
+        first = results[0]
+        if type(first) is tuple or type(first) is list:
+            if all(type(r) is type(first) and len(r) == len(first) for r in results):
+                return type(first)(self.stack(name, [r[k] for r in results]) for k in range(len(first)))
+        if not isinstance(first, VALUE_TYPES):
+            if all(_same(r, first) for r in results):
+                return first
+        shapes = {shape_of(r) for r in results}
+        if len(shapes) > 1:
+            raise ValueError(
+                f"vmap: {name} returned results of different shapes for different examples "
+                f"({', '.join(str(s) for s in sorted(shapes))}){at_user_line()}, and a batch needs "
+                "one shape. Compute something of a fixed shape per example instead (e.g. a mask "
+                "with np.where rather than the indices np.nonzero returns)."
+            )
+        anchor = self.wrap(np.zeros(self.size), 0)  # makes the call reach this trace
+        return stack_examples_p(anchor, *results, target=self)
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -216,20 +280,9 @@ def _same(a: Any, b: Any) -> bool:
         return a is b
 
 
-def _holds_inner(value: Any, level: int) -> bool:
-    """Whether `value` holds a tracer of a trace nested inside the one at `level`."""
-    if type(value) is Tracer:
-        return value._trace.level > level
-    if type(value) is list or type(value) is tuple:
-        return any(_holds_inner(v, level) for v in value)
-    if type(value) is dict:
-        return any(_holds_inner(v, level) for v in value.values())
-    return False
-
-
 def _holds_own(values: Any, trace: BatchTrace) -> bool:
     for value in values:
-        if type(value) is Tracer and value._trace is trace:
+        if isinstance(value, Tracer) and value._trace is trace:
             return True
         if (type(value) is list or type(value) is tuple) and _holds_own(value, trace):
             return True
@@ -242,3 +295,90 @@ def take(value: Any, axis: int, b: int) -> Any:
     """Example `b` of `value`, whose batch runs along `axis`."""
     return value[(slice(None),) * axis + (b,)]
 
+
+def front(x: Any, d: int | None, size: int) -> Any:
+    """`x` with its batch axis first; a value shared by every example repeated along it."""
+    if d is None:
+        return tnp.broadcast_to(x, (size, *shape_of(x)))
+    return x if d == 0 else tnp.moveaxis(x, d, 0)
+
+
+# -- the primitives of the per-example loops -------------------------------------------------
+# Each names the vmap whose batch it takes apart or puts together (`target`). A trace nested
+# inside that vmap records them and differentiates them (they are linear); a vmap nested
+# inside it maps them over its own batch; the target itself does the work. On values that do
+# not hold the target's batch (constants), every example is the same value.
+example = Primitive("vmap_example", lambda x, b, target: x)
+"""``example(x, b, target=vmap's trace)``: the `b`-th example of the target's batch in `x`."""
+stack_examples_p = Primitive("vmap_stack", lambda anchor, *results, target: np.stack(results))
+"""``stack_examples_p(anchor, *results, target=...)``: one example each, stacked into a batch."""
+embed_example = Primitive("vmap_embed", lambda g, like, b, target: g)
+"""``embed_example(g, like, b, target=...)``: a batch shaped as `like`'s, `g` at example `b`,
+zeros elsewhere: the transpose of `example`."""
+
+
+def _process_example(trace: BatchTrace, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
+    x, b = args
+    target = kwargs["target"]
+    if target is trace:
+        return take(x._value, x._dim, b) if isinstance(x, BatchTracer) and x._trace is trace else x
+    if isinstance(x, BatchTracer) and x._trace is trace:  # a vmap inside the target: map it
+        return trace.wrap(example(x._value, b, target=target), x._dim)
+    return example(x, b, target=target)
+
+
+def _process_stack(trace: BatchTrace, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
+    anchor, *results = args
+    target = kwargs["target"]
+    ours = [isinstance(r, BatchTracer) and r._trace is trace for r in results]
+    if target is trace:
+        # A result may still hold our batch (a closure over a batched value): its own example.
+        parts = [take(r._value, r._dim, b) if own else r for b, (r, own) in enumerate(zip(results, ours, strict=True))]
+        return trace.wrap(tnp.stack(parts), 0)
+    if not any(ours):
+        return stack_examples_p(anchor._value if isinstance(anchor, BatchTracer) and anchor._trace is trace
+                                else anchor, *results, target=target)
+    inner = [front(r._value, r._dim, trace.size) if own else front(r, None, trace.size)
+             for r, own in zip(results, ours, strict=True)]
+    raw_anchor = anchor._value if isinstance(anchor, BatchTracer) and anchor._trace is trace else anchor
+    # Each example of the target now has our batch first.
+    return trace.wrap(stack_examples_p(raw_anchor, *inner, target=target), 0)
+
+
+def _process_embed(trace: BatchTrace, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
+    g, like, b = args
+    target = kwargs["target"]
+    g_own = isinstance(g, BatchTracer) and g._trace is trace
+    like_own = isinstance(like, BatchTracer) and like._trace is trace
+    if target is trace:
+        g_b = take(g._value, g._dim, b) if g_own else g
+        zero = g_b * 0
+        parts = [g_b if e == b else zero for e in range(trace.size)]
+        return trace.wrap(tnp.stack(parts), 0)
+    if not g_own and not like_own:
+        return embed_example(g, like, b, target=target)
+    g_front = front(g._value if g_own else g, g._dim if g_own else None, trace.size)
+    like_front = front(like._value if like_own else like, like._dim if like_own else None, trace.size)
+    return trace.wrap(embed_example(g_front, like_front, b, target=target), 0)
+
+
+_PER_EXAMPLE_RULES: dict[Primitive, Callable[..., Any]] = {
+    example: _process_example, stack_examples_p: _process_stack, embed_example: _process_embed,
+}
+
+
+def _stack_vjp(g: Any, ans: Any, anchor: Any, *results: Any, target: Any) -> tuple[Any, ...]:
+    return (None, *(example(g, b, target=target) for b in range(len(results))))
+
+
+def _stack_jvp(tangents: tuple[Any, ...], ans: Any, anchor: Any, *results: Any, target: Any) -> Any:
+    parts = [tnp.zeros_like(r) if t is None else t for t, r in zip(tangents[1:], results, strict=True)]
+    return stack_examples_p(anchor, *parts, target=target)
+
+
+defvjp(example, lambda g, ans, x, b, target: embed_example(g, x, b, target=target))
+defjvp(example, lambda t, ans, x, b, target: example(t, b, target=target))
+defvjp_all(stack_examples_p, _stack_vjp)
+defjvp_all(stack_examples_p, _stack_jvp)
+defvjp(embed_example, lambda g, ans, gg, like, b, target: example(g, b, target=target))
+defjvp(embed_example, lambda t, ans, g, like, b, target: embed_example(t, like, b, target=target))

@@ -116,7 +116,7 @@ defbatch(_checkpointed, _checkpoint_batched)
 
 
 def _differentiable(leaf: Any) -> bool:
-    if type(leaf) is Tracer:
+    if isinstance(leaf, Tracer):
         return True
     kind = getattr(getattr(leaf, "dtype", None), "kind", None)
     return kind in ("f", "c") or type(leaf) is float or type(leaf) is complex

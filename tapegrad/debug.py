@@ -26,7 +26,7 @@ from tapegrad import tape as _tape
 from tapegrad.backward import set_entry_locator
 from tapegrad.errors import NonFiniteError, SourceLocation, user_location
 from tapegrad.tape import Entry, Trace
-from tapegrad.tracer import strip
+from tapegrad.tracer import value_of
 from tapegrad.transforms import _run
 
 ENVIRONMENT_VARIABLE = "TAPEGRAD_DEBUG_NANS"
@@ -172,7 +172,7 @@ def summarize(value: Any) -> str:
         >>> summarize(np.array([1.0, np.nan, -np.inf]))
         'shape (3,) float64, 1 NaN, 1 Inf, finite values in [1, 1]'
     """
-    value = strip(value)
+    value = value_of(value)
     values = getattr(value, "values", None)  # a sparse IndexedCotangent: summarise its values
     if values is not None and not isinstance(value, np.ndarray):
         return f"sparse cotangent at index {value.index!r}: {summarize(values)}"
@@ -212,10 +212,10 @@ def _describe_inputs(entry: Entry) -> str:
 
 def _finite(value: Any) -> bool:
     """Whether `value` (array, scalar, tracer or sparse cotangent) holds no NaN or Inf."""
-    value = strip(value)
+    value = value_of(value)
     values = getattr(value, "values", None)
     if values is not None and not isinstance(value, np.ndarray):
-        value = strip(values)
+        value = value_of(values)
     if isinstance(value, (np.ndarray, np.generic)):
         return value.dtype.kind not in "fc" or bool(np.isfinite(value).all())
     if isinstance(value, (float, complex)):
@@ -224,10 +224,10 @@ def _finite(value: Any) -> bool:
 
 
 def _count_bad(value: Any) -> str:
-    value = strip(value)
+    value = value_of(value)
     values = getattr(value, "values", None)
     sparse = values is not None and not isinstance(value, np.ndarray)
-    array = np.asarray(strip(values) if sparse else value)
+    array = np.asarray(value_of(values) if sparse else value)
     nan, inf = int(np.isnan(array).sum()), int(np.isinf(array).sum())
     parts = ([f"{nan} NaN"] if nan else []) + ([f"{inf} Inf"] if inf else [])
     return " and ".join(parts) + f" (of {array.size} element{'s' if array.size != 1 else ''})"

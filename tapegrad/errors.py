@@ -51,6 +51,20 @@ class TracerConversionError(TypeError):
     """A traced value was turned into a plain array or number (``np.asarray(t)``, ``a[i] = t``)."""
 
 
+class BatchedValueError(ValueError):
+    """The numbers of a value batched by `tapegrad.vmap` were read as if it were one example
+    (``if t > 0``, ``float(t)``, ``np.asarray(t)``, or `tapegrad.tracer.value_of` in a rule).
+
+    tapegrad's own functions catch it and run their body once per example; `vmap` catches it
+    last and runs the whole function once per example, so user code sees it only where that
+    cannot be done. ``trace`` is the vmap call whose batch was read.
+    """
+
+    def __init__(self, message: str, trace: object) -> None:
+        super().__init__(message)
+        self.trace = trace
+
+
 class NonFiniteError(FloatingPointError):
     """Under `tapegrad.debug_nans`, a tape entry or a rule produced the first NaN or Inf."""
 

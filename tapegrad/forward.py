@@ -1,10 +1,9 @@
 """Forward mode: push tangents through a function alongside its values (`jvp`).
 
 A `JvpTrace` is a trace that keeps no tape: as each primitive runs, it computes the output's
-tangent at once, from the inputs' tangents, and files it under the output's slot. The same
-`Tracer` class serves both modes (a tracer is a value, a trace and a slot), so the hot path of
-`Primitive.__call__` is untouched: it hands the call to ``trace.process``, and a JVP trace's
-``process`` is the method below.
+tangent at once, from the inputs' tangents, and files it under the output's slot. Its tracers
+are plain `Tracer`s (a value of one example, a trace and a slot): the primitive's one door
+hands the call to ``trace.process``, and a JVP trace's ``process`` is the method below.
 
 A primitive's tangent comes from its JVP rule (`defjvp`) when it has one. Otherwise it is
 derived from the VJP rule by transposition: a VJP rule is linear in its cotangent ``g``, and
@@ -26,7 +25,7 @@ from tapegrad import arrays
 from tapegrad.errors import NotDifferentiableError, RuleError, raise_conversion_error
 from tapegrad.pytree import TreeDef, tree_flatten, tree_unflatten
 from tapegrad.registry import Primitive, argument_rule, jvp_rule, vjp_rule
-from tapegrad.tape import VALUE_TYPES, Trace, _new_object, as_value, escaped, new_trace
+from tapegrad.tape import VALUE_TYPES, BaseTrace, Trace, _new_object, as_value, escaped, new_trace
 from tapegrad.tracer import Tracer
 from tapegrad.transforms import Key, _as_input, _name, _sequences_as_tuples, _split_aux, _substitute, vjp
 
@@ -34,12 +33,12 @@ _NO_KEYWORDS: Mapping[str, Any] = {}
 
 
 @attrs.define(eq=False)
-class JvpTrace(Trace):
+class JvpTrace(BaseTrace):
     """One forward-mode transform call: a trace whose tracers carry tangents.
 
     Attributes:
         tangents: the tangent of each slot, ``None`` for a tangent known to be zero. The
-            inherited ``tape`` stays empty: forward mode has nothing to replay.
+            trace keeps no tape: forward mode has nothing to replay.
     """
 
     tangents: list[Any] = attrs.Factory(list)
@@ -76,48 +75,25 @@ class JvpTrace(Trace):
         result._trace, result._slot, result._value = self, slot, out
         return result
 
-    def process_binary(self, primitive: Primitive, x: Any, y: Any) -> Any:
-        """``primitive(x, y)`` for the operators, where `x` and `y` are tracers of this trace
-        or constants (see `Trace.process_binary`)."""
-        if not self.alive:
-            raise escaped(primitive)
-        x_value, y_value, x_tangent, y_tangent = x, y, None, None
-        if type(x) is Tracer:
-            x_value, x_tangent = x._value, self.tangents[x._slot]
-        if type(y) is Tracer:
-            y_value, y_tangent = y._value, self.tangents[y._slot]
-        if type(x_value) is Tracer or type(y_value) is Tracer:  # nested: the general path
-            return self.process(primitive, (x, y), _NO_KEYWORDS)
-        out = primitive.fun(x_value, y_value)
-        if type(out) is not np.ndarray and not isinstance(out, np.generic):
-            out = as_value(out)  # as `process` does for a Python scalar
-        slot = self.n_slots
-        self.tangents.append(push_forward(primitive, (x_tangent, y_tangent), out,
-                                          (x_value, y_value), _NO_KEYWORDS))
-        self.n_slots = slot + 1
-        result = _new_object(Tracer)  # Tracer(self, slot, out), as in Trace.process
-        result._trace, result._slot, result._value = self, slot, out
-        return result
-
     def _unwrap(self, args: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[Any, ...], bool]:
         """The values and tangents of `args` (``None`` for constants), and whether a value is
         traced by an outer transform (then the call must reach that trace too)."""
         own = self.tangents
         if len(args) == 1:  # the commonest call: no lists
             (x,) = args
-            if type(x) is Tracer and x._trace is self:
+            if isinstance(x, Tracer) and x._trace is self:
                 value = x._value
-                return (value,), (own[x._slot],), type(value) is Tracer
-            return args, (None,), type(x) is Tracer
+                return (value,), (own[x._slot],), isinstance(value, Tracer)
+            return args, (None,), isinstance(x, Tracer)
         values = list(args)
         tangents: list[Any] = [None] * len(args)
         outer = False
         for i, arg in enumerate(args):
-            if type(arg) is Tracer:
+            if isinstance(arg, Tracer):
                 if arg._trace is self:
                     value = values[i] = arg._value
                     tangents[i] = own[arg._slot]
-                    if type(value) is Tracer:
+                    if isinstance(value, Tracer):
                         outer = True
                 else:
                     outer = True
@@ -295,7 +271,7 @@ def _push(f: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any], ke
     leaves, out_tree = tree_flatten(result)
     values, out_tangents = [], []
     for leaf in leaves:
-        if type(leaf) is Tracer and leaf._trace is trace:
+        if isinstance(leaf, Tracer) and leaf._trace is trace:
             value, tangent = leaf._value, trace.tangents[leaf._slot]
         else:
             value, tangent = leaf, None  # does not depend on the inputs
@@ -311,7 +287,7 @@ def _as_output_tangent(tangent: Any, value: Any) -> Any:
         dtype = np.dtype(np.float64)
     if tangent is None:
         tangent = arrays.zeros_like(value, dtype=dtype)
-    elif type(tangent) is Tracer:
+    elif isinstance(tangent, Tracer):
         return tangent
     return tangent[()] if not isinstance(value, np.ndarray) and np.ndim(tangent) == 0 else tangent
 
@@ -323,7 +299,7 @@ def _as_input_tangent(tangent: Any, x: Any, k: int, f: Any) -> Any:
             f"jvp: tangent leaf {k} has shape {np.shape(tangent)}, but the primal it goes with "
             f"(leaf {k} of {_name(f)}'s arguments) has shape {np.shape(x)}; they must match."
         )
-    if type(tangent) is Tracer:
+    if isinstance(tangent, Tracer):
         return tangent if tangent.dtype == x.dtype else tnp.astype(tangent, x.dtype)
     return arrays.cast(tangent, x.dtype)
 

@@ -31,15 +31,39 @@ JvpRule = Callable[..., Any]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+@attrs.define(eq=False)
+class Rules:
+    """Everything tapegrad knows about one primitive besides its function: filled by
+    `defvjp`, `defjvp`, `defbatch` and the mutation layer, from the modules that define them.
+
+    Attributes:
+        vjp: one VJP rule (or ``None``) per positional argument, or one joint rule.
+        jvp: likewise for forward mode; ``None``: derived from the VJP rule.
+        batch: how `tapegrad.vmap` applies the primitive to a whole batch; ``None``: a loop.
+        view: for primitives whose result NumPy may make a view of their first argument
+            (reshape, transpose, ``x[1:]``): ``note(primitive, args, kwargs, result)``, which
+            notes the view so that writes through it reach its base (`tapegrad.numpy.mutation`).
+        value_shaped: the output's shape depends on the input's values (``nonzero``).
+    """
+
+    vjp: tuple[VjpRule | None, ...] | VjpRule | None = None
+    jvp: tuple[JvpRule | None, ...] | JvpRule | None = None
+    batch: BatchRule | None = None
+    view: Callable[[Primitive, tuple[Any, ...], Any, Any], Any] | None = None
+    value_shaped: bool = False
+
+
 @attrs.frozen(eq=False)
 class Primitive:
-    """A function tapegrad records as one tape entry and differentiates by its rule.
+    """A function tapegrad records as one tape entry and differentiates by its rules.
 
     Attributes:
         name: shown in error messages and tape listings.
         fun: the function run on plain (untraced) values.
         differentiable: false for functions whose derivative is zero or undefined
             everywhere (``argmax``, ``floor``); they accept tracers and return plain values.
+        rules: its VJP, JVP and batching rules and its view note (`Rules`), attached by
+            `defvjp`, `defjvp` and `defbatch`: every rule of a primitive is found here.
 
     Examples:
         >>> import numpy as np, tapegrad
@@ -52,36 +76,39 @@ class Primitive:
     name: str
     fun: Callable[..., Any]
     differentiable: bool = True
+    rules: Rules = attrs.field(factory=Rules, repr=False)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        # The hot path: find the innermost trace that owns an argument, if any.
+        """Bind: the one door into the tape. Every spelling of a primitive (an operator,
+        NumPy's protocols, a direct call) arrives here; on plain values the function runs,
+        and otherwise the innermost trace owning an argument processes the call."""
         top = None
         for arg in args:
-            if type(arg) is Tracer:
+            if isinstance(arg, Tracer):
                 if top is None or arg._trace.level > top.level:
                     top = arg._trace
             elif (type(arg) is list or type(arg) is tuple) and holds_tracer(arg):
-                return self._call_rare(args, kwargs)
+                return self._bind_rare(args, kwargs)
         if kwargs and holds_tracer(kwargs.values()):
-            return self._call_rare(args, kwargs)
+            return self._bind_rare(args, kwargs)
         if top is None:  # plain values: f(*args, **{}) would build a dict, so skip it
             return self.fun(*args, **kwargs) if kwargs else self.fun(*args)
         if not self.differentiable:
-            return self._call_constant(args, kwargs)
-        note = view_notes.get(self)
-        if note is not None:  # reshape, transpose, x[1:]...: its result may be a view
-            return note(self, args, kwargs, top.process(self, args, kwargs))
+            return self._bind_constant(args, kwargs)
+        view = self.rules.view
+        if view is not None:  # reshape, transpose, x[1:]...: its result may be a view
+            return view(self, args, kwargs, top.process(self, args, kwargs))
         return top.process(self, args, kwargs)
 
-    def _call_rare(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        """Handle tracers nested in sequences or passed by keyword, then call again."""
+    def _bind_rare(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Handle tracers nested in sequences or passed by keyword, then bind again."""
         if not self.differentiable:
-            return self._call_constant(args, kwargs)
+            return self._bind_constant(args, kwargs)
         if kwargs and holds_tracer(kwargs.values()):
             args, kwargs = self._keywords_to_positions(args, kwargs)
         return self(*(_as_array(a) for a in args), **kwargs)
 
-    def _call_constant(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def _bind_constant(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """A non-differentiable primitive on traced values: run it on their values.
 
         Its result is a constant for every derivative, but under `tapegrad.vmap` it still
@@ -92,27 +119,6 @@ class Primitive:
         if trace is None:
             return self.fun(*args, **kwargs)
         return trace.process(self, args, kwargs)
-
-    def _keywords_to_positions(
-        self, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        """Move keyword arguments into positions, so rules see every traced input by position."""
-        try:
-            bound = inspect.signature(self.fun).bind(*args, **kwargs)
-        except (TypeError, ValueError) as error:
-            raise TypeError(
-                f"{self.name}() received a traced value by keyword, and its signature could "
-                f"not be matched ({error}). Pass traced values positionally."
-            ) from None
-        bound.apply_defaults()
-        if holds_tracer(bound.kwargs.values()):
-            raise NotDifferentiableError(
-                f"{self.name}() received a traced value for a keyword-only parameter"
-                f"{at_user_line()}; tapegrad "
-                "differentiates positional parameters only. Pass it positionally, or wrap the "
-                "call in a function of your own that takes it positionally."
-            )
-        return bound.args, bound.kwargs
 
     @property
     def __wrapped__(self) -> Callable[..., Any]:
@@ -132,16 +138,10 @@ class Primitive:
         return f"<primitive {self.name}>"
 
 
-view_notes: dict[Primitive, Callable[[Primitive, tuple[Any, ...], Any, Any], Any]] = {}
-"""Primitives whose result NumPy may make a view of their first argument (reshape,
-transpose, ``x[1:]``...), each with what notes that view so that writes through it reach its
-base: ``note(primitive, args, kwargs, result) -> result``. `tapegrad.numpy.mutation` fills it."""
-
-
 def holds_tracer(values: Iterable[Any]) -> bool:
     """Whether a tracer appears in `values`, looking inside nested lists and tuples."""
     for value in values:
-        if type(value) is Tracer:
+        if isinstance(value, Tracer):
             return True
         if (type(value) is list or type(value) is tuple) and holds_tracer(value):
             return True
@@ -151,7 +151,7 @@ def holds_tracer(values: Iterable[Any]) -> bool:
 def innermost_trace(value: Any) -> Any:
     """The trace of highest level among the tracers in `value` (nested in lists, tuples and
     dicts), or ``None``."""
-    if type(value) is Tracer:
+    if isinstance(value, Tracer):
         return value._trace
     top = None
     if type(value) is list or type(value) is tuple or type(value) is dict:
@@ -212,9 +212,6 @@ def primitive(fun: F | None = None, *, name: str | None = None, differentiable: 
     return Primitive(name or str(getattr(fun, "__name__", fun)), fun, differentiable)
 
 
-_vjp_rules: dict[Primitive, tuple[VjpRule | None, ...] | VjpRule] = {}
-
-
 def defvjp(prim: Primitive, *rules: VjpRule | None) -> None:
     """Register one VJP rule per positional argument of `prim` (``None``: not differentiable).
 
@@ -231,7 +228,7 @@ def defvjp(prim: Primitive, *rules: VjpRule | None) -> None:
         >>> tapegrad.grad(mul, argnums=(0, 1))(3.0, 4.0)
         (np.float64(4.0), np.float64(3.0))
     """
-    _vjp_rules[prim] = _per_argument_rules(prim, rules, "defvjp", "lambda g, ans, x: g * 2 * x")
+    prim.rules.vjp = _per_argument_rules(prim, rules, "defvjp", "lambda g, ans, x: g * 2 * x")
 
 
 def defvjp_all(prim: Primitive, rule: VjpRule) -> None:
@@ -248,15 +245,12 @@ def defvjp_all(prim: Primitive, rule: VjpRule) -> None:
         array([[1., 1.],
                [1., 1.]])
     """
-    _vjp_rules[prim] = _joint_rule(prim, rule, "defvjp_all", "a tuple of cotangents")
+    prim.rules.vjp = _joint_rule(prim, rule, "defvjp_all", "a tuple of cotangents")
 
 
 def vjp_rule(prim: Primitive) -> tuple[VjpRule | None, ...] | VjpRule | None:
     """The registered VJP rule(s) of `prim`, or ``None`` if it has none."""
-    return _vjp_rules.get(prim)
-
-
-_jvp_rules: dict[Primitive, tuple[JvpRule | None, ...] | JvpRule] = {}
+    return prim.rules.vjp if isinstance(prim, Primitive) else None
 
 
 def defjvp(prim: Primitive, *rules: JvpRule | None) -> None:
@@ -279,7 +273,7 @@ def defjvp(prim: Primitive, *rules: JvpRule | None) -> None:
         >>> tapegrad.jvp(cube, (2.0,), (1.0,))
         (np.float64(8.0), np.float64(12.0))
     """
-    _jvp_rules[prim] = _per_argument_rules(prim, rules, "defjvp", "lambda t, ans, x: t * 2 * x")
+    prim.rules.jvp = _per_argument_rules(prim, rules, "defjvp", "lambda t, ans, x: t * 2 * x")
 
 
 def defjvp_all(prim: Primitive, rule: JvpRule) -> None:
@@ -296,15 +290,12 @@ def defjvp_all(prim: Primitive, rule: JvpRule) -> None:
         >>> tapegrad.jvp(mul, (2.0, 3.0), (1.0, 10.0))
         (np.float64(6.0), np.float64(23.0))
     """
-    _jvp_rules[prim] = _joint_rule(prim, rule, "defjvp_all", "the output tangent")
+    prim.rules.jvp = _joint_rule(prim, rule, "defjvp_all", "the output tangent")
 
 
 def jvp_rule(prim: Primitive) -> tuple[JvpRule | None, ...] | JvpRule | None:
     """The registered JVP rule(s) of `prim`, or ``None`` (then forward mode derives them)."""
-    return _jvp_rules.get(prim)
-
-
-_batch_rules: dict[Primitive, BatchRule] = {}
+    return prim.rules.jvp if isinstance(prim, Primitive) else None
 
 
 def defbatch(prim: Primitive, rule: BatchRule) -> None:
@@ -333,12 +324,12 @@ def defbatch(prim: Primitive, rule: BatchRule) -> None:
             f"{at_user_line()}. Make one first with tapegrad.primitive(fun) (or the "
             "@tapegrad.primitive decorator)."
         )
-    _batch_rules[prim] = _joint_rule(prim, rule, "defbatch", "(batched output, its batch axis)")
+    prim.rules.batch = _joint_rule(prim, rule, "defbatch", "(batched output, its batch axis)")
 
 
 def batch_rule(prim: Primitive) -> BatchRule | None:
     """The registered batching rule of `prim`, or ``None`` (then vmap loops over the batch)."""
-    return _batch_rules.get(prim)
+    return prim.rules.batch if isinstance(prim, Primitive) else None
 
 
 def argument_rule(prim: Primitive, rules: tuple[Any, ...], position: int, registered: str,
@@ -430,7 +421,7 @@ def describe(prim: Primitive) -> str:
     if not prim.differentiable:
         lines.append("Not differentiable: traced arguments are read as constants.")
     else:
-        lines.append(f"Derivative (VJP): {_rules_summary(prim, _vjp_rules.get(prim), 'g')}")
+        lines.append(f"Derivative (VJP): {_rules_summary(prim, prim.rules.vjp, 'g')}")
     paragraphs = (inspect.getdoc(fun) or "").strip().split("\n\n")
     if paragraphs[0].startswith(f"{getattr(fun, '__name__', prim.name)}("):  # a ufunc's signature
         paragraphs = paragraphs[1:]

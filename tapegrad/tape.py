@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
@@ -71,8 +71,43 @@ Record = tuple[Any, ...]
 
 
 @attrs.define(eq=False)
-class Trace:
-    """One transform call: its level in the nesting, its tape, and its slot counter.
+class BaseTrace:
+    """What every kind of trace shares: its level in the nesting, its slot counter, whether it
+    is still running, and the debug observer. Each kind (the reverse tape `Trace`, forward
+    mode's `tapegrad.forward.JvpTrace`, vmap's `tapegrad.batching.BatchTrace`) owns its state
+    and answers `process`, the one method every primitive call on its tracers reaches.
+
+    Attributes:
+        level: 0 for the outermost active transform, 1 for one nested inside it, ...
+        n_slots: how many slots (inputs and outputs) have been handed out.
+        alive: false once the transform has returned; its tracers must not be used then.
+        observer: in debug mode (`tapegrad.debug_nans`), what watches each entry and
+            cotangent; ``None`` in normal runs, which then pay one attribute check per entry.
+    """
+
+    level: int
+    n_slots: int = 0
+    alive: bool = True
+    observer: Any = None
+
+    def process(self, primitive: Primitive, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
+        """Apply `primitive` to `args`, some of which are this trace's tracers."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Called once when the transform returns (normally or by an error)."""
+        self.alive = False
+
+    def rerun_per_example(self, fun: Callable[..., Any], name: str, args: tuple[Any, ...],
+                          kwargs: Mapping[str, Any], error: Exception) -> Any:
+        """After `fun` raised `error` (`BatchedValueError`) by reading this trace's batch:
+        the call once per example. Only a batching trace has examples; others re-raise."""
+        raise error
+
+
+@attrs.define(eq=False)
+class Trace(BaseTrace):
+    """The reverse tape of one transform call (``grad``, ``vjp``...).
 
     The tape is kept as slim tuples, ``records``, and shown as frozen `Entry` records by
     ``tape``, built on first look. Building a frozen attrs instance per operation cost more
@@ -86,13 +121,8 @@ class Trace:
     in one-element tuples.
 
     Attributes:
-        level: 0 for the outermost active transform, 1 for one nested inside it, ...
         records: the entries recorded so far, in execution order, as described above.
         primitives: the distinct primitives the records refer to, by index.
-        n_slots: how many slots (inputs and outputs) have been handed out.
-        alive: false once the transform has returned; its tracers must not be used then.
-        observer: in debug mode (`tapegrad.debug_nans`), what watches each entry and
-            cotangent; ``None`` in normal runs, which then pay one attribute check per entry.
         origin: ``(f, args, kwargs, argnums)`` of the transform call, so that an error found
             in the reverse pass can re-run `f` once to locate the user's line.
         seen: the ids of the plain arrays this trace has recorded (constants, inputs).
@@ -101,24 +131,14 @@ class Trace:
             copies of the held arrays, which the user may write into once they are released.
     """
 
-    level: int
     records: list[Record] = attrs.Factory(list)
     primitives: list[Primitive] = attrs.Factory(list)
-    n_slots: int = 0
-    alive: bool = True
-    observer: Any = None
     origin: Any = None
     seen: set[int] = attrs.Factory(set)
     held: list[np.ndarray[Any, Any]] = attrs.Factory(list)
     keeps_tape: bool = False
     _indices: dict[Primitive, int] = attrs.field(factory=dict, init=False, repr=False)
     _entries: list[Entry] = attrs.field(factory=list, init=False, repr=False)
-    # True for vmap's trace (`tapegrad.batching.BatchTrace`), whose values carry a batch axis.
-    batched: ClassVar[bool] = False
-
-    def batch_axis(self, slot: int) -> int:
-        """The batch axis of the value in `slot`; only a batching trace has one."""
-        raise TypeError(f"a trace of kind {type(self).__name__} has no batch axes")
 
     @property
     def tape(self) -> list[Entry]:
@@ -150,13 +170,13 @@ class Trace:
         """Run `primitive` on `args`, record it on the tape, and wrap its outputs as tracers."""
         if not self.alive:
             raise escaped(primitive)
-        # Calls without keywords pass none: f(*args, **{}) still builds a dict and a tuple.
-        first = args[0] if len(args) == 1 else None
-        if type(first) is Tracer and first._trace is self:
+        n = len(args)
+        first = args[0] if n else None
+        if n == 1 and isinstance(first, Tracer) and first._trace is self:
             # One argument, ours: the commonest call, stored without tuples.
             values: Any = first._value
             in_slots: Any = first._slot
-            fun = primitive if type(values) is Tracer else primitive.fun  # see below
+            fun = primitive if isinstance(values, Tracer) else primitive.fun  # see below
             out = fun(values, **kwargs) if kwargs else fun(values)
         else:
             values, in_slots, outer = self._unwrap(args)
@@ -164,54 +184,28 @@ class Trace:
             # `values`: calling the primitive again lets their own trace record it.
             fun = primitive if outer else primitive.fun
             out = fun(*values, **kwargs) if kwargs else fun(*values)
-        index = self._indices.get(primitive)
-        if type(out) is not np.ndarray or index is None or self.observer is not None:
-            return self._record(primitive, kwargs, values, in_slots, out)
-        # The common case of `_record`, inline: an array output of a known primitive.
-        slot = self.n_slots
-        self.n_slots = slot + 1
-        # No keywords are stored as None, not {}: a tuple holding a dict, even an empty one,
-        # stays tracked by the garbage collector.
-        self.records.append((index, kwargs or None, slot, out, values, in_slots))
-        # Tracer(self, slot, out) without the Python-level call of __init__, the costliest
-        # part of making one: allocate, then fill the three slots.
-        result = _new_object(Tracer)
-        result._trace, result._slot, result._value = self, slot, out
-        return result
-
-    def process_binary(self, primitive: Primitive, x: Any, y: Any) -> Any:
-        """`process` for ``primitive(x, y)`` without keywords, where `x` and `y` are tracers of
-        this trace or constants (as for ``x * y``): the operators' shortcut."""
-        if not self.alive:
-            raise escaped(primitive)
-        x_slot = y_slot = None
-        if type(x) is Tracer:
-            x, x_slot = x._value, x._slot
-        elif type(x) is np.ndarray and id(x) not in self.seen:
-            protect(x, self.seen, self.held)  # a constant the tape will hold: see guard
-        if type(y) is Tracer:
-            y, y_slot = y._value, y._slot
-        elif type(y) is np.ndarray and id(y) not in self.seen:
-            protect(y, self.seen, self.held)
-        fun = primitive if type(x) is Tracer or type(y) is Tracer else primitive.fun
-        out = fun(x, y)
-        index = self._indices.get(primitive)
-        if type(out) is not np.ndarray or index is None or self.observer is not None:
-            return self._record(primitive, None, (x, y), (x_slot, y_slot), out)
-        slot = self.n_slots  # as in `process`
-        self.n_slots = slot + 1
-        self.records.append((index, None, slot, out, (x, y), (x_slot, y_slot)))
-        result = _new_object(Tracer)
-        result._trace, result._slot, result._value = self, slot, out
-        return result
+        return self._record(primitive, kwargs, values, in_slots, out)
 
     def _record(self, primitive: Primitive, kwargs: Any, values: Any, in_slots: Any,
                 out: Any) -> Any:
-        """Append the record of a call that returned `out`; return `out` wrapped as tracers."""
+        """Append the record of a call that returned `out` (the one place a record is
+        appended); return `out` wrapped as tracers."""
         slot = self.n_slots
+        index = self._indices.get(primitive)
+        if type(out) is np.ndarray and index is not None and self.observer is None:
+            # The common case: an array output of a primitive seen before.
+            self.n_slots = slot + 1
+            # No keywords are stored as None, not {}: a tuple holding a dict, even an empty
+            # one, stays tracked by the garbage collector.
+            self.records.append((index, kwargs or None, slot, out, values, in_slots))
+            # Tracer(self, slot, out) without the Python-level call of __init__, the costliest
+            # part of making one: allocate, then fill the three slots.
+            result: Any = _new_object(Tracer)
+            result._trace, result._slot, result._value = self, slot, out
+            return result
         if type(out) is np.ndarray:
             self.n_slots = slot + 1
-            result: Any = Tracer(self, slot, out)
+            result = Tracer(self, slot, out)
         elif type(out) is tuple or type(out) is list:
             container = type(out)  # the tape keeps a tuple; the caller gets NumPy's container
             out = tuple(o if isinstance(o, VALUE_TYPES) else as_value(o) for o in out)
@@ -222,7 +216,6 @@ class Trace:
                 out = as_value(out)
             self.n_slots = slot + 1
             result = Tracer(self, slot, out)
-        index = self._indices.get(primitive)
         if index is None:
             index = self._indices[primitive] = len(self.primitives)
             self.primitives.append(primitive)
@@ -230,6 +223,12 @@ class Trace:
         if self.observer is not None:
             self.observer.entry_recorded(self.tape[-1])
         return result
+
+    def close(self) -> None:
+        self.alive = False
+        if self.keeps_tape:
+            self.keep_private_copies()
+        release(self.held)
 
     def keep_private_copies(self) -> None:
         """Replace, in the records, every array this trace held by a copy of it (``vjp``)."""
@@ -258,16 +257,23 @@ class Trace:
         by an outer transform. Anything but this trace's tracers is kept as passed."""
         values: list[Any] = []
         slots: list[int | None] = []
+        outer = False
         for arg in args:
-            if type(arg) is Tracer and arg._trace is self:
-                values.append(arg._value)
+            if isinstance(arg, Tracer) and arg._trace is self:
+                value = arg._value
+                values.append(value)
                 slots.append(arg._slot)
+                if type(value) is not np.ndarray and isinstance(value, Tracer):
+                    outer = True
             else:
                 values.append(arg)
                 slots.append(None)
-                if type(arg) is np.ndarray and id(arg) not in self.seen:
-                    protect(arg, self.seen, self.held)  # a constant the tape will hold
-        return tuple(values), tuple(slots), Tracer in map(type, values)
+                if type(arg) is np.ndarray:
+                    if id(arg) not in self.seen:
+                        protect(arg, self.seen, self.held)  # a constant the tape will hold
+                elif isinstance(arg, Tracer):
+                    outer = True
+        return tuple(values), tuple(slots), outer
 
 
 def escaped(primitive: Primitive) -> EscapedTracerError:
@@ -297,7 +303,7 @@ def tracing() -> bool:
 
 
 @contextmanager
-def new_trace(kind: type[Trace] = Trace) -> Iterator[Trace]:
+def new_trace(kind: type[BaseTrace] = Trace) -> Iterator[Any]:
     """Open a trace nested inside the active ones; close it (and mark it dead) on exit.
 
     `kind` is the trace class: `Trace` records a tape for reverse mode, and
@@ -313,7 +319,4 @@ def new_trace(kind: type[Trace] = Trace) -> Iterator[Trace]:
         yield trace
     finally:
         _active.reset(token)
-        trace.alive = False
-        if trace.keeps_tape:
-            trace.keep_private_copies()
-        release(trace.held)
+        trace.close()

@@ -19,7 +19,7 @@ import attrs
 import numpy as np
 
 from tapegrad.tape import Entry
-from tapegrad.tracer import strip
+from tapegrad.tracer import value_of
 from tapegrad.transforms import _argnums, _run
 
 ArgNums = Any  # an int or a tuple of ints, as for grad
@@ -76,7 +76,7 @@ class Tape:
             params = " ".join(f"{key}={value!r}" for key, value in entry.kwargs.items())
             for k, out in enumerate(_outputs(entry)):
                 rows.append((f"%{entry.out_slot + k}", entry.primitive.name if k == 0 else "",
-                             inputs if k == 0 else "", str(np.shape(strip(out))),
+                             inputs if k == 0 else "", str(np.shape(value_of(out))),
                              str(_dtype(out)), params if k == 0 else ""))
         return rows
 
@@ -121,7 +121,7 @@ class Tape:
         for i, entry in enumerate(self.entries):
             outs = _outputs(entry)
             slots = range(entry.out_slot, entry.out_slot + len(outs))
-            types = ", ".join(f"{np.shape(strip(o))} {_dtype(o)}" for o in outs)
+            types = ", ".join(f"{np.shape(value_of(o))} {_dtype(o)}" for o in outs)
             params = "".join(f"\n{key}={value!r}" for key, value in entry.kwargs.items())
             label = f"{', '.join(f'%{s}' for s in slots)} = {entry.primitive.name}\n{types}{params}"
             ring = ", peripheries=2" if outputs.intersection(slots) else ""
@@ -175,7 +175,7 @@ def _outputs(entry: Entry) -> tuple[Any, ...]:
 
 
 def _dtype(value: Any) -> Any:
-    value = strip(value)
+    value = value_of(value)
     return getattr(value, "dtype", None) or np.result_type(value)
 
 
@@ -188,7 +188,7 @@ def _operand(arg: Any, slot: int | None) -> str:
     """How an entry's argument reads in the table: its slot, or a short form of the constant."""
     if slot is not None:
         return f"%{slot}"
-    value = strip(arg)
+    value = value_of(arg)
     if isinstance(value, (np.ndarray, np.generic)):
         if value.size <= 3:
             return np.array2string(np.asarray(value), separator=",", threshold=3).replace("\n", "")

@@ -30,7 +30,7 @@ import numpy as np
 from tapegrad.forward import jvp
 from tapegrad.pytree import tree_flatten, tree_map, tree_unflatten
 from tapegrad.registry import Primitive, vjp_rule
-from tapegrad.tracer import strip
+from tapegrad.tracer import value_of
 from tapegrad.transforms import vjp
 
 __all__ = ["GradientCheckError", "check_grads", "check_rule"]
@@ -164,7 +164,7 @@ def _worst_element(f: Callable[..., Any], x64: tuple[Any, ...], v: Any, cts: Any
     owners = [(i, j, n) for i, arg in enumerate(x64) for n in [len(_leaves(arg))] for j in range(n)]
     for k, (x, ct) in enumerate(zip(flat_args, flat_cts, strict=True)):
         x = np.asarray(x)
-        analytic = np.asarray(strip(ct), dtype=np.result_type(x, np.float64)).reshape(x.shape)
+        analytic = np.asarray(value_of(ct), dtype=np.result_type(x, np.float64)).reshape(x.shape)
         for flat_index in range(min(x.size, MAX_ELEMENTS_COMPARED)):
             index = np.unravel_index(flat_index, x.shape)
             numeric = _element_derivative(f, flat_args, arg_tree, k, index, v, eps,

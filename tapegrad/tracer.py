@@ -11,17 +11,24 @@ and the methods mirroring ndarray's are bound onto it from above, by
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from tapegrad.errors import EscapedTracerError, TracerConversionError, at_user_line
+from tapegrad.errors import BatchedValueError, EscapedTracerError, TracerConversionError, at_user_line
 
 if TYPE_CHECKING:
     from tapegrad.tape import Trace
 
 class Tracer:
-    """A value being traced by one transform call (see `tapegrad.grad`)."""
+    """A value being traced by one transform call (see `tapegrad.grad`).
+
+    Its abstract value (``shape``, ``dtype``, ``ndim``, ``size``, ``len``) describes one
+    example: for the tracers of the reverse tape and of forward mode that is the value they
+    wrap; a batching trace has a tracer type of its own (`tapegrad.batching.BatchTracer`)
+    whose value holds a whole batch but whose abstract value is still one example's. Code that
+    needs the numbers asks `value_of`, which never hands out a batch as one value.
+    """
 
     # _view and _views are set only on tracers made by, or viewed by, a NumPy view operation
     # (see tapegrad.numpy.mutation); every other tracer leaves them unset, at no cost.
@@ -30,19 +37,18 @@ class Tracer:
     _views: Any
     # Makes ndarray's binary operators defer to ours (ndarray + tracer -> Tracer.__radd__).
     __array_priority__ = 100.0
+    # True for tracer types whose value holds a batch of examples (`value_of` refuses them).
+    batched: ClassVar[bool] = False
 
     def __init__(self, trace: Trace, slot: int, value: Any) -> None:
         self._trace = trace
         self._slot = slot
         self._value = value
 
-    # -- what it looks like -------------------------------------------------------------
+    # -- what it looks like: the abstract value of one example ----------------------------
     @property
     def shape(self) -> tuple[int, ...]:
         shape: tuple[int, ...] = self._value.shape  # values: arrays, NumPy scalars or tracers
-        if self._trace.batched:  # under vmap: the shape of one example, without the batch axis
-            axis = self._trace.batch_axis(self._slot)
-            return shape[:axis] + shape[axis + 1 :]
         return shape
 
     @property
@@ -56,7 +62,7 @@ class Tracer:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64)) if self._trace.batched else int(self._value.size)
+        return int(self._value.size)
 
     def __len__(self) -> int:
         shape = self.shape
@@ -74,12 +80,6 @@ class Tracer:
         return id(self)
 
     def __bool__(self) -> bool:
-        if self._trace.batched:
-            raise ValueError(
-                f"the truth value of a value batched by vmap is one bool per example"
-                f"{at_user_line()}, so Python's `if`/`and`/`or` cannot branch on it. Choose per "
-                "element with np.where(cond, a, b) instead, which vmap batches."
-            )
         if self.size != 1:
             raise ValueError(
                 f"the truth value of a traced array of shape {self.shape} is ambiguous"
@@ -88,6 +88,11 @@ class Tracer:
                 "which is differentiable."
             )
         return bool(self._value)
+
+    def _rewrap(self, value: Any, same_slot: bool = False) -> Tracer:
+        """A tracer of the same trace holding `value` (a copy, or a value without derivatives):
+        in the same slot, which reverse and forward mode need; a batch tracer may take a new one."""
+        return Tracer(self._trace, self._slot, value)
 
     def _check_alive(self, what: str) -> None:
         if not self._trace.alive:
@@ -144,13 +149,70 @@ def set_conversion_hint(hint: Callable[[], str]) -> None:
     _conversion_hint[0] = hint
 
 
+# -- what rules and composites read: metadata of one example, or the numbers ------------------
+# Metadata and numbers are asked for through different functions, so that a batch can never
+# pass for one value: under `tapegrad.vmap` the metadata describe one example, and the numbers
+# are refused (`BatchedValueError`), which tapegrad's functions answer by running once per
+# example. A staging trace (jit) can notice value-dependent code at the same seam.
+def shape_of(x: Any) -> tuple[int, ...]:
+    """The shape of one example of `x` (a tracer, an array, a scalar or a nested list)."""
+    return tuple(x.shape) if isinstance(x, Tracer) else np.shape(x)
+
+
+def dtype_of(x: Any) -> np.dtype[Any]:
+    """The dtype of `x` (a tracer, an array, a scalar or a nested list), as NumPy would make it."""
+    return x.dtype if isinstance(x, Tracer) else np.result_type(x)
+
+
+def ndim_of(x: Any) -> int:
+    """The number of axes of one example of `x`."""
+    return len(shape_of(x))
+
+
+def size_of(x: Any) -> int:
+    """The number of elements of one example of `x`."""
+    return int(np.prod(shape_of(x), dtype=np.int64))
+
+
+def is_complex(x: Any) -> bool:
+    """Whether `x` holds complex numbers (by its dtype: reads no values)."""
+    return dtype_of(x).kind == "c"
+
+
+def value_of(value: Any) -> Any:
+    """The numbers of `value` (nested in lists, tuples and dicts too), cut off from every
+    derivative: for code whose control flow or shapes depend on values.
+
+    Under `tapegrad.vmap` a value holds a whole batch, which is not one example's numbers:
+    then it raises `BatchedValueError`, and tapegrad's functions run once per example.
+    """
+    while isinstance(value, Tracer):
+        if value.batched:
+            raise _batched_value_error(value, "its numbers were read")
+        value = value._value
+    if type(value) is list or type(value) is tuple:
+        return type(value)(value_of(v) for v in value)
+    if type(value) is dict:
+        return {k: value_of(v) for k, v in value.items()}
+    return value
+
+
+def _batched_value_error(tracer: Tracer, what: str) -> BatchedValueError:
+    return BatchedValueError(
+        f"a value batched by vmap holds one value per example, and {what}{at_user_line()}: "
+        "one batch cannot answer for one example. Compute without reading values (np.where "
+        "instead of `if`, masks instead of indices), or loop over the examples yourself.",
+        tracer._trace,
+    )
+
+
 def strip_unbatched(value: Any) -> Any:
-    """`value` with the tracers of every trace but vmap's unwrapped (nested as `strip` does).
+    """`value` with the tracers of every trace but vmap's unwrapped (nested as `value_of`).
 
     What non-differentiable functions see: their result is a constant for differentiation,
     but under `tapegrad.vmap` it still has one value per example, so batch tracers stay.
     """
-    while type(value) is Tracer and not value._trace.batched:
+    while isinstance(value, Tracer) and not value.batched:
         value = value._value
     if type(value) is list or type(value) is tuple:
         return type(value)(strip_unbatched(v) for v in value)
@@ -163,27 +225,15 @@ def strip_gradients(value: Any) -> Any:
     """`value` cut off from every derivative (`tapegrad.stop_gradient`): all tracers are
     unwrapped, except that under `tapegrad.vmap` a value keeps its batch (as a new batch
     tracer of the same trace, without the derivative tracers it held)."""
-    if type(value) is Tracer:
+    if isinstance(value, Tracer):
         inner = strip_gradients(value._value)
-        trace: Any = value._trace
-        if not trace.batched:
+        if not value.batched:
             return inner
-        return value if inner is value._value else trace.new_input(inner, trace.batch_axis(value._slot))
+        return value if inner is value._value else value._rewrap(inner)
     if type(value) is list or type(value) is tuple:
         return type(value)(strip_gradients(v) for v in value)
     if type(value) is dict:
         return {k: strip_gradients(v) for k, v in value.items()}
-    return value
-
-
-def strip(value: Any) -> Any:
-    """`value` with every tracer (of any trace, nested in lists, tuples or dicts) unwrapped."""
-    while type(value) is Tracer:
-        value = value._value
-    if type(value) is list or type(value) is tuple:
-        return type(value)(strip(v) for v in value)
-    if type(value) is dict:
-        return {k: strip(v) for k, v in value.items()}
     return value
 
 
@@ -194,9 +244,9 @@ def duplicate(tracer: Tracer, order: Any = "K") -> Tracer:
     as NumPy would lay it out (`order`), because later reshapes are views or copies depending
     on that layout, as in NumPy. Writes into one re-point it alone, never the other.
     """
-    copy = Tracer(tracer._trace, tracer._slot, tracer._value)
+    copy = tracer._rewrap(tracer._value, same_slot=True)
     value = tracer._value
-    if type(value) is Tracer:
+    if isinstance(value, Tracer):
         copy._value = duplicate(value, order)
     elif isinstance(value, (np.ndarray, np.generic)):
         copy._value = np.array(value, order=order)

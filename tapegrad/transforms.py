@@ -28,7 +28,7 @@ from tapegrad.errors import (
 from tapegrad.guard import protect, written_constant_error
 from tapegrad.pytree import TreeDef, tree_flatten, tree_map, tree_unflatten
 from tapegrad.tape import Trace, new_trace
-from tapegrad.tracer import Tracer, strip, strip_gradients
+from tapegrad.tracer import Tracer, value_of, strip_gradients
 
 ArgNums = int | Sequence[int]
 ArgNames = str | Sequence[str]
@@ -81,7 +81,7 @@ def _as_cotangent(ct: Any, out: Any) -> Any:
     dtype = _dtype(out)
     if dtype.kind not in "fc":
         dtype = np.dtype(np.float64)
-    if type(ct) is Tracer:  # higher order: a cotangent traced by an outer transform
+    if isinstance(ct, Tracer):  # higher order: a cotangent traced by an outer transform
         return ct if ct.dtype == dtype else tnp.astype(ct, dtype)
     if np.iscomplexobj(ct) and dtype.kind != "c":
         raise TypeError(
@@ -172,7 +172,7 @@ def _split_aux(result: Any, has_aux: bool, f: Any, caller: str, trace: Trace) ->
     if not (type(result) is tuple and len(result) == 2):
         raise TypeError(
             f"{caller} with has_aux=True needs {_name(f)} to return a pair (output, aux), "
-            f"but it returned {_describe_value(strip(result))}. Return `out, aux`, or drop has_aux."
+            f"but it returned {_describe_value(value_of(result))}. Return `out, aux`, or drop has_aux."
         )
     out, aux = result
     return out, tree_map(lambda leaf: _unwrap(leaf, trace)[0], aux)
@@ -180,7 +180,7 @@ def _split_aux(result: Any, has_aux: bool, f: Any, caller: str, trace: Trace) ->
 
 def _unwrap(leaf: Any, trace: Trace) -> tuple[Any, int | None]:
     """The value and slot of a leaf that belongs to `trace`; other leaves are constants."""
-    if type(leaf) is Tracer:
+    if isinstance(leaf, Tracer):
         if leaf._trace is trace:
             return leaf._value, leaf._slot
         _check_alive(leaf, "an output (or aux) of the function")
@@ -201,7 +201,7 @@ def _check_alive(leaf: Tracer, what: str) -> None:
 
 def _as_input(leaf: Any, f: Any, keys: tuple[Key, ...], tree: TreeDef, k: int, caller: str) -> Any:
     """`leaf` as an array to differentiate at: integers become floats, the rest is refused."""
-    if type(leaf) is Tracer:
+    if isinstance(leaf, Tracer):
         if not leaf._trace.alive:  # describing the leaf costs more than the check: only then
             _check_alive(leaf, _describe_leaf(f, keys, tree, k))
         return leaf  # an outer transform's value: nested differentiation
@@ -226,9 +226,9 @@ def _as_gradient(ct: Any, x: Any, scalar: bool) -> Any:
     if ct is None:
         ct = arrays.zeros_like(x)
     else:
-        if _dtype(strip(ct)).kind == "c" and np.dtype(x.dtype).kind != "c":
+        if _dtype(value_of(ct)).kind == "c" and np.dtype(x.dtype).kind != "c":
             ct = np.real(ct)  # a real input's gradient is real (docs/complex.md)
-        if type(ct) is Tracer:
+        if isinstance(ct, Tracer):
             return ct if ct.dtype == x.dtype else tnp.astype(ct, x.dtype)
         ct = arrays.cast(ct, x.dtype)  # in x's array type: NumPy, Dask, CuPy
     return ct[()] if scalar else ct
@@ -508,9 +508,9 @@ def stop_gradient(x: Any) -> Any:
 
 def _hold(leaf: Any) -> None:
     """Make the array under the tracer `leaf` read-only while the tape that holds it is open."""
-    while type(leaf) is Tracer and type(leaf._value) is Tracer:
+    while isinstance(leaf, Tracer) and isinstance(leaf._value, Tracer):
         leaf = leaf._value
-    if type(leaf) is Tracer and type(leaf._trace) is Trace and leaf._trace.alive:
+    if isinstance(leaf, Tracer) and type(leaf._trace) is Trace and leaf._trace.alive:
         value, trace = leaf._value, leaf._trace
         if type(value) is np.ndarray and id(value) not in trace.seen:
             protect(value, trace.seen, trace.held)
@@ -541,6 +541,6 @@ def holomorphic_grad(f: Callable[..., Any], argnums: ArgNums = 0) -> Callable[..
 
 
 def _as_complex(leaf: Any) -> Any:
-    if type(leaf) is Tracer or np.iscomplexobj(leaf):
+    if isinstance(leaf, Tracer) or np.iscomplexobj(leaf):
         return leaf
     return arrays.as_array(leaf, lambda: "an argument of holomorphic_grad") + 0j

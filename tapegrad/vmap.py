@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import functools
 import inspect
+import warnings
 from collections.abc import Callable
 from typing import Any, cast
 
 import numpy as np
 
 from tapegrad import numpy as tnp
-from tapegrad.batching import BatchTrace
-from tapegrad.errors import EscapedTracerError, at_user_line
+from tapegrad import batching
+from tapegrad.batching import BatchTrace, BatchTracer
+from tapegrad.errors import BatchedValueError, EscapedTracerError, at_user_line
 from tapegrad.pytree import TreeDef, tree_flatten, tree_unflatten
 from tapegrad.tape import new_trace
-from tapegrad.tracer import Tracer
+from tapegrad.tracer import Tracer, shape_of
 
 Axes = Any
 """An int, ``None`` (not batched), or a pytree of them matching (a prefix of) the arguments."""
@@ -51,12 +53,19 @@ def vmap(f: Callable[..., Any], in_axes: Axes = 0, out_axes: Axes = 0) -> Callab
         leaves, in_tree = tree_flatten(args)
         axes = _leaf_axes(in_axes, args, in_tree, "in_axes", f)
         values, size = _batched_inputs(leaves, axes, in_tree, f)
-        with new_trace(BatchTrace) as opened:
-            trace = cast(BatchTrace, opened)
-            trace.size = size
-            traced = [x if a is None else trace.new_input(x, a)
-                      for x, a in zip(values, axes, strict=True)]
-            out = f(*tree_unflatten(in_tree, traced), **kwargs)
+        try:
+            with new_trace(BatchTrace) as opened:
+                trace = cast(BatchTrace, opened)
+                trace.size = size
+                traced = [x if a is None else trace.wrap(x, a)
+                          for x, a in zip(values, axes, strict=True)]
+                out = f(*tree_unflatten(in_tree, traced), **kwargs)
+        except BatchedValueError as error:
+            if error.trace is not trace:
+                raise
+            # f read the numbers of its batch (a Python `if` on a batched value...): what
+            # the loop over examples does, f called once per example.
+            return _loop(f, error, values, axes, in_tree, size, kwargs, out_axes)
         out_leaves, out_tree = tree_flatten(out)
         where = _leaf_axes(out_axes, out, out_tree, "out_axes", f)
         results = [_output(leaf, axis, trace, size, k, f)
@@ -64,6 +73,45 @@ def vmap(f: Callable[..., Any], in_axes: Axes = 0, out_axes: Axes = 0) -> Callab
         return tree_unflatten(out_tree, results)
 
     return vmapped
+
+
+def _loop(f: Callable[..., Any], error: BatchedValueError, values: list[Any], axes: list[int | None],
+          in_tree: TreeDef, size: int, kwargs: dict[str, Any], out_axes: Axes) -> Any:
+    """``f`` once per example, the outputs stacked along `out_axes`: vmap's meaning, for a
+    function that reads the values of its batch (with the loop fallback's warning)."""
+    name = _name(f)
+    batching.fallback_counts[name] += 1
+    warnings.warn(
+        f"vmap: {name} reads the values of its batched arguments ({error.args[0].split(':')[0]}), "
+        f"so it runs once per example (a Python loop). Results are right but slower; write it "
+        "without reading values (np.where instead of `if`) to batch it in one call.",
+        batching.LoopFallbackWarning, stacklevel=3,
+    )
+    if size == 0:
+        raise error
+    outs = []
+    for b in range(size):
+        example = [x if a is None else batching.take(x, a, b) for x, a in zip(values, axes, strict=True)]
+        outs.append(f(*tree_unflatten(in_tree, example), **kwargs))
+    out_leaves = [tree_flatten(o)[0] for o in outs]
+    out_tree = tree_flatten(outs[0])[1]
+    where = _leaf_axes(out_axes, outs[0], out_tree, "out_axes", f)
+    results = []
+    for k, axis in enumerate(where):
+        column = [leaves[k] for leaves in out_leaves]
+        shapes = {shape_of(c) for c in column}
+        if len(shapes) > 1:
+            raise ValueError(
+                f"vmap: output leaf {k} of {name} has different shapes for different examples "
+                f"({', '.join(str(s) for s in sorted(shapes))}), and a batch needs one shape."
+            ) from error
+        if axis is None:
+            results.append(column[0])
+            continue
+        stacked = tnp.stack(column) if any(isinstance(c, Tracer) for c in column) else np.stack(column)
+        axis = _axis(axis, len(shapes.pop()) + 1, k)
+        results.append(stacked if axis == 0 else tnp.moveaxis(stacked, 0, axis))
+    return tree_unflatten(out_tree, results)
 
 
 def _check_axes(axes: Axes, what: str) -> None:
@@ -125,7 +173,7 @@ def _batched_inputs(leaves: list[Any], axes: list[int | None], in_tree: TreeDef,
         if axis is None:
             values.append(leaf)
             continue
-        value = leaf if type(leaf) is Tracer else np.asarray(leaf)
+        value = leaf if isinstance(leaf, Tracer) else np.asarray(leaf)
         ndim = len(value.shape)
         if not -ndim <= axis < ndim:
             raise ValueError(
@@ -154,8 +202,8 @@ def _batched_inputs(leaves: list[Any], axes: list[int | None], in_tree: TreeDef,
 
 def _output(leaf: Any, axis: int | None, trace: BatchTrace, size: int, k: int, f: Any) -> Any:
     """Output leaf `k` with its batch along `axis` (broadcast if it does not vary)."""
-    if type(leaf) is Tracer and leaf._trace is trace:
-        value, dim = leaf._value, trace.dims[leaf._slot]
+    if isinstance(leaf, BatchTracer) and leaf._trace is trace:
+        value, dim = leaf._value, leaf._dim
         if axis is None:
             raise ValueError(
                 f"vmap: out_axes is None for output leaf {k} of {_name(f)}, but it differs "
@@ -163,7 +211,7 @@ def _output(leaf: Any, axis: int | None, trace: BatchTrace, size: int, k: int, f
             )
         axis = _axis(axis, len(value.shape), k)
         return value if dim == axis else tnp.moveaxis(value, dim, axis)
-    if type(leaf) is Tracer and not leaf._trace.alive:
+    if isinstance(leaf, Tracer) and not leaf._trace.alive:
         raise EscapedTracerError(
             f"vmap: output leaf {k} of {_name(f)} is a traced value of a transform that has "
             "already returned (it escaped, e.g. through a global). Return values computed "
@@ -172,12 +220,12 @@ def _output(leaf: Any, axis: int | None, trace: BatchTrace, size: int, k: int, f
     if axis is None:
         return leaf
     # The same for every example: repeat it along the batch axis, as the loop would.
-    value = leaf if type(leaf) is Tracer else np.asarray(leaf)
+    value = leaf if isinstance(leaf, Tracer) else np.asarray(leaf)
     axis = _axis(axis, len(value.shape) + 1, k)
     expanded = tnp.expand_dims(value, axis)
     shape = list(expanded.shape)
     shape[axis] = size
-    if type(value) is Tracer:
+    if isinstance(value, Tracer):
         return tnp.broadcast_to(expanded, tuple(shape))
     return np.broadcast_to(expanded, shape).copy()
 

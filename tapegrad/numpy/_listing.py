@@ -6,7 +6,6 @@ import importlib
 
 import attrs
 
-from tapegrad.numpy._wrap import per_example
 from tapegrad.registry import Primitive, batch_rule
 
 _KINDS = [
@@ -55,8 +54,6 @@ def supported() -> list[Supported]:
 
 
 def _batching(fun: object) -> str:
-    if fun in per_example:
-        return "loop fallback"
     if not isinstance(fun, Primitive):
         return "composite"
     return "rule" if batch_rule(fun) is not None else "loop fallback"

@@ -7,9 +7,9 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
+from tapegrad.errors import BatchedValueError
 from tapegrad.registry import Primitive, _as_array, holds_tracer
 from tapegrad.tape import tracing
-from tapegrad.tracer import Tracer
 
 by_numpy: dict[Any, Callable[..., Any]] = {}
 """NumPy function or ufunc -> what a call on tracers runs instead (a primitive or a wrapper)."""
@@ -31,30 +31,6 @@ def implements(*numpy_funs: Callable[..., Any]) -> Callable[[Callable[..., Any]]
         return fun
 
     return register
-
-
-per_example: set[Callable[..., Any]] = set()
-"""Composite functions whose body vmap runs once per example (with the loop fallback's warning
-and count): bodies that read plain values or shapes of their arguments (``strip``), which a
-batch does not have. `tapegrad.numpy.batching_rules` fills it."""
-
-
-def batch_trace_of(value: Any) -> Any:
-    """The innermost vmap trace among the tracers in `value` (nested too), or ``None``."""
-    found = None
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if type(item) is Tracer:
-            trace = item._trace
-            if trace.batched and (found is None or trace.level > found.level):
-                found = trace
-            stack.append(item._value)
-        elif type(item) is list or type(item) is tuple:
-            stack.extend(item)
-        elif type(item) is dict:
-            stack.extend(item.values())
-    return found
 
 
 def composite(numpy_fun: Callable[..., Any], *aliases: Callable[..., Any],
@@ -81,11 +57,7 @@ def composite(numpy_fun: Callable[..., Any], *aliases: Callable[..., Any],
             if (holds_tracer(args) or (kwargs and holds_tracer(kwargs.values()))
                     or (calls_back and tracing())):
                 args, kwargs = _as_arrays(args, sequences), _as_arrays_by_name(kwargs, sequences)
-                if fun in per_example:
-                    batch = batch_trace_of((args, kwargs))
-                    if batch is not None:  # under vmap: the body, once per example
-                        return batch.map_examples(impl, f"np.{numpy_fun.__name__}", args, kwargs)
-                return impl(*args, **kwargs)
+                return reading_values(impl, f"np.{numpy_fun.__name__}", args, kwargs)
             return numpy_fun(*args, **kwargs)
 
         for target in (numpy_fun, *aliases):
@@ -93,6 +65,42 @@ def composite(numpy_fun: Callable[..., Any], *aliases: Callable[..., Any],
         return fun
 
     return register
+
+
+def reading_values(impl: Callable[..., Any], name: str, args: tuple[Any, ...],
+                   kwargs: dict[str, Any]) -> Any:
+    """``impl(*args, **kwargs)``, the body of a function built from primitives; if it reads the
+    numbers of a batch (`BatchedValueError`, under `tapegrad.vmap`), the body once per example.
+
+    Bodies that read values (the layout of np.append, the sorted values of a quantile) need
+    no list of their own: reading a batch is what makes them loop, so none reads one silently.
+    """
+    try:
+        return impl(*args, **kwargs)
+    except BatchedValueError as error:
+        trace: Any = error.trace
+        return trace.rerun_per_example(fun_of(impl, name), name, args, kwargs, error)
+
+
+def fun_of(impl: Callable[..., Any], name: str) -> Callable[..., Any]:
+    """`impl` that loops again, per example, on a batch it reads (for nested vmaps)."""
+    return lambda *args, **kwargs: reading_values(impl, name, args, kwargs)
+
+
+def per_example_on_read(name: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorate a function of tapegrad's built from primitives (``tapegrad.scipy.stats.norm.
+    logpdf``) so that under `tapegrad.vmap` it runs once per example where it reads values."""
+
+    def decorate(impl: Callable[..., Any]) -> Callable[..., Any]:
+        label = name or getattr(impl, "__qualname__", "a function")
+
+        @functools.wraps(impl)
+        def fun(*args: Any, **kwargs: Any) -> Any:
+            return reading_values(impl, label, args, kwargs)
+
+        return fun
+
+    return decorate
 
 
 SEQUENCE_PARAMETERS = frozenset({"arrays", "tup", "arys", "operands", "condlist", "choicelist",

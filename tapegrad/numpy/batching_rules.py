@@ -21,7 +21,7 @@ import tapegrad.numpy as tnp
 from tapegrad.numpy import elementwise as _elementwise_module
 from tapegrad.numpy import fft as tfft
 from tapegrad.numpy import indexing, linalg, linalg_more, manipulation, nondifferentiable, products, statistics
-from tapegrad.numpy._wrap import by_numpy, per_example
+from tapegrad.numpy._wrap import by_numpy
 from tapegrad.registry import Primitive, batch_rule, defbatch
 
 Dims = list[Any]
@@ -582,16 +582,6 @@ for _name in _ELEMENTWISE:
         defbatch(_prim, elementwise(_prim))
 for _prim in (_elementwise_module.i0, _elementwise_module.i1, _elementwise_module._ldexp):
     defbatch(_prim, elementwise(_prim))
-def rule_for(prim: Primitive) -> Any:
-    """`prim`'s batching rule; for a primitive wrapping a plain (not generalized) ufunc that
-    has none, such as SciPy's special functions, the elementwise rule, registered then."""
-    rule = batch_rule(prim)
-    if rule is None and isinstance(prim.fun, np.ufunc) and prim.fun.signature is None:
-        rule = elementwise(prim)
-        defbatch(prim, rule)
-    return rule
-
-
 # Every other NumPy ufunc (matmul aside, a generalized one) is elementwise too, including
 # those added after this table was written: the generic rule serves them all.
 for _prim in sorted({p for p in by_numpy.values() if isinstance(p, Primitive)}, key=lambda p: p.name):
@@ -655,17 +645,3 @@ for _prim in (tfft._fft1, tfft._ifft1, tfft._rfft1):
 defbatch(tfft._irfft1, along_axis(tfft._irfft1, 2, -1))
 for _prim in (tfft._fftn, tfft._ifftn):
     defbatch(_prim, along_axis(_prim, 1, None, name="axes"))
-
-# Composite functions whose bodies read plain values or shapes of their arguments (the layout
-# of np.append, the sorted values of a quantile...): vmap runs them once per example, with the
-# loop fallback's warning and count, until they are rewritten for batches.
-for _numpy_fun in (np.append, np.insert, np.delete, np.choose, np.compress, np.extract,
-                   np.resize, np.broadcast_arrays, np.logspace, np.geomspace, np.median,
-                   np.nanmedian, np.quantile, np.nanquantile, np.percentile, np.nanpercentile):
-    per_example.add(by_numpy[_numpy_fun])
-# Issue 13c's composites that read values: knot segments, the series' range near 0, slices of
-# nonzeros, the functions' conditions, remainders trimmed and conjugate pairs found by value.
-_VALUE_READERS: tuple[Any, ...] = (np.interp, np.sinc, np.trim_zeros, np.piecewise, np.polydiv, np.poly,
-                                   np.polyfit, np.polymul)
-for _reader in _VALUE_READERS:
-    per_example.add(by_numpy[_reader])

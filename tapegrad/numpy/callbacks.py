@@ -30,11 +30,11 @@ from tapegrad.numpy.manipulation import (
 )
 from tapegrad.registry import holds_tracer
 from tapegrad.tape import tracing
-from tapegrad.tracer import strip
+from tapegrad.tracer import value_of
 
 
 def _dtype(x: Any) -> np.dtype[Any]:
-    return np.result_type(strip(x))
+    return np.result_type(value_of(x))
 
 
 def _cast(x: Any, dtype: Any) -> Any:
@@ -105,7 +105,7 @@ def piecewise(x: Any, condlist: Any, funclist: Any, *args: Any, **kw: Any) -> An
     n2 = len(funclist)
     if np.isscalar(condlist) or (not isinstance(condlist[0], (list, np.ndarray)) and x.ndim != 0):
         condlist = [condlist]
-    conds = [np.asarray(strip(c), dtype=bool) for c in condlist]
+    conds = [np.asarray(value_of(c), dtype=bool) for c in condlist]
     if n2 == len(conds) + 1:  # the extra function covers what no condition selects
         conds.append(~np.any(conds, axis=0))
     elif n2 != len(conds):

@@ -16,7 +16,7 @@ import numpy as np
 from tapegrad.arrays import add_at, is_foreign, zeros_like
 from tapegrad.backward import IndexedCotangent
 from tapegrad.registry import Primitive, defvjp, holds_tracer
-from tapegrad.tracer import Tracer, strip, strip_unbatched
+from tapegrad.tracer import Tracer, value_of, strip_unbatched
 
 _getitem = Primitive("getitem", operator.getitem)
 
@@ -38,8 +38,8 @@ no index part can be one)."""
 
 def _split_index(parts: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
     """The traced arrays of an index, and the index with `TRACED` in their places."""
-    arrays = tuple(p for p in parts if type(p) is Tracer)
-    return arrays, tuple(TRACED if type(p) is Tracer else p for p in parts)
+    arrays = tuple(p for p in parts if isinstance(p, Tracer))
+    return arrays, tuple(TRACED if isinstance(p, Tracer) else p for p in parts)
 
 
 def _fill(layout: tuple[Any, ...], arrays: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -79,7 +79,7 @@ def untake_any(values: Any, index: Any, shape: tuple[int, ...]) -> Any:
 
 
 def _getitem_vjp(g: Any, ans: Any, x: Any, index: Any) -> Any:
-    if type(g) is Tracer:
+    if isinstance(g, Tracer):
         return untake(g, index, x.shape)
     return IndexedCotangent(index, g, x.shape, x.dtype)
 
@@ -114,7 +114,7 @@ def setitem(x: Any, index: Any, values: Any) -> Any:
         ...     np.array([1.0, 2.0]))
         array([0., 3.])
     """
-    index = strip(index)
+    index = value_of(index)
     if not repeats(np.shape(x), index):
         return index_update(x, values, index)
     shape = np.shape(x)
@@ -123,7 +123,7 @@ def setitem(x: Any, index: Any, values: Any) -> Any:
     winner = np.full(shape, -1)
     winner[index] = order  # NumPy's own choice of which write to an element stays
     kept = winner[index] == order
-    values = values if type(values) is Tracer else np.asarray(values)
+    values = values if isinstance(values, Tracer) else np.asarray(values)
     kept_values = np.broadcast_to(values, positions.shape)[kept]
     return index_update(x, kept_values, np.unravel_index(positions[kept], shape))
 

@@ -32,7 +32,7 @@ from tapegrad.numpy.products import _swap_last
 from tapegrad.numpy.products import matmul as _matmul
 from tapegrad.numpy.reductions import max, min, sum, unbroadcast
 from tapegrad.registry import Primitive, defjvp, defvjp
-from tapegrad.tracer import strip, strip_unbatched
+from tapegrad.tracer import value_of, strip_unbatched
 
 _la = np.linalg
 inv = wrap(_la.inv, "linalg.inv")
@@ -105,7 +105,7 @@ defvjp(solve, _solve_vjp_a, _solve_vjp_b)
 # result out; for real matrices both conjugations are no-ops and ^H is ^T.
 def _cj(x: Any) -> Any:
     """conj(x), skipped for real values (no tape entry, no copy)."""
-    return conjugate(x) if np.iscomplexobj(strip(x)) else x
+    return conjugate(x) if np.iscomplexobj(value_of(x)) else x
 
 
 def _H(x: Any) -> Any:
@@ -118,7 +118,7 @@ def _hermitian_part(x: Any) -> Any:
 
 
 def _eye(n: int, like: Any) -> Any:
-    return eye_like(strip(like), n, np.result_type(like))
+    return eye_like(value_of(like), n, np.result_type(like))
 
 
 def _pinv_vjp(g: Any, ans: Any, a: Any, rcond: Any = None, hermitian: bool = False, **kwargs: Any) -> Any:
@@ -139,12 +139,12 @@ defvjp(pinv, _pinv_vjp)
 # autograd; docs/numerics.md): exact along Hermitian perturbations, and equal to the gradient
 # of f((a + a^H) / 2) for any a.
 def _diagonal_part(x: Any) -> Any:
-    return where(eye_like(strip(x), x.shape[-1], bool), x, np.result_type(x).type(0))
+    return where(eye_like(value_of(x), x.shape[-1], bool), x, np.result_type(x).type(0))
 
 
 def _off_diagonal_inverse_gaps(w: Any) -> Any:
     """F[..., i, j] = 1 / (w[j] - w[i]) off the diagonal, 0 on it (infinite for repeats)."""
-    off = ~eye_like(strip(w), w.shape[-1], bool)
+    off = ~eye_like(value_of(w), w.shape[-1], bool)
     gaps = expand_dims(w, -2) - expand_dims(w, -1)
     return where(off, 1.0 / where(off, gaps, 1.0), 0.0)
 
@@ -159,7 +159,7 @@ def _eigh_vjp(g: Any, ans: Any, a: Any, UPLO: str = "L") -> Any:
 
 def _diag_embed(d: Any) -> Any:
     """A stack of diagonal matrices from a stack of diagonals."""
-    return where(eye_like(strip(d), d.shape[-1], bool), expand_dims(d, -1), 0.0)
+    return where(eye_like(value_of(d), d.shape[-1], bool), expand_dims(d, -1), 0.0)
 
 
 def _eigh_jvp(t: Any, ans: Any, a: Any, UPLO: str = "L") -> Any:
@@ -167,7 +167,7 @@ def _eigh_jvp(t: Any, ans: Any, a: Any, UPLO: str = "L") -> Any:
     w, v = ans
     p = _matmul(_H(v), _matmul(_hermitian_part(t), v))
     dw = _diagonal_of(p)
-    return (np.real(dw) if np.iscomplexobj(strip(dw)) else dw,
+    return (np.real(dw) if np.iscomplexobj(value_of(dw)) else dw,
             _matmul(v, _off_diagonal_inverse_gaps(w) * p))
 
 
@@ -210,7 +210,7 @@ def _qr_vjp(g: Any, ans: Any, a: Any) -> Any:
     q, r = ans
     m = _matmul(r, _H(g_r)) - _matmul(_H(g_q), q)
     # Hermitian, from m's lower part; R's real diagonal (LAPACK's) keeps only Re of m's.
-    copied = tril(m, -1) + _H(tril(m, -1)) + _diagonal_part(np.real(m) if np.iscomplexobj(strip(m)) else m)
+    copied = tril(m, -1) + _H(tril(m, -1)) + _diagonal_part(np.real(m) if np.iscomplexobj(value_of(m)) else m)
     x = g_q + _matmul(q, copied)
     return _cj(_H(solve(r, _H(x))))  # x @ inv(r)^H
 
@@ -233,7 +233,7 @@ def _svd_vjp(g: Any, ans: Any, a: Any, full_matrices: bool = True) -> Any:
     middle = (f * (uh_gu - _H(uh_gu)) * expand_dims(s, -2) + expand_dims(s, -1) * (f * (vh_gv - _H(vh_gv)))
               + _diag_embed(g_s))
     inv_s = 1.0 / s
-    if np.iscomplexobj(strip(u)):
+    if np.iscomplexobj(value_of(u)):
         # The phase of each singular pair is free: the part of g_u along it is charged to u.
         middle = middle + _diag_embed(1j * np.imag(_diagonal_of(uh_gu)) * inv_s)
     grad = _matmul(_matmul(u, middle), vh)
@@ -365,7 +365,7 @@ def matrix_power(a: Any, n: int) -> Any:
     for _ in range(n):
         result = a if result is None else _matmul(result, a)
     if result is None:
-        return np.broadcast_to(eye_like(strip(a), a.shape[-1]), a.shape).copy()
+        return np.broadcast_to(eye_like(value_of(a), a.shape[-1]), a.shape).copy()
     return result
 
 

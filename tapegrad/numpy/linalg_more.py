@@ -43,7 +43,7 @@ from tapegrad.numpy.products import outer as _outer
 from tapegrad.numpy.products import tensordot as _tensordot
 from tapegrad.numpy.reductions import max, min, sum
 from tapegrad.registry import Primitive, defvjp
-from tapegrad.tracer import strip
+from tapegrad.tracer import value_of
 
 _la = np.linalg
 _eig = Primitive("linalg.eig", lambda a: tuple(_la.eig(a)))
@@ -61,7 +61,7 @@ def _eig_vjp(g: Any, ans: Any, a: Any) -> Any:
     g_v = g_v - conjugate(v) * _as_rows(real(_diagonal(_matmul(vt, g_v), 0, -2, -1)))
     inner = _off_diagonal_inverse_gaps(w) * _matmul(vt, g_v) + _diag_embed(g_w)
     ct = _matmul(solve(vt, inner), vt)  # inv(v).T @ inner @ v.T
-    return ct if np.iscomplexobj(strip(a)) else real(ct)
+    return ct if np.iscomplexobj(value_of(a)) else real(ct)
 
 
 def _as_rows(d: Any) -> Any:
@@ -105,10 +105,10 @@ def lstsq(a: Any, b: Any, rcond: Any = None) -> Any:
     and `s` for an `a` of full rank."""
     rank = lstsq_rank(a, b, rcond)  # NumPy's own, of NumPy's integer type (one per example under vmap)
     m, n = np.shape(a)
-    real_dtype = np.empty(0, np.result_type(strip(a))).real.dtype
+    real_dtype = np.empty(0, np.result_type(value_of(a))).real.dtype
     cutoff = np.finfo(real_dtype).eps * builtins.max(m, n) if rcond is None else rcond
     x = _matmul(pinv(a, cutoff), b)
-    full_rank = np.asarray(strip(rank)) == n  # under vmap: one flag per example
+    full_rank = np.asarray(value_of(rank)) == n  # under vmap: one flag per example
     if np.any(full_rank) and not np.all(full_rank):
         raise ValueError(
             f"np.linalg.lstsq under vmap: `a` has full rank for some examples and not for others"

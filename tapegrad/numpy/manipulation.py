@@ -13,7 +13,7 @@ from tapegrad.arrays import is_foreign, ones_like, zeros_like
 from tapegrad.errors import at_user_line
 from tapegrad.numpy._wrap import by_numpy, composite, implements, wrap
 from tapegrad.registry import Primitive, defvjp, defvjp_all, holds_tracer
-from tapegrad.tracer import Tracer, strip, strip_unbatched
+from tapegrad.tracer import Tracer, value_of, strip_unbatched
 
 
 def _reshape(a: Any, shape: Any = None, order: str = "C", **kwargs: Any) -> Any:
@@ -107,9 +107,9 @@ def array(value: Any, dtype: Any = None) -> Any:
 
 def asarray(value: Any, dtype: Any = None) -> Any:
     """``np.asarray``: the array itself (no copy) when its dtype fits, else `array`."""
-    if type(value) is Tracer and (dtype is None or np.dtype(dtype) == value.dtype):
+    if isinstance(value, Tracer) and (dtype is None or np.dtype(dtype) == value.dtype):
         return value
-    if type(value) is Tracer or ((type(value) is list or type(value) is tuple) and holds_tracer(value)):
+    if isinstance(value, Tracer) or ((type(value) is list or type(value) is tuple) and holds_tracer(value)):
         return array(value, dtype)
     return np.asarray(value, dtype)
 
@@ -335,7 +335,7 @@ def pad(array: Any, pad_width: Any, mode: Any = "constant", **kwargs: Any) -> An
     """
     widths = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (array.ndim, 2))
     if mode == "constant":
-        filled = np.pad(zeros_like(strip(array), array.shape, np.result_type(array)), widths.tolist(), mode, **kwargs)
+        filled = np.pad(zeros_like(value_of(array), array.shape, np.result_type(array)), widths.tolist(), mode, **kwargs)
         inside = tuple(slice(b, b + n) for (b, _), n in zip(widths, array.shape, strict=True))
         return untake(array, inside, filled.shape) + filled
     for axis, (before, after) in enumerate(widths):
@@ -384,7 +384,7 @@ def sum_last(x: Any, dtype: Any = None) -> Any:
 def _triangle(mask_fun: Any, m: Any, k: int) -> Any:
     from tapegrad.numpy.elementwise import where  # deferred: elementwise imports reductions
 
-    mask = mask_fun(ones_like(strip(m), m.shape[-2:], bool), k)
+    mask = mask_fun(ones_like(value_of(m), m.shape[-2:], bool), k)
     return where(mask, m, np.result_type(m).type(0))
 
 
@@ -418,7 +418,7 @@ def take(a: Any, indices: Any, axis: Any = None, out: Any = None, mode: str = "r
 def _index_array(indices: Any) -> Any:
     """Indices as an array; under vmap, indices that differ per example stay batched."""
     indices = strip_unbatched(indices)
-    return indices if type(indices) is Tracer else np.asarray(indices)
+    return indices if isinstance(indices, Tracer) else np.asarray(indices)
 
 
 @composite(np.take_along_axis)

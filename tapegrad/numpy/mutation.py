@@ -21,7 +21,7 @@ NumPy. What NumPy adds is aliasing, and this module reproduces it:
 Which results are views is decided the way NumPy decides it: a view primitive's result is a
 view when NumPy's result shares memory with the argument, so ``x.T.reshape(-1)`` is a copy
 here as there (values keep NumPy's memory layout for that reason). The views are noted by
-`tapegrad.registry.view_notes`, consulted only by the primitives listed in `_VIEWS`.
+note each of the primitives listed in `_VIEWS` carries (``rules.view``), and no other.
 
 In-place forms are built on the same write: ``t += u`` and the other augmented assignments,
 ``t[i] += u`` (NumPy's buffered semantics: ``t[[0, 0]] += 1`` adds once), ``np.add.at``
@@ -42,9 +42,9 @@ import numpy as np
 from tapegrad.errors import MutationError, at_user_line
 from tapegrad.numpy import construction, elementwise, indexing, linalg, linalg_more, manipulation, products
 from tapegrad.numpy._wrap import by_numpy
-from tapegrad.registry import Primitive, view_notes
+from tapegrad.registry import Primitive
 from tapegrad.tape import Trace
-from tapegrad.tracer import Tracer, duplicate, strip
+from tapegrad.tracer import Tracer, dtype_of, duplicate, shape_of, value_of
 
 
 @attrs.frozen(eq=False)
@@ -91,18 +91,26 @@ class View:
     read_only: str | None = None
 
 
+def _storage(x: Any) -> Any:
+    """The array holding `x`'s numbers (under vmap, the whole batch's): for questions of memory
+    layout only (is it a view, what are its strides), never for the numbers themselves."""
+    while isinstance(x, Tracer):
+        x = x._value
+    return x
+
+
 # -- noting views -----------------------------------------------------------------------------
 def _note(prim: Primitive, args: tuple[Any, ...], kwargs: Any, out: Any) -> Any:
     """After `prim` ran on traced `args`: note each output NumPy would make a view of args[0]."""
     parent = args[0]
-    if type(parent) is not Tracer:
+    if not isinstance(parent, Tracer):
         return out
-    parent_value = strip(parent)
+    parent_value = _storage(parent)
     several = type(out) is tuple or type(out) is list  # np.split returns a list
     for k, result in enumerate(out if several else (out,)):
-        if type(result) is not Tracer or result._trace is not parent._trace:
+        if not isinstance(result, Tracer) or result._trace is not parent._trace:
             continue
-        value = strip(result)
+        value = _storage(result)
         if type(value) is np.ndarray and type(parent_value) is np.ndarray \
                 and np.may_share_memory(value, parent_value):
             read_only = _READ_ONLY.get(prim)
@@ -145,7 +153,7 @@ def read_only_view(fun: Callable[..., Any], numpy_fun: Callable[..., Any], name:
     @functools.wraps(fun)
     def view(a: Any, *args: Any, **kwargs: Any) -> Any:
         out = fun(a, *args, **kwargs)
-        if type(a) is Tracer and type(out) is Tracer:
+        if isinstance(a, Tracer) and isinstance(out, Tracer):
             _attach(out, a, Step(view, args, kwargs), name)  # recomputed by this same function
             _lay_out_as_numpy(out, a, lambda x: numpy_fun(x, *args, **kwargs))
         return out
@@ -159,11 +167,11 @@ def _lay_out_as_numpy(out: Tracer, a: Tracer, numpy_view: Callable[..., Any]) ->
     tapegrad computes some views by copying (a diagonal is an advanced index); whether a
     later reshape or ravel of it is a view or a copy depends on that layout, as in NumPy.
     """
-    while type(out._value) is Tracer and type(a._value) is Tracer:
-        if getattr(out._trace, "batched", False):
+    while isinstance(out._value, Tracer) and isinstance(a._value, Tracer):
+        if out.batched:
             return  # under vmap the array holds a batch: NumPy's view of it is another shape
         out, a = out._value, a._value
-    if getattr(out._trace, "batched", False):
+    if out.batched:
         return
     if type(out._value) is np.ndarray and type(a._value) is np.ndarray:
         view = numpy_view(a._value)
@@ -208,8 +216,8 @@ def assign(target: Tracer, new: Any) -> None:
             "values exist only while it runs. Compute the new array and return it (or pass it "
             "out through has_aux) instead of writing it into the outer array."
         )
-    old = strip(base)
-    if type(old) is np.ndarray and strip(new_base).strides != old.strides:
+    old = _storage(base)
+    if type(old) is np.ndarray and _storage(new_base).strides != old.strides:
         new_base = indexing.index_update(_alias(base), new_base, Ellipsis)  # keep NumPy's layout
     _repoint(base, new_base)
     for other in _live_views(base):
@@ -240,7 +248,7 @@ def _put(step: Step, parent: Any, new: Any) -> Any:
 
 
 def _cast(value: Any, dtype: np.dtype[Any]) -> Any:
-    if type(value) is Tracer:
+    if isinstance(value, Tracer):
         return value if value.dtype == dtype else manipulation.astype(value, dtype)
     return np.asarray(value, dtype=dtype)
 
@@ -252,7 +260,7 @@ def _alias(tracer: Tracer) -> Tracer:
 
 def _as_tracer(trace: Trace, value: Any) -> Tracer:
     """`value` as a tracer: a constant written in whole gets a slot of its own (no entry)."""
-    if type(value) is Tracer:
+    if isinstance(value, Tracer):
         return value
     return trace.new_input(np.asarray(value))
 
@@ -263,12 +271,13 @@ def _repoint(tracer: Tracer, new: Tracer) -> None:
 
 def _check_in_place(ufunc: np.ufunc, target: Tracer, inputs: tuple[Any, ...]) -> None:
     """Raise NumPy's own error if ``ufunc(*inputs, out=target)`` is refused (shape, casting)."""
-    values = [strip(x) for x in (target, *inputs)]
-    if not all(isinstance(v, (np.ndarray, np.generic, int, float, complex)) for v in values):
+    if not all(isinstance(v, (np.ndarray, np.generic, int, float, complex)) for v in map(_storage, (target, *inputs))):
         return  # another array type (Dask...) checks its own writes
+    # Ones of each argument's shape and dtype (one example's, under vmap) stand in for them.
+    ones = [np.ones(shape_of(x), dtype_of(x)) if isinstance(x, (Tracer, np.ndarray, np.generic)) else x
+            for x in (target, *inputs)]
     with np.errstate(all="ignore"):
-        ufunc(*(np.ones_like(v) if isinstance(v, (np.ndarray, np.generic)) else v for v in values[1:]),
-              out=np.ones_like(values[0]))
+        ufunc(*ones[1:], out=ones[0])
 
 
 # -- the in-place forms -----------------------------------------------------------------------
@@ -292,7 +301,7 @@ def in_place(ufunc: np.ufunc, prim: Callable[..., Any]) -> Callable[[Tracer, Any
 def ufunc_out(ufunc: np.ufunc, result: Any, inputs: tuple[Any, ...], out: tuple[Any, ...],
               where: Any) -> Any:
     """Write `result`, NumPy's ``ufunc(*inputs)``, into the ``out=`` array(s), as NumPy does."""
-    if len(out) != 1 or type(out[0]) is not Tracer:
+    if len(out) != 1 or not isinstance(out[0], Tracer):
         raise TypeError(
             f"np.{ufunc.__name__}(..., out=...) with out= a plain array{at_user_line()} would "
             "write a traced value into an existing array in place, which a plain array cannot "
@@ -310,14 +319,14 @@ def ufunc_out(ufunc: np.ufunc, result: Any, inputs: tuple[Any, ...], out: tuple[
 
 def ufunc_at(ufunc: np.ufunc, target: Any, index: Any, *values: Any) -> None:
     """``ufunc.at(target, index, values)``: unbuffered, so a repeated index applies each time."""
-    if type(target) is not Tracer:
+    if not isinstance(target, Tracer):
         raise TypeError(
             f"np.{ufunc.__name__}.at(a, index, values) with a plain `a` and traced values"
             f"{at_user_line()}: a plain array cannot hold traced values. Make `a` traced first "
             f"(a = tapegrad.numpy.zeros_like(x) + a), or use a + tapegrad.numpy.untake(values, "
             "index, a.shape)."
         )
-    index = strip(index)
+    index = value_of(index)
     picked = indexing.getitem(target, index)
     repeated = indexing.repeats(target.shape, index)
     if ufunc in (np.add, np.subtract) and len(values) == 1:
@@ -348,28 +357,28 @@ def fill(self: Tracer, value: Any) -> None:
 
 def copyto(dst: Any, src: Any, casting: Any = "same_kind", where: Any = True) -> None:
     """``np.copyto(dst, src)`` into a traced `dst`."""
-    if type(dst) is not Tracer:
+    if not isinstance(dst, Tracer):
         raise TypeError(
             f"np.copyto(dst, src) with a plain dst and a traced src{at_user_line()}: a plain "
             "array cannot hold traced values. Use the traced value itself (dst = src), or "
             "tapegrad.numpy.where(mask, src, dst)."
         )
-    if not np.can_cast(np.result_type(strip(src)), dst.dtype, casting):
-        np.copyto(np.zeros_like(strip(dst)), np.zeros_like(strip(src)), casting=casting)
+    if not np.can_cast(dtype_of(src), dst.dtype, casting):
+        np.copyto(np.zeros(shape_of(dst), dtype_of(dst)), np.zeros(shape_of(src), dtype_of(src)), casting=casting)
     new = src if where is True else elementwise.where(where, src, dst)
     setitem(dst, Ellipsis, new)
 
 
 def copy(a: Any, order: Any = "K", subok: Any = False) -> Any:
     """``np.copy(a)``: a traced array that later writes to `a` do not reach, nor the reverse."""
-    return duplicate(a, order) if type(a) is Tracer else np.copy(a, order=order, subok=subok)
+    return duplicate(a, order) if isinstance(a, Tracer) else np.copy(a, order=order, subok=subok)
 
 
 # tapegrad.numpy, still being imported (this module is imported last by it): its functions
 # that NumPy's views need replaced are rebound there, as tracer_methods binds onto Tracer.
 _namespace: Any = sys.modules["tapegrad.numpy"]
 for _prim in _VIEWS:
-    view_notes[_prim] = _note
+    _prim.rules.view = _note
 by_numpy[np.copy] = copy
 
 # tnp.array(t) copies, as np.array does; the library's own conversions keep the original,
@@ -379,7 +388,7 @@ _convert = manipulation.array
 
 @functools.wraps(_convert)
 def array(value: Any, dtype: Any = None) -> Any:
-    if type(value) is Tracer:
+    if isinstance(value, Tracer):
         return duplicate(value) if dtype is None else manipulation.astype(value, dtype)
     return _convert(value, dtype)
 
@@ -394,7 +403,7 @@ def meshgrid(*xi: Any, copy: bool = True, sparse: bool = False, indexing: str = 
     out = _meshgrid(*xi, copy=copy, sparse=sparse, indexing=indexing)
     if not copy:
         return out  # views of the inputs (broadcasts: read-only), as NumPy's
-    return type(out)(duplicate(o) if type(o) is Tracer else o for o in out)  # new arrays
+    return type(out)(duplicate(o) if isinstance(o, Tracer) else o for o in out)  # new arrays
 
 
 construction.meshgrid = _namespace.meshgrid = by_numpy[np.meshgrid] = meshgrid
@@ -424,7 +433,7 @@ def einsum(spec: Any, *operands: Any, **kwargs: Any) -> Any:
     """``np.einsum``; with one operand and nothing summed (``'ij->ji'``, ``'ii->i'``), NumPy
     returns a view of it, and so does this (noted, so that writes through it reach it)."""
     out = _einsum_composite(spec, *operands, **kwargs)
-    if len(operands) == 1 and not kwargs and type(operands[0]) is Tracer and type(out) is Tracer:
+    if len(operands) == 1 and not kwargs and isinstance(operands[0], Tracer) and isinstance(out, Tracer):
         probe = np.zeros(operands[0].shape)
         if np.may_share_memory(np.einsum(spec, probe), probe):
             _attach(out, operands[0], Step(_einsum_of, (spec,), {}), None)

@@ -27,7 +27,7 @@ from tapegrad.numpy.manipulation import (
 )
 from tapegrad.numpy.reductions import match_real, sum, unbroadcast
 from tapegrad.registry import Primitive, defvjp, defvjp_all
-from tapegrad.tracer import strip
+from tapegrad.tracer import value_of
 
 matmul = wrap(np.matmul)
 dot = wrap(np.dot)
@@ -313,7 +313,7 @@ if hasattr(np, "vecdot"):  # NumPy >= 2.0 (matvec and vecmat: >= 2.2)
         _no_options("vecdot", out, kwargs)
         x1, x2 = _core_last([x1, x2], [1, 1], axes, axis, "vecdot")
         _check_core("vecdot", "(n),(n)->()", [(np.shape(x1)[-1], np.shape(x2)[-1])])
-        if np.iscomplexobj(strip(x1)):
+        if np.iscomplexobj(value_of(x1)):
             x1 = conjugate(x1)
         return _core_back(sum(multiply(x1, x2), axis=-1), 0, axes, axis, keepdims, 2)
 
@@ -333,7 +333,7 @@ if hasattr(np, "matvec"):
         _no_options("vecmat", out, kwargs)
         x1, x2 = _core_last([x1, x2], [1, 2], axes, None, "vecmat")
         _check_core("vecmat", "(n),(n,m)->(m)", [(np.shape(x1)[-1], np.shape(x2)[-2])])
-        if np.iscomplexobj(strip(x1)):
+        if np.iscomplexobj(value_of(x1)):
             x1 = conjugate(x1)
         return _core_back(matmul(expand_dims(x1, -2), x2)[..., 0, :], 1, axes, None, False, 2)
 

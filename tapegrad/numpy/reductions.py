@@ -19,7 +19,7 @@ from tapegrad.numpy._wrap import composite, wrap
 from tapegrad.numpy.indexing import _getitem as getitem
 from tapegrad.numpy.manipulation import _concatenate, array, broadcast_to, expand_dims, reshape, transpose
 from tapegrad.registry import defvjp
-from tapegrad.tracer import Tracer, strip, strip_gradients, strip_unbatched
+from tapegrad.tracer import Tracer, value_of, strip_gradients, strip_unbatched
 
 sum = wrap(np.sum)
 mean = wrap(np.mean)
@@ -139,13 +139,13 @@ def _along_last(x: Any, axis: Any) -> tuple[Any, Any]:
 def _all_nonzero(x: Any) -> bool:
     """Whether `x` holds no zero, asked of NumPy data only: a Dask array is not computed to
     answer, so its rules take the branch that is right in both cases."""
-    value = strip(x)
+    value = value_of(x)
     return not is_foreign(value) and bool(np.all(value != 0))
 
 
 def _exclusive_cumprod(x: Any) -> Any:
     """Along the last axis: [1, x0, x0 x1, ...], the product of the elements before each one."""
-    ones = ones_like(strip(x), x.shape[:-1] + (1,), np.result_type(x))
+    ones = ones_like(value_of(x), x.shape[:-1] + (1,), np.result_type(x))
     return _concatenate(ones, cumprod(getitem(x, (Ellipsis, slice(None, -1))), axis=-1), axis=-1)
 
 
@@ -189,9 +189,9 @@ def _cumprod_vjp(g: Any, ans: Any, x: Any, axis: Any = None, dtype: Any = None, 
     # With zeros: d y_k / d x_j is the cumulative product to k of x with x_j replaced by 1.
     # Row j of `swapped` is x with a 1 at j; this costs n times the memory of x.
     n = x_last.shape[-1]
-    eye = eye_like(strip(x), n, bool)
+    eye = eye_like(value_of(x), n, bool)
     swapped = np.where(eye, 1.0, expand_dims(x_last, -2))
-    later = np.triu(ones_like(strip(x), (n, n), bool))  # y_k depends on x_j only for k >= j
+    later = np.triu(ones_like(value_of(x), (n, n), bool))  # y_k depends on x_j only for k >= j
     partials = np.where(later, cumprod(swapped, axis=-1), 0.0)
     return undo(sum(partials * expand_dims(g_last, -2), axis=-1))
 
@@ -240,7 +240,7 @@ def nanprod(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepdi
 def nanmean(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepdims: bool = False) -> Any:
     """``np.nanmean``: the mean of the non-NaN elements."""
     valid = ~np.isnan(strip_unbatched(x))
-    if type(valid) is Tracer:  # a mask batched by vmap, which where= (keyword-only) cannot take
+    if isinstance(valid, Tracer):  # a mask batched by vmap, which where= (keyword-only) cannot take
         total = sum(np.where(valid, x, 0.0), axis=axis, dtype=dtype, keepdims=keepdims)
         return total / np.sum(valid, axis=axis, keepdims=keepdims).astype(total.dtype)
     return mean(np.where(valid, x, 0.0), axis=axis, dtype=dtype, keepdims=keepdims, where=valid)
@@ -255,9 +255,9 @@ def nanvar(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: f
     count = np.sum(valid, axis=axis, keepdims=True)
     centred = np.where(valid, x - nanmean(x, axis=axis, keepdims=True), 0.0)
     total = sum(np.real(centred * np.conjugate(centred)), axis=axis, keepdims=True)
-    denominator = np.maximum(count - ddof, 0).astype(np.result_type(strip(total)))
+    denominator = np.maximum(count - ddof, 0).astype(np.result_type(value_of(total)))
     constant = (count <= 1) | (count == ddof)
-    if np.any(strip(constant)):  # NumPy's value there, and no NaN from dividing by 0 in the gradient
+    if np.any(value_of(constant)):  # NumPy's value there, and no NaN from dividing by 0 in the gradient
         with np.errstate(all="ignore"):
             value = strip_gradients(total) / denominator
         result = np.where(constant, value, total / np.where(constant, 1.0, denominator))
@@ -273,7 +273,7 @@ def nanstd(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: f
     variance = nanvar(x, axis=axis, ddof=ddof, keepdims=keepdims)
     count = np.sum(~np.isnan(strip_unbatched(x)), axis=axis, keepdims=keepdims)
     constant = (count <= 1) | (count == ddof)
-    if not np.any(strip(constant)):
+    if not np.any(value_of(constant)):
         return np.sqrt(variance)
     with np.errstate(all="ignore"):
         value = np.sqrt(strip_gradients(variance))
@@ -325,14 +325,14 @@ def average(x: Any, axis: Any = None, weights: Any = None, returned: bool = Fals
     x = array(x)
     if weights is None:
         result = mean(x, axis=axis, keepdims=keepdims)
-        scale = np.result_type(strip(result)).type(x.size / builtins.max(size_of(strip(result)), 1))
+        scale = np.result_type(value_of(result)).type(x.size / builtins.max(size_of(value_of(result)), 1))
     else:
         w = array(weights)
         if x.shape != w.shape:
             w = _along_axis_weights(w, x, axis)
-        dtype = np.result_type(strip(x).dtype, strip(w).dtype, *(("f8",) if strip(x).dtype.kind in "biu" else ()))
+        dtype = np.result_type(value_of(x).dtype, value_of(w).dtype, *(("f8",) if value_of(x).dtype.kind in "biu" else ()))
         scale = sum(w, axis=axis, dtype=dtype, keepdims=keepdims)
-        if not is_foreign(strip(scale)) and np.any(strip(scale) == 0.0):  # lazy: not computed to check
+        if not is_foreign(value_of(scale)) and np.any(value_of(scale) == 0.0):  # lazy: not computed to check
             raise ZeroDivisionError("Weights sum to zero, can't be normalized")
         result = sum(x * w, axis=axis, dtype=dtype, keepdims=keepdims) / scale
     if not returned:

@@ -37,12 +37,12 @@ from tapegrad.numpy.manipulation import (
 )
 from tapegrad.numpy.reductions import cumprod, cumsum, match_real, sum
 from tapegrad.registry import Primitive, defjvp, defvjp, holds_tracer
-from tapegrad.tracer import strip
+from tapegrad.tracer import value_of
 
 
 def _cast(x: Any, dtype: Any) -> Any:
     """`x` in `dtype`, recording a cast only when it changes the dtype."""
-    return x if np.result_type(strip(x)) == np.dtype(dtype) else astype(x, dtype)
+    return x if np.result_type(value_of(x)) == np.dtype(dtype) else astype(x, dtype)
 
 
 # -- convolution ----------------------------------------------------------------------------
@@ -120,7 +120,7 @@ def correlate(a: Any, v: Any, mode: str = "valid") -> Any:
     reversed and conjugated (as NumPy conjugates it), cut to `mode`."""
     a, v = _operands(a, v, "correlate")
     n, m = a.shape[0], v.shape[0]
-    kernel = flip(conjugate(v) if np.iscomplexobj(strip(v)) else v)
+    kernel = flip(conjugate(v) if np.iscomplexobj(value_of(v)) else v)
     # NumPy centres 'same' differently when it swaps the operands (a shorter than v).
     centre = (min(n, m) - 1) // 2 if n >= m else (min(n, m) - 1) - (min(n, m) - 1) // 2
     return _in_mode(a, kernel, mode, centre)
@@ -192,7 +192,7 @@ def polyint(p: Any, m: int = 1, k: Any = None) -> Any:
 def polydiv(u: Any, v: Any) -> tuple[Any, Any]:
     """``np.polydiv``: quotient and remainder by NumPy's long division, step by step."""
     u, v = atleast_1d(asarray(u)) + 0.0, atleast_1d(asarray(v)) + 0.0
-    dtype = np.result_type(strip(_getitem(u, 0)) + strip(_getitem(v, 0)))
+    dtype = np.result_type(value_of(_getitem(u, 0)) + value_of(_getitem(v, 0)))
     m, n = u.shape[0] - 1, v.shape[0] - 1
     scale = 1.0 / _getitem(v, 0)
     r, q = _cast(u, dtype), []
@@ -201,7 +201,7 @@ def polydiv(u: Any, v: Any) -> tuple[Any, Any]:
         q.append(d)
         r = concatenate([_getitem(r, slice(0, k)), _getitem(r, slice(k, k + n + 1)) - d * v,
                          _getitem(r, slice(k + n + 1, None))])
-    while np.allclose(strip(_getitem(r, 0)), 0, rtol=1e-14) and r.shape[-1] > 1:
+    while np.allclose(value_of(_getitem(r, 0)), 0, rtol=1e-14) and r.shape[-1] > 1:
         r = _getitem(r, slice(1, None))
     return (stack(q) if q else np.zeros(1, dtype)), r
 
@@ -222,8 +222,8 @@ def poly(seq_of_zeros: Any) -> Any:
     a: Any = np.ones(1, dtype)
     for k in range(zeros.shape[0]):
         a = convolve(a, stack([np.ones((), dtype), -_getitem(zeros, k)]))
-    roots = np.asarray(strip(zeros), complex)
-    if np.iscomplexobj(strip(a)) and np.all(np.sort(roots) == np.sort(roots.conjugate())):
+    roots = np.asarray(value_of(zeros), complex)
+    if np.iscomplexobj(value_of(a)) and np.all(np.sort(roots) == np.sort(roots.conjugate())):
         a = real(a)
     return a
 
@@ -236,7 +236,7 @@ def _roots_vjp(g: Any, ans: Any, p: Any) -> Any:
     # A simple root r of p moves by -(sum_k dp_k r^(n-k)) / p'(r) (implicit differentiation
     # of p(r) = 0); a repeated root has no derivative (p'(r) = 0 gives inf). Leading zeros,
     # which NumPy drops, do not move any root.
-    nonzero = np.flatnonzero(strip(p))
+    nonzero = np.flatnonzero(value_of(p))
     if nonzero.size == 0 or np.shape(ans)[0] == 0:
         return None
     lead = int(nonzero[0])
@@ -257,7 +257,7 @@ def trim_zeros(filt: Any, trim: str = "fb", axis: Any = None) -> Any:
     """``np.trim_zeros``: the slice of `filt` between its first and last nonzero entries
     (found on its values, as NumPy finds them), so ``np.poly1d`` takes traced coefficients."""
     filt = asarray(filt)
-    plain = np.asarray(strip(filt))
+    plain = np.asarray(value_of(filt))
     trim = trim.lower()
     if trim not in {"fb", "bf", "f", "b"}:
         raise ValueError(f"unexpected character(s) in `trim`: {trim!r}")
@@ -295,7 +295,7 @@ def interp(x: Any, xp: Any, fp: Any, left: Any = None, right: Any = None, period
         >>> tapegrad.grad(lambda x: np.interp(x, [0.0, 1.0, 3.0], [0.0, 2.0, 3.0]))(1.0)
         np.float64(0.5)
     """
-    dtype = np.complex128 if np.iscomplexobj(strip(fp)) else np.float64
+    dtype = np.complex128 if np.iscomplexobj(value_of(fp)) else np.float64
     x = _cast(asarray(x), np.float64)
     xp = _cast(asarray(xp), np.float64)
     fp = _cast(asarray(fp), dtype)
@@ -308,13 +308,13 @@ def interp(x: Any, xp: Any, fp: Any, left: Any = None, right: Any = None, period
             raise ValueError("period must be a non-zero value")
         period, left, right = abs(period), None, None
         x, xp = x % period, xp % period
-        order = np.argsort(strip(xp))
+        order = np.argsort(value_of(xp))
         xp, fp = take(xp, order), take(fp, order)
         xp = concatenate([_getitem(xp, slice(-1, None)) - period, xp, _getitem(xp, slice(0, 1)) + period])
         fp = concatenate([_getitem(fp, slice(-1, None)), fp, _getitem(fp, slice(0, 1))])
     left = _getitem(fp, 0) if left is None else left
     right = _getitem(fp, -1) if right is None else right
-    knots, at = strip(xp), strip(x)
+    knots, at = value_of(xp), value_of(x)
     if knots.shape[0] == 1:
         inside = broadcast_to(_getitem(fp, 0), np.shape(at))
     else:
@@ -322,7 +322,7 @@ def interp(x: Any, xp: Any, fp: Any, left: Any = None, right: Any = None, period
         x0, x1, f0, f1 = take(xp, j), take(xp, j + 1), take(fp, j), take(fp, j + 1)
         width = x1 - x0
         # A zero-width segment (a repeated knot) is a jump: flat on either side of it.
-        flat = strip(width) == 0
+        flat = value_of(width) == 0
         slope = where(flat, 0.0, (f1 - f0) / where(flat, 1.0, width))
         inside = slope * (x - x0) + f0
     out = _cast(where(at < knots[0], left, where(at > knots[-1], right, inside)), dtype)
@@ -545,7 +545,7 @@ def polyfit(x: Any, y: Any, deg: int, rcond: Any = None, full: bool = False, w: 
     scale = sqrt(sum(lhs * lhs, axis=0))
     lhs = lhs / scale
     rcond = x.shape[0] * np.finfo(np.result_type(x)).eps if rcond is None else rcond
-    if np.linalg.matrix_rank(strip(lhs), rcond * np.linalg.norm(strip(lhs), 2)) < order:
+    if np.linalg.matrix_rank(value_of(lhs), rcond * np.linalg.norm(value_of(lhs), 2)) < order:
         raise NotDifferentiableError(
             f"polyfit of degree {deg} through these points is rank-deficient{at_user_line()}: "
             f"it needs at least {order} distinct x values, and the least-squares coefficients "
@@ -586,7 +586,7 @@ def sinc(x: Any) -> Any:
     """
     x = asarray(x)
     y = np.pi * x
-    near = np.abs(strip(y)) < 0.5
+    near = np.abs(value_of(y)) < 0.5
     safe = where(near, 1.0, y)
     series: Any = 0.0
     near_y = where(near, y, 0.0)  # keeps the unused branch finite, so its cotangent is 0

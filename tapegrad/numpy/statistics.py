@@ -32,7 +32,7 @@ from tapegrad.numpy.manipulation import (
 )
 from tapegrad.numpy.reductions import _along_last, average, sum
 from tapegrad.registry import Primitive, defjvp, defvjp
-from tapegrad.tracer import Tracer, strip, strip_unbatched
+from tapegrad.tracer import Tracer, value_of, strip_unbatched
 
 sort_sharing_ties = Primitive("sort_sharing_ties", lambda x: np.sort(x, axis=-1))
 """``np.sort(x, axis=-1)``, whose gradient is shared equally within each run of equal values."""
@@ -41,7 +41,7 @@ sort_sharing_ties = Primitive("sort_sharing_ties", lambda x: np.sort(x, axis=-1)
 def share_ties(v: Any, sorted_values: Any) -> Any:
     """`v` (one number per sorted value) averaged over each run of equal sorted values along
     the last axis; `v` itself when no two values are equal."""
-    s = np.asarray(strip(sorted_values))
+    s = np.asarray(value_of(sorted_values))
     starts = np.ones(s.shape, bool)
     starts[..., 1:] = s[..., 1:] != s[..., :-1]
     if starts.all():
@@ -49,7 +49,7 @@ def share_ties(v: Any, sorted_values: Any) -> Any:
     # Every row starts a run, so runs found in the flattened array never cross rows.
     first = np.flatnonzero(starts)
     counts = np.diff(np.append(first, s.size))
-    if type(v) is not Tracer:  # a plain cotangent: sum each run in one call
+    if not isinstance(v, Tracer):  # a plain cotangent: sum each run in one call
         means = np.add.reduceat(np.ravel(v), first) / counts
         return np.repeat(means, counts).reshape(np.shape(v)).astype(v.dtype, copy=False)
     # A traced one (higher order): the same sums, as a differentiable scatter-add and gather.
@@ -111,14 +111,14 @@ def _order_statistics(a: Any, q: Any, axis: Any, keepdims: bool, method: str, sk
         raise TypeError("a must be an array of real numbers")
     weak_q = type(q) in (int, float)  # NumPy then mixes in a's precision (below)
     q = array(q)
-    q_plain = np.asarray(strip(q))
+    q_plain = np.asarray(value_of(q))
     if not median and (np.any(q_plain < 0) or np.any(q_plain > 1)):
         raise ValueError("Quantiles must be in the range [0, 1]")
 
     flat = _along_last(a, axis)[0] if a.ndim else reshape(a, (1,))
     ordered = sort_sharing_ties(flat)  # (kept..., n), NaNs last
     kept = tuple(flat.shape[:-1])
-    plain = np.asarray(strip(ordered))
+    plain = np.asarray(value_of(ordered))
     count = np.sum(~np.isnan(plain), axis=-1) if skip_nan else np.full(kept, flat.shape[-1])
     q = reshape(q, q.shape + (1,) * len(kept))  # quantiles first, then the kept axes
     lower, upper, gamma = _neighbours(q, count, method, median)
@@ -129,10 +129,10 @@ def _order_statistics(a: Any, q: Any, axis: Any, keepdims: bool, method: str, sk
     elif gamma is None:
         result = below
     else:
-        result = _lerp(below, above, gamma, np.result_type(strip(a)) if weak_q else None)
+        result = _lerp(below, above, gamma, np.result_type(value_of(a)) if weak_q else None)
     missing = count == 0 if skip_nan else np.isnan(plain[..., -1])
     if np.any(missing):
-        result = where(missing, np.array(np.nan, np.result_type(strip(result))), result)
+        result = where(missing, np.array(np.nan, np.result_type(value_of(result))), result)
     if keepdims:
         reduced = set(range(a.ndim)) if axis is None else {d % a.ndim for d in np.atleast_1d(axis).tolist()}
         shape = tuple(1 if d in reduced else s for d, s in enumerate(a.shape))
@@ -143,7 +143,7 @@ def _order_statistics(a: Any, q: Any, axis: Any, keepdims: bool, method: str, sk
 def _neighbours(q: Any, count: Any, method: str, median: bool) -> tuple[Any, Any, Any]:
     """For each quantile `q` of `count` sorted values: the ranks of the values below and
     above it, and the weight of the one above (traced if `q` is; None: take the one below)."""
-    q_plain = np.asarray(strip(q))
+    q_plain = np.asarray(value_of(q))
     # Counts enter the arithmetic in q's precision, as NumPy's Python-int count does.
     sizes = count.astype(q_plain.dtype) if q_plain.dtype.kind == "f" else count
     gamma: Any = None
@@ -156,9 +156,9 @@ def _neighbours(q: Any, count: Any, method: str, median: bool) -> tuple[Any, Any
         gamma = np.where(lower == upper, 0.0, 0.5)
     else:
         virtual = _virtual_index(sizes, q, method)
-        lower = np.floor(strip(virtual))
+        lower = np.floor(value_of(virtual))
         gamma = virtual - lower
-        past_end = strip(virtual) >= count - 1  # NumPy takes the last value there
+        past_end = value_of(virtual) >= count - 1  # NumPy takes the last value there
         lower, upper = np.where(past_end, count - 1, lower), np.where(past_end, count - 1, lower + 1)
     last = np.maximum(count - 1, 0)  # an all-NaN slice: any rank will do, its result is NaN
     lower, upper = (np.clip(rank, 0, last).astype(np.intp) for rank in (lower, upper))
@@ -173,7 +173,7 @@ def _lerp(below: Any, above: Any, gamma: Any, precision: Any = None) -> Any:
     weight, complement = gamma, 1 - gamma
     if precision is not None:
         weight, complement = np.asarray(weight, precision), np.asarray(complement, precision)
-    return where(strip(gamma) >= 0.5, above - step * complement, below + step * weight)
+    return where(value_of(gamma) >= 0.5, above - step * complement, below + step * weight)
 
 
 def _no_out(name: str, out: Any) -> None:
@@ -198,8 +198,8 @@ def median(a: Any, axis: Any = None, out: Any = None, overwrite_input: bool = Fa
         array([0. , 0. , 0.5, 0.5])
     """
     _no_out("median", out)
-    if size_of(strip(a)) == 0:  # no values: NaN (with NumPy's warning), a constant
-        return np.median(strip(a), axis=axis, keepdims=keepdims)
+    if size_of(value_of(a)) == 0:  # no values: NaN (with NumPy's warning), a constant
+        return np.median(value_of(a), axis=axis, keepdims=keepdims)
     return _order_statistics(a, 0.5, axis, keepdims, "linear", skip_nan=False, median=True)
 
 
@@ -208,8 +208,8 @@ def nanmedian(a: Any, axis: Any = None, out: Any = None, overwrite_input: bool =
               keepdims: bool = False) -> Any:
     """``np.nanmedian``: the median of the non-NaN values (NaNs get a zero gradient)."""
     _no_out("nanmedian", out)
-    if size_of(strip(a)) == 0:
-        return np.nanmedian(strip(a), axis=axis, keepdims=keepdims)
+    if size_of(value_of(a)) == 0:
+        return np.nanmedian(value_of(a), axis=axis, keepdims=keepdims)
     return _order_statistics(a, 0.5, axis, keepdims, "linear", skip_nan=True, median=True)
 
 
@@ -230,8 +230,8 @@ def quantile(a: Any, q: Any, axis: Any = None, out: Any = None, overwrite_input:
             "only with method='inverted_cdf', a step function of the data that tapegrad does "
             "not differentiate. Use tapegrad.stop_gradient on the data."
         )
-    if size_of(strip(a)) == 0:
-        return np.quantile(strip(a), strip(q), axis=axis, method=method, keepdims=keepdims)
+    if size_of(value_of(a)) == 0:
+        return np.quantile(value_of(a), value_of(q), axis=axis, method=method, keepdims=keepdims)
     return _order_statistics(a, q, axis, keepdims, method, skip_nan=False)
 
 
@@ -242,8 +242,8 @@ def nanquantile(a: Any, q: Any, axis: Any = None, out: Any = None, overwrite_inp
     _no_out("nanquantile", out)
     if weights is not None:
         return quantile(a, q, weights=weights)  # the same refusal
-    if size_of(strip(a)) == 0:
-        return np.nanquantile(strip(a), strip(q), axis=axis, method=method, keepdims=keepdims)
+    if size_of(value_of(a)) == 0:
+        return np.nanquantile(value_of(a), value_of(q), axis=axis, method=method, keepdims=keepdims)
     return _order_statistics(a, q, axis, keepdims, method, skip_nan=True)
 
 
@@ -288,7 +288,7 @@ def cov(m: Any, y: Any = None, rowvar: bool = True, bias: bool = False, ddof: An
     if m.ndim > 2 or (y is not None and y.ndim > 2):
         raise ValueError("m and y have more than 2 dimensions")
     if dtype is None:
-        dtype = np.result_type(*strip([m] if y is None else [m, y]), np.float64)
+        dtype = np.result_type(*value_of([m] if y is None else [m, y]), np.float64)
     X = _as_rows(m, dtype)
     if y is not None:
         Y = _as_rows(y, dtype)
@@ -301,7 +301,7 @@ def cov(m: Any, y: Any = None, rowvar: bool = True, bias: bool = False, ddof: An
         ddof = 0 if bias else 1
     w = None
     if fweights is not None:
-        w = np.asarray(strip(fweights), dtype=float)
+        w = np.asarray(value_of(fweights), dtype=float)
     if aweights is not None:
         aweights = astype(array(aweights), np.float64)  # NumPy's weights are float64
         w = aweights if w is None else w * aweights
@@ -315,7 +315,7 @@ def cov(m: Any, y: Any = None, rowvar: bool = True, bias: bool = False, ddof: An
         fact = w_sum - ddof
     else:
         fact = w_sum - ddof * sum(w * aweights) / w_sum
-    if np.any(strip(fact) <= 0):
+    if np.any(value_of(fact) <= 0):
         warnings.warn("Degrees of freedom <= 0 for slice", RuntimeWarning, stacklevel=2)
         fact = 0.0
     centred = X - reshape(mean, (-1, 1))
@@ -332,7 +332,7 @@ def corrcoef(x: Any, y: Any = None, rowvar: bool = True, *, dtype: Any = None) -
         return c / c
     stddev = sqrt(real(diagonal(c)))
     c = c / reshape(stddev, (-1, 1)) / reshape(stddev, (1, -1))
-    if np.iscomplexobj(strip(c)):
+    if np.iscomplexobj(value_of(c)):
         return clip(real(c), -1, 1) + 1j * imag(c)
     return clip(c, -1, 1)
 

@@ -20,26 +20,18 @@ from tapegrad.numpy._wrap import by_numpy
 from tapegrad.registry import Primitive
 from tapegrad.tracer import Tracer, duplicate, set_conversion_hint
 
-_EMPTY: dict[str, Any] = {}
+# NumPy's ufuncs whose call without keywords is their primitive's call (no options to apply).
+_PLAIN_UFUNCS: dict[Any, Primitive] = {
+    fun: prim for fun, prim in by_numpy.items()
+    if isinstance(fun, np.ufunc) and type(prim) is Primitive and prim.fun is fun
+}
 
 
 def _binary_operator(prim: Primitive, reflected: bool = False) -> Callable[[Tracer, Any], Any]:
-    """The method ``t <op> other`` (``other <op> t`` if `reflected`) for the primitive `prim`.
-
-    When `other` is a constant or a tracer of the same trace (almost always), this tracer's
-    trace is the innermost one involved, so the call goes straight to its ``process``, past
-    the primitive's search for the innermost trace. Other cases take the primitive's path.
-    """
-
-    def operator(self: Tracer, other: Any) -> Any:
-        kind = type(other)
-        if (kind is Tracer and other._trace is not self._trace) or kind is list or kind is tuple:
-            return prim(other, self) if reflected else prim(self, other)
-        if reflected:
-            return self._trace.process_binary(prim, other, self)
-        return self._trace.process_binary(prim, self, other)
-
-    return operator
+    """The method ``t <op> other`` (``other <op> t`` if `reflected`): the primitive's call."""
+    if reflected:
+        return lambda self, other: prim(other, self)
+    return lambda self, other: prim(self, other)
 
 
 class TracerMethods:
@@ -48,18 +40,10 @@ class TracerMethods:
     # -- NumPy protocols -----------------------------------------------------------------
     def __array_ufunc__(self: Any, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
         if method == "__call__" and not kwargs:
-            # np.sin(t), a * t: when every traced input is of this tracer's trace (almost
-            # always), record straight on it, as the operators do.
-            target = by_numpy.get(ufunc)
-            if type(target) is Primitive and target.differentiable:
-                trace = self._trace
-                if len(inputs) == 1:  # then it is this tracer
-                    return trace.process(target, inputs, _EMPTY)
-                for x in inputs:
-                    kind = type(x)
-                    if (kind is Tracer and x._trace is not trace) or kind is list or kind is tuple:
-                        return target(*inputs)
-                return trace.process(target, inputs, _EMPTY)
+            # np.sin(t), a * t: the ufunc's primitive, called as tnp.sin(t) would be.
+            target = _PLAIN_UFUNCS.get(ufunc)
+            if target is not None:
+                return target(*inputs)
         return dispatch.ufunc(ufunc, method, inputs, kwargs)
 
     def __array_function__(self: Any, func: Any, types: Any, args: Any, kwargs: Any) -> Any:

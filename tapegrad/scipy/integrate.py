@@ -46,7 +46,7 @@ from tapegrad.numpy.manipulation import concatenate, ravel, reshape, stack, tran
 from tapegrad.numpy.reductions import sum
 from tapegrad.pytree import TreeDef, tree_flatten, tree_unflatten
 from tapegrad.registry import Primitive, defvjp_all, holds_tracer
-from tapegrad.tracer import strip
+from tapegrad.tracer import value_of
 from tapegrad.transforms import vjp
 
 _BACKWARD_OPTIONS = ("rtol", "atol", "mxstep", "hmax", "hmin", "mxordn", "mxords")
@@ -65,7 +65,7 @@ _odeint = Primitive("scipy.integrate.odeint", _solve)
 
 def _is_parameter(leaf: Any) -> bool:
     """Whether an args leaf is differentiated: a real floating array or number."""
-    return np.result_type(strip(leaf)).kind == "f"
+    return np.result_type(value_of(leaf)).kind == "f"
 
 
 def _odeint_vjp(g: Any, ans: Any, y0: Any, t: Any, *leaves: Any, func: Callable[..., Any],
@@ -144,7 +144,7 @@ def odeint(func: Callable[..., Any], y0: Any, t: Any, args: Any = (), Dfun: Any 
             f"{at_user_line()}: the solver's diagnostics are not differentiable. Call it again "
             "outside the differentiated function (on plain values) to read them."
         )
-    if np.iscomplexobj(strip(y0)):
+    if np.iscomplexobj(value_of(y0)):
         raise NotDifferentiableError(
             f"tapegrad differentiates odeint for real states only; y0 is complex{at_user_line()}. "
             "Split the state into real and imaginary parts."
@@ -227,14 +227,14 @@ def solve_ivp(fun: Callable[..., Any], t_span: Any, y0: Any, method: Any = "RK45
             f"times t_eval given, and no events or dense output; got {', '.join(refused)}{at_user_line()}. "
             "Pass t_eval (the times where you need y), and find event times on plain values first."
         )
-    if np.iscomplexobj(strip(y0)):
+    if np.iscomplexobj(value_of(y0)):
         raise NotDifferentiableError(
             f"tapegrad differentiates solve_ivp for real states only; y0 is complex{at_user_line()}. "
             "Split the state into real and imaginary parts."
         )
     result = SimpleNamespace()  # not a dict: tapegrad unwraps dicts in parameters into copies
     t0, t_end = t_span
-    y = _solve_ivp(y0, t0, t_eval, *leaves, func=fun, treedef=treedef, t_end=strip(t_end), method=method,
+    y = _solve_ivp(y0, t0, t_eval, *leaves, func=fun, treedef=treedef, t_end=value_of(t_end), method=method,
                    options=dict(options, vectorized=vectorized), result=result)
     solution = result.solution
     solution.y = y

@@ -45,7 +45,7 @@ from tapegrad.numpy.elementwise import where
 from tapegrad.numpy.manipulation import concatenate, expand_dims, tril, triu
 from tapegrad.numpy.products import _swap_last, matmul
 from tapegrad.registry import Primitive, defjvp, defvjp, defvjp_all, holds_tracer
-from tapegrad.tracer import strip, strip_gradients
+from tapegrad.tracer import value_of, strip_gradients
 
 
 def _scipy_first(scipy_fun: Callable[..., Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -145,7 +145,7 @@ def _as_dtype_of(ct: Any, x: Any) -> Any:
 
 
 def _real_only(name: str, *arrays: Any) -> None:
-    if any(np.iscomplexobj(strip(a)) for a in arrays):
+    if any(np.iscomplexobj(value_of(a)) for a in arrays):
         raise NotDifferentiableError(
             f"tapegrad differentiates scipy.linalg.{name} for real matrices only; this one is "
             f"complex{at_user_line()}. Split it into real and imaginary parts, or use "
@@ -159,7 +159,7 @@ def _trans_code(trans: Any, a: Any, name: str) -> int:
     if code is None:
         raise ValueError(f"{name}: trans must be 0, 1, 2, 'N', 'T' or 'C'; got {trans!r}")
     if code == 2:
-        if np.iscomplexobj(strip(a)):
+        if np.iscomplexobj(value_of(a)):
             raise NotDifferentiableError(
                 f"tapegrad differentiates scipy.linalg.{name} with trans='C' for real matrices only "
                 f"(where it equals trans='T'){at_user_line()}. Conjugate the matrix yourself and pass "

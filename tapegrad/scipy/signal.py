@@ -29,7 +29,7 @@ import scipy.signal as _ss  # type: ignore[import-untyped, unused-ignore]
 from tapegrad.errors import NotDifferentiableError, at_user_line
 from tapegrad.numpy.manipulation import pad
 from tapegrad.registry import Primitive, defvjp
-from tapegrad.tracer import strip
+from tapegrad.tracer import value_of
 
 convolve = Primitive("scipy.signal.convolve", _ss.convolve)
 correlate = Primitive("scipy.signal.correlate", _ss.correlate)
@@ -38,7 +38,7 @@ correlate = Primitive("scipy.signal.correlate", _ss.correlate)
 def _in_full_window(g: Any, in1: Any, in2: Any) -> Any:
     """The cotangent `g` of a 'full', 'same' or 'valid' output, placed where that output sits
     in the 'full' output (zeros elsewhere): every mode is the full output's centred window."""
-    if any(np.iscomplexobj(strip(x)) for x in (g, in1, in2)):
+    if any(np.iscomplexobj(value_of(x)) for x in (g, in1, in2)):
         raise NotDifferentiableError(
             f"tapegrad differentiates scipy.signal.convolve and correlate for real inputs only"
             f"{at_user_line()}. Split complex signals into real and imaginary parts."

@@ -36,17 +36,20 @@ import tapegrad.numpy as tnp
 from tapegrad.errors import NotDifferentiableError, at_user_line
 from tapegrad.numpy._wrap import by_numpy, composite
 from tapegrad.numpy.reductions import unbroadcast
-from tapegrad.registry import Primitive, defjvp, defvjp, holds_tracer
-from tapegrad.tracer import strip
+from tapegrad.numpy.batching_rules import elementwise
+from tapegrad.registry import Primitive, defbatch, defjvp, defvjp, holds_tracer
+from tapegrad.tracer import value_of
 
 _SQRT_PI = math.sqrt(math.pi)
 _SQRT_2PI = math.sqrt(2 * math.pi)
 
 
 def wrap(fun: Callable[..., Any], *, differentiable: bool = True) -> Primitive:
-    """A primitive running SciPy's ufunc `fun`, also reached by plain SciPy calls on tracers."""
+    """A primitive running SciPy's ufunc `fun`, also reached by plain SciPy calls on tracers;
+    elementwise, so vmap batches it by broadcasting."""
     prim = Primitive(fun.__name__, fun, differentiable)
     by_numpy[fun] = prim
+    defbatch(prim, elementwise(prim))
     return prim
 
 
@@ -106,6 +109,7 @@ psi = digamma
 rgamma = wrap(sc.rgamma)
 gammasgn = wrap(sc.gammasgn, differentiable=False)
 _polygamma = Primitive("polygamma", sc.polygamma)
+defbatch(_polygamma, elementwise(_polygamma))
 polygamma = constant_in(_polygamma, "n", why=_INTEGER)
 _gammainc = wrap(sc.gammainc)
 gammainc = constant_in(_gammainc, "a", why="is a shape (the derivative in a has no closed form)")
@@ -152,8 +156,8 @@ partials(_betainc, None, None,
 def multigammaln(a: Any, d: int) -> Any:
     """The log of the multivariate gamma function: ``log(pi) d (d - 1) / 4`` plus
     ``sum(gammaln(a - j / 2) for j < d)``, SciPy's definition."""
-    if np.any(strip(a) <= 0.5 * (d - 1)):
-        raise ValueError(f"condition a ({strip(a)}) > 0.5 * (d-1) ({0.5 * (d - 1)}) not met")
+    if np.any(value_of(a) <= 0.5 * (d - 1)):
+        raise ValueError(f"condition a ({value_of(a)}) > 0.5 * (d-1) ({0.5 * (d - 1)}) not met")
     a = tnp.astype(a, np.float64)  # SciPy computes it in double precision, whatever a is
     return d * (d - 1) / 4 * math.log(math.pi) + sum(gammaln(a - j / 2) for j in range(d))
 
@@ -268,7 +272,7 @@ partials(sinc, _sinc_slope)
 
 def _logsumexp_shift(a: Any, axis: Any) -> Any:
     """The (constant) largest entry along `axis`, kept as a size-1 axis; 0 where it is inf."""
-    top = np.max(strip(a), axis=axis, keepdims=True)
+    top = np.max(value_of(a), axis=axis, keepdims=True)
     return np.where(np.isfinite(top), top, 0)
 
 
@@ -285,7 +289,7 @@ def logsumexp(a: Any, axis: Any = None, b: Any = None, keepdims: bool = False,
     terms = tnp.exp(a - shift) if b is None else b * tnp.exp(a - shift)
     total = tnp.sum(terms, axis=axis, keepdims=True)
     if return_sign:
-        sign = np.sign(strip(total))
+        sign = np.sign(value_of(total))
         total = total * sign
     out = tnp.log(total) + shift
     if not keepdims:
@@ -311,6 +315,7 @@ def log_softmax(x: Any, axis: Any = None) -> Any:
 
 # -- zeta functions ----------------------------------------------------------------------------
 _zeta = Primitive("zeta", sc.zeta)
+defbatch(_zeta, elementwise(_zeta))
 zeta = constant_in(_zeta, "x", why="is the exponent (the derivative in x has no SciPy function)")
 # d/dq zeta(x, q) = -x zeta(x + 1, q), the Hurwitz zeta function's shift property.
 partials(_zeta, None, lambda ans, x, q: -x * _zeta(x + 1, q))

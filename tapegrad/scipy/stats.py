@@ -34,7 +34,7 @@ import tapegrad.numpy as tnp
 from tapegrad.errors import NotDifferentiableError, at_user_line
 from tapegrad.registry import holds_tracer
 from tapegrad.scipy import special
-from tapegrad.tracer import strip
+from tapegrad.tracer import value_of
 
 _LOG_2PI = math.log(2 * math.pi)
 
@@ -46,7 +46,7 @@ def _inside(condition: Any, z: Any, safe: float) -> tuple[Any, Any]:
     evaluated at the safe value there, so its derivative is finite: ``where`` sends zero to
     the unused branch, but ``0 * nan`` would still be ``nan``.
     """
-    mask = np.asarray(strip(condition))
+    mask = np.asarray(value_of(condition))
     return mask, tnp.where(mask, z, safe)
 
 
@@ -335,12 +335,12 @@ class laplace:
     def cdf(x: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
         z = (x - loc) / scale
         tail = tnp.exp(-tnp.abs(z)) / 2  # the smaller of cdf and 1 - cdf
-        return tnp.where(strip(z) < 0, tail, 1 - tail)
+        return tnp.where(value_of(z) < 0, tail, 1 - tail)
 
     @staticmethod
     def logcdf(x: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
         z = (x - loc) / scale
-        return tnp.where(strip(z) < 0, -tnp.abs(z) - math.log(2), tnp.log1p(-tnp.exp(-tnp.abs(z)) / 2))
+        return tnp.where(value_of(z) < 0, -tnp.abs(z) - math.log(2), tnp.log1p(-tnp.exp(-tnp.abs(z)) / 2))
 
 
 @_like_scipy
@@ -395,7 +395,7 @@ class uniform:
     @staticmethod
     def logpdf(x: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
         z = (x - loc) / scale
-        inside = np.asarray(strip((z >= 0) & (z <= 1)))
+        inside = np.asarray(value_of((z >= 0) & (z <= 1)))
         return _outside_is(inside, -tnp.log(scale), -np.inf)
 
     @staticmethod
