@@ -22,12 +22,12 @@ from typing import Any
 import numpy as np
 
 import tapegrad.numpy as tnp
-from tapegrad.arrays import asarray_like, is_foreign, size, zeros_like
+from tapegrad.arrays import asarray_like, is_foreign, zeros_like
 from tapegrad.backward import backward
 from tapegrad.forward import _as_output_tangent, jvp, replay_forward
 from tapegrad.pytree import tree_unflatten
 from tapegrad.tape import Trace
-from tapegrad.tracer import value_of
+from tapegrad.tracer import dtype_of, shape_of, storage_of
 from tapegrad.transforms import (
     ArgNums,
     _as_gradient,
@@ -252,8 +252,7 @@ def _bases(shape: tuple[int, ...], dtype: Any, start: int, stop: int) -> np.ndar
 def _vectorized(vectorize: bool, x: Any) -> bool:
     """Whether the Jacobian blocks of `x` are computed in one vectorised pass: asked for, and
     `x` a non-empty NumPy value (Dask and CuPy arrays take the loop, whose rules they run)."""
-    value = value_of(x)
-    return vectorize and not is_foreign(value) and size(value) > 0
+    return vectorize and not is_foreign(storage_of(x)) and int(np.prod(shape_of(x))) > 0
 
 
 def _basis(like: Any, shape: tuple[int, ...], dtype: Any, j: int) -> Any:
@@ -262,7 +261,7 @@ def _basis(like: Any, shape: tuple[int, ...], dtype: Any, j: int) -> Any:
     kind = np.dtype(dtype).kind
     e = np.zeros(int(np.prod(shape, dtype=np.int64)), dtype if kind in "fc" else np.float64)
     e[j] = 1
-    return asarray_like(value_of(like), e.reshape(shape))
+    return asarray_like(storage_of(like), e.reshape(shape))
 
 
 def _assemble(parts: list[Any], out_shape: tuple[int, ...], x: Any, rows_first: bool) -> Any:
@@ -270,6 +269,6 @@ def _assemble(parts: list[Any], out_shape: tuple[int, ...], x: Any, rows_first: 
     into one array of shape ``out_shape + x.shape``; differentiable for higher orders."""
     shape = tuple(out_shape) + tuple(np.shape(x))
     if not parts:
-        return zeros_like(value_of(x), shape)
+        return zeros_like(storage_of(x), shape, dtype_of(x))
     stacked = tnp.stack(parts, axis=0 if rows_first else -1)
     return tnp.reshape(stacked, shape)

@@ -60,9 +60,10 @@ class BatchedValueError(ValueError):
     cannot be done. ``trace`` is the vmap call whose batch was read.
     """
 
-    def __init__(self, message: str, trace: object) -> None:
+    def __init__(self, message: str, trace: object, reading: str = "") -> None:
         super().__init__(message)
         self.trace = trace
+        self.reading = reading  # what read the batch, and where: "its truth value was asked (at ...)"
 
 
 class NonFiniteError(FloatingPointError):

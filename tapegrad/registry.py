@@ -120,6 +120,27 @@ class Primitive:
             return self.fun(*args, **kwargs)
         return trace.process(self, args, kwargs)
 
+    def _keywords_to_positions(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """Move keyword arguments into positions, so rules see every traced input by position."""
+        try:
+            bound = inspect.signature(self.fun).bind(*args, **kwargs)
+        except (TypeError, ValueError) as error:
+            raise TypeError(
+                f"{self.name}() received a traced value by keyword, and its signature could "
+                f"not be matched ({error}). Pass traced values positionally."
+            ) from None
+        bound.apply_defaults()
+        if holds_tracer(bound.kwargs.values()):
+            raise NotDifferentiableError(
+                f"{self.name}() received a traced value for a keyword-only parameter"
+                f"{at_user_line()}; tapegrad "
+                "differentiates positional parameters only. Pass it positionally, or wrap the "
+                "call in a function of your own that takes it positionally."
+            )
+        return bound.args, bound.kwargs
+
     @property
     def __wrapped__(self) -> Callable[..., Any]:
         # Lets inspect.signature(primitive) and help() show the wrapped function.

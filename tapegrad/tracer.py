@@ -197,12 +197,22 @@ def value_of(value: Any) -> Any:
     return value
 
 
+def storage_of(value: Any) -> Any:
+    """The array that holds `value`'s numbers, all tracers unwrapped (under vmap, the whole
+    batch's): for its array type (NumPy, Dask, CuPy) and memory layout only. Its shape and
+    numbers are not one example's; ask `shape_of` and `value_of` for those."""
+    while isinstance(value, Tracer):
+        value = value._value
+    return value
+
+
 def _batched_value_error(tracer: Tracer, what: str) -> BatchedValueError:
+    where = at_user_line()
     return BatchedValueError(
-        f"a value batched by vmap holds one value per example, and {what}{at_user_line()}: "
+        f"a value batched by vmap holds one value per example, and {what}{where}: "
         "one batch cannot answer for one example. Compute without reading values (np.where "
         "instead of `if`, masks instead of indices), or loop over the examples yourself.",
-        tracer._trace,
+        tracer._trace, f"{what}{where}",
     )
 
 

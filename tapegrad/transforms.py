@@ -28,7 +28,7 @@ from tapegrad.errors import (
 from tapegrad.guard import protect, written_constant_error
 from tapegrad.pytree import TreeDef, tree_flatten, tree_map, tree_unflatten
 from tapegrad.tape import Trace, new_trace
-from tapegrad.tracer import Tracer, value_of, strip_gradients
+from tapegrad.tracer import Tracer, dtype_of, storage_of, strip_gradients
 
 ArgNums = int | Sequence[int]
 ArgNames = str | Sequence[str]
@@ -172,7 +172,7 @@ def _split_aux(result: Any, has_aux: bool, f: Any, caller: str, trace: Trace) ->
     if not (type(result) is tuple and len(result) == 2):
         raise TypeError(
             f"{caller} with has_aux=True needs {_name(f)} to return a pair (output, aux), "
-            f"but it returned {_describe_value(value_of(result))}. Return `out, aux`, or drop has_aux."
+            f"but it returned {_describe_value(storage_of(result))}. Return `out, aux`, or drop has_aux."
         )
     out, aux = result
     return out, tree_map(lambda leaf: _unwrap(leaf, trace)[0], aux)
@@ -226,7 +226,7 @@ def _as_gradient(ct: Any, x: Any, scalar: bool) -> Any:
     if ct is None:
         ct = arrays.zeros_like(x)
     else:
-        if _dtype(value_of(ct)).kind == "c" and np.dtype(x.dtype).kind != "c":
+        if dtype_of(ct).kind == "c" and np.dtype(x.dtype).kind != "c":
             ct = np.real(ct)  # a real input's gradient is real (docs/complex.md)
         if isinstance(ct, Tracer):
             return ct if ct.dtype == x.dtype else tnp.astype(ct, x.dtype)

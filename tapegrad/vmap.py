@@ -15,8 +15,8 @@ from typing import Any, cast
 
 import numpy as np
 
-from tapegrad import numpy as tnp
 from tapegrad import batching
+from tapegrad import numpy as tnp
 from tapegrad.batching import BatchTrace, BatchTracer
 from tapegrad.errors import BatchedValueError, EscapedTracerError, at_user_line
 from tapegrad.pytree import TreeDef, tree_flatten, tree_unflatten
@@ -82,9 +82,9 @@ def _loop(f: Callable[..., Any], error: BatchedValueError, values: list[Any], ax
     name = _name(f)
     batching.fallback_counts[name] += 1
     warnings.warn(
-        f"vmap: {name} reads the values of its batched arguments ({error.args[0].split(':')[0]}), "
-        f"so it runs once per example (a Python loop). Results are right but slower; write it "
-        "without reading values (np.where instead of `if`) to batch it in one call.",
+        f"vmap: {name} reads the values of its batched arguments ({error.reading}), so it runs "
+        "once per example (a Python loop). Results are right but slower; write it without "
+        "reading values (np.where instead of `if`) to batch it in one call.",
         batching.LoopFallbackWarning, stacklevel=3,
     )
     if size == 0:

@@ -11,7 +11,6 @@ from rule_cases import CASES, Case
 
 import tapegrad
 import tapegrad.numpy as tnp
-from tapegrad import registry
 from tapegrad.pytree import tree_flatten, tree_map
 from tapegrad.registry import jvp_rule
 from tapegrad.testing import check_grads

@@ -16,7 +16,7 @@ import numpy as np
 from tapegrad.arrays import add_at, is_foreign, zeros_like
 from tapegrad.backward import IndexedCotangent
 from tapegrad.registry import Primitive, defvjp, holds_tracer
-from tapegrad.tracer import Tracer, value_of, strip_unbatched
+from tapegrad.tracer import Tracer, strip_unbatched, value_of
 
 _getitem = Primitive("getitem", operator.getitem)
 

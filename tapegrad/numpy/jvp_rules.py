@@ -20,7 +20,7 @@ from tapegrad.arrays import zeros_like
 from tapegrad.numpy import indexing, manipulation
 from tapegrad.numpy.reductions import expand_to
 from tapegrad.registry import Primitive, defjvp, defjvp_all
-from tapegrad.tracer import value_of
+from tapegrad.tracer import shape_of, storage_of
 
 
 def _linear(prim: Primitive) -> Any:
@@ -48,7 +48,7 @@ def _zeros_or(t: Any, like: Any) -> Any:
         return t
     # A constant may be a plain list (np.concatenate([x, [0.0]])), which has no dtype.
     like = like if hasattr(like, "dtype") else np.asarray(like)
-    return zeros_like(value_of(like), dtype=like.dtype)
+    return zeros_like(storage_of(like), shape_of(like), like.dtype)
 
 
 # -- arithmetic -----------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from tapegrad.numpy.products import _swap_last
 from tapegrad.numpy.products import matmul as _matmul
 from tapegrad.numpy.reductions import max, min, sum, unbroadcast
 from tapegrad.registry import Primitive, defjvp, defvjp
-from tapegrad.tracer import value_of, strip_unbatched
+from tapegrad.tracer import strip_unbatched, value_of
 
 _la = np.linalg
 inv = wrap(_la.inv, "linalg.inv")

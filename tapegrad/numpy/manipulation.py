@@ -13,7 +13,7 @@ from tapegrad.arrays import is_foreign, ones_like, zeros_like
 from tapegrad.errors import at_user_line
 from tapegrad.numpy._wrap import by_numpy, composite, implements, wrap
 from tapegrad.registry import Primitive, defvjp, defvjp_all, holds_tracer
-from tapegrad.tracer import Tracer, value_of, strip_unbatched
+from tapegrad.tracer import Tracer, strip_unbatched, value_of
 
 
 def _reshape(a: Any, shape: Any = None, order: str = "C", **kwargs: Any) -> Any:

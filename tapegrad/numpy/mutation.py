@@ -44,7 +44,7 @@ from tapegrad.numpy import construction, elementwise, indexing, linalg, linalg_m
 from tapegrad.numpy._wrap import by_numpy
 from tapegrad.registry import Primitive
 from tapegrad.tape import Trace
-from tapegrad.tracer import Tracer, dtype_of, duplicate, shape_of, value_of
+from tapegrad.tracer import Tracer, dtype_of, duplicate, shape_of, storage_of, value_of
 
 
 @attrs.frozen(eq=False)
@@ -91,26 +91,18 @@ class View:
     read_only: str | None = None
 
 
-def _storage(x: Any) -> Any:
-    """The array holding `x`'s numbers (under vmap, the whole batch's): for questions of memory
-    layout only (is it a view, what are its strides), never for the numbers themselves."""
-    while isinstance(x, Tracer):
-        x = x._value
-    return x
-
-
 # -- noting views -----------------------------------------------------------------------------
 def _note(prim: Primitive, args: tuple[Any, ...], kwargs: Any, out: Any) -> Any:
     """After `prim` ran on traced `args`: note each output NumPy would make a view of args[0]."""
     parent = args[0]
     if not isinstance(parent, Tracer):
         return out
-    parent_value = _storage(parent)
+    parent_value = storage_of(parent)
     several = type(out) is tuple or type(out) is list  # np.split returns a list
     for k, result in enumerate(out if several else (out,)):
         if not isinstance(result, Tracer) or result._trace is not parent._trace:
             continue
-        value = _storage(result)
+        value = storage_of(result)
         if type(value) is np.ndarray and type(parent_value) is np.ndarray \
                 and np.may_share_memory(value, parent_value):
             read_only = _READ_ONLY.get(prim)
@@ -216,8 +208,8 @@ def assign(target: Tracer, new: Any) -> None:
             "values exist only while it runs. Compute the new array and return it (or pass it "
             "out through has_aux) instead of writing it into the outer array."
         )
-    old = _storage(base)
-    if type(old) is np.ndarray and _storage(new_base).strides != old.strides:
+    old = storage_of(base)
+    if type(old) is np.ndarray and storage_of(new_base).strides != old.strides:
         new_base = indexing.index_update(_alias(base), new_base, Ellipsis)  # keep NumPy's layout
     _repoint(base, new_base)
     for other in _live_views(base):
@@ -271,7 +263,7 @@ def _repoint(tracer: Tracer, new: Tracer) -> None:
 
 def _check_in_place(ufunc: np.ufunc, target: Tracer, inputs: tuple[Any, ...]) -> None:
     """Raise NumPy's own error if ``ufunc(*inputs, out=target)`` is refused (shape, casting)."""
-    if not all(isinstance(v, (np.ndarray, np.generic, int, float, complex)) for v in map(_storage, (target, *inputs))):
+    if not all(isinstance(v, (np.ndarray, np.generic, int, float, complex)) for v in map(storage_of, (target, *inputs))):
         return  # another array type (Dask...) checks its own writes
     # Ones of each argument's shape and dtype (one example's, under vmap) stand in for them.
     ones = [np.ones(shape_of(x), dtype_of(x)) if isinstance(x, (Tracer, np.ndarray, np.generic)) else x

@@ -19,7 +19,7 @@ from tapegrad.numpy._wrap import composite, wrap
 from tapegrad.numpy.indexing import _getitem as getitem
 from tapegrad.numpy.manipulation import _concatenate, array, broadcast_to, expand_dims, reshape, transpose
 from tapegrad.registry import defvjp
-from tapegrad.tracer import Tracer, value_of, strip_gradients, strip_unbatched
+from tapegrad.tracer import Tracer, strip_gradients, strip_unbatched, value_of
 
 sum = wrap(np.sum)
 mean = wrap(np.mean)

@@ -32,7 +32,7 @@ from tapegrad.numpy.manipulation import (
 )
 from tapegrad.numpy.reductions import _along_last, average, sum
 from tapegrad.registry import Primitive, defjvp, defvjp
-from tapegrad.tracer import Tracer, value_of, strip_unbatched
+from tapegrad.tracer import Tracer, strip_unbatched, value_of
 
 sort_sharing_ties = Primitive("sort_sharing_ties", lambda x: np.sort(x, axis=-1))
 """``np.sort(x, axis=-1)``, whose gradient is shared equally within each run of equal values."""

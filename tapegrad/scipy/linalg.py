@@ -45,7 +45,7 @@ from tapegrad.numpy.elementwise import where
 from tapegrad.numpy.manipulation import concatenate, expand_dims, tril, triu
 from tapegrad.numpy.products import _swap_last, matmul
 from tapegrad.registry import Primitive, defjvp, defvjp, defvjp_all, holds_tracer
-from tapegrad.tracer import value_of, strip_gradients
+from tapegrad.tracer import strip_gradients, value_of
 
 
 def _scipy_first(scipy_fun: Callable[..., Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

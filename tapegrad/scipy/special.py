@@ -35,8 +35,8 @@ import scipy.special as sc
 import tapegrad.numpy as tnp
 from tapegrad.errors import NotDifferentiableError, at_user_line
 from tapegrad.numpy._wrap import by_numpy, composite
-from tapegrad.numpy.reductions import unbroadcast
 from tapegrad.numpy.batching_rules import elementwise
+from tapegrad.numpy.reductions import unbroadcast
 from tapegrad.registry import Primitive, defbatch, defjvp, defvjp, holds_tracer
 from tapegrad.tracer import value_of
 
