@@ -180,21 +180,28 @@ class BatchTrace(BaseTrace):
             return any(self.holds_batch(v) for v in value.values())
         return False
 
-    def example(self, value: Any, b: int) -> Any:
-        """`value` with our batch replaced by its `b`-th example, wherever it is held: in our
-        tracers directly, or inside the tracers of transforms nested within this vmap (through
-        the `example` primitive, which they record and differentiate)."""
+    def example(self, value: Any, b: int, anchor: Any) -> Any:
+        """`value` as example `b` sees it: our batch replaced by its `b`-th example, in our
+        tracers directly, and in the tracers of transforms nested within this vmap through the
+        `example` primitive, which they record and differentiate. A nested transform's tracer
+        is passed through `example` even when it holds no batch (a value every example shares):
+        its derivative differs per example, and `example`'s keeps them apart. `anchor` is a
+        tracer of ours that makes those calls reach this trace."""
         if isinstance(value, Tracer):
             if value._trace is self:
                 return take(value._value, value._dim, b)  # type: ignore[attr-defined]
-            if value._trace.level > self.level and self.holds_batch(value):
-                return example(value, b, target=self)
+            if value._trace.level > self.level:
+                return example(value, anchor, b=b, target=self)
             return value
         if type(value) is list or type(value) is tuple:
-            return type(value)(self.example(v, b) for v in value)
+            return type(value)(self.example(v, b, anchor) for v in value)
         if type(value) is dict:
-            return {k: self.example(v, b) for k, v in value.items()}
+            return {k: self.example(v, b, anchor) for k, v in value.items()}
         return value
+
+    def anchor(self) -> BatchTracer:
+        """A tracer of ours (zeros, one per example) that makes a call reach this trace."""
+        return self.wrap(np.zeros(self.size), 0)
 
     def map_examples(self, fun: Callable[..., Any], name: str, args: tuple[Any, ...],
                      kwargs: Mapping[str, Any]) -> Any:
@@ -205,8 +212,10 @@ class BatchTrace(BaseTrace):
         if not self.holds_batch((args, dict(kwargs))):
             return None  # the batch it read is not among its arguments: the caller decides
         self._count(name, composite=True)
-        results = [fun(*self.example(args, b), **self.example(dict(kwargs), b)) for b in range(self.size)]
-        return self.stack(name, results)
+        anchor = self.anchor()
+        results = [fun(*self.example(args, b, anchor), **self.example(dict(kwargs), b, anchor))
+                   for b in range(self.size)]
+        return self.stack(name, results, anchor)
 
     def rerun_per_example(self, fun: Callable[..., Any], name: str, args: tuple[Any, ...],
                           kwargs: Mapping[str, Any], error: BatchedValueError) -> Any:
@@ -223,9 +232,10 @@ class BatchTrace(BaseTrace):
     def _loop(self, primitive: Primitive, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
         """The fallback: call `primitive` once per example and stack the results."""
         self._count(primitive.name, composite=False)
-        results = [primitive(*self.example(args, b), **self.example(dict(kwargs), b))
+        anchor = self.anchor()
+        results = [primitive(*self.example(args, b, anchor), **self.example(dict(kwargs), b, anchor))
                    for b in range(self.size)]
-        return self.stack(primitive.name, results)
+        return self.stack(primitive.name, results, anchor)
 
     def _count(self, name: str, composite: bool) -> None:
         fallback_counts[name] += 1
@@ -247,7 +257,7 @@ class BatchTrace(BaseTrace):
                 "unknown. Skip empty batches, or write it for batches (tapegrad.defbatch)."
             )
 
-    def stack(self, name: str, results: list[Any]) -> Any:
+    def stack(self, name: str, results: list[Any], anchor: BatchTracer) -> Any:
         """One batched result from one result per example (a tracer of ours for arrays).
 
         Arrays are stacked along a new first axis; tuples and lists (several outputs) are
@@ -257,7 +267,7 @@ class BatchTrace(BaseTrace):
         first = results[0]
         if type(first) is tuple or type(first) is list:
             if all(type(r) is type(first) and len(r) == len(first) for r in results):
-                return type(first)(self.stack(name, [r[k] for r in results]) for k in range(len(first)))
+                return type(first)(self.stack(name, [r[k] for r in results], anchor) for k in range(len(first)))
         if not isinstance(first, VALUE_TYPES):
             if all(_same(r, first) for r in results):
                 return first
@@ -269,7 +279,6 @@ class BatchTrace(BaseTrace):
                 "one shape. Compute something of a fixed shape per example instead (e.g. a mask "
                 "with np.where rather than the indices np.nonzero returns)."
             )
-        anchor = self.wrap(np.zeros(self.size), 0)  # makes the call reach this trace
         return stack_examples_p(anchor, *results, target=self)
 
 
@@ -304,62 +313,60 @@ def front(x: Any, d: int | None, size: int) -> Any:
 
 
 # -- the primitives of the per-example loops -------------------------------------------------
-# Each names the vmap whose batch it takes apart or puts together (`target`). A trace nested
-# inside that vmap records them and differentiates them (they are linear); a vmap nested
-# inside it maps them over its own batch; the target itself does the work. On values that do
-# not hold the target's batch (constants), every example is the same value.
-example = Primitive("vmap_example", lambda x, b, target: x)
-"""``example(x, b, target=vmap's trace)``: the `b`-th example of the target's batch in `x`."""
+# Each names the vmap whose batch it takes apart or puts together (`target`) and carries a
+# tracer of it (`anchor`), so that the call always reaches it. A trace nested inside that vmap
+# records them and differentiates them (they are linear); a vmap nested inside it maps them
+# over its own batch; the target itself does the work. A value that does not hold the target's
+# batch is the same for every example.
+example = Primitive("vmap_example", lambda x, anchor, b, target: x)
+"""``example(x, anchor, b=..., target=vmap's trace)``: the `b`-th example of the target's batch in `x`."""
 stack_examples_p = Primitive("vmap_stack", lambda anchor, *results, target: np.stack(results))
-"""``stack_examples_p(anchor, *results, target=...)``: one example each, stacked into a batch."""
-embed_example = Primitive("vmap_embed", lambda g, like, b, target: g)
-"""``embed_example(g, like, b, target=...)``: a batch shaped as `like`'s, `g` at example `b`,
-zeros elsewhere: the transpose of `example`."""
+"""``stack_examples_p(anchor, *results, target=...)``: one result per example, stacked into a batch."""
+embed_example = Primitive("vmap_embed", lambda g, anchor, b, target: g)
+"""``embed_example(g, anchor, b=..., target=...)``: a batch holding `g` at example `b` and zeros
+elsewhere: the transpose of `example`."""
+
+
+def _ours(x: Any, trace: BatchTrace) -> bool:
+    return isinstance(x, BatchTracer) and x._trace is trace
 
 
 def _process_example(trace: BatchTrace, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
-    x, b = args
-    target = kwargs["target"]
+    x, anchor = args
+    b, target = kwargs["b"], kwargs["target"]
     if target is trace:
-        return take(x._value, x._dim, b) if isinstance(x, BatchTracer) and x._trace is trace else x
-    if isinstance(x, BatchTracer) and x._trace is trace:  # a vmap inside the target: map it
-        return trace.wrap(example(x._value, b, target=target), x._dim)
-    return example(x, b, target=target)
+        return take(x._value, x._dim, b) if _ours(x, trace) else x
+    if _ours(x, trace):  # a vmap inside the target: the same, for each of its examples
+        return trace.wrap(example(x._value, anchor, b=b, target=target), x._dim)
+    return example(x, anchor, b=b, target=target)
+
+
+def _process_embed(trace: BatchTrace, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
+    g, anchor = args
+    b, target = kwargs["b"], kwargs["target"]
+    if target is trace:
+        g_b = take(g._value, g._dim, b) if _ours(g, trace) else g
+        zero = g_b * 0
+        return trace.wrap(tnp.stack([g_b if e == b else zero for e in range(trace.size)]), 0)
+    if _ours(g, trace):
+        return trace.wrap(embed_example(g._value, anchor, b=b, target=target), g._dim)
+    return embed_example(g, anchor, b=b, target=target)
 
 
 def _process_stack(trace: BatchTrace, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
     anchor, *results = args
     target = kwargs["target"]
-    ours = [isinstance(r, BatchTracer) and r._trace is trace for r in results]
+    ours = [_ours(r, trace) for r in results]
     if target is trace:
         # A result may still hold our batch (a closure over a batched value): its own example.
         parts = [take(r._value, r._dim, b) if own else r for b, (r, own) in enumerate(zip(results, ours, strict=True))]
         return trace.wrap(tnp.stack(parts), 0)
     if not any(ours):
-        return stack_examples_p(anchor._value if isinstance(anchor, BatchTracer) and anchor._trace is trace
-                                else anchor, *results, target=target)
-    inner = [front(r._value, r._dim, trace.size) if own else front(r, None, trace.size)
-             for r, own in zip(results, ours, strict=True)]
-    raw_anchor = anchor._value if isinstance(anchor, BatchTracer) and anchor._trace is trace else anchor
-    # Each example of the target now has our batch first.
-    return trace.wrap(stack_examples_p(raw_anchor, *inner, target=target), 0)
-
-
-def _process_embed(trace: BatchTrace, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
-    g, like, b = args
-    target = kwargs["target"]
-    g_own = isinstance(g, BatchTracer) and g._trace is trace
-    like_own = isinstance(like, BatchTracer) and like._trace is trace
-    if target is trace:
-        g_b = take(g._value, g._dim, b) if g_own else g
-        zero = g_b * 0
-        parts = [g_b if e == b else zero for e in range(trace.size)]
-        return trace.wrap(tnp.stack(parts), 0)
-    if not g_own and not like_own:
-        return embed_example(g, like, b, target=target)
-    g_front = front(g._value if g_own else g, g._dim if g_own else None, trace.size)
-    like_front = front(like._value if like_own else like, like._dim if like_own else None, trace.size)
-    return trace.wrap(embed_example(g_front, like_front, b, target=target), 0)
+        return stack_examples_p(anchor, *results, target=target)
+    # A vmap inside the target: each result with our batch first, then stacked per example.
+    fronted = [front(r._value, r._dim, trace.size) if own else front(r, None, trace.size)
+               for r, own in zip(results, ours, strict=True)]
+    return trace.wrap(stack_examples_p(anchor, *fronted, target=target), 0)
 
 
 _PER_EXAMPLE_RULES: dict[Primitive, Callable[..., Any]] = {
@@ -368,7 +375,7 @@ _PER_EXAMPLE_RULES: dict[Primitive, Callable[..., Any]] = {
 
 
 def _stack_vjp(g: Any, ans: Any, anchor: Any, *results: Any, target: Any) -> tuple[Any, ...]:
-    return (None, *(example(g, b, target=target) for b in range(len(results))))
+    return (None, *(example(g, anchor, b=b, target=target) for b in range(len(results))))
 
 
 def _stack_jvp(tangents: tuple[Any, ...], ans: Any, anchor: Any, *results: Any, target: Any) -> Any:
@@ -376,9 +383,9 @@ def _stack_jvp(tangents: tuple[Any, ...], ans: Any, anchor: Any, *results: Any, 
     return stack_examples_p(anchor, *parts, target=target)
 
 
-defvjp(example, lambda g, ans, x, b, target: embed_example(g, x, b, target=target))
-defjvp(example, lambda t, ans, x, b, target: example(t, b, target=target))
+defvjp(example, lambda g, ans, x, anchor, b, target: embed_example(g, anchor, b=b, target=target))
+defjvp(example, lambda t, ans, x, anchor, b, target: example(t, anchor, b=b, target=target))
 defvjp_all(stack_examples_p, _stack_vjp)
 defjvp_all(stack_examples_p, _stack_jvp)
-defvjp(embed_example, lambda g, ans, gg, like, b, target: example(g, b, target=target))
-defjvp(embed_example, lambda t, ans, g, like, b, target: embed_example(t, like, b, target=target))
+defvjp(embed_example, lambda g, ans, gg, anchor, b, target: example(g, anchor, b=b, target=target))
+defjvp(embed_example, lambda t, ans, g, anchor, b, target: embed_example(t, anchor, b=b, target=target))

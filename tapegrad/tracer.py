@@ -216,6 +216,18 @@ def _batched_value_error(tracer: Tracer, what: str) -> BatchedValueError:
     )
 
 
+def carries_derivative(value: Any) -> bool:
+    """Whether `value` (nested in lists, tuples and dicts) holds a tracer of a differentiating
+    transform; a value batched by vmap alone carries none."""
+    if isinstance(value, Tracer):
+        return not value.batched or carries_derivative(value._value)
+    if type(value) is list or type(value) is tuple:
+        return any(carries_derivative(v) for v in value)
+    if type(value) is dict:
+        return any(carries_derivative(v) for v in value.values())
+    return False
+
+
 def strip_unbatched(value: Any) -> Any:
     """`value` with the tracers of every trace but vmap's unwrapped (nested as `value_of`).
 

@@ -13,7 +13,8 @@ import numpy as np
 from tapegrad.errors import NotDifferentiableError, at_user_line
 from tapegrad.numpy._wrap import by_numpy, implements, wrap
 from tapegrad.numpy.reductions import unbroadcast
-from tapegrad.registry import Primitive, defjvp, defvjp, holds_tracer
+from tapegrad.registry import Primitive, defjvp, defvjp
+from tapegrad.tracer import carries_derivative
 
 # -- arithmetic -----------------------------------------------------------------------------
 add = wrap(np.add)
@@ -297,7 +298,7 @@ i1 = Primitive("i1", _bessel_i1)
 @implements(np.ldexp)
 def ldexp(x1: Any, x2: Any) -> Any:
     """``np.ldexp``: ``x1 * 2 ** x2`` for an integer exponent `x2`, which is not differentiated."""
-    if holds_tracer([x2]):
+    if carries_derivative([x2]):
         raise NotDifferentiableError(
             f"np.ldexp(x1, x2) got a traced exponent x2{at_user_line()}, but ldexp's exponent is "
             "an integer, and integers are not differentiable. Pass constant integers (e.g. "

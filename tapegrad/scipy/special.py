@@ -37,8 +37,8 @@ from tapegrad.errors import NotDifferentiableError, at_user_line
 from tapegrad.numpy._wrap import by_numpy, composite
 from tapegrad.numpy.batching_rules import elementwise
 from tapegrad.numpy.reductions import unbroadcast
-from tapegrad.registry import Primitive, defbatch, defjvp, defvjp, holds_tracer
-from tapegrad.tracer import value_of
+from tapegrad.registry import Primitive, defbatch, defjvp, defvjp
+from tapegrad.tracer import carries_derivative, value_of
 
 _SQRT_PI = math.sqrt(math.pi)
 _SQRT_2PI = math.sqrt(2 * math.pi)
@@ -81,7 +81,7 @@ def constant_in(prim: Primitive, *parameters: str, why: str) -> Callable[..., An
     def call(*args: Any, **kwargs: Any) -> Any:
         for position, name in enumerate(parameters):
             value = args[position] if position < len(args) else kwargs.get(name)
-            if holds_tracer((value,)):
+            if carries_derivative(value):
                 raise NotDifferentiableError(
                     f"scipy.special.{prim.name}({', '.join(parameters)}, ...) got a traced value for "
                     f"{name}{at_user_line()}, but tapegrad differentiates {prim.name} only in its "

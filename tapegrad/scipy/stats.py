@@ -32,9 +32,8 @@ import numpy as np
 
 import tapegrad.numpy as tnp
 from tapegrad.errors import NotDifferentiableError, at_user_line
-from tapegrad.registry import holds_tracer
 from tapegrad.scipy import special
-from tapegrad.tracer import value_of
+from tapegrad.tracer import carries_derivative, value_of
 
 _LOG_2PI = math.log(2 * math.pi)
 
@@ -237,7 +236,7 @@ class poisson:
 
 def _counts(k: Any, loc: Any) -> Any:
     """``k - loc``, a count: a constant (a probability mass has no derivative in its point)."""
-    if holds_tracer((k, loc)):
+    if carries_derivative((k, loc)):
         raise NotDifferentiableError(
             f"tapegrad.scipy.stats.poisson got a traced count k or shift loc{at_user_line()}: a "
             "probability mass function is not differentiable in its (integer) point. Pass them "
