@@ -36,6 +36,8 @@ from tapegrad.forward import jvp
 from tapegrad.vmap import vmap
 from tapegrad.derivatives import hessian, hvp, jacfwd, jacobian
 from tapegrad.checkpoint import checkpoint, constant
+from tapegrad.flatten_util import flatten, ravel_pytree
+from tapegrad import optimizers
 from tapegrad.debug import debug_nans
 from tapegrad.tape_view import Tape, make_tape
 from tapegrad import testing
@@ -65,6 +67,7 @@ __all__ = [
     "defvjp",
     "defvjp_all",
     "elementwise_grad",
+    "flatten",
     "grad",
     "hessian",
     "holomorphic_grad",
@@ -74,7 +77,9 @@ __all__ = [
     "jvp",
     "make_tape",
     "numpy",
+    "optimizers",
     "primitive",
+    "ravel_pytree",
     "register_pytree",
     "stop_gradient",
     "testing",
