@@ -117,6 +117,10 @@ class BatchTrace(BaseTrace):
 
     new_input = wrap
 
+    def constant(self, value: Any) -> BatchTracer:
+        """`value`, one example's constant, repeated for every example of the batch."""
+        return self.wrap(np.broadcast_to(value, (self.size, *np.shape(value))), 0)
+
     def process(self, primitive: Primitive, args: tuple[Any, ...],
                 kwargs: Mapping[str, Any]) -> Any:
         """Apply `primitive` to the whole batch by its rule (or a loop), and wrap the result."""

@@ -141,6 +141,11 @@ class Primitive:
             )
         return bound.args, bound.kwargs
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # A pickled tape carries its primitives as copies for reading: the function travels by
+        # reference, the rules (often lambdas) stay behind.
+        return Primitive, (self.name, self.fun, self.differentiable)
+
     @property
     def __wrapped__(self) -> Callable[..., Any]:
         # Lets inspect.signature(primitive) and help() show the wrapped function.

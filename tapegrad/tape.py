@@ -94,6 +94,15 @@ class BaseTrace:
         """Apply `primitive` to `args`, some of which are this trace's tracers."""
         raise NotImplementedError
 
+    def constant(self, value: Any) -> Tracer:
+        """A tracer of this trace for `value`, a constant (one example's value, shared by all):
+        what a write of a whole constant into a traced array leaves there."""
+        return self.new_input(value)
+
+    def new_input(self, value: Any) -> Tracer:
+        """Wrap `value` as an input of this trace, in the next free slot."""
+        raise NotImplementedError
+
     def close(self) -> None:
         """Called once when the transform returns (normally or by an error)."""
         self.alive = False

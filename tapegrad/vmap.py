@@ -80,6 +80,13 @@ def _loop(f: Callable[..., Any], error: BatchedValueError, values: list[Any], ax
     """``f`` once per example, the outputs stacked along `out_axes`: vmap's meaning, for a
     function that reads the values of its batch (with the loop fallback's warning)."""
     name = _name(f)
+    if size == 0:
+        raise BatchedValueError(
+            f"vmap over an empty batch: {name} reads the values of its batched arguments "
+            f"({error.reading}), so it must run once per example, and with no example the "
+            "shapes of its results are unknown. Write it without reading values (np.where "
+            "instead of `if`), or skip empty batches.", error.trace, error.reading,
+        ) from None
     batching.fallback_counts[name] += 1
     warnings.warn(
         f"vmap: {name} reads the values of its batched arguments ({error.reading}), so it runs "
@@ -87,8 +94,6 @@ def _loop(f: Callable[..., Any], error: BatchedValueError, values: list[Any], ax
         "reading values (np.where instead of `if`) to batch it in one call.",
         batching.LoopFallbackWarning, stacklevel=3,
     )
-    if size == 0:
-        raise error
     outs = []
     for b in range(size):
         example = [x if a is None else batching.take(x, a, b) for x, a in zip(values, axes, strict=True)]

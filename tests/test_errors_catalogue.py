@@ -471,7 +471,7 @@ def vmap_python_branch() -> Any:
     def f(x):
         return x if np.sum(x) > 0 else -x
 
-    return tapegrad.vmap(f)(np.ones((3, 2)))
+    return tapegrad.vmap(f)(np.ones((0, 2)))  # a batch of no examples
 
 
 def vmap_results_of_different_shapes() -> Any:
@@ -663,9 +663,11 @@ CATALOGUE = [
             r"argument 0 \(x\) has 3 along axis 0; argument 1 \(y\) has 4 along axis 0", HERE,
             r"pass None in in_axes for an argument every example shares",
             "Give every batched argument the same number of examples, or mark shared ones None in in_axes."),
-    Mistake("a Python branch on a batched value (vmap)", vmap_python_branch, ValueError,
-            r"one bool per example", HERE, r"np.where\(cond, a, b\)",
-            "Choose per element with np.where instead of if/else."),
+    Mistake("a Python branch on a batched value, over an empty batch (vmap)", vmap_python_branch,
+            ValueError, r"empty batch: f reads the values of its batched arguments", HERE,
+            r"np.where instead of `if`\), or skip empty batches",
+            "Choose per element with np.where instead of if/else (over a non-empty batch vmap "
+            "runs such a function once per example, with a LoopFallbackWarning)."),
     Mistake("results of different shapes per example (vmap)", vmap_results_of_different_shapes, ValueError,
             r"nonzero returned results of different shapes for different examples", HERE,
             r"fixed shape per example.*np.where",

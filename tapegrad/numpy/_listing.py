@@ -24,9 +24,9 @@ class Supported:
         differentiable: false for functions that accept traced values but return plain ones.
         kind: the module that holds it (``"elementwise"``, ``"linalg"``...).
         vmap: how `tapegrad.vmap` batches it: ``"rule"`` (one call for the whole batch),
-            ``"composite"`` (built from primitives, batched through their rules) or
-            ``"loop fallback"`` (no batching rule yet, or a composite that reads plain values:
-            one call per example).
+            ``"composite"`` (built from primitives, batched through their rules; a body that
+            reads the values of its arguments runs once per example) or ``"loop fallback"``
+            (a primitive with no batching rule yet: one call per example).
     """
 
     name: str

@@ -247,18 +247,20 @@ def _cast(value: Any, dtype: np.dtype[Any]) -> Any:
 
 def _alias(tracer: Tracer) -> Tracer:
     """Another object for the same traced value: views made of it are not noted on `tracer`."""
-    return Tracer(tracer._trace, tracer._slot, tracer._value)
+    return tracer._rewrap(tracer._value, same_slot=True)
 
 
 def _as_tracer(trace: Trace, value: Any) -> Tracer:
     """`value` as a tracer: a constant written in whole gets a slot of its own (no entry)."""
     if isinstance(value, Tracer):
         return value
-    return trace.new_input(np.asarray(value))
+    return trace.constant(np.asarray(value))
 
 
 def _repoint(tracer: Tracer, new: Tracer) -> None:
     tracer._trace, tracer._slot, tracer._value = new._trace, new._slot, new._value
+    if new.batched:  # a vmap tracer knows its batch axis (the trace checked both are its own)
+        tracer._dim = new._dim  # type: ignore[attr-defined]
 
 
 def _check_in_place(ufunc: np.ufunc, target: Tracer, inputs: tuple[Any, ...]) -> None:
