@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import attrs
+from numpy import ndarray
 
 from tapegrad.errors import NotDifferentiableError, at_user_line
 from tapegrad.tracer import Tracer, strip_unbatched
@@ -84,10 +85,13 @@ class Primitive:
         and otherwise the innermost trace owning an argument processes the call."""
         top = None
         for arg in args:
+            kind = type(arg)
+            if kind is ndarray or kind is float or kind is int:
+                continue
             if isinstance(arg, Tracer):
                 if top is None or arg._trace.level > top.level:
                     top = arg._trace
-            elif (type(arg) is list or type(arg) is tuple) and holds_tracer(arg):
+            elif (kind is list or kind is tuple) and holds_tracer(arg):
                 return self._bind_rare(args, kwargs)
         if kwargs and holds_tracer(kwargs.values()):
             return self._bind_rare(args, kwargs)

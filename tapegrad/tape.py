@@ -176,62 +176,90 @@ class Trace(BaseTrace):
         return tracer
 
     def process(self, primitive: Primitive, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
-        """Run `primitive` on `args`, record it on the tape, and wrap its outputs as tracers."""
+        """Run `primitive` on `args`, record it on the tape, and wrap its outputs as tracers.
+
+        Values of ours that are tracers of outer transforms (under nested transforms), and
+        outer tracers among the arguments, stay as they are: calling the primitive again on
+        them, instead of its plain function, lets their own traces record it too.
+        """
         if not self.alive:
             raise escaped(primitive)
         n = len(args)
-        first = args[0] if n else None
-        if n == 1 and isinstance(first, Tracer) and first._trace is self:
+        x = args[0] if n else None
+        if n == 1 and type(x) is Tracer and x._trace is self:
             # One argument, ours: the commonest call, stored without tuples.
-            values: Any = first._value
-            in_slots: Any = first._slot
-            fun = primitive if isinstance(values, Tracer) else primitive.fun  # see below
+            values: Any = x._value
+            in_slots: Any = x._slot
+            fun = primitive.fun if type(values) is np.ndarray or not isinstance(values, Tracer) else primitive
             out = fun(values, **kwargs) if kwargs else fun(values)
+        elif n == 2 and not kwargs:  # x * y, x + 1.0, np.add(x, y)
+            y = args[1]
+            plain = True  # no outer tracer among the values: the plain function will do
+            if type(x) is Tracer and x._trace is self:
+                x_slot = x._slot
+                x = x._value
+                if type(x) is not np.ndarray and isinstance(x, Tracer):
+                    plain = False
+            else:
+                x_slot = None
+                if type(x) is np.ndarray:
+                    if id(x) not in self.seen:
+                        protect(x, self.seen, self.held)  # a constant the tape will hold: see guard
+                elif isinstance(x, Tracer):
+                    plain = False
+            if type(y) is Tracer and y._trace is self:
+                y_slot = y._slot
+                y = y._value
+                if type(y) is not np.ndarray and isinstance(y, Tracer):
+                    plain = False
+            else:
+                y_slot = None
+                if type(y) is np.ndarray:
+                    if id(y) not in self.seen:
+                        protect(y, self.seen, self.held)
+                elif type(y) is not float and type(y) is not int and isinstance(y, Tracer):
+                    plain = False
+            out = primitive.fun(x, y) if plain else primitive(x, y)
+            values, in_slots = (x, y), (x_slot, y_slot)
         else:
             values, in_slots, outer = self._unwrap(args)
-            # Outer tracers (arguments, or values of ours under nested transforms) stay in
-            # `values`: calling the primitive again lets their own trace record it.
             fun = primitive if outer else primitive.fun
             out = fun(*values, **kwargs) if kwargs else fun(*values)
-        return self._record(primitive, kwargs, values, in_slots, out)
-
-    def _record(self, primitive: Primitive, kwargs: Any, values: Any, in_slots: Any,
-                out: Any) -> Any:
-        """Append the record of a call that returned `out` (the one place a record is
-        appended); return `out` wrapped as tracers."""
+        # The one place a record is appended. No keywords are stored as None, not {}: a tuple
+        # holding a dict, even an empty one, stays tracked by the garbage collector.
         slot = self.n_slots
         index = self._indices.get(primitive)
-        if type(out) is np.ndarray and index is not None and self.observer is None:
-            # The common case: an array output of a primitive seen before.
+        if type(out) is np.ndarray and index is not None:  # the common case, inline
             self.n_slots = slot + 1
-            # No keywords are stored as None, not {}: a tuple holding a dict, even an empty
-            # one, stays tracked by the garbage collector.
-            self.records.append((index, kwargs or None, slot, out, values, in_slots))
             # Tracer(self, slot, out) without the Python-level call of __init__, the costliest
             # part of making one: allocate, then fill the three slots.
             result: Any = _new_object(Tracer)
             result._trace, result._slot, result._value = self, slot, out
-            return result
-        if type(out) is np.ndarray:
-            self.n_slots = slot + 1
-            result = Tracer(self, slot, out)
-        elif type(out) is tuple or type(out) is list:
+        else:
+            out, result, index = self._outputs(primitive, out, slot)
+        self.records.append((index, kwargs or None, slot, out, values, in_slots))
+        if self.observer is not None:
+            self.observer.entry_recorded(self.tape[-1])
+        return result
+
+    def _outputs(self, primitive: Primitive, out: Any, slot: int) -> tuple[Any, Any, int]:
+        """For a result that is not one array, or of a primitive new to this tape: the value to
+        record, the tracers to return, and the primitive's index (numbering it if new)."""
+        if type(out) is tuple or type(out) is list:
             container = type(out)  # the tape keeps a tuple; the caller gets NumPy's container
             out = tuple(o if isinstance(o, VALUE_TYPES) else as_value(o) for o in out)
             self.n_slots = slot + len(out)
-            result = container(Tracer(self, slot + k, o) for k, o in enumerate(out))
+            result: Any = container(Tracer(self, slot + k, o) for k, o in enumerate(out))
         else:
             if not isinstance(out, VALUE_TYPES):  # a NumPy scalar (x[i]) is, and often
                 out = as_value(out)
             self.n_slots = slot + 1
             result = Tracer(self, slot, out)
+        index = self._indices.get(primitive)
         if index is None:
             index = self._indices[primitive] = len(self.primitives)
             self.primitives.append(primitive)
-        self.records.append((index, kwargs or None, slot, out, values, in_slots))
-        if self.observer is not None:
-            self.observer.entry_recorded(self.tape[-1])
-        return result
+        return out, result, index
 
     def close(self) -> None:
         self.alive = False
