@@ -58,7 +58,6 @@ class BatchTracer(Tracer):
 
     __slots__ = ("_dim",)
     batched: ClassVar[bool] = True
-    _trace: BatchTrace
 
     def __init__(self, trace: BatchTrace, slot: int, value: Any, dim: int) -> None:
         super().__init__(trace, slot, value)
@@ -92,7 +91,8 @@ class BatchTracer(Tracer):
     __complex__ = __float__
 
     def _rewrap(self, value: Any, same_slot: bool = False) -> Tracer:
-        return self._trace.wrap(value, self._dim)
+        trace: BatchTrace = self._trace
+        return trace.wrap(value, self._dim)
 
 
 @attrs.define(eq=False)
@@ -115,7 +115,10 @@ class BatchTrace(BaseTrace):
         self.n_slots += 1
         return tracer
 
-    new_input = wrap
+    def new_input(self, value: Any, *how: Any) -> BatchTracer:
+        """`value`, the whole batch, as an input of this trace: ``new_input(value, dim)``."""
+        (dim,) = how
+        return self.wrap(value, dim)
 
     def constant(self, value: Any) -> BatchTracer:
         """`value`, one example's constant, repeated for every example of the batch."""

@@ -27,7 +27,7 @@ from tapegrad.backward import set_entry_locator
 from tapegrad.errors import NonFiniteError, SourceLocation, user_location
 from tapegrad.tape import Entry, Trace
 from tapegrad.tracer import value_of
-from tapegrad.transforms import _run
+from tapegrad.transforms import run
 
 ENVIRONMENT_VARIABLE = "TAPEGRAD_DEBUG_NANS"
 
@@ -156,7 +156,7 @@ def entry_location(trace: Trace, index: int) -> SourceLocation | None:
     f, args, kwargs, argnums = trace.origin
     token = _tape.observer_factory.set(_locating_observer)
     try:
-        rerun = _run(f, args, kwargs, argnums, False, "locating an entry").trace
+        rerun = run(f, args, kwargs, argnums, False, "locating an entry").trace
     except Exception:  # noqa: BLE001 (any failure only means the location stays unknown)
         return None
     finally:

@@ -22,22 +22,15 @@ from typing import Any
 import numpy as np
 
 import tapegrad.numpy as tnp
+from tapegrad import arguments
+from tapegrad.arguments import ArgNums
 from tapegrad.arrays import asarray_like, is_foreign, zeros_like
 from tapegrad.backward import backward
 from tapegrad.forward import _as_output_tangent, jvp, replay_forward
 from tapegrad.pytree import tree_unflatten
 from tapegrad.tape import Trace
 from tapegrad.tracer import dtype_of, shape_of, storage_of
-from tapegrad.transforms import (
-    ArgNums,
-    _as_gradient,
-    _dtype,
-    _run,
-    _selected,
-    _selection,
-    _substitute,
-    grad,
-)
+from tapegrad.transforms import as_gradient, grad, run
 from tapegrad.vmap import vmap
 
 
@@ -58,14 +51,14 @@ def jacobian(f: Callable[..., Any], argnums: ArgNums = 0, has_aux: bool = False,
         array([[2., 0.],
                [0., 4.]])
     """
-    chosen = _selection(argnums, None, "jacobian")
+    chosen = arguments.selection(argnums, None, "jacobian")
 
     @functools.wraps(f)
     def jacobian_f(*args: Any, **kwargs: Any) -> Any:
-        t = _run(f, args, kwargs, chosen.keys, has_aux, "jacobian")
+        t = run(f, args, kwargs, chosen.keys, has_aux, "jacobian")
         per_output = []
         for value, slot in zip(t.out_leaves, t.out_slots, strict=True):
-            shape, dtype = np.shape(value), _dtype(value)
+            shape, dtype = np.shape(value), dtype_of(value)
             if _vectorized(vectorize, value) and slot is not None and 0 not in shape:
                 blocks = _rows(t.trace, slot, shape, dtype, t.inputs)
                 per_output.append(chosen.pack(tree_unflatten(t.in_tree, blocks)))
@@ -76,7 +69,7 @@ def jacobian(f: Callable[..., Any], argnums: ArgNums = 0, has_aux: bool = False,
                 seed = _basis(value, shape, dtype, j)
                 cts = None if slot is None else backward(t.trace, [(slot, seed)])
                 for i, x in enumerate(t.inputs):
-                    rows[i].append(_as_gradient(None if cts is None else cts[i], x, False))
+                    rows[i].append(as_gradient(None if cts is None else cts[i], x, False))
             blocks = [_assemble(r, shape, x, rows_first=True)
                       for r, x in zip(rows, t.inputs, strict=True)]
             per_output.append(chosen.pack(tree_unflatten(t.in_tree, blocks)))
@@ -100,11 +93,11 @@ def jacfwd(f: Callable[..., Any], argnums: ArgNums = 0, has_aux: bool = False,
         array([[0., 0.],
                [1., 0.]])
     """
-    chosen = _selection(argnums, None, "jacfwd")
+    chosen = arguments.selection(argnums, None, "jacfwd")
 
     @functools.wraps(f)
     def jacfwd_f(*args: Any, **kwargs: Any) -> Any:
-        t = _run(f, args, kwargs, chosen.keys, has_aux, "jacfwd")
+        t = run(f, args, kwargs, chosen.keys, has_aux, "jacfwd")
         per_output = []
         columns: list[list[list[Any]]] = []  # [input leaf][element] -> output tangent leaves
         for i, x in enumerate(t.inputs):
@@ -161,7 +154,7 @@ def hvp(f: Callable[..., Any], argnums: ArgNums = 0, has_aux: bool = False) -> C
         >>> tapegrad.hvp(f)(np.array([1.0, 2.0]), np.array([1.0, 1.0]))
         array([2., 4.])
     """
-    chosen = _selection(argnums, None, "hvp")
+    chosen = arguments.selection(argnums, None, "hvp")
     grad_f = grad(f, argnums, has_aux)
 
     @functools.wraps(f)
@@ -169,10 +162,10 @@ def hvp(f: Callable[..., Any], argnums: ArgNums = 0, has_aux: bool = False) -> C
         if not args_and_v:
             raise TypeError("hvp(f)(*args, v): pass the arguments of f, then the vector v")
         *args, v = args_and_v
-        selected = _selected(f, tuple(args), kwargs, chosen.keys, "hvp")
+        selected = arguments.selected(f, tuple(args), kwargs, chosen.keys, "hvp")
 
         def grad_at(*point: Any) -> Any:
-            call_args, call_kwargs = _substitute(tuple(args), kwargs, chosen.keys, point)
+            call_args, call_kwargs = arguments.substitute(tuple(args), kwargs, chosen.keys, point)
             return grad_f(*call_args, **call_kwargs)
 
         vs = (v,) if chosen.single_num else tuple(v)
@@ -194,7 +187,7 @@ def _rows(trace: Trace, slot: int, shape: tuple[int, ...], dtype: Any,
 
     def pull_back(seed: Any) -> list[Any]:
         cts = backward(trace, [(slot, seed)])
-        return [_as_gradient(cts[i], x, False) for i, x in enumerate(inputs)]
+        return [as_gradient(cts[i], x, False) for i, x in enumerate(inputs)]
 
     rows = _over_bases(pull_back, shape, dtype, trace)
     return [tnp.reshape(r, tuple(shape) + tuple(np.shape(x))) for r, x in zip(rows, inputs, strict=True)]

@@ -21,13 +21,14 @@ import attrs
 import numpy as np
 
 import tapegrad.numpy as tnp
-from tapegrad import arrays
+from tapegrad import arguments, arrays
+from tapegrad.arguments import Key
 from tapegrad.errors import NotDifferentiableError, RuleError, raise_conversion_error
 from tapegrad.pytree import TreeDef, tree_flatten, tree_unflatten
 from tapegrad.registry import Primitive, argument_rule, jvp_rule, vjp_rule
 from tapegrad.tape import VALUE_TYPES, BaseTrace, Trace, _new_object, as_value, escaped, new_trace
 from tapegrad.tracer import Tracer
-from tapegrad.transforms import Key, _as_input, _name, _sequences_as_tuples, _split_aux, _substitute, vjp
+from tapegrad.transforms import vjp
 
 _NO_KEYWORDS: Mapping[str, Any] = {}
 
@@ -43,8 +44,9 @@ class JvpTrace(BaseTrace):
 
     tangents: list[Any] = attrs.Factory(list)
 
-    def new_input(self, value: Any, tangent: Any = None) -> Tracer:
-        """Wrap `value` as an input of this trace, whose tangent is `tangent`."""
+    def new_input(self, value: Any, *how: Any) -> Tracer:
+        """Wrap `value` as an input of this trace: ``new_input(value, tangent)`` (no tangent: zero)."""
+        tangent = how[0] if how else None
         tracer = Tracer(self, self.n_slots, value)
         self.n_slots += 1
         self.tangents.append(tangent)
@@ -261,13 +263,13 @@ def _push(f: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any], ke
             in_tree, [trace.new_input(x, t) for x, t in zip(inputs, tangents, strict=True)],
             unwrap_constants=True,
         )
-        call_args, call_kwargs = _substitute(tuple(args), kwargs, keys, traced)
+        call_args, call_kwargs = arguments.substitute(tuple(args), kwargs, keys, traced)
         try:
             result = f(*call_args, **call_kwargs)
         except ValueError as error:
             raise_conversion_error(error)
             raise
-    result, aux = _split_aux(result, has_aux, f, caller, trace)
+    result, aux = arguments.split_aux(result, has_aux, f, caller, trace)
     leaves, out_tree = tree_flatten(result)
     values, out_tangents = [], []
     for leaf in leaves:
@@ -297,7 +299,7 @@ def _as_input_tangent(tangent: Any, x: Any, k: int, f: Any) -> Any:
     if np.shape(tangent) != np.shape(x):
         raise ValueError(
             f"jvp: tangent leaf {k} has shape {np.shape(tangent)}, but the primal it goes with "
-            f"(leaf {k} of {_name(f)}'s arguments) has shape {np.shape(x)}; they must match."
+            f"(leaf {k} of {arguments.name_of(f)}'s arguments) has shape {np.shape(x)}; they must match."
         )
     if isinstance(tangent, Tracer):
         return tangent if tangent.dtype == x.dtype else tnp.astype(tangent, x.dtype)
@@ -323,18 +325,18 @@ def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any],
     if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
         raise TypeError(
             "jvp(f, primals, tangents): primals and tangents must be tuples with one entry per "
-            f"argument of {_name(f)}, e.g. jvp(f, (x,), (v,)); got {type(primals).__name__} "
+            f"argument of {arguments.name_of(f)}, e.g. jvp(f, (x,), (v,)); got {type(primals).__name__} "
             f"and {type(tangents).__name__}."
         )
     keys = tuple(range(len(primals)))
     leaves, in_tree = tree_flatten(tuple(primals))
     t_leaves, t_tree = tree_flatten(tuple(tangents))
-    if t_tree != in_tree and _sequences_as_tuples(t_tree) != _sequences_as_tuples(in_tree):
+    if t_tree != in_tree and arguments.sequences_as_tuples(t_tree) != arguments.sequences_as_tuples(in_tree):
         raise TypeError(
             f"jvp: the tangents must have the structure of the primals, {in_tree.describe()}, "
             f"but they are {t_tree.describe()}."
         )
-    inputs = [_as_input(leaf, f, keys, in_tree, k, "jvp") for k, leaf in enumerate(leaves)]
+    inputs = [arguments.as_input(leaf, f, keys, in_tree, k, "jvp") for k, leaf in enumerate(leaves)]
     t_in = [_as_input_tangent(t, x, k, f) for k, (t, x) in enumerate(zip(t_leaves, inputs, strict=True))]
     values, out_tree, t_out, aux = _push(f, primals, {}, keys, in_tree, inputs, t_in, has_aux,
                                          "jvp")

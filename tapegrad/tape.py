@@ -17,7 +17,7 @@ import attrs
 import numpy as np
 
 from tapegrad.arrays import check_known_shape, is_foreign
-from tapegrad.errors import EscapedTracerError, at_user_line
+from tapegrad.errors import BatchedValueError, EscapedTracerError, at_user_line
 from tapegrad.guard import protect, release
 from tapegrad.tracer import Tracer
 
@@ -81,14 +81,11 @@ class BaseTrace:
         level: 0 for the outermost active transform, 1 for one nested inside it, ...
         n_slots: how many slots (inputs and outputs) have been handed out.
         alive: false once the transform has returned; its tracers must not be used then.
-        observer: in debug mode (`tapegrad.debug_nans`), what watches each entry and
-            cotangent; ``None`` in normal runs, which then pay one attribute check per entry.
     """
 
     level: int
     n_slots: int = 0
     alive: bool = True
-    observer: Any = None
 
     def process(self, primitive: Primitive, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
         """Apply `primitive` to `args`, some of which are this trace's tracers."""
@@ -99,8 +96,9 @@ class BaseTrace:
         what a write of a whole constant into a traced array leaves there."""
         return self.new_input(value)
 
-    def new_input(self, value: Any) -> Tracer:
-        """Wrap `value` as an input of this trace, in the next free slot."""
+    def new_input(self, value: Any, *how: Any) -> Tracer:
+        """Wrap `value` as an input of this trace, in the next free slot (`how`: what a kind of
+        trace needs besides, such as forward mode's tangent or vmap's batch axis)."""
         raise NotImplementedError
 
     def close(self) -> None:
@@ -108,7 +106,7 @@ class BaseTrace:
         self.alive = False
 
     def rerun_per_example(self, fun: Callable[..., Any], name: str, args: tuple[Any, ...],
-                          kwargs: Mapping[str, Any], error: Exception) -> Any:
+                          kwargs: Mapping[str, Any], error: BatchedValueError) -> Any:
         """After `fun` raised `error` (`BatchedValueError`) by reading this trace's batch:
         the call once per example. Only a batching trace has examples; others re-raise."""
         raise error
@@ -130,6 +128,8 @@ class Trace(BaseTrace):
     in one-element tuples.
 
     Attributes:
+        observer: in debug mode (`tapegrad.debug_nans`), what watches each entry and
+            cotangent; ``None`` in normal runs, which then pay one attribute check per entry.
         records: the entries recorded so far, in execution order, as described above.
         primitives: the distinct primitives the records refer to, by index.
         origin: ``(f, args, kwargs, argnums)`` of the transform call, so that an error found
@@ -140,6 +140,7 @@ class Trace(BaseTrace):
             copies of the held arrays, which the user may write into once they are released.
     """
 
+    observer: Any = None
     records: list[Record] = attrs.Factory(list)
     primitives: list[Primitive] = attrs.Factory(list)
     origin: Any = None
@@ -323,7 +324,7 @@ def escaped(primitive: Primitive) -> EscapedTracerError:
     )
 
 
-_active: contextvars.ContextVar[tuple[Trace, ...]] = contextvars.ContextVar(
+_active: contextvars.ContextVar[tuple[BaseTrace, ...]] = contextvars.ContextVar(
     "tapegrad_active_traces", default=()
 )
 # Debug mode (see tapegrad.debug): what makes each new trace's observer, None in normal runs.
@@ -349,7 +350,7 @@ def new_trace(kind: type[BaseTrace] = Trace) -> Iterator[Any]:
     stack = _active.get()
     trace = kind(level=len(stack))
     make_observer = observer_factory.get(default_observer_factory)
-    if make_observer is not None:
+    if make_observer is not None and isinstance(trace, Trace):  # debug mode watches tapes
         trace.observer = make_observer(trace)
     token = _active.set(stack + (trace,))
     try:

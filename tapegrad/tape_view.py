@@ -18,9 +18,10 @@ from typing import Any
 import attrs
 import numpy as np
 
+from tapegrad.arguments import argnums_of
 from tapegrad.tape import Entry
 from tapegrad.tracer import value_of
-from tapegrad.transforms import _argnums, _run
+from tapegrad.transforms import run
 
 ArgNums = Any  # an int or a tuple of ints, as for grad
 
@@ -153,11 +154,11 @@ def make_tape(f: Callable[..., Any], argnums: ArgNums = 0) -> Callable[..., Tape
         >>> len(tape), tape[0].primitive.name, tape[0].in_slots
         (1, 'multiply', (0, 1))
     """
-    nums = _argnums(argnums, "make_tape")
+    nums = argnums_of(argnums, "make_tape")
 
     @functools.wraps(f)
     def make_tape_f(*args: Any, **kwargs: Any) -> Tape:
-        traced = _run(f, args, kwargs, nums, False, "make_tape")
+        traced = run(f, args, kwargs, nums, False, "make_tape")
         trace = traced.trace
         return Tape(
             name=getattr(f, "__name__", None) or repr(f),

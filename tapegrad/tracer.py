@@ -18,7 +18,7 @@ import numpy as np
 from tapegrad.errors import BatchedValueError, EscapedTracerError, TracerConversionError, at_user_line
 
 if TYPE_CHECKING:
-    from tapegrad.tape import Trace
+    from tapegrad.tape import BaseTrace
 
 class Tracer:
     """A value being traced by one transform call (see `tapegrad.grad`).
@@ -33,6 +33,7 @@ class Tracer:
     # _view and _views are set only on tracers made by, or viewed by, a NumPy view operation
     # (see tapegrad.numpy.mutation); every other tracer leaves them unset, at no cost.
     __slots__ = ("_trace", "_slot", "_value", "_view", "_views", "__weakref__")
+    _trace: Any  # the trace (of any kind) that owns it
     _view: Any
     _views: Any
     # Makes ndarray's binary operators defer to ours (ndarray + tracer -> Tracer.__radd__).
@@ -40,7 +41,7 @@ class Tracer:
     # True for tracer types whose value holds a batch of examples (`value_of` refuses them).
     batched: ClassVar[bool] = False
 
-    def __init__(self, trace: Trace, slot: int, value: Any) -> None:
+    def __init__(self, trace: BaseTrace, slot: int, value: Any) -> None:
         self._trace = trace
         self._slot = slot
         self._value = value

@@ -8,32 +8,25 @@ tape is dropped when the call returns (``vjp`` keeps it inside the returned ``vj
 from __future__ import annotations
 
 import functools
-import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import attrs
 import numpy as np
 
 import tapegrad.numpy as tnp
-from tapegrad import arrays
+from tapegrad import arguments, arrays
+from tapegrad.arguments import ArgNames, ArgNums, Key
 from tapegrad.backward import backward
 from tapegrad.errors import (
-    EscapedTracerError,
     NonScalarOutputError,
-    NotDifferentiableError,
     at_user_line,
     raise_conversion_error,
 )
 from tapegrad.guard import protect, written_constant_error
 from tapegrad.pytree import TreeDef, tree_flatten, tree_map, tree_unflatten
 from tapegrad.tape import Trace, new_trace
-from tapegrad.tracer import Tracer, dtype_of, storage_of, strip_gradients
-
-ArgNums = int | Sequence[int]
-ArgNames = str | Sequence[str]
-Key = int | str
-"""Where a differentiated argument is: a position, or a keyword argument's name."""
+from tapegrad.tracer import Tracer, dtype_of, strip_gradients
 
 
 @attrs.frozen(eq=False)
@@ -69,7 +62,7 @@ class _Traced:
                  in zip(self.out_slots, out_cts, self.out_leaves, strict=True) if s is not None]
         cts = backward(self.trace, seeds)
         grads = [
-            _as_gradient(cts[i], x, scalar)
+            as_gradient(cts[i], x, scalar)
             for i, (x, scalar) in enumerate(zip(self.inputs, self.scalar_inputs, strict=True))
         ]
         return tree_unflatten(self.in_tree, grads)
@@ -78,7 +71,7 @@ class _Traced:
 def _as_cotangent(ct: Any, out: Any) -> Any:
     """`ct`, the cotangent of output `out`, as an array of out's dtype: rules never see a
     Python number (``vjp_fn(1.0)``) or a dtype other than their output's."""
-    dtype = _dtype(out)
+    dtype = dtype_of(out)
     if dtype.kind not in "fc":
         dtype = np.dtype(np.float64)
     if isinstance(ct, Tracer):  # higher order: a cotangent traced by an outer transform
@@ -95,21 +88,21 @@ def _as_cotangent(ct: Any, out: Any) -> Any:
     return ct if type(ct) is np.ndarray else np.array(ct)
 
 
-def _run(f: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+def run(f: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
          keys: tuple[Key, ...], has_aux: bool, caller: str, keeps_tape: bool = False) -> _Traced:
     """Run `f` with the arguments at `keys` traced; collect what the transforms need.
 
     `keeps_tape`: the tape is replayed after this returns (``vjp``), when the user's code may
     write into the arrays it holds, so it keeps private copies of them.
     """
-    leaves, in_tree = tree_flatten(_selected(f, args, kwargs, keys, caller))
-    inputs = [_as_input(leaf, f, keys, in_tree, k, caller) for k, leaf in enumerate(leaves)]
+    leaves, in_tree = tree_flatten(arguments.selected(f, args, kwargs, keys, caller))
+    inputs = [arguments.as_input(leaf, f, keys, in_tree, k, caller) for k, leaf in enumerate(leaves)]
     scalar_inputs = [isinstance(leaf, (int, float, complex, np.generic)) for leaf in leaves]
     with new_trace() as trace:
         trace.origin = (f, args, kwargs, keys)  # lets a reverse-pass error find the user's line
         trace.keeps_tape = keeps_tape
         traced = tree_unflatten(in_tree, [trace.new_input(x) for x in inputs], unwrap_constants=True)
-        call_args, call_kwargs = _substitute(args, kwargs, keys, traced)
+        call_args, call_kwargs = arguments.substitute(args, kwargs, keys, traced)
         try:
             result = f(*call_args, **call_kwargs)
         except ValueError as error:
@@ -120,108 +113,15 @@ def _run(f: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
             raise mutation.with_traceback(error.__traceback__) from None
         if keeps_tape:  # the tape gets copies of the outputs too, which the user may change
             tree_map(_hold, result)
-    result, aux = _split_aux(result, has_aux, f, caller, trace)
+    result, aux = arguments.split_aux(result, has_aux, f, caller, trace)
     out_leaves, out_tree = tree_flatten(result)
-    pairs = [_unwrap(leaf, trace) for leaf in out_leaves]
+    pairs = [arguments.unwrap(leaf, trace) for leaf in out_leaves]
     values = [v for v, _ in pairs]
     return _Traced(trace, inputs, in_tree, scalar_inputs, tree_unflatten(out_tree, values),
                    values, out_tree, [s for _, s in pairs], aux)
 
 
-def _selected(f: Any, args: tuple[Any, ...], kwargs: dict[str, Any], keys: tuple[Key, ...],
-              caller: str) -> tuple[Any, ...]:
-    """The arguments to differentiate, one per key; a TypeError if one is missing or empty."""
-    for key in keys:
-        if isinstance(key, str):
-            if key not in kwargs:
-                raise TypeError(
-                    f"{caller}: argnames asks for {key!r}, but {_name(f)} was called without a "
-                    f"keyword argument {key!r}. Pass it by keyword ({key}=...), or fix argnames."
-                )
-        elif not -len(args) <= key < len(args):
-            raise TypeError(
-                f"{caller}: argnums asks for argument {key}, but {_name(f)} was called with "
-                f"{len(args)} positional argument(s). Pass the argument positionally, or fix argnums."
-            )
-    chosen = tuple(kwargs[k] if isinstance(k, str) else args[k] for k in keys)
-    if not tree_flatten(chosen)[0]:
-        raise TypeError(
-            f"{caller}: the differentiated argument(s) {list(keys)} of {_name(f)} hold no "
-            "arrays (only empty containers, None or constants); there is nothing to differentiate. "
-            "Pass the arrays to differentiate there, or point argnums at the arguments that hold them."
-        )
-    return chosen
-
-
-def _substitute(args: tuple[Any, ...], kwargs: dict[str, Any], keys: tuple[Key, ...],
-                values: tuple[Any, ...]) -> tuple[list[Any], dict[str, Any]]:
-    """`args` and `kwargs` with the argument at each key replaced by its value."""
-    new_args, new_kwargs = list(args), dict(kwargs)
-    for key, value in zip(keys, values, strict=True):
-        if isinstance(key, str):
-            new_kwargs[key] = value
-        else:
-            new_args[key] = value
-    return new_args, new_kwargs
-
-
-def _split_aux(result: Any, has_aux: bool, f: Any, caller: str, trace: Trace) -> tuple[Any, Any]:
-    """``(output, aux)`` from what `f` returned; aux with this trace's tracers unwrapped."""
-    if not has_aux:
-        return result, None
-    if not (type(result) is tuple and len(result) == 2):
-        raise TypeError(
-            f"{caller} with has_aux=True needs {_name(f)} to return a pair (output, aux), "
-            f"but it returned {_describe_value(storage_of(result))}. Return `out, aux`, or drop has_aux."
-        )
-    out, aux = result
-    return out, tree_map(lambda leaf: _unwrap(leaf, trace)[0], aux)
-
-
-def _unwrap(leaf: Any, trace: Trace) -> tuple[Any, int | None]:
-    """The value and slot of a leaf that belongs to `trace`; other leaves are constants."""
-    if isinstance(leaf, Tracer):
-        if leaf._trace is trace:
-            return leaf._value, leaf._slot
-        _check_alive(leaf, "an output (or aux) of the function")
-    return leaf, None
-
-
-def _check_alive(leaf: Tracer, what: str) -> None:
-    """Refuse a tracer of a finished transform: taken as a constant, it would give a
-    silently wrong (zero) derivative."""
-    if not leaf._trace.alive:
-        raise EscapedTracerError(
-            f"{what} is a traced value of a transform that has already returned (it escaped, "
-            "e.g. stored in a global by an inner grad). Traced values "
-            "exist only while their transform runs: return plain results from it instead "
-            "(use has_aux, which unwraps them, or tapegrad.stop_gradient)."
-        )
-
-
-def _as_input(leaf: Any, f: Any, keys: tuple[Key, ...], tree: TreeDef, k: int, caller: str) -> Any:
-    """`leaf` as an array to differentiate at: integers become floats, the rest is refused."""
-    if isinstance(leaf, Tracer):
-        if not leaf._trace.alive:  # describing the leaf costs more than the check: only then
-            _check_alive(leaf, _describe_leaf(f, keys, tree, k))
-        return leaf  # an outer transform's value: nested differentiation
-    value = leaf if type(leaf) is np.ndarray else arrays.as_array(
-        leaf, lambda: _describe_leaf(f, keys, tree, k))
-    kind = value.dtype.kind
-    if kind in "fc":
-        return value
-    if kind in "iu":
-        return value.astype(np.float64)  # differentiate the real function, not a truncation
-    where = _describe_leaf(f, keys, tree, k)
-    raise NotDifferentiableError(
-        f"{caller}: cannot differentiate with respect to {where}, which is "
-        f"{_describe_value(leaf)}; tapegrad differentiates integer, real and complex numbers "
-        "only. Pass it as an argument that is not in argnums, mark it tapegrad.constant(...), "
-        "or convert it (x.astype(float))."
-    )
-
-
-def _as_gradient(ct: Any, x: Any, scalar: bool) -> Any:
+def as_gradient(ct: Any, x: Any, scalar: bool) -> Any:
     """The gradient for input `x`: zeros if nothing flowed, in x's dtype, scalar if x was."""
     if ct is None:
         ct = arrays.zeros_like(x)
@@ -234,107 +134,11 @@ def _as_gradient(ct: Any, x: Any, scalar: bool) -> Any:
     return ct[()] if scalar else ct
 
 
-def _argnums(argnums: ArgNums, caller: str) -> tuple[int, ...]:
-    if isinstance(argnums, int) and not isinstance(argnums, bool):
-        return (argnums,)
-    if isinstance(argnums, (tuple, list)) and argnums and all(
-        isinstance(i, int) and not isinstance(i, bool) for i in argnums
-    ):
-        return tuple(argnums)
-    raise TypeError(
-        f"{caller}: argnums must be an int or a non-empty tuple of ints, got {argnums!r:.60}"
-        f"{at_user_line()}. Give the position(s) of the argument(s) to differentiate: "
-        "argnums=0, or argnums=(0, 2) for a tuple of gradients."
-    )
-
-
-@attrs.frozen
-class _Selection:
-    """Which arguments a transform differentiates, and how to shape its result.
-
-    Attributes:
-        keys: positions, then keyword names, in the order of the differentiated tuple.
-        n_nums: how many of `keys` are positions.
-        single_num: ``argnums`` was one int (its result is not wrapped in a tuple).
-        names: whether ``argnames`` was given; single_name: it was one string.
-    """
-
-    keys: tuple[Key, ...]
-    n_nums: int
-    single_num: bool
-    names: bool
-    single_name: bool
-
-    def pack(self, results: Any) -> Any:
-        """Shape one result per key as the user asked: single, tuple, dict, or a pair."""
-        nums, named = results[: self.n_nums], results[self.n_nums :]
-        by_num = nums[0] if self.single_num else tuple(nums)
-        by_name = named[0] if self.single_name else dict(zip(self.keys[self.n_nums :], named, strict=True))
-        if not self.names:
-            return by_num
-        return (by_num, by_name) if self.n_nums else by_name
-
-
-def _selection(argnums: ArgNums | None, argnames: ArgNames | None, caller: str) -> _Selection:
-    """Check `argnums`/`argnames`; with argnames alone, only keyword arguments are differentiated."""
-    if argnames is None:
-        nums = _argnums(0 if argnums is None else argnums, caller)
-        return _Selection(nums, len(nums), not isinstance(argnums, (tuple, list)), False, False)
-    if isinstance(argnames, str):
-        names: tuple[str, ...] = (argnames,)
-    elif isinstance(argnames, (tuple, list)) and argnames and all(isinstance(n, str) for n in argnames):
-        names = tuple(argnames)
-    else:
-        raise TypeError(f"{caller}: argnames must be a str or a non-empty tuple of str, got {argnames!r}")
-    nums = () if argnums is None else _argnums(argnums, caller)
-    single_num = isinstance(argnums, int)
-    return _Selection(nums + names, len(nums), single_num, True, isinstance(argnames, str))
-
-
-def _dtype(x: Any) -> Any:
-    return x.dtype if hasattr(x, "dtype") else np.result_type(x)
-
-
-def _name(f: Any) -> str:
-    return getattr(f, "__name__", None) or repr(f)
-
-
-def _describe_leaf(f: Any, keys: tuple[Key, ...], tree: TreeDef, k: int) -> str:
-    """Name input leaf `k` the way the user wrote it: argument number and parameter name."""
-    counts = [child.num_leaves for child in tree.children]
-    position = 0
-    while k >= counts[position]:  # find the argument holding leaf k, and k within it
-        k -= counts[position]
-        position += 1
-    argnum, count = keys[position], counts[position]
-    inside = f", leaf {k}" if count > 1 else ""
-    if isinstance(argnum, str):
-        return f"keyword argument {argnum} of {_name(f)}{inside}"
-    try:
-        names = list(inspect.signature(f).parameters)
-        name = f" ({names[argnum]})" if 0 <= argnum < len(names) else ""
-    except (TypeError, ValueError):
-        name = ""
-    return f"argument {argnum}{name} of {_name(f)}{inside}"
-
-
-def _describe_value(value: Any) -> str:
-    dtype = getattr(value, "dtype", None)
-    if dtype is not None:
-        return f"an array of dtype {dtype}"
-    name = type(value).__name__
-    article = "an" if name[0] in "aeiou" else "a"
-    text = repr(value)
-    if text.startswith("<"):  # the default repr: a memory address tells the reader nothing
-        return f"{article} {name} object"
-    return f"{article} {name} ({text:.40})"
-
-
 def _check_scalar(t: _Traced, f: Any, caller: str) -> Any:
     """The output of `f` as a real scalar, or a NonScalarOutputError explaining what to use."""
     if len(t.out_leaves) != 1:
         raise NonScalarOutputError(
-            f"{caller}: {_name(f)} must return a single scalar, but it returned "
+            f"{caller}: {arguments.name_of(f)} must return a single scalar, but it returned "
             f"{t.out_tree.describe()} ({len(t.out_leaves)} arrays). Use has_aux=True to return "
             "extra values, or vjp(f, x) to differentiate several outputs."
         )
@@ -342,7 +146,7 @@ def _check_scalar(t: _Traced, f: Any, caller: str) -> Any:
     shape = np.shape(out)
     if np.iscomplexobj(out):
         raise TypeError(
-            f"{caller}: {_name(f)} returned a complex value (dtype {_dtype(out)}), and a gradient "
+            f"{caller}: {arguments.name_of(f)} returned a complex value (dtype {dtype_of(out)}), and a gradient "
             "needs a real-valued function. For the complex derivative of a holomorphic function "
             "use tapegrad.holomorphic_grad(f); to differentiate a real quantity return "
             "np.real(...) or np.abs(...) of it; to pull back a complex cotangent of your own use "
@@ -350,7 +154,7 @@ def _check_scalar(t: _Traced, f: Any, caller: str) -> Any:
         )
     if shape != () and np.size(out) != 1:  # one element: its gradient, as autograd and PyTorch
         raise NonScalarOutputError(
-            f"{caller}: {_name(f)} must return a scalar, but it returned an array of shape "
+            f"{caller}: {arguments.name_of(f)} must return a scalar, but it returned an array of shape "
             f"{shape}. For the derivative of each element of an elementwise function use "
             "elementwise_grad(f); for all partial derivatives use jacobian(f); to pull back a "
             "cotangent of your own use vjp(f, x). To differentiate a total, return np.sum(...)."
@@ -408,13 +212,13 @@ def grad(f: Callable[..., Any], argnums: ArgNums | None = None, has_aux: bool = 
 
 def _value_and_grad(f: Callable[..., Any], argnums: ArgNums | None, argnames: ArgNames | None,
                     has_aux: bool, caller: str) -> Callable[..., Any]:
-    chosen = _selection(argnums, argnames, caller)
+    chosen = arguments.selection(argnums, argnames, caller)
 
     @functools.wraps(f)
     def value_and_grad_f(*args: Any, **kwargs: Any) -> Any:
-        t = _run(f, args, kwargs, chosen.keys, has_aux, caller)
+        t = run(f, args, kwargs, chosen.keys, has_aux, caller)
         out = _check_scalar(t, f, caller)
-        grads = chosen.pack(t.pull_back([arrays.ones_like(out, np.shape(out), _dtype(out))]))
+        grads = chosen.pack(t.pull_back([arrays.ones_like(out, np.shape(out), dtype_of(out))]))
         return ((out, t.aux) if has_aux else out), grads
 
     return value_and_grad_f
@@ -436,13 +240,13 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple[An
         >>> vjp_fn(np.array([1.0, 10.0]))
         (array([ 3., 30.]), np.float64(21.0))
     """
-    t = _run(f, primals, {}, tuple(range(len(primals))), has_aux, "vjp", keeps_tape=True)
+    t = run(f, primals, {}, tuple(range(len(primals))), has_aux, "vjp", keeps_tape=True)
 
     def vjp_fn(ct: Any) -> Any:
         leaves, tree = tree_flatten(ct)
-        if tree != t.out_tree and _sequences_as_tuples(tree) != _sequences_as_tuples(t.out_tree):
+        if tree != t.out_tree and arguments.sequences_as_tuples(tree) != arguments.sequences_as_tuples(t.out_tree):
             raise TypeError(
-                f"vjp_fn: the cotangent must have the structure of {_name(f)}'s output, "
+                f"vjp_fn: the cotangent must have the structure of {arguments.name_of(f)}'s output, "
                 f"{t.out_tree.describe()}, but it is {tree.describe()}{at_user_line()}. Pass one "
                 "array per output leaf, in the same containers (e.g. a tuple for a tuple)."
             )
@@ -450,23 +254,13 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple[An
             if np.shape(c) != np.shape(out):
                 raise ValueError(
                     f"vjp_fn: cotangent leaf {k} has shape {np.shape(c)}, but the output of "
-                    f"{_name(f)} it pulls back has shape {np.shape(out)}{at_user_line()}; they "
+                    f"{arguments.name_of(f)} it pulls back has shape {np.shape(out)}{at_user_line()}; they "
                     "must match. Pass an array of the output's shape (np.ones_like(out) to sum "
                     "over the outputs)."
                 )
         return t.pull_back(leaves)
 
     return (t.out, vjp_fn, t.aux) if has_aux else (t.out, vjp_fn)
-
-
-def _sequences_as_tuples(tree: TreeDef) -> TreeDef:
-    """`tree` with every list and namedtuple a plain tuple: a cotangent may use any of them
-    where the output used one (NumPy's split returns a list, eigh a namedtuple; a tuple of
-    cotangents pulls back the same way)."""
-    kind = tree.kind
-    if kind is list or (kind is not None and issubclass(kind, tuple) and hasattr(kind, "_fields")):
-        kind = tuple
-    return attrs.evolve(tree, kind=kind, children=tuple(map(_sequences_as_tuples, tree.children)))
 
 
 def elementwise_grad(f: Callable[..., Any], argnums: ArgNums = 0) -> Callable[..., Any]:
@@ -480,12 +274,12 @@ def elementwise_grad(f: Callable[..., Any], argnums: ArgNums = 0) -> Callable[..
         >>> tapegrad.elementwise_grad(np.sin)(np.array([0.0, np.pi]))
         array([ 1., -1.])
     """
-    nums = _argnums(argnums, "elementwise_grad")
+    nums = arguments.argnums_of(argnums, "elementwise_grad")
 
     @functools.wraps(f)
     def elementwise_grad_f(*args: Any, **kwargs: Any) -> Any:
-        t = _run(f, args, kwargs, nums, False, "elementwise_grad")
-        grads = t.pull_back([arrays.ones_like(o, np.shape(o), _dtype(o)) for o in t.out_leaves])
+        t = run(f, args, kwargs, nums, False, "elementwise_grad")
+        grads = t.pull_back([arrays.ones_like(o, np.shape(o), dtype_of(o)) for o in t.out_leaves])
         return grads[0] if isinstance(argnums, int) else grads
 
     return elementwise_grad_f
@@ -529,7 +323,7 @@ def holomorphic_grad(f: Callable[..., Any], argnums: ArgNums = 0) -> Callable[..
         >>> complex(tapegrad.holomorphic_grad(lambda z: z ** 2)(1.0 + 2.0j))
         (2+4j)
     """
-    nums = _argnums(argnums, "holomorphic_grad")
+    nums = arguments.argnums_of(argnums, "holomorphic_grad")
     inner = grad(lambda *args, **kwargs: np.real(f(*args, **kwargs)), argnums)
 
     @functools.wraps(f)

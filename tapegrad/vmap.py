@@ -8,14 +8,13 @@ the whole batch. It composes with every other transform, in any order.
 from __future__ import annotations
 
 import functools
-import inspect
 import warnings
 from collections.abc import Callable
 from typing import Any, cast
 
 import numpy as np
 
-from tapegrad import batching
+from tapegrad import arguments, batching
 from tapegrad import numpy as tnp
 from tapegrad.batching import BatchTrace, BatchTracer
 from tapegrad.errors import BatchedValueError, EscapedTracerError, at_user_line
@@ -79,7 +78,7 @@ def _loop(f: Callable[..., Any], error: BatchedValueError, values: list[Any], ax
           in_tree: TreeDef, size: int, kwargs: dict[str, Any], out_axes: Axes) -> Any:
     """``f`` once per example, the outputs stacked along `out_axes`: vmap's meaning, for a
     function that reads the values of its batch (with the loop fallback's warning)."""
-    name = _name(f)
+    name = arguments.name_of(f)
     if size == 0:
         raise BatchedValueError(
             f"vmap over an empty batch: {name} reads the values of its batched arguments "
@@ -164,7 +163,7 @@ def _match(axes: Axes, treedef: TreeDef, found: list[int | None], what: str, f: 
     which = "arguments" if what == "in_axes" else "output"
     raise ValueError(
         f"vmap: {what}{path} is {axes!r:.60}, which does not match the structure of "
-        f"{_name(f)}'s {which} there, {treedef.describe()}{at_user_line()}. Give one int or None "
+        f"{arguments.name_of(f)}'s {which} there, {treedef.describe()}{at_user_line()}. Give one int or None "
         "per argument (in_axes=(0, None)), or a pytree of them shaped like the value."
     )
 
@@ -182,7 +181,7 @@ def _batched_inputs(leaves: list[Any], axes: list[int | None], in_tree: TreeDef,
         ndim = len(value.shape)
         if not -ndim <= axis < ndim:
             raise ValueError(
-                f"vmap: in_axes asks for axis {axis} of {_describe_leaf(f, in_tree, k)}, "
+                f"vmap: in_axes asks for axis {axis} of {_describe_input(f, in_tree, k)}, "
                 f"which has shape {tuple(value.shape)}{at_user_line()}. Pass None in in_axes for "
                 "an argument every example shares, or an axis it has."
             )
@@ -192,13 +191,13 @@ def _batched_inputs(leaves: list[Any], axes: list[int | None], in_tree: TreeDef,
         sizes.append((k, axis, value.shape[axis]))
     if not sizes:
         raise ValueError(
-            f"vmap: in_axes batches none of the arguments of {_name(f)}{at_user_line()}, so there "
+            f"vmap: in_axes batches none of the arguments of {arguments.name_of(f)}{at_user_line()}, so there "
             "is no batch to map over. Give the batch axis of at least one argument."
         )
     if len({n for _, _, n in sizes}) > 1:
-        listing = "; ".join(f"{_describe_leaf(f, in_tree, k)} has {n} along axis {a}" for k, a, n in sizes)
+        listing = "; ".join(f"{_describe_input(f, in_tree, k)} has {n} along axis {a}" for k, a, n in sizes)
         raise ValueError(
-            f"vmap: the batched arguments of {_name(f)} have different batch sizes: {listing}"
+            f"vmap: the batched arguments of {arguments.name_of(f)} have different batch sizes: {listing}"
             f"{at_user_line()}. Every batched argument needs the same number of examples; "
             "pass None in in_axes for an argument every example shares."
         )
@@ -211,14 +210,14 @@ def _output(leaf: Any, axis: int | None, trace: BatchTrace, size: int, k: int, f
         value, dim = leaf._value, leaf._dim
         if axis is None:
             raise ValueError(
-                f"vmap: out_axes is None for output leaf {k} of {_name(f)}, but it differs "
+                f"vmap: out_axes is None for output leaf {k} of {arguments.name_of(f)}, but it differs "
                 f"from example to example{at_user_line()}. Give the axis to stack it along."
             )
         axis = _axis(axis, len(value.shape), k)
         return value if dim == axis else tnp.moveaxis(value, dim, axis)
     if isinstance(leaf, Tracer) and not leaf._trace.alive:
         raise EscapedTracerError(
-            f"vmap: output leaf {k} of {_name(f)} is a traced value of a transform that has "
+            f"vmap: output leaf {k} of {arguments.name_of(f)} is a traced value of a transform that has "
             "already returned (it escaped, e.g. through a global). Return values computed "
             "in this call instead."
         )
@@ -244,22 +243,6 @@ def _axis(axis: int, ndim: int, k: int) -> int:
     return axis % ndim
 
 
-def _describe_leaf(f: Any, tree: TreeDef, k: int) -> str:
-    """Name input leaf `k` as the user wrote it: argument number and parameter name."""
-    position = 0
-    counts = [child.num_leaves for child in tree.children]
-    while k >= counts[position]:
-        k -= counts[position]
-        position += 1
-    inside = f", leaf {k}" if counts[position] > 1 else ""
-    try:
-        names = list(inspect.signature(f).parameters)
-        name = f" ({names[position]})" if position < len(names) else ""
-    except (TypeError, ValueError):
-        name = ""
-    return f"argument {position}{name}{inside}"
-
-
-def _name(f: Any) -> str:
-    return getattr(f, "__name__", None) or repr(f)
-
+def _describe_input(f: Any, in_tree: TreeDef, k: int) -> str:
+    """Input leaf `k` as the user wrote it: "argument 1 (y), leaf 2"."""
+    return arguments.describe_leaf(f, tuple(range(len(in_tree.children))), in_tree, k, of_function=False)

@@ -92,7 +92,7 @@ def per_example_on_read(name: str | None = None) -> Callable[[Callable[..., Any]
     logpdf``) so that under `tapegrad.vmap` it runs once per example where it reads values."""
 
     def decorate(impl: Callable[..., Any]) -> Callable[..., Any]:
-        label = name or getattr(impl, "__qualname__", "a function")
+        label = name or str(getattr(impl, "__qualname__", "a function"))
 
         @functools.wraps(impl)
         def fun(*args: Any, **kwargs: Any) -> Any:

@@ -265,7 +265,8 @@ def _repoint(tracer: Tracer, new: Tracer) -> None:
 
 def _check_in_place(ufunc: np.ufunc, target: Tracer, inputs: tuple[Any, ...]) -> None:
     """Raise NumPy's own error if ``ufunc(*inputs, out=target)`` is refused (shape, casting)."""
-    if not all(isinstance(v, (np.ndarray, np.generic, int, float, complex)) for v in map(storage_of, (target, *inputs))):
+    numbers = (np.ndarray, np.generic, int, float, complex)
+    if not all(isinstance(storage_of(v), numbers) for v in (target, *inputs)):
         return  # another array type (Dask...) checks its own writes
     # Ones of each argument's shape and dtype (one example's, under vmap) stand in for them.
     ones = [np.ones(shape_of(x), dtype_of(x)) if isinstance(x, (Tracer, np.ndarray, np.generic)) else x
