@@ -29,6 +29,7 @@ from tapegrad import guard  # noqa: F401  (the read-only locking of arrays a tap
 from tapegrad.registry import Primitive, defbatch, defjvp, defjvp_all, defvjp, defvjp_all, primitive
 from tapegrad.tape import Entry, Trace
 from tapegrad import backward  # noqa: F401  (the reverse pass: the layer under the rules)
+from tapegrad import arguments  # noqa: F401  (argnums, has_aux, naming inputs: every transform's)
 from tapegrad import numpy  # registers every NumPy rule, and binds Tracer's operators
 from tapegrad.transforms import elementwise_grad, grad, holomorphic_grad, stop_gradient, value_and_grad, vjp
 from tapegrad import batching  # noqa: F401  (vmap's trace, beside the transforms of one trace)
