@@ -46,7 +46,7 @@ from tapegrad.numpy.manipulation import concatenate, ravel, reshape, stack, tran
 from tapegrad.numpy.reductions import sum
 from tapegrad.pytree import TreeDef, tree_flatten, tree_unflatten
 from tapegrad.registry import Primitive, defvjp_all, holds_tracer
-from tapegrad.tracer import value_of
+from tapegrad.tracer import dtype_of, is_complex, shape_of, size_of
 from tapegrad.transforms import vjp
 
 _BACKWARD_OPTIONS = ("rtol", "atol", "mxstep", "hmax", "hmin", "mxordn", "mxords")
@@ -65,15 +65,22 @@ _odeint = Primitive("scipy.integrate.odeint", _solve)
 
 def _is_parameter(leaf: Any) -> bool:
     """Whether an args leaf is differentiated: a real floating array or number."""
-    return np.result_type(value_of(leaf)).kind == "f"
+    return dtype_of(leaf).kind == "f"
+
+
+def _holds_complex(state: Any) -> bool:
+    """Whether the state `y0` (an array, or a list of numbers or arrays) is complex, by dtype."""
+    if type(state) is list or type(state) is tuple:
+        return any(_holds_complex(item) for item in state)
+    return is_complex(state)
 
 
 def _odeint_vjp(g: Any, ans: Any, y0: Any, t: Any, *leaves: Any, func: Callable[..., Any],
                 treedef: TreeDef, options: dict[str, Any]) -> tuple[Any, ...]:
     ys = ans
-    n = int(np.prod(np.shape(ys)[1:], dtype=int))
+    n = int(np.prod(shape_of(ys)[1:], dtype=int))
     params = [k for k, leaf in enumerate(leaves) if _is_parameter(leaf)]
-    sizes = [int(np.prod(np.shape(leaves[k]), dtype=int)) for k in params]  # per example under vmap
+    sizes = [size_of(leaves[k]) for k in params]  # per example under vmap
     backward = {key: options[key] for key in _BACKWARD_OPTIONS if key in options}
 
     def rhs(y: Any, s: Any, values: Any) -> Any:
@@ -109,9 +116,9 @@ def _odeint_vjp(g: Any, ans: Any, y0: Any, t: Any, *leaves: Any, func: Callable[
     leaf_bars: list[Any] = [None] * len(leaves)
     start = 0
     for k, size in zip(params, sizes, strict=True):
-        leaf_bars[k] = reshape(p_bar[start:start + size], np.shape(leaves[k]))
+        leaf_bars[k] = reshape(p_bar[start:start + size], shape_of(leaves[k]))
         start += size
-    return (reshape(a, np.shape(y0)), t_bar, *leaf_bars)
+    return (reshape(a, shape_of(y0)), t_bar, *leaf_bars)
 
 
 defvjp_all(_odeint, _odeint_vjp)
@@ -144,7 +151,7 @@ def odeint(func: Callable[..., Any], y0: Any, t: Any, args: Any = (), Dfun: Any 
             f"{at_user_line()}: the solver's diagnostics are not differentiable. Call it again "
             "outside the differentiated function (on plain values) to read them."
         )
-    if np.iscomplexobj(value_of(y0)):
+    if _holds_complex(y0):
         raise NotDifferentiableError(
             f"tapegrad differentiates odeint for real states only; y0 is complex{at_user_line()}. "
             "Split the state into real and imaginary parts."
@@ -163,9 +170,11 @@ _IVP_TO_ODEINT = {"rtol": "rtol", "atol": "atol", "max_step": "hmax", "min_step"
 """`solve_ivp` options the backward solves (by odeint) take over, under odeint's names."""
 
 
-def _solve_ivp_y(y0: Any, t0: Any, t_eval: Any, *leaves: Any, func: Callable[..., Any], treedef: TreeDef,
-                 t_end: Any, method: str, options: dict[str, Any], result: SimpleNamespace) -> Any:
-    """``solve_ivp(...).y``, SciPy's whole result kept in `result` for the caller."""
+def _solve_ivp_y(y0: Any, t0: Any, t_eval: Any, t_end: Any, *leaves: Any, func: Callable[..., Any],
+                 treedef: TreeDef, method: str, options: dict[str, Any], result: SimpleNamespace) -> Any:
+    """``solve_ivp(...).y``, SciPy's whole result kept in `result` for the caller. The end of
+    the interval, `t_end`, is an argument (under `tapegrad.vmap`, one per example) whose
+    cotangent is zero: with `t_eval` given, it does not move the outputs."""
     args = tuple(tree_unflatten(treedef, leaves))
     solution = _si.solve_ivp(func, (t0, t_end), y0, method=method, t_eval=t_eval, args=args or None, **options)
     if solution.status < 0:
@@ -177,17 +186,17 @@ def _solve_ivp_y(y0: Any, t0: Any, t_eval: Any, *leaves: Any, func: Callable[...
 _solve_ivp = Primitive("scipy.integrate.solve_ivp", _solve_ivp_y)
 
 
-def _solve_ivp_vjp(g: Any, ans: Any, y0: Any, t0: Any, t_eval: Any, *leaves: Any, func: Callable[..., Any],
-                   treedef: TreeDef, t_end: Any, method: str, options: dict[str, Any],
+def _solve_ivp_vjp(g: Any, ans: Any, y0: Any, t0: Any, t_eval: Any, t_end: Any, *leaves: Any,
+                   func: Callable[..., Any], treedef: TreeDef, method: str, options: dict[str, Any],
                    result: SimpleNamespace) -> tuple[Any, ...]:
     # The adjoint of odeint's, on the grid (t0, *t_eval) whose first output is y0 itself.
     times = concatenate([reshape(t0, (1,)), t_eval])
     ys = concatenate([reshape(y0, (1, -1)), transpose(ans)])
-    gs = concatenate([np.zeros((1, np.shape(ans)[0])), transpose(g)])
+    gs = concatenate([np.zeros((1, shape_of(ans)[0])), transpose(g)])
     backward = {_IVP_TO_ODEINT[k]: v for k, v in options.items() if k in _IVP_TO_ODEINT}
     y0_bar, t_bar, *leaf_bars = _odeint_vjp(gs, ys, y0, times, *leaves, func=lambda y, t, *a: func(t, y, *a),
                                             treedef=treedef, options=backward)
-    return (y0_bar, t_bar[0], t_bar[1:], *leaf_bars)
+    return (y0_bar, t_bar[0], t_bar[1:], None, *leaf_bars)
 
 
 defvjp_all(_solve_ivp, _solve_ivp_vjp)
@@ -227,14 +236,14 @@ def solve_ivp(fun: Callable[..., Any], t_span: Any, y0: Any, method: Any = "RK45
             f"times t_eval given, and no events or dense output; got {', '.join(refused)}{at_user_line()}. "
             "Pass t_eval (the times where you need y), and find event times on plain values first."
         )
-    if np.iscomplexobj(value_of(y0)):
+    if _holds_complex(y0):
         raise NotDifferentiableError(
             f"tapegrad differentiates solve_ivp for real states only; y0 is complex{at_user_line()}. "
             "Split the state into real and imaginary parts."
         )
     result = SimpleNamespace()  # not a dict: tapegrad unwraps dicts in parameters into copies
     t0, t_end = t_span
-    y = _solve_ivp(y0, t0, t_eval, *leaves, func=fun, treedef=treedef, t_end=value_of(t_end), method=method,
+    y = _solve_ivp(y0, t0, t_eval, t_end, *leaves, func=fun, treedef=treedef, method=method,
                    options=dict(options, vectorized=vectorized), result=result)
     solution = result.solution
     solution.y = y

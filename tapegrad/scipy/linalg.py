@@ -38,14 +38,16 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import scipy
 import scipy.linalg as _sl  # type: ignore[import-untyped, unused-ignore]
 
 from tapegrad.errors import NotDifferentiableError, at_user_line
+from tapegrad.numpy.batching_rules import batch_size, front_all, leading, rank
 from tapegrad.numpy.elementwise import where
-from tapegrad.numpy.manipulation import concatenate, expand_dims, tril, triu
+from tapegrad.numpy.manipulation import concatenate, expand_dims, reshape, squeeze, tril, triu
 from tapegrad.numpy.products import _swap_last, matmul
-from tapegrad.registry import Primitive, defjvp, defvjp, defvjp_all, holds_tracer
-from tapegrad.tracer import strip_gradients, value_of
+from tapegrad.registry import Primitive, defbatch, defjvp, defvjp, defvjp_all, holds_tracer
+from tapegrad.tracer import dtype_of, is_complex, ndim_of, shape_of, strip_gradients
 
 
 def _scipy_first(scipy_fun: Callable[..., Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -120,7 +122,7 @@ def _sym(x: Any) -> Any:
 
 def _outer(u: Any, v: Any) -> Any:
     """``u v^T`` for right-hand sides that are vectors (n,) or matrices (n, k)."""
-    if np.ndim(u) == 1:
+    if ndim_of(u) == 1:
         return expand_dims(u, -1) * expand_dims(v, -2)
     return matmul(u, _T(v))
 
@@ -139,13 +141,13 @@ def _band(x: Any, width: int) -> Any:
 
 def _as_dtype_of(ct: Any, x: Any) -> Any:
     """`ct` in `x`'s floating dtype: SciPy computes some results (det) in float64."""
-    if np.result_type(ct) == np.result_type(x):
+    if dtype_of(ct) == dtype_of(x):
         return ct
-    return ct.astype(np.result_type(x)) if hasattr(ct, "astype") else np.asarray(ct, np.result_type(x))
+    return ct.astype(dtype_of(x)) if hasattr(ct, "astype") else np.asarray(ct, dtype_of(x))
 
 
 def _real_only(name: str, *arrays: Any) -> None:
-    if any(np.iscomplexobj(value_of(a)) for a in arrays):
+    if any(is_complex(a) for a in arrays):
         raise NotDifferentiableError(
             f"tapegrad differentiates scipy.linalg.{name} for real matrices only; this one is "
             f"complex{at_user_line()}. Split it into real and imaginary parts, or use "
@@ -159,7 +161,7 @@ def _trans_code(trans: Any, a: Any, name: str) -> int:
     if code is None:
         raise ValueError(f"{name}: trans must be 0, 1, 2, 'N', 'T' or 'C'; got {trans!r}")
     if code == 2:
-        if np.iscomplexobj(value_of(a)):
+        if is_complex(a):
             raise NotDifferentiableError(
                 f"tapegrad differentiates scipy.linalg.{name} with trans='C' for real matrices only "
                 f"(where it equals trans='T'){at_user_line()}. Conjugate the matrix yourself and pass "
@@ -311,7 +313,7 @@ defvjp(_lu_permutation, lambda g, ans, piv, dtype=float: None)
 def _lu_parts(lu: Any) -> tuple[Any, Any]:
     """The unit lower factor's strictly lower part and the upper factor, as SciPy packs them."""
     n = lu.shape[-1]
-    return tril(lu, -1) + np.eye(n, dtype=np.result_type(lu)), triu(lu)
+    return tril(lu, -1) + np.eye(n, dtype=dtype_of(lu)), triu(lu)
 
 
 def _lu_factor_vjp(g: Any, ans: Any, a: Any, check_finite: bool = True) -> Any:
@@ -322,7 +324,7 @@ def _lu_factor_vjp(g: Any, ans: Any, a: Any, check_finite: bool = True) -> Any:
     f_bar = tril(matmul(_T(low), tril(g_lu, -1)), -1) + triu(matmul(triu(g_lu), _T(up)))
     left = _solve_triangular(low, f_bar, 1, True, True)  # L^-T Fbar
     in_lu_rows = _T(_solve_triangular(up, _T(left), 0, False))  # L^-T Fbar U^-T
-    return matmul(_lu_permutation(piv, dtype=np.result_type(lu)), in_lu_rows)
+    return matmul(_lu_permutation(piv, dtype=dtype_of(lu)), in_lu_rows)
 
 
 defvjp(_lu_factor, _lu_factor_vjp)
@@ -354,7 +356,7 @@ def _lu_solve_vjp_lu(g: Any, ans: Any, lu: Any, piv: Any, b: Any, trans: int = 0
     g_b = _lu_solve(lu, piv, g, 1 - trans, check_finite)
     g_a = -(_outer(g_b, ans) if trans == 0 else _outer(ans, g_b))
     low, up = _lu_parts(lu)
-    g_in_lu_rows = matmul(_T(_lu_permutation(piv, dtype=np.result_type(lu))), g_a)  # P^T Abar, as a = P L U
+    g_in_lu_rows = matmul(_T(_lu_permutation(piv, dtype=dtype_of(lu))), g_a)  # P^T Abar, as a = P L U
     return tril(matmul(g_in_lu_rows, _T(up)), -1) + triu(matmul(_T(low), g_in_lu_rows))
 
 
@@ -506,7 +508,7 @@ def _frechet(a: Any, e: Any) -> Any:
         2.718281828459045
     """
     n = a.shape[-1]
-    zeros = np.zeros(a.shape, np.result_type(a, e))
+    zeros = np.zeros(a.shape, np.result_type(dtype_of(a), dtype_of(e)))
     block = concatenate([concatenate([a, e], axis=-1), concatenate([zeros, a], axis=-1)], axis=-2)
     return expm(block)[..., :n, n:]
 
@@ -607,6 +609,46 @@ def eigh(a: Any, b: Any = None, *, lower: bool = True, eigvals_only: bool = Fals
         return _eigvalsh(a, bool(lower), check_finite, driver)
     w, v = _eigh(a, bool(lower), check_finite, driver)
     return w, v
+
+
+# -- batching: SciPy 1.15 and later map these functions over leading axes ---------------------------
+def _matrices(prim: Primitive, count: int) -> Callable[..., Any]:
+    """The batching rule of a primitive whose first `count` arguments are matrices, or stacks
+    of them, the last of which may be a vector (a right-hand side, as SciPy reads a 1-D `b`).
+
+    Each gets the batch as its first axis and, after it, size-1 axes up to the deepest stack,
+    so that SciPy broadcasts the stacks of one example as it would without the batch; a vector
+    becomes a column, and the column axis is dropped again from the result.
+    """
+
+    def rule(values: list[Any], dims: list[int | None], **kwargs: Any) -> Any:
+        if any(d is not None for d in dims[count:]):  # flags are Python values: never batched
+            return NotImplemented
+        size = batch_size(values, dims)
+        ranks = [rank(v, d) for v, d in zip(values[:count], dims[:count], strict=True)]
+        vector = ranks[-1] == 1
+        depth = max(max(r - 2, 0) for r in ranks)  # the deepest stack of one example
+        operands = []
+        for v, d, r in zip(values[:count], dims[:count], ranks, strict=True):
+            x = front_all(v, d, size)
+            if r == 1:
+                x, r = expand_dims(x, -1), 2
+            if r - 2 < depth:
+                shape = shape_of(x)
+                x = reshape(x, (shape[0], *(1,) * (depth - r + 2), *shape[1:]))
+            operands.append(x)
+        out = prim(*operands, *values[count:], **kwargs)
+        return (squeeze(out, -1) if vector else out), 0
+
+    return rule
+
+
+if tuple(int(part) for part in scipy.__version__.split(".")[:2]) >= (1, 15):
+    for _prim in (_cholesky, _cho_factor, _inv, _det, expm, _sqrtm, _eigh, _eigvalsh):
+        defbatch(_prim, leading(_prim))
+    for _prim in (_solve_triangular, _cho_solve, _solve):
+        defbatch(_prim, _matrices(_prim, 2))
+    defbatch(solve_sylvester, _matrices(solve_sylvester, 3))
 
 
 __all__ = [

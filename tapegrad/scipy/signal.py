@@ -27,9 +27,9 @@ import numpy as np
 import scipy.signal as _ss  # type: ignore[import-untyped, unused-ignore]
 
 from tapegrad.errors import NotDifferentiableError, at_user_line
-from tapegrad.numpy.manipulation import pad
+from tapegrad.numpy.manipulation import concatenate
 from tapegrad.registry import Primitive, defvjp
-from tapegrad.tracer import value_of
+from tapegrad.tracer import dtype_of, is_complex, shape_of
 
 convolve = Primitive("scipy.signal.convolve", _ss.convolve)
 correlate = Primitive("scipy.signal.correlate", _ss.correlate)
@@ -38,19 +38,29 @@ correlate = Primitive("scipy.signal.correlate", _ss.correlate)
 def _in_full_window(g: Any, in1: Any, in2: Any) -> Any:
     """The cotangent `g` of a 'full', 'same' or 'valid' output, placed where that output sits
     in the 'full' output (zeros elsewhere): every mode is the full output's centred window."""
-    if any(np.iscomplexobj(value_of(x)) for x in (g, in1, in2)):
+    if any(is_complex(x) for x in (g, in1, in2)):
         raise NotDifferentiableError(
             f"tapegrad differentiates scipy.signal.convolve and correlate for real inputs only"
             f"{at_user_line()}. Split complex signals into real and imaginary parts."
         )
-    full = [n1 + n2 - 1 for n1, n2 in zip(np.shape(in1), np.shape(in2), strict=True)]
-    widths = []
-    for size, n in zip(full, np.shape(g), strict=True):
+    full = [n1 + n2 - 1 for n1, n2 in zip(shape_of(in1), shape_of(in2), strict=True)]
+    for axis, (size, n) in enumerate(zip(full, shape_of(g), strict=True)):
         before = (size - n) // 2  # SciPy centres 'same' and 'valid' windows this way
-        widths.append((before, size - n - before))
-    if not any(w for pair in widths for w in pair):
+        g = _between_zeros(g, axis, before, size - n - before)
+    return g
+
+
+def _between_zeros(g: Any, axis: int, before: int, after: int) -> Any:
+    """`g` with `before` and `after` zeros along `axis`: a concatenation, which batches under
+    `tapegrad.vmap` and differentiates again."""
+    if not before and not after:
         return g
-    return pad(g, widths)
+    shape = list(shape_of(g))
+    parts = []
+    for count in (before, after):
+        shape[axis] = count
+        parts.append(np.zeros(shape, dtype_of(g)))
+    return concatenate([parts[0], g, parts[1]], axis=axis)
 
 
 def _convolve_vjp_in1(g: Any, ans: Any, in1: Any, in2: Any, mode: str = "full", method: str = "auto") -> Any:
@@ -71,5 +81,6 @@ def _correlate_vjp_in2(g: Any, ans: Any, in1: Any, in2: Any, mode: str = "full",
 
 defvjp(convolve, _convolve_vjp_in1, _convolve_vjp_in2)
 defvjp(correlate, _correlate_vjp_in1, _correlate_vjp_in2)
+
 
 __all__ = ["convolve", "correlate"]

@@ -38,7 +38,7 @@ from tapegrad.numpy._wrap import by_numpy, composite
 from tapegrad.numpy.batching_rules import elementwise
 from tapegrad.numpy.reductions import unbroadcast
 from tapegrad.registry import Primitive, defbatch, defjvp, defvjp
-from tapegrad.tracer import carries_derivative, value_of
+from tapegrad.tracer import carries_derivative, strip_gradients, value_of
 
 _SQRT_PI = math.sqrt(math.pi)
 _SQRT_2PI = math.sqrt(2 * math.pi)
@@ -256,6 +256,7 @@ partials(kl_div, lambda ans, x, y: tnp.log(x / y), lambda ans, x, y: 1 - x / y)
 
 # sinc(x) = sin(pi x) / (pi x) is NumPy's, which scipy.special re-exports.
 sinc = Primitive("sinc", sc.sinc)
+defbatch(sinc, elementwise(sinc))
 by_numpy.setdefault(np.sinc, sinc)  # unless tapegrad.numpy has its own
 
 
@@ -271,9 +272,13 @@ partials(sinc, _sinc_slope)
 
 
 def _logsumexp_shift(a: Any, axis: Any) -> Any:
-    """The (constant) largest entry along `axis`, kept as a size-1 axis; 0 where it is inf."""
-    top = np.max(value_of(a), axis=axis, keepdims=True)
-    return np.where(np.isfinite(top), top, 0)
+    """The (constant) largest entry along `axis`, kept as a size-1 axis; 0 where it is inf.
+
+    Cut off from the derivative but computed with tapegrad's functions, so that under
+    `tapegrad.vmap` it is one shift per example, in one batched call.
+    """
+    top = tnp.max(strip_gradients(a), axis=axis, keepdims=True)
+    return tnp.where(tnp.isfinite(top), top, 0)
 
 
 @composite(sc.logsumexp)
@@ -289,13 +294,13 @@ def logsumexp(a: Any, axis: Any = None, b: Any = None, keepdims: bool = False,
     terms = tnp.exp(a - shift) if b is None else b * tnp.exp(a - shift)
     total = tnp.sum(terms, axis=axis, keepdims=True)
     if return_sign:
-        sign = np.sign(value_of(total))
+        sign = tnp.sign(strip_gradients(total))  # a constant: d|t| = sign(t) dt
         total = total * sign
     out = tnp.log(total) + shift
     if not keepdims:
         out = tnp.squeeze(out, axis=axis) if axis is not None else tnp.reshape(out, ())
         if return_sign:
-            sign = np.squeeze(sign, axis=axis) if axis is not None else sign.reshape(())
+            sign = tnp.squeeze(sign, axis=axis) if axis is not None else tnp.reshape(sign, ())
     return (out, sign) if return_sign else out
 
 

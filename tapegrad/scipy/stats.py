@@ -33,19 +33,20 @@ import numpy as np
 import tapegrad.numpy as tnp
 from tapegrad.errors import NotDifferentiableError, at_user_line
 from tapegrad.scipy import special
-from tapegrad.tracer import carries_derivative, value_of
+from tapegrad.tracer import carries_derivative, ndim_of, shape_of, size_of, strip_gradients
 
 _LOG_2PI = math.log(2 * math.pi)
 
 
 def _inside(condition: Any, z: Any, safe: float) -> tuple[Any, Any]:
-    """`condition` as a plain mask, and `z` with `safe` where it fails.
+    """`condition` as a mask without derivatives, and `z` with `safe` where it fails.
 
     A log-density outside its support is ``where(mask, formula(z), -inf)``. The formula is
     evaluated at the safe value there, so its derivative is finite: ``where`` sends zero to
-    the unused branch, but ``0 * nan`` would still be ``nan``.
+    the unused branch, but ``0 * nan`` would still be ``nan``. The mask reads no numbers:
+    under `tapegrad.vmap` it holds one mask per example, and the density stays one batched call.
     """
-    mask = np.asarray(value_of(condition))
+    mask = strip_gradients(condition)
     return mask, tnp.where(mask, z, safe)
 
 
@@ -242,7 +243,7 @@ def _counts(k: Any, loc: Any) -> Any:
             "probability mass function is not differentiable in its (integer) point. Pass them "
             "as constants (tapegrad.stop_gradient(k)); the mean mu is differentiable."
         )
-    return np.asarray(k) - loc
+    return tnp.asarray(k) - loc  # a batch under vmap stays one (np.asarray would read it)
 
 
 class dirichlet:  # not _like_scipy: SciPy's dirichlet keeps float32 as float32
@@ -251,15 +252,15 @@ class dirichlet:  # not _like_scipy: SciPy's dirichlet keeps float32 as float32
 
     @staticmethod
     def logpdf(x: Any, alpha: Any) -> Any:
-        if np.shape(x)[0] not in (np.shape(alpha)[0], np.shape(alpha)[0] - 1):
+        if shape_of(x)[0] not in (shape_of(alpha)[0], shape_of(alpha)[0] - 1):
             raise ValueError(
                 f"Vector 'x' must have either the same number of entries as, or one entry fewer "
-                f"than, parameter vector 'a', but alpha.shape = {np.shape(alpha)} and "
-                f"x.shape = {np.shape(x)}."
+                f"than, parameter vector 'a', but alpha.shape = {shape_of(alpha)} and "
+                f"x.shape = {shape_of(x)}."
             )
-        if np.shape(x)[0] == np.shape(alpha)[0] - 1:
+        if shape_of(x)[0] == shape_of(alpha)[0] - 1:
             x = tnp.concatenate([x, 1 - tnp.sum(x, axis=0, keepdims=True)], axis=0)
-        alpha_ = tnp.reshape(alpha, np.shape(alpha) + (1,) * (np.ndim(x) - 1))
+        alpha_ = tnp.reshape(alpha, shape_of(alpha) + (1,) * (ndim_of(x) - 1))
         return (tnp.sum(special.xlogy(alpha_ - 1, x), axis=0)
                 + special.gammaln(tnp.sum(alpha)) - tnp.sum(special.gammaln(alpha)))
 
@@ -279,11 +280,11 @@ class multivariate_normal:
     @staticmethod
     def logpdf(x: Any, mean: Any = None, cov: Any = 1.0) -> Any:
         # SciPy's reading of the arguments: the dimension comes from mean, else from cov.
-        dim = np.size(mean) if mean is not None else (np.shape(cov)[0] if np.ndim(cov) == 2 else 1)
-        points = np.shape(x) if np.ndim(x) > 1 else (np.size(x), 1) if dim == 1 else (1, dim)
+        dim = size_of(mean) if mean is not None else (shape_of(cov)[0] if ndim_of(cov) == 2 else 1)
+        points = shape_of(x) if ndim_of(x) > 1 else (size_of(x), 1) if dim == 1 else (1, dim)
         mean = np.zeros(dim) if mean is None else tnp.reshape(mean, (dim,))
-        if np.ndim(cov) < 2:
-            cov = cov * np.eye(dim) if np.ndim(cov) == 0 else tnp.diag(cov)
+        if ndim_of(cov) < 2:
+            cov = cov * np.eye(dim) if ndim_of(cov) == 0 else tnp.diag(cov)
         chol = tnp.linalg.cholesky(cov)
         deviations = tnp.reshape(x, (-1, dim)) - mean
         z = tnp.linalg.solve(chol, tnp.transpose(deviations))  # dim x points
@@ -334,12 +335,12 @@ class laplace:
     def cdf(x: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
         z = (x - loc) / scale
         tail = tnp.exp(-tnp.abs(z)) / 2  # the smaller of cdf and 1 - cdf
-        return tnp.where(value_of(z) < 0, tail, 1 - tail)
+        return tnp.where(z < 0, tail, 1 - tail)
 
     @staticmethod
     def logcdf(x: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
         z = (x - loc) / scale
-        return tnp.where(value_of(z) < 0, -tnp.abs(z) - math.log(2), tnp.log1p(-tnp.exp(-tnp.abs(z)) / 2))
+        return tnp.where(z < 0, -tnp.abs(z) - math.log(2), tnp.log1p(-tnp.exp(-tnp.abs(z)) / 2))
 
 
 @_like_scipy
@@ -394,7 +395,7 @@ class uniform:
     @staticmethod
     def logpdf(x: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
         z = (x - loc) / scale
-        inside = np.asarray(value_of((z >= 0) & (z <= 1)))
+        inside = strip_gradients((z >= 0) & (z <= 1))
         return _outside_is(inside, -tnp.log(scale), -np.inf)
 
     @staticmethod
