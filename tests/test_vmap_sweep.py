@@ -31,23 +31,13 @@ SWEPT = [c for c in CASES if c.name not in VALUE_SHAPED]
 # shared (a plain array) and v batched, the plain array cannot hold a batch, and NumPy's
 # assignment refuses the tracer, as it does under grad.
 WRITES_INTO_FIRST = {"index_update[setitem]", "setitem[advanced]"}
-# Cases built on composites that vmap runs once per example (batching_rules.per_example):
-# under vmap(grad(f)) they raise a clear UnsupportedFunctionError; grad(vmap(f)) works.
-PER_EXAMPLE = {"append", "insert", "delete", "choose", "compress", "extract", "resize",
-               "broadcast_arrays", "logspace", "geomspace", "median", "nanmedian", "quantile",
-               "nanquantile", "percentile", "nanpercentile",
-               "interp", "sinc", "trim_zeros", "piecewise", "polydiv", "poly", "polyfit", "polymul"}
-# pad with end_values under vmap: NumPy's broadcasting error (a known gap, not a wrong value).
-KNOWN_GAPS = {"pad[end_values]"}
-# A Python `if` on a batched element inside tnp.vectorize's function: vmap's clear ValueError.
-KNOWN_GAPS |= {"vectorize[4]"}
+# Composites that read values (median, interp, polyfit...) run once per example where they
+# do, under vmap and vmap(grad) alike, so every case is checked both ways below
+# (tests/test_vmap_batches_numpy_a.py checks which of them batch without a loop).
+KNOWN_GAPS: set[str] = set()
 # polydiv trims its remainder where it is numerically 0, which in float32 differs per example:
 # results of different shapes, vmap's clear ValueError (float32 test only).
 FLOAT32_GAPS = {"polydiv[5,3]"}
-
-
-def _per_example(case: Case) -> bool:
-    return case.name.split("[")[0] in PER_EXAMPLE or case.name in {"pad[median]", "pad[median-stat_length]"}
 
 
 def _examples(case: Case, dtype: Any = np.float64) -> list[tuple[Any, ...]]:
@@ -155,11 +145,7 @@ def test_vmap_composes_with_grad(case: Case) -> None:
     args = [_batched(examples, k, 0) for k in range(n)]
     want = _loop(tapegrad.grad(g, argnums), examples, None)
     # Per-example gradients: vmap of grad.
-    if _per_example(case):
-        with pytest.raises(tapegrad.UnsupportedFunctionError, match="runs once per example under vmap"):
-            _quietly(tapegrad.vmap(tapegrad.grad(g, argnums)), *args)
-    else:
-        _check(_quietly(tapegrad.vmap(tapegrad.grad(g, argnums)), *args), want)
+    _check(_quietly(tapegrad.vmap(tapegrad.grad(g, argnums)), *args), want)
     # The gradient of a total over a vmap is the same thing (each example's inputs are its own).
     total = lambda *xs: tnp.sum(tapegrad.vmap(g)(*xs))  # noqa: E731
     _check(_quietly(tapegrad.grad(total, argnums), *args), want)
@@ -177,8 +163,6 @@ def test_vmap_matches_the_loop_on_complex_values(case: Case) -> None:
     for axis in (0, -1):
         args = [_batched(examples, k, axis) for k in range(n)]
         _check(_quietly(tapegrad.vmap(f, in_axes=axis), *args), _loop(f, examples, None))
-    if _per_example(case):  # vmap(grad) of a per-example composite: a clear error (see above)
-        return
     g = _scalar(f)
     args = [_batched(examples, k, 0) for k in range(n)]
     _check(_quietly(tapegrad.vmap(tapegrad.grad(g, tuple(range(n)))), *args),
@@ -193,7 +177,7 @@ def test_the_listing_names_exactly_the_primitives_that_fall_back_to_the_loop() -
     without = {p.name for p in numpy_primitives if batch_rule(p) is None}
     for s in tnp.supported():
         if s.vmap != "composite":
-            looped = s.name in without or s.name in PER_EXAMPLE
+            looped = s.name in without
             assert (s.vmap == "loop fallback") == looped, s.name
     # These cannot have a rule that runs once for the whole batch: their result's shape
     # depends on the values (nonzero, unique...), or, for tri, they take no array at all.

@@ -30,22 +30,18 @@ from tapegrad.numpy.manipulation import (
 )
 from tapegrad.registry import holds_tracer
 from tapegrad.tape import tracing
-from tapegrad.tracer import value_of
-
-
-def _dtype(x: Any) -> np.dtype[Any]:
-    return np.result_type(value_of(x))
+from tapegrad.tracer import dtype_of, ndim_of, shape_of, value_of
 
 
 def _cast(x: Any, dtype: Any) -> Any:
     """`x` in `dtype`, recording a cast only when it changes the dtype."""
-    return x if _dtype(x) == np.dtype(dtype) else astype(x, dtype)
+    return x if dtype_of(x) == np.dtype(dtype) else astype(x, dtype)
 
 
 def _gather(results: list[Any], loop_shape: tuple[int, ...]) -> Any:
     """Stack the results of a loop over `loop_shape` (each of one shape) into one array."""
-    shape = np.shape(results[0])
-    stacked = stack([r if np.shape(r) == shape else broadcast_to(asarray(r), shape) for r in results])
+    shape = shape_of(results[0])
+    stacked = stack([r if shape_of(r) == shape else broadcast_to(asarray(r), shape) for r in results])
     return reshape(stacked, loop_shape + shape)
 
 
@@ -68,8 +64,8 @@ def apply_along_axis(func1d: Callable[..., Any], axis: int, arr: Any, *args: Any
     if not all(loop_shape):
         raise ValueError("Cannot apply_along_axis when any iteration dimensions are 0")
     results = [func1d(_getitem(moved, index), *args, **kwargs) for index in np.ndindex(*loop_shape)]
-    out = _cast(_gather(results, loop_shape), _dtype(results[0]))
-    core = np.ndim(results[0])
+    out = _cast(_gather(results, loop_shape), dtype_of(results[0]))
+    core = ndim_of(results[0])
     return moveaxis(out, list(range(arr.ndim - 1, arr.ndim - 1 + core)), list(range(axis, axis + core)))
 
 
@@ -80,9 +76,9 @@ def apply_over_axes(func: Callable[..., Any], a: Any, axes: Any) -> Any:
     for axis in np.atleast_1d(axes):
         axis = int(axis) + a.ndim if axis < 0 else int(axis)
         res = func(a, axis)
-        if np.ndim(res) == a.ndim:
+        if ndim_of(res) == a.ndim:
             a = res
-        elif np.ndim(res) == a.ndim - 1:
+        elif ndim_of(res) == a.ndim - 1:
             a = expand_dims(res, axis)
         else:
             raise ValueError("function is not returning an array of the correct shape")
@@ -105,13 +101,16 @@ def piecewise(x: Any, condlist: Any, funclist: Any, *args: Any, **kw: Any) -> An
     n2 = len(funclist)
     if np.isscalar(condlist) or (not isinstance(condlist[0], (list, np.ndarray)) and x.ndim != 0):
         condlist = [condlist]
+    # The functions run on the entries the conditions select, NumPy's contract (a function
+    # may be undefined elsewhere, or reduce over what it gets): a selection by values, so
+    # under vmap piecewise runs per example when its conditions differ per example.
     conds = [np.asarray(value_of(c), dtype=bool) for c in condlist]
     if n2 == len(conds) + 1:  # the extra function covers what no condition selects
         conds.append(~np.any(conds, axis=0))
     elif n2 != len(conds):
         raise ValueError(f"with {len(conds)} condition(s), either {len(conds)} or {len(conds) + 1} "
                          f"functions are expected")
-    shape, dtype = x.shape, _dtype(x)
+    shape, dtype = x.shape, dtype_of(x)
     result: Any = np.zeros(shape, dtype)
     taken = np.zeros(shape, bool)
     for cond, func in reversed(list(zip(conds, funclist, strict=True))):
@@ -122,7 +121,7 @@ def piecewise(x: Any, condlist: Any, funclist: Any, *args: Any, **kw: Any) -> An
             continue
         if callable(func):
             values = asarray(func(_getitem(x, cond), *args, **kw))
-            if np.ndim(values):
+            if ndim_of(values):
                 values = _getitem(values, mine[cond])
         else:
             values = func
@@ -183,7 +182,7 @@ class vectorize(np.vectorize):  # noqa: N801 (NumPy's name)
 
         if self.signature is not None:
             return self._call_with_signature(call, values)
-        loop_shape = np.broadcast_shapes(*[np.shape(v) for v in values])
+        loop_shape = np.broadcast_shapes(*[shape_of(v) for v in values])
         if not all(loop_shape) and self.otypes is None:
             raise ValueError("cannot call `vectorize` on size 0 inputs unless `otypes` is set")
         spread = [broadcast_to(v, loop_shape) for v in values]
@@ -197,16 +196,16 @@ class vectorize(np.vectorize):  # noqa: N801 (NumPy's name)
         sizes: dict[str, int] = {}
         loops = []
         for v, dims in zip(values, core_in, strict=True):
-            if np.ndim(v) < len(dims):
-                raise ValueError(f"input with shape {np.shape(v)} does not have enough dimensions "
+            if ndim_of(v) < len(dims):
+                raise ValueError(f"input with shape {shape_of(v)} does not have enough dimensions "
                                  f"for the core dimensions {dims} of signature {self.signature}")
-            core_shape = np.shape(v)[np.ndim(v) - len(dims):]
+            core_shape = shape_of(v)[ndim_of(v) - len(dims):]
             for name, n in zip(dims, core_shape, strict=True):
                 if sizes.setdefault(name, n) != n:
                     raise ValueError(f"inconsistent size for core dimension {name!r}: {n} vs {sizes[name]}")
-            loops.append(np.shape(v)[:np.ndim(v) - len(dims)])
+            loops.append(shape_of(v)[:ndim_of(v) - len(dims)])
         loop_shape = np.broadcast_shapes(*loops)
-        spread = [broadcast_to(v, loop_shape + np.shape(v)[len(np.shape(v)) - len(dims):])
+        spread = [broadcast_to(v, loop_shape + shape_of(v)[len(shape_of(v)) - len(dims):])
                   for v, dims in zip(values, core_in, strict=True)]
         results = [call(*[_getitem(v, index) for v in spread]) for index in np.ndindex(*loop_shape)]
         if len(core_out) == 1:
@@ -226,7 +225,7 @@ class vectorize(np.vectorize):  # noqa: N801 (NumPy's name)
         if k is None and isinstance(results[0], tuple):
             return tuple(self._assemble([r[j] for r in results], loop_shape, j)
                          for j in range(len(results[0])))
-        dtype = np.dtype(otypes[k or 0]) if otypes else _dtype(results[0])
+        dtype = np.dtype(otypes[k or 0]) if otypes else dtype_of(results[0])
         return _cast(_gather(results, loop_shape), dtype)
 
 

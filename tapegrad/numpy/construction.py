@@ -18,9 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from tapegrad.arrays import size as size_of
 from tapegrad.errors import at_user_line
-from tapegrad.numpy import manipulation, reductions
+from tapegrad.numpy import manipulation, nondifferentiable, reductions
 from tapegrad.numpy._wrap import composite, implements
 from tapegrad.numpy.elementwise import floor, log10, power, real, where
 from tapegrad.numpy.indexing import _getitem
@@ -41,7 +40,7 @@ from tapegrad.numpy.manipulation import (
 from tapegrad.numpy.reductions import cumprod
 from tapegrad.numpy.statistics import median
 from tapegrad.registry import holds_tracer
-from tapegrad.tracer import value_of
+from tapegrad.tracer import dtype_of, shape_of, size_of, strip_gradients, value_of
 
 
 def _gather_layout(layout: Callable[..., Any], *arrays: Any) -> Any:
@@ -51,10 +50,10 @@ def _gather_layout(layout: Callable[..., Any], *arrays: Any) -> Any:
     numbers in its result say which element lands where.
     """
     arrays = tuple(array(a) for a in arrays)
-    # The shapes of one example under vmap (np.shape of a tracer), not of the whole batch;
-    # sizes from shapes, since np.size would make a Dask array compute.
-    offsets = np.cumsum([0] + [int(size_of(a)) for a in arrays])
-    labels = [np.arange(start, start + size_of(a)).reshape(np.shape(a))
+    # The shapes of one example under vmap, not of the whole batch; sizes from shapes, since
+    # np.size would make a Dask array compute.
+    offsets = np.cumsum([0] + [size_of(a) for a in arrays])
+    labels = [np.arange(start, start + size_of(a)).reshape(shape_of(a))
               for start, a in zip(offsets, arrays, strict=False)]
     placed = np.asarray(layout(*labels))
     return _getitem(concatenate([ravel(a) for a in arrays]), placed)
@@ -76,15 +75,14 @@ def insert(arr: Any, obj: Any, values: Any, axis: Any = None) -> Any:
         >>> tapegrad.grad(lambda v: np.sum(np.insert(np.zeros(3), [0, 2], v) ** 2))(1.5)
         np.float64(6.0)
     """
-    obj = value_of(obj)
-    dtype = np.result_type(value_of(arr))
-    return astype(_gather_layout(lambda a, v: np.insert(a, obj, v, axis), arr, values), dtype)
+    obj = value_of(obj)  # the layout: per example under vmap, if the indices are batched
+    return astype(_gather_layout(lambda a, v: np.insert(a, obj, v, axis), arr, values), dtype_of(array(arr)))
 
 
 @composite(np.delete)
 def delete(arr: Any, obj: Any, axis: Any = None) -> Any:
     """``np.delete``: `arr` without the entries `obj` (they get a zero gradient)."""
-    obj = value_of(obj)
+    obj = value_of(obj)  # the layout: per example under vmap, if the indices are batched
     return _gather_layout(lambda a: np.delete(a, obj, axis), arr)
 
 
@@ -94,7 +92,7 @@ def choose(a: Any, choices: Any, out: Any = None, mode: Any = "raise") -> Any:
     if out is not None:
         raise TypeError(f"np.choose(..., out=...) on traced values{at_user_line()}: drop out= and "
                         "use the returned value.")
-    a = np.asarray(value_of(a))
+    a = np.asarray(value_of(a))  # the layout (checked, as mode says): per example if batched
     if isinstance(choices, (list, tuple)):
         return _gather_layout(lambda *c: np.choose(a, c, mode=mode), *choices)
     return _gather_layout(lambda c: np.choose(a, c, mode=mode), choices)
@@ -129,14 +127,14 @@ def compress(condition: Any, a: Any, axis: Any = None, out: Any = None) -> Any:
     if out is not None:
         raise TypeError(f"np.compress(..., out=...) on traced values{at_user_line()}: drop out= and "
                         "use the returned value.")
-    condition = value_of(condition)
+    condition = value_of(condition)  # a shape set by values: per example if batched
     return _gather_layout(lambda labels: np.compress(condition, labels, axis), a)
 
 
 @composite(np.extract)
 def extract(condition: Any, arr: Any) -> Any:
     """``np.extract``: the elements where `condition` holds, flattened."""
-    condition = value_of(condition)
+    condition = value_of(condition)  # a shape set by values: per example if batched
     return _gather_layout(lambda labels: np.extract(condition, labels), arr)
 
 
@@ -150,7 +148,7 @@ def resize(a: Any, new_shape: Any) -> Any:
 def broadcast_arrays(*args: Any, subok: bool = False) -> Any:
     """``np.broadcast_arrays``: each argument broadcast to their common shape."""
     arrays = [array(a) for a in args]
-    shape = np.broadcast_shapes(*(np.shape(value_of(a)) for a in arrays))
+    shape = np.broadcast_shapes(*(shape_of(a) for a in arrays))
     broadcast = [broadcast_to(a, shape) for a in arrays]
     return type(np.broadcast_arrays(np.empty(())))(broadcast)  # a tuple since NumPy 2, a list before
 
@@ -180,14 +178,28 @@ def real_if_close(a: Any, tol: float = 100) -> Any:
         return a
     if tol > 1:
         tol = np.finfo(a.dtype).eps * tol
+    # The dtype of the result depends on the values: per example under vmap.
     return real(a) if np.all(np.abs(np.imag(value_of(a))) < tol) else a
 
 
 # -- spaces of samples ------------------------------------------------------------------------
 def _numpy_dtype(np_fun: Callable[..., Any], *args: Any, **kwargs: Any) -> np.dtype[Any]:
-    """The dtype NumPy's `np_fun` gives for these arguments (their values, two samples)."""
-    dtype: np.dtype[Any] = np_fun(*value_of(args), **{**value_of(kwargs), "num": 2}).dtype
+    """The dtype NumPy's `np_fun` gives for these arguments: asked of NumPy with two samples,
+    ones of each argument's dtype standing in for its values (Python numbers kept, since
+    NumPy's promotion treats them apart)."""
+    dtype: np.dtype[Any] = np_fun(*_stand_ins(args), **{**_stand_ins(kwargs), "num": 2}).dtype
     return dtype
+
+
+def _stand_ins(args: Any) -> Any:
+    """`args` (a tuple or dict) with every array-like replaced by a one of its dtype."""
+
+    def one(x: Any) -> Any:
+        if x is None or isinstance(x, (bool, int, float, complex, type, np.dtype, str)):
+            return x
+        return np.ones((), dtype_of(array(x)))
+
+    return {k: one(v) for k, v in args.items()} if isinstance(args, dict) else tuple(one(a) for a in args)
 
 
 @composite(np.linspace)
@@ -210,10 +222,9 @@ def linspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True, retste
     y: Any = np.arange(0, num, dtype=inexact).reshape((-1,) + (1,) * delta.ndim)
     if div > 0:
         step = delta / div
-        if np.any(value_of(step) == 0):  # NumPy's order for denormal steps
-            y = y / div * delta
-        else:
-            y = y * step
+        # NumPy's order for denormal steps, where any is 0; a choice per example under vmap.
+        tiny = nondifferentiable.any(strip_gradients(step) == 0)
+        y = where(tiny, y / div * delta, y * step)
     else:
         step = np.nan
         y = y * delta
@@ -251,16 +262,17 @@ def geomspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True, dtype
     """``np.geomspace``: a geometric sequence, with traced real `start` and `stop`."""
     result_dtype = _numpy_dtype(np.geomspace, start, stop, endpoint=endpoint, dtype=dtype)
     start, stop = array(start), array(stop)
-    inexact = np.result_type(value_of(start), value_of(stop), float(num), np.zeros((), dtype))
+    inexact = np.result_type(dtype_of(start), dtype_of(stop), float(num), np.zeros((), dtype))
     if inexact.kind == "c":
         raise NotImplementedError(
             f"np.geomspace on traced complex endpoints{at_user_line()}: tapegrad differentiates "
             "real ones. Write it as start * (stop / start) ** (np.arange(num) / (num - 1))."
         )
+    # A check of the values: per example under vmap, if the endpoints are batched.
     if np.any(value_of(start) == 0) or np.any(value_of(stop) == 0):
         raise ValueError("Geometric sequence cannot include zero")
     start, stop = astype(start, inexact), astype(stop, inexact)
-    sign = np.sign(value_of(start))  # constant: the sequence keeps start's sign
+    sign = np.sign(strip_gradients(start))  # constant: the sequence keeps start's sign
     start, stop = start / sign, stop / sign
     y = logspace(log10(start), log10(stop), num=num, endpoint=endpoint, base=10.0, dtype=inexact)
     rows = np.arange(num).reshape((-1,) + (1,) * (y.ndim - 1))
@@ -301,7 +313,7 @@ def vander(x: Any, N: int | None = None, increasing: bool = False) -> Any:
     if x.ndim != 1:
         raise ValueError("x must be a one-dimensional array or sequence.")
     n = x.shape[0] if N is None else N
-    x = astype(x, np.promote_types(np.result_type(value_of(x)), int))
+    x = astype(x, np.promote_types(dtype_of(x), int))
     if n == 0:
         return np.empty((x.shape[0], 0), x.dtype)
     ones = np.ones((x.shape[0], 1), x.dtype)
@@ -402,7 +414,7 @@ def _reflect_odd(x: Any, axis: int, before: int, after: int, mode: Any) -> Any:
 
 def _ramp_pad(x: Any, axis: int, before: int, after: int, ends: Any) -> Any:
     """Pad `axis` with ramps from the end values to the edges (NumPy's 'linear_ramp')."""
-    dtype = np.result_type(value_of(x))
+    dtype = dtype_of(x)
     first, last = _cut(x, axis, 0, 1), _cut(x, axis, -1, None)
     left = linspace(_getitem(ends, 0), squeeze(first, axis), before, endpoint=False, dtype=dtype, axis=axis)
     right = linspace(_getitem(ends, 1), squeeze(last, axis), after, endpoint=False, dtype=dtype, axis=axis)
@@ -453,8 +465,8 @@ class _Concatenator:
             trans1d = numbers[2] if len(numbers) > 2 else trans1d
         directive = f"0,{ndmin},{trans1d}"
         # Python and NumPy scalars take the dtype of the whole, as in NumPy's concatenator.
-        values = [np.asarray(value_of(item)) for item in items if not _is_scalar(item) and type(item) is not slice]
-        common = np.result_type(*values, *[item for item in items if _is_scalar(item)])
+        dtypes = [dtype_of(array(item)) for item in items if not _is_scalar(item) and type(item) is not slice]
+        common = np.result_type(*dtypes, *[item for item in items if _is_scalar(item)])
         pieces = [self._piece(item, directive, common) for item in items]
         return concatenate(pieces, axis=axis)
 

@@ -2,10 +2,12 @@
 integration and polynomials.
 
 Three primitives carry rules of their own: the discrete convolution (its VJP is a
-convolution with the other operand reversed, so it is differentiable to any order), `roots`
-(implicit differentiation of p(r) = 0) and `unwrap` (derivative 1). The rest are composites
-that follow NumPy's own formulas step by step, so that their values are NumPy's and their
-derivatives are those of what NumPy computes.
+convolution with the other operand reversed, so it is differentiable to any order; under vmap
+one product of gathered windows), `roots` (implicit differentiation of p(r) = 0) and `unwrap`
+(derivative 1). The rest are composites that follow NumPy's own formulas step by step, so that
+their values are NumPy's and their derivatives are those of what NumPy computes. They read
+values only where NumPy's result depends on them beyond arithmetic (a shape, a dtype, an
+error): only there does vmap run them once per example.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import numpy as np
 
 from tapegrad.errors import NotDifferentiableError, at_user_line
 from tapegrad.numpy._wrap import composite, wrap
-from tapegrad.numpy.elementwise import conjugate, real, sin, sqrt, where
+from tapegrad.numpy.elementwise import clip, conjugate, real, sin, sqrt, where
 from tapegrad.numpy.indexing import _getitem
 from tapegrad.numpy.linalg import inv, qr, solve, svd
 from tapegrad.numpy.manipulation import (
@@ -30,19 +32,22 @@ from tapegrad.numpy.manipulation import (
     diff,
     expand_dims,
     flip,
+    moveaxis,
     ravel,
     reshape,
+    squeeze,
     stack,
     take,
 )
+from tapegrad.numpy.products import matmul
 from tapegrad.numpy.reductions import cumprod, cumsum, match_real, sum
-from tapegrad.registry import Primitive, defjvp, defvjp, holds_tracer
-from tapegrad.tracer import value_of
+from tapegrad.registry import Primitive, defbatch, defjvp, defvjp, holds_tracer
+from tapegrad.tracer import Tracer, dtype_of, is_complex, shape_of, strip_gradients, strip_unbatched, value_of
 
 
 def _cast(x: Any, dtype: Any) -> Any:
     """`x` in `dtype`, recording a cast only when it changes the dtype."""
-    return x if np.result_type(value_of(x)) == np.dtype(dtype) else astype(x, dtype)
+    return x if dtype_of(x) == np.dtype(dtype) else astype(x, dtype)
 
 
 # -- convolution ----------------------------------------------------------------------------
@@ -70,9 +75,28 @@ def _convolve_vjp(first: bool) -> Any:
     return rule
 
 
+def _convolve_batched(values: list[Any], dims: list[Any], valid: bool = False) -> Any:
+    """The convolutions of a batch in one product: ``out[k] = sum_j short[j] * long[k - j]``,
+    the windows ``long[k - j]`` gathered by one plain index (after zeros around `long`, for the
+    full convolution) and contracted with the shorter operand by `matmul`."""
+    a, v = (x if d is None else moveaxis(x, d, 0) for x, d in zip(values, dims, strict=True))
+    n, m = (int(x.shape[-1]) for x in (a, v))
+    short, long = (a, v) if n < m else (v, a)  # convolution is symmetric in its operands
+    ms, ml = min(n, m), max(n, m)
+    if valid:
+        k = np.arange(ml - ms + 1)[:, None] + ms - 1  # where the shorter operand fits entirely
+    else:
+        k = np.arange(n + m - 1)[:, None] + ms - 1  # indices into `long` padded with ms - 1 zeros
+        zeros = np.zeros((*long.shape[:-1], ms - 1), dtype_of(long))
+        long = concatenate([zeros, long, zeros], axis=-1)
+    windows = _getitem(long, (..., k - np.arange(ms)))  # (batch..., outputs, ms)
+    return squeeze(matmul(windows, expand_dims(short, -1)), -1), 0
+
+
 defvjp(_convolve, _convolve_vjp(True), _convolve_vjp(False))
 defjvp(_convolve, lambda t, ans, a, v, valid=False: _convolve(t, v, valid),
        lambda t, ans, a, v, valid=False: _convolve(a, t, valid))
+defbatch(_convolve, _convolve_batched)
 
 
 def _window(x: Any, start: int, size: int) -> Any:
@@ -120,7 +144,7 @@ def correlate(a: Any, v: Any, mode: str = "valid") -> Any:
     reversed and conjugated (as NumPy conjugates it), cut to `mode`."""
     a, v = _operands(a, v, "correlate")
     n, m = a.shape[0], v.shape[0]
-    kernel = flip(conjugate(v) if np.iscomplexobj(value_of(v)) else v)
+    kernel = flip(conjugate(v) if is_complex(v) else v)
     # NumPy centres 'same' differently when it swaps the operands (a shorter than v).
     centre = (min(n, m) - 1) // 2 if n >= m else (min(n, m) - 1) - (min(n, m) - 1) // 2
     return _in_mode(a, kernel, mode, centre)
@@ -138,9 +162,9 @@ def _aligned(a1: Any, a2: Any) -> tuple[Any, Any]:
     a1, a2 = atleast_1d(asarray(a1)), atleast_1d(asarray(a2))
     n1, n2 = a1.shape[0], a2.shape[0]
     if n1 < n2:
-        a1 = concatenate([np.zeros(n2 - n1, np.result_type(a1)), a1])
+        a1 = concatenate([np.zeros(n2 - n1, dtype_of(a1)), a1])
     elif n2 < n1:
-        a2 = concatenate([np.zeros(n1 - n2, np.result_type(a2)), a2])
+        a2 = concatenate([np.zeros(n1 - n2, dtype_of(a2)), a2])
     return a1, a2
 
 
@@ -192,7 +216,7 @@ def polyint(p: Any, m: int = 1, k: Any = None) -> Any:
 def polydiv(u: Any, v: Any) -> tuple[Any, Any]:
     """``np.polydiv``: quotient and remainder by NumPy's long division, step by step."""
     u, v = atleast_1d(asarray(u)) + 0.0, atleast_1d(asarray(v)) + 0.0
-    dtype = np.result_type(value_of(_getitem(u, 0)) + value_of(_getitem(v, 0)))
+    dtype = np.promote_types(dtype_of(u), dtype_of(v))
     m, n = u.shape[0] - 1, v.shape[0] - 1
     scale = 1.0 / _getitem(v, 0)
     r, q = _cast(u, dtype), []
@@ -201,6 +225,8 @@ def polydiv(u: Any, v: Any) -> tuple[Any, Any]:
         q.append(d)
         r = concatenate([_getitem(r, slice(0, k)), _getitem(r, slice(k, k + n + 1)) - d * v,
                          _getitem(r, slice(k + n + 1, None))])
+    # NumPy trims the remainder where it is numerically 0: a shape set by values, so
+    # polydiv runs per example under vmap.
     while np.allclose(value_of(_getitem(r, 0)), 0, rtol=1e-14) and r.shape[-1] > 1:
         r = _getitem(r, slice(1, None))
     return (stack(q) if q else np.zeros(1, dtype)), r
@@ -217,15 +243,21 @@ def poly(seq_of_zeros: Any) -> Any:
         raise ValueError("input must be 1d or non-empty square 2d array.")
     if zeros.shape[0] == 0:
         return 1.0
-    dtype = np.result_type(zeros) if np.issubdtype(np.result_type(zeros), np.inexact) else np.dtype(np.float64)
+    dtype = dtype_of(zeros) if np.issubdtype(dtype_of(zeros), np.inexact) else np.dtype(np.float64)
     zeros = _cast(zeros, dtype)
     a: Any = np.ones(1, dtype)
     for k in range(zeros.shape[0]):
         a = convolve(a, stack([np.ones((), dtype), -_getitem(zeros, k)]))
-    roots = np.asarray(value_of(zeros), complex)
-    if np.iscomplexobj(value_of(a)) and np.all(np.sort(roots) == np.sort(roots.conjugate())):
+    if is_complex(a) and _conjugate_pairs(zeros):
         a = real(a)
     return a
+
+
+def _conjugate_pairs(zeros: Any) -> bool:
+    """Whether complex `zeros` come in conjugate pairs: the dtype of poly's result depends on
+    it, so it is read from the values (per example under vmap, for complex roots only)."""
+    plain = np.asarray(value_of(zeros), complex)
+    return bool(np.all(np.sort(plain) == np.sort(plain.conjugate())))
 
 
 roots = wrap(np.roots)
@@ -235,21 +267,22 @@ roots = wrap(np.roots)
 def _roots_vjp(g: Any, ans: Any, p: Any) -> Any:
     # A simple root r of p moves by -(sum_k dp_k r^(n-k)) / p'(r) (implicit differentiation
     # of p(r) = 0); a repeated root has no derivative (p'(r) = 0 gives inf). Leading zeros,
-    # which NumPy drops, do not move any root.
-    nonzero = np.flatnonzero(value_of(p))
-    if nonzero.size == 0 or np.shape(ans)[0] == 0:
+    # which NumPy drops, do not move any root; there are as many as the roots leave over
+    # (trailing zeros are roots at 0), so they are counted from the shapes, not the values.
+    count = shape_of(ans)[0]
+    if count == 0:
         return None
-    lead = int(nonzero[0])
+    lead = shape_of(p)[0] - 1 - count
     q = _getitem(p, slice(lead, None))
     n = q.shape[0] - 1
     powers = expand_dims(ans, -1) ** np.arange(n, -1, -1)
     ct = -((g / polyval(polyder(q), ans)) @ powers)
     if lead:
-        ct = concatenate([np.zeros(lead, np.result_type(ct)), ct])
+        ct = concatenate([np.zeros(lead, dtype_of(ct)), ct])
     return match_real(ct, p)
 
 
-defvjp(roots, _roots_vjp)
+defvjp(roots, _roots_vjp)  # no batching rule: the number of roots np.roots finds depends on the values
 
 
 @composite(np.trim_zeros)
@@ -257,7 +290,7 @@ def trim_zeros(filt: Any, trim: str = "fb", axis: Any = None) -> Any:
     """``np.trim_zeros``: the slice of `filt` between its first and last nonzero entries
     (found on its values, as NumPy finds them), so ``np.poly1d`` takes traced coefficients."""
     filt = asarray(filt)
-    plain = np.asarray(value_of(filt))
+    plain = np.asarray(value_of(filt))  # a shape set by values: per example under vmap
     trim = trim.lower()
     if trim not in {"fb", "bf", "f", "b"}:
         raise ValueError(f"unexpected character(s) in `trim`: {trim!r}")
@@ -277,7 +310,7 @@ def trim_zeros(filt: Any, trim: str = "fb", axis: Any = None) -> Any:
 def _trim_leading_zeros(c: Any) -> Any:
     """The coefficients as ``np.poly1d`` keeps them: without leading zeros, at least one."""
     c = trim_zeros(atleast_1d(asarray(c)), "f")
-    return c if c.shape[0] else np.zeros(1, np.result_type(c))
+    return c if c.shape[0] else np.zeros(1, dtype_of(c))
 
 
 # -- interpolation --------------------------------------------------------------------------
@@ -295,10 +328,11 @@ def interp(x: Any, xp: Any, fp: Any, left: Any = None, right: Any = None, period
         >>> tapegrad.grad(lambda x: np.interp(x, [0.0, 1.0, 3.0], [0.0, 2.0, 3.0]))(1.0)
         np.float64(0.5)
     """
-    dtype = np.complex128 if np.iscomplexobj(value_of(fp)) else np.float64
+    fp = asarray(fp)
+    dtype = np.complex128 if is_complex(fp) else np.float64
     x = _cast(asarray(x), np.float64)
     xp = _cast(asarray(xp), np.float64)
-    fp = _cast(asarray(fp), dtype)
+    fp = _cast(fp, dtype)
     if xp.ndim != 1 or fp.ndim != 1:
         raise ValueError("interp: xp and fp must be 1-D sequences")
     if xp.shape[0] != fp.shape[0] or xp.shape[0] == 0:
@@ -308,25 +342,42 @@ def interp(x: Any, xp: Any, fp: Any, left: Any = None, right: Any = None, period
             raise ValueError("period must be a non-zero value")
         period, left, right = abs(period), None, None
         x, xp = x % period, xp % period
-        order = np.argsort(value_of(xp))
+        order = np.argsort(strip_unbatched(xp))  # under vmap, each example's own order
         xp, fp = take(xp, order), take(fp, order)
         xp = concatenate([_getitem(xp, slice(-1, None)) - period, xp, _getitem(xp, slice(0, 1)) + period])
         fp = concatenate([_getitem(fp, slice(-1, None)), fp, _getitem(fp, slice(0, 1))])
     left = _getitem(fp, 0) if left is None else left
     right = _getitem(fp, -1) if right is None else right
-    knots, at = value_of(xp), value_of(x)
-    if knots.shape[0] == 1:
-        inside = broadcast_to(_getitem(fp, 0), np.shape(at))
+    knots, at = strip_gradients(xp), strip_gradients(x)  # constants: which segment, which side
+    if xp.shape[0] == 1:
+        inside = broadcast_to(_getitem(fp, 0), shape_of(x))
     else:
-        j = np.clip(np.searchsorted(knots, at, side="right") - 1, 0, knots.shape[0] - 2)
+        j = clip(_knots_at_or_below(knots, at) - 1, 0, xp.shape[0] - 2)
         x0, x1, f0, f1 = take(xp, j), take(xp, j + 1), take(fp, j), take(fp, j + 1)
         width = x1 - x0
         # A zero-width segment (a repeated knot) is a jump: flat on either side of it.
-        flat = value_of(width) == 0
+        flat = strip_gradients(width) == 0
         slope = where(flat, 0.0, (f1 - f0) / where(flat, 1.0, width))
         inside = slope * (x - x0) + f0
     out = _cast(where(at < knots[0], left, where(at > knots[-1], right, inside)), dtype)
     return _getitem(out, ()) if out.ndim == 0 else out  # a scalar for a scalar x, as in NumPy
+
+
+def _knots_at_or_below(knots: Any, at: Any) -> Any:
+    """For each point of `at`, how many of the sorted `knots` are at or below it: as
+    ``np.searchsorted(knots, at, "right")``, whose batching rule takes a batch of points.
+
+    Knots that differ per example (under vmap) are merged with the points instead, by a
+    stable sort that puts a knot before an equal point: a point's place in the merged order,
+    less the number of points before it, is the number of knots at or below it.
+    """
+    if not isinstance(knots, Tracer):
+        return np.searchsorted(knots, at, side="right")
+    points = reshape(at, (-1,))
+    merged = concatenate([knots, points])
+    place = np.argsort(np.argsort(merged, kind="stable"), kind="stable")
+    before = np.argsort(np.argsort(points, kind="stable"), kind="stable")
+    return reshape(_getitem(place, slice(shape_of(knots)[0], None)) - before, shape_of(at))
 
 
 # -- differences ----------------------------------------------------------------------------
@@ -334,8 +385,23 @@ unwrap = wrap(np.unwrap)
 """``np.unwrap``: the jumps it removes are whole periods, constant under small changes of
 `p`, so its derivative is the identity (almost everywhere)."""
 
+
+def _unwrap_batched(values: list[Any], dims: list[Any], **kwargs: Any) -> Any:
+    """Unwrapping is along one axis of each example: with the batch first, along the same axis
+    shifted past it. Parameters that differ per example (`discont`) are left to the loop."""
+    if any(d is not None for d in dims[1:]):
+        return NotImplemented
+    p, *rest = values
+    axis = rest.pop(1) if len(rest) > 1 else kwargs.pop("axis", -1)
+    ndim = len(p.shape) - 1
+    if not -ndim <= axis < ndim:
+        raise np.exceptions.AxisError(axis, ndim)
+    return unwrap(moveaxis(p, dims[0], 0), *rest, axis=axis % ndim + 1, **kwargs), 0
+
+
 defvjp(unwrap, lambda g, ans, p, *args, **kwargs: g)
 defjvp(unwrap, lambda t, ans, p, *args, **kwargs: t)
+defbatch(unwrap, _unwrap_batched)
 
 
 @composite(np.ediff1d)
@@ -343,7 +409,7 @@ def ediff1d(ary: Any, to_end: Any = None, to_begin: Any = None) -> Any:
     """``np.ediff1d``: differences of the flattened array, with optional ends (cast to its
     dtype, as NumPy casts them)."""
     flat = ravel(asarray(ary))
-    dtype = np.result_type(flat)
+    dtype = dtype_of(flat)
     middle = _getitem(flat, slice(1, None)) - _getitem(flat, slice(None, -1))
     parts = [_end(to_begin, dtype), middle, _end(to_end, dtype)]
     parts = [p for p in parts if p is not None]
@@ -354,9 +420,9 @@ def _end(values: Any, dtype: Any) -> Any:
     if values is None:
         return None
     values = asarray(values)
-    if not np.can_cast(np.result_type(values), dtype, casting="same_kind"):
+    if not np.can_cast(dtype_of(values), dtype, casting="same_kind"):
         raise TypeError(f"dtype of `to_begin`/`to_end` must be compatible with input `ary` under the "
-                        f"`same_kind` rule, and {np.result_type(values)} is not {dtype}")
+                        f"`same_kind` rule, and {dtype_of(values)} is not {dtype}")
     return ravel(_cast(values, dtype))
 
 
@@ -381,7 +447,7 @@ def gradient(f: Any, *varargs: Any, axis: Any = None, edge_order: int = 1) -> An
         raise TypeError("invalid number of arguments")
     if edge_order not in (1, 2):
         raise ValueError("'edge_order' greater than 2 not supported")
-    dtype = np.result_type(f) if np.issubdtype(np.result_type(f), np.inexact) else np.dtype(np.float64)
+    dtype = dtype_of(f) if np.issubdtype(dtype_of(f), np.inexact) else np.dtype(np.float64)
     f = _cast(f, dtype)
     outs = [_cast(_gradient_along(f, a, d, edge_order), dtype) for a, d in zip(axes, spacings, strict=True)]
     return outs[0] if len(outs) == 1 else tuple(outs)
@@ -395,7 +461,7 @@ def _spacing(distances: Any, n: int) -> Any:
         raise ValueError("distances must be either scalars or 1d")
     if distances.shape[0] != n:
         raise ValueError("when 1d, distances must match the length of the corresponding dimension")
-    if np.issubdtype(np.result_type(distances), np.integer):
+    if np.issubdtype(dtype_of(distances), np.integer):
         distances = _cast(distances, np.float64)
     steps = diff(distances)
     if holds_tracer([steps]) or not (steps == steps[0]).all():
@@ -477,9 +543,9 @@ def _cumulative(accumulate: Any, initial: float, x: Any, axis: Any, dtype: Any, 
     out = accumulate(x, axis=axis, dtype=dtype)
     if not include_initial:
         return out
-    shape = list(np.shape(out))
+    shape = list(shape_of(out))
     shape[axis] = 1
-    return concatenate([np.full(shape, initial, np.result_type(out)), out], axis=axis)
+    return concatenate([np.full(shape, initial, dtype_of(out)), out], axis=axis)
 
 
 if hasattr(np, "cumulative_sum"):  # NumPy >= 2.1
@@ -507,7 +573,7 @@ def polyval(p: Any, x: Any) -> Any:
         np.float64(6.0)
     """
     p, x = asarray(p), asarray(x)
-    y: Any = np.zeros(np.shape(x), np.result_type(x))
+    y: Any = np.zeros(shape_of(x), dtype_of(x))
     for k in range(np.shape(p)[0]):
         y = y * x + _getitem(p, k)
     return y
@@ -531,7 +597,7 @@ def polyfit(x: Any, y: Any, deg: int, rcond: Any = None, full: bool = False, w: 
         raise TypeError("expected a non-empty 1D vector for x")
     if y.ndim not in (1, 2) or y.shape[0] != x.shape[0]:
         raise TypeError("expected a 1D or 2D array y with as many rows as x")
-    powers = [np.ones(x.shape, np.promote_types(np.result_type(x), int))]  # vander's dtype
+    powers = [np.ones(x.shape, np.promote_types(dtype_of(x), int))]  # vander's dtype
     for _ in range(order - 1):  # the Vandermonde matrix by repeated products, as NumPy's vander
         powers.append(powers[-1] * x)
     lhs = stack(powers[::-1], axis=1)
@@ -544,7 +610,9 @@ def polyfit(x: Any, y: Any, deg: int, rcond: Any = None, full: bool = False, w: 
         rhs = rhs * (w[:, None] if y.ndim == 2 else w)
     scale = sqrt(sum(lhs * lhs, axis=0))
     lhs = lhs / scale
-    rcond = x.shape[0] * np.finfo(np.result_type(x)).eps if rcond is None else rcond
+    rcond = x.shape[0] * np.finfo(dtype_of(x)).eps if rcond is None else rcond
+    # A check of the values of the (scaled) Vandermonde matrix: per example under vmap when
+    # x or w differ per example; a batch of y alone shares one matrix and batches.
     if np.linalg.matrix_rank(value_of(lhs), rcond * np.linalg.norm(value_of(lhs), 2)) < order:
         raise NotDifferentiableError(
             f"polyfit of degree {deg} through these points is rank-deficient{at_user_line()}: "
@@ -559,7 +627,7 @@ def polyfit(x: Any, y: Any, deg: int, rcond: Any = None, full: bool = False, w: 
     # lstsq's residuals: the squared norm of each column's misfit (none when the fit is exact
     # by construction, with no more points than coefficients).
     resids = sum((lhs @ c - rhs) ** 2, axis=0)
-    resids = reshape(resids, (-1,)) if x.shape[0] > order else np.zeros(0, np.result_type(resids))
+    resids = reshape(resids, (-1,)) if x.shape[0] > order else np.zeros(0, dtype_of(resids))
     if full:
         return coefficients, resids, np.int32(order), svd(lhs, compute_uv=False), rcond  # lstsq's rank type
     base = inv(lhs.T @ lhs) / (scale[:, None] * scale[None, :])
@@ -586,14 +654,14 @@ def sinc(x: Any) -> Any:
     """
     x = asarray(x)
     y = np.pi * x
-    near = np.abs(value_of(y)) < 0.5
+    near = np.abs(strip_gradients(y)) < 0.5
     safe = where(near, 1.0, y)
     series: Any = 0.0
     near_y = where(near, y, 0.0)  # keeps the unused branch finite, so its cotangent is 0
     for coefficient in reversed(_SINC_SERIES):
         series = series * (near_y * near_y) + coefficient
     far = sin(safe) / safe
-    dtype = np.result_type(x) if np.issubdtype(np.result_type(x), np.inexact) else np.float64
+    dtype = dtype_of(x) if np.issubdtype(dtype_of(x), np.inexact) else np.float64
     out = _cast(where(near, series, far), dtype)
     return _getitem(out, ()) if out.ndim == 0 else out  # a scalar for a scalar x, as in NumPy
 

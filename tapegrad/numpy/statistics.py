@@ -16,23 +16,33 @@ from typing import Any
 
 import numpy as np
 
-from tapegrad.arrays import size as size_of
 from tapegrad.errors import at_user_line
+from tapegrad.numpy import reductions
 from tapegrad.numpy._wrap import composite
 from tapegrad.numpy.elementwise import clip, conjugate, imag, real, sqrt, where
-from tapegrad.numpy.indexing import _getitem, untake
+from tapegrad.numpy.indexing import _getitem, getitem, untake, untake_any
 from tapegrad.numpy.manipulation import (
     array,
     astype,
+    broadcast_to,
     concatenate,
     diagonal,
     reshape,
     take_along_axis,
     transpose,
 )
-from tapegrad.numpy.reductions import _along_last, average, sum
+from tapegrad.numpy.reductions import _along_last, cumsum, sum
 from tapegrad.registry import Primitive, defjvp, defvjp
-from tapegrad.tracer import Tracer, strip_unbatched, value_of
+from tapegrad.tracer import (
+    Tracer,
+    dtype_of,
+    is_complex,
+    shape_of,
+    size_of,
+    strip_gradients,
+    strip_unbatched,
+    value_of,
+)
 
 sort_sharing_ties = Primitive("sort_sharing_ties", lambda x: np.sort(x, axis=-1))
 """``np.sort(x, axis=-1)``, whose gradient is shared equally within each run of equal values."""
@@ -41,7 +51,10 @@ sort_sharing_ties = Primitive("sort_sharing_ties", lambda x: np.sort(x, axis=-1)
 def share_ties(v: Any, sorted_values: Any) -> Any:
     """`v` (one number per sorted value) averaged over each run of equal sorted values along
     the last axis; `v` itself when no two values are equal."""
-    s = np.asarray(value_of(sorted_values))
+    s = strip_gradients(sorted_values)
+    if isinstance(s, Tracer):  # a batch, under vmap: the same shares for every example at once
+        return _share_ties_batched(v, s)
+    s = np.asarray(s)
     starts = np.ones(s.shape, bool)
     starts[..., 1:] = s[..., 1:] != s[..., :-1]
     if starts.all():
@@ -56,6 +69,19 @@ def share_ties(v: Any, sorted_values: Any) -> Any:
     run = np.repeat(first, counts)  # for each value, where its run starts
     totals = untake(reshape(v, (-1,)), run, (s.size,))
     return reshape(_getitem(totals, run) / np.repeat(counts, counts).astype(v.dtype), v.shape)
+
+
+def _share_ties_batched(v: Any, s: Any) -> Any:
+    """`share_ties` for sorted values `s` that differ per example: each value's run numbered
+    along its row (a running count of run starts), each run's total and length scattered to
+    its number, and gathered back. Reads no values, so vmap runs it once for the batch."""
+    kept = shape_of(s)[:-1]
+    new_run = concatenate([np.ones((*kept, 1), bool), s[..., 1:] != s[..., :-1]], axis=-1)
+    run = cumsum(new_run, axis=-1) - 1  # which run of its row each value belongs to
+    index = (*(i[..., None] for i in np.indices(kept, sparse=True)), run)
+    totals = untake_any(v, index, shape_of(v))
+    lengths = untake_any(np.ones(shape_of(v), dtype_of(v)), index, shape_of(v))
+    return getitem(totals, index) / getitem(lengths, index)
 
 
 def _to_sorted(x: Any) -> Any:
@@ -111,28 +137,28 @@ def _order_statistics(a: Any, q: Any, axis: Any, keepdims: bool, method: str, sk
         raise TypeError("a must be an array of real numbers")
     weak_q = type(q) in (int, float)  # NumPy then mixes in a's precision (below)
     q = array(q)
-    q_plain = np.asarray(value_of(q))
-    if not median and (np.any(q_plain < 0) or np.any(q_plain > 1)):
+    # A check of the values: under vmap, a q that differs per example makes this run per example.
+    if not median and (np.any(value_of(q) < 0) or np.any(value_of(q) > 1)):
         raise ValueError("Quantiles must be in the range [0, 1]")
 
     flat = _along_last(a, axis)[0] if a.ndim else reshape(a, (1,))
     ordered = sort_sharing_ties(flat)  # (kept..., n), NaNs last
     kept = tuple(flat.shape[:-1])
-    plain = np.asarray(value_of(ordered))
-    count = np.sum(~np.isnan(plain), axis=-1) if skip_nan else np.full(kept, flat.shape[-1])
+    plain = strip_gradients(ordered)  # under vmap, still one row per example
+    count = sum(~np.isnan(plain), axis=-1) if skip_nan else np.full(kept, flat.shape[-1])
     q = reshape(q, q.shape + (1,) * len(kept))  # quantiles first, then the kept axes
     lower, upper, gamma = _neighbours(q, count, method, median)
     rows = np.indices(kept, sparse=True)
-    below, above = _getitem(ordered, (*rows, lower)), _getitem(ordered, (*rows, upper))
+    below, above = getitem(ordered, (*rows, lower)), getitem(ordered, (*rows, upper))
     if median:
         result = (below + above) / 2
     elif gamma is None:
         result = below
     else:
-        result = _lerp(below, above, gamma, np.result_type(value_of(a)) if weak_q else None)
+        result = _lerp(below, above, gamma, dtype_of(a) if weak_q else None)
     missing = count == 0 if skip_nan else np.isnan(plain[..., -1])
-    if np.any(missing):
-        result = where(missing, np.array(np.nan, np.result_type(value_of(result))), result)
+    if _may_hold_true(missing):
+        result = where(missing, np.array(np.nan, dtype_of(result)), result)
     if keepdims:
         reduced = set(range(a.ndim)) if axis is None else {d % a.ndim for d in np.atleast_1d(axis).tolist()}
         shape = tuple(1 if d in reduced else s for d, s in enumerate(a.shape))
@@ -140,12 +166,20 @@ def _order_statistics(a: Any, q: Any, axis: Any, keepdims: bool, method: str, sk
     return result
 
 
+def _may_hold_true(mask: Any) -> bool:
+    """Whether `mask` may be true somewhere: by its values for one example, and always for a
+    batch (under vmap), which is then handled by `where` without reading it."""
+    return isinstance(mask, Tracer) or bool(np.any(mask))
+
+
 def _neighbours(q: Any, count: Any, method: str, median: bool) -> tuple[Any, Any, Any]:
     """For each quantile `q` of `count` sorted values: the ranks of the values below and
-    above it, and the weight of the one above (traced if `q` is; None: take the one below)."""
-    q_plain = np.asarray(value_of(q))
+    above it, and the weight of the one above (traced if `q` is; None: take the one below).
+    The ranks are computed, not read: under vmap, with counts or `q` per example, they are
+    batched integer arrays, and the order statistics a batched gather."""
+    q_plain = strip_gradients(q)
     # Counts enter the arithmetic in q's precision, as NumPy's Python-int count does.
-    sizes = count.astype(q_plain.dtype) if q_plain.dtype.kind == "f" else count
+    sizes = astype(count, dtype_of(q)) if dtype_of(q).kind == "f" else count
     gamma: Any = None
     if median:
         lower, upper = (count - 1) // 2, count // 2
@@ -153,16 +187,17 @@ def _neighbours(q: Any, count: Any, method: str, median: bool) -> tuple[Any, Any
         lower = upper = _DISCRETE[method]((sizes - 1) * q_plain)
     elif method == "midpoint":
         lower, upper = np.floor((sizes - 1) * q_plain), np.ceil((sizes - 1) * q_plain)
-        gamma = np.where(lower == upper, 0.0, 0.5)
+        gamma = where(lower == upper, 0.0, 0.5)
     else:
         virtual = _virtual_index(sizes, q, method)
-        lower = np.floor(value_of(virtual))
+        lower = np.floor(strip_gradients(virtual))
         gamma = virtual - lower
-        past_end = value_of(virtual) >= count - 1  # NumPy takes the last value there
-        lower, upper = np.where(past_end, count - 1, lower), np.where(past_end, count - 1, lower + 1)
+        past_end = strip_gradients(virtual) >= count - 1  # NumPy takes the last value there
+        lower, upper = where(past_end, count - 1, lower), where(past_end, count - 1, lower + 1)
     last = np.maximum(count - 1, 0)  # an all-NaN slice: any rank will do, its result is NaN
-    lower, upper = (np.clip(rank, 0, last).astype(np.intp) for rank in (lower, upper))
-    return *np.broadcast_arrays(lower, upper), gamma
+    lower, upper = (astype(clip(rank, 0, last), np.intp) for rank in (lower, upper))
+    shape = np.broadcast_shapes(shape_of(lower), shape_of(upper))
+    return broadcast_to(lower, shape), broadcast_to(upper, shape), gamma
 
 
 def _lerp(below: Any, above: Any, gamma: Any, precision: Any = None) -> Any:
@@ -172,8 +207,14 @@ def _lerp(below: Any, above: Any, gamma: Any, precision: Any = None) -> Any:
     step = above - below
     weight, complement = gamma, 1 - gamma
     if precision is not None:
-        weight, complement = np.asarray(weight, precision), np.asarray(complement, precision)
-    return where(value_of(gamma) >= 0.5, above - step * complement, below + step * weight)
+        weight, complement = astype(weight, precision), astype(complement, precision)
+    return where(strip_gradients(gamma) >= 0.5, above - step * complement, below + step * weight)
+
+
+def _empty_like(a: Any) -> np.ndarray[Any, Any]:
+    """An array with no elements, of `a`'s shape and dtype (one example's): all NumPy's order
+    statistics of an empty `a` need to know."""
+    return np.empty(shape_of(a), dtype_of(array(a)))
 
 
 def _no_out(name: str, out: Any) -> None:
@@ -198,8 +239,8 @@ def median(a: Any, axis: Any = None, out: Any = None, overwrite_input: bool = Fa
         array([0. , 0. , 0.5, 0.5])
     """
     _no_out("median", out)
-    if size_of(value_of(a)) == 0:  # no values: NaN (with NumPy's warning), a constant
-        return np.median(value_of(a), axis=axis, keepdims=keepdims)
+    if size_of(a) == 0:  # no values: NaN (with NumPy's warning), a constant
+        return np.median(_empty_like(a), axis=axis, keepdims=keepdims)
     return _order_statistics(a, 0.5, axis, keepdims, "linear", skip_nan=False, median=True)
 
 
@@ -208,8 +249,8 @@ def nanmedian(a: Any, axis: Any = None, out: Any = None, overwrite_input: bool =
               keepdims: bool = False) -> Any:
     """``np.nanmedian``: the median of the non-NaN values (NaNs get a zero gradient)."""
     _no_out("nanmedian", out)
-    if size_of(value_of(a)) == 0:
-        return np.nanmedian(value_of(a), axis=axis, keepdims=keepdims)
+    if size_of(a) == 0:
+        return np.nanmedian(_empty_like(a), axis=axis, keepdims=keepdims)
     return _order_statistics(a, 0.5, axis, keepdims, "linear", skip_nan=True, median=True)
 
 
@@ -230,8 +271,8 @@ def quantile(a: Any, q: Any, axis: Any = None, out: Any = None, overwrite_input:
             "only with method='inverted_cdf', a step function of the data that tapegrad does "
             "not differentiate. Use tapegrad.stop_gradient on the data."
         )
-    if size_of(value_of(a)) == 0:
-        return np.quantile(value_of(a), value_of(q), axis=axis, method=method, keepdims=keepdims)
+    if size_of(a) == 0:
+        return np.quantile(_empty_like(a), value_of(q), axis=axis, method=method, keepdims=keepdims)
     return _order_statistics(a, q, axis, keepdims, method, skip_nan=False)
 
 
@@ -242,8 +283,8 @@ def nanquantile(a: Any, q: Any, axis: Any = None, out: Any = None, overwrite_inp
     _no_out("nanquantile", out)
     if weights is not None:
         return quantile(a, q, weights=weights)  # the same refusal
-    if size_of(value_of(a)) == 0:
-        return np.nanquantile(value_of(a), value_of(q), axis=axis, method=method, keepdims=keepdims)
+    if size_of(a) == 0:
+        return np.nanquantile(_empty_like(a), value_of(q), axis=axis, method=method, keepdims=keepdims)
     return _order_statistics(a, q, axis, keepdims, method, skip_nan=True)
 
 
@@ -288,7 +329,7 @@ def cov(m: Any, y: Any = None, rowvar: bool = True, bias: bool = False, ddof: An
     if m.ndim > 2 or (y is not None and y.ndim > 2):
         raise ValueError("m and y have more than 2 dimensions")
     if dtype is None:
-        dtype = np.result_type(*value_of([m] if y is None else [m, y]), np.float64)
+        dtype = np.result_type(*(dtype_of(v) for v in ([m] if y is None else [m, y])), np.float64)
     X = _as_rows(m, dtype)
     if y is not None:
         Y = _as_rows(y, dtype)
@@ -301,21 +342,23 @@ def cov(m: Any, y: Any = None, rowvar: bool = True, bias: bool = False, ddof: An
         ddof = 0 if bias else 1
     w = None
     if fweights is not None:
-        w = np.asarray(value_of(fweights), dtype=float)
+        w = astype(strip_gradients(array(fweights)), np.float64)  # counts: not differentiated
     if aweights is not None:
         aweights = astype(array(aweights), np.float64)  # NumPy's weights are float64
         w = aweights if w is None else w * aweights
-    mean, w_sum = average(X, axis=1, weights=w, returned=True)
-    w_sum = _getitem(w_sum, 0)
-    if w is None:
+    if w is None:  # the means as NumPy's average takes them, and the degrees of freedom
+        mean = reductions.mean(X, axis=1)
         fact: Any = X.shape[1] - ddof
-    elif ddof == 0:
-        fact = w_sum
-    elif aweights is None:
-        fact = w_sum - ddof
     else:
-        fact = w_sum - ddof * sum(w * aweights) / w_sum
-    if np.any(value_of(fact) <= 0):
+        w_sum = sum(w)
+        mean = sum(X * w, axis=1) / w_sum
+        if ddof == 0:
+            fact = w_sum
+        elif aweights is None:
+            fact = w_sum - ddof
+        else:
+            fact = w_sum - ddof * sum(w * aweights) / w_sum
+    if np.any(value_of(fact) <= 0):  # a warning on values: per example under vmap, if weighted
         warnings.warn("Degrees of freedom <= 0 for slice", RuntimeWarning, stacklevel=2)
         fact = 0.0
     centred = X - reshape(mean, (-1, 1))
@@ -332,7 +375,7 @@ def corrcoef(x: Any, y: Any = None, rowvar: bool = True, *, dtype: Any = None) -
         return c / c
     stddev = sqrt(real(diagonal(c)))
     c = c / reshape(stddev, (-1, 1)) / reshape(stddev, (1, -1))
-    if np.iscomplexobj(value_of(c)):
+    if is_complex(c):
         return clip(real(c), -1, 1) + 1j * imag(c)
     return clip(c, -1, 1)
 
