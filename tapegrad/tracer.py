@@ -162,7 +162,14 @@ def shape_of(x: Any) -> tuple[int, ...]:
 
 def dtype_of(x: Any) -> np.dtype[Any]:
     """The dtype of `x` (a tracer, an array, a scalar or a nested list), as NumPy would make it."""
-    return x.dtype if isinstance(x, Tracer) else np.result_type(x)
+    if isinstance(x, Tracer):
+        return x.dtype
+    dtype = getattr(x, "dtype", None)  # an array of any type (NumPy, Dask, CuPy)
+    if dtype is not None:
+        return np.dtype(dtype)
+    if type(x) is list or type(x) is tuple:  # np.result_type reads a tuple as a dtype spec
+        return np.asarray(x).dtype
+    return np.result_type(x)
 
 
 def ndim_of(x: Any) -> int:
