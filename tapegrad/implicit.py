@@ -54,7 +54,7 @@ from tapegrad.flatten_util import ravel_pytree
 from tapegrad.forward import jvp
 from tapegrad.numpy._wrap import reading_values
 from tapegrad.registry import Primitive, defjvp_all, defvjp_all
-from tapegrad.tape import BaseTrace, Record, Trace, as_value, escaped, new_trace
+from tapegrad.tape import BaseTrace, Trace, as_value, escaped, new_trace, tracing
 from tapegrad.tracer import Tracer, dtype_of, shape_of, value_of
 from tapegrad.transforms import grad, vjp
 
@@ -116,7 +116,8 @@ def plain_function(fun: Callable[..., Any], floor: int) -> Callable[..., Any]:
         with new_trace(_Strip) as opened:
             trace = cast(_Strip, opened)
             trace.floor = floor
-            out = fun(*(trace.new_input(a) if _is_array(a) else a for a in args))
+            out = fun(*(trace.new_input(np.asarray(a) if isinstance(a, (float, int)) else a)
+                         if _is_array(a) else a for a in args))
             return _unwrap_out(out, trace, floor)
 
     return plain
@@ -382,7 +383,8 @@ def _condition(program: Program, kind: str) -> Callable[..., Any]:
 
 
 def solution_of(x_star: Any, fun: Callable[..., Any], args: tuple[Any, ...] = (), kind: str = "root",
-                solve: str = "auto", tol: float = 1e-10, name: str = "custom_root") -> Any:
+                solve: str = "auto", tol: float = 1e-10, name: str = "custom_root",
+                check: Callable[[], None] | None = None) -> Any:
     """``x_star`` (a pytree of plain arrays) attached to the traced values ``fun(x, *args)``
     depends on, through the condition `kind` says holds at the solution:
 
@@ -391,9 +393,12 @@ def solution_of(x_star: Any, fun: Callable[..., Any], args: tuple[Any, ...] = ()
     * ``"minimum"``: ``x*`` minimises the scalar ``fun(x, *args)`` (its gradient is 0);
     * ``"least_squares"``: ``x*`` minimises ``0.5 * sum(fun(x, *args) ** 2)``.
 
-    Traced values may be in `args` or in ``fun``'s closure. Returns ``x_star`` unchanged if
-    nothing traced reaches the condition.
+    Traced values may be in `args` or in ``fun``'s closure. Returns ``x_star`` itself if
+    nothing traced reaches the condition; otherwise calls `check` first (which raises if the
+    solution cannot be differentiated: a solver that did not converge, an active bound).
     """
+    if not tracing():
+        return x_star
     flat, unravel = ravel_pytree(x_star)
 
     def flat_fun(z: Any) -> Any:
@@ -402,6 +407,8 @@ def solution_of(x_star: Any, fun: Callable[..., Any], args: tuple[Any, ...] = ()
     program, params = record(flat_fun, flat)
     if not params:
         return x_star
+    if check is not None:
+        check()
     size = int(np.prod(shape_of(program(flat, tuple(value_of(p) for p in params))), dtype=np.int64))
     expected = {"root": flat.size, "fixed_point": flat.size, "minimum": 1}.get(kind)
     if expected is not None and size != expected:
