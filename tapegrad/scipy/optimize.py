@@ -45,13 +45,12 @@ import numpy as np
 import scipy.optimize as _so  # type: ignore[import-untyped, unused-ignore]
 
 import tapegrad.numpy as tnp
-
 from tapegrad.derivatives import hessian, hvp, jacobian
 from tapegrad.errors import NotDifferentiableError, at_user_line
 from tapegrad.flatten_util import ravel_pytree
 from tapegrad.implicit import ConvergenceError, depth, plain_function, solution_of
-from tapegrad.tape import tracing
 from tapegrad.numpy._wrap import reading_values
+from tapegrad.tape import tracing
 from tapegrad.tracer import shape_of, value_of
 from tapegrad.transforms import grad, value_and_grad
 
@@ -119,6 +118,14 @@ class _Problem:
     def flat_vector(self, f: Callable[..., Any]) -> Callable[[Any], Any]:
         """``f(x, *args)``, a pytree, raveled, as a function of the flat vector."""
         return self.flat(lambda x, *a: ravel_pytree(f(x, *a))[0])
+
+
+def _failed(name: str, message: Any) -> ConvergenceError:
+    return ConvergenceError(
+        f"{name} did not converge ({message}){at_user_line()}, so its answer is not a solution and "
+        "has no implicit derivative. Loosen the tolerance, raise the iteration limit, start nearer "
+        "the solution, or try another method."
+    )
 
 
 def _check_interior(x: Any, bounds: Any, name: str) -> None:
