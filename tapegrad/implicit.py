@@ -52,7 +52,6 @@ from tapegrad.derivatives import jacobian
 from tapegrad.errors import at_user_line
 from tapegrad.flatten_util import ravel_pytree
 from tapegrad.forward import jvp
-from tapegrad.numpy._wrap import reading_values
 from tapegrad.registry import Primitive, defjvp_all, defvjp_all
 from tapegrad.tape import BaseTrace, Trace, as_value, escaped, new_trace, tracing
 from tapegrad.tracer import Tracer, dtype_of, shape_of, value_of
@@ -455,8 +454,6 @@ def custom_root(optimality: Callable[..., Any], solve: str = "auto", symmetric: 
         raise ValueError(f"custom_root: solve must be 'auto', 'dense' or 'iterative', got {solve!r}.")
 
     def decorate(solver: Callable[..., Any]) -> Callable[..., Any]:
-        name = str(getattr(solver, "__name__", "solver"))
-
         def impl(x0: Any, *params: Any) -> Any:
             # The solver runs on numbers; a traced value it closes over is read as a number too.
             x_star = value_of(solver(value_of(x0), *value_of(params)))
@@ -467,10 +464,8 @@ def custom_root(optimality: Callable[..., Any], solve: str = "auto", symmetric: 
             out = implicit_root(flat, *captured, condition=program, solve=solve, symmetric=symmetric, tol=tol)
             return unravel(out)
 
-        @functools.wraps(solver)
-        def solve_differentiably(x0: Any, *params: Any) -> Any:
-            return reading_values(impl, f"custom_root({name})", (x0, *params), {})
-
-        return solve_differentiably
+        # Under vmap the solver reads one example's numbers: `value_of` raises BatchedValueError
+        # and vmap runs the call once per example.
+        return functools.wraps(solver)(impl)
 
     return decorate

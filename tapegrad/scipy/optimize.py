@@ -49,7 +49,6 @@ from tapegrad.derivatives import hessian, hvp, jacobian
 from tapegrad.errors import NotDifferentiableError, at_user_line
 from tapegrad.flatten_util import ravel_pytree
 from tapegrad.implicit import ConvergenceError, depth, plain_function, solution_of
-from tapegrad.numpy._wrap import reading_values
 from tapegrad.tape import tracing
 from tapegrad.tracer import shape_of, value_of
 from tapegrad.transforms import grad, value_and_grad
@@ -78,6 +77,13 @@ _USES_JAC = {"cg", "bfgs", "newton-cg", "l-bfgs-b", "tnc", "slsqp", "dogleg", "t
              "trust-exact", "trust-constr"}
 _USES_HESSP = {"newton-cg", "trust-ncg", "trust-krylov", "trust-constr"}
 _NEEDS_HESS = {"dogleg", "trust-exact"}
+
+
+def _call(impl: Callable[..., Any], name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``impl(*args, **kwargs)``, the body of the public function `name`. Under `tapegrad.vmap`
+    the solver reads one example's numbers (`BatchedValueError`), and vmap runs the whole call
+    once per example: SciPy's solvers are sequential programs."""
+    return impl(*args, **kwargs)
 
 
 def _as_tuple(args: Any) -> tuple[Any, ...]:
@@ -173,7 +179,7 @@ def minimize(fun: Callable[..., Any], x0: Any, args: Any = (), method: Any = Non
     """
     options_all = dict(method=method, jac=jac, hess=hess, hessp=hessp, bounds=bounds, constraints=constraints,
                        tol=tol, callback=callback, options=options)
-    return reading_values(_minimize, "tapegrad.scipy.optimize.minimize", (fun, x0, _as_tuple(args)),
+    return _call(_minimize, "tapegrad.scipy.optimize.minimize", (fun, x0, _as_tuple(args)),
                           options_all)
 
 
@@ -241,7 +247,7 @@ def minimize_scalar(fun: Callable[..., Any], bracket: Any = None, bounds: Any = 
     """``scipy.optimize.minimize_scalar``: ``res.x`` differentiable through ``fun'(x) = 0``
     (a minimum on the edge of ``bounds`` is refused when a derivative is needed)."""
     kwargs = dict(bracket=bracket, bounds=bounds, method=method, tol=tol, options=options)
-    return reading_values(_minimize_scalar, "tapegrad.scipy.optimize.minimize_scalar", (fun, _as_tuple(args)),
+    return _call(_minimize_scalar, "tapegrad.scipy.optimize.minimize_scalar", (fun, _as_tuple(args)),
                           kwargs)
 
 
@@ -280,7 +286,7 @@ def root(fun: Callable[..., Any], x0: Any, args: Any = (), method: str = "hybr",
         0.25
     """
     kwargs = dict(method=method, jac=jac, tol=tol, callback=callback, options=options)
-    return reading_values(_root, "tapegrad.scipy.optimize.root", (fun, x0, _as_tuple(args)), kwargs)
+    return _call(_root, "tapegrad.scipy.optimize.root", (fun, x0, _as_tuple(args)), kwargs)
 
 
 def _root(fun: Callable[..., Any], x0: Any, args: tuple[Any, ...], method: str, jac: Any, tol: Any,
@@ -328,7 +334,7 @@ def root_scalar(f: Callable[..., Any], args: Any = (), method: Any = None, brack
     """
     kwargs = dict(method=method, bracket=bracket, fprime=fprime, fprime2=fprime2, x0=x0, x1=x1, xtol=xtol,
                   rtol=rtol, maxiter=maxiter, options=options)
-    return reading_values(_root_scalar, "tapegrad.scipy.optimize.root_scalar", (f, _as_tuple(args)), kwargs)
+    return _call(_root_scalar, "tapegrad.scipy.optimize.root_scalar", (f, _as_tuple(args)), kwargs)
 
 
 def _root_scalar(f: Callable[..., Any], args: tuple[Any, ...], method: Any, bracket: Any, fprime: Any,
@@ -374,7 +380,7 @@ def _bracketing(scipy_fun: Callable[..., Any], label: str) -> Callable[..., Any]
         return (x, r) if full_output else x
 
     def bracketing(f: Callable[..., Any], a: Any, b: Any, args: Any = (), **options: Any) -> Any:
-        return reading_values(impl, name, (f, a, b, _as_tuple(args), options), {})
+        return impl(f, a, b, _as_tuple(args), options)
 
     bracketing.__name__ = bracketing.__qualname__ = label
     bracketing.__doc__ = (
@@ -400,7 +406,7 @@ def newton(func: Callable[..., Any], x0: Any, fprime: Any = None, args: Any = ()
     makes SciPy do."""
     kwargs = dict(fprime=fprime, tol=tol, maxiter=maxiter, fprime2=fprime2, x1=x1, rtol=rtol,
                   full_output=full_output, disp=disp)
-    return reading_values(_newton, "tapegrad.scipy.optimize.newton", (func, x0, _as_tuple(args)), kwargs)
+    return _call(_newton, "tapegrad.scipy.optimize.newton", (func, x0, _as_tuple(args)), kwargs)
 
 
 def _newton(func: Callable[..., Any], x0: Any, args: tuple[Any, ...], fprime: Any, tol: float, maxiter: int,
@@ -438,7 +444,7 @@ def fixed_point(func: Callable[..., Any], x0: Any, args: Any = (), xtol: float =
         True
     """
     kwargs = dict(xtol=xtol, maxiter=maxiter, method=method)
-    return reading_values(_fixed_point, "tapegrad.scipy.optimize.fixed_point", (func, x0, _as_tuple(args)),
+    return _call(_fixed_point, "tapegrad.scipy.optimize.fixed_point", (func, x0, _as_tuple(args)),
                           kwargs)
 
 
@@ -476,7 +482,7 @@ def least_squares(fun: Callable[..., Any], x0: Any, jac: Any = None, bounds: Any
     """
     extra = dict(kwargs or {})
     call = dict(jac=jac, bounds=bounds, method=method, extra=extra, options=options)
-    return reading_values(_least_squares, "tapegrad.scipy.optimize.least_squares", (fun, x0, _as_tuple(args)),
+    return _call(_least_squares, "tapegrad.scipy.optimize.least_squares", (fun, x0, _as_tuple(args)),
                           call)
 
 
