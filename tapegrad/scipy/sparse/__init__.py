@@ -69,18 +69,27 @@ class Pattern:
         row: the row of each stored value.
         col: the column of each stored value.
         shape: the matrix's shape.
+        source: the SciPy matrix (CSR or CSC) it was read from, if any, reused for products
+            and solves while the values are ``source_data`` (a constant matrix is never copied).
+        source_data: the values of `source`, in this pattern's order.
     """
 
     row: np.ndarray[Any, Any]
     col: np.ndarray[Any, Any]
     shape: tuple[int, int]
+    source: Any = None
+    source_data: Any = None
 
     @property
     def T(self) -> Pattern:  # noqa: N802 - SciPy's name
-        return Pattern(self.col, self.row, (self.shape[1], self.shape[0]))
+        source = None if self.source is None else self.source.T
+        return Pattern(self.col, self.row, (self.shape[1], self.shape[0]), source, self.source_data)
 
     def plain(self, data: Any) -> Any:
-        """The SciPy matrix (CSR) holding `data` (plain values) in this pattern."""
+        """The SciPy matrix (CSR or CSC) holding `data` (plain values) in this pattern: the
+        matrix it was made from (`from_scipy`) while `data` is that matrix's values."""
+        if data is self.source_data and self.source is not None:
+            return self.source
         return _sp.csr_array(_sp.coo_array((data, (self.row, self.col)), shape=self.shape))
 
 
@@ -98,6 +107,8 @@ def pattern_outer(u: Any, v: Any, pattern: Pattern, transpose: bool = False) -> 
 
 # -- products with the stored values traced ----------------------------------------------------------
 def _spmv_fun(data: Any, x: Any, pattern: Pattern, transpose: bool) -> Any:
+    if data is pattern.source_data and pattern.source is not None:
+        return (pattern.source.T if transpose else pattern.source) @ x
     rows, cols = _rows_cols(pattern, transpose)
     shape = pattern.shape[::-1] if transpose else pattern.shape
     return _sp.coo_array((data, (rows, cols)), shape=shape) @ x
@@ -297,7 +308,9 @@ register_pytree(SparseMatrix, lambda m: ((m.data,), m.pattern),
 
 
 def _pattern(row: Any, col: Any, shape: Any) -> Pattern:
-    row, col = np.asarray(row, dtype=np.int64).ravel(), np.asarray(col, dtype=np.int64).ravel()
+    row, col = np.asarray(row).ravel(), np.asarray(col).ravel()
+    if row.dtype.kind not in "iu":
+        row, col = row.astype(np.int64), col.astype(np.int64)
     if shape is None:
         shape = (int(row.max()) + 1 if row.size else 0, int(col.max()) + 1 if col.size else 0)
     return Pattern(row, col, (int(shape[0]), int(shape[1])))
@@ -345,6 +358,11 @@ coo_matrix, csr_matrix, csc_matrix = coo_array, csr_array, csc_array
 def from_scipy(matrix: Any) -> SparseMatrix:
     """A plain SciPy sparse matrix (any format) as a `SparseMatrix` of constant values, in the
     order of its COO form."""
+    if matrix.format in ("csr", "csc") and matrix.has_canonical_format:
+        # Its own values and indices, in its own order: nothing is copied but the row (column) numbers.
+        compressed = np.repeat(np.arange(matrix.indptr.size - 1, dtype=matrix.indices.dtype), np.diff(matrix.indptr))
+        row, col = (compressed, matrix.indices) if matrix.format == "csr" else (matrix.indices, compressed)
+        return SparseMatrix(matrix.data, Pattern(row, col, matrix.shape, matrix, matrix.data))
     coo = _sp.coo_array(matrix)
     return SparseMatrix(np.asarray(coo.data), _pattern(coo.row, coo.col, coo.shape))
 

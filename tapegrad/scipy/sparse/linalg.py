@@ -61,13 +61,12 @@ def _solve_fun(data: Any, b: Any, pattern: Pattern, transpose: bool, method: str
     kept in `cache` for the adjoint solve) or a Krylov method of SciPy's."""
     if method == "lu":
         if getattr(cache, "data", None) is not data:
-            cache.lu = _spla.splu(_sp.csc_array(_sp.coo_array((data, (pattern.row, pattern.col)),
-                                                              shape=pattern.shape)), **options)
+            cache.lu = _spla.splu(_sp.csc_array(pattern.plain(data)), **options)
             cache.data = data
         out = cache.lu.solve(np.asarray(b), trans="T" if transpose else "N")
         return out
     a = pattern.plain(data)
-    a = a.T.tocsr() if transpose else a
+    a = a.T if transpose else a
     solver = getattr(_spla, method)
     if np.ndim(b) == 2:  # several right-hand sides (a batch under vmap): one solve each
         return np.stack([_solve_fun(data, column, pattern, transpose, method, options, cache)
