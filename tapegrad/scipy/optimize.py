@@ -189,7 +189,7 @@ def _minimize(fun: Callable[..., Any], x0: Any, args: tuple[Any, ...], method: A
     name = "tapegrad.scipy.optimize.minimize"
     kind = method.lower() if isinstance(method, str) else method
     uses_jac = kind is None or callable(kind) or kind in _USES_JAC
-    objective = (lambda x, *a: fun(x, *a)[0]) if jac is True else fun
+    objective: Callable[..., Any] = (lambda x, *a: fun(x, *a)[0]) if jac is True else fun
     scipy_fun: Callable[..., Any] = problem.flat(objective, _floats)
     scipy_jac = jac
     if jac is None and uses_jac:
@@ -293,7 +293,7 @@ def _root(fun: Callable[..., Any], x0: Any, args: tuple[Any, ...], method: str, 
           callback: Any, options: Any) -> Any:
     name = "tapegrad.scipy.optimize.root"
     problem = _Problem(fun, x0, args)
-    condition = (lambda x, *a: fun(x, *a)[0]) if jac is True else fun
+    condition: Callable[..., Any] = (lambda x, *a: fun(x, *a)[0]) if jac is True else fun
     scipy_fun = problem.flat_vector(condition)
     scipy_jac = jac
     if jac is None and isinstance(method, str) and method.lower() in ("hybr", "lm"):
@@ -414,7 +414,10 @@ def _newton(func: Callable[..., Any], x0: Any, args: tuple[Any, ...], fprime: An
     name = "tapegrad.scipy.optimize.newton"
     problem = _Problem(func, x0, args)
     shape = np.shape(problem.x0)
-    on_x = lambda g: (lambda x: _floats(g(np.reshape(x, shape))))  # noqa: E731
+
+    def on_x(g: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        return lambda x: _floats(g(np.reshape(x, shape)))
+
     plain = problem.flat(lambda x, *a: func(x, *a))
     prime = None if fprime is None else problem.flat(lambda x, *a: fprime(x, *a))
     prime2 = None if fprime2 is None else problem.flat(lambda x, *a: fprime2(x, *a))
@@ -489,7 +492,7 @@ def least_squares(fun: Callable[..., Any], x0: Any, jac: Any = None, bounds: Any
 def _least_squares(fun: Callable[..., Any], x0: Any, args: tuple[Any, ...], jac: Any, bounds: Any, method: str,
                    extra: dict[str, Any], options: dict[str, Any]) -> Any:
     name = "tapegrad.scipy.optimize.least_squares"
-    residual = (lambda x, *a: fun(x, *a, **extra)) if extra else fun
+    residual: Callable[..., Any] = (lambda x, *a: fun(x, *a, **extra)) if extra else fun
     problem = _Problem(residual, x0, args)
     scipy_fun = problem.flat_vector(residual)
     scipy_jac = jac

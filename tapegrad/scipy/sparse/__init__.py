@@ -222,7 +222,7 @@ class SparseMatrix:
     __rmul__ = __mul__
 
     def __truediv__(self, scalar: Any) -> SparseMatrix:
-        return self * (1.0 / scalar)
+        return self.__mul__(1.0 / scalar)
 
     def multiply(self, other: Any) -> SparseMatrix:
         """The elementwise product with a dense array (read at the stored positions)."""
@@ -246,7 +246,7 @@ class SparseMatrix:
     __radd__ = __add__
 
     def __sub__(self, other: Any) -> SparseMatrix:
-        return self + (-other)
+        return self.__add__(-other)
 
     # -- products
     def __matmul__(self, x: Any) -> Any:
@@ -470,7 +470,7 @@ _install_sparse_products()
 def _install_tracer_products() -> None:
     """``t @ A`` reaches ``Tracer.__matmul__`` first (its priority is above SciPy's): send a
     SciPy matrix to `matmul_constant` and a `SparseMatrix` to its ``__rmatmul__``."""
-    original_matmul = Tracer.__matmul__  # type: ignore[attr-defined]
+    original_matmul = getattr(Tracer, "__matmul__")  # noqa: B009 - bound from tapegrad.numpy
     if getattr(original_matmul, "_sparse_aware", False):
         return
 
@@ -482,7 +482,7 @@ def _install_tracer_products() -> None:
         return original_matmul(self, other)
 
     __matmul__._sparse_aware = True  # type: ignore[attr-defined]
-    Tracer.__matmul__ = __matmul__  # type: ignore[attr-defined]
+    setattr(Tracer, "__matmul__", __matmul__)  # noqa: B010
     original_dot = getattr(Tracer, "dot", None)
     if original_dot is not None:
 
@@ -491,7 +491,7 @@ def _install_tracer_products() -> None:
                 return __matmul__(self, other)
             return original_dot(self, other, *args, **kwargs)
 
-        Tracer.dot = dot  # type: ignore[attr-defined]
+        setattr(Tracer, "dot", dot)  # noqa: B010
 
 
 _install_tracer_products()

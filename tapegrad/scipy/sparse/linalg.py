@@ -116,12 +116,7 @@ def _adjoint_options(options: Any, method: str) -> Any:
 
 
 class _Options(dict):  # type: ignore[type-arg]
-    """Solver options as a static parameter: compared by identity, never unpacked by a trace."""
-
-    __hash__ = object.__hash__
-
-    def __eq__(self, other: object) -> bool:
-        return self is other
+    """Solver options as a static parameter of `sparse_solve` (a dict SciPy's solvers unpack)."""
 
 
 defvjp_all(sparse_solve, _solve_vjp)
