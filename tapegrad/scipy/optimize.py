@@ -98,10 +98,12 @@ class _Problem:
     """An objective ``fun(x, *args)`` over a pytree ``x``, as SciPy sees it: a function of a
     flat vector on plain values (the traced values it reads are read as numbers)."""
 
-    def __init__(self, fun: Callable[..., Any], x0: Any, args: tuple[Any, ...]) -> None:
+    def __init__(self, fun: Callable[..., Any], x0: Any, args: tuple[Any, ...], vector: bool = False) -> None:
         self.fun, self.args = fun, args
         self.plain_args = value_of(args)
         self.x0 = value_of(x0)
+        if vector and isinstance(self.x0, (int, float, np.generic, np.ndarray)) and np.ndim(self.x0) == 0:
+            self.x0 = np.atleast_1d(np.asarray(self.x0, dtype=float))  # as SciPy: a number is a 1-vector
         self.flat0, self.unravel = ravel_pytree(self.x0)
         self.flat0 = np.asarray(self.flat0, dtype=float)
         self.floor = depth()
@@ -185,7 +187,7 @@ def minimize(fun: Callable[..., Any], x0: Any, args: Any = (), method: Any = Non
 
 def _minimize(fun: Callable[..., Any], x0: Any, args: tuple[Any, ...], method: Any, jac: Any, hess: Any,
               hessp: Any, bounds: Any, constraints: Any, tol: Any, callback: Any, options: Any) -> Any:
-    problem = _Problem(fun, x0, args)
+    problem = _Problem(fun, x0, args, vector=True)
     name = "tapegrad.scipy.optimize.minimize"
     kind = method.lower() if isinstance(method, str) else method
     uses_jac = kind is None or callable(kind) or kind in _USES_JAC
@@ -292,7 +294,7 @@ def root(fun: Callable[..., Any], x0: Any, args: Any = (), method: str = "hybr",
 def _root(fun: Callable[..., Any], x0: Any, args: tuple[Any, ...], method: str, jac: Any, tol: Any,
           callback: Any, options: Any) -> Any:
     name = "tapegrad.scipy.optimize.root"
-    problem = _Problem(fun, x0, args)
+    problem = _Problem(fun, x0, args, vector=True)
     condition: Callable[..., Any] = (lambda x, *a: fun(x, *a)[0]) if jac is True else fun
     scipy_fun = problem.flat_vector(condition)
     scipy_jac = jac
@@ -493,7 +495,7 @@ def _least_squares(fun: Callable[..., Any], x0: Any, args: tuple[Any, ...], jac:
                    extra: dict[str, Any], options: dict[str, Any]) -> Any:
     name = "tapegrad.scipy.optimize.least_squares"
     residual: Callable[..., Any] = (lambda x, *a: fun(x, *a, **extra)) if extra else fun
-    problem = _Problem(residual, x0, args)
+    problem = _Problem(residual, x0, args, vector=True)
     scipy_fun = problem.flat_vector(residual)
     scipy_jac = jac
     if jac is None:
