@@ -39,6 +39,7 @@ from tapegrad.derivatives import hessian, hvp, jacfwd, jacobian
 from tapegrad.checkpoint import checkpoint, constant
 from tapegrad.flatten_util import flatten, ravel_pytree
 from tapegrad import optimizers
+from tapegrad.implicit import ConvergenceError, custom_root
 from tapegrad.debug import debug_nans
 from tapegrad.tape_view import Tape, make_tape
 from tapegrad import testing
@@ -46,6 +47,7 @@ from tapegrad import testing
 
 __all__ = [
     "Constant",
+    "ConvergenceError",
     "Entry",
     "EscapedTracerError",
     "MutationError",
@@ -61,6 +63,7 @@ __all__ = [
     "UnsupportedFunctionError",
     "checkpoint",
     "constant",
+    "custom_root",
     "debug_nans",
     "defbatch",
     "defjvp",

@@ -30,7 +30,7 @@ def floats_after(label: str, text: str) -> list[float]:
 
 def test_every_example_has_a_test() -> None:
     tested = {"logistic_regression.py", "mlp_two_moons.py", "logsumexp_primitive.py", "newton.py",
-              "sensitivity.py", "dask_logistic.py"}
+              "sensitivity.py", "dask_logistic.py", "poisson_source.py"}
     assert {p.name for p in EXAMPLES.glob("*.py")} == tested
 
 
@@ -92,6 +92,14 @@ def test_forward_mode_sensitivities_match_reverse_mode_and_finite_differences() 
     errors = [float(v) for v in re.findall(r"finite differences (\S+)", out)]
     assert len(errors) == 2 and all(e < 1e-7 for e in errors)
     assert "jvp along (1, -0.5) equals the Jacobian times it: True" in out
+
+
+def test_the_poisson_source_is_recovered_through_spsolve() -> None:
+    out = run("poisson_source.py")
+    assert "gradient matches finite differences: True" in out
+    initial, final = floats_after("initial misfit", out)[0], floats_after("final misfit", out)[0]
+    assert final < 1e-4 * initial
+    assert floats_after("relative error of the field", out)[0] < 1e-2
 
 
 @pytest.mark.skipif(not HAS_DISTRIBUTED, reason="dask.distributed is not installed (pip install 'tapegrad[dask]')")
