@@ -163,7 +163,7 @@ def shape_of(x: Any) -> tuple[int, ...]:
 def dtype_of(x: Any) -> np.dtype[Any]:
     """The dtype of `x` (a tracer, an array, a scalar or a nested list), as NumPy would make it."""
     if isinstance(x, Tracer):
-        return x.dtype
+        return np.dtype(x.dtype)
     dtype = getattr(x, "dtype", None)  # an array of any type (NumPy, Dask, CuPy)
     if dtype is not None:
         return np.dtype(dtype)

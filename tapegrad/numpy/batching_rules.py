@@ -23,6 +23,7 @@ from tapegrad.numpy import fft as tfft
 from tapegrad.numpy import indexing, linalg, linalg_more, manipulation, nondifferentiable, products, statistics
 from tapegrad.numpy._wrap import by_numpy
 from tapegrad.registry import Primitive, batch_rule, defbatch
+from tapegrad.tracer import shape_of
 
 Dims = list[Any]
 
@@ -48,7 +49,7 @@ def front(x: Any, d: int | None) -> Any:
 def front_all(x: Any, d: int | None, size: int) -> Any:
     """`x` with its batch axis first; a shared `x` is repeated along a new first axis."""
     if d is None:
-        return tnp.broadcast_to(x, (size, *np.shape(x)))
+        return tnp.broadcast_to(x, (size, *shape_of(x)))
     return front(x, d)
 
 
@@ -132,7 +133,7 @@ def _elementwise_in(position: int, prim: Primitive) -> Callable[..., Any]:
 
 
 def _example_shape(x: Any, d: int | None) -> tuple[int, ...]:
-    shape = tuple(np.shape(x))
+    shape = shape_of(x)
     return shape if d is None else shape[:d] + shape[d + 1 :]
 
 

@@ -18,7 +18,7 @@ from tapegrad.numpy.elementwise import conjugate, multiply, real
 from tapegrad.numpy.indexing import _getitem
 from tapegrad.numpy.manipulation import _along, _normalize, pad, roll
 from tapegrad.registry import Primitive, defvjp
-from tapegrad.tracer import value_of
+from tapegrad.tracer import storage_of
 
 _fft = np.fft
 _fft1 = Primitive("fft.fft", lambda x, axis=-1, norm=None: _fft.fft(x, None, axis, norm))
@@ -50,7 +50,7 @@ def _irfft_vjp(g: Any, ans: Any, x: Any, n: int, axis: int = -1, norm: Any = Non
     if n % 2 == 0:
         weights[-1] = 1.0
     weights = weights.reshape([m if d == axis % x.ndim else 1 for d in range(x.ndim)])
-    weights = asarray_like(value_of(x), weights)
+    weights = asarray_like(storage_of(x), weights)
     spectrum = _getitem(_ifft1(g, axis, norm), _along(axis % x.ndim, x.ndim, slice(0, m)))
     return multiply(spectrum, weights)
 

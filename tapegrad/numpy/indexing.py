@@ -16,7 +16,7 @@ import numpy as np
 from tapegrad.arrays import add_at, is_foreign, zeros_like
 from tapegrad.backward import IndexedCotangent
 from tapegrad.registry import Primitive, defvjp, holds_tracer
-from tapegrad.tracer import Tracer, strip_unbatched, value_of
+from tapegrad.tracer import Tracer, dtype_of, shape_of, strip_unbatched, value_of
 
 _getitem = Primitive("getitem", operator.getitem)
 
@@ -114,10 +114,10 @@ def setitem(x: Any, index: Any, values: Any) -> Any:
         ...     np.array([1.0, 2.0]))
         array([0., 3.])
     """
-    index = value_of(index)
-    if not repeats(np.shape(x), index):
+    index = value_of(index)  # where to write: an index computed per example loops (NumPy's writes)
+    if not repeats(shape_of(x), index):
         return index_update(x, values, index)
-    shape = np.shape(x)
+    shape = shape_of(x)
     positions = np.arange(int(np.prod(shape))).reshape(shape)[index]
     order = np.arange(positions.size).reshape(positions.shape)
     winner = np.full(shape, -1)
@@ -145,7 +145,7 @@ def _update_vjp_values(g: Any, ans: Any, x: Any, values: Any, index: Any) -> Any
 
 
 defvjp(index_update,
-       lambda g, ans, x, values, index: index_update(g, np.result_type(g).type(0), index),
+       lambda g, ans, x, values, index: index_update(g, dtype_of(g).type(0), index),
        _update_vjp_values)
 
 

@@ -20,7 +20,7 @@ from tapegrad.arrays import zeros_like
 from tapegrad.numpy import indexing, manipulation
 from tapegrad.numpy.reductions import expand_to
 from tapegrad.registry import Primitive, defjvp, defjvp_all
-from tapegrad.tracer import shape_of, storage_of
+from tapegrad.tracer import is_complex, shape_of, storage_of
 
 
 def _linear(prim: Primitive) -> Any:
@@ -81,7 +81,7 @@ defjvp(tnp.arctan, lambda t, ans, x: t / (1 + x ** 2))
 # -- piecewise ----------------------------------------------------------------------------
 def _abs_jvp(t: Any, ans: Any, x: Any) -> Any:
     # Complex: |z| is not holomorphic; along t it changes by Re(conj(z) t) / |z| (0 at z = 0).
-    if np.iscomplexobj(x):
+    if is_complex(x):
         return tnp.real(tnp.conjugate(x) * t) / tnp.where(ans == 0, 1.0, ans)
     return t * tnp.sign(x)
 

@@ -27,12 +27,13 @@ from tapegrad.errors import NotDifferentiableError
 from tapegrad.numpy._wrap import by_numpy, composite, wrap
 from tapegrad.numpy.elementwise import absolute, conjugate, where
 from tapegrad.numpy.manipulation import diagonal as _diagonal
-from tapegrad.numpy.manipulation import expand_dims, reshape, tril
+from tapegrad.numpy.manipulation import expand_dims, reshape, squeeze, tril
 from tapegrad.numpy.products import _swap_last
+from tapegrad.numpy.products import dot as _dot
 from tapegrad.numpy.products import matmul as _matmul
-from tapegrad.numpy.reductions import max, min, sum, unbroadcast
+from tapegrad.numpy.reductions import expand_to, max, min, sum, unbroadcast
 from tapegrad.registry import Primitive, defjvp, defvjp
-from tapegrad.tracer import strip_unbatched, value_of
+from tapegrad.tracer import dtype_of, is_complex, ndim_of, storage_of, strip_unbatched
 
 _la = np.linalg
 inv = wrap(_la.inv, "linalg.inv")
@@ -84,13 +85,21 @@ def _slogdet_vjp(g: Any, ans: Any, a: Any) -> Any:
 defvjp(_slogdet, _slogdet_vjp)
 
 
+def _solve_transposed(a: Any, g: Any, b: Any) -> Any:
+    """``solve(a.T, g)``, with `g` shaped like ``solve(a, b)``: a 1-D `b` is one vector for
+    every matrix of a stack `a`, so `g` is then a stack of vectors (..., m), not a matrix."""
+    if ndim_of(b) == 1:
+        return squeeze(solve(_T(a), expand_dims(g, -1)), -1)
+    return solve(_T(a), g)
+
+
 def _solve_vjp_b(g: Any, ans: Any, a: Any, b: Any) -> Any:
-    return unbroadcast(solve(_T(a), g), b)
+    return unbroadcast(_solve_transposed(a, g, b), b)
 
 
 def _solve_vjp_a(g: Any, ans: Any, a: Any, b: Any) -> Any:
-    ct_b = solve(_T(a), g)
-    if np.ndim(b) == 1:
+    ct_b = _solve_transposed(a, g, b)
+    if ndim_of(b) == 1:
         return unbroadcast(-expand_dims(ct_b, -1) * expand_dims(ans, -2), a)
     return unbroadcast(-_matmul(ct_b, _T(ans)), a)
 
@@ -105,7 +114,7 @@ defvjp(solve, _solve_vjp_a, _solve_vjp_b)
 # result out; for real matrices both conjugations are no-ops and ^H is ^T.
 def _cj(x: Any) -> Any:
     """conj(x), skipped for real values (no tape entry, no copy)."""
-    return conjugate(x) if np.iscomplexobj(value_of(x)) else x
+    return conjugate(x) if is_complex(x) else x
 
 
 def _H(x: Any) -> Any:
@@ -118,7 +127,7 @@ def _hermitian_part(x: Any) -> Any:
 
 
 def _eye(n: int, like: Any) -> Any:
-    return eye_like(value_of(like), n, np.result_type(like))
+    return eye_like(storage_of(like), n, dtype_of(like))
 
 
 def _pinv_vjp(g: Any, ans: Any, a: Any, rcond: Any = None, hermitian: bool = False, **kwargs: Any) -> Any:
@@ -139,12 +148,12 @@ defvjp(pinv, _pinv_vjp)
 # autograd; docs/numerics.md): exact along Hermitian perturbations, and equal to the gradient
 # of f((a + a^H) / 2) for any a.
 def _diagonal_part(x: Any) -> Any:
-    return where(eye_like(value_of(x), x.shape[-1], bool), x, np.result_type(x).type(0))
+    return where(eye_like(storage_of(x), x.shape[-1], bool), x, dtype_of(x).type(0))
 
 
 def _off_diagonal_inverse_gaps(w: Any) -> Any:
     """F[..., i, j] = 1 / (w[j] - w[i]) off the diagonal, 0 on it (infinite for repeats)."""
-    off = ~eye_like(value_of(w), w.shape[-1], bool)
+    off = ~eye_like(storage_of(w), w.shape[-1], bool)
     gaps = expand_dims(w, -2) - expand_dims(w, -1)
     return where(off, 1.0 / where(off, gaps, 1.0), 0.0)
 
@@ -159,7 +168,7 @@ def _eigh_vjp(g: Any, ans: Any, a: Any, UPLO: str = "L") -> Any:
 
 def _diag_embed(d: Any) -> Any:
     """A stack of diagonal matrices from a stack of diagonals."""
-    return where(eye_like(value_of(d), d.shape[-1], bool), expand_dims(d, -1), 0.0)
+    return where(eye_like(storage_of(d), d.shape[-1], bool), expand_dims(d, -1), 0.0)
 
 
 def _eigh_jvp(t: Any, ans: Any, a: Any, UPLO: str = "L") -> Any:
@@ -167,7 +176,7 @@ def _eigh_jvp(t: Any, ans: Any, a: Any, UPLO: str = "L") -> Any:
     w, v = ans
     p = _matmul(_H(v), _matmul(_hermitian_part(t), v))
     dw = _diagonal_of(p)
-    return (np.real(dw) if np.iscomplexobj(value_of(dw)) else dw,
+    return (np.real(dw) if is_complex(dw) else dw,
             _matmul(v, _off_diagonal_inverse_gaps(w) * p))
 
 
@@ -210,7 +219,7 @@ def _qr_vjp(g: Any, ans: Any, a: Any) -> Any:
     q, r = ans
     m = _matmul(r, _H(g_r)) - _matmul(_H(g_q), q)
     # Hermitian, from m's lower part; R's real diagonal (LAPACK's) keeps only Re of m's.
-    copied = tril(m, -1) + _H(tril(m, -1)) + _diagonal_part(np.real(m) if np.iscomplexobj(value_of(m)) else m)
+    copied = tril(m, -1) + _H(tril(m, -1)) + _diagonal_part(np.real(m) if is_complex(m) else m)
     x = g_q + _matmul(q, copied)
     return _cj(_H(solve(r, _H(x))))  # x @ inv(r)^H
 
@@ -233,7 +242,7 @@ def _svd_vjp(g: Any, ans: Any, a: Any, full_matrices: bool = True) -> Any:
     middle = (f * (uh_gu - _H(uh_gu)) * expand_dims(s, -2) + expand_dims(s, -1) * (f * (vh_gv - _H(vh_gv)))
               + _diag_embed(g_s))
     inv_s = 1.0 / s
-    if np.iscomplexobj(value_of(u)):
+    if is_complex(u):
         # The phase of each singular pair is free: the part of g_u along it is charged to u.
         middle = middle + _diag_embed(1j * np.imag(_diagonal_of(uh_gu)) * inv_s)
     grad = _matmul(_matmul(u, middle), vh)
@@ -260,8 +269,6 @@ defvjp(_svdvals, _svdvals_vjp)
 
 
 def _norm2_vjp(g: Any, ans: Any, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
-    from tapegrad.numpy.reductions import expand_to
-
     zero = ans == 0
     # At 0 the 2-norm has no gradient; 0 (the smallest subgradient) is returned, not NaN.
     scale = expand_to(where(zero, 0.0, g / where(zero, 1.0, ans)), x, axis, keepdims)
@@ -365,18 +372,16 @@ def matrix_power(a: Any, n: int) -> Any:
     for _ in range(n):
         result = a if result is None else _matmul(result, a)
     if result is None:
-        return np.broadcast_to(eye_like(value_of(a), a.shape[-1]), a.shape).copy()
+        return np.broadcast_to(eye_like(storage_of(a), a.shape[-1], dtype_of(a)), a.shape).copy()
     return result
 
 
 @composite(_la.multi_dot)
 def multi_dot(arrays: Any, *, out: Any = None) -> Any:
     """``np.linalg.multi_dot``: left-to-right products."""
-    from tapegrad.numpy.products import dot
-
     result = arrays[0]
     for a in arrays[1:]:
-        result = dot(result, a)
+        result = _dot(result, a)
     return result
 
 

@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 
-from tapegrad.errors import at_user_line
 from tapegrad.numpy._wrap import composite
 from tapegrad.numpy.elementwise import conjugate, real
 from tapegrad.numpy.linalg import (
@@ -43,7 +42,7 @@ from tapegrad.numpy.products import outer as _outer
 from tapegrad.numpy.products import tensordot as _tensordot
 from tapegrad.numpy.reductions import max, min, sum
 from tapegrad.registry import Primitive, defvjp
-from tapegrad.tracer import value_of
+from tapegrad.tracer import dtype_of, is_complex, ndim_of, shape_of, value_of
 
 _la = np.linalg
 _eig = Primitive("linalg.eig", lambda a: tuple(_la.eig(a)))
@@ -61,7 +60,7 @@ def _eig_vjp(g: Any, ans: Any, a: Any) -> Any:
     g_v = g_v - conjugate(v) * _as_rows(real(_diagonal(_matmul(vt, g_v), 0, -2, -1)))
     inner = _off_diagonal_inverse_gaps(w) * _matmul(vt, g_v) + _diag_embed(g_w)
     ct = _matmul(solve(vt, inner), vt)  # inv(v).T @ inner @ v.T
-    return ct if np.iscomplexobj(value_of(a)) else real(ct)
+    return ct if is_complex(a) else real(ct)
 
 
 def _as_rows(d: Any) -> Any:
@@ -104,21 +103,16 @@ def lstsq(a: Any, b: Any, rcond: Any = None) -> Any:
     """``np.linalg.lstsq``: ``(x, residuals, rank, s)``, differentiable in `x`, `residuals`
     and `s` for an `a` of full rank."""
     rank = lstsq_rank(a, b, rcond)  # NumPy's own, of NumPy's integer type (one per example under vmap)
-    m, n = np.shape(a)
-    real_dtype = np.empty(0, np.result_type(value_of(a))).real.dtype
+    m, n = shape_of(a)
+    real_dtype = np.empty(0, dtype_of(a)).real.dtype
     cutoff = np.finfo(real_dtype).eps * builtins.max(m, n) if rcond is None else rcond
     x = _matmul(pinv(a, cutoff), b)
-    full_rank = np.asarray(value_of(rank)) == n  # under vmap: one flag per example
-    if np.any(full_rank) and not np.all(full_rank):
-        raise ValueError(
-            f"np.linalg.lstsq under vmap: `a` has full rank for some examples and not for others"
-            f"{at_user_line()}, so its residuals would have different shapes. Give every example "
-            "an `a` of the same rank, or compute the residuals yourself."
-        )
-    if np.all(full_rank) and m > n:
+    # NumPy returns residuals only for an `a` of full rank with more rows than columns: their
+    # shape depends on the rank's value, read (under vmap: once per example) only then.
+    if m > n and int(value_of(rank)) == n:
         residual = b - _matmul(a, x)
         residuals = sum(real(residual * conjugate(residual)), axis=0)
-        if np.ndim(b) == 1:
+        if ndim_of(b) == 1:
             residuals = reshape(residuals, (1,))
     else:
         residuals = np.empty((0,), real_dtype)
@@ -141,7 +135,7 @@ def tensorsolve(a: Any, b: Any, axes: Any = None) -> Any:
     if axes is not None:
         order = [k for k in range(a.ndim) if k not in [ax % a.ndim for ax in axes]]
         a = transpose(a, order + [ax % a.ndim for ax in axes])
-    shape = a.shape[-(a.ndim - np.ndim(b)):]
+    shape = a.shape[-(a.ndim - ndim_of(b)):]
     size = math.prod(shape)
     return reshape(solve(reshape(a, (-1, size)), ravel(b)), shape)
 
@@ -186,7 +180,7 @@ def matrix_norm(x: Any, /, *, keepdims: bool = False, ord: Any = "fro") -> Any:
 @composite(_la.matrix_transpose, *([np.matrix_transpose] if hasattr(np, "matrix_transpose") else []))
 def matrix_transpose(x: Any, /) -> Any:
     """``np.linalg.matrix_transpose``: the last two axes exchanged."""
-    if np.ndim(x) < 2:
+    if ndim_of(x) < 2:
         raise ValueError("Input array must be at least 2-dimensional")
     return swapaxes(x, -1, -2)
 
@@ -194,8 +188,9 @@ def matrix_transpose(x: Any, /) -> Any:
 @composite(_la.outer)
 def outer(x1: Any, x2: Any, /) -> Any:
     """``np.linalg.outer``: the outer product of two vectors."""
-    if np.ndim(x1) != 1 or np.ndim(x2) != 1:
-        raise ValueError(f"Input arrays must be one-dimensional, but they are {np.ndim(x1)=} and {np.ndim(x2)=}.")
+    if ndim_of(x1) != 1 or ndim_of(x2) != 1:  # NumPy's message
+        raise ValueError(f"Input arrays must be one-dimensional, but they are x1.ndim={ndim_of(x1)} and "
+                         f"x2.ndim={ndim_of(x2)}.")
     return _outer(x1, x2)
 
 

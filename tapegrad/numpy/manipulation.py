@@ -13,7 +13,7 @@ from tapegrad.arrays import is_foreign, ones_like, zeros_like
 from tapegrad.errors import at_user_line
 from tapegrad.numpy._wrap import by_numpy, composite, implements, wrap
 from tapegrad.registry import Primitive, defvjp, defvjp_all, holds_tracer
-from tapegrad.tracer import Tracer, strip_unbatched, value_of
+from tapegrad.tracer import Tracer, dtype_of, shape_of, storage_of, strip_unbatched
 
 
 def _reshape(a: Any, shape: Any = None, order: str = "C", **kwargs: Any) -> Any:
@@ -61,21 +61,44 @@ _stack = Primitive("stack", lambda *arrays, axis=0: np.stack(arrays, axis))
 
 
 @implements(np.concatenate)
-def concatenate(arrays: Any, axis: int | None = 0, out: None = None, **kwargs: Any) -> Any:
-    """``np.concatenate`` for sequences that may hold traced arrays."""
-    if out is not None or kwargs:
-        raise TypeError("tapegrad.numpy.concatenate supports arrays and axis only (no out, dtype, casting)")
+def concatenate(arrays: Any, axis: int | None = 0, out: None = None, *, dtype: Any = None,
+                casting: str = "same_kind") -> Any:
+    """``np.concatenate`` for sequences that may hold traced arrays (`dtype` and `casting`
+    as NumPy takes them; not `out`)."""
+    _no_out("concatenate", out)
+    arrays = _cast_for_joining(arrays, dtype, casting)
     if axis is None:
         return _concatenate(*[ravel(a) for a in arrays], axis=0)
     return _concatenate(*arrays, axis=axis)
 
 
 @implements(np.stack)
-def stack(arrays: Any, axis: int = 0, out: None = None, **kwargs: Any) -> Any:
-    """``np.stack`` for sequences that may hold traced arrays."""
-    if out is not None or kwargs:
-        raise TypeError("tapegrad.numpy.stack supports arrays and axis only (no out, dtype, casting)")
-    return _stack(*arrays, axis=axis)
+def stack(arrays: Any, axis: int = 0, out: None = None, *, dtype: Any = None, casting: str = "same_kind") -> Any:
+    """``np.stack`` for sequences that may hold traced arrays (`dtype` and `casting` as NumPy
+    takes them; not `out`)."""
+    _no_out("stack", out)
+    return _stack(*_cast_for_joining(arrays, dtype, casting), axis=axis)
+
+
+def _no_out(name: str, out: Any) -> None:
+    if out is not None:
+        raise TypeError(
+            f"tapegrad.numpy.{name} on traced arrays cannot write into out={type(out).__name__}"
+            f"{at_user_line()}: a traced result is a new value. Use the array it returns."
+        )
+
+
+def _cast_for_joining(arrays: Any, dtype: Any, casting: Any) -> Any:
+    """The arrays that np.concatenate and np.stack join, cast to the dtype NumPy joins them
+    in for `dtype` and `casting`, with NumPy's own error when `casting` refuses a cast.
+
+    NumPy decides, on empty arrays of the same dtypes: metadata only, no values read.
+    """
+    if dtype is None and casting == "same_kind":
+        return arrays  # NumPy's promotion, which the primitive applies itself
+    arrays = [asarray(a) for a in arrays]
+    target = np.concatenate([np.empty(0, dtype_of(a)) for a in arrays], dtype=dtype, casting=casting).dtype
+    return [a if dtype_of(a) == target else astype(a, target) for a in arrays]
 
 
 def array(value: Any, dtype: Any = None) -> Any:
@@ -116,7 +139,7 @@ def asarray(value: Any, dtype: Any = None) -> Any:
 
 def _split_like(g: Any, arrays: tuple[Any, ...], axis: int) -> tuple[Any, ...]:
     """Cut `g` along `axis` into pieces as long as each of `arrays` is on that axis."""
-    sizes = [np.shape(a)[axis] for a in arrays]
+    sizes = [shape_of(a)[axis] for a in arrays]
     return tuple(split(g, np.cumsum(sizes)[:-1].tolist(), axis))
 
 
@@ -134,7 +157,7 @@ defvjp(transpose, _transpose_vjp)
 defvjp(astype, lambda g, ans, x, dtype: astype(g, x.dtype) if g.dtype != x.dtype else g)
 defvjp_all(_concatenate, lambda g, ans, *arrays, axis=0: _split_like(g, arrays, axis))
 defvjp_all(_stack, lambda g, ans, *arrays, axis=0: tuple(
-    reshape(piece, np.shape(a)) for piece, a in zip(split(g, len(arrays), axis), arrays, strict=True)))
+    reshape(piece, shape_of(a)) for piece, a in zip(split(g, len(arrays), axis), arrays, strict=True)))
 for _prim in (split, array_split):
     defvjp(_prim, lambda g, ans, x, indices_or_sections, axis=0: _concatenate(*g, axis=axis))
 
@@ -159,7 +182,7 @@ def _along(axis: int, ndim: int, index: Any) -> tuple[Any, ...]:
 
 def _shape_of(np_fun: Any, x: Any, *args: Any, **kwargs: Any) -> tuple[int, ...]:
     """The shape NumPy's `np_fun` gives an array shaped like `x`, computed without copying it."""
-    shape: tuple[int, ...] = np_fun(np.broadcast_to(np.zeros((), np.int8), np.shape(x)),
+    shape: tuple[int, ...] = np_fun(np.broadcast_to(np.zeros((), np.int8), shape_of(x)),
                                     *args, **kwargs).shape
     return shape
 
@@ -198,7 +221,7 @@ def rollaxis(a: Any, axis: int, start: int = 0) -> Any:
 
 def _atleast(np_fun: Any) -> Any:
     def atleast(*arys: Any) -> Any:
-        out = [a if np.shape(a) == _shape_of(np_fun, a) else reshape(a, _shape_of(np_fun, a))
+        out = [a if shape_of(a) == _shape_of(np_fun, a) else reshape(a, _shape_of(np_fun, a))
                for a in arys]
         return out[0] if len(out) == 1 else tuple(out)
 
@@ -234,7 +257,7 @@ def dstack(tup: Any) -> Any:
 @composite(np.column_stack)
 def column_stack(tup: Any) -> Any:
     """``np.column_stack``: 1-D arrays become columns, then concatenate along the second axis."""
-    return concatenate([reshape(a, (-1, 1)) if np.ndim(a) < 2 else a for a in tup], axis=1)
+    return concatenate([reshape(a, (-1, 1)) if len(shape_of(a)) < 2 else a for a in tup], axis=1)
 
 
 @composite(np.hsplit)
@@ -335,7 +358,8 @@ def pad(array: Any, pad_width: Any, mode: Any = "constant", **kwargs: Any) -> An
     """
     widths = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (array.ndim, 2))
     if mode == "constant":
-        filled = np.pad(zeros_like(value_of(array), array.shape, np.result_type(array)), widths.tolist(), mode, **kwargs)
+        zeros = zeros_like(storage_of(array), array.shape, dtype_of(array))
+        filled = np.pad(zeros, widths.tolist(), mode, **kwargs)
         inside = tuple(slice(b, b + n) for (b, _), n in zip(widths, array.shape, strict=True))
         return untake(array, inside, filled.shape) + filled
     for axis, (before, after) in enumerate(widths):
@@ -384,8 +408,8 @@ def sum_last(x: Any, dtype: Any = None) -> Any:
 def _triangle(mask_fun: Any, m: Any, k: int) -> Any:
     from tapegrad.numpy.elementwise import where  # deferred: elementwise imports reductions
 
-    mask = mask_fun(ones_like(value_of(m), m.shape[-2:], bool), k)
-    return where(mask, m, np.result_type(m).type(0))
+    mask = mask_fun(ones_like(storage_of(m), m.shape[-2:], bool), k)
+    return where(mask, m, dtype_of(m).type(0))
 
 
 @composite(np.tril)
@@ -489,7 +513,7 @@ def diff(a: Any, n: int = 1, axis: int = -1, **kwargs: Any) -> Any:
 
 def _end_piece(e: Any, shape: list[int]) -> Any:
     """A prepend/append value of `diff`: arrays as given, scalars spread along the other axes."""
-    if np.ndim(e):
+    if shape_of(e):
         return e
     return broadcast_to(e, shape) if holds_tracer([e]) else np.broadcast_to(np.asarray(e), shape)
 

@@ -265,8 +265,8 @@ def _repoint(tracer: Tracer, new: Tracer) -> None:
 
 def _check_in_place(ufunc: np.ufunc, target: Tracer, inputs: tuple[Any, ...]) -> None:
     """Raise NumPy's own error if ``ufunc(*inputs, out=target)`` is refused (shape, casting)."""
-    numbers = (np.ndarray, np.generic, int, float, complex)
-    if not all(isinstance(storage_of(v), numbers) for v in (target, *inputs)):
+    plain = (np.ndarray, np.generic, int, float, complex)
+    if not all(isinstance(storage_of(v), plain) for v in (target, *inputs)):
         return  # another array type (Dask...) checks its own writes
     # Ones of each argument's shape and dtype (one example's, under vmap) stand in for them.
     ones = [np.ones(shape_of(x), dtype_of(x)) if isinstance(x, (Tracer, np.ndarray, np.generic)) else x
@@ -307,7 +307,7 @@ def ufunc_out(ufunc: np.ufunc, result: Any, inputs: tuple[Any, ...], out: tuple[
     _check_in_place(ufunc, target, inputs)
     if where is not True:
         result = elementwise.where(where, result, target)
-    assign(target, manipulation.broadcast_to(result, target.shape) if np.shape(result) != target.shape
+    assign(target, manipulation.broadcast_to(result, target.shape) if shape_of(result) != target.shape
            else result)
     return target
 
@@ -325,7 +325,7 @@ def ufunc_at(ufunc: np.ufunc, target: Any, index: Any, *values: Any) -> None:
     picked = indexing.getitem(target, index)
     repeated = indexing.repeats(target.shape, index)
     if ufunc in (np.add, np.subtract) and len(values) == 1:
-        step = manipulation.broadcast_to(values[0], np.shape(picked))
+        step = manipulation.broadcast_to(values[0], shape_of(picked))
         added = indexing.untake(step, index, target.shape)
         assign(target, target + added if ufunc is np.add else target - added)
         return

@@ -27,7 +27,7 @@ from tapegrad.numpy.manipulation import (
 )
 from tapegrad.numpy.reductions import match_real, sum, unbroadcast
 from tapegrad.registry import Primitive, defvjp, defvjp_all
-from tapegrad.tracer import value_of
+from tapegrad.tracer import is_complex, ndim_of, shape_of
 
 matmul = wrap(np.matmul)
 dot = wrap(np.dot)
@@ -39,7 +39,7 @@ def _swap_last(x: Any) -> Any:
     """`x` with its last two axes exchanged (the matrix transpose of a stack of matrices)."""
     if getattr(x, "ndim", None) == 2:
         return x.T  # the common case, without np.ndim's and np.transpose's dispatch cost
-    axes = list(range(np.ndim(x)))
+    axes = list(range(ndim_of(x)))
     axes[-2], axes[-1] = axes[-1], axes[-2]
     return transpose(x, axes)
 
@@ -48,7 +48,7 @@ def _swap_last(x: Any) -> Any:
 # is undone and broadcast batch axes are summed away. One rule per operand, so that a
 # constant operand costs nothing.
 def _matmul_vjp_a(g: Any, ans: Any, a: Any, b: Any) -> Any:
-    if np.ndim(b) == 1:
+    if ndim_of(b) == 1:
         return unbroadcast(g * b if a.ndim == 1 else expand_dims(g, -1) * b, a)
     if a.ndim == 1:  # (n,) @ (..., n, m) -> (..., m)
         return unbroadcast(matmul(b, expand_dims(g, -1))[..., 0], a)
@@ -56,7 +56,7 @@ def _matmul_vjp_a(g: Any, ans: Any, a: Any, b: Any) -> Any:
 
 
 def _matmul_vjp_b(g: Any, ans: Any, a: Any, b: Any) -> Any:
-    if np.ndim(a) == 1:
+    if ndim_of(a) == 1:
         return unbroadcast(g * a if b.ndim == 1 else expand_dims(a, -1) * expand_dims(g, -2), b)
     if b.ndim == 1:  # (..., n, m) @ (m,) -> (..., n)
         return unbroadcast(matmul(_swap_last(a), expand_dims(g, -1))[..., 0], b)
@@ -72,9 +72,9 @@ def _tensordot_axes(axes: Any, a_nd: int, b_nd: int) -> tuple[list[int], list[in
 
 
 def _tensordot_vjp_a(g: Any, ans: Any, a: Any, b: Any, axes: Any = 2) -> Any:
-    a_axes, b_axes = _tensordot_axes(axes, a.ndim, np.ndim(b))
+    a_axes, b_axes = _tensordot_axes(axes, a.ndim, ndim_of(b))
     a_free = [i for i in range(a.ndim) if i not in a_axes]
-    b_free = [i for i in range(np.ndim(b)) if i not in b_axes]
+    b_free = [i for i in range(ndim_of(b)) if i not in b_axes]
     ct = tensordot(g, b, axes=(list(range(len(a_free), g.ndim)), b_free))
     # ct's axes: a's free axes, then a's contracted axes in the order b holds their partners.
     order = a_free + [a_axes[k] for k in np.argsort(b_axes)]
@@ -82,8 +82,8 @@ def _tensordot_vjp_a(g: Any, ans: Any, a: Any, b: Any, axes: Any = 2) -> Any:
 
 
 def _tensordot_vjp_b(g: Any, ans: Any, a: Any, b: Any, axes: Any = 2) -> Any:
-    a_axes, b_axes = _tensordot_axes(axes, np.ndim(a), b.ndim)
-    a_free = [i for i in range(np.ndim(a)) if i not in a_axes]
+    a_axes, b_axes = _tensordot_axes(axes, ndim_of(a), b.ndim)
+    a_free = [i for i in range(ndim_of(a)) if i not in a_axes]
     b_free = [i for i in range(b.ndim) if i not in b_axes]
     ct = tensordot(a, g, axes=(a_free, list(range(len(a_free)))))
     order = [b_axes[k] for k in np.argsort(a_axes)] + b_free
@@ -94,7 +94,7 @@ def _dot_vjp(first: bool) -> Any:
     """dot's rule for one operand: matmul's up to 2-D, a tensordot's beyond, a product's at 0-D."""
 
     def dot_vjp(g: Any, ans: Any, a: Any, b: Any) -> Any:
-        a_nd, b_nd = np.ndim(a), np.ndim(b)
+        a_nd, b_nd = ndim_of(a), ndim_of(b)
         if a_nd == 0 or b_nd == 0:  # dot with a scalar is multiplication
             return unbroadcast(g * b, a) if first else unbroadcast(g * a, b)
         if a_nd <= 2 and b_nd <= 2:
@@ -120,7 +120,7 @@ def vdot(a: Any, b: Any) -> Any:
 @composite(np.inner)
 def inner(a: Any, b: Any) -> Any:
     """``np.inner``: a tensordot over the last axes (a product for scalars)."""
-    if np.ndim(a) == 0 or np.ndim(b) == 0:
+    if ndim_of(a) == 0 or ndim_of(b) == 0:
         return multiply(a, b)
     return tensordot(a, b, axes=([-1], [-1]))
 
@@ -134,9 +134,9 @@ def outer(a: Any, b: Any, out: Any = None) -> Any:
 @composite(np.kron)
 def kron(a: Any, b: Any) -> Any:
     """``np.kron``: a broadcast product with interleaved axes, reshaped."""
-    nd = max(np.ndim(a), np.ndim(b))
-    a_shape = (1,) * (nd - np.ndim(a)) + tuple(np.shape(a))
-    b_shape = (1,) * (nd - np.ndim(b)) + tuple(np.shape(b))
+    nd = max(ndim_of(a), ndim_of(b))
+    a_shape = (1,) * (nd - ndim_of(a)) + tuple(shape_of(a))
+    b_shape = (1,) * (nd - ndim_of(b)) + tuple(shape_of(b))
     spread = multiply(reshape(a, tuple(n for s in a_shape for n in (s, 1))),
                       reshape(b, tuple(n for s in b_shape for n in (1, s))))
     return reshape(spread, tuple(p * q for p, q in zip(a_shape, b_shape, strict=True)))
@@ -220,7 +220,7 @@ def einsum(*args: Any, optimize: Any = False, **kwargs: Any) -> Any:
         spec, operands = args[0], list(args[1:])
     else:
         spec, operands = _sublists_to_subscripts(args)
-    terms, out = _parse_einsum(spec, [np.shape(o) for o in operands])
+    terms, out = _parse_einsum(spec, [shape_of(o) for o in operands])
     ops = list(operands)
     for k, term in enumerate(terms):
         while len(set(term)) < len(term):
@@ -312,8 +312,8 @@ if hasattr(np, "vecdot"):  # NumPy >= 2.0 (matvec and vecmat: >= 2.2)
         the others; the first operand is conjugated, as NumPy does."""
         _no_options("vecdot", out, kwargs)
         x1, x2 = _core_last([x1, x2], [1, 1], axes, axis, "vecdot")
-        _check_core("vecdot", "(n),(n)->()", [(np.shape(x1)[-1], np.shape(x2)[-1])])
-        if np.iscomplexobj(value_of(x1)):
+        _check_core("vecdot", "(n),(n)->()", [(shape_of(x1)[-1], shape_of(x2)[-1])])
+        if is_complex(x1):
             x1 = conjugate(x1)
         return _core_back(sum(multiply(x1, x2), axis=-1), 0, axes, axis, keepdims, 2)
 
@@ -324,7 +324,7 @@ if hasattr(np, "matvec"):
         """``np.matvec``: matrix times vector over the last axes, broadcast over the others."""
         _no_options("matvec", out, kwargs)
         x1, x2 = _core_last([x1, x2], [2, 1], axes, None, "matvec")
-        _check_core("matvec", "(m,n),(n)->(m)", [(np.shape(x1)[-1], np.shape(x2)[-1])])
+        _check_core("matvec", "(m,n),(n)->(m)", [(shape_of(x1)[-1], shape_of(x2)[-1])])
         return _core_back(matmul(x1, expand_dims(x2, -1))[..., 0], 1, axes, None, False, 2)
 
     @composite(np.vecmat)
@@ -332,8 +332,8 @@ if hasattr(np, "matvec"):
         """``np.vecmat``: (conjugated) vector times matrix, broadcast over the leading axes."""
         _no_options("vecmat", out, kwargs)
         x1, x2 = _core_last([x1, x2], [1, 2], axes, None, "vecmat")
-        _check_core("vecmat", "(n),(n,m)->(m)", [(np.shape(x1)[-1], np.shape(x2)[-2])])
-        if np.iscomplexobj(value_of(x1)):
+        _check_core("vecmat", "(n),(n,m)->(m)", [(shape_of(x1)[-1], shape_of(x2)[-2])])
+        if is_complex(x1):
             x1 = conjugate(x1)
         return _core_back(matmul(expand_dims(x1, -2), x2)[..., 0, :], 1, axes, None, False, 2)
 

@@ -14,12 +14,12 @@ from typing import Any
 import numpy as np
 
 from tapegrad.arrays import eye_like, is_foreign, ones_like
-from tapegrad.arrays import size as size_of
+from tapegrad.errors import BatchedValueError
 from tapegrad.numpy._wrap import composite, wrap
 from tapegrad.numpy.indexing import _getitem as getitem
 from tapegrad.numpy.manipulation import _concatenate, array, broadcast_to, expand_dims, reshape, transpose
 from tapegrad.registry import defvjp
-from tapegrad.tracer import Tracer, strip_gradients, strip_unbatched, value_of
+from tapegrad.tracer import Tracer, dtype_of, shape_of, size_of, storage_of, strip_gradients, strip_unbatched, value_of
 
 sum = wrap(np.sum)
 mean = wrap(np.mean)
@@ -136,16 +136,28 @@ def _along_last(x: Any, axis: Any) -> tuple[Any, Any]:
     return flat, lambda y: transpose(reshape(y, moved_shape), inverse)
 
 
+def _readable(x: Any) -> Any:
+    """`x`'s numbers when they are one value's, here and now; None for a batch under
+    `tapegrad.vmap` (one value per example) and for a lazy array (Dask: not computed to
+    answer). Rules that branch on values only to save work or to avoid a 0/0 take, on None,
+    the branch that is right in both cases: the batch runs in one call, not once per example.
+    """
+    try:
+        value = value_of(x)
+    except BatchedValueError:
+        return None
+    return None if is_foreign(value) else value
+
+
 def _all_nonzero(x: Any) -> bool:
-    """Whether `x` holds no zero, asked of NumPy data only: a Dask array is not computed to
-    answer, so its rules take the branch that is right in both cases."""
-    value = value_of(x)
-    return not is_foreign(value) and bool(np.all(value != 0))
+    """Whether `x` is known to hold no zero (False when it cannot be read: see `_readable`)."""
+    value = _readable(x)
+    return value is not None and bool(np.all(value != 0))
 
 
 def _exclusive_cumprod(x: Any) -> Any:
     """Along the last axis: [1, x0, x0 x1, ...], the product of the elements before each one."""
-    ones = ones_like(value_of(x), x.shape[:-1] + (1,), np.result_type(x))
+    ones = ones_like(storage_of(x), x.shape[:-1] + (1,), dtype_of(x))
     return _concatenate(ones, cumprod(getitem(x, (Ellipsis, slice(None, -1))), axis=-1), axis=-1)
 
 
@@ -189,9 +201,9 @@ def _cumprod_vjp(g: Any, ans: Any, x: Any, axis: Any = None, dtype: Any = None, 
     # With zeros: d y_k / d x_j is the cumulative product to k of x with x_j replaced by 1.
     # Row j of `swapped` is x with a 1 at j; this costs n times the memory of x.
     n = x_last.shape[-1]
-    eye = eye_like(value_of(x), n, bool)
+    eye = eye_like(storage_of(x), n, bool)
     swapped = np.where(eye, 1.0, expand_dims(x_last, -2))
-    later = np.triu(ones_like(value_of(x), (n, n), bool))  # y_k depends on x_j only for k >= j
+    later = np.triu(ones_like(storage_of(x), (n, n), bool))  # y_k depends on x_j only for k >= j
     partials = np.where(later, cumprod(swapped, axis=-1), 0.0)
     return undo(sum(partials * expand_dims(g_last, -2), axis=-1))
 
@@ -220,7 +232,8 @@ def std(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: floa
     if _is_constant_var(x, axis, ddof):
         # NumPy's value (the square root of var), cut off from the gradient; a batch under
         # vmap stays a batch.
-        return np.sqrt(var(strip_gradients(x), axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims, **kwargs))
+        constant = var(strip_gradients(x), axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims, **kwargs)
+        return np.sqrt(constant)
     return np.sqrt(var(x, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims, **kwargs))
 
 
@@ -255,15 +268,22 @@ def nanvar(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: f
     count = np.sum(valid, axis=axis, keepdims=True)
     centred = np.where(valid, x - nanmean(x, axis=axis, keepdims=True), 0.0)
     total = sum(np.real(centred * np.conjugate(centred)), axis=axis, keepdims=True)
-    denominator = np.maximum(count - ddof, 0).astype(np.result_type(value_of(total)))
+    denominator = np.maximum(count - ddof, 0).astype(dtype_of(total))
     constant = (count <= 1) | (count == ddof)
-    if np.any(value_of(constant)):  # NumPy's value there, and no NaN from dividing by 0 in the gradient
+    if _maybe_any(constant):  # NumPy's value there, and no NaN from dividing by 0 in the gradient
         with np.errstate(all="ignore"):
             value = strip_gradients(total) / denominator
         result = np.where(constant, value, total / np.where(constant, 1.0, denominator))
     else:
         result = total / denominator
     return result if keepdims else reshape(result, np.sum(valid, axis=axis).shape)
+
+
+def _maybe_any(mask: Any) -> bool:
+    """Whether `mask` may hold a True: False only when it is read and holds none (see
+    `_readable`; under vmap, the masked branch serves every example)."""
+    value = _readable(mask)
+    return value is None or bool(np.any(value))
 
 
 @composite(np.nanstd)
@@ -273,7 +293,7 @@ def nanstd(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: f
     variance = nanvar(x, axis=axis, ddof=ddof, keepdims=keepdims)
     count = np.sum(~np.isnan(strip_unbatched(x)), axis=axis, keepdims=keepdims)
     constant = (count <= 1) | (count == ddof)
-    if not np.any(value_of(constant)):
+    if not _maybe_any(constant):
         return np.sqrt(variance)
     with np.errstate(all="ignore"):
         value = np.sqrt(strip_gradients(variance))
@@ -325,21 +345,34 @@ def average(x: Any, axis: Any = None, weights: Any = None, returned: bool = Fals
     x = array(x)
     if weights is None:
         result = mean(x, axis=axis, keepdims=keepdims)
-        scale = np.result_type(value_of(result)).type(x.size / builtins.max(size_of(value_of(result)), 1))
+        scale = dtype_of(result).type(size_of(x) / builtins.max(size_of(result), 1))
     else:
         w = array(weights)
         if x.shape != w.shape:
             w = _along_axis_weights(w, x, axis)
-        dtype = np.result_type(value_of(x).dtype, value_of(w).dtype, *(("f8",) if value_of(x).dtype.kind in "biu" else ()))
+        integral = ("f8",) if dtype_of(x).kind in "biu" else ()
+        dtype = np.result_type(dtype_of(x), dtype_of(w), *integral)
         scale = sum(w, axis=axis, dtype=dtype, keepdims=keepdims)
-        if not is_foreign(value_of(scale)) and np.any(value_of(scale) == 0.0):  # lazy: not computed to check
+        if _zero_in_any_example(scale):
             raise ZeroDivisionError("Weights sum to zero, can't be normalized")
         result = sum(x * w, axis=axis, dtype=dtype, keepdims=keepdims) / scale
     if not returned:
         return result
-    if np.shape(scale) != np.shape(result):
-        scale = broadcast_to(scale, np.shape(result)) * 1  # a copy, as NumPy returns
+    if shape_of(scale) != shape_of(result):
+        scale = broadcast_to(scale, shape_of(result)) * 1  # a copy, as NumPy returns
     return result, scale
+
+
+def _zero_in_any_example(x: Any) -> bool:
+    """Whether `x` holds a 0 in any example: NumPy's error for weights that sum to zero.
+
+    The check covers the whole batch under vmap, where the loop over examples would raise at
+    the first such example: it is the one place here that reads a batch's numbers (the
+    innermost array, `storage_of`), and only to decide whether to raise, so the batch still
+    runs in one call. A lazy array (Dask) is not computed to check.
+    """
+    value = storage_of(x)
+    return not is_foreign(value) and bool(np.any(value == 0.0))
 
 
 def _along_axis_weights(w: Any, x: Any, axis: Any) -> Any:
