@@ -63,7 +63,7 @@ def _scipy_lines() -> list[str]:
         lines += [f"### scipy.{name} ({len(module.__all__)})", ""]
         if distributions is not None:
             lines += ["| distribution | functions |", "|---|---|"]
-            lines += [f"| `{d}` | {', '.join(f'`{f}`' for f in vars(dist) if not f.startswith('_'))} |"
+            lines += [f"| `{d}` | {', '.join(f'`{f}`' for f in dist.METHODS)} |"
                       for d, dist in sorted(distributions.items())]
         else:
             lines += ["| function | differentiable | plain |", "|---|---|---|"]

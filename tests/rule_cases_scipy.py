@@ -14,6 +14,7 @@ from tapegrad.scipy import special as sp
 UNIT_OPEN = dict(low=0.1, high=0.9)
 ABOVE_ONE = dict(low=1.0, high=3.0)
 SMALL = dict(low=-2.0, high=2.0)
+SHAPE = dict(low=0.6, high=3.0)
 
 
 def with_constant(fun: object, constant: object, **domain: object) -> list[Case]:
@@ -32,6 +33,19 @@ SCIPY_CASES: list[Case] = [
     Case(sp.multigammaln, (sampler((), low=2.0, high=4.0),), {"d": 1}, label="d=1"),
     *with_constant(sp.gammainc, 1.5, **POSITIVE), *with_constant(sp.gammaincc, 2.5, **POSITIVE),
     Case(sp.gammainc, (sampler((3,), **POSITIVE),), call=lambda x: sp.gammainc(1.0, x), label="a=1"),
+    # ... and in the shape, by series (first and second derivatives)
+    *binary(sp.gammainc, first=SHAPE, second=POSITIVE), *binary(sp.gammaincc, first=SHAPE, second=POSITIVE),
+    Case(sp._gammainc_da, (sampler((3,), **SHAPE), sampler((3,), **POSITIVE)), order=1),
+    Case(sp.betainc, (sampler((3,), **SHAPE), sampler((3,), **SHAPE), sampler((3,), **UNIT_OPEN)), label="shapes"),
+    Case(sp.betainc, (sampler((2, 1), **SHAPE), sampler((3,), low=5.0, high=40.0), sampler((2, 3), low=0.01, high=0.2)),
+         label="large b"),
+    *[Case(p, (sampler((3,), **SHAPE), sampler((3,), **SHAPE), sampler((3,), **UNIT_OPEN)), order=1)
+      for p in (sp._betainc_da, sp._betainc_db)],
+    Case(sp.stdtr, (sampler((3,), low=1.5, high=8.0), sampler((3,), **SMALL)), label="df"),
+    # exponential integrals and the dilogarithm
+    *unary(sp.exp1, **POSITIVE), *unary(sp.expi, low=0.2, high=3.0),
+    Case(sp.expi, (sampler((3,), low=-3.0, high=-0.2),), label="negative"),
+    *unary(sp.spence, **POSITIVE), Case(sp.spence, (fixed([1.0, 1.00002, 0.99995]),), label="at 1"),
     *binary(sp.beta, first=POSITIVE, second=POSITIVE), *binary(sp.betaln, first=POSITIVE, second=POSITIVE),
     Case(sp.betainc, (sampler((2, 3), **UNIT_OPEN),), call=lambda x: sp.betainc(2.0, 1.5, x)),
     # error functions and the normal distribution

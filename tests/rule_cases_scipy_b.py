@@ -77,6 +77,30 @@ LINALG_CASES: list[Case] = [
          label="vectors"),
 ]
 
+
+def _band(rows: int, n: int) -> Any:
+    """A diagonally dominant band in SciPy's diagonal-ordered form (row 1 is the diagonal)."""
+    def draw(rng: np.random.Generator, dtype: Any) -> Any:
+        ab = rng.standard_normal((rows, n))
+        ab[1] += 4.0
+        return ab
+
+    draw.label = f"band{rows}x{n}"  # type: ignore[attr-defined]
+    return draw
+
+
+LINALG_CASES += [
+    Case(la.solve_banded, (_band(3, 4), sampler((4,))), call=lambda ab, b: la.solve_banded((1, 1), ab, b)),
+    Case(la.solve_banded, (_band(4, 5), sampler((5, 2))), call=lambda ab, b: la.solve_banded((2, 1), ab, b),
+         label="l2u1"),
+    Case(la.block_diag, (sampler((2, 2)), sampler((3,)), sampler(())), call=la.block_diag),
+    Case(la.toeplitz, (sampler((3,)), sampler((4,))), call=la.toeplitz),
+    Case(la.toeplitz, (sampler((3,)),), call=la.toeplitz, label="c only"),
+    Case(la.circulant, (sampler((4,)),), call=la.circulant),
+    Case(la.hankel, (sampler((3,)), sampler((2,))), call=la.hankel),
+    Case(la.hankel, (sampler((3,)),), call=la.hankel, label="c only"),
+]
+
 SIGNAL_SHAPES = [((5,), (3,)), ((3,), (5,)), ((4, 5), (2, 3)), ((2, 3), (3, 4)), ((3, 2, 4), (2, 2, 3))]
 SIGNAL_CASES: list[Case] = [
     Case(p, (sampler(s1), sampler(s2)), {"mode": mode, "method": method}, label=f"{s1},{s2}-{mode}-{method}")

@@ -54,6 +54,10 @@ LOOPS: dict[str, tuple[str, set[str]]] = {
         "which rules must not (test_vmap_sweep)", {"scipy.signal.convolve", "scipy.signal.correlate"}),
     "tsp.signal.correlate": (
         "as convolve: no batching rule", {"scipy.signal.convolve", "scipy.signal.correlate"}),
+    **{f"tsp.stats.poisson.{m}": (
+        "an integer-valued method (a quantile, the support): SciPy's value, read per example, "
+        "constant in mu", {"poisson (integer-valued method)"})
+       for m in ("ppf", "isf", "median", "interval", "support")},
     "tsp.integrate.odeint": (
         "SciPy's solver chooses its steps per example: one solve per example",
         {"scipy.integrate.odeint"}),

@@ -149,9 +149,8 @@ def _public() -> dict[str, Any]:
     for module, prefix in ((tsp, "special"), (tla, "linalg"), (tsignal, "signal"), (tintegrate, "integrate")):
         found |= {f"tsp.{prefix}.{n}": getattr(module, n) for n in module.__all__}
     for dist in stats.__all__:
-        cls = getattr(stats, dist)
-        found |= {f"tsp.stats.{dist}.{m}": getattr(cls, m) for m in vars(cls)
-                  if not m.startswith("_") and callable(getattr(cls, m))}
+        obj = getattr(stats, dist)
+        found |= {f"tsp.stats.{dist}.{m}": getattr(obj, m) for m in obj.METHODS}
     return found
 
 
@@ -216,6 +215,7 @@ BY_NAME: dict[str, tuple[tuple[Sampler, ...], Caller, dict[str, Any]]] = {
     "stack": ((ANY, ANY), lambda f, a, b: f([a, b], axis=-1), {}),
     "hstack": ((ANY, sampler((2, 1))), lambda f, a, b: f([a, b]), {}),
     "vstack": ((S3, ANY), lambda f, a, b: f([a, b]), {}),
+    "row_stack": ((S3, ANY), lambda f, a, b: f([a, b]), {}),
     "dstack": ((ANY, sampler((2, 3, 2))), lambda f, a, b: f([a, b]), {}),
     "column_stack": ((S3, sampler((3, 2))), lambda f, a, b: f([a, b]), {}),
     "hsplit": ((sampler((2, 4)),), lambda f, x: f(x, 2), {}),
@@ -319,6 +319,10 @@ NOT_APPLICABLE: dict[str, str] = {
     **{f"tnp.{n}": "a dtype or array type, not a function of arrays"
        for n in ("complex64", "complex128", "float16", "float32", "float64", "int32", "int64", "ndarray")},
     "tnp.Supported": "the record type of the support listing",
+    "np.row_stack": "NumPy's deprecated alias calls vstack with dtype=None, casting='same_kind', which "
+                    "tapegrad.numpy.concatenate refuses (under grad too); tnp.row_stack is the traced spelling",
+    **{f"tnp.{n}": "NumPy's dtype inspection (a type or its limits), not a function of arrays"
+       for n in ("dtype", "finfo", "iinfo")},
     "tnp.supported": "the support listing; takes no arrays",
     **{f"tnp.{n}": "a constructor taking only shapes and dtypes: nothing to batch"
        for n in ("arange", "empty", "eye", "identity", "ones", "zeros", "tri")},
@@ -334,9 +338,6 @@ NOT_APPLICABLE: dict[str, str] = {
 # Special functions of a constant order or shape (the first argument), differentiable in x.
 SPECIAL_WITH_CONSTANT: dict[str, tuple[Sampler, Caller]] = {
     "polygamma": (sampler((2, 3), **POSITIVE), lambda f, x: f(1, x)),
-    "gammainc": (sampler((2, 3), **POSITIVE), lambda f, x: f(1.5, x)),
-    "gammaincc": (sampler((2, 3), **POSITIVE), lambda f, x: f(2.5, x)),
-    "betainc": (sampler((2, 3), **UNIT_OPEN), lambda f, x: f(2.0, 1.5, x)),
     "jv": (sampler((2, 3), low=1.0, high=3.0), lambda f, x: f(2.5, x)),
     "jn": (sampler((2, 3), low=1.0, high=3.0), lambda f, x: f(3, x)),
     "yn": (sampler((2, 3), low=1.0, high=3.0), lambda f, x: f(2, x)),
@@ -344,10 +345,15 @@ SPECIAL_WITH_CONSTANT: dict[str, tuple[Sampler, Caller]] = {
     "iv": (sampler((2, 3), **POSITIVE), lambda f, x: f(1.5, x)),
     "ive": (sampler((2, 3), **POSITIVE), lambda f, x: f(2.5, x)),
     "zeta": (sampler((2, 3), **POSITIVE), lambda f, q: f(3.0, q)),
-    "stdtr": (sampler((2, 3), low=-2.0, high=2.0), lambda f, x: f(4.0, x)),
     "multigammaln": (sampler((3,), low=2.0, high=4.0), lambda f, x: f(x, 3)),
 }
+SHAPE = sampler((2, 3), low=0.6, high=3.0)
 SPECIAL_EXTRA: list[tuple[str, tuple[Sampler, ...], Caller, dict[str, Any]]] = [
+    # differentiable in their shapes too (series)
+    ("gammainc", (SHAPE, sampler((2, 3), **POSITIVE)), plain(), {}),
+    ("gammaincc", (SHAPE, sampler((2, 3), **POSITIVE)), plain(), {}),
+    ("betainc", (SHAPE, sampler((3,), low=0.6, high=3.0), sampler((2, 3), **UNIT_OPEN)), plain(), {}),
+    ("stdtr", (sampler((2, 3), low=1.5, high=8.0), sampler((2, 3), low=-2.0, high=2.0)), plain(), {}),
     ("gammasgn", (sampler((2, 3), low=-2.5, high=2.5),), plain(), {"diff": ()}),
     ("logsumexp", (sampler((2, 3)),), plain(axis=1), {}),
     ("logsumexp", (sampler((2, 3)), sampler((2, 3), **POSITIVE)), lambda f, a, b: f(a, axis=1, b=b), {}),
@@ -365,15 +371,15 @@ LOC = sampler((), low=-0.3, high=0.2)
 SMALL_LOC = sampler((), low=-0.2, high=0.1)
 SCALE = sampler((), low=0.6, high=2.0)
 SHAPE_PARAM = sampler((), low=0.8, high=3.0)
-# distribution -> (samplers of (x, parameters...), arguments not differentiable in the CDFs)
+# distribution -> (samplers of (x, parameters...), arguments that are constants)
 DISTRIBUTIONS: dict[str, tuple[tuple[Sampler, ...], tuple[int, ...]]] = {
     "norm": ((X, LOC, SCALE), ()),
-    "t": ((X, sampler((), low=2.0, high=6.0), LOC, SCALE), (1,)),
-    "gamma": ((POS_X, SHAPE_PARAM, SMALL_LOC, SCALE), (1,)),
-    "chi2": ((POS_X, sampler((), low=2.0, high=5.0), SMALL_LOC, SCALE), (1,)),
+    "t": ((X, sampler((), low=2.0, high=6.0), LOC, SCALE), ()),
+    "gamma": ((POS_X, SHAPE_PARAM, SMALL_LOC, SCALE), ()),
+    "chi2": ((POS_X, sampler((), low=2.0, high=5.0), SMALL_LOC, SCALE), ()),
     "beta": ((sampler((3,), low=0.15, high=0.85), SHAPE_PARAM, SHAPE_PARAM, sampler((), low=-0.1, high=0.05),
-              sampler((), low=1.0, high=1.2)), (1, 2)),
-    "poisson": ((counts((3,)), sampler((), **POSITIVE)), (0,)),
+              sampler((), low=1.0, high=1.2)), ()),
+    "poisson": ((counts((3,)), sampler((), **POSITIVE)), (0,)),  # (the count k)
     "dirichlet": ((simplex(3), sampler((3,), low=0.8, high=2.5)), ()),
     "multivariate_normal": ((sampler((2, 3)), sampler((3,)), M(3, 3, spd=True)), ()),
     "logistic": ((X, LOC, SCALE), ()),
@@ -387,6 +393,40 @@ DISTRIBUTIONS: dict[str, tuple[tuple[Sampler, ...], tuple[int, ...]]] = {
 
 def _mvn(f: Any, x: Any, mean: Any, cov: Any) -> Any:
     return f(x, mean, (cov + tnp.swapaxes(cov, -1, -2)) / 2)
+
+
+def _mvn_entropy(f: Any, mean: Any, cov: Any) -> Any:
+    return f(mean, (cov + tnp.swapaxes(cov, -1, -2)) / 2)
+
+
+PROBABILITY = sampler((3,), low=0.1, high=0.9)
+CONFIDENCE = sampler((), low=0.5, high=0.9)
+INTEGER_VALUED = {"ppf", "isf", "median", "interval", "support"}
+"""Poisson's methods that are integers (SciPy's values, constant in mu): values only."""
+
+
+def _stats_arguments(dist: str, method: str, args: tuple[Sampler, ...],
+                     constants: tuple[int, ...]) -> tuple[tuple[Sampler, ...], tuple[int, ...]]:
+    """The samplers of one method of a distribution, and the arguments it is differentiated in:
+    a point method takes the point, ``ppf``/``isf`` a probability, ``interval`` a confidence,
+    the moments and the rest the parameters only."""
+    if method in ("ppf", "isf"):
+        samplers = (PROBABILITY, *args[1:])
+    elif method == "interval":
+        samplers = (CONFIDENCE, *args[1:])
+    elif method in ("mean", "var", "std", "entropy", "median", "support", "cov"):
+        samplers = args[1:] if dist != "dirichlet" else args[1:]
+    else:
+        samplers = args
+    shift = len(samplers) - len(args)  # the parameters' positions move when the point goes
+    constant = {i + shift for i in constants if i + shift >= 0}
+    if dist == "poisson":
+        constant = {0} if samplers is args else set()
+        if method in INTEGER_VALUED:
+            return samplers, ()
+    if method == "support" or (dist == "cauchy" and method in ("mean", "var", "std")):
+        return samplers, ()  # an infinite end, a NaN moment: no derivative (values only)
+    return samplers, tuple(i for i in range(len(samplers)) if i not in constant)
 
 
 def _build() -> list[Entry]:
@@ -415,7 +455,7 @@ def _build() -> list[Entry]:
             spelled.add(spelling)
     for key, fun in PLAIN.items():  # plain functions that tapegrad.numpy spells otherwise
         short = key.rsplit(".", 1)[1]
-        if key not in spelled and short in BY_NAME and key.startswith("np."):
+        if key not in spelled and short in BY_NAME and key.startswith("np.") and key not in NOT_APPLICABLE:
             args, caller, flags = BY_NAME[short]
             table.append(Entry(key, fun, args, caller, **flags))
             spelled.add(key)
@@ -450,16 +490,13 @@ def _build() -> list[Entry]:
             table.append(_from_case(f"tsp.{prefix}.{name}", fun, _cases_of(fun)[0],
                                     alone=(0,) if slow else None, fd=not slow))
     # tapegrad.scipy.stats: every method of every distribution
-    for dist, (args, cdf_constants) in DISTRIBUTIONS.items():
-        cls = getattr(stats, dist)
-        for method in sorted(m for m in vars(cls) if not m.startswith("_")):
-            fun = getattr(cls, method)
-            constant = set(cdf_constants) if method in ("cdf", "logcdf", "sf", "logsf") or dist == "poisson" else set()
-            if dist == "poisson":
-                constant = {0}
-            diff = tuple(i for i in range(len(args)) if i not in constant)
-            caller = _mvn if dist == "multivariate_normal" else plain()
-            table.append(Entry(f"tsp.stats.{dist}.{method}", fun, args, caller, diff=diff))
+    for dist, (args, constants) in DISTRIBUTIONS.items():
+        obj = getattr(stats, dist)
+        for method in obj.METHODS:
+            samplers, diff = _stats_arguments(dist, method, args, constants)
+            caller = _mvn if dist == "multivariate_normal" and method != "entropy" else (
+                _mvn_entropy if dist == "multivariate_normal" else plain())
+            table.append(Entry(f"tsp.stats.{dist}.{method}", getattr(obj, method), samplers, caller, diff=diff))
     return table
 
 

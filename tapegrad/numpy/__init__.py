@@ -10,15 +10,18 @@ from numpy import (
     arange,
     complex64,
     complex128,
+    dtype,
     e,
     empty,
     euler_gamma,
     eye,
+    finfo,
     float16,
     float32,
     float64,
     full,
     identity,
+    iinfo,
     inf,
     int32,
     int64,
@@ -50,6 +53,7 @@ from tapegrad.numpy.construction import *  # noqa: F403
 from tapegrad.numpy.elementwise import *  # noqa: F403
 from tapegrad.numpy.indexing import *  # noqa: F403
 from tapegrad.numpy.manipulation import *  # noqa: F403
+from tapegrad.numpy.manipulation import vstack as row_stack  # NumPy's deprecated alias, kept for old code
 from tapegrad.numpy.nondifferentiable import *  # noqa: F403
 from tapegrad.numpy.products import *  # noqa: F403
 from tapegrad.numpy.reductions import *  # noqa: F403
@@ -62,7 +66,7 @@ __all__ = [
     # constant arrays (no traced inputs, so NumPy's own are the right ones).
     "arange", "complex64", "complex128", "e", "empty", "euler_gamma", "eye", "float16",
     "float32", "float64", "full", "identity", "inf", "int32", "int64", "nan",
-    "ndarray", "newaxis", "ones", "pi", "zeros",
+    "ndarray", "newaxis", "ones", "pi", "zeros", "dtype", "finfo", "iinfo", "row_stack",
     *construction.__all__, *elementwise.__all__, *indexing.__all__, *manipulation.__all__,
     *nondifferentiable.__all__, *products.__all__, *reductions.__all__, *statistics.__all__,
     *signal.__all__, *callbacks.__all__,

@@ -41,6 +41,7 @@ import numpy as np
 import scipy
 import scipy.linalg as _sl  # type: ignore[import-untyped, unused-ignore]
 
+import tapegrad.numpy as tnp
 from tapegrad.errors import NotDifferentiableError, at_user_line
 from tapegrad.numpy.batching_rules import batch_size, front_all, leading, rank
 from tapegrad.numpy.elementwise import where
@@ -611,6 +612,113 @@ def eigh(a: Any, b: Any = None, *, lower: bool = True, eigvals_only: bool = Fals
     return w, v
 
 
+# -- banded systems and structured matrices: compositions of tapegrad.numpy ----------------------
+def _gather_square(values: Any, index: Any, keep: Any) -> Any:
+    """``values[..., index]`` where `keep`, 0 elsewhere: a matrix built by gathering a vector."""
+    return where(keep, tnp.take(values, np.where(keep, index, 0), axis=-1), 0)
+
+
+@_scipy_first(_sl.solve_banded)
+def solve_banded(l_and_u: Any, ab: Any, b: Any, overwrite_ab: bool = False, overwrite_b: bool = False,
+                 check_finite: bool = True) -> Any:
+    """``scipy.linalg.solve_banded``: ``x`` with ``a x = b`` for a banded ``a`` given in SciPy's
+    diagonal-ordered form ``ab[u + i - j, j] = a[i, j]``. On traced values the band is unpacked
+    into the square matrix and solved with `solve` (``n^2`` memory: fine for the sizes whose
+    band a gradient is taken of); the gradient is zero on the entries of `ab` outside the band
+    SciPy reads.
+
+    Examples:
+        >>> import numpy as np, tapegrad
+        >>> ab = np.array([[0.0, 1.0, 1.0], [4.0, 4.0, 4.0], [1.0, 1.0, 0.0]])  # tridiagonal
+        >>> tapegrad.grad(lambda b: solve_banded((1, 1), ab, b).sum())(np.ones(3))
+        array([0.21428571, 0.14285714, 0.21428571])
+    """
+    lower, upper = (int(v) for v in l_and_u)
+    n = shape_of(ab)[-1]
+    i, j = np.indices((n, n))
+    row = upper + i - j
+    keep = (row >= 0) & (row < lower + upper + 1)
+    flat = reshape(ab, (-1,))  # ab[row, j] is flat[row * n + j]
+    dense = _gather_square(flat, row * n + j, keep)
+    return _solve(dense, b, False, check_finite, None, False)
+
+
+@_scipy_first(_sl.block_diag)
+def block_diag(*arrs: Any) -> Any:
+    """``scipy.linalg.block_diag``: the blocks on the diagonal of a zero matrix (scalars and
+    vectors are 1 x 1 and 1 x n blocks, as in SciPy).
+
+    Examples:
+        >>> import numpy as np, tapegrad
+        >>> tapegrad.grad(lambda a: (block_diag(a, 2 * a) ** 2).sum())(np.ones((1, 2)))
+        array([[10., 10.]])
+    """
+    blocks = [reshape(a, (1, -1)) if ndim_of(a) < 2 else a for a in arrs]
+    if not blocks:
+        return np.empty((1, 0))
+    dtype = np.result_type(*(dtype_of(a) for a in blocks))
+    width = sum(shape_of(a)[1] for a in blocks)
+    rows, left = [], 0
+    for a in blocks:
+        r, c = shape_of(a)
+        parts = [np.zeros((r, left), dtype), a, np.zeros((r, width - left - c), dtype)]
+        rows.append(concatenate(parts, axis=1))
+        left += c
+    return concatenate(rows, axis=0)
+
+
+@_scipy_first(_sl.toeplitz)
+def toeplitz(c: Any, r: Any = None) -> Any:
+    """``scipy.linalg.toeplitz``: ``a[i, j] = c[i - j]`` below the diagonal, ``r[j - i]`` above
+    (``r`` defaults to ``conj(c)``; its first entry is ignored, as in SciPy).
+
+    Examples:
+        >>> import numpy as np, tapegrad
+        >>> tapegrad.grad(lambda c: toeplitz(c, np.zeros(3)).sum())(np.ones(3))
+        array([3., 2., 1.])
+    """
+    c = reshape(c, (-1,))
+    r = c.conjugate() if r is None else reshape(r, (-1,))
+    m, n = shape_of(c)[0], shape_of(r)[0]
+    values = concatenate([r[:0:-1] if n > 1 else r[:0], c])  # r[n-1], ..., r[1], c[0], ..., c[m-1]
+    i, j = np.indices((m, n))
+    return _gather_square(values, i - j + n - 1, np.ones((m, n), bool))
+
+
+@_scipy_first(_sl.circulant)
+def circulant(c: Any) -> Any:
+    """``scipy.linalg.circulant``: ``a[i, j] = c[(i - j) mod n]``.
+
+    Examples:
+        >>> import numpy as np
+        >>> circulant(np.array([1.0, 2.0, 3.0]))[0]
+        array([1., 3., 2.])
+    """
+    c = reshape(c, (-1,))
+    n = shape_of(c)[0]
+    i, j = np.indices((n, n))
+    return _gather_square(c, (i - j) % n, np.ones((n, n), bool))
+
+
+@_scipy_first(_sl.hankel)
+def hankel(c: Any, r: Any = None) -> Any:
+    """``scipy.linalg.hankel``: ``a[i, j] = c[i + j]`` while that is in `c`, then ``r[i + j - m + 1]``
+    (``r`` defaults to zeros; its first entry is ignored, as in SciPy).
+
+    Examples:
+        >>> import numpy as np, tapegrad
+        >>> tapegrad.grad(lambda c: hankel(c).sum())(np.ones(3))
+        array([1., 2., 3.])
+    """
+    c = reshape(c, (-1,))
+    m = shape_of(c)[0]
+    r = np.zeros(m, dtype_of(c)) if r is None else reshape(r, (-1,))
+    n = shape_of(r)[0]
+    values = concatenate([c, r[1:]])
+    i, j = np.indices((m, n))
+    return _gather_square(values, i + j, np.ones((m, n), bool))
+
+
 # -- batching: SciPy 1.15 and later map these functions over leading axes ---------------------------
 def _matrices(prim: Primitive, count: int) -> Callable[..., Any]:
     """The batching rule of a primitive whose first `count` arguments are matrices, or stacks
@@ -653,5 +761,6 @@ if tuple(int(part) for part in scipy.__version__.split(".")[:2]) >= (1, 15):
 
 __all__ = [
     "solve_triangular", "cho_factor", "cho_solve", "lu_factor", "lu_solve", "solve", "inv", "det",
-    "expm", "sqrtm", "solve_sylvester", "eigh", "cholesky",
+    "expm", "sqrtm", "solve_sylvester", "eigh", "cholesky", "solve_banded", "block_diag", "toeplitz",
+    "circulant", "hankel",
 ]
