@@ -168,7 +168,7 @@ def dtype_of(x: Any) -> np.dtype[Any]:
     if dtype is not None:
         return np.dtype(dtype)
     if type(x) is list or type(x) is tuple:  # np.result_type reads a tuple as a dtype spec
-        return np.asarray(x).dtype
+        return np.dtype(np.asarray(x).dtype)
     return np.result_type(x)
 
 
