@@ -164,9 +164,10 @@ def dtype_of(x: Any) -> np.dtype[Any]:
     """The dtype of `x` (a tracer, an array, a scalar or a nested list), as NumPy would make it."""
     if isinstance(x, Tracer):
         return np.dtype(x.dtype)
-    dtype = getattr(x, "dtype", None)  # an array of any type (NumPy, Dask, CuPy)
+    dtype: Any = getattr(x, "dtype", None)  # an array of any type (NumPy, Dask, CuPy)
     if dtype is not None:
-        return np.dtype(dtype)
+        found: np.dtype[Any] = np.dtype(dtype)
+        return found
     if type(x) is list or type(x) is tuple:  # np.result_type reads a tuple as a dtype spec
         return np.dtype(np.asarray(x).dtype)
     return np.result_type(x)
