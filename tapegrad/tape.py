@@ -192,7 +192,11 @@ class Trace(BaseTrace):
             values: Any = x._value
             in_slots: Any = x._slot
             fun = primitive.fun if type(values) is np.ndarray or not isinstance(values, Tracer) else primitive
-            out = fun(values, **kwargs) if kwargs else fun(values)
+            if kwargs:
+                self._hold(tuple(kwargs.values()))  # where= masks, indices: held like constants
+                out = fun(values, **kwargs)
+            else:
+                out = fun(values)
         elif n == 2 and not kwargs:  # x * y, x + 1.0, np.add(x, y)
             y = args[1]
             plain = True  # no outer tracer among the values: the plain function will do
@@ -218,12 +222,16 @@ class Trace(BaseTrace):
                 if type(y) is np.ndarray:
                     if id(y) not in self.seen:
                         protect(y, self.seen, self.held)
+                elif type(y) is tuple or type(y) is list:
+                    self._hold(y)  # an index: its arrays are constants the tape holds too
                 elif type(y) is not float and type(y) is not int and isinstance(y, Tracer):
                     plain = False
             out = primitive.fun(x, y) if plain else primitive(x, y)
             values, in_slots = (x, y), (x_slot, y_slot)
         else:
             values, in_slots, outer = self._unwrap(args)
+            if kwargs:
+                self._hold(tuple(kwargs.values()))
             fun = primitive if outer else primitive.fun
             out = fun(*values, **kwargs) if kwargs else fun(*values)
         # The one place a record is appended. No keywords are stored as None, not {}: a tuple
@@ -290,6 +298,17 @@ class Trace(BaseTrace):
                            for index, kwargs, slot, out, values, in_slots in self.records]
         self._entries.clear()
 
+    def _hold(self, values: tuple[Any, ...] | list[Any]) -> None:
+        """Lock the plain arrays among `values` (nested in tuples and lists, as in an index
+        ``x[idx, 0]``) like other constants: the tape keeps them, so a later write into one
+        must not change the gradient silently (`tapegrad.guard`)."""
+        for value in values:
+            if type(value) is np.ndarray:
+                if id(value) not in self.seen:
+                    protect(value, self.seen, self.held)
+            elif type(value) is tuple or type(value) is list:
+                self._hold(value)
+
     def _unwrap(self, args: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[int | None, ...], bool]:
         """The values and slots of `args` (``None`` for constants), and whether a value is traced
         by an outer transform. Anything but this trace's tracers is kept as passed."""
@@ -311,6 +330,8 @@ class Trace(BaseTrace):
                         protect(arg, self.seen, self.held)  # a constant the tape will hold
                 elif isinstance(arg, Tracer):
                     outer = True
+                elif type(arg) is tuple or type(arg) is list:
+                    self._hold(arg)
         return tuple(values), tuple(slots), outer
 
 

@@ -292,8 +292,17 @@ def test_joining_refuses_what_numpy_refuses(dtype: Any, casting: str) -> None:
 
 
 def test_joining_into_out_is_refused_with_the_fix() -> None:
-    with pytest.raises(TypeError, match="cannot write into out=ndarray.*Use the array it returns"):
+    with pytest.raises(TypeError, match=r"out=buf\) with a plain array buf.*Use the returned value"):
         tapegrad.grad(lambda x: np.sum(np.concatenate([x, x], out=np.empty(4))))(np.ones(2))
+
+
+def test_joining_into_a_traced_out_is_exact() -> None:
+    def f(x: Any) -> Any:
+        buf = np.concatenate([x, x]) * 0.0
+        np.concatenate([x, 2 * x], out=buf)
+        return np.sum(buf * np.arange(4.0))
+
+    np.testing.assert_allclose(tapegrad.grad(f)(np.ones(2)), [4.0, 7.0])
 
 
 def test_average_of_weights_summing_to_zero_in_one_example_raises_as_the_loop_does() -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
+import inspect
 import sys
 from types import FrameType
 from typing import Any
@@ -102,11 +104,39 @@ def _call_options(uf: np.ufunc, inputs: tuple[Any, ...], kwargs: dict[str, Any])
 
 
 def function(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """Run the NumPy function `func` on arguments holding tracers through tapegrad."""
+    """Run the NumPy function `func` on arguments holding tracers through tapegrad.
+
+    ``out=`` (by keyword or position) is NumPy's in-place write: the result is computed
+    without it, then written into `out` as NumPy would (`mutation.function_out`), never
+    passed to a primitive, which would write into a value the tape holds.
+    """
     target = by_numpy.get(func)
     if target is None:
         raise _unsupported(f"{func.__module__}.{func.__name__}", library_hint())
-    return target(*args, **kwargs)
+    out = None
+    if "out" in kwargs:
+        kwargs = dict(kwargs)
+        out = kwargs.pop("out")
+    else:
+        position = _out_position(func)
+        if position is not None and len(args) > position:
+            out, args = args[position], args[:position] + args[position + 1 :]
+    if out is None:
+        return target(*args, **kwargs)
+    return mutation.function_out(f"np.{func.__name__}", target(*args, **kwargs), out)
+
+
+@functools.cache
+def _out_position(func: Any) -> int | None:
+    """The position of `func`'s ``out`` parameter, if it can be passed positionally."""
+    try:
+        parameters = list(inspect.signature(func).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    for position, parameter in enumerate(parameters):
+        if parameter.name == "out":
+            return position if parameter.kind is parameter.POSITIONAL_OR_KEYWORD else None
+    return None
 
 
 def library_hint() -> str:

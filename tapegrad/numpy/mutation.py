@@ -44,7 +44,7 @@ from tapegrad.numpy import construction, elementwise, indexing, linalg, linalg_m
 from tapegrad.numpy._wrap import by_numpy
 from tapegrad.registry import Primitive
 from tapegrad.tape import Trace
-from tapegrad.tracer import Tracer, dtype_of, duplicate, shape_of, storage_of, value_of
+from tapegrad.tracer import Tracer, carries_derivative, dtype_of, duplicate, shape_of, storage_of, value_of
 
 
 @attrs.frozen(eq=False)
@@ -348,6 +348,31 @@ def sort(self: Tracer, axis: int = -1, kind: Any = None, order: Any = None) -> N
 def fill(self: Tracer, value: Any) -> None:
     """``t.fill(v)``: every element becomes `v`."""
     setitem(self, Ellipsis, value)
+
+
+def function_out(name: str, result: Any, out: Any) -> Any:
+    """Write `result`, what NumPy's function `name` computed, into its ``out=`` array, and
+    return `out`, as NumPy does: exact in value and derivative when `out` is traced."""
+    if type(out) is tuple and len(out) == 1:
+        (out,) = out
+    if isinstance(out, Tracer):
+        if shape_of(result) != shape_of(out):
+            raise ValueError(
+                f"{name}(..., out=...): the output array has shape {shape_of(out)}, but the result "
+                f"has shape {shape_of(result)}{at_user_line()}; NumPy refuses this too. Give out= "
+                "an array of the result's shape, or use the returned value."
+            )
+        setitem(out, Ellipsis, result)
+        return out
+    if carries_derivative(result) or isinstance(result, Tracer):
+        raise TypeError(
+            f"{name}(..., out=buf) with a plain array buf{at_user_line()} would write a traced "
+            "value into it in place, which a plain array cannot hold (the gradient would be lost). "
+            f"Use the returned value (y = {name}(...)), or make the buffer a traced array: "
+            "buf = x * 0.0 has the shape and dtype of a traced x, and buf[...] = 0.0 zeroes it."
+        )
+    np.copyto(out, result, casting="unsafe")
+    return out
 
 
 def copyto(dst: Any, src: Any, casting: Any = "same_kind", where: Any = True) -> None:

@@ -1,0 +1,117 @@
+"""`out=` of NumPy functions that are not ufuncs, and index arrays held by the tape.
+
+Both once gave silently wrong gradients (issue 21's reproducers): a traced `out=` was passed
+to the primitive, which overwrote the value the tape held, a plain `out=` was written with no
+error, and an index array inside a tuple index (``X[idx, 0]``) could be changed after use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+import tapegrad
+
+X = np.array([0.5, -1.5, 2.0])
+WEIGHTS = np.array([1.0, 2.0, 3.0])
+
+
+def _cumsum_into_traced_buffer(x: Any) -> Any:
+    buf = x * 0.0
+    np.cumsum(x, out=buf)
+    return np.sum(buf * WEIGHTS)
+
+
+def _clip_in_place(x: Any) -> Any:
+    y = x * 1.0
+    np.clip(y, -1, 1, out=y)
+    return np.sum(y)
+
+
+def _dot_into(x: Any) -> Any:
+    c = x * 0.0
+    out = np.dot(2 * np.eye(3), x, out=c)
+    assert out is c  # NumPy returns out
+    return np.sum(c)
+
+
+def _cumsum_positional_out(x: Any) -> Any:
+    buf = x * 0.0
+    np.cumsum(x, 0, None, buf)
+    return np.sum(buf * WEIGHTS)
+
+
+CASES = [
+    (_cumsum_into_traced_buffer, np.array([6.0, 5.0, 3.0])),
+    (_clip_in_place, np.array([1.0, 0.0, 0.0])),
+    (_dot_into, np.array([2.0, 2.0, 2.0])),
+    (_cumsum_positional_out, np.array([6.0, 5.0, 3.0])),
+]
+
+
+@pytest.mark.parametrize("f, want", CASES, ids=[f.__name__ for f, _ in CASES])
+def test_out_of_a_function_is_exact_in_every_mode(f: Any, want: Any) -> None:
+    np.testing.assert_allclose(tapegrad.grad(f)(X), want)
+    direction = np.array([1.0, -2.0, 0.5])
+    np.testing.assert_allclose(tapegrad.jvp(f, (X,), (direction,))[1], want @ direction)
+    xs = np.stack([X, 0.3 * X])
+    np.testing.assert_allclose(tapegrad.vmap(tapegrad.grad(f))(xs),
+                               [tapegrad.grad(f)(x) for x in xs])
+    np.testing.assert_allclose(tapegrad.vmap(f)(xs), [f(x.copy()) for x in xs])
+
+
+@pytest.mark.parametrize("write", [
+    lambda x, buf: np.cumsum(x, out=buf),
+    lambda x, buf: np.take(x, np.array([2, 0, 1]), out=buf),
+    lambda x, buf: np.dot(np.eye(3), x, out=buf),
+], ids=["cumsum", "take", "dot"])
+def test_a_traced_result_into_a_plain_out_is_refused(write: Any) -> None:
+    def f(x: Any) -> Any:
+        buf = np.zeros(3)
+        write(x, buf)
+        return np.sum(buf * WEIGHTS)
+
+    with pytest.raises(TypeError, match=r"out=buf\) with a plain array buf .*buf = x \* 0.0"):
+        tapegrad.grad(f)(X)
+
+
+def test_out_of_the_wrong_shape_is_numpys_error() -> None:
+    def f(x: Any) -> Any:
+        buf = np.zeros(2) + x[:2]
+        np.cumsum(x, out=buf)
+        return np.sum(buf)
+
+    with pytest.raises(ValueError, match=r"out=\.\.\.\): the output array has shape \(2,\)"):
+        tapegrad.grad(f)(X)
+
+
+def test_an_index_array_inside_a_tuple_index_is_held() -> None:
+    def f(x: Any) -> Any:
+        column = x.reshape(3, 1)
+        idx = np.array([0])
+        y = column[idx, 0]
+        idx[0] = 2  # would silently move the gradient to x[2]
+        return np.sum(y)
+
+    with pytest.raises(tapegrad.MutationError, match=r"the array `idx`"):
+        tapegrad.grad(f)(X)
+
+
+def test_a_where_mask_is_held() -> None:
+    def f(x: Any) -> Any:
+        mask = np.array([True, False, True])
+        total = np.sum(x * x, where=mask)
+        mask[1] = True
+        return total
+
+    with pytest.raises(tapegrad.MutationError, match=r"the array `mask`"):
+        tapegrad.grad(f)(X)
+
+
+def test_held_indices_are_writable_again_after_the_call() -> None:
+    idx = np.array([0, 2])
+    tapegrad.grad(lambda x: np.sum(x[idx, ...]))(X)
+    idx[0] = 1  # released when the transform returned
+    assert idx.flags.writeable
