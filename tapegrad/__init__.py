@@ -37,6 +37,7 @@ from tapegrad.forward import jvp
 from tapegrad.vmap import vmap
 from tapegrad.derivatives import hessian, hvp, jacfwd, jacobian
 from tapegrad.checkpoint import checkpoint, constant
+from tapegrad.jit import jit
 from tapegrad.flatten_util import flatten, ravel_pytree
 from tapegrad import optimizers
 from tapegrad.debug import debug_nans
@@ -75,6 +76,7 @@ __all__ = [
     "hvp",
     "jacfwd",
     "jacobian",
+    "jit",
     "jvp",
     "make_tape",
     "numpy",
