@@ -66,8 +66,13 @@ defbatch(_cut, lambda args, dims: (_cut(args[0]), dims[0]))
 _CONSTANT = -1  # a record index: a slot filled with a constant (BaseTrace.constant)
 
 
-def _is_array(value: Any) -> bool:
-    return hasattr(value, "shape") and hasattr(value, "dtype") and not isinstance(value, np.dtype)
+def _array_result(out: Any) -> bool:
+    """Whether a primitive's result is arrays (not scalars, shapes or dtypes), or a tracer."""
+    if type(out) is tuple or type(out) is list:
+        return all(map(_array_result, out))
+    if isinstance(out, Tracer):
+        return True
+    return hasattr(out, "shape") and hasattr(out, "dtype") and not isinstance(out, (np.dtype, np.generic))
 
 
 def _meta(value: Any) -> tuple[tuple[int, ...], Any]:
@@ -117,20 +122,20 @@ class StagingTrace(Trace):
             self.primitives.append(primitive)
         result: Any
         meta: Any
+        if not primitive.differentiable and not _array_result(out):
+            # Not arrays (a shape, a dtype, a Python or NumPy scalar: argmax's index): user code
+            # gets the plain result as eager code does; the program recomputes it and checks it.
+            self.n_slots = slot + 1
+            constants = tuple(None if s is not None else v for v, s in zip(values, in_slots, strict=True))
+            self.records.append((index, kwargs or None, slot, ((), np.dtype(object)), constants, in_slots))
+            self.guards.append((len(self.records), slot, _identity, out, at_user_line()))
+            return out
         if type(out) is tuple or type(out) is list:
             container = type(out)
             out = tuple(o if isinstance(o, VALUE_TYPES) else as_value(o) for o in out)
             self.n_slots = slot + len(out)
             result = container(Tracer(self, slot + k, o) for k, o in enumerate(out))
             meta = [_meta(o) for o in out]  # a list: several outputs
-        elif not isinstance(out, VALUE_TYPES) and not primitive.differentiable and not _is_array(out):
-            # Not an array (a dtype, a Python number, a shape): user code gets it as eager code
-            # does, and the program recomputes it and checks it is the same.
-            self.n_slots = slot + 1
-            constants = tuple(None if s is not None else v for v, s in zip(values, in_slots, strict=True))
-            self.records.append((index, kwargs or None, slot, ((), np.dtype(object)), constants, in_slots))
-            self.guards.append((len(self.records), slot, _identity, out, at_user_line()))
-            return out
         else:
             if not isinstance(out, VALUE_TYPES):
                 out = as_value(out)
@@ -428,6 +433,22 @@ def _cse_key(prim: Primitive, kwargs: Any, constants: tuple[Any, ...], in_slots:
         return None
 
 
+def _identity_step(prim: Primitive, kwargs: Any, constants: tuple[Any, ...], in_slots: tuple[Any, ...],
+                   meta: Any, metas: dict[int, Any]) -> int | None:
+    """The slot a step merely copies (``x * 1``, ``1 * x``, ``x ** 1`` with x's shape and a
+    float dtype kept), or ``None``."""
+    fun = prim.fun
+    if kwargs or len(in_slots) != 2 or (fun is not np.multiply and fun is not np.power):
+        return None
+    positions = (0, 1) if fun is np.multiply else (0,)
+    for p in positions:
+        slot, other = in_slots[p], constants[1 - p]
+        if slot is not None and in_slots[1 - p] is None and type(other) in (int, float) and other == 1:
+            if metas.get(slot) == meta and np.dtype(meta[1]).kind in "fc":
+                return int(slot)
+    return None
+
+
 def build(trace: StagingTrace, out_slots: list[int | None], out_consts: list[Any],
           write_slots: list[int], traced: bool, interpret_above: int = INTERPRET_ABOVE
           ) -> tuple[Callable[[list[Any]], list[Any]], int, str | None, list[Any]]:
@@ -453,6 +474,7 @@ def build(trace: StagingTrace, out_slots: list[int | None], out_consts: list[Any
     # -- common subexpressions --
     alias: dict[int, int] = {}
     first: dict[Any, int] = {}
+    metas: dict[int, Any] = {}
     for position, record in enumerate(records):
         if not keep[position] or record[0] == _CONSTANT:
             continue
@@ -460,6 +482,12 @@ def build(trace: StagingTrace, out_slots: list[int | None], out_consts: list[Any
         in_slots = tuple(alias.get(s, s) if s is not None else None for s in in_slots)
         records[position] = (index, kwargs, slot, meta, constants, in_slots)
         if type(meta) is list:
+            continue
+        metas[slot] = meta
+        same_as = _identity_step(primitives[index], kwargs, constants, in_slots, meta, metas)
+        if same_as is not None:  # x * 1, x ** 1: exactly x, same shape and dtype
+            alias[slot] = same_as
+            keep[position] = False
             continue
         key = _cse_key(primitives[index], kwargs, constants, in_slots)
         if key is None:
@@ -741,7 +769,21 @@ def _debugging() -> bool:
     return _tape.observer_factory.get(_tape.default_observer_factory) is not None
 
 
+try:  # NumPy's error state lives in a context variable: read it again only when it changes
+    from numpy._core.umath import _extobj_contextvar
+except ImportError:  # pragma: no cover  (older NumPy)
+    _extobj_contextvar = None
+_last_errstate: list[Any] = [None, None]
+
+
 def _errstate_key() -> Any:
+    """`np.errstate`'s settings, part of every cache key."""
+    if _extobj_contextvar is not None:
+        current = _extobj_contextvar.get()
+        if current is _last_errstate[0]:
+            return _last_errstate[1]
+        _last_errstate[:] = [current, tuple(sorted(np.geterr().items()))]
+        return _last_errstate[1]
     return tuple(sorted(np.geterr().items()))
 
 
@@ -777,14 +819,15 @@ class Jitted:
         self._static_floats: set[Any] = set()
         self._n_traces = 0
         self._warned = False
-        self._log: list[str] = []
+        self._log: list[tuple[int, Any]] = []
         self._calls = 0
         functools.update_wrapper(self, fun)  # type: ignore[arg-type]
 
     # -- bookkeeping --
     def _note(self, text: str) -> None:
-        self._log.append(f"call {self._calls}: {text}")
-        del self._log[:-20]
+        self._log.append((self._calls, text))
+        if len(self._log) > 40:
+            del self._log[:-20]
 
     def clear_cache(self) -> None:
         """Drop every staged program (and the record of keys that ran eagerly)."""
@@ -801,7 +844,9 @@ class Jitted:
         programs = sum(len(p) for p in self._cache.values())
         head = (f"jit({getattr(self.fun, '__name__', self.fun)!s}): {self._n_traces} trace(s), "
                 f"{programs} program(s) cached")
-        return "\n".join([head, *self._log])
+        lines = [f"call {call}: " + (f"replayed a program of {what} steps" if type(what) is int else what)
+                 for call, what in self._log[-20:]]
+        return "\n".join([head, *lines])
 
     # -- calling --
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -809,14 +854,24 @@ class Jitted:
         if _debugging():
             self._note("ran eagerly: tapegrad.debug_nans is on, which watches each operation")
             return self.fun(*args, **kwargs)
-        key, leaves, in_tree, static, floats_static = self._key(args, kwargs)
-        if key is None:  # an outer jit is staging: inline, it records everything
-            return self.fun(*args, **kwargs)
-        reason = self._eager.get(key)
-        if reason is not None:
-            self._note(f"ran eagerly: {reason}")
-            return self.fun(*args, **kwargs)
-        dynamic = [leaf for leaf, is_static in zip(leaves, static, strict=True) if not is_static]
+        if not kwargs and not self.static_argnums and all(type(a) is np.ndarray for a in args):
+            # The common call, plain arrays only: a key without flattening a pytree.
+            key: Any = (tuple((a.shape, a.dtype, a.strides, a.flags.writeable) for a in args), _errstate_key())
+            leaves: list[Any] = list(args)
+            in_tree: TreeDef | None = None
+            static = [False] * len(args)
+            floats_static = False
+        else:
+            key, leaves, in_tree, static, floats_static = self._key(args, kwargs)
+            if key is None:  # an outer jit is staging: inline, it records everything
+                return self.fun(*args, **kwargs)
+        if self._eager:
+            reason = self._eager.get(key)
+            if reason is not None:
+                self._note(f"ran eagerly: {reason}")
+                return self.fun(*args, **kwargs)
+        dynamic = leaves if in_tree is None else [
+            leaf for leaf, is_static in zip(leaves, static, strict=True) if not is_static]
         why = "first call with this signature"
         for program in self._cache.get(key, ()):
             stale = program.stale()
@@ -836,8 +891,13 @@ class Jitted:
                 self._cache[key].remove(program)
                 self._note("ran eagerly: the replay failed where eager code did not")
                 return result
-            result = self._finish(program, outs, dynamic, leaves, static)
-            self._note(f"replayed a program of {program.n_steps} steps")
+            if program.write_backs or program.out_tree.kind is not None:
+                result = self._finish(program, outs, dynamic, leaves, static)
+            else:
+                result = outs[0]
+            self._log.append((self._calls, program.n_steps))  # formatted by explain()
+            if len(self._log) > 40:
+                del self._log[:-20]
             if self.check:
                 self._compare(result, args, kwargs)
             return result
@@ -921,7 +981,9 @@ class Jitted:
             )
 
     def _trace(self, key: Any, args: tuple[Any, ...], kwargs: dict[str, Any], leaves: list[Any],
-               in_tree: TreeDef, static: list[bool], why: str, floats_static: bool) -> Any:
+               in_tree: TreeDef | None, static: list[bool], why: str, floats_static: bool) -> Any:
+        if in_tree is None:
+            leaves, in_tree = tree_flatten((args, kwargs))
         names, cells, found = _dependencies(self.fun)
         states = _random_states([*found, *leaves])
         self._n_traces += 1
