@@ -66,6 +66,10 @@ defbatch(_cut, lambda args, dims: (_cut(args[0]), dims[0]))
 _CONSTANT = -1  # a record index: a slot filled with a constant (BaseTrace.constant)
 
 
+# Non-differentiable NumPy functions whose result depends on shapes and dtypes only.
+_METADATA_ONLY = frozenset([np.shape, np.ndim, np.size, np.iscomplexobj, np.isrealobj, np.result_type])
+
+
 def _array_result(out: Any) -> bool:
     """Whether a primitive's result is arrays (not scalars, shapes or dtypes), or a tracer."""
     if type(out) is tuple or type(out) is list:
@@ -122,13 +126,15 @@ class StagingTrace(Trace):
             self.primitives.append(primitive)
         result: Any
         meta: Any
+        if not primitive.differentiable and primitive.fun in _METADATA_ONLY:
+            return out  # decided by shapes and dtypes, which the cache key fixes
         if not primitive.differentiable and not _array_result(out):
             # Not arrays (a shape, a dtype, a Python or NumPy scalar: argmax's index): user code
             # gets the plain result as eager code does; the program recomputes it and checks it.
             self.n_slots = slot + 1
             constants = tuple(None if s is not None else v for v, s in zip(values, in_slots, strict=True))
             self.records.append((index, kwargs or None, slot, ((), np.dtype(object)), constants, in_slots))
-            self.guards.append((len(self.records), slot, _identity, out, at_user_line()))
+            self.guards.append((len(self.records), slot, _identity, out, f" of {primitive.name}{at_user_line()}"))
             return out
         if type(out) is tuple or type(out) is list:
             container = type(out)
@@ -373,7 +379,8 @@ class Program:
     """One staged trace of a jitted function, and what it assumed.
 
     Attributes:
-        run: the compiled program: ``run(input leaves) -> output leaves``.
+        run: the compiled program, ``run(input leaves) -> output leaves`` (``None`` until the
+            first replay compiles it with `compile`).
         out_tree: the structure of the output.
         write_backs: ``(input leaf, output position)``: inputs the function wrote into.
         names, cells: the globals and closure variables read, with the objects they held.
@@ -382,7 +389,7 @@ class Program:
         source: the generated Python source, or ``None`` when it is interpreted.
     """
 
-    run: Callable[[list[Any]], list[Any]]
+    run: Callable[[list[Any]], list[Any]] | None
     out_tree: TreeDef
     write_backs: list[tuple[int, int]]
     names: list[tuple[Any, str, Any]]
@@ -391,6 +398,15 @@ class Program:
     n_steps: int
     n_guards: int
     source: str | None
+    compile: Callable[[], tuple[Callable[[list[Any]], list[Any]], int, str | None]] | None = None
+
+    def compiled(self) -> Callable[[list[Any]], list[Any]]:
+        """The program, compiled on its first replay: a call that only traces pays no compile."""
+        if self.run is None:
+            assert self.compile is not None
+            self.run, self.n_steps, self.source = self.compile()
+            self.compile = None  # drops the trace
+        return self.run
 
     def stale(self) -> str | None:
         """Why this program may not run now (a global rebound, a captured array written)."""
@@ -588,6 +604,9 @@ def _generate(steps: list[tuple[str, Any]], primitives: list[Primitive], n_input
     lines = [f"    {', '.join(f'r{i}' for i in range(n_inputs))}{',' if n_inputs == 1 else ''} = inputs"
              if n_inputs else "    pass"]
     int_slots: set[int] = set()
+    fresh: set[int] = set()  # slots holding a new array a ufunc made, nobody else's view
+    shared: set[int] = set()  # slots another step may have taken a view of
+    slot_metas = {item[2]: item[3] for kind, item in steps if kind == "op" and type(item[3]) is not list}
     for k, (kind, item) in enumerate(steps):
         if kind == "guard":
             _, slot, reader, expected, _where = item
@@ -613,7 +632,15 @@ def _generate(steps: list[tuple[str, Any]], primitives: list[Primitive], n_input
                     args += [f"{k_}={v!r}" for k_, v in kwargs.items()]
                 else:
                     args.append(f"**{const(dict(kwargs))}")
+            reuse = _reusable(prim, kwargs, meta, in_slots, k, last, resolve, fresh, shared, slot_metas) \
+                if not traced else None
+            if reuse is not None:  # a dead temporary of the same shape: NumPy writes into it
+                args.append(f"out=r{where[reuse]}")
             call = f"{fun}({', '.join(args)})"
+            if isinstance(prim.fun, np.ufunc) and type(meta) is not list and meta[0] != ():
+                fresh.add(slot)
+            else:
+                shared.update(resolve(s_) for s_ in in_slots if s_ is not None)
         for s in in_slots:
             if s is not None:
                 _free_dead(resolve(s), k, last, where, free)
@@ -648,6 +675,23 @@ def _generate(steps: list[tuple[str, Any]], primitives: list[Primitive], n_input
     exec(compile(source, "<tapegrad.jit replay>", "exec"), namespace)  # noqa: S102
     run: Callable[[list[Any]], list[Any]] = namespace["_replay"]
     return run, source
+
+
+def _reusable(prim: Primitive, kwargs: Any, meta: Any, in_slots: tuple[Any, ...], k: int,
+              last: dict[int, int], resolve: Callable[[int], int], fresh: set[int], shared: set[int],
+              metas: dict[int, Any]) -> int | None:
+    """An input of step `k` whose array a ufunc may overwrite with its result: made by a ufunc
+    in this program, never seen by a step that could have made a view of it, dead after
+    this step, of the result's shape and dtype."""
+    if kwargs or type(meta) is list or not isinstance(prim.fun, np.ufunc) or prim.fun.nout != 1:
+        return None
+    for s in in_slots:
+        if s is None:
+            continue
+        s = resolve(s)
+        if s in fresh and s not in shared and last.get(s) == k and metas.get(s) == meta:
+            return s
+    return None
 
 
 def _free_dead(slot: int, k: int, last: dict[int, int], where: dict[int, int], free: list[int]) -> None:
@@ -759,8 +803,10 @@ def _describe_failure(item: Any) -> str:
         return f"a value-dependent shape changed (it was {item[2]})"
     if type(item) is tuple and len(item) == 5:
         _, _, reader, expected, where = item
-        what = getattr(reader, "__name__", str(reader))
         shown = repr(expected) if not isinstance(expected, np.ndarray) else f"an array of shape {expected.shape}"
+        if reader is _identity:
+            return f"the result{where} is no longer {shown:.60}"
+        what = getattr(reader, "__name__", str(reader))
         return f"a value read by {what}(){where} is no longer {shown:.60}"
     return "a guard failed"
 
@@ -880,7 +926,7 @@ class Jitted:
                 why = stale
                 break
             try:
-                outs = program.run(dynamic)
+                outs = (program.run or program.compiled())(dynamic)
             except _GuardFailed as failure:
                 why = _describe_failure(failure.args[0] if failure.args else None)
                 continue
@@ -1038,18 +1084,28 @@ class Jitted:
             self._note(f"traced, then chose to run eagerly: {reason}")
             return result
         traced = any(isinstance(leaf, Tracer) for leaf in leaves)
-        run, n_steps, source, held = build(trace, out_slots, [None if s is not None else v for s, v in
-                                                            zip(out_slots, out_values, strict=True)],
-                                           [slot for _, slot, _ in writes], traced, self.interpret_above)
+        out_consts = [None if s is not None else v for s, v in zip(out_slots, out_values, strict=True)]
+        write_slots = [slot for _, slot, _ in writes]
+        interpret_above = self.interpret_above
+
+        def compile_program() -> tuple[Callable[[list[Any]], list[Any]], int, str | None]:
+            run, n_steps, source, _ = build(trace, out_slots, out_consts, write_slots, traced, interpret_above)
+            return run, n_steps, source
+
+        held: list[Any] = []
+        for record in trace.records:  # every constant the program may hold
+            held.extend(c for c in record[4] if isinstance(c, np.ndarray))
+            if record[1]:
+                held.extend(v for v in record[1].values() if isinstance(v, np.ndarray))
         arrays = [*held, *(v for v in found if isinstance(v, np.ndarray))]
         for v in found:
             if isinstance(v, (list, tuple)):
                 arrays.extend(a for a in v if isinstance(a, np.ndarray))
-        program = Program(run, out_tree, [(position, slot) for position, slot, _ in writes], names, cells,
-                          _Captured.of(arrays), n_steps, len(trace.guards), source)
+        program = Program(None, out_tree, [(position, slot) for position, slot, _ in writes], names, cells,
+                          _Captured.of(arrays), len(trace.records), len(trace.guards), None, compile_program)
         self._cache.setdefault(key, []).append(program)
-        self._note(f"traced ({why}): {n_steps} steps, {len(trace.guards)} guard(s), "
-                   f"{'generated code' if source is not None else 'interpreted'}")
+        self._note(f"traced ({why}): {len(trace.records)} steps recorded, {len(trace.guards)} guard(s); "
+                   "compiled at the next call")
         return result
 
     def _restore_static(self, call_args: Any, args: tuple[Any, ...]) -> list[Any]:
