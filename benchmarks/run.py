@@ -316,7 +316,8 @@ def target_verdicts(results: dict[str, Any]) -> list[str]:
         verdicts.append(f"deep: tapegrad.jit first call {first:.2f} s = {first / eager:.2f}x eager, memory "
                         f"{mib_ratio:.2f}x eager's (targets <= 2): "
                         f"{'met' if first / eager <= 2 and mib_ratio <= 2 else 'MISSED'}; replay "
-                        f"{replay / floor:.2f}x the floor (target <= 1.2): {'met' if replay / floor <= 1.2 else 'MISSED'}")
+                        f"{replay / floor:.2f}x the floor (target <= 1.2): "
+                        f"{'met' if replay / floor <= 1.2 else 'MISSED'}")
     if deep:
         seconds, mib = deep["median_s"]["tapegrad"], deep["peak_mib"]["tapegrad"]
         met = seconds < DEEP_SECONDS and mib < DEEP_MIB

@@ -729,7 +729,7 @@ def _interpreter(steps: list[tuple[str, Any]], primitives: list[Primitive], n_in
                 _free_dead(resolve(s), k, last, where, free)
         multi = type(meta) is list
         outs = list(range(slot, slot + len(meta))) if multi else [slot]
-        out_regs = []
+        out_regs: list[int | None] = []
         for o in outs:
             if o in last:
                 where[o] = allocate()
@@ -815,10 +815,8 @@ def _debugging() -> bool:
     return _tape.observer_factory.get(_tape.default_observer_factory) is not None
 
 
-try:  # NumPy's error state lives in a context variable: read it again only when it changes
-    from numpy._core.umath import _extobj_contextvar
-except ImportError:  # pragma: no cover  (older NumPy)
-    _extobj_contextvar = None
+# NumPy's error state lives in a context variable: read it again only when it changes.
+_extobj_contextvar: Any = getattr(getattr(getattr(np, "_core", None), "umath", None), "_extobj_contextvar", None)
 _last_errstate: list[Any] = [None, None]
 
 
@@ -867,7 +865,7 @@ class Jitted:
         self._warned = False
         self._log: list[tuple[int, Any]] = []
         self._calls = 0
-        functools.update_wrapper(self, fun)  # type: ignore[arg-type]
+        functools.update_wrapper(self, fun)
 
     # -- bookkeeping --
     def _note(self, text: str) -> None:
@@ -961,7 +959,7 @@ class Jitted:
         return self._trace(key, args, kwargs, leaves, in_tree, static, why, floats_static)
 
     def _key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, list[Any], TreeDef, list[bool], bool]:
-        static_values = []
+        static_values: list[tuple[str, Any, Any]] = []
         if self.static_argnums or self.static_argnames:
             args = list(args)  # type: ignore[assignment]
             for i in self.static_argnums:
@@ -1109,11 +1107,11 @@ class Jitted:
         return result
 
     def _restore_static(self, call_args: Any, args: tuple[Any, ...]) -> list[Any]:
-        call_args = list(call_args)
+        restored = list(call_args)
         for i in self.static_argnums:
             if -len(args) <= i < len(args):
-                call_args[i] = args[i]
-        return call_args
+                restored[i] = args[i]
+        return restored
 
     def _unstageable(self, trace: StagingTrace, states: list[tuple[Any, Any]], out_values: list[Any],
                      out_slots: list[int | None]) -> str | None:
@@ -1204,9 +1202,11 @@ def jit(fun: Callable[..., Any] | None = None, *, static_argnums: int | tuple[in
         >>> import numpy as np, tapegrad
         >>> step = tapegrad.jit(tapegrad.value_and_grad(lambda w: np.sum(np.tanh(w) ** 2)))
         >>> step(np.array([0.5, -1.0]))
-        (np.float64(0.7945178700599455), array([ 0.7864477 , -1.20823924]))
-        >>> step(np.array([0.5, -1.0]))[1]  # replayed: no Python runs but the program
-        array([ 0.7864477 , -1.20823924])
+        (np.float64(0.7935779254200465), array([ 0.72686198, -0.63970001]))
+        >>> step(np.array([1.5, -1.0]))[1]  # replayed: no Python runs but the program
+        array([ 0.3271326 , -0.63970001])
+        >>> step.explain().splitlines()[-1]
+        'call 2: replayed a program of 6 steps'
     """
     if fun is None:
         return functools.partial(jit, static_argnums=static_argnums, static_argnames=static_argnames,

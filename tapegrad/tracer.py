@@ -137,15 +137,15 @@ class Tracer:
             "if you mean a constant (e.g. for printing or logging)."
         )
 
-    def __int__(self) -> int:
+    def __int__(self) -> Any:  # Any: vmap's tracer makes it its __float__, as this one was
         if self._trace.stages:  # jit: a staging trace guards the value it hands out
             return int(self._trace.read(self, int))
-        return self.__float__()  # type: ignore[return-value]  # raises its explanatory error
+        return self.__float__()  # raises its explanatory error
 
-    def __complex__(self) -> complex:
+    def __complex__(self) -> Any:
         if self._trace.stages:  # jit: a staging trace guards the value it hands out
             return complex(self._trace.read(self, complex))
-        return self.__float__()  # type: ignore[return-value]  # raises its explanatory error
+        return self.__float__()  # raises its explanatory error
 
     def item(self, *index: Any) -> Any:
         if self._trace.stages:  # jit: a staging trace guards the value it hands out

@@ -298,8 +298,7 @@ def roll(a: Any, shift: Any, axis: Any = None) -> Any:
     if axis is None:
         return reshape(roll(ravel(a), shift, 0), a.shape)
     shifts, axes = np.broadcast_arrays(np.atleast_1d(shift), np.atleast_1d(axis))
-    axes = tuple(_normalize(int(ax), a.ndim) for ax in axes)
-    return _roll(a, shift=tuple(int(s) for s in shifts), axis=axes)
+    return _roll(a, shift=tuple(int(s) for s in shifts), axis=tuple(_normalize(int(ax), a.ndim) for ax in axes))
 
 
 _roll = Primitive("roll", np.roll)
