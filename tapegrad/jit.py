@@ -21,12 +21,14 @@ cannot be staged run the function eagerly, and `Jitted.explain` says why.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import functools
+import gc
 import itertools
 import math
 import types
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ClassVar
 
 import attrs
@@ -79,8 +81,24 @@ def _array_result(out: Any) -> bool:
     return hasattr(out, "shape") and hasattr(out, "dtype") and not isinstance(out, (np.dtype, np.generic))
 
 
+_METAS: dict[Any, tuple[tuple[int, ...], Any]] = {}
+_NO_CONSTANTS = [(None,) * n for n in range(8)]
+
+
 def _meta(value: Any) -> tuple[tuple[int, ...], Any]:
-    return tuple(value.shape), value.dtype
+    """``(shape, dtype)`` of a value, one shared tuple per distinct pair (a million-step
+    program holds a few, not a million)."""
+    shape, dtype = value.shape, value.dtype
+    meta = _METAS.get((shape, dtype))
+    if meta is None:
+        meta = _METAS[(shape, dtype)] = (tuple(shape), dtype)
+    return meta
+
+
+def _constants_of(values: tuple[Any, ...], in_slots: tuple[Any, ...]) -> tuple[Any, ...]:
+    if None not in in_slots and len(in_slots) < 8:
+        return _NO_CONSTANTS[len(in_slots)]
+    return tuple(None if s is not None else v for v, s in zip(values, in_slots, strict=True))
 
 
 @attrs.define(eq=False)
@@ -148,8 +166,7 @@ class StagingTrace(Trace):
             self.n_slots = slot + 1
             result = Tracer(self, slot, out)
             meta = _meta(out)
-        constants = tuple(None if s is not None else v for v, s in zip(values, in_slots, strict=True))
-        self.records.append((index, kwargs or None, slot, meta, constants, in_slots))
+        self.records.append((index, kwargs or None, slot, meta, _constants_of(values, in_slots), in_slots))
         return result
 
     def read(self, tracer: Tracer, reader: Callable[[Any], Any]) -> Any:
@@ -404,7 +421,8 @@ class Program:
         """The program, compiled on its first replay: a call that only traces pays no compile."""
         if self.run is None:
             assert self.compile is not None
-            self.run, self.n_steps, self.source = self.compile()
+            with _no_collection():
+                self.run, self.n_steps, self.source = self.compile()
             self.compile = None  # drops the trace
         return self.run
 
@@ -797,6 +815,20 @@ def _interpreter(steps: list[tuple[str, Any]], primitives: list[Primitive], n_in
     return run
 
 
+@contextlib.contextmanager
+def _no_collection() -> Iterator[None]:
+    """Python's cyclic garbage collector off while tracing and compiling: the millions of
+    small tuples a long program is made of would otherwise be re-scanned at every collection
+    (the tape of the reverse pass avoids the same cost by its record layout)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 # -- the jitted function ---------------------------------------------------------------------
 def _describe_failure(item: Any) -> str:
     if type(item) is tuple and item and item[0] == "shape":
@@ -1031,6 +1063,14 @@ class Jitted:
         names, cells, found = _dependencies(self.fun)
         states = _random_states([*found, *leaves])
         self._n_traces += 1
+        with _no_collection():
+            return self._stage(key, args, kwargs, leaves, in_tree, static, why, floats_static,
+                               names, cells, found, states)
+
+    def _stage(self, key: Any, args: tuple[Any, ...], kwargs: dict[str, Any], leaves: list[Any],
+               in_tree: TreeDef, static: list[bool], why: str, floats_static: bool,
+               names: list[tuple[Any, str, Any]], cells: list[tuple[Any, Any]], found: list[Any],
+               states: list[tuple[Any, Any]]) -> Any:
         try:
             with new_trace(StagingTrace) as opened:
                 trace: StagingTrace = opened
