@@ -214,6 +214,8 @@ def run_deep(names: list[str], size: str, options: argparse.Namespace) -> dict[s
         "median_s": {n: statistics.median(r["seconds"] for r in rs) for n, rs in runs.items()},
         "peak_mib": {n: max(r["peak_mib"] for r in rs) for n, rs in runs.items()},
         "first_s": {n: rs[0].get("first_s") for n, rs in runs.items()},
+        "first_mib": {n: rs[0].get("first_mib") for n, rs in runs.items()},
+        "compile_s": {n: rs[0].get("compile_s") for n, rs in runs.items()},
         "start_mib": {n: max(r["start_mib"] for r in rs) for n, rs in runs.items()},
     }
 
@@ -226,13 +228,20 @@ def _deep_child(options: argparse.Namespace) -> int:
     start_mib = _peak_rss_mib()
     thunk = candidates.make(options.deep_child, "deep", data)  # a jit candidate's first call
     first_mib = _peak_rss_mib()
+    compile_s = None
+    if options.deep_child == "tapegrad.jit":  # the first replay compiles the program: timed apart
+        start = time.perf_counter()
+        thunk()
+        compile_s = time.perf_counter() - start
     start = time.perf_counter()
     grad = thunk()
     seconds = time.perf_counter() - start
     first = candidates.first_call_seconds.get("deep")
-    # For tapegrad.jit: `seconds` is a replay, `first_s` and `peak_mib` the first (staging) call.
+    # For tapegrad.jit: `seconds` is a steady replay, `first_s` the first (staging) call,
+    # `first_mib` its peak, `compile_s` the first replay (compile included).
     print(json.dumps({"seconds": seconds, "peak_mib": max(first_mib, _peak_rss_mib()), "start_mib": start_mib,
-                      "first_s": first, "grad": [np.asarray(g).tolist() for g in grad]}))
+                      "first_mib": first_mib, "first_s": first, "compile_s": compile_s,
+                      "grad": [np.asarray(g).tolist() for g in grad]}))
     return 0
 
 
@@ -311,13 +320,15 @@ def target_verdicts(results: dict[str, Any]) -> list[str]:
     if deep and deep["first_s"].get("tapegrad.jit"):
         first, eager = deep["first_s"]["tapegrad.jit"], deep["median_s"]["tapegrad"]
         replay, floor = deep["median_s"]["tapegrad.jit"], deep["median_s"]["floor"]
-        mib_ratio = ((deep["peak_mib"]["tapegrad.jit"] - deep["start_mib"]["tapegrad.jit"])
+        mib_ratio = ((deep["first_mib"]["tapegrad.jit"] - deep["start_mib"]["tapegrad.jit"])
                      / max(deep["peak_mib"]["tapegrad"] - deep["start_mib"]["tapegrad"], 1.0))
         verdicts.append(f"deep: tapegrad.jit first call {first:.2f} s = {first / eager:.2f}x eager, memory "
                         f"{mib_ratio:.2f}x eager's (targets <= 2): "
                         f"{'met' if first / eager <= 2 and mib_ratio <= 2 else 'MISSED'}; replay "
                         f"{replay / floor:.2f}x the floor (target <= 1.2): "
-                        f"{'met' if replay / floor <= 1.2 else 'MISSED'}")
+                        f"{'met' if replay / floor <= 1.2 else 'MISSED'}; the first replay (compiling) "
+                        f"{deep['compile_s']['tapegrad.jit'] or 0:.2f} s, "
+                        f"peak {deep['peak_mib']['tapegrad.jit']:.0f} MiB")
     if deep:
         seconds, mib = deep["median_s"]["tapegrad"], deep["peak_mib"]["tapegrad"]
         met = seconds < DEEP_SECONDS and mib < DEEP_MIB
