@@ -4,6 +4,9 @@
 
 - ``floor``: the hand-written NumPy forward and backward of `workloads`;
 - ``tapegrad``: ``tapegrad.grad`` of the model written with plain ``numpy`` calls;
+- ``tapegrad.jit``: ``tapegrad.jit(tapegrad.value_and_grad(model))``, steady state (the
+  first call, which stages the program, is made and timed when the thunk is built:
+  `first_call_seconds`);
 - ``tapegrad@base``: the same, with a second copy of tapegrad loaded from another checkout
   (``--baseline DIR``), to measure a change before and after in one interleaved run;
 - ``autograd``: HIPS autograd, if installed;
@@ -28,7 +31,7 @@ _modules: dict[str, ModuleType] = {}
 
 def available(baseline: str | None) -> list[str]:
     """The candidates that can run here, in the order the table shows them."""
-    names = ["floor", "tapegrad"]
+    names = ["floor", "tapegrad", "tapegrad.jit"]
     if baseline:
         names.append("tapegrad@base")
     # find_spec, not import: importing torch takes seconds, and it may be left out anyway.
@@ -68,6 +71,8 @@ def make(candidate: str, workload: str, data: Data) -> Thunk:
         return _tapegrad(importlib.import_module("tapegrad"), workload, data)
     if candidate == "tapegrad@base":
         return _tapegrad(_modules["tapegrad_base"], workload, data)
+    if candidate == "tapegrad.jit":
+        return _tapegrad_jit(importlib.import_module("tapegrad"), workload, data)
     if candidate == "autograd":
         return _autograd(workload, data)
     if candidate == "torch":
@@ -94,6 +99,28 @@ def _tapegrad(tg: ModuleType, workload: str, data: Data) -> Thunk:
     args = tuple(data[k] for k in names)
     grad = tg.grad(model, argnums=tuple(range(len(names))))
     return lambda: grad(*args)
+
+
+first_call_seconds: dict[str, float] = {}
+"""The first call of each jit candidate (tracing and compiling), by workload."""
+
+
+def _tapegrad_jit(tg: ModuleType, workload: str, data: Data) -> Thunk:
+    import time
+
+    model = WORKLOADS[workload][1](np, data)
+    if workload == "hvp":
+        hvp = tg.jit(tg.hvp(model))
+        call: Callable[[], tuple[Any, ...]] = lambda: (hvp(data["x"], data["v"]),)  # noqa: E731
+    else:
+        names = _arg_names(data)
+        args = tuple(data[k] for k in names)
+        step = tg.jit(tg.value_and_grad(model, argnums=tuple(range(len(names)))))
+        call = lambda: step(*args)[1]  # noqa: E731
+    start = time.perf_counter()
+    call()
+    first_call_seconds[workload] = time.perf_counter() - start
+    return call
 
 
 def _autograd(workload: str, data: Data) -> Thunk:

@@ -38,6 +38,7 @@ from tapegrad.forward import jvp
 from tapegrad.vmap import vmap
 from tapegrad.derivatives import hessian, hvp, jacfwd, jacobian
 from tapegrad.checkpoint import checkpoint, constant
+from tapegrad.jit import jit
 from tapegrad.flatten_util import flatten, ravel_pytree
 from tapegrad import optimizers
 from tapegrad.implicit import ConvergenceError, custom_root
@@ -79,6 +80,7 @@ __all__ = [
     "hvp",
     "jacfwd",
     "jacobian",
+    "jit",
     "jvp",
     "make_tape",
     "numpy",

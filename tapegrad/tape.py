@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 import numpy as np
@@ -86,6 +86,9 @@ class BaseTrace:
     level: int
     n_slots: int = 0
     alive: bool = True
+    # True for jit's staging trace (tapegrad.jit), whose tracers guard the values user code
+    # reads (`read`); tapegrad.tracer asks it at its value-reading seams.
+    stages: ClassVar[bool] = False
 
     def process(self, primitive: Primitive, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
         """Apply `primitive` to `args`, some of which are this trace's tracers."""

@@ -88,6 +88,8 @@ class Tracer:
                 "np.any(t) or np.all(t), or choose per element with np.where(cond, a, b), "
                 "which is differentiable."
             )
+        if self._trace.stages:  # jit: a staging trace guards the value it hands out
+            return bool(self._trace.read(self, bool))
         return bool(self._value)
 
     def _rewrap(self, value: Any, same_slot: bool = False) -> Tracer:
@@ -106,6 +108,9 @@ class Tracer:
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray[Any, Any]:
         self._check_alive("np.asarray()")
+        if self._trace.stages:  # jit: eager code would see an array; the read is a guard
+            array: np.ndarray[Any, Any] = np.asarray(self._trace.read(self, value_of), dtype=dtype)
+            return array
         # Inside a library function (scipy.stats...), the hint names what to call instead.
         advice = _conversion_hint[0]() or (
             " It happens with np.asarray(t) or np.array([t, ...]), with "
@@ -121,6 +126,8 @@ class Tracer:
 
     def __float__(self) -> float:
         self._check_alive("float()")
+        if self._trace.stages:  # jit: a staging trace guards the value it hands out
+            return float(self._trace.read(self, float))
         raise TracerConversionError(
             f"float() of a traced value of shape {self.shape}{at_user_line()} would cut it off "
             "from the gradient. NumPy also calls "
@@ -130,13 +137,24 @@ class Tracer:
             "if you mean a constant (e.g. for printing or logging)."
         )
 
-    __int__ = __float__
-    __complex__ = __float__
+    def __int__(self) -> Any:  # Any: vmap's tracer makes it its __float__, as this one was
+        if self._trace.stages:  # jit: a staging trace guards the value it hands out
+            return int(self._trace.read(self, int))
+        return self.__float__()  # raises its explanatory error
 
-    def item(self) -> Any:
+    def __complex__(self) -> Any:
+        if self._trace.stages:  # jit: a staging trace guards the value it hands out
+            return complex(self._trace.read(self, complex))
+        return self.__float__()  # raises its explanatory error
+
+    def item(self, *index: Any) -> Any:
+        if self._trace.stages:  # jit: a staging trace guards the value it hands out
+            return np.asarray(self).item(*index)
         return float(self)  # raises the explanatory error of __float__
 
     def tolist(self) -> Any:
+        if self._trace.stages:  # jit: a staging trace guards the value it hands out
+            return np.asarray(self).tolist()
         return float(self)  # raises the explanatory error of __float__
 
 
@@ -198,6 +216,8 @@ def value_of(value: Any) -> Any:
     while isinstance(value, Tracer):
         if value.batched:
             raise _batched_value_error(value, "its numbers were read")
+        if value._trace.stages:  # jit: the numbers read become a guard of the staged program
+            return value._trace.read(value, value_of)
         value = value._value
     if type(value) is list or type(value) is tuple:
         return type(value)(value_of(v) for v in value)
@@ -229,7 +249,8 @@ def carries_derivative(value: Any) -> bool:
     """Whether `value` (nested in lists, tuples and dicts) holds a tracer of a differentiating
     transform; a value batched by vmap alone carries none."""
     if isinstance(value, Tracer):
-        return not value.batched or carries_derivative(value._value)
+        # Neither a vmap batch nor a jit staging trace differentiates: look beneath them.
+        return not (value.batched or value._trace.stages) or carries_derivative(value._value)
     if type(value) is list or type(value) is tuple:
         return any(carries_derivative(v) for v in value)
     if type(value) is dict:
@@ -243,7 +264,8 @@ def strip_unbatched(value: Any) -> Any:
     What non-differentiable functions see: their result is a constant for differentiation,
     but under `tapegrad.vmap` it still has one value per example, so batch tracers stay.
     """
-    while isinstance(value, Tracer) and not value.batched:
+    # A jit staging trace's tracers stay too: its program must compute the result on replay.
+    while isinstance(value, Tracer) and not value.batched and not value._trace.stages:
         value = value._value
     if type(value) is list or type(value) is tuple:
         return type(value)(strip_unbatched(v) for v in value)
@@ -257,6 +279,8 @@ def strip_gradients(value: Any) -> Any:
     unwrapped, except that under `tapegrad.vmap` a value keeps its batch (as a new batch
     tracer of the same trace, without the derivative tracers it held)."""
     if isinstance(value, Tracer):
+        if value._trace.stages:  # jit: the cut is a step of the staged program
+            return value._trace.stop_gradient(value)
         inner = strip_gradients(value._value)
         if not value.batched:
             return inner

@@ -246,6 +246,8 @@ CASES += [
     *[Case(tnp.rot90, (sampler((2, 3, 4)),), {"k": k, "axes": (1, 2)}, label=f"k={k}") for k in range(4)],
     Case(tnp.roll, (sampler((3, 4)),), {"shift": 5}),
     Case(tnp.roll, (sampler((3, 4)),), {"shift": (1, -2), "axis": (0, 1)}, label="axes"),
+    Case(__import__("tapegrad.numpy.manipulation", fromlist=["_roll"])._roll, (sampler((3, 4)),),
+         {"shift": (1, -2), "axis": (1, 0)}, label="primitive"),
     Case(tnp.repeat, (sampler((2, 3)),), {"repeats": 2}),
     Case(tnp.repeat, (sampler((2, 3)),), {"repeats": [1, 0, 3], "axis": 1}, label="axis"),
     Case(tnp.tile, (sampler((2, 3)),), {"reps": (2, 1, 2)}),

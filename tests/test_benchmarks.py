@@ -23,7 +23,7 @@ def test_smoke_run_checks_every_gradient_against_the_floor(tmp_path: Path) -> No
     )
     assert done.returncode == 0, done.stderr
     for workload in ("chain", "rnn", "mlp", "big", "hvp"):
-        assert f"{workload}: gradients of floor, tapegrad agree with the floor" in done.stdout
+        assert f"{workload}: gradients of floor, tapegrad, tapegrad.jit agree with the floor" in done.stdout
     table = (tmp_path / "table.md").read_text()
     assert all(f"| {w} |" in table for w in ("chain", "rnn", "mlp", "big", "hvp", "deep"))
     assert (tmp_path / "chart.svg").read_text().startswith("<svg")

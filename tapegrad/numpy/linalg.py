@@ -107,6 +107,17 @@ def _solve_vjp_a(g: Any, ans: Any, a: Any, b: Any) -> Any:
 defvjp(solve, _solve_vjp_a, _solve_vjp_b)
 
 
+def _solve_jvp_a(t: Any, ans: Any, a: Any, b: Any) -> Any:
+    # d x = solve(a, d b - d a @ x): a's part. A vector b (ndim 1) is solved as one column.
+    if np.ndim(b) == 1:
+        return -solve(a, _matmul(t, expand_dims(ans, -1)))[..., 0]
+    return -solve(a, _matmul(t, ans))
+
+
+# Forward mode without a transposed reverse pass: hvp through solve pays one solve per tangent.
+defjvp(solve, _solve_jvp_a, lambda t, ans, a, b: solve(a, t))
+
+
 # -- rules written in the conjugate convention ----------------------------------------------
 # The factorizations below are not holomorphic, and their formulas are best known (JAX,
 # PyTorch, Giles) for the conjugate of tapegrad's cotangent, df/dx + i df/dy, with conjugate
