@@ -30,6 +30,7 @@ JvpRule = Callable[..., Any]
 (or, for joint rules, ``rule(tangents, ans, ...)`` with all of them: the whole output tangent)."""
 
 F = TypeVar("F", bound=Callable[..., Any])
+_NO_KEYWORDS: dict[str, Any] = {}
 
 
 @attrs.define(eq=False)
@@ -166,6 +167,60 @@ class Primitive:
 
     def __repr__(self) -> str:
         return f"<primitive {self.name}>"
+
+
+def binary_bind(prim: Primitive, reflected: bool = False) -> Callable[[Any, Any], Any]:
+    """``prim(x, y)`` as a function of two arguments (``prim(y, x)`` if `reflected`): the same
+    bind as `Primitive.__call__`, specialised to two positional arguments and no keywords, for
+    the spellings that are called most (``x * y``, ``np.add(x, y)``): it packs no argument
+    tuple and keyword dict. Anything unusual (a list, a view, a non-differentiable
+    primitive) takes `Primitive.__call__`."""
+    fun, differentiable = prim.fun, prim.differentiable
+    rules = prim.rules
+
+    def bind(x: Any, y: Any) -> Any:
+        if reflected:
+            x, y = y, x
+        top = None
+        kind = type(x)
+        if kind is Tracer or (kind is not ndarray and kind is not float and isinstance(x, Tracer)):
+            top = x._trace
+        elif kind is list or kind is tuple:
+            return prim(x, y)
+        kind = type(y)
+        if kind is Tracer or (kind is not ndarray and kind is not float and isinstance(y, Tracer)):
+            if top is None or y._trace.level > top.level:
+                top = y._trace
+        elif kind is list or kind is tuple:
+            return prim(x, y)
+        if top is None:
+            return fun(x, y)
+        if not differentiable or rules.view is not None:
+            return prim(x, y)
+        return top.process(prim, (x, y), _NO_KEYWORDS)
+
+    return bind
+
+
+def operator_bind(prim: Primitive, reflected: bool = False) -> Callable[[Tracer, Any], Any]:
+    """`binary_bind` as a method of `Tracer` (``t * other``, ``other * t`` if `reflected`): the
+    tracer's own trace binds the call unless `other` is a tracer of another trace or a list,
+    which take `Primitive.__call__`."""
+    differentiable, rules = prim.differentiable, prim.rules
+
+    def bind(self: Tracer, other: Any) -> Any:
+        kind = type(other)
+        if kind is Tracer:
+            if other._trace is not self._trace:
+                return prim(other, self) if reflected else prim(self, other)
+        elif kind is not ndarray and kind is not float and kind is not int and (
+                kind is list or kind is tuple or isinstance(other, Tracer)):
+            return prim(other, self) if reflected else prim(self, other)
+        if not differentiable or rules.view is not None:
+            return prim(other, self) if reflected else prim(self, other)
+        return self._trace.process(prim, (other, self) if reflected else (self, other), _NO_KEYWORDS)
+
+    return bind
 
 
 def holds_tracer(values: Iterable[Any]) -> bool:

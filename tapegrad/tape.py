@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 import numpy as np
+from numpy import ndarray
 
 from tapegrad.arrays import check_known_shape, is_foreign
 from tapegrad.errors import BatchedValueError, EscapedTracerError, at_user_line
@@ -194,7 +195,7 @@ class Trace(BaseTrace):
             # One argument, ours: the commonest call, stored without tuples.
             values: Any = x._value
             in_slots: Any = x._slot
-            fun = primitive.fun if type(values) is np.ndarray or not isinstance(values, Tracer) else primitive
+            fun = primitive.fun if type(values) is ndarray or not isinstance(values, Tracer) else primitive
             if kwargs:
                 self._hold(tuple(kwargs.values()))  # where= masks, indices: held like constants
                 out = fun(values, **kwargs)
@@ -206,11 +207,11 @@ class Trace(BaseTrace):
             if type(x) is Tracer and x._trace is self:
                 x_slot = x._slot
                 x = x._value
-                if type(x) is not np.ndarray and isinstance(x, Tracer):
+                if type(x) is not ndarray and isinstance(x, Tracer):
                     plain = False
             else:
                 x_slot = None
-                if type(x) is np.ndarray:
+                if type(x) is ndarray:
                     if id(x) not in self.seen:
                         protect(x, self.seen, self.held)  # a constant the tape will hold: see guard
                 elif isinstance(x, Tracer):
@@ -218,11 +219,11 @@ class Trace(BaseTrace):
             if type(y) is Tracer and y._trace is self:
                 y_slot = y._slot
                 y = y._value
-                if type(y) is not np.ndarray and isinstance(y, Tracer):
+                if type(y) is not ndarray and isinstance(y, Tracer):
                     plain = False
             else:
                 y_slot = None
-                if type(y) is np.ndarray:
+                if type(y) is ndarray:
                     if id(y) not in self.seen:
                         protect(y, self.seen, self.held)
                 elif type(y) is tuple or type(y) is list:
@@ -241,7 +242,7 @@ class Trace(BaseTrace):
         # holding a dict, even an empty one, stays tracked by the garbage collector.
         slot = self.n_slots
         index = self._indices.get(primitive)
-        if type(out) is np.ndarray and index is not None:  # the common case, inline
+        if type(out) is ndarray and index is not None:  # the common case, inline
             self.n_slots = slot + 1
             # Tracer(self, slot, out) without the Python-level call of __init__, the costliest
             # part of making one: allocate, then fill the three slots.

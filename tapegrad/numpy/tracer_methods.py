@@ -17,21 +17,25 @@ import tapegrad.numpy as tnp
 from tapegrad.numpy import _dispatch as dispatch
 from tapegrad.numpy import mutation
 from tapegrad.numpy._wrap import by_numpy
-from tapegrad.registry import Primitive
+from tapegrad.registry import Primitive, binary_bind, operator_bind
 from tapegrad.tracer import Tracer, duplicate, set_conversion_hint
 
-# NumPy's ufuncs whose call without keywords is their primitive's call (no options to apply).
+# NumPy's ufuncs whose call without keywords is their primitive's call (no options to apply):
+# for one argument, the ones whose bind is just their tracer's trace (differentiable, not a
+# view), and for two, their `binary_bind`.
 _PLAIN_UFUNCS: dict[Any, Primitive] = {
     fun: prim for fun, prim in by_numpy.items()
     if isinstance(fun, np.ufunc) and type(prim) is Primitive and prim.fun is fun
 }
+_UNARY_UFUNCS = {fun: prim for fun, prim in _PLAIN_UFUNCS.items()
+                 if fun.nin == 1 and prim.differentiable and prim.rules.view is None}
+_BINARY_UFUNCS = {fun: binary_bind(prim) for fun, prim in _PLAIN_UFUNCS.items() if fun.nin == 2}
+_NO_KEYWORDS: dict[str, Any] = {}
 
 
 def _binary_operator(prim: Primitive, reflected: bool = False) -> Callable[[Tracer, Any], Any]:
     """The method ``t <op> other`` (``other <op> t`` if `reflected`): the primitive's call."""
-    if reflected:
-        return lambda self, other: prim(other, self)
-    return lambda self, other: prim(self, other)
+    return operator_bind(prim, reflected)
 
 
 class TracerMethods:
@@ -41,9 +45,14 @@ class TracerMethods:
     def __array_ufunc__(self: Any, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
         if method == "__call__" and not kwargs:
             # np.sin(t), a * t: the ufunc's primitive, called as tnp.sin(t) would be.
-            target = _PLAIN_UFUNCS.get(ufunc)
-            if target is not None:
-                return target(*inputs)
+            if len(inputs) == 1:  # np.sin(t): one argument, this tracer, whose trace binds it
+                target = _UNARY_UFUNCS.get(ufunc)
+                if target is not None:
+                    return self._trace.process(target, inputs, _NO_KEYWORDS)
+            elif len(inputs) == 2:  # np.add(t, u), a * t
+                bind = _BINARY_UFUNCS.get(ufunc)
+                if bind is not None:
+                    return bind(*inputs)
         return dispatch.ufunc(ufunc, method, inputs, kwargs)
 
     def __array_function__(self: Any, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
