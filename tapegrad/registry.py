@@ -43,7 +43,7 @@ class Rules:
         batch: how `tapegrad.vmap` applies the primitive to a whole batch; ``None``: a loop.
         view: for primitives whose result NumPy may make a view of their first argument
             (reshape, transpose, ``x[1:]``): ``note(primitive, args, kwargs, result)``, which
-            notes the view so that writes through it reach its base (`tapegrad.numpy.mutation`).
+            notes the view so that writes through it reach its base (`tapegrad.numpy.mutation.views`).
         value_shaped: the output's shape depends on the input's values (``nonzero``).
     """
 

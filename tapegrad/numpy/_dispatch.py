@@ -10,8 +10,9 @@ from typing import Any
 import numpy as np
 
 from tapegrad.errors import UnsupportedFunctionError, at_user_line
-from tapegrad.numpy import mutation
 from tapegrad.numpy._wrap import by_numpy
+from tapegrad.numpy.mutation import writes
+from tapegrad.numpy.primitives import astype
 from tapegrad.registry import Primitive
 
 # ufunc.reduce calls that mean a reduction tapegrad knows by another name.
@@ -34,14 +35,14 @@ def ufunc(uf: np.ufunc, method: str, inputs: tuple[Any, ...], kwargs: dict[str, 
     if out is not None and method == "__call__":  # into a traced array: a write (mutation)
         where = kwargs.pop("where", True)
         result = ufunc(uf, method, inputs, kwargs)
-        return mutation.ufunc_out(uf, result, inputs, out if type(out) is tuple else (out,), where)
+        return writes.ufunc_out(uf, result, inputs, out if type(out) is tuple else (out,), where)
     if out is not None:
         raise TypeError(
             f"np.{uf.__name__}.{method}(..., out=...){at_user_line()} would write a traced value "
             "into an existing array in place. Drop out= and use the returned value."
         )
     if method == "at":
-        mutation.ufunc_at(uf, *inputs)
+        writes.ufunc_at(uf, *inputs)
         return None
     if method == "__call__":
         target = by_numpy.get(uf) or _lazy_rule(uf)
@@ -95,8 +96,6 @@ def _call_options(uf: np.ufunc, inputs: tuple[Any, ...], kwargs: dict[str, Any])
             f"{sorted(kwargs)}; drop them (casting, order, subok, signature) from the call."
         )
     if dtype is not None:
-        from tapegrad.numpy.manipulation import astype
-
         inputs = tuple(astype(x, dtype) if hasattr(x, "dtype") else np.asarray(x, dtype) for x in inputs)
     return inputs, kwargs
 

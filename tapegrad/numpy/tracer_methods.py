@@ -15,8 +15,8 @@ import numpy as np
 
 import tapegrad.numpy as tnp
 from tapegrad.numpy import _dispatch as dispatch
-from tapegrad.numpy import mutation
 from tapegrad.numpy._wrap import by_numpy
+from tapegrad.numpy.mutation import writes
 from tapegrad.registry import Primitive
 from tapegrad.tracer import Tracer, duplicate, set_conversion_hint
 
@@ -149,20 +149,20 @@ class TracerMethods:
 
         The update is functional underneath (a new value, `t` with `values` written at
         `index`, is recorded), and `t`, its base and their live views are re-pointed at their
-        new values (see `tapegrad.numpy.mutation`). Gradients flow to the old value of `t`
+        new values (see `tapegrad.numpy.mutation.writes`). Gradients flow to the old value of `t`
         except at `index`, and to `values`, except those a repeated index overwrote.
         """
-        mutation.setitem(self, index, values)
+        writes.setitem(self, index, values)
 
-    # Augmented assignments write in place, as NumPy's do (`mutation.in_place`).
-    __iadd__ = mutation.in_place(np.add, tnp.add)
-    __isub__ = mutation.in_place(np.subtract, tnp.subtract)
-    __imul__ = mutation.in_place(np.multiply, tnp.multiply)
-    __itruediv__ = mutation.in_place(np.true_divide, tnp.true_divide)
-    __ipow__ = mutation.in_place(np.power, tnp.power)
-    __imatmul__ = mutation.in_place(np.matmul, tnp.matmul)
-    __ifloordiv__ = mutation.in_place(np.floor_divide, tnp.floor_divide)
-    __imod__ = mutation.in_place(np.remainder, tnp.remainder)
+    # Augmented assignments write in place, as NumPy's do (`tapegrad.numpy.mutation.writes.in_place`).
+    __iadd__ = writes.in_place(np.add, tnp.add)
+    __isub__ = writes.in_place(np.subtract, tnp.subtract)
+    __imul__ = writes.in_place(np.multiply, tnp.multiply)
+    __itruediv__ = writes.in_place(np.true_divide, tnp.true_divide)
+    __ipow__ = writes.in_place(np.power, tnp.power)
+    __imatmul__ = writes.in_place(np.matmul, tnp.matmul)
+    __ifloordiv__ = writes.in_place(np.floor_divide, tnp.floor_divide)
+    __imod__ = writes.in_place(np.remainder, tnp.remainder)
 
     # NumPy's methods with the functions' signatures: each forwards to tapegrad.numpy.
     def prod(self: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepdims: bool = False) -> Any:
@@ -202,7 +202,7 @@ class TracerMethods:
         return tnp.swapaxes(self, axis1, axis2)
 
     def diagonal(self: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
-        return mutation.diagonal(self, offset, axis1, axis2)  # read-only, as NumPy's
+        return tnp.diagonal(self, offset, axis1, axis2)  # read-only, as NumPy's
 
     def trace(self: Any, offset: int = 0, axis1: int = 0, axis2: int = 1, dtype: Any = None) -> Any:
         return tnp.trace(self, offset, axis1, axis2, dtype)
@@ -216,8 +216,8 @@ class TracerMethods:
     def copy(self: Any, order: str = "C") -> Any:
         return duplicate(self, order)  # a new tracer: writes to one never reach the other
 
-    sort = mutation.sort
-    fill = mutation.fill
+    sort = writes.sort
+    fill = writes.fill
 
     def argsort(self: Any, axis: int = -1, kind: Any = None, order: Any = None) -> Any:
         return tnp.argsort(self, axis, kind)
