@@ -7,6 +7,7 @@ lives in the registry, as a VJP rule that `tapegrad.backward` calls during the r
 
 from __future__ import annotations
 
+import ast
 import inspect
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
@@ -487,8 +488,6 @@ def _formula(rule: Callable[..., Any]) -> str:
         doc = (inspect.getdoc(rule) or "").split("\n\n")[0]
         return f"{name} ({' '.join(doc.split())})" if doc else f"{name}()"
     try:
-        import ast  # only when help() asks
-
         source = inspect.getsource(rule)
         tree = ast.parse(inspect.cleandoc(source) if source[:1].isspace() else source)
     except (OSError, SyntaxError, TypeError):

@@ -17,35 +17,20 @@ from tapegrad.backward import IndexedCotangent
 from tapegrad.numpy._batch import Dims, aligned, batch_size, front, front_all, param, rank
 from tapegrad.numpy._broadcast import unbroadcast
 from tapegrad.numpy.mutation.views import defview
-from tapegrad.numpy.primitives import TRACED, _getitem, gather, index_update, scatter, transpose, untake
-from tapegrad.registry import defbatch, defjvp, defvjp, holds_tracer
-from tapegrad.tracer import Tracer, dtype_of, shape_of, strip_unbatched, value_of
-
-
-def getitem(x: Any, index: Any) -> Any:
-    """``x[index]``, recorded on the tape when `x` is traced; indices are never differentiated."""
-    index = strip_unbatched(index)
-    parts = index if type(index) is tuple else (index,)
-    if holds_tracer(parts):  # indices that differ per example, under vmap
-        arrays, layout = _split_index(parts)
-        return gather(x, *arrays, layout=layout)
-    return _getitem(x, index)
-
-
-def _split_index(parts: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
-    """The traced arrays of an index, and the index with `TRACED` in their places."""
-    arrays = tuple(p for p in parts if isinstance(p, Tracer))
-    return arrays, tuple(TRACED if isinstance(p, Tracer) else p for p in parts)
-
-
-def untake_any(values: Any, index: Any, shape: tuple[int, ...]) -> Any:
-    """`untake`, for an index that may hold traced arrays (then `scatter`)."""
-    index = strip_unbatched(index)
-    parts = index if type(index) is tuple else (index,)
-    if holds_tracer(parts):
-        arrays, layout = _split_index(parts)
-        return scatter(values, *arrays, layout=layout, shape=shape)
-    return untake(values, index, shape)
+from tapegrad.numpy.mutation.writes import setitem
+from tapegrad.numpy.primitives import (
+    TRACED,
+    _getitem,
+    gather,
+    getitem,
+    index_update,
+    scatter,
+    transpose,
+    untake,
+    untake_any,
+)
+from tapegrad.registry import defbatch, defjvp, defvjp
+from tapegrad.tracer import Tracer, dtype_of
 
 
 def _getitem_vjp(g: Any, ans: Any, x: Any, index: Any) -> Any:
@@ -62,44 +47,6 @@ defvjp(untake, lambda g, ans, values, index, shape: _getitem(g, index))
 defjvp(_getitem, lambda t, ans, x, index: _getitem(t, index))
 defjvp(untake, lambda t, ans, values, index, shape: untake(t, index, shape))
 defview(_getitem)  # basic indexing makes a view of x
-
-
-def setitem(x: Any, index: Any, values: Any) -> Any:
-    """What ``x[index] = values`` records: a new value, `x` with `values` written at `index`.
-
-    An advanced index may name an element more than once: NumPy then keeps one of the values
-    written there (the last, in practice), and so does this, exactly. The winners are found by
-    letting NumPy itself write positions through the same index; only they are written, so the
-    values that were overwritten get no gradient, as their effect on the result is none.
-
-    Examples:
-        >>> import numpy as np, tapegrad
-        >>> tapegrad.grad(lambda v: np.sum(setitem(np.zeros(2), [0, 0], v) * [3.0, 1.0]))(
-        ...     np.array([1.0, 2.0]))
-        array([0., 3.])
-    """
-    index = value_of(index)  # where to write: an index computed per example loops (NumPy's writes)
-    if not repeats(shape_of(x), index):
-        return index_update(x, values, index)
-    shape = shape_of(x)
-    positions = np.arange(int(np.prod(shape))).reshape(shape)[index]
-    order = np.arange(positions.size).reshape(positions.shape)
-    winner = np.full(shape, -1)
-    winner[index] = order  # NumPy's own choice of which write to an element stays
-    kept = winner[index] == order
-    values = values if isinstance(values, Tracer) else np.asarray(values)
-    kept_values = np.broadcast_to(values, positions.shape)[kept]
-    return index_update(x, kept_values, np.unravel_index(positions[kept], shape))
-
-
-def repeats(shape: tuple[int, ...], index: Any) -> bool:
-    """Whether the (plain) `index` names an element of an array of `shape` more than once."""
-    parts = index if type(index) is tuple else (index,)
-    if not any(isinstance(p, (list, np.ndarray)) and np.asarray(p).dtype != bool for p in parts):
-        return False  # basic indexing and masks never name an element twice
-    counts = np.zeros(shape, np.int64)
-    np.add.at(counts, index, 1)
-    return bool(counts.max(initial=0) > 1)
 
 
 def _update_vjp_values(g: Any, ans: Any, x: Any, values: Any, index: Any) -> Any:

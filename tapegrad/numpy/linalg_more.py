@@ -26,19 +26,26 @@ from tapegrad.numpy.linalg_base import (
     _T,
     _cj,
     _diag_embed,
-    _norm2,
     _off_diagonal_inverse_gaps,
-    _svdvals,
-    inv,
     norm,
-    pinv,
-    solve,
 )
 from tapegrad.numpy.manipulation import diagonal_copy as _diagonal
 from tapegrad.numpy.manipulation import expand_dims, ravel, reshape, swapaxes, transpose
 from tapegrad.numpy.manipulation import trace as _trace
 from tapegrad.numpy.mutation.views import Step, note_read_only
-from tapegrad.numpy.primitives import _eig, astype, conjugate, count_nonzero, lstsq_rank, real
+from tapegrad.numpy.primitives import (
+    _eig,
+    _norm2,
+    _svdvals,
+    astype,
+    conjugate,
+    count_nonzero,
+    inv,
+    lstsq_rank,
+    pinv,
+    real,
+    solve,
+)
 from tapegrad.numpy.primitives import matmul as _matmul
 from tapegrad.numpy.products import cross as _cross
 from tapegrad.numpy.products import outer as _outer

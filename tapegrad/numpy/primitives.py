@@ -22,7 +22,8 @@ import numpy as np
 from tapegrad import arrays
 from tapegrad.arrays import add_at, is_foreign
 from tapegrad.numpy._wrap import by_numpy, wrap
-from tapegrad.registry import Primitive
+from tapegrad.registry import Primitive, holds_tracer
+from tapegrad.tracer import Tracer, strip_unbatched
 
 # -- elementwise (ufuncs) --------------------------------------------------------------
 add = wrap(np.add)
@@ -246,6 +247,42 @@ def _set(x: Any, values: Any, index: Any) -> Any:
 
 index_update = Primitive("index_update", _set)
 """``index_update(x, values, index)``: a copy of `x` with ``[index] = values`` (functional)."""
+
+
+def getitem(x: Any, index: Any) -> Any:
+    """``x[index]``, recorded on the tape when `x` is traced; indices are never differentiated."""
+    index = strip_unbatched(index)
+    parts = index if type(index) is tuple else (index,)
+    if holds_tracer(parts):  # indices that differ per example, under vmap
+        arrays, layout = _split_index(parts)
+        return gather(x, *arrays, layout=layout)
+    return _getitem(x, index)
+
+
+def _split_index(parts: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """The traced arrays of an index, and the index with `TRACED` in their places."""
+    arrays = tuple(p for p in parts if isinstance(p, Tracer))
+    return arrays, tuple(TRACED if isinstance(p, Tracer) else p for p in parts)
+
+
+def untake_any(values: Any, index: Any, shape: tuple[int, ...]) -> Any:
+    """`untake`, for an index that may hold traced arrays (then `scatter`)."""
+    index = strip_unbatched(index)
+    parts = index if type(index) is tuple else (index,)
+    if holds_tracer(parts):
+        arrays, layout = _split_index(parts)
+        return scatter(values, *arrays, layout=layout, shape=shape)
+    return untake(values, index, shape)
+
+
+def repeats(shape: tuple[int, ...], index: Any) -> bool:
+    """Whether the (plain) `index` names an element of an array of `shape` more than once."""
+    parts = index if type(index) is tuple else (index,)
+    if not any(isinstance(p, (list, np.ndarray)) and np.asarray(p).dtype != bool for p in parts):
+        return False  # basic indexing and masks never name an element twice
+    counts = np.zeros(shape, np.int64)
+    np.add.at(counts, index, 1)
+    return bool(counts.max(initial=0) > 1)
 
 
 # -- products --------------------------------------------------------------------------

@@ -21,7 +21,6 @@ from tapegrad.numpy._broadcast import match_real
 from tapegrad.numpy._wrap import composite
 from tapegrad.numpy.linalg_base import qr, svd
 from tapegrad.numpy.manipulation import (
-    _along,
     _normalize,
     asarray,
     astype,
@@ -39,6 +38,7 @@ from tapegrad.numpy.manipulation import (
     take,
 )
 from tapegrad.numpy.primitives import (
+    _along,
     _convolve,
     _getitem,
     clip,

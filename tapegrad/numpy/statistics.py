@@ -20,7 +20,6 @@ from tapegrad.errors import at_user_line
 from tapegrad.numpy import reductions
 from tapegrad.numpy._batch import leading
 from tapegrad.numpy._wrap import composite
-from tapegrad.numpy.indexing import getitem, untake_any
 from tapegrad.numpy.manipulation import (
     astype,
     broadcast_to,
@@ -31,7 +30,19 @@ from tapegrad.numpy.manipulation import (
     to_array,
     transpose,
 )
-from tapegrad.numpy.primitives import _getitem, clip, conjugate, imag, real, sort_sharing_ties, sqrt, untake, where
+from tapegrad.numpy.primitives import (
+    _getitem,
+    clip,
+    conjugate,
+    getitem,
+    imag,
+    real,
+    sort_sharing_ties,
+    sqrt,
+    untake,
+    untake_any,
+    where,
+)
 from tapegrad.numpy.reductions import _along_last, cumsum, sum
 from tapegrad.registry import defbatch, defjvp, defvjp
 from tapegrad.tracer import (

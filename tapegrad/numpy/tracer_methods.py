@@ -8,6 +8,7 @@ in the layer that owns the primitives, and copied onto `Tracer` when this module
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -152,7 +153,7 @@ class TracerMethods:
         new values (see `tapegrad.numpy.mutation.writes`). Gradients flow to the old value of `t`
         except at `index`, and to `values`, except those a repeated index overwrote.
         """
-        writes.setitem(self, index, values)
+        writes.assign_item(self, index, values)
 
     # Augmented assignments write in place, as NumPy's do (`tapegrad.numpy.mutation.writes.in_place`).
     __iadd__ = writes.in_place(np.add, tnp.add)
@@ -216,7 +217,10 @@ class TracerMethods:
     def copy(self: Any, order: str = "C") -> Any:
         return duplicate(self, order)  # a new tracer: writes to one never reach the other
 
-    sort = writes.sort
+    def sort(self: Any, axis: int = -1, kind: Any = None, order: Any = None) -> None:
+        """``t.sort()``: in place, as ndarray.sort."""
+        writes.assign(self, tnp.sort(self, axis))
+
     fill = writes.fill
 
     def argsort(self: Any, axis: int = -1, kind: Any = None, order: Any = None) -> Any:
@@ -267,6 +271,27 @@ class TracerMethods:
 
     def __invert__(self: Any) -> Any:
         return tnp.invert(self)
+
+    # -- the array API standard ------------------------------------------------------------
+    def __array_namespace__(self: Any, /, *, api_version: str | None = None) -> Any:
+        """The array API namespace of a traced value: `tapegrad.array_api` (a layer above this
+        one, which `import tapegrad` loads: found by name, as `_dispatch` finds SciPy's rules)."""
+        if api_version is not None and api_version not in ("2021.12", "2022.12", "2023.12"):
+            raise ValueError(f"tapegrad.array_api implements the array API standard 2023.12, not {api_version!r}")
+        return importlib.import_module("tapegrad.array_api")
+
+    @property
+    def device(self: Any) -> str:
+        return "cpu"
+
+    def to_device(self: Any, device: Any, /, *, stream: Any = None) -> Any:
+        if device != "cpu":
+            raise ValueError(f"tapegrad's traced values live on the CPU; cannot move one to {device!r}")
+        return self
+
+    @property
+    def mT(self: Any) -> Any:  # noqa: N802  (the standard's name)
+        return tnp.swapaxes(self, -1, -2)
 
 
 _NOT_COPIED = {"__module__", "__qualname__", "__doc__", "__dict__", "__weakref__"}

@@ -25,10 +25,10 @@ from typing import Any
 import numpy as np
 
 from tapegrad.errors import MutationError, at_user_line
-from tapegrad.numpy import indexing, manipulation, primitives
+from tapegrad.numpy import primitives
 from tapegrad.numpy._wrap import by_numpy
 from tapegrad.numpy.mutation.views import Step, View, live_views
-from tapegrad.numpy.primitives import astype, broadcast_to, imag, index_update, real
+from tapegrad.numpy.primitives import astype, broadcast_to, getitem, imag, index_update, real, repeats, untake
 from tapegrad.tape import Trace
 from tapegrad.tracer import Tracer, dtype_of, shape_of, storage_of, value_of
 
@@ -129,10 +129,39 @@ def _check_in_place(ufunc: np.ufunc, target: Tracer, inputs: tuple[Any, ...]) ->
         ufunc(*ones[1:], out=ones[0])
 
 
+# -- what a write records ------------------------------------------------------------------
+def setitem(x: Any, index: Any, values: Any) -> Any:
+    """What ``x[index] = values`` records: a new value, `x` with `values` written at `index`.
+
+    An advanced index may name an element more than once: NumPy then keeps one of the values
+    written there (the last, in practice), and so does this, exactly. The winners are found by
+    letting NumPy itself write positions through the same index; only they are written, so the
+    values that were overwritten get no gradient, as their effect on the result is none.
+
+    Examples:
+        >>> import numpy as np, tapegrad
+        >>> tapegrad.grad(lambda v: np.sum(setitem(np.zeros(2), [0, 0], v) * [3.0, 1.0]))(
+        ...     np.array([1.0, 2.0]))
+        array([0., 3.])
+    """
+    index = value_of(index)  # where to write: an index computed per example loops (NumPy's writes)
+    if not repeats(shape_of(x), index):
+        return index_update(x, values, index)
+    shape = shape_of(x)
+    positions = np.arange(int(np.prod(shape))).reshape(shape)[index]
+    order = np.arange(positions.size).reshape(positions.shape)
+    winner = np.full(shape, -1)
+    winner[index] = order  # NumPy's own choice of which write to an element stays
+    kept = winner[index] == order
+    values = values if isinstance(values, Tracer) else np.asarray(values)
+    kept_values = np.broadcast_to(values, positions.shape)[kept]
+    return index_update(x, kept_values, np.unravel_index(positions[kept], shape))
+
+
 # -- the in-place forms -----------------------------------------------------------------------
-def setitem(target: Tracer, index: Any, values: Any) -> None:
+def assign_item(target: Tracer, index: Any, values: Any) -> None:
     """``target[index] = values``."""
-    assign(target, indexing.setitem(target, index, values))
+    assign(target, setitem(target, index, values))
 
 
 def in_place(ufunc: np.ufunc, prim: Callable[..., Any]) -> Callable[[Tracer, Any], Tracer]:
@@ -176,11 +205,11 @@ def ufunc_at(ufunc: np.ufunc, target: Any, index: Any, *values: Any) -> None:
             "index, a.shape)."
         )
     index = value_of(index)
-    picked = indexing.getitem(target, index)
-    repeated = indexing.repeats(target.shape, index)
+    picked = getitem(target, index)
+    repeated = repeats(target.shape, index)
     if ufunc in (np.add, np.subtract) and len(values) == 1:
         step = broadcast_to(values[0], shape_of(picked))
-        added = indexing.untake(step, index, target.shape)
+        added = untake(step, index, target.shape)
         assign(target, target + added if ufunc is np.add else target - added)
         return
     prim = by_numpy.get(ufunc)
@@ -191,17 +220,12 @@ def ufunc_at(ufunc: np.ufunc, target: Any, index: Any, *values: Any) -> None:
             f"Combine the repeated entries first (e.g. with np.{ufunc.__name__}.reduceat), or "
             "write the loop out."
         )
-    setitem(target, index, prim(picked, *values))
-
-
-def sort(self: Tracer, axis: int = -1, kind: Any = None, order: Any = None) -> None:
-    """``t.sort()``: in place, as ndarray.sort."""
-    assign(self, manipulation.sort(self, axis))
+    assign_item(target, index, prim(picked, *values))
 
 
 def fill(self: Tracer, value: Any) -> None:
     """``t.fill(v)``: every element becomes `v`."""
-    setitem(self, Ellipsis, value)
+    assign_item(self, Ellipsis, value)
 
 
 def copyto(dst: Any, src: Any, casting: Any = "same_kind", where: Any = True) -> None:
@@ -215,7 +239,7 @@ def copyto(dst: Any, src: Any, casting: Any = "same_kind", where: Any = True) ->
     if not np.can_cast(dtype_of(src), dst.dtype, casting):
         np.copyto(np.zeros(shape_of(dst), dtype_of(dst)), np.zeros(shape_of(src), dtype_of(src)), casting=casting)
     new = src if where is True else primitives.where(where, src, dst)
-    setitem(dst, Ellipsis, new)
+    assign_item(dst, Ellipsis, new)
 
 
 by_numpy[np.copyto] = copyto
