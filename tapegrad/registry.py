@@ -7,6 +7,7 @@ lives in the registry, as a VJP rule that `tapegrad.backward` calls during the r
 
 from __future__ import annotations
 
+import ast
 import inspect
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
@@ -44,7 +45,7 @@ class Rules:
         batch: how `tapegrad.vmap` applies the primitive to a whole batch; ``None``: a loop.
         view: for primitives whose result NumPy may make a view of their first argument
             (reshape, transpose, ``x[1:]``): ``note(primitive, args, kwargs, result)``, which
-            notes the view so that writes through it reach its base (`tapegrad.numpy.mutation`).
+            notes the view so that writes through it reach its base (`tapegrad.numpy.mutation.views`).
         value_shaped: the output's shape depends on the input's values (``nonzero``).
     """
 
@@ -542,8 +543,6 @@ def _formula(rule: Callable[..., Any]) -> str:
         doc = (inspect.getdoc(rule) or "").split("\n\n")[0]
         return f"{name} ({' '.join(doc.split())})" if doc else f"{name}()"
     try:
-        import ast  # only when help() asks
-
         source = inspect.getsource(rule)
         tree = ast.parse(inspect.cleandoc(source) if source[:1].isspace() else source)
     except (OSError, SyntaxError, TypeError):

@@ -19,7 +19,6 @@ from numpy import ndarray
 
 from tapegrad.arrays import check_known_shape, is_foreign
 from tapegrad.errors import BatchedValueError, EscapedTracerError, at_user_line
-from tapegrad.guard import protect, release
 from tapegrad.tracer import Tracer
 
 if TYPE_CHECKING:
@@ -30,6 +29,31 @@ _new_object = object.__new__
 # What a tracer may wrap: anything with .shape, .dtype, .ndim and .size (also the Dask and
 # CuPy arrays of tapegrad.arrays, which `as_value` lets through).
 VALUE_TYPES = (np.ndarray, np.generic, Tracer)
+
+
+# -- the guard of held arrays: installed from above ------------------------------------------
+# A trace makes the plain arrays its tape holds read-only while it runs, and gives them their
+# flag back when it closes. How is the mutation layer's business
+# (`tapegrad.numpy.mutation.guard`, above this module), which installs both with `set_guard`;
+# until then nothing is locked.
+def _protect_nothing(array: np.ndarray[Any, Any], seen: set[int], held: list[np.ndarray[Any, Any]]) -> None:
+    seen.add(id(array))
+
+
+def _release_nothing(held: list[np.ndarray[Any, Any]]) -> None:
+    held.clear()
+
+
+protect: Callable[[np.ndarray[Any, Any], set[int], list[np.ndarray[Any, Any]]], None] = _protect_nothing
+release: Callable[[list[np.ndarray[Any, Any]]], None] = _release_nothing
+
+
+def set_guard(lock: Callable[[np.ndarray[Any, Any], set[int], list[np.ndarray[Any, Any]]], None],
+              unlock: Callable[[list[np.ndarray[Any, Any]]], None]) -> None:
+    """Install how a trace locks an array its tape holds (`lock(array, seen, held)`) and
+    unlocks the ones it held when it closes (`unlock(held)`)."""
+    global protect, release
+    protect, release = lock, unlock
 
 
 def as_value(out: Any) -> Any:
@@ -139,7 +163,7 @@ class Trace(BaseTrace):
         origin: ``(f, args, kwargs, argnums)`` of the transform call, so that an error found
             in the reverse pass can re-run `f` once to locate the user's line.
         seen: the ids of the plain arrays this trace has recorded (constants, inputs).
-        held: those it made read-only (`tapegrad.guard`), released when the trace closes.
+        held: those it made read-only (`tapegrad.numpy.mutation.guard`), released when the trace closes.
         keeps_tape: the tape outlives the trace (``vjp``): on closing, the records get private
             copies of the held arrays, which the user may write into once they are released.
     """
