@@ -240,7 +240,7 @@ def function_out(name: str, result: Any, out: Any) -> Any:
                 f"has shape {shape_of(result)}{at_user_line()}; NumPy refuses this too. Give out= "
                 "an array of the result's shape, or use the returned value."
             )
-        setitem(out, Ellipsis, result)
+        assign_item(out, Ellipsis, result)
         return out
     if carries_derivative(result) or isinstance(result, Tracer):
         raise TypeError(
