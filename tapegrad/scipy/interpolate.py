@@ -32,18 +32,27 @@ import scipy.interpolate as _si  # type: ignore[import-untyped, unused-ignore]
 
 import tapegrad.numpy as tnp
 from tapegrad.errors import NotDifferentiableError, at_user_line
-from tapegrad.tracer import dtype_of, ndim_of, shape_of, value_of
+from tapegrad.registry import holds_tracer
+from tapegrad.tracer import Tracer, carries_derivative, dtype_of, ndim_of, shape_of, value_of
 
 
 def _constant_knots(x: Any, name: str) -> Any:
     """The knots as a plain array: they fix the interpolant's structure, so they are constants."""
-    try:
-        return np.asarray(value_of(x), dtype=np.float64)
-    except Exception as error:  # a batched tracer under vmap, or a tracer of a derivative
+    if carries_derivative(x) or holds_tracer([x]) and any(t.batched for t in _tracers(x)):
         raise NotDifferentiableError(
-            f"tapegrad.scipy.interpolate.{name}: the knots x are constants{at_user_line()}; pass "
-            "plain values (tapegrad.stop_gradient(x)) and differentiate in the data and the query points."
-        ) from error
+            f"tapegrad.scipy.interpolate.{name}: the knots are constants, and a traced value (or one batched "
+            f"by vmap) was passed{at_user_line()}. Pass plain values (tapegrad.stop_gradient(x)) and "
+            "differentiate in the data and the query points."
+        )
+    return np.asarray(value_of(x), dtype=np.float64)
+
+
+def _tracers(x: Any) -> list[Any]:
+    if isinstance(x, Tracer):
+        return [x]
+    if type(x) is list or type(x) is tuple:
+        return [t for item in x for t in _tracers(item)]
+    return []
 
 
 def _contract(basis: Any, y: Any) -> Any:
@@ -162,10 +171,9 @@ class CubicSpline:
 
 
 def _check_periodic(y: Any) -> None:
-    try:
-        values = value_of(y)
-    except Exception:  # a batch under vmap: SciPy's check is made per example outside vmap
+    if any(t.batched for t in _tracers(y)):  # a batch under vmap: checked per example outside vmap
         return
+    values = value_of(y)
     if not np.allclose(values[0], values[-1], rtol=2.2e-16, atol=0):
         raise ValueError("The first and last `y` point along axis 0 must be identical (within machine "
                          "precision) when bc_type='periodic'.")

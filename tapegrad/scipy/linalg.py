@@ -748,12 +748,12 @@ def lu(a: Any, permute_l: bool = False, overwrite_a: bool = False, check_finite:
 _QR_MODES = {"full": "complete", "economic": "reduced", "r": "r"}
 
 
-@_scipy_first(_sl.qr)
 def qr(a: Any, overwrite_a: bool = False, lwork: Any = None, mode: str = "full", pivoting: bool = False,
        check_finite: bool = True) -> Any:
     """``scipy.linalg.qr`` in modes 'full', 'economic' and 'r' (a 1-tuple ``(r,)``, as SciPy
-    returns it), through `tapegrad.numpy.linalg.qr` (the same LAPACK routine; differentiable for
-    matrices with at least as many rows as columns, and for 'full' square ones).
+    returns it), through `tapegrad.numpy.linalg.qr` (the same LAPACK routine, NumPy's build of it:
+    values equal SciPy's to rounding), differentiable for matrices with at least as many rows
+    as columns, and for 'full' square ones.
 
     Examples:
         >>> import numpy as np, tapegrad
@@ -782,7 +782,6 @@ _rq_reference = Primitive("scipy.linalg.rq_signs", lambda a: _sl.rq(a, mode="eco
 chooses, so that the differentiable construction below gives SciPy's factors."""
 
 
-@_scipy_first(_sl.rq)
 def rq(a: Any, overwrite_a: bool = False, lwork: Any = None, mode: str = "full", check_finite: bool = True) -> Any:
     """``scipy.linalg.rq``: ``a = r @ q`` with `r` upper triangular and `q` orthonormal rows,
     in modes 'full', 'economic' and 'r', for matrices with at most as many rows as columns.
@@ -818,7 +817,6 @@ def rq(a: Any, overwrite_a: bool = False, lwork: Any = None, mode: str = "full",
     return r, q * expand_dims(signs, -1)
 
 
-@_scipy_first(_sl.polar)
 def polar(a: Any, side: str = "right") -> Any:
     """``scipy.linalg.polar``: ``a = u p`` (`side` 'right') or ``p u`` ('left'), `u` with
     orthonormal columns or rows and `p` symmetric positive semidefinite, from the singular value
