@@ -98,7 +98,8 @@ INTERPOLATE_CASES: list[Case] = [
          label="extrapolate"),
     *[Case(interpolate.RegularGridInterpolator, (sampler((4, 3, 2)), fixed([[0.3, 0.45], [1.7, 1.1], [2.4, 0.3]])),
            call=lambda v, p, m=m: interpolate.RegularGridInterpolator(
-               (np.array([0.0, 1.0, 2.0, 3.0]), np.array([0.0, 0.8, 1.6])), v, method=m)(p), label=m)
+               (np.array([0.0, 1.0, 2.0, 3.0]), np.array([0.0, 0.8, 1.6])), v, method=m, bounds_error=False)(p),
+           label=m)
       for m in ("linear", "nearest")],
 ]
 
