@@ -440,6 +440,7 @@ def lfilter(b: Any, a: Any, x: Any, axis: int = -1, zi: Any = None) -> Any:
         >>> float(tapegrad.grad(lambda p: lfilter([1.0], tnp.stack([1.0, -p]), np.array([1.0, 0.0, 0.0]))[2])(0.5))
         1.0
     """
+    b, a = (tnp.array(v) if type(v) is list or type(v) is tuple else v for v in (b, a))  # lists may hold tracers
     b = tnp.reshape(b, (-1,)) if ndim_of(b) == 0 else b
     a = tnp.reshape(a, (-1,)) if ndim_of(a) == 0 else a
     if ndim_of(b) != 1 or ndim_of(a) != 1:
