@@ -82,7 +82,8 @@ INTERPOLATE_CASES: list[Case] = [
     Case(interpolate.CubicSpline, (sampler((5,)), QUERIES),
          call=lambda y, q: interpolate.CubicSpline(KNOTS, _periodic(y), bc_type="periodic")(q), label="periodic"),
     Case(interpolate.CubicSpline, (sampler((2, 6)), INSIDE),
-         call=lambda y, q: interpolate.CubicSpline(KNOTS, y, axis=1, bc_type=((1, np.array([0.5, -0.2])), (2, np.zeros(2))))(q, 1),
+         call=lambda y, q: interpolate.CubicSpline(KNOTS, y, axis=1,
+                                                  bc_type=((1, np.array([0.5, -0.2])), (2, np.zeros(2))))(q, 1),
          label="axis1-nu1-values"),
     *[Case(interpolate.make_interp_spline, (sampler((6,)), QUERIES),
            call=lambda y, q, k=k: interpolate.make_interp_spline(KNOTS, y, k=k)(q), label=f"k={k}")

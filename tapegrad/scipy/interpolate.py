@@ -183,8 +183,8 @@ def _spline_pieces(spline: Any) -> tuple[Any, Any]:
     """A B-spline with coefficients ``(n_coef, columns)`` as breakpoints and piecewise-polynomial
     coefficients ``(k + 1, intervals, columns)``, the empty intervals of repeated knots dropped."""
     t, k = spline.t, spline.k
-    columns = spline.c.reshape(len(spline.c), -1).shape[1]
-    pieces = [_si.PPoly.from_spline(_si.BSpline(t, spline.c.reshape(len(spline.c), -1)[:, j], k)) for j in range(columns)]
+    flat = spline.c.reshape(len(spline.c), -1)
+    pieces = [_si.PPoly.from_spline(_si.BSpline(t, flat[:, j], k)) for j in range(flat.shape[1])]
     breaks = pieces[0].x
     keep = np.flatnonzero(np.diff(breaks) > 0)
     coefficients = np.stack([p.c[:, keep] for p in pieces], axis=-1)

@@ -282,7 +282,7 @@ def map_coordinates(input: Any, coordinates: Any, output: Any = None, order: int
         for d, n in enumerate(shape):
             inside = inside & (rows[d] >= 0) & (rows[d] <= n - 1)
     neighbours = []  # per axis: [(index, weight)] of the one or two grid points used
-    for d, n in enumerate(shape):
+    for d in range(len(shape)):
         if order == 0:
             nearest = tnp.floor(rows[d] + 0.5).astype(np.int64)
             neighbours.append([(nearest, None)])
