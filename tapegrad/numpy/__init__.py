@@ -72,9 +72,11 @@ __all__ = [
     *signal.__all__, *callbacks.__all__,
 ]
 
-# Last, once every primitive exists: Tracer's operators and methods, the forward-mode and
-# batching rules, and the packing of lists of tracers that `Primitive` uses.
-from tapegrad.numpy import batching_rules, jvp_rules, tracer_methods  # noqa: E402, F401, I001
+# Last, once every primitive has its rules: Tracer's operators and methods, the locking of the
+# arrays a tape holds (installed into the tape), and the packing of lists of tracers that
+# `Primitive` uses.
+from tapegrad.numpy import tracer_methods  # noqa: E402, F401, I001
+from tapegrad.numpy.mutation import guard  # noqa: E402, F401
 from tapegrad.registry import set_array_of_sequence  # noqa: E402
 
 set_array_of_sequence(array)  # noqa: F405
