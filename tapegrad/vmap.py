@@ -15,8 +15,8 @@ from typing import Any, cast
 import numpy as np
 
 from tapegrad import arguments, batching
-from tapegrad.arrays import as_array
 from tapegrad import numpy as tnp
+from tapegrad.arrays import as_array
 from tapegrad.batching import BatchTrace, BatchTracer
 from tapegrad.errors import BatchedValueError, EscapedTracerError, at_user_line
 from tapegrad.pytree import TreeDef, tree_flatten, tree_unflatten
@@ -178,7 +178,7 @@ def _batched_inputs(leaves: list[Any], axes: list[int | None], in_tree: TreeDef,
         if axis is None:
             values.append(leaf)
             continue
-        value = leaf if isinstance(leaf, Tracer) else as_array(leaf, lambda k=k: _describe_input(f, in_tree, k))
+        value = leaf if isinstance(leaf, Tracer) else as_array(leaf, functools.partial(_describe_input, f, in_tree, k))
         ndim = len(value.shape)
         if not -ndim <= axis < ndim:
             raise ValueError(

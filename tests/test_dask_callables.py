@@ -67,6 +67,7 @@ DASK_CANNOT: dict[str, str] = {
     "tnp.linalg.cholesky": _CHOLESKY, "np.linalg.cholesky": _CHOLESKY,
     "tsp.stats.multivariate_normal.logpdf": _CHOLESKY, "tsp.stats.multivariate_normal.pdf": _CHOLESKY,
     **{f"{p}linalg.{n}": _TALL_SKINNY for p in ("tnp.", "np.") for n in ("qr", "svd")},
+    "tsp.linalg.qr": _TALL_SKINNY, "tsp.linalg.rq": _TALL_SKINNY, "tsp.linalg.polar": _TALL_SKINNY,
     "tnp.reshape": _RESHAPE, "np.reshape": _RESHAPE, "tnp.resize": _RESHAPE, "np.resize": _RESHAPE,
 }
 """Callable name (every mode) -> Dask's reason it cannot run lazily with the sweep's chunks."""
@@ -87,7 +88,7 @@ _MATERIALISES = ("computed into memory while the result is built: a rule or func
                  "value-dependent results)")
 _FANCY_RULE = ("a tapegrad rule gathers or scatters with a 2-D or nd integer index, which Dask cannot index "
                "('>=' between list and int; 'Don't yet support nd fancy indexing'): to rewrite with slices or da.take")
-_KEYWORDS = ("a tapegrad rule passes Dask a keyword only NumPy has: mean(where=) in nanmean/nanvar/nanstd, "
+_KEYWORDS = ("a tapegrad rule passes Dask a keyword only NumPy has: "
              "svd(compute_uv=) in svdvals/cond, lstsq(rcond=), nan_to_num(posinf=, neginf=)")
 _LIMIT_UNWRAPPED = ("Dask's own chunk limit (square chunks, one-way chunking, whole-chunk reshape), raised on a "
                     "path where tapegrad does not yet turn it into DaskLimitError at the user's line")
@@ -152,10 +153,9 @@ _open(_FANCY_RULE,
       'tnp.linalg.trace', 'tnp.poly/vmap', 'tnp.resize/grad', 'tnp.take_along_axis', 'tnp.trace',
       'tsp.linalg.hankel', 'tsp.linalg.solve_banded', 'tsp.linalg.toeplitz', 'tsp.stats.dirichlet.cov/grad',)
 _open(_KEYWORDS,
-      'np.linalg.cond', 'np.linalg.lstsq', 'np.linalg.svdvals', 'np.nan_to_num', 'np.nanmean/grad',
-      'np.nanmean/jvp', 'np.nanstd/grad', 'np.nanstd/jvp', 'np.nanvar/grad', 'np.nanvar/jvp',
-      'tnp.linalg.cond', 'tnp.linalg.lstsq', 'tnp.linalg.svdvals', 'tnp.nan_to_num', 'tnp.nanmean/grad',
-      'tnp.nanmean/jvp', 'tnp.nanstd/grad', 'tnp.nanstd/jvp', 'tnp.nanvar/grad', 'tnp.nanvar/jvp',)
+      'np.linalg.cond', 'np.linalg.lstsq', 'np.linalg.svdvals', 'np.nan_to_num',
+      'tnp.linalg.cond', 'tnp.linalg.lstsq', 'tnp.linalg.svdvals', 'tnp.nan_to_num',
+     )
 _open(_LIMIT_UNWRAPPED,
       'np.linalg.cholesky/grad', 'np.linalg.inv/grad', 'np.linalg.matrix_power/grad', 'np.linalg.qr/grad',
       'np.linalg.solve/grad', 'np.linalg.svd/grad', 'np.polyfit/grad', 'np.polyfit/jvp', 'np.reshape/grad',
@@ -167,6 +167,16 @@ _open(_READS_VALUES,
       'np.tril_indices_from', 'np.triu_indices_from', 'tnp.tril_indices_from', 'tnp.triu_indices_from',
       'tsp.linalg.circulant',)
 
+
+_INTERPOLATE = ("tapegrad.scipy.interpolate locates points with searchsorted on the Dask knots or points, which "
+                "mixes NumPy arrays into Dask's (AttributeError '_meta') or refuses under vmap")
+_open(_MATERIALISES, "tsp.linalg.lu", "tsp.linalg.logm", "tsp.signal.convolve2d", "tsp.signal.correlate2d",
+      "tsp.signal.fftconvolve", "tsp.signal.oaconvolve", "tsp.signal.lfilter", "tsp.signal.sosfilt",
+      "tsp.signal.autograd_convolve", "tsp.ndimage.map_coordinates/grad", "tsp.ndimage.map_coordinates/jvp")
+_open(_LIMIT_UNWRAPPED, "tsp.linalg.qr/grad", "tsp.linalg.rq/grad", "tsp.linalg.polar/grad")
+_open(_FANCY_RULE, "tsp.ndimage.map_coordinates/vmap")
+_open(_INTERPOLATE, "tsp.interpolate.CubicSpline", "tsp.interpolate.interp1d",
+      "tsp.interpolate.RegularGridInterpolator", "tsp.interpolate.make_interp_spline")
 
 def _dask(x: Any) -> Any:
     """A floating array as a Dask array in two chunks (halves); integers stay NumPy."""
