@@ -35,6 +35,7 @@ import tapegrad.numpy as tnp
 from tapegrad.numpy import fft as _fft
 from tapegrad.numpy import linalg as _linalg
 from tapegrad.registry import holds_tracer
+from tapegrad.tape import _active
 from tapegrad.tracer import Tracer, dtype_of, duplicate, strip_unbatched
 
 __array_api_version__ = "2023.12"
@@ -63,8 +64,7 @@ _SAME = """abs add ceil clip conj copysign cos cosh divide equal exp expm1 floor
 floor_divide greater greater_equal hypot imag isfinite isinf isnan less less_equal log log1p log2
 log10 logaddexp logical_and logical_not logical_or logical_xor maximum minimum multiply negative
 not_equal positive real remainder round sign signbit sin sinh square sqrt subtract tan tanh trunc
-arange asarray empty empty_like eye full full_like linspace meshgrid ones ones_like tril triu
-zeros zeros_like broadcast_arrays broadcast_to expand_dims flip moveaxis repeat reshape
+meshgrid tril triu broadcast_arrays broadcast_to expand_dims flip moveaxis repeat reshape
 roll squeeze stack tile unstack argmax argmin count_nonzero nonzero searchsorted where argsort
 sort cumulative_sum max mean min prod std sum var all any diff take take_along_axis matmul
 tensordot vecdot bitwise_and bitwise_or bitwise_xor""".split()
@@ -79,16 +79,54 @@ bitwise_left_shift, bitwise_right_shift = np.left_shift, np.right_shift
 from_dlpack = np.from_dlpack
 
 
+def _traced_constant(value: Any) -> Any:
+    """`value`, a floating or complex array made by this namespace while a transform runs, as a
+    constant tracer of the innermost trace; other values as they are.
+
+    SciPy's dispatch (array-api-compat's ``array_namespace``) refuses arguments of two
+    namespaces, and a NumPy array's is NumPy's: a library that builds ``out = xp.zeros(...)``
+    and writes traced values into it (``scipy.linalg.block_diag``), or compares traced values
+    with ``xp.asarray(n, dtype=x.dtype)`` (``scipy.stats.variation``), would stop with
+    "Multiple namespaces for array inputs". A constant tracer answers this namespace and
+    carries no derivative. Integer and boolean arrays stay NumPy's: they are shapes, counts
+    and indices, which libraries turn into Python ints (``int(xp.sum(shapes))``)."""
+    stack = _active.get()
+    if stack and isinstance(value, np.ndarray | np.generic) and value.dtype.kind in "fc":
+        return stack[-1].constant(np.asarray(value))
+    return value
+
+
+def _creating(name: str) -> Any:
+    """`tapegrad.numpy`'s creation function `name`, its result a traced constant (see above)."""
+    make = getattr(tnp, name)
+
+    def create(*args: Any, **kwargs: Any) -> Any:
+        kwargs.pop("device", None)
+        return _traced_constant(make(*args, **kwargs))
+
+    create.__name__ = create.__qualname__ = name
+    create.__doc__ = f"The standard's ``{name}``: `tapegrad.numpy.{name}`, a traced constant while tracing."
+    return create
+
+
+arange, empty, eye, full, linspace, ones, zeros = map(
+    _creating, ("arange", "empty", "eye", "full", "linspace", "ones", "zeros"))
+empty_like, full_like, ones_like, zeros_like = map(
+    _creating, ("empty_like", "full_like", "ones_like", "zeros_like"))
+
+
 def asarray(obj: Any, /, *, dtype: Any = None, device: Any = None, copy: builtins.bool | None = None) -> Any:
     """The standard's ``asarray``: a tracer stays itself (``copy=True``: a copy, as a new
     value of the same slot), a list holding tracers becomes one traced array, plain values
-    are NumPy's ``asarray``."""
+    are NumPy's ``asarray`` (a new floating array made while tracing: a traced constant, see
+    `_traced_constant`)."""
     if isinstance(obj, Tracer) or ((type(obj) is list or type(obj) is tuple) and holds_tracer(obj)):
         if copy is False and dtype is not None and dtype_of(obj) != dtype:
             raise ValueError("asarray(copy=False) cannot change a traced value's dtype without a copy")
         out: Any = tnp.asarray(obj) if dtype is None else tnp.astype(tnp.asarray(obj), dtype)
         return duplicate(out) if copy and isinstance(obj, Tracer) and out is obj else out
-    return np.asarray(obj, dtype=dtype, copy=copy)
+    made = np.asarray(obj, dtype=dtype, copy=copy)
+    return made if made is obj else _traced_constant(made)
 
 
 def astype(x: Any, dtype: Any, /, *, copy: builtins.bool = True, device: Any = None) -> Any:
@@ -144,5 +182,5 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [name for name in dict(globals()) if not name.startswith("_") and name not in (
     "annotations", "builtins", "SimpleNamespace", "Any", "np", "tnp", "Tracer", "dtype_of", "duplicate",
-    "strip_unbatched",
+    "strip_unbatched", "create",
     "holds_tracer")]

@@ -36,6 +36,8 @@ SCIPY_FUNCTIONS = {
     "stats.entropy": ("scipy.stats.entropy(v)", True),
     "integrate.trapezoid": ("scipy.integrate.trapezoid(v)", False),
     "fft.fft": ("xp.sum(xp.abs(scipy.fft.fft(v)) ** 2)", False),
+    "linalg.block_diag": ("xp.sum(scipy.linalg.block_diag(xp.reshape(v[:4], (2, 2)), v[4:]) ** 2"
+                          " * xp.reshape(xp.arange(9.0), (3, 3)))", False),
 }
 """Plain SciPy functions that run on traced values through the array API standard."""
 
@@ -43,7 +45,7 @@ _PROGRAM = """
 import json, os, sys
 os.environ["SCIPY_ARRAY_API"] = "1"
 import numpy as np
-import scipy.fft, scipy.integrate, scipy.special, scipy.stats
+import scipy.fft, scipy.integrate, scipy.linalg, scipy.special, scipy.stats
 import tapegrad, tapegrad.array_api as xp
 w = np.arange(5.0)
 results = {}
@@ -115,3 +117,19 @@ def test_asarray_and_astype_follow_the_standard_s_copy_semantics() -> None:
     np.testing.assert_allclose(tapegrad.grad(f)(np.array([1.0, 2.0])), [2.0, 4.0])
     plain = np.ones(2)
     assert array_api.asarray(plain) is plain and array_api.asarray(plain, copy=True) is not plain
+
+
+def test_floating_arrays_the_namespace_makes_while_tracing_answer_its_namespace() -> None:
+    """SciPy's dispatch refuses NumPy arrays mixed with traced ones (``xp.zeros`` filled with
+    traced blocks, in ``scipy.linalg.block_diag``): what the namespace makes while tracing is a
+    traced constant; integer arrays (shapes, counts) stay NumPy's."""
+    def f(x: object) -> object:
+        out = array_api.zeros((2, 2))
+        assert out.__array_namespace__() is array_api  # type: ignore[attr-defined]
+        assert array_api.asarray(3, dtype=array_api.float64).__array_namespace__() is array_api
+        assert type(array_api.asarray([2, 3])) is np.ndarray
+        out[0, :] = x  # type: ignore[index]
+        return array_api.sum(out * array_api.full((2, 2), 3.0))
+
+    np.testing.assert_allclose(tapegrad.grad(f)(np.array([1.0, 2.0])), [3.0, 3.0])
+    assert type(array_api.zeros(2)) is np.ndarray  # outside a transform: NumPy's
