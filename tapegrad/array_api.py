@@ -36,7 +36,7 @@ from tapegrad.numpy import fft as _fft
 from tapegrad.numpy import linalg as _linalg
 from tapegrad.registry import holds_tracer
 from tapegrad.tape import _active
-from tapegrad.tracer import Tracer, dtype_of, duplicate, strip_unbatched
+from tapegrad.tracer import Tracer, dtype_of, duplicate, shape_of, strip_unbatched
 
 __array_api_version__ = "2023.12"
 
@@ -47,7 +47,7 @@ uint8, uint16, uint32, uint64 = np.uint8, np.uint16, np.uint32, np.uint64
 float32, float64 = np.float32, np.float64
 complex64, complex128 = np.complex64, np.complex128
 e, inf, nan, pi, newaxis = np.e, np.inf, np.nan, np.pi, np.newaxis
-finfo, iinfo, isdtype, can_cast = np.finfo, np.iinfo, np.isdtype, np.can_cast
+isdtype, can_cast = np.isdtype, np.can_cast
 
 
 def result_type(*arrays_and_dtypes: Any) -> Any:
@@ -60,13 +60,13 @@ def __array_namespace_info__() -> Any:
 
 
 # -- the functions: tapegrad.numpy's, under the standard's names -----------------------------
-_SAME = """abs add ceil clip conj copysign cos cosh divide equal exp expm1 floor
+_SAME = """abs add ceil conj copysign cos cosh divide equal exp expm1 floor
 floor_divide greater greater_equal hypot imag isfinite isinf isnan less less_equal log log1p log2
 log10 logaddexp logical_and logical_not logical_or logical_xor maximum minimum multiply negative
 not_equal positive real remainder round sign signbit sin sinh square sqrt subtract tan tanh trunc
-meshgrid tril triu broadcast_arrays broadcast_to expand_dims flip moveaxis repeat reshape
-roll squeeze stack tile unstack argmax argmin count_nonzero nonzero searchsorted where argsort
-sort cumulative_sum max mean min prod std sum var all any diff take take_along_axis matmul
+tril triu broadcast_to expand_dims flip moveaxis repeat
+roll squeeze stack tile unstack argmax argmin count_nonzero nonzero searchsorted where
+cumulative_sum max mean min prod sum all any diff take take_along_axis matmul
 tensordot vecdot bitwise_and bitwise_or bitwise_xor""".split()
 globals().update({name: getattr(tnp, name) for name in _SAME})
 acos, asin, atan, atan2 = tnp.arccos, tnp.arcsin, tnp.arctan, tnp.arctan2
@@ -96,23 +96,106 @@ def _traced_constant(value: Any) -> Any:
     return value
 
 
-def _creating(name: str) -> Any:
-    """`tapegrad.numpy`'s creation function `name`, its result a traced constant (see above)."""
-    make = getattr(tnp, name)
-
-    def create(*args: Any, **kwargs: Any) -> Any:
-        kwargs.pop("device", None)
-        return _traced_constant(make(*args, **kwargs))
-
-    create.__name__ = create.__qualname__ = name
-    create.__doc__ = f"The standard's ``{name}``: `tapegrad.numpy.{name}`, a traced constant while tracing."
-    return create
+# The creation functions, with the standard's signatures (``device`` accepted: the CPU is the one).
+def arange(start: Any, /, stop: Any = None, step: Any = 1, *, dtype: Any = None, device: Any = None) -> Any:
+    made = np.arange(start, dtype=dtype) if stop is None else np.arange(start, stop, step, dtype=dtype)
+    return _traced_constant(made)
 
 
-arange, empty, eye, full, linspace, ones, zeros = map(
-    _creating, ("arange", "empty", "eye", "full", "linspace", "ones", "zeros"))
-empty_like, full_like, ones_like, zeros_like = map(
-    _creating, ("empty_like", "full_like", "ones_like", "zeros_like"))
+def empty(shape: Any, *, dtype: Any = None, device: Any = None) -> Any:
+    return _traced_constant(np.empty(shape, dtype=dtype))
+
+
+def empty_like(x: Any, /, *, dtype: Any = None, device: Any = None) -> Any:
+    return _traced_constant(tnp.empty_like(x, dtype=dtype))
+
+
+def eye(n_rows: int, n_cols: int | None = None, /, *, k: int = 0, dtype: Any = None, device: Any = None) -> Any:
+    return _traced_constant(np.eye(n_rows, n_cols, k=k, dtype=dtype))
+
+
+def full(shape: Any, fill_value: Any, *, dtype: Any = None, device: Any = None) -> Any:
+    return _traced_constant(np.full(shape, fill_value, dtype=dtype))
+
+
+def full_like(x: Any, /, fill_value: Any, *, dtype: Any = None, device: Any = None) -> Any:
+    return _traced_constant(tnp.full_like(x, fill_value, dtype=dtype))
+
+
+def linspace(start: Any, stop: Any, /, num: int, *, dtype: Any = None, device: Any = None,
+             endpoint: builtins.bool = True) -> Any:
+    return _traced_constant(np.linspace(start, stop, num, dtype=dtype, endpoint=endpoint))
+
+
+def ones(shape: Any, *, dtype: Any = None, device: Any = None) -> Any:
+    return _traced_constant(np.ones(shape, dtype=dtype))
+
+
+def ones_like(x: Any, /, *, dtype: Any = None, device: Any = None) -> Any:
+    return _traced_constant(tnp.ones_like(x, dtype=dtype))
+
+
+def zeros(shape: Any, *, dtype: Any = None, device: Any = None) -> Any:
+    return _traced_constant(np.zeros(shape, dtype=dtype))
+
+
+def zeros_like(x: Any, /, *, dtype: Any = None, device: Any = None) -> Any:
+    return _traced_constant(tnp.zeros_like(x, dtype=dtype))
+
+
+# -- functions whose standard signature differs from NumPy's -----------------------------------
+def clip(x: Any, /, min: Any = None, max: Any = None) -> Any:  # noqa: A002  (the standard's names)
+    return x if min is None and max is None else tnp.clip(x, min, max)
+
+
+def std(x: Any, /, *, axis: Any = None, correction: float = 0.0, keepdims: builtins.bool = False) -> Any:
+    return tnp.std(x, axis=axis, ddof=correction, keepdims=keepdims)
+
+
+def var(x: Any, /, *, axis: Any = None, correction: float = 0.0, keepdims: builtins.bool = False) -> Any:
+    return tnp.var(x, axis=axis, ddof=correction, keepdims=keepdims)
+
+
+def sort(x: Any, /, *, axis: int = -1, descending: builtins.bool = False, stable: builtins.bool = True) -> Any:
+    if descending:  # as argsort's: equal elements keep their order (and their gradients' places)
+        return tnp.take_along_axis(x, argsort(x, axis=axis, descending=True, stable=stable), axis=axis)
+    return tnp.sort(x, axis=axis, kind="stable" if stable else None)
+
+
+def argsort(x: Any, /, *, axis: int = -1, descending: builtins.bool = False,
+            stable: builtins.bool = True) -> Any:
+    """Indices that sort `x`; ``descending=True`` keeps equal elements in their order too."""
+    kind = "stable" if stable else None
+    if not descending:
+        return tnp.argsort(x, axis=axis, kind=kind)
+    backwards = tnp.argsort(tnp.flip(x, axis=axis), axis=axis, kind=kind)
+    return (shape_of(x)[axis] - 1) - np.flip(backwards, axis=axis)
+
+
+def reshape(x: Any, /, shape: tuple[int, ...], *, copy: builtins.bool | None = None) -> Any:
+    return tnp.reshape(x, shape)
+
+
+def meshgrid(*arrays: Any, indexing: str = "xy") -> list[Any]:
+    return list(tnp.meshgrid(*arrays, indexing=indexing))
+
+
+def broadcast_arrays(*arrays: Any) -> list[Any]:
+    return list(tnp.broadcast_arrays(*arrays))
+
+
+def finfo(type: Any, /) -> Any:  # noqa: A002
+    """NumPy's ``finfo`` of a dtype or of an array's (traced or not), its limits as Python
+    floats as the standard asks (NumPy's are NumPy scalars of the dtype)."""
+    info = np.finfo(type if isinstance(type, np.dtype | builtins.type) else dtype_of(type))
+    return SimpleNamespace(bits=int(info.bits), dtype=info.dtype, eps=float(info.eps),
+                           max=float(info.max), min=float(info.min), tiny=float(info.tiny),
+                           smallest_normal=float(info.smallest_normal),
+                           resolution=float(info.resolution), precision=int(info.precision))
+
+
+def iinfo(type: Any, /) -> Any:  # noqa: A002
+    return np.iinfo(type if isinstance(type, np.dtype | builtins.type) else dtype_of(type))
 
 
 def asarray(obj: Any, /, *, dtype: Any = None, device: Any = None, copy: builtins.bool | None = None) -> Any:
@@ -163,8 +246,20 @@ linalg = SimpleNamespace(**{name: getattr(_linalg, name) for name in _LINALG},
                          matrix_transpose=matrix_transpose, matrix_rank=np.linalg.matrix_rank)
 """The standard's ``linalg`` extension: `tapegrad.numpy.linalg` (``matrix_rank``, an integer,
 is NumPy's, on constants)."""
-fft = SimpleNamespace(**{name: getattr(_fft, name) for name in _fft.__all__})
-"""The standard's ``fft`` extension: `tapegrad.numpy.fft`."""
+
+
+def _fftfreq(n: int, /, *, d: float = 1.0, dtype: Any = None, device: Any = None) -> Any:
+    return _traced_constant(np.fft.fftfreq(n, d).astype(dtype or np.float64, copy=False))
+
+
+def _rfftfreq(n: int, /, *, d: float = 1.0, dtype: Any = None, device: Any = None) -> Any:
+    return _traced_constant(np.fft.rfftfreq(n, d).astype(dtype or np.float64, copy=False))
+
+
+fft = SimpleNamespace(**{**{name: getattr(_fft, name) for name in _fft.__all__},
+                         "fftfreq": _fftfreq, "rfftfreq": _rfftfreq})
+"""The standard's ``fft`` extension: `tapegrad.numpy.fft` (``fftfreq``, ``rfftfreq``: constants,
+with the standard's ``dtype=``)."""
 
 
 def __getattr__(name: str) -> Any:
@@ -182,5 +277,5 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [name for name in dict(globals()) if not name.startswith("_") and name not in (
     "annotations", "builtins", "SimpleNamespace", "Any", "np", "tnp", "Tracer", "dtype_of", "duplicate",
-    "strip_unbatched", "create",
+    "strip_unbatched", "shape_of",
     "holds_tracer")]

@@ -133,3 +133,15 @@ def test_floating_arrays_the_namespace_makes_while_tracing_answer_its_namespace(
 
     np.testing.assert_allclose(tapegrad.grad(f)(np.array([1.0, 2.0])), [3.0, 3.0])
     assert type(array_api.zeros(2)) is np.ndarray  # outside a transform: NumPy's
+
+
+def test_functions_whose_standard_signature_differs_from_numpy_s() -> None:
+    x = np.array([1.0, 3.0, 2.0, 3.0])
+    assert array_api.argsort(x, descending=True).tolist() == [1, 3, 2, 0]  # ties keep their order
+    assert array_api.sort(x, descending=True).tolist() == [3.0, 3.0, 2.0, 1.0]
+    np.testing.assert_allclose(array_api.std(x, correction=1), np.std(x, ddof=1))
+    assert array_api.clip(x, max=2.0).tolist() == [1.0, 2.0, 2.0, 2.0]
+    assert isinstance(array_api.finfo(array_api.float32).eps, float)
+    assert type(array_api.meshgrid(x, x)) is list
+    np.testing.assert_allclose(tapegrad.grad(lambda v: array_api.sum(array_api.sort(v, descending=True)
+                                                               * array_api.arange(4.0)))(x), [3.0, 0.0, 2.0, 1.0])
