@@ -64,7 +64,7 @@ _SAME = """abs add ceil conj copysign cos cosh divide equal exp expm1 floor
 floor_divide greater greater_equal hypot imag isfinite isinf isnan less less_equal log log1p log2
 log10 logaddexp logical_and logical_not logical_or logical_xor maximum minimum multiply negative
 not_equal positive real remainder round sign signbit sin sinh square sqrt subtract tan tanh trunc
-tril triu broadcast_to expand_dims flip moveaxis repeat
+tril triu broadcast_to expand_dims flip moveaxis
 roll squeeze stack tile unstack argmax argmin count_nonzero nonzero searchsorted where
 cumulative_sum max mean min prod sum all any diff take take_along_axis matmul
 tensordot vecdot bitwise_and bitwise_or bitwise_xor""".split()
@@ -75,7 +75,22 @@ pow = tnp.power  # noqa: A001
 concat = tnp.concatenate
 permute_dims = tnp.transpose
 bitwise_invert = tnp.invert
-bitwise_left_shift, bitwise_right_shift = np.left_shift, np.right_shift
+
+
+def bitwise_left_shift(x1: Any, x2: Any, /) -> Any:
+    """Integer-only, so without derivatives: NumPy's, on the values."""
+    return np.left_shift(strip_unbatched(x1), strip_unbatched(x2))
+
+
+def bitwise_right_shift(x1: Any, x2: Any, /) -> Any:
+    return np.right_shift(strip_unbatched(x1), strip_unbatched(x2))
+
+
+def repeat(x: Any, repeats: Any, /, *, axis: int | None = None) -> Any:
+    """`tapegrad.numpy.repeat`; `repeats`, counts, taken as plain integers."""
+    return tnp.repeat(x, strip_unbatched(repeats), axis=axis)
+
+
 from_dlpack = np.from_dlpack
 
 
@@ -98,8 +113,8 @@ def _traced_constant(value: Any) -> Any:
 
 # The creation functions, with the standard's signatures (``device`` accepted: the CPU is the one).
 def arange(start: Any, /, stop: Any = None, step: Any = 1, *, dtype: Any = None, device: Any = None) -> Any:
-    made = np.arange(start, dtype=dtype) if stop is None else np.arange(start, stop, step, dtype=dtype)
-    return _traced_constant(made)
+    start, stop = (0, start) if stop is None else (start, stop)
+    return _traced_constant(np.arange(start, stop, step, dtype=dtype))
 
 
 def empty(shape: Any, *, dtype: Any = None, device: Any = None) -> Any:
@@ -243,7 +258,9 @@ def unique_all(x: Any) -> Any:
 _LINALG = """cholesky cross det diagonal eigh eigvalsh inv matmul matrix_norm matrix_power
 outer pinv qr slogdet solve svd svdvals tensordot trace vecdot vector_norm""".split()
 linalg = SimpleNamespace(**{name: getattr(_linalg, name) for name in _LINALG},
-                         matrix_transpose=matrix_transpose, matrix_rank=np.linalg.matrix_rank)
+                         matrix_transpose=matrix_transpose,
+                         matrix_rank=lambda x, /, *, rtol=None: np.linalg.matrix_rank(
+                             strip_unbatched(x), rtol=strip_unbatched(rtol)))
 """The standard's ``linalg`` extension: `tapegrad.numpy.linalg` (``matrix_rank``, an integer,
 is NumPy's, on constants)."""
 
