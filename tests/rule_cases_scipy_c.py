@@ -118,7 +118,7 @@ NDIMAGE_CASES: list[Case] = [
          label="axes"),
     *[Case(ndimage.map_coordinates, (sampler((4, 5)), coordinates), {"order": order, "mode": mode},
            label=f"{order}-{mode}")
-      for order in (0, 1)
+      for order in (3, 1, 0)  # order 3 (SciPy's default) first: the vmap table takes the first case
       for coordinates, mode in ((COORDINATES, "constant"), (OUTSIDE, "grid-constant"), (OUTSIDE, "nearest"),
                                 (OUTSIDE, "reflect"), (OUTSIDE, "mirror"), (OUTSIDE, "grid-wrap"))],
 ]

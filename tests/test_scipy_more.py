@@ -88,11 +88,13 @@ def test_ndimage_filters_match_scipy(mode: str) -> None:
 
 @pytest.mark.parametrize("mode", ["constant", "grid-constant", "nearest", "reflect", "mirror", "grid-wrap",
                                   "grid-mirror"])
-@pytest.mark.parametrize("order", [0, 1])
+@pytest.mark.parametrize("order", [0, 1, 3])
 def test_map_coordinates_matches_scipy(mode: str, order: int) -> None:
-    c = RNG.uniform(-1.5, 7.5, (2, 40))
-    np.testing.assert_allclose(ndimage.map_coordinates(X, c, order=order, mode=mode, cval=0.7),
-                               nd.map_coordinates(X, c, order=order, mode=mode, cval=0.7), atol=1e-13)
+    for c in (RNG.uniform(-1.5, 7.5, (2, 40)), RNG.uniform(-30.0, 30.0, (2, 40))):  # far: past the padding
+        for prefilter in (True, False):
+            np.testing.assert_allclose(
+                ndimage.map_coordinates(X, c, order=order, mode=mode, cval=0.7, prefilter=prefilter),
+                nd.map_coordinates(X, c, order=order, mode=mode, cval=0.7, prefilter=prefilter), atol=1e-13)
 
 
 def test_ndimage_keeps_float32() -> None:
@@ -179,8 +181,8 @@ def test_lu_p_indices_and_the_decompositions_refused() -> None:
         tapegrad.grad(lambda a: linalg.qr(a, pivoting=True)[0].sum())(a)
     with pytest.raises(NotDifferentiableError, match="at most as many rows"):
         tapegrad.grad(lambda a: linalg.rq(a)[0].sum())(RNG.standard_normal((5, 3)))
-    with pytest.raises(NotDifferentiableError, match="order 0 or 1"):
-        tapegrad.grad(lambda x: ndimage.map_coordinates(x, np.zeros((2, 1))).sum())(X)
+    with pytest.raises(NotDifferentiableError, match="order 0, 1 or 3"):
+        tapegrad.grad(lambda x: ndimage.map_coordinates(x, np.zeros((2, 1)), order=2).sum())(X)
 
 
 def test_logm_and_polar_match_scipy_and_their_gradients() -> None:

@@ -12,9 +12,12 @@ forward, any order) and its batching under `tapegrad.vmap` come from theirs:
   each times its weight, which makes it differentiable in the weights too;
 * ``gaussian_filter`` is a correlation with SciPy's sampled Gaussian (or its derivative, for
   ``order > 0``) along each axis: differentiable in the image; ``sigma`` is a constant;
-* ``map_coordinates`` with ``order=1`` is linear interpolation between the ``2**d`` grid
-  neighbours (weights differentiable in the coordinates), with ``order=0`` the nearest grid
-  value (the coordinates get a zero gradient, as the function is piecewise constant).
+* ``map_coordinates`` with ``order=3`` (SciPy's default) is SciPy's spline prefilter (a
+  constant matrix along each axis, differentiable in the image) and then cubic B-spline
+  weights of the ``4**d`` neighbouring coefficients (differentiable in the coordinates); with
+  ``order=1`` linear interpolation between the ``2**d`` grid neighbours, with ``order=0`` the
+  nearest grid value (the coordinates get a zero gradient, as the function is piecewise
+  constant).
 
 Values are SciPy's to rounding: the sums run in float64 (SciPy's accumulator) and are cast to
 the image's dtype, as SciPy casts its output. The modes are SciPy's: 'reflect' (= 'grid-mirror'),
@@ -32,6 +35,7 @@ Examples:
 
 from __future__ import annotations
 
+import functools
 import itertools
 from typing import Any
 
@@ -239,15 +243,58 @@ def gaussian_filter(input: Any, sigma: Any, order: Any = 0, output: Any = None, 
     return x.astype(result)
 
 
+_SPLINE_FOLDS = {"mirror": "mirror", "constant": "mirror", "reflect": "reflect", "grid-mirror": "reflect",
+                 "grid-wrap": "wrap", "nearest": "nearest", "grid-constant": "constant"}
+"""How SciPy's cubic interpolation reads spline coefficients outside the (padded) image, by mode
+('grid-constant': ``cval``, which as a coefficient reproduces ``cval``)."""
+_SPLINE_PAD = 12
+"""SciPy's padding before the prefilter for 'nearest' and 'grid-constant' (its `npad`)."""
+
+
+@functools.lru_cache(maxsize=64)
+def _prefilter_matrix(n: int, mode: str) -> Any:
+    """The cubic B-spline prefilter along an axis of length `n`, as the matrix ``P`` with
+    ``coefficients = P @ values``: SciPy's own ``spline_filter1d`` (it is linear) applied to the
+    identity, so the boundary conditions are SciPy's for every mode."""
+    from scipy import ndimage as scipy_ndimage  # SciPy: only for the cubic prefilter's matrix
+
+    matrix = scipy_ndimage.spline_filter1d(np.eye(n), 3, axis=0, mode=mode, output=np.float64)
+    matrix.flags.writeable = False
+    return matrix
+
+
+def _cubic_weights(t: Any) -> list[Any]:
+    """The cubic B-spline's four weights at fractional offset `t` in [0, 1): for the grid
+    points ``floor(c) - 1 ... floor(c) + 2``."""
+    s = 1 - t
+    return [s * s * s / 6, (3 * t * t * t - 6 * t * t + 4) / 6, (-3 * t * t * t + 3 * t * t + 3 * t + 1) / 6,
+            t * t * t / 6]
+
+
+def _spline_coefficients(x: Any, mode: str, cval: Any) -> tuple[Any, int]:
+    """SciPy's prefilter: the image padded by 12 for 'nearest' and 'grid-constant' (on every axis
+    first, as SciPy pads), then filtered along each axis; and the padding."""
+    pad = _SPLINE_PAD if mode in ("nearest", "grid-constant") else 0
+    if pad:
+        for axis in range(ndim_of(x)):
+            x = _extend(x, axis, pad, pad, mode, cval)
+    for axis, n in enumerate(shape_of(x)):
+        x = tnp.moveaxis(tnp.tensordot(_prefilter_matrix(n, mode), x, axes=([1], [axis])), 0, axis)
+    return x, pad
+
+
 def map_coordinates(input: Any, coordinates: Any, output: Any = None, order: int = 3, mode: str = "constant",
                     cval: float = 0.0, prefilter: bool = True) -> Any:
-    """``scipy.ndimage.map_coordinates`` with ``order=0`` (nearest) or ``order=1`` (linear):
-    the image's values at the points ``coordinates[:, ...]`` (one row per axis of `input`),
-    differentiable in `input` and, for order 1, in `coordinates`.
+    """``scipy.ndimage.map_coordinates`` with ``order=3`` (cubic B-splines, SciPy's default),
+    ``1`` (linear) or ``0`` (nearest): the image's values at the points ``coordinates[:, ...]``
+    (one row per axis of `input`), differentiable in `input` and, for orders 1 and 3, in
+    `coordinates`.
 
     SciPy's modes: 'constant' gives `cval` outside ``[0, n - 1]``; 'grid-constant' interpolates
     towards `cval`; 'nearest', 'reflect' (= 'grid-mirror'), 'mirror' and 'grid-wrap' extend the
-    image. Cubic splines (SciPy's default ``order=3``) are not implemented: pass ``order=1``.
+    image. Order 3 first turns the image into spline coefficients (``prefilter=True``, SciPy's
+    ``spline_filter`` with the mode's boundary, a linear map along each axis), then sums the
+    ``4**d`` neighbouring coefficients times the cubic B-spline's weights.
 
     Examples:
         >>> import numpy as np, tapegrad
@@ -257,12 +304,14 @@ def map_coordinates(input: Any, coordinates: Any, output: Any = None, order: int
         >>> tapegrad.grad(lambda c: map_coordinates(image, c, order=1).sum())(np.array([[0.5], [0.25]]))
         array([[2.],
                [1.]])
+        >>> map_coordinates(np.array([0.0, 1.0, 8.0, 27.0]), np.array([[1.5]]), mode="mirror")  # SciPy: 2.25
+        array([2.25])
     """
     _no_output(output, "map_coordinates")
-    if order not in (0, 1):
+    if order not in (0, 1, 3):
         raise NotDifferentiableError(
-            f"tapegrad.scipy.ndimage.map_coordinates interpolates with order 0 or 1, not {order}"
-            f"{at_user_line()} (SciPy's default is 3, cubic splines). Pass order=1 (linear) or 0 (nearest)."
+            f"tapegrad.scipy.ndimage.map_coordinates interpolates with order 0, 1 or 3, not {order}"
+            f"{at_user_line()}. Pass order=3 (cubic splines, SciPy's default), 1 (linear) or 0 (nearest)."
         )
     if mode not in _FOLDS or mode == "wrap":
         raise NotDifferentiableError(
@@ -273,37 +322,47 @@ def map_coordinates(input: Any, coordinates: Any, output: Any = None, order: int
     if shape_of(coordinates)[0] != len(shape):
         raise RuntimeError(f"coordinates have {shape_of(coordinates)[0]} rows for an image of {len(shape)} axes")
     work, result = _working_dtype(input)
-    flat = tnp.reshape(input.astype(work) if hasattr(input, "astype") else np.asarray(input, work), (-1,))
+    image = input.astype(work) if hasattr(input, "astype") else np.asarray(input, work)
     c = coordinates.astype(work) if hasattr(coordinates, "astype") else np.asarray(coordinates, work)
-    strides = [int(np.prod(shape[d + 1:], dtype=np.int64)) for d in range(len(shape))]
-    rows = [c[d] for d in range(len(shape))]
+    pad, fold = 0, mode
+    if order == 3:
+        fold = _SPLINE_FOLDS[mode]
+        if prefilter:
+            image, pad = _spline_coefficients(image, mode, cval)
+    grid = shape_of(image)
+    flat = tnp.reshape(image, (-1,))
+    strides = [int(np.prod(grid[d + 1:], dtype=np.int64)) for d in range(len(grid))]
+    rows = [c[d] + pad if pad else c[d] for d in range(len(shape))]
     inside: Any = True
     if mode == "constant":  # SciPy: cval outside the image's extent, the image's values inside
         for d, n in enumerate(shape):
-            inside = inside & (rows[d] >= 0) & (rows[d] <= n - 1)
-    neighbours = []  # per axis: [(index, weight)] of the one or two grid points used
+            inside = inside & (c[d] >= 0) & (c[d] <= n - 1)
+    neighbours = []  # per axis: [(index, weight)] of the grid points used
     for d in range(len(shape)):
         if order == 0:
             nearest = tnp.floor(rows[d] + 0.5).astype(np.int64)
             neighbours.append([(nearest, None)])
-        else:
-            low = tnp.floor(rows[d])
-            t = rows[d] - low
-            low = low.astype(np.int64)
+            continue
+        low = tnp.floor(rows[d])
+        t = rows[d] - low
+        low = low.astype(np.int64)
+        if order == 1:
             neighbours.append([(low, 1 - t), (low + 1, t)])
+        else:
+            neighbours.append([(low + (k - 1), w) for k, w in enumerate(_cubic_weights(t))])
     total: Any = 0.0
     for corner in itertools.product(*neighbours):
         index: Any = 0
         weight: Any = None
         valid: Any = True
-        for d, ((j, w), n) in enumerate(zip(corner, shape, strict=True)):
-            if _FOLDS[mode] == "constant":
+        for d, ((j, w), n) in enumerate(zip(corner, grid, strict=True)):
+            if _FOLDS[fold] == "constant":
                 valid = valid & (j >= 0) & (j < n)
-            index = index + _fold(j, n, mode) * strides[d]
+            index = index + _fold(j, n, fold) * strides[d]
             if w is not None:
                 weight = w if weight is None else weight * w
         value = tnp.take(flat, index)
-        if mode == "grid-constant":
+        if fold in ("grid-constant", "constant") and mode != "constant":
             value = tnp.where(valid, value, cval)
         total = total + (value if weight is None else value * weight)
     if mode == "constant":
