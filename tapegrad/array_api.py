@@ -67,7 +67,7 @@ not_equal positive real remainder round sign signbit sin sinh square sqrt subtra
 tril triu broadcast_to expand_dims flip moveaxis
 roll squeeze stack tile unstack argmax argmin count_nonzero nonzero searchsorted where
 cumulative_sum max mean min prod sum all any diff take take_along_axis matmul
-tensordot vecdot bitwise_and bitwise_or bitwise_xor""".split()
+tensordot bitwise_and bitwise_or bitwise_xor""".split()
 globals().update({name: getattr(tnp, name) for name in _SAME})
 acos, asin, atan, atan2 = tnp.arccos, tnp.arcsin, tnp.arctan, tnp.arctan2
 acosh, asinh, atanh = tnp.arccosh, tnp.arcsinh, tnp.arctanh
@@ -233,6 +233,18 @@ def astype(x: Any, dtype: Any, /, *, copy: builtins.bool = True, device: Any = N
     return np.astype(x, dtype, copy=copy)
 
 
+def vecdot(x1: Any, x2: Any, /, *, axis: int = -1) -> Any:
+    """`tapegrad.numpy.linalg.vecdot` in the inputs' promoted dtype (a sum of small integers stays small)."""
+    out = _linalg.vecdot(x1, x2, axis=axis)
+    promoted = result_type(x1, x2)
+    return out if dtype_of(out) == promoted else tnp.astype(out, promoted)
+
+
+def _pinv(x: Any, /, *, rtol: Any = None) -> Any:
+    """`tapegrad.numpy.linalg.pinv`; `rtol`, a cut-off, taken as a constant."""
+    return _linalg.pinv(x) if rtol is None else _linalg.pinv(x, rtol=strip_unbatched(rtol))
+
+
 def matrix_transpose(x: Any) -> Any:
     """The transpose of the last two axes (of a stack of matrices)."""
     return tnp.swapaxes(x, -1, -2)
@@ -256,9 +268,9 @@ def unique_all(x: Any) -> Any:
 
 # -- the extensions ----------------------------------------------------------------------------
 _LINALG = """cholesky cross det diagonal eigh eigvalsh inv matmul matrix_norm matrix_power
-outer pinv qr slogdet solve svd svdvals tensordot trace vecdot vector_norm""".split()
+outer qr slogdet solve svd svdvals tensordot trace vector_norm""".split()
 linalg = SimpleNamespace(**{name: getattr(_linalg, name) for name in _LINALG},
-                         matrix_transpose=matrix_transpose,
+                         matrix_transpose=matrix_transpose, vecdot=vecdot, pinv=_pinv,
                          matrix_rank=lambda x, /, *, rtol=None: np.linalg.matrix_rank(
                              strip_unbatched(x), rtol=strip_unbatched(rtol)))
 """The standard's ``linalg`` extension: `tapegrad.numpy.linalg` (``matrix_rank``, an integer,
