@@ -97,6 +97,10 @@ INTERPOLATE_CASES: list[Case] = [
     Case(interpolate.interp1d, (sampler((6,)), QUERIES),
          call=lambda y, q: interpolate.interp1d(KNOTS, y, kind="cubic", fill_value="extrapolate")(q),
          label="extrapolate"),
+    Case(interpolate.RegularGridInterpolator, (sampler((4, 5, 2)), fixed([[0.3, 0.45], [1.7, 1.1], [2.4, 0.3]])),
+         call=lambda v, p: interpolate.RegularGridInterpolator(
+             (np.array([0.0, 1.0, 2.0, 3.0]), np.array([0.0, 0.4, 0.8, 1.2, 1.6])), v, method="cubic")(p),
+         label="cubic"),  # first: the vmap table's entry
     *[Case(interpolate.RegularGridInterpolator, (sampler((4, 3, 2)), fixed([[0.3, 0.45], [1.7, 1.1], [2.4, 0.3]])),
            call=lambda v, p, m=m: interpolate.RegularGridInterpolator(
                (np.array([0.0, 1.0, 2.0, 3.0]), np.array([0.0, 0.8, 1.6])), v, method=m, bounds_error=False)(p),

@@ -320,7 +320,8 @@ class interp1d:  # noqa: N801  (SciPy's name)
 
 class RegularGridInterpolator:
     """``scipy.interpolate.RegularGridInterpolator(points, values, method='linear',
-    bounds_error=True, fill_value=nan)`` with methods 'linear' and 'nearest': differentiable in
+    bounds_error=True, fill_value=nan)`` with methods 'linear', 'nearest' and 'cubic' (SciPy's
+    not-a-knot cubic splines along each axis, which need 4 points an axis): differentiable in
     `values` and in the points it is called at (``xi`` of shape ``(..., d)``); the grid `points`
     are constants. With `bounds_error` the points' values are read (under `tapegrad.vmap`, once
     per example); ``fill_value=None`` extrapolates.
@@ -337,11 +338,13 @@ class RegularGridInterpolator:
     def __init__(self, points: Any, values: Any, method: str = "linear", bounds_error: bool = True,
                  fill_value: Any = np.nan, *, solver: Any = None, solver_args: Any = None) -> None:
         self.grid = tuple(_constant_knots(p, "RegularGridInterpolator") for p in points)
-        if method not in ("linear", "nearest"):
+        if method not in _GRID_METHODS:
             raise NotDifferentiableError(
-                f"tapegrad's RegularGridInterpolator interpolates with methods 'linear' and 'nearest', not "
-                f"{method!r}{at_user_line()}."
+                f"tapegrad's RegularGridInterpolator interpolates with methods {', '.join(map(repr, _GRID_METHODS))},"
+                f" not {method!r}{at_user_line()}."
             )
+        if method == "cubic" and min(len(g) for g in self.grid) < 4:
+            raise ValueError("method 'cubic' needs at least 4 points in each dimension")
         if ndim_of(values) < len(self.grid):
             raise ValueError(f"there are {len(self.grid)} point arrays, but values has {ndim_of(values)} dimensions")
         self.values, self.method = values, method
@@ -360,6 +363,8 @@ class RegularGridInterpolator:
                 if np.any((values[..., i] < g[0]) | (values[..., i] > g[-1])):
                     raise ValueError(f"One of the requested xi is out of bounds in dimension {i}")
         trailing = shape[d:]
+        if method == "cubic":
+            return self._fill(self._cubic(rows), rows, len(trailing))
         flat = tnp.reshape(self.values, (-1, *trailing))
         strides = [int(np.prod(shape[i + 1:d], dtype=np.int64)) for i in range(d)]
         neighbours = []
@@ -382,12 +387,35 @@ class RegularGridInterpolator:
             if weight is not None:
                 value = value * tnp.reshape(weight, (*shape_of(weight), *(1,) * len(trailing)))
             total = total + value
+        return self._fill(total, rows, len(trailing))
+
+    def _cubic(self, rows: list[Any]) -> Any:
+        """SciPy's 'cubic': not-a-knot cubic splines along each axis in turn. Each is linear in
+        the data, so the result is the values contracted with each axis's cardinal weights at
+        the points (the splines through the identity's columns, from `make_interp_spline`,
+        differentiable in the points)."""
+        points_shape = shape_of(rows[0])
+        total: Any = None
+        for d, (row, g) in enumerate(zip(rows, self.grid, strict=True)):
+            weights = make_interp_spline(g, np.eye(len(g)), k=3)(tnp.reshape(row, (-1,)))  # (m, n_d)
+            if d == 0:
+                total = tnp.tensordot(weights, self.values, axes=([1], [0]))  # (m, n_1, ..., trailing)
+            else:
+                extra = (1,) * (ndim_of(total) - 2)
+                total = tnp.sum(total * tnp.reshape(weights, (*shape_of(weights), *extra)), axis=1)
+        return tnp.reshape(total, (*points_shape, *shape_of(total)[1:]))
+
+    def _fill(self, total: Any, rows: list[Any], trailing: int) -> Any:
+        """`fill_value` where a point is outside the grid (None: the extrapolation stays)."""
         if self.fill_value is not None:
             outside: Any = False
-            for row, g in zip(rows, grid, strict=True):
+            for row, g in zip(rows, self.grid, strict=True):
                 outside = outside | (row < g[0]) | (row > g[-1])
-            total = tnp.where(tnp.reshape(outside, (*shape_of(outside), *(1,) * len(trailing))), self.fill_value, total)
+            total = tnp.where(tnp.reshape(outside, (*shape_of(outside), *(1,) * trailing)), self.fill_value, total)
         return total
+
+
+_GRID_METHODS = ("linear", "nearest", "cubic")
 
 
 __all__ = ["CubicSpline", "interp1d", "RegularGridInterpolator", "make_interp_spline"]
