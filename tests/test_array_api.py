@@ -132,6 +132,7 @@ def test_floating_arrays_the_namespace_makes_while_tracing_answer_its_namespace(
         return array_api.sum(out * array_api.full((2, 2), 3.0))
 
     np.testing.assert_allclose(tapegrad.grad(f)(np.array([1.0, 2.0])), [3.0, 3.0])
+    np.testing.assert_allclose(tapegrad.vmap(f)(np.array([[1.0, 2.0], [3.0, 4.0]])), [9.0, 21.0])
     assert type(array_api.zeros(2)) is np.ndarray  # outside a transform: NumPy's
 
 
