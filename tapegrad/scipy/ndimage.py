@@ -40,6 +40,7 @@ import itertools
 from typing import Any
 
 import numpy as np
+import scipy.ndimage as _sn  # type: ignore[import-untyped, unused-ignore]
 
 import tapegrad.numpy as tnp
 from tapegrad.errors import NotDifferentiableError, at_user_line
@@ -256,9 +257,7 @@ def _prefilter_matrix(n: int, mode: str) -> Any:
     """The cubic B-spline prefilter along an axis of length `n`, as the matrix ``P`` with
     ``coefficients = P @ values``: SciPy's own ``spline_filter1d`` (it is linear) applied to the
     identity, so the boundary conditions are SciPy's for every mode."""
-    from scipy import ndimage as scipy_ndimage  # SciPy: only for the cubic prefilter's matrix
-
-    matrix = scipy_ndimage.spline_filter1d(np.eye(n), 3, axis=0, mode=mode, output=np.float64)
+    matrix = _sn.spline_filter1d(np.eye(n), 3, axis=0, mode=mode, output=np.float64)
     matrix.flags.writeable = False
     return matrix
 
