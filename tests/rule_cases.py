@@ -248,6 +248,11 @@ CASES += [
     Case(tnp.roll, (sampler((3, 4)),), {"shift": (1, -2), "axis": (0, 1)}, label="axes"),
     Case(__import__("tapegrad.numpy.manipulation", fromlist=["_roll"])._roll, (sampler((3, 4)),),
          {"shift": (1, -2), "axis": (1, 0)}, label="primitive"),
+    # a preallocated buffer: a constant of its argument's transforms (derivative zero)
+    Case(__import__("tapegrad.numpy.buffers", fromlist=["buffer"]).buffer, (sampler((2, 3)),),
+         {"fill": 0.5}),
+    Case(__import__("tapegrad.numpy.buffers", fromlist=["buffer"]).buffer, (sampler((3,)),),
+         {"fill": 1.0, "shape": (4, 3), "dtype": np.float64}, label="shape"),
     Case(tnp.repeat, (sampler((2, 3)),), {"repeats": 2}),
     Case(tnp.repeat, (sampler((2, 3)),), {"repeats": [1, 0, 3], "axis": 1}, label="axis"),
     Case(tnp.tile, (sampler((2, 3)),), {"reps": (2, 1, 2)}),

@@ -15,7 +15,7 @@ import numpy as np
 
 import tapegrad.numpy as tnp
 from tapegrad.numpy import _dispatch as dispatch
-from tapegrad.numpy import mutation
+from tapegrad.numpy import buffers, mutation
 from tapegrad.numpy._wrap import by_numpy
 from tapegrad.registry import Primitive
 from tapegrad.tracer import Tracer, duplicate, set_conversion_hint
@@ -47,6 +47,8 @@ class TracerMethods:
         return dispatch.ufunc(ufunc, method, inputs, kwargs)
 
     def __array_function__(self: Any, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        if func in buffers.LIKE:  # np.zeros(n, like=t) (NEP 35), np.full(n, t): t anchors the buffer
+            kwargs = {**kwargs, "like": self}
         return dispatch.function(func, args, kwargs)
 
     # -- arithmetic ---------------------------------------------------------------------
