@@ -25,13 +25,12 @@ from tapegrad.errors import (
 from tapegrad.pytree import Constant, register_pytree, tree_flatten, tree_map, tree_unflatten
 from tapegrad import arrays  # noqa: F401  (which array types are traced: NumPy, Dask, CuPy)
 from tapegrad.tracer import Tracer
-from tapegrad import guard  # noqa: F401  (the read-only locking of arrays a tape holds)
 from tapegrad.registry import Primitive, defbatch, defjvp, defjvp_all, defvjp, defvjp_all, primitive
 from tapegrad.tape import Entry, Trace
 from tapegrad import backward  # noqa: F401  (the reverse pass: the layer under the rules)
 from tapegrad import arguments  # noqa: F401  (argnums, has_aux, naming inputs: every transform's)
-from tapegrad import numpy  # registers every NumPy rule, and binds Tracer's operators
-from tapegrad import array_api  # noqa: F401  (binds Tracer.__array_namespace__: the array API standard)
+from tapegrad import numpy  # registers every NumPy rule, binds Tracer's operators, locks held arrays
+from tapegrad import array_api  # noqa: F401  (the array API standard's namespace of traced values)
 from tapegrad.transforms import elementwise_grad, grad, holomorphic_grad, stop_gradient, value_and_grad, vjp
 from tapegrad import batching  # noqa: F401  (vmap's trace, beside the transforms of one trace)
 from tapegrad.forward import jvp

@@ -25,6 +25,7 @@ Examples:
 from __future__ import annotations
 
 import builtins
+import importlib
 from types import SimpleNamespace
 from typing import Any
 
@@ -134,45 +135,12 @@ def __getattr__(name: str) -> Any:
     Imported by name on first use, as `tapegrad.numpy._dispatch` imports its SciPy rules:
     SciPy stays optional, and the SciPy layer stays above this one."""
     if name == "special":
-        import importlib
-
         try:
             return importlib.import_module("tapegrad.scipy.special")
         except ImportError:
             pass
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-
-# -- binding onto Tracer -------------------------------------------------------------------------
-def _array_namespace(self: Tracer, /, *, api_version: str | None = None) -> Any:
-    """The array API namespace of a traced value: `tapegrad.array_api`."""
-    if api_version is not None and api_version not in ("2021.12", "2022.12", "2023.12"):
-        raise ValueError(f"tapegrad.array_api implements the array API standard 2023.12, not {api_version!r}")
-    return _module
-
-
-def _to_device(self: Tracer, device: Any, /, *, stream: Any = None) -> Tracer:
-    if device != "cpu":
-        raise ValueError(f"tapegrad's traced values live on the CPU; cannot move one to {device!r}")
-    return self
-
-
-_module: Any = None
-
-
-def _bind() -> None:
-    """Install the standard's array attributes on `Tracer` (once)."""
-    import sys
-
-    global _module
-    _module = sys.modules[__name__]
-    Tracer.__array_namespace__ = _array_namespace  # type: ignore[attr-defined]
-    Tracer.device = property(lambda self: "cpu")  # type: ignore[attr-defined]
-    Tracer.to_device = _to_device  # type: ignore[attr-defined]
-    Tracer.mT = property(matrix_transpose)  # type: ignore[attr-defined]
-
-
-_bind()
 
 __all__ = [name for name in dict(globals()) if not name.startswith("_") and name not in (
     "annotations", "builtins", "SimpleNamespace", "Any", "np", "tnp", "Tracer", "dtype_of", "duplicate",

@@ -36,7 +36,7 @@ import numpy as np
 
 from tapegrad import tape as _tape
 from tapegrad.errors import LIBRARY_DIRS, at_user_line
-from tapegrad.numpy import mutation
+from tapegrad.numpy.mutation import writes
 from tapegrad.pytree import TreeDef, tree_flatten, tree_unflatten
 from tapegrad.registry import Primitive, defbatch
 from tapegrad.tape import VALUE_TYPES, Trace, as_value, escaped, new_trace
@@ -1186,7 +1186,7 @@ def _is_staged(leaf: Tracer) -> bool:
 def _write_back(target: Any, new: Any) -> None:
     """Write `new` into the argument `target`, as the function did to its argument in eager code."""
     if isinstance(target, Tracer):
-        mutation.assign(target, new)
+        writes.assign(target, new)
     elif type(target) is np.ndarray:
         np.copyto(target, storage_of(new))
 

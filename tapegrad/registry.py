@@ -7,6 +7,7 @@ lives in the registry, as a VJP rule that `tapegrad.backward` calls during the r
 
 from __future__ import annotations
 
+import ast
 import inspect
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
@@ -30,6 +31,7 @@ JvpRule = Callable[..., Any]
 (or, for joint rules, ``rule(tangents, ans, ...)`` with all of them: the whole output tangent)."""
 
 F = TypeVar("F", bound=Callable[..., Any])
+_NO_KEYWORDS: dict[str, Any] = {}
 
 
 @attrs.define(eq=False)
@@ -43,7 +45,7 @@ class Rules:
         batch: how `tapegrad.vmap` applies the primitive to a whole batch; ``None``: a loop.
         view: for primitives whose result NumPy may make a view of their first argument
             (reshape, transpose, ``x[1:]``): ``note(primitive, args, kwargs, result)``, which
-            notes the view so that writes through it reach its base (`tapegrad.numpy.mutation`).
+            notes the view so that writes through it reach its base (`tapegrad.numpy.mutation.views`).
         value_shaped: the output's shape depends on the input's values (``nonzero``).
     """
 
@@ -166,6 +168,60 @@ class Primitive:
 
     def __repr__(self) -> str:
         return f"<primitive {self.name}>"
+
+
+def binary_bind(prim: Primitive, reflected: bool = False) -> Callable[[Any, Any], Any]:
+    """``prim(x, y)`` as a function of two arguments (``prim(y, x)`` if `reflected`): the same
+    bind as `Primitive.__call__`, specialised to two positional arguments and no keywords, for
+    the spellings that are called most (``x * y``, ``np.add(x, y)``): it packs no argument
+    tuple and keyword dict. Anything unusual (a list, a view, a non-differentiable
+    primitive) takes `Primitive.__call__`."""
+    fun, differentiable = prim.fun, prim.differentiable
+    rules = prim.rules
+
+    def bind(x: Any, y: Any) -> Any:
+        if reflected:
+            x, y = y, x
+        top = None
+        kind = type(x)
+        if kind is Tracer or (kind is not ndarray and kind is not float and isinstance(x, Tracer)):
+            top = x._trace
+        elif kind is list or kind is tuple:
+            return prim(x, y)
+        kind = type(y)
+        if kind is Tracer or (kind is not ndarray and kind is not float and isinstance(y, Tracer)):
+            if top is None or y._trace.level > top.level:
+                top = y._trace
+        elif kind is list or kind is tuple:
+            return prim(x, y)
+        if top is None:
+            return fun(x, y)
+        if not differentiable or rules.view is not None:
+            return prim(x, y)
+        return top.process(prim, (x, y), _NO_KEYWORDS)
+
+    return bind
+
+
+def operator_bind(prim: Primitive, reflected: bool = False) -> Callable[[Tracer, Any], Any]:
+    """`binary_bind` as a method of `Tracer` (``t * other``, ``other * t`` if `reflected`): the
+    tracer's own trace binds the call unless `other` is a tracer of another trace or a list,
+    which take `Primitive.__call__`."""
+    differentiable, rules = prim.differentiable, prim.rules
+
+    def bind(self: Tracer, other: Any) -> Any:
+        kind = type(other)
+        if kind is Tracer:
+            if other._trace is not self._trace:
+                return prim(other, self) if reflected else prim(self, other)
+        elif kind is not ndarray and kind is not float and kind is not int and (
+                kind is list or kind is tuple or isinstance(other, Tracer)):
+            return prim(other, self) if reflected else prim(self, other)
+        if not differentiable or rules.view is not None:
+            return prim(other, self) if reflected else prim(self, other)
+        return self._trace.process(prim, (other, self) if reflected else (self, other), _NO_KEYWORDS)
+
+    return bind
 
 
 def holds_tracer(values: Iterable[Any]) -> bool:
@@ -487,8 +543,6 @@ def _formula(rule: Callable[..., Any]) -> str:
         doc = (inspect.getdoc(rule) or "").split("\n\n")[0]
         return f"{name} ({' '.join(doc.split())})" if doc else f"{name}()"
     try:
-        import ast  # only when help() asks
-
         source = inspect.getsource(rule)
         tree = ast.parse(inspect.cleandoc(source) if source[:1].isspace() else source)
     except (OSError, SyntaxError, TypeError):

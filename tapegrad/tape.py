@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 import numpy as np
+from numpy import ndarray
 
 from tapegrad.arrays import check_known_shape, is_foreign
 from tapegrad.errors import BatchedValueError, EscapedTracerError, at_user_line
-from tapegrad.guard import protect, release
 from tapegrad.tracer import Tracer
 
 if TYPE_CHECKING:
@@ -29,6 +29,31 @@ _new_object = object.__new__
 # What a tracer may wrap: anything with .shape, .dtype, .ndim and .size (also the Dask and
 # CuPy arrays of tapegrad.arrays, which `as_value` lets through).
 VALUE_TYPES = (np.ndarray, np.generic, Tracer)
+
+
+# -- the guard of held arrays: installed from above ------------------------------------------
+# A trace makes the plain arrays its tape holds read-only while it runs, and gives them their
+# flag back when it closes. How is the mutation layer's business
+# (`tapegrad.numpy.mutation.guard`, above this module), which installs both with `set_guard`;
+# until then nothing is locked.
+def _protect_nothing(array: np.ndarray[Any, Any], seen: set[int], held: list[np.ndarray[Any, Any]]) -> None:
+    seen.add(id(array))
+
+
+def _release_nothing(held: list[np.ndarray[Any, Any]]) -> None:
+    held.clear()
+
+
+protect: Callable[[np.ndarray[Any, Any], set[int], list[np.ndarray[Any, Any]]], None] = _protect_nothing
+release: Callable[[list[np.ndarray[Any, Any]]], None] = _release_nothing
+
+
+def set_guard(lock: Callable[[np.ndarray[Any, Any], set[int], list[np.ndarray[Any, Any]]], None],
+              unlock: Callable[[list[np.ndarray[Any, Any]]], None]) -> None:
+    """Install how a trace locks an array its tape holds (`lock(array, seen, held)`) and
+    unlocks the ones it held when it closes (`unlock(held)`)."""
+    global protect, release
+    protect, release = lock, unlock
 
 
 def as_value(out: Any) -> Any:
@@ -138,7 +163,7 @@ class Trace(BaseTrace):
         origin: ``(f, args, kwargs, argnums)`` of the transform call, so that an error found
             in the reverse pass can re-run `f` once to locate the user's line.
         seen: the ids of the plain arrays this trace has recorded (constants, inputs).
-        held: those it made read-only (`tapegrad.guard`), released when the trace closes.
+        held: those it made read-only (`tapegrad.numpy.mutation.guard`), released when the trace closes.
         keeps_tape: the tape outlives the trace (``vjp``): on closing, the records get private
             copies of the held arrays, which the user may write into once they are released.
     """
@@ -194,7 +219,7 @@ class Trace(BaseTrace):
             # One argument, ours: the commonest call, stored without tuples.
             values: Any = x._value
             in_slots: Any = x._slot
-            fun = primitive.fun if type(values) is np.ndarray or not isinstance(values, Tracer) else primitive
+            fun = primitive.fun if type(values) is ndarray or not isinstance(values, Tracer) else primitive
             if kwargs:
                 self._hold(tuple(kwargs.values()))  # where= masks, indices: held like constants
                 out = fun(values, **kwargs)
@@ -206,11 +231,11 @@ class Trace(BaseTrace):
             if type(x) is Tracer and x._trace is self:
                 x_slot = x._slot
                 x = x._value
-                if type(x) is not np.ndarray and isinstance(x, Tracer):
+                if type(x) is not ndarray and isinstance(x, Tracer):
                     plain = False
             else:
                 x_slot = None
-                if type(x) is np.ndarray:
+                if type(x) is ndarray:
                     if id(x) not in self.seen:
                         protect(x, self.seen, self.held)  # a constant the tape will hold: see guard
                 elif isinstance(x, Tracer):
@@ -218,11 +243,11 @@ class Trace(BaseTrace):
             if type(y) is Tracer and y._trace is self:
                 y_slot = y._slot
                 y = y._value
-                if type(y) is not np.ndarray and isinstance(y, Tracer):
+                if type(y) is not ndarray and isinstance(y, Tracer):
                     plain = False
             else:
                 y_slot = None
-                if type(y) is np.ndarray:
+                if type(y) is ndarray:
                     if id(y) not in self.seen:
                         protect(y, self.seen, self.held)
                 elif type(y) is tuple or type(y) is list:
@@ -241,7 +266,7 @@ class Trace(BaseTrace):
         # holding a dict, even an empty one, stays tracked by the garbage collector.
         slot = self.n_slots
         index = self._indices.get(primitive)
-        if type(out) is np.ndarray and index is not None:  # the common case, inline
+        if type(out) is ndarray and index is not None:  # the common case, inline
             self.n_slots = slot + 1
             # Tracer(self, slot, out) without the Python-level call of __init__, the costliest
             # part of making one: allocate, then fill the three slots.

@@ -23,7 +23,7 @@ from tapegrad.errors import (
     at_user_line,
     raise_conversion_error,
 )
-from tapegrad.guard import protect, written_constant_error
+from tapegrad.numpy.mutation.guard import protect, written_constant_error
 from tapegrad.pytree import TreeDef, tree_flatten, tree_map, tree_unflatten
 from tapegrad.tape import Trace, new_trace
 from tapegrad.tracer import Tracer, dtype_of, strip_gradients

@@ -6,6 +6,7 @@ the package against them, and check that the contracts really catch an upward im
 
 from __future__ import annotations
 
+import ast
 import itertools
 import os
 import re
@@ -22,7 +23,8 @@ tomllib = pytest.importorskip("tomllib")
 
 def _layers() -> list[list[str]]:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    (contract,) = [c for c in config["tool"]["importlinter"]["contracts"] if c["type"] == "layers"]
+    (contract,) = [c for c in config["tool"]["importlinter"]["contracts"]
+                   if c["type"] == "layers" and "containers" not in c]
     return [[name.strip() for name in layer.split("|")] for layer in contract["layers"]]
 
 
@@ -90,3 +92,43 @@ def test_the_architecture_page_names_only_modules_that_exist_and_every_module() 
         if module.name == "__init__.py" or relative.startswith("tapegrad/seed/"):
             continue
         assert relative in named or module.name in short, f"docs/architecture.md does not place {relative}"
+
+
+def test_the_contracts_ignore_no_import() -> None:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    for contract in config["tool"]["importlinter"]["contracts"]:
+        assert not contract.get("ignore_imports"), f"{contract['name']} ignores {contract['ignore_imports']}"
+
+
+def _deferred_imports(tree: ast.Module) -> list[tuple[int, str]]:
+    """Imports inside a function or class body, or inside any block but ``if TYPE_CHECKING:``
+    at module level and the guard of an optional dependency (``try: import scipy``)."""
+    found = []
+
+    def visit(node: ast.AST, inside: str | None) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and inside is None and ast.unparse(child.test) == "TYPE_CHECKING":
+                continue  # imports for annotations only
+            if isinstance(child, (ast.Import, ast.ImportFrom)) and inside is not None:
+                found.append((child.lineno, f"{ast.unparse(child)} (in {inside})"))
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+                visit(child, getattr(child, "name", "lambda"))
+            else:
+                visit(child, inside)
+
+    visit(tree, None)
+    return found
+
+
+def test_no_module_of_tapegrad_imports_inside_a_function_or_class() -> None:
+    deferred = []
+    for module in sorted((ROOT / "tapegrad").rglob("*.py")):
+        tree = ast.parse(module.read_text(), str(module))
+        deferred += [f"{module.relative_to(ROOT)}:{line}: {text}" for line, text in _deferred_imports(tree)]
+    assert deferred == [], "deferred imports (move them to the top of the module):\n" + "\n".join(deferred)
+
+
+def test_the_deferred_import_check_catches_one() -> None:
+    tree = ast.parse("import os\nif TYPE_CHECKING:\n    import sys\ndef f():\n    import json\n"
+                     "class C:\n    from re import compile\n")
+    assert [line for line, _ in _deferred_imports(tree)] == [5, 7]

@@ -12,8 +12,9 @@ from typing import Any
 import numpy as np
 
 from tapegrad.errors import UnsupportedFunctionError, at_user_line
-from tapegrad.numpy import mutation
 from tapegrad.numpy._wrap import by_numpy
+from tapegrad.numpy.mutation import writes
+from tapegrad.numpy.primitives import astype
 from tapegrad.registry import Primitive
 
 # ufunc.reduce calls that mean a reduction tapegrad knows by another name.
@@ -36,14 +37,14 @@ def ufunc(uf: np.ufunc, method: str, inputs: tuple[Any, ...], kwargs: dict[str, 
     if out is not None and method == "__call__":  # into a traced array: a write (mutation)
         where = kwargs.pop("where", True)
         result = ufunc(uf, method, inputs, kwargs)
-        return mutation.ufunc_out(uf, result, inputs, out if type(out) is tuple else (out,), where)
+        return writes.ufunc_out(uf, result, inputs, out if type(out) is tuple else (out,), where)
     if out is not None:
         raise TypeError(
             f"np.{uf.__name__}.{method}(..., out=...){at_user_line()} would write a traced value "
             "into an existing array in place. Drop out= and use the returned value."
         )
     if method == "at":
-        mutation.ufunc_at(uf, *inputs)
+        writes.ufunc_at(uf, *inputs)
         return None
     if method == "__call__":
         target = by_numpy.get(uf) or _lazy_rule(uf)
@@ -97,8 +98,6 @@ def _call_options(uf: np.ufunc, inputs: tuple[Any, ...], kwargs: dict[str, Any])
             f"{sorted(kwargs)}; drop them (casting, order, subok, signature) from the call."
         )
     if dtype is not None:
-        from tapegrad.numpy.manipulation import astype
-
         inputs = tuple(astype(x, dtype) if hasattr(x, "dtype") else np.asarray(x, dtype) for x in inputs)
     return inputs, kwargs
 
@@ -107,7 +106,7 @@ def function(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """Run the NumPy function `func` on arguments holding tracers through tapegrad.
 
     ``out=`` (by keyword or position) is NumPy's in-place write: the result is computed
-    without it, then written into `out` as NumPy would (`mutation.function_out`), never
+    without it, then written into `out` as NumPy would (`writes.function_out`), never
     passed to a primitive, which would write into a value the tape holds.
     """
     target = by_numpy.get(func)
@@ -123,7 +122,7 @@ def function(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
             out, args = args[position], args[:position] + args[position + 1 :]
     if out is None:
         return target(*args, **kwargs)
-    return mutation.function_out(f"np.{func.__name__}", target(*args, **kwargs), out)
+    return writes.function_out(f"np.{func.__name__}", target(*args, **kwargs), out)
 
 
 @functools.cache

@@ -21,24 +21,17 @@ array, which refuses traced values with an error naming these fixes.
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import numpy as np
 
-from tapegrad.numpy import manipulation, mutation
+from tapegrad.numpy import manipulation
 from tapegrad.numpy._wrap import by_numpy
-from tapegrad.registry import Primitive, defbatch, defjvp, defvjp, holds_tracer
+from tapegrad.numpy.mutation import writes
+from tapegrad.numpy.primitives import buffer
+from tapegrad.registry import defbatch, defjvp, defvjp, holds_tracer
 from tapegrad.tracer import Tracer, dtype_of, shape_of
 
-
-def _full_like(like: Any, fill: Any = 0, shape: Any = None, dtype: Any = None, order: Any = "K") -> Any:
-    return np.full_like(like, fill, dtype=dtype, order=order, shape=shape)
-
-
-buffer = Primitive("buffer", _full_like)
-"""``buffer(like, fill=0, shape=None, dtype=None, order='K')``: NumPy's ``full_like``, as a
-traced constant of `like`'s transforms (derivative zero), so that it can be written into."""
 defvjp(buffer, lambda g, ans, like, **kwargs: None)
 defjvp(buffer, lambda t, ans, like, **kwargs: None)
 
@@ -67,7 +60,7 @@ def _filled(anchor: Any, fill: Any, shape: Any, dtype: Any, order: Any) -> Any:
         values = manipulation.array(fill)
         out = buffer(anchor, fill=0, shape=shape, dtype=dtype_of(values) if dtype is None else dtype,
                      order=order)
-        mutation.setitem(out, Ellipsis, values)
+        writes.assign_item(out, Ellipsis, values)
         return out
     return buffer(anchor, fill=fill, shape=shape, dtype=dtype, order=order)
 
@@ -185,7 +178,7 @@ def asarray(a: Any, dtype: Any = None, order: Any = None, *, like: Any = None, *
 def array(a: Any, dtype: Any = None, *, like: Any = None, **kwargs: Any) -> Any:
     """``np.array(a, like=t)``: a copy, traced."""
     if _traced(a):
-        return _namespace.array(a, dtype)
+        return manipulation.array(a, dtype)
     return asarray(np.array(a, dtype=dtype, **kwargs), like=like)
 
 
@@ -194,11 +187,11 @@ LIKE = frozenset({np.zeros, np.ones, np.empty, np.full, np.eye, np.identity, np.
 """NumPy's constructors whose ``like=`` NumPy hands to a tracer (NEP 35): the tracer's
 ``__array_function__`` passes itself on as ``like``."""
 
-_namespace: Any = sys.modules["tapegrad.numpy"]
 for _name, _fun in [("zeros_like", zeros_like), ("ones_like", ones_like), ("empty_like", empty_like),
                     ("full_like", full_like), ("zeros", zeros), ("ones", ones), ("empty", empty),
-                    ("full", full), ("eye", eye), ("identity", identity), ("arange", arange)]:
+                    ("full", full), ("eye", eye), ("identity", identity), ("arange", arange),
+                    ("array", array), ("asarray", asarray)]:
     by_numpy[getattr(np, _name)] = _fun
-    setattr(_namespace, _name, _fun)
-by_numpy[np.array] = array
-by_numpy[np.asarray] = asarray
+
+__all__ = ["zeros_like", "ones_like", "empty_like", "full_like", "zeros", "ones", "empty", "full",
+           "eye", "identity", "arange"]

@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 
 from tapegrad.numpy._wrap import composite
-from tapegrad.numpy.indexing import _getitem, untake
 from tapegrad.numpy.manipulation import (
     _normalize,
     asarray,
@@ -28,6 +27,7 @@ from tapegrad.numpy.manipulation import (
     reshape,
     stack,
 )
+from tapegrad.numpy.primitives import _getitem, untake
 from tapegrad.registry import holds_tracer
 from tapegrad.tape import tracing
 from tapegrad.tracer import dtype_of, ndim_of, shape_of, value_of

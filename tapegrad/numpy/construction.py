@@ -21,11 +21,7 @@ import numpy as np
 from tapegrad.errors import at_user_line
 from tapegrad.numpy import manipulation, nondifferentiable, reductions
 from tapegrad.numpy._wrap import composite, implements
-from tapegrad.numpy.elementwise import floor, log10, power, real, where
-from tapegrad.numpy.indexing import _getitem
 from tapegrad.numpy.manipulation import (
-    _along,
-    array,
     astype,
     broadcast_to,
     concatenate,
@@ -36,11 +32,12 @@ from tapegrad.numpy.manipulation import (
     ravel,
     reshape,
     squeeze,
+    to_array,
 )
-from tapegrad.numpy.reductions import cumprod
+from tapegrad.numpy.primitives import _along, _getitem, cumprod, floor, log10, power, real, where
 from tapegrad.numpy.statistics import median
 from tapegrad.registry import holds_tracer
-from tapegrad.tracer import dtype_of, shape_of, size_of, strip_gradients, value_of
+from tapegrad.tracer import Tracer, dtype_of, duplicate, shape_of, size_of, strip_gradients, value_of
 
 
 def _gather_layout(layout: Callable[..., Any], *arrays: Any) -> Any:
@@ -49,7 +46,7 @@ def _gather_layout(layout: Callable[..., Any], *arrays: Any) -> Any:
     Each element of `arrays` gets a number; `layout` runs on arrays of those numbers, and the
     numbers in its result say which element lands where.
     """
-    arrays = tuple(array(a) for a in arrays)
+    arrays = tuple(to_array(a) for a in arrays)
     # The shapes of one example under vmap, not of the whole batch; sizes from shapes, since
     # np.size would make a Dask array compute.
     offsets = np.cumsum([0] + [size_of(a) for a in arrays])
@@ -76,7 +73,7 @@ def insert(arr: Any, obj: Any, values: Any, axis: Any = None) -> Any:
         np.float64(6.0)
     """
     obj = value_of(obj)  # the layout: per example under vmap, if the indices are batched
-    return astype(_gather_layout(lambda a, v: np.insert(a, obj, v, axis), arr, values), dtype_of(array(arr)))
+    return astype(_gather_layout(lambda a, v: np.insert(a, obj, v, axis), arr, values), dtype_of(to_array(arr)))
 
 
 @composite(np.delete)
@@ -147,7 +144,7 @@ def resize(a: Any, new_shape: Any) -> Any:
 @composite(np.broadcast_arrays)
 def broadcast_arrays(*args: Any, subok: bool = False) -> Any:
     """``np.broadcast_arrays``: each argument broadcast to their common shape."""
-    arrays = [array(a) for a in args]
+    arrays = [to_array(a) for a in args]
     shape = np.broadcast_shapes(*(shape_of(a) for a in arrays))
     broadcast = [broadcast_to(a, shape) for a in arrays]
     return type(np.broadcast_arrays(np.empty(())))(broadcast)  # a tuple since NumPy 2, a list before
@@ -155,7 +152,7 @@ def broadcast_arrays(*args: Any, subok: bool = False) -> Any:
 
 def unstack(x: Any, /, *, axis: int = 0) -> Any:
     """``np.unstack`` (NumPy 2.1): the slices of `x` along `axis`, as a tuple."""
-    moved = moveaxis(array(x), axis, 0)
+    moved = moveaxis(to_array(x), axis, 0)
     return tuple(_getitem(moved, i) for i in range(moved.shape[0]))
 
 
@@ -166,14 +163,14 @@ if hasattr(np, "unstack"):
 @composite(np.diagflat)
 def diagflat(v: Any, k: int = 0) -> Any:
     """``np.diagflat``: a matrix with the flattened `v` on its k-th diagonal."""
-    return diag(ravel(array(v)), k)
+    return diag(ravel(to_array(v)), k)
 
 
 @composite(np.real_if_close)
 def real_if_close(a: Any, tol: float = 100) -> Any:
     """``np.real_if_close``: the real part of a complex array whose imaginary parts are all
     within `tol` machine epsilons of zero; `a` itself otherwise."""
-    a = array(a)
+    a = to_array(a)
     if np.dtype(a.dtype).kind != "c":
         return a
     if tol > 1:
@@ -197,7 +194,7 @@ def _stand_ins(args: Any) -> Any:
     def one(x: Any) -> Any:
         if x is None or isinstance(x, (bool, int, float, complex, type, np.dtype, str)):
             return x
-        return np.ones((), dtype_of(array(x)))
+        return np.ones((), dtype_of(to_array(x)))
 
     return {k: one(v) for k, v in args.items()} if isinstance(args, dict) else tuple(one(a) for a in args)
 
@@ -216,7 +213,7 @@ def linspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True, retste
     if num < 0:
         raise ValueError(f"Number of samples, {num}, must be non-negative.")
     inexact = _numpy_dtype(np.linspace, start, stop, endpoint=endpoint)
-    start, stop = astype(array(start), inexact), astype(array(stop), inexact)
+    start, stop = astype(to_array(start), inexact), astype(to_array(stop), inexact)
     div = num - 1 if endpoint else num
     delta = stop - start
     y: Any = np.arange(0, num, dtype=inexact).reshape((-1,) + (1,) * delta.ndim)
@@ -249,7 +246,7 @@ def logspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True, base: 
              dtype: Any = None, axis: int = 0) -> Any:
     """``np.logspace``: `base` to the powers `linspace(start, stop)`; all three may be traced."""
     result_dtype = _numpy_dtype(np.logspace, start, stop, endpoint=endpoint, base=base, dtype=dtype)
-    start, stop, base = array(start), array(stop), array(base)
+    start, stop, base = to_array(start), to_array(stop), to_array(base)
     ndmax = len(np.broadcast_shapes(start.shape, stop.shape, base.shape))
     start, stop, base = (_at_least(v, ndmax) for v in (start, stop, base))
     y = linspace(start, stop, num=num, endpoint=endpoint, axis=axis)
@@ -261,7 +258,7 @@ def geomspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True, dtype
               axis: int = 0) -> Any:
     """``np.geomspace``: a geometric sequence, with traced real `start` and `stop`."""
     result_dtype = _numpy_dtype(np.geomspace, start, stop, endpoint=endpoint, dtype=dtype)
-    start, stop = array(start), array(stop)
+    start, stop = to_array(start), to_array(stop)
     inexact = np.result_type(dtype_of(start), dtype_of(stop), float(num), np.zeros((), dtype))
     if inexact.kind == "c":
         raise NotImplementedError(
@@ -298,10 +295,12 @@ def meshgrid(*xi: Any, copy: bool = True, sparse: bool = False, indexing: str = 
         shape[i] = -1
     if indexing == "xy" and ndim > 1:
         shapes[0][:2], shapes[1][:2] = [1, -1], [-1, 1]
-    output = [reshape(array(x), tuple(s)) for x, s in zip(xi, shapes, strict=True)]
+    output = [reshape(to_array(x), tuple(s)) for x, s in zip(xi, shapes, strict=True)]
     if not sparse:
         full = np.broadcast_shapes(*(o.shape for o in output))
         output = [broadcast_to(o, full) for o in output]
+    if copy:  # new arrays, as NumPy's; without copy=, views of the inputs (broadcasts: read-only)
+        output = [duplicate(o) if isinstance(o, Tracer) else o for o in output]
     # The container NumPy returns for these options (NumPy 1 returned lists throughout).
     return type(np.meshgrid(*[np.empty(1)] * ndim, copy=copy, sparse=sparse))(output)
 
@@ -309,7 +308,7 @@ def meshgrid(*xi: Any, copy: bool = True, sparse: bool = False, indexing: str = 
 @composite(np.vander)
 def vander(x: Any, N: int | None = None, increasing: bool = False) -> Any:
     """``np.vander``: columns of powers of `x`, as running products (NumPy's arithmetic)."""
-    x = array(x)
+    x = to_array(x)
     if x.ndim != 1:
         raise ValueError("x must be a one-dimensional array or sequence.")
     n = x.shape[0] if N is None else N
@@ -375,7 +374,7 @@ def pad(array: Any, pad_width: Any, mode: Any = "constant", **kwargs: Any) -> An
 
 def _pairs(values: Any, ndim: int) -> Any:
     """Per-axis (before, after) values, broadcast as NumPy broadcasts ``end_values``."""
-    return broadcast_to(array(values), (ndim, 2))
+    return broadcast_to(to_array(values), (ndim, 2))
 
 
 def _cut(x: Any, axis: int, start: int | None, stop: int | None) -> Any:
@@ -465,7 +464,7 @@ class _Concatenator:
             trans1d = numbers[2] if len(numbers) > 2 else trans1d
         directive = f"0,{ndmin},{trans1d}"
         # Python and NumPy scalars take the dtype of the whole, as in NumPy's concatenator.
-        dtypes = [dtype_of(array(item)) for item in items if not _is_scalar(item) and type(item) is not slice]
+        dtypes = [dtype_of(to_array(item)) for item in items if not _is_scalar(item) and type(item) is not slice]
         common = np.result_type(*dtypes, *[item for item in items if _is_scalar(item)])
         pieces = [self._piece(item, directive, common) for item in items]
         return concatenate(pieces, axis=axis)
@@ -478,7 +477,7 @@ class _Concatenator:
             return np.r_[directive, np.asarray(item, common)]
         if not holds_tracer([item]):
             return np.r_[directive, item]
-        item = array(item)
+        item = to_array(item)
         return _getitem(ravel(item), np.r_[directive, np.arange(item.size).reshape(item.shape)])
 
 

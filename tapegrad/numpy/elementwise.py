@@ -1,7 +1,12 @@
-"""Elementwise functions (NumPy ufuncs) and their VJP rules.
+"""Elementwise functions (NumPy ufuncs) and their rules: VJP, JVP and batching.
 
-Each rule reads like the derivative it implements. Binary rules pass through `unbroadcast`,
-which sums a cotangent back to its argument's shape where NumPy broadcast the argument.
+The primitives are defined in `tapegrad.numpy.primitives`; this module gives each its rules,
+one primitive a line or a small block. Each rule reads like the derivative it implements.
+Binary VJP rules pass through `unbroadcast`, which sums a cotangent back to its argument's
+shape where NumPy broadcast the argument. Forward mode derives a JVP from the VJP rule when
+none is given; the hot primitives get a direct one-line rule (``sin: t * cos(x)``), whose
+contribution forward mode broadcasts to the output's shape. Every function here broadcasts,
+so one generic batching rule (`tapegrad.numpy._batch.elementwise`) serves them all.
 """
 
 from __future__ import annotations
@@ -11,103 +16,98 @@ from typing import Any
 import numpy as np
 
 from tapegrad.errors import NotDifferentiableError, at_user_line
-from tapegrad.numpy._wrap import by_numpy, implements, wrap
-from tapegrad.numpy.reductions import unbroadcast
-from tapegrad.registry import Primitive, defjvp, defvjp
-from tapegrad.tracer import carries_derivative
-
-# -- arithmetic -----------------------------------------------------------------------------
-add = wrap(np.add)
-subtract = wrap(np.subtract)
-multiply = wrap(np.multiply)
-true_divide = wrap(np.true_divide)
-divide = true_divide
-negative = wrap(np.negative)
-positive = wrap(np.positive)
-power = wrap(np.power)
-square = wrap(np.square)
-reciprocal = wrap(np.reciprocal)
-remainder = wrap(np.remainder)
-mod = remainder
-fmod = wrap(np.fmod)
-
-# -- exponentials, logarithms, roots ------------------------------------------------------
-exp = wrap(np.exp)
-exp2 = wrap(np.exp2)
-expm1 = wrap(np.expm1)
-log = wrap(np.log)
-log2 = wrap(np.log2)
-log10 = wrap(np.log10)
-log1p = wrap(np.log1p)
-sqrt = wrap(np.sqrt)
-cbrt = wrap(np.cbrt)
-logaddexp = wrap(np.logaddexp)
-logaddexp2 = wrap(np.logaddexp2)
-
-# -- trigonometric and hyperbolic ---------------------------------------------------------
-sin = wrap(np.sin)
-cos = wrap(np.cos)
-tan = wrap(np.tan)
-arcsin = wrap(np.arcsin)
-arccos = wrap(np.arccos)
-arctan = wrap(np.arctan)
-arctan2 = wrap(np.arctan2)
-hypot = wrap(np.hypot)
-sinh = wrap(np.sinh)
-cosh = wrap(np.cosh)
-tanh = wrap(np.tanh)
-arcsinh = wrap(np.arcsinh)
-arccosh = wrap(np.arccosh)
-arctanh = wrap(np.arctanh)
-deg2rad = wrap(np.deg2rad)
-rad2deg = wrap(np.rad2deg)
-radians = deg2rad
-degrees = rad2deg
-by_numpy[np.radians], by_numpy[np.degrees] = deg2rad, rad2deg
-
-# -- piecewise ----------------------------------------------------------------------------
-absolute = wrap(np.absolute)
-abs = absolute
-fabs = wrap(np.fabs)
-maximum = wrap(np.maximum)
-minimum = wrap(np.minimum)
-fmax = wrap(np.fmax)
-fmin = wrap(np.fmin)
-clip = wrap(np.clip)
-where = wrap(np.where)
-nan_to_num = wrap(np.nan_to_num)
-
-# -- complex numbers ----------------------------------------------------------------------
-real = wrap(np.real)
-imag = wrap(np.imag)
-conjugate = wrap(np.conjugate)
-conj = conjugate
-angle = wrap(np.angle)
-
-# -- not differentiable: piecewise constant, or boolean-valued ----------------------------
-sign = wrap(np.sign, differentiable=False)
-floor = wrap(np.floor, differentiable=False)
-ceil = wrap(np.ceil, differentiable=False)
-trunc = wrap(np.trunc, differentiable=False)
-rint = wrap(np.rint, differentiable=False)
-round = wrap(np.round, differentiable=False)
-around = round
-by_numpy[np.around] = round
-floor_divide = wrap(np.floor_divide, differentiable=False)
-less = wrap(np.less, differentiable=False)
-less_equal = wrap(np.less_equal, differentiable=False)
-greater = wrap(np.greater, differentiable=False)
-greater_equal = wrap(np.greater_equal, differentiable=False)
-equal = wrap(np.equal, differentiable=False)
-not_equal = wrap(np.not_equal, differentiable=False)
-logical_and = wrap(np.logical_and, differentiable=False)
-logical_or = wrap(np.logical_or, differentiable=False)
-logical_not = wrap(np.logical_not, differentiable=False)
-logical_xor = wrap(np.logical_xor, differentiable=False)
-isnan = wrap(np.isnan, differentiable=False)
-isinf = wrap(np.isinf, differentiable=False)
-isfinite = wrap(np.isfinite, differentiable=False)
-signbit = wrap(np.signbit, differentiable=False)
+from tapegrad.numpy._batch import elementwise
+from tapegrad.numpy._broadcast import unbroadcast
+from tapegrad.numpy._wrap import implements
+from tapegrad.numpy.mutation.views import defview
+from tapegrad.numpy.primitives import (
+    _ldexp,
+    abs,
+    absolute,
+    add,
+    angle,
+    arccos,
+    arccosh,
+    arcsin,
+    arcsinh,
+    arctan,
+    arctan2,
+    arctanh,
+    around,
+    cbrt,
+    ceil,
+    clip,
+    conj,
+    conjugate,
+    copysign,
+    cos,
+    cosh,
+    deg2rad,
+    degrees,
+    divide,
+    equal,
+    exp,
+    exp2,
+    expm1,
+    fabs,
+    float_power,
+    floor,
+    floor_divide,
+    fmax,
+    fmin,
+    fmod,
+    greater,
+    greater_equal,
+    hypot,
+    i0,
+    i1,
+    imag,
+    isfinite,
+    isinf,
+    isnan,
+    less,
+    less_equal,
+    log,
+    log1p,
+    log2,
+    log10,
+    logaddexp,
+    logaddexp2,
+    logical_and,
+    logical_not,
+    logical_or,
+    logical_xor,
+    maximum,
+    minimum,
+    mod,
+    multiply,
+    nan_to_num,
+    negative,
+    not_equal,
+    positive,
+    power,
+    rad2deg,
+    radians,
+    real,
+    reciprocal,
+    remainder,
+    rint,
+    round,
+    sign,
+    signbit,
+    sin,
+    sinh,
+    sqrt,
+    square,
+    subtract,
+    tan,
+    tanh,
+    true_divide,
+    trunc,
+    where,
+)
+from tapegrad.registry import defbatch, defjvp, defvjp
+from tapegrad.tracer import carries_derivative, is_complex
 
 __all__ = [
     "add", "subtract", "multiply", "true_divide", "divide", "negative", "positive", "power",
@@ -138,6 +138,13 @@ def _exponent_minus_one(y: Any) -> Any:
     return where(y != 0, y - 1, 1.0)
 
 
+def _power_base(t: Any, ans: Any, x: Any, y: Any) -> Any:
+    # d(x ** y)/dx = y * x ** (y - 1), read as 0 where y == 0 (not 0 * inf at x == 0).
+    if isinstance(y, (int, float)):
+        return t * y * x ** (y - 1) if y != 0 else None
+    return t * where(y != 0, y * x ** where(y != 0, y - 1, 1.0), 0.0)
+
+
 # The hottest rules check inline for the common case, a real cotangent of the argument's
 # shape, for which `unbroadcast` returns it unchanged: it saves a call per entry.
 def _add_x(g: Any, ans: Any, x: Any, y: Any) -> Any:
@@ -164,18 +171,27 @@ def _multiply_y(g: Any, ans: Any, x: Any, y: Any) -> Any:
 
 
 defvjp(add, _add_x, _add_y)
+defjvp(add, lambda t, ans, x, y: t, lambda t, ans, x, y: t)
 defvjp(subtract, _add_x, _subtract_y)
+defjvp(subtract, lambda t, ans, x, y: t, lambda t, ans, x, y: -t)
 defvjp(multiply, _multiply_x, _multiply_y)
+defjvp(multiply, lambda t, ans, x, y: t * y, lambda t, ans, x, y: x * t)
 defvjp(true_divide,
        lambda g, ans, x, y: unbroadcast(g / y, x),
        lambda g, ans, x, y: unbroadcast(-g * x / y ** 2, y))
+defjvp(true_divide, lambda t, ans, x, y: t / y, lambda t, ans, x, y: -t * ans / y)
 defvjp(negative, lambda g, ans, x: -g)
+defjvp(negative, lambda t, ans, x: -t)
 defvjp(positive, lambda g, ans, x: g)
+defjvp(positive, lambda t, ans, x: t)
 defvjp(power,
        lambda g, ans, x, y: unbroadcast(g * y * x ** _exponent_minus_one(y), x),
        lambda g, ans, x, y: unbroadcast(g * log(where(x != 0, x, 1.0)) * ans, y))
+defjvp(power, _power_base, lambda t, ans, x, y: t * log(where(x != 0, x, 1.0)) * ans)
 defvjp(square, lambda g, ans, x: g * 2 * x)
+defjvp(square, lambda t, ans, x: t * 2 * x)
 defvjp(reciprocal, lambda g, ans, x: -g * ans ** 2)
+defjvp(reciprocal, lambda t, ans, x: -t * ans ** 2)
 defvjp(remainder,
        lambda g, ans, x, y: unbroadcast(g, x),
        lambda g, ans, x, y: unbroadcast(-g * floor_divide(x, y), y))
@@ -184,13 +200,18 @@ defvjp(fmod,
        lambda g, ans, x, y: unbroadcast(-g * trunc(true_divide(x, y)), y))
 
 defvjp(exp, lambda g, ans, x: g * ans)
+defjvp(exp, lambda t, ans, x: t * ans)
 defvjp(exp2, lambda g, ans, x: g * ans * np.log(2.0))
 defvjp(expm1, lambda g, ans, x: g * (ans + 1))
+defjvp(expm1, lambda t, ans, x: t * (ans + 1))
 defvjp(log, lambda g, ans, x: g / x)
+defjvp(log, lambda t, ans, x: t / x)
 defvjp(log2, lambda g, ans, x: g / (x * np.log(2.0)))
 defvjp(log10, lambda g, ans, x: g / (x * np.log(10.0)))
 defvjp(log1p, lambda g, ans, x: g / (x + 1))
+defjvp(log1p, lambda t, ans, x: t / (x + 1))
 defvjp(sqrt, lambda g, ans, x: g * 0.5 / ans)
+defjvp(sqrt, lambda t, ans, x: t * 0.5 / ans)
 defvjp(cbrt, lambda g, ans, x: g / (3 * ans ** 2))
 defvjp(logaddexp,
        lambda g, ans, x, y: unbroadcast(g * exp(x - ans), x),
@@ -202,11 +223,15 @@ defvjp(logaddexp2,
 # np.cos, not tapegrad's cos: on plain arrays (first-order gradients) it skips the primitive's
 # Python call; a traced x still reaches tapegrad through __array_ufunc__.
 defvjp(sin, lambda g, ans, x: g * np.cos(x))
+defjvp(sin, lambda t, ans, x: t * cos(x))
 defvjp(cos, lambda g, ans, x: -g * np.sin(x))
+defjvp(cos, lambda t, ans, x: -t * sin(x))
 defvjp(tan, lambda g, ans, x: g / cos(x) ** 2)
+defjvp(tan, lambda t, ans, x: t / cos(x) ** 2)
 defvjp(arcsin, lambda g, ans, x: g / sqrt(1 - x ** 2))
 defvjp(arccos, lambda g, ans, x: -g / sqrt(1 - x ** 2))
 defvjp(arctan, lambda g, ans, x: g / (1 + x ** 2))
+defjvp(arctan, lambda t, ans, x: t / (1 + x ** 2))
 defvjp(arctan2,
        lambda g, ans, x, y: unbroadcast(g * y / (x ** 2 + y ** 2), x),
        lambda g, ans, x, y: unbroadcast(-g * x / (x ** 2 + y ** 2), y))
@@ -215,8 +240,11 @@ defvjp(hypot,
        lambda g, ans, x, y: unbroadcast(g * x / where(ans == 0, 1.0, ans), x),
        lambda g, ans, x, y: unbroadcast(g * y / where(ans == 0, 1.0, ans), y))
 defvjp(sinh, lambda g, ans, x: g * cosh(x))
+defjvp(sinh, lambda t, ans, x: t * cosh(x))
 defvjp(cosh, lambda g, ans, x: g * sinh(x))
+defjvp(cosh, lambda t, ans, x: t * sinh(x))
 defvjp(tanh, lambda g, ans, x: g * (1 - ans ** 2))
+defjvp(tanh, lambda t, ans, x: t * (1 - ans ** 2))
 defvjp(arcsinh, lambda g, ans, x: g / sqrt(x ** 2 + 1))
 defvjp(arccosh, lambda g, ans, x: g / sqrt(x ** 2 - 1))
 defvjp(arctanh, lambda g, ans, x: g / (1 - x ** 2))
@@ -234,7 +262,15 @@ def _abs_vjp(g: Any, ans: Any, x: Any) -> Any:
     return g * sign(x)
 
 
+def _abs_jvp(t: Any, ans: Any, x: Any) -> Any:
+    # Complex: |z| is not holomorphic; along t it changes by Re(conj(z) t) / |z| (0 at z = 0).
+    if is_complex(x):
+        return real(conjugate(x) * t) / where(ans == 0, 1.0, ans)
+    return t * sign(x)
+
+
 defvjp(absolute, _abs_vjp)
+defjvp(absolute, _abs_jvp)
 defvjp(fabs, lambda g, ans, x: g * sign(x))
 for _prim in (maximum, minimum, fmax, fmin):
     defvjp(_prim,
@@ -249,6 +285,10 @@ defvjp(where,
        None,
        lambda g, ans, c, x, y: unbroadcast(where(c, g, 0.0), x),
        lambda g, ans, c, x, y: unbroadcast(where(c, 0.0, g), y))
+defjvp(where,
+       None,
+       lambda t, ans, c, x, y: where(c, t, 0.0),
+       lambda t, ans, c, x, y: where(c, 0.0, t))
 defvjp(nan_to_num, lambda g, ans, x, *args, **kwargs: where(isfinite(x), g, 0.0))
 
 # Complex numbers, in the convention of HIPS autograd (docs/complex.md): the cotangent of
@@ -258,41 +298,13 @@ defvjp(real, lambda g, ans, x: g * (1 + 0j) if _is_complex(x) else g)
 defvjp(imag, lambda g, ans, x: g * -1j if _is_complex(x) else g * 0)
 defvjp(conjugate, lambda g, ans, x: conjugate(g))
 defvjp(angle, lambda g, ans, x: g * conjugate(x * 1j) / absolute(x) ** 2 if _is_complex(x) else g * 0)
+# real and imag of an array are views of it (writes through them reach it); the .imag of a
+# real array is read-only zeros.
+defview(real)
+defview(imag, otherwise="the .imag of a real array")
 
 
 # -- more elementwise functions: Bessel's i0, float_power, copysign, ldexp ------------------
-i0 = wrap(np.i0)
-float_power = wrap(np.float_power)
-copysign = wrap(np.copysign)
-_ldexp = Primitive("ldexp", np.ldexp)
-
-
-def _bessel_i1(x: Any) -> Any:
-    """The modified Bessel function of the first kind of order 1, i0's derivative (NumPy has
-    i0 only): its power series, all of whose terms share a sign, for |x| <= 20; beyond, the
-    asymptotic series, whose neglected terms are below e^(-2|x|) relative."""
-    x = np.asarray(x)
-    ax = np.abs(x.astype(np.float64))
-    small = np.where(ax <= 20, ax, 0.0) / 2
-    term = small.copy()
-    total = small.copy()
-    for k in range(1, 60):
-        term = term * small * small / (k * (k + 1))
-        total = total + term
-    large = np.where(ax > 20, ax, 21.0)
-    term = np.ones_like(large)
-    series = np.ones_like(large)
-    for k in range(1, 30):
-        term = term * -(4 - (2 * k - 1) ** 2) / (8 * k * large)
-        series = series + term
-    # e^x / sqrt(2 pi x), kept finite as long as the result is
-    asymptotic = np.exp(large - 0.5 * np.log(2 * np.pi * large)) * series
-    magnitude = np.where(ax <= 20, total, asymptotic)
-    return (np.sign(x) * magnitude).astype(np.result_type(x, np.float16))
-
-
-i1 = Primitive("i1", _bessel_i1)
-"""The modified Bessel function of order 1: the derivative of `i0`, differentiable in turn."""
 
 
 @implements(np.ldexp)
@@ -329,3 +341,14 @@ defjvp(copysign, lambda t, ans, x, y: t * sign(x) * sign(ans), lambda t, ans, x,
 defjvp(_ldexp, lambda t, ans, x, n: ldexp(t, n))
 
 __all__ += ["i0", "float_power", "copysign", "ldexp"]
+
+# -- batching: every function here broadcasts, so one generic rule serves them all ------------
+for _prim in (add, subtract, multiply, true_divide, negative, positive, power, square, reciprocal,
+              remainder, fmod, exp, exp2, expm1, log, log2, log10, log1p, sqrt, cbrt, logaddexp,
+              logaddexp2, sin, cos, tan, arcsin, arccos, arctan, arctan2, hypot, sinh, cosh, tanh,
+              arcsinh, arccosh, arctanh, deg2rad, rad2deg, absolute, fabs, maximum, minimum, fmax,
+              fmin, clip, where, nan_to_num, real, imag, conjugate, angle, equal, not_equal, less,
+              less_equal, greater, greater_equal, logical_and, logical_or, logical_xor,
+              logical_not, isfinite, isinf, isnan, signbit, sign, floor, ceil, trunc, rint,
+              floor_divide, round, i0, i1, _ldexp, float_power, copysign):
+    defbatch(_prim, elementwise(_prim))

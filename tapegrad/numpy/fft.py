@@ -1,4 +1,4 @@
-"""``tapegrad.numpy.fft``: discrete Fourier transforms and their VJP rules.
+"""``tapegrad.numpy.fft``: discrete Fourier transforms and their rules (VJP, batching).
 
 A DFT is linear, and its matrix is symmetric, so in the convention of docs/complex.md (no
 conjugation) the VJP of ``fft`` is ``fft`` itself, and that of ``ifft`` is ``ifft``, with the
@@ -13,20 +13,26 @@ from typing import Any
 import numpy as np
 
 from tapegrad.arrays import asarray_like
+from tapegrad.numpy._batch import along_axis
 from tapegrad.numpy._wrap import composite
-from tapegrad.numpy.elementwise import conjugate, multiply, real
-from tapegrad.numpy.indexing import _getitem
-from tapegrad.numpy.manipulation import _along, _normalize, pad, roll
-from tapegrad.registry import Primitive, defvjp
+from tapegrad.numpy.manipulation import _normalize, pad, roll
+from tapegrad.numpy.primitives import (
+    _along,
+    _fft1,
+    _fftn,
+    _getitem,
+    _ifft1,
+    _ifftn,
+    _irfft1,
+    _rfft1,
+    conjugate,
+    multiply,
+    real,
+)
+from tapegrad.registry import defbatch, defvjp
 from tapegrad.tracer import storage_of
 
 _fft = np.fft
-_fft1 = Primitive("fft.fft", lambda x, axis=-1, norm=None: _fft.fft(x, None, axis, norm))
-_ifft1 = Primitive("fft.ifft", lambda x, axis=-1, norm=None: _fft.ifft(x, None, axis, norm))
-_fftn = Primitive("fft.fftn", lambda x, axes, norm=None: _fft.fftn(x, None, axes, norm))
-_ifftn = Primitive("fft.ifftn", lambda x, axes, norm=None: _fft.ifftn(x, None, axes, norm))
-_rfft1 = Primitive("fft.rfft", lambda x, axis=-1, norm=None: _fft.rfft(x, None, axis, norm))
-_irfft1 = Primitive("fft.irfft", lambda x, n, axis=-1, norm=None: _fft.irfft(x, n, axis, norm))
 
 defvjp(_fft1, lambda g, ans, x, axis=-1, norm=None: _fft1(g, axis, norm))
 defvjp(_ifft1, lambda g, ans, x, axis=-1, norm=None: _ifft1(g, axis, norm))
@@ -214,6 +220,15 @@ def fftfreq(n: int, d: Any = 1.0, device: Any = None) -> Any:
 def rfftfreq(n: int, d: Any = 1.0, device: Any = None) -> Any:
     """``np.fft.rfftfreq``: the non-negative sample frequencies, differentiable in `d`."""
     return np.arange(0, n // 2 + 1) * (1.0 / (n * d))
+
+
+
+# Each transform runs along its own axes of one example: shifted past the batch axis.
+for _prim in (_fft1, _ifft1, _rfft1):
+    defbatch(_prim, along_axis(_prim, 1, -1))
+defbatch(_irfft1, along_axis(_irfft1, 2, -1))
+for _prim in (_fftn, _ifftn):
+    defbatch(_prim, along_axis(_prim, 1, None, name="axes"))
 
 
 __all__ = [

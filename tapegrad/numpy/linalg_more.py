@@ -1,5 +1,6 @@
 """More of ``np.linalg``: eigen-decomposition of general matrices, least squares, tensor
-solves, condition numbers, and NumPy 2's array-API names. Exported by ``tapegrad.numpy.linalg``.
+solves, condition numbers, and NumPy 2's array-API names, with the rules of their primitives.
+Exported by ``tapegrad.numpy.linalg``.
 
 Conventions (docs/numerics.md):
     * ``eig``: each eigenvector is defined up to a complex factor; NumPy returns it with unit
@@ -19,36 +20,41 @@ from typing import Any
 
 import numpy as np
 
+from tapegrad.numpy._batch import Dims, front, leading, param
 from tapegrad.numpy._wrap import composite
-from tapegrad.numpy.elementwise import conjugate, real
-from tapegrad.numpy.linalg import (
+from tapegrad.numpy.linalg_base import (
     _T,
     _cj,
     _diag_embed,
-    _norm2,
     _off_diagonal_inverse_gaps,
-    _svdvals,
-    inv,
     norm,
-    pinv,
-    solve,
 )
-from tapegrad.numpy.manipulation import diagonal as _diagonal
+from tapegrad.numpy.manipulation import diagonal_copy as _diagonal
 from tapegrad.numpy.manipulation import expand_dims, ravel, reshape, swapaxes, transpose
 from tapegrad.numpy.manipulation import trace as _trace
+from tapegrad.numpy.mutation.views import Step, note_read_only
+from tapegrad.numpy.primitives import (
+    _eig,
+    _norm2,
+    _svdvals,
+    astype,
+    conjugate,
+    count_nonzero,
+    inv,
+    lstsq_rank,
+    pinv,
+    real,
+    solve,
+)
+from tapegrad.numpy.primitives import matmul as _matmul
 from tapegrad.numpy.products import cross as _cross
-from tapegrad.numpy.products import matmul as _matmul
 from tapegrad.numpy.products import outer as _outer
 from tapegrad.numpy.products import tensordot as _tensordot
 from tapegrad.numpy.reductions import max, min, sum
-from tapegrad.registry import Primitive, defvjp
+from tapegrad.registry import defbatch, defvjp
 from tapegrad.tracer import dtype_of, is_complex, ndim_of, shape_of, value_of
 
 _la = np.linalg
-_eig = Primitive("linalg.eig", lambda a: tuple(_la.eig(a)))
-lstsq_rank = Primitive("linalg.lstsq_rank", lambda a, b, rcond=None: _la.lstsq(a, b, rcond)[2],
-                       differentiable=False)
-"""The rank `lstsq` reports (a primitive, so that vmap gives one per example)."""
 _EigResult = type(_la.eig(np.eye(1)))
 
 
@@ -208,8 +214,10 @@ def cross(x1: Any, x2: Any, /, *, axis: int = -1) -> Any:
 
 @composite(_la.diagonal)
 def diagonal(x: Any, /, *, offset: int = 0) -> Any:
-    """``np.linalg.diagonal``: the diagonals of the last two axes."""
-    return _diagonal(x, offset, -2, -1)
+    """``np.linalg.diagonal``: the diagonals of the last two axes; a read-only view, as NumPy's
+    (noted as such: tapegrad computes it by a copy)."""
+    return note_read_only(_diagonal(x, offset, -2, -1), x, Step(diagonal, (), {"offset": offset}),
+                          "a diagonal (np.linalg.diagonal)", lambda a: _la.diagonal(a, offset=offset))
 
 
 @composite(_la.trace)
@@ -228,6 +236,25 @@ def matmul(x1: Any, x2: Any, /) -> Any:
 def tensordot(x1: Any, x2: Any, /, *, axes: Any = 2) -> Any:
     """``np.linalg.tensordot``: `np.tensordot`."""
     return _tensordot(x1, x2, axes=axes)
+
+
+
+# -- batching -------------------------------------------------------------------------------------
+def _lstsq_rank_batched(values: list[Any], dims: Dims, **kwargs: Any) -> Any:
+    # lstsq's rank: the singular values above rcond times the largest (NumPy's definition);
+    # it depends on `a` only.
+    a, da = front(values[0], dims[0]), dims[0]
+    m, n = tuple(a.shape)[-2:]
+    rcond = param(values, kwargs, 2, "rcond", None)
+    s = _svdvals(a)
+    if rcond is None:
+        rcond = np.finfo(s.dtype).eps * builtins.max(m, n)
+    rank = count_nonzero(s > rcond * s[..., :1], axis=-1)
+    return astype(rank, np.int32), (None if da is None else 0)
+
+
+defbatch(_eig, leading(_eig))
+defbatch(lstsq_rank, _lstsq_rank_batched)
 
 
 __all__ = [

@@ -1,63 +1,45 @@
 """Functions that move elements without changing them (reshape, transpose, stack, split...)
-and their VJP rules, which move the cotangent back to where each element came from.
+and the rules of their primitives: VJP rules, which move the cotangent back to where each
+element came from; JVP rules (these primitives are linear: each is its own JVP); batching
+rules (the batch axis goes first, the primitive's axes shift past it); and view notes
+(NumPy's results here may be views of the argument: `tapegrad.numpy.mutation.views`).
 """
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 import numpy as np
 
-from tapegrad.arrays import is_foreign, ones_like, zeros_like
+from tapegrad.arrays import ones_like, zeros_like
 from tapegrad.errors import at_user_line
-from tapegrad.numpy._wrap import by_numpy, composite, implements, wrap
-from tapegrad.registry import Primitive, defbatch, defjvp, defvjp, defvjp_all, holds_tracer
-from tapegrad.tracer import Tracer, dtype_of, shape_of, storage_of, strip_unbatched
-
-
-def _reshape(a: Any, shape: Any = None, order: str = "C", **kwargs: Any) -> Any:
-    """``np.reshape``; for Dask and CuPy arrays their own method (Dask's has no ``order``)."""
-    if type(a) is np.ndarray or not is_foreign(a):
-        numpy_reshape: Any = np.reshape  # its overloads do not take **kwargs
-        return numpy_reshape(a, shape, order=order, **kwargs)
-    if order != "C" or kwargs:
-        raise TypeError(f"tapegrad reshapes {type(a).__name__} arrays in C order only")
-    return a.reshape(shape)
-
-
-reshape = by_numpy[np.reshape] = Primitive("reshape", _reshape)
-transpose = wrap(np.transpose)
-broadcast_to = wrap(np.broadcast_to)
-expand_dims = wrap(np.expand_dims)
-squeeze = wrap(np.squeeze)
-ravel = wrap(np.ravel)
-
-
-def _split_with(np_split: Any) -> Any:
-    """`np_split` (``np.split``, ``np.array_split``) for any array type: NumPy's own for NumPy
-    arrays, slices elsewhere (Dask has no split: asked through the protocol, it computes)."""
-
-    def split(x: Any, indices_or_sections: Any, axis: int = 0) -> list[Any]:
-        if not is_foreign(x):
-            return list(np_split(x, indices_or_sections, axis))
-        pieces = np_split(np.arange(x.shape[axis]), indices_or_sections)
-        starts = np.cumsum([0] + [len(p) for p in pieces]).tolist()
-        return [x[_along(axis % x.ndim, x.ndim, slice(a, b))] for a, b in itertools.pairwise(starts)]
-
-    split.__name__ = np_split.__name__
-    return split
-
-
-split = by_numpy[np.split] = Primitive("split", _split_with(np.split))
-array_split = by_numpy[np.array_split] = Primitive("array_split", _split_with(np.array_split))
-astype = Primitive("astype", lambda x, dtype: x.astype(dtype) if is_foreign(x) else np.asarray(x).astype(dtype))
-if hasattr(np, "astype"):  # NumPy 2's array-API astype(x, dtype, /, *, copy=True, device=None)
-    by_numpy[np.astype] = lambda x, dtype, *, copy=True, device=None: astype(x, dtype)
-
-# NumPy takes a list of arrays; primitives take traced inputs positionally, hence the splat.
-_concatenate = Primitive("concatenate", lambda *arrays, axis=0: np.concatenate(arrays, axis))
-_stack = Primitive("stack", lambda *arrays, axis=0: np.stack(arrays, axis))
+from tapegrad.numpy._batch import Dims, aligned, batch_size, front, front_all, param, rank, shifted
+from tapegrad.numpy._batch import elementwise as elementwise_rule
+from tapegrad.numpy._broadcast import unbroadcast
+from tapegrad.numpy._wrap import composite, implements
+from tapegrad.numpy.indexing import getitem
+from tapegrad.numpy.mutation.views import Step, defview, note_read_only
+from tapegrad.numpy.primitives import (
+    _along,
+    _concatenate,
+    _getitem,
+    _stack,
+    array_split,
+    astype,
+    broadcast_to,
+    expand_dims,
+    ravel,
+    reshape,
+    split,
+    squeeze,
+    sum,
+    transpose,
+    untake,
+    where,
+)
+from tapegrad.numpy.primitives import roll as _roll
+from tapegrad.registry import Primitive, defbatch, defjvp, defjvp_all, defvjp, defvjp_all, holds_tracer
+from tapegrad.tracer import Tracer, dtype_of, duplicate, shape_of, storage_of, strip_unbatched
 
 
 @implements(np.concatenate)
@@ -102,13 +84,21 @@ def _cast_for_joining(arrays: Any, dtype: Any, casting: Any) -> Any:
 
 
 def array(value: Any, dtype: Any = None) -> Any:
-    """``np.array`` that also accepts (nested) lists holding traced values.
+    """``np.array`` that also accepts (nested) lists holding traced values; a traced array is
+    copied, as NumPy copies (a new tracer object, which writes into the original do not reach).
 
     Examples:
         >>> import tapegrad, tapegrad.numpy as tnp
         >>> tapegrad.grad(lambda x: tnp.sum(tnp.array([[x, 2 * x], [3.0, x ** 2]])))(1.0)
         np.float64(5.0)
     """
+    if isinstance(value, Tracer):
+        return duplicate(value) if dtype is None else astype(value, dtype)
+    return to_array(value, dtype)
+
+
+def to_array(value: Any, dtype: Any = None) -> Any:
+    """`array` without the copy: a traced array passes through (the library's own conversions)."""
     if type(value) is not list and type(value) is not tuple:
         return value if dtype is None and holds_tracer([value]) else np.array(value, dtype)
     if not holds_tracer(value):
@@ -160,24 +150,135 @@ defvjp_all(_stack, lambda g, ans, *arrays, axis=0: tuple(
     reshape(piece, shape_of(a)) for piece, a in zip(split(g, len(arrays), axis), arrays, strict=True)))
 for _prim in (split, array_split):
     defvjp(_prim, lambda g, ans, x, indices_or_sections, axis=0: _concatenate(*g, axis=axis))
+defvjp(broadcast_to, lambda g, ans, x, shape, **kwargs: unbroadcast(g, x))
+
+
+def _zeros_or(t: Any, like: Any) -> Any:
+    if t is not None:
+        return t
+    # A constant may be a plain list (np.concatenate([x, [0.0]])), which has no dtype.
+    like = like if hasattr(like, "dtype") else np.asarray(like)
+    return zeros_like(storage_of(like), shape_of(like), like.dtype)
+
+
+def _linear(prim: Primitive) -> Any:
+    """The JVP rule of a primitive linear in its first argument: apply it to the tangent."""
+    return lambda t, ans, x, *args, **kwargs: prim(t, *args, **kwargs)
+
+
+for _prim in (reshape, ravel, transpose, broadcast_to, expand_dims, squeeze, split, array_split):
+    defjvp(_prim, _linear(_prim))
+defjvp(astype, lambda t, ans, x, dtype: astype(t, dtype))
+# Joining is linear in all arguments at once: join the tangents, zeros for constants.
+defjvp_all(_concatenate, lambda ts, ans, *arrays, axis=0: _concatenate(
+    *[_zeros_or(t, a) for t, a in zip(ts, arrays, strict=True)], axis=axis))
+defjvp_all(_stack, lambda ts, ans, *arrays, axis=0: _stack(
+    *[_zeros_or(t, a) for t, a in zip(ts, arrays, strict=True)], axis=axis))
+
+
+def _expand_dims_batched(values: list[Any], dims: Dims, **kwargs: Any) -> Any:
+    x, axis = values[0], param(values, kwargs, 1, "axis", None)
+    n = len(axis) if isinstance(axis, (tuple, list)) else 1
+    return expand_dims(front(x, dims[0]), shifted(axis, rank(x, dims[0]) + n)), 0
+
+
+def _squeeze_batched(values: list[Any], dims: Dims, **kwargs: Any) -> Any:
+    x, d = values[0], dims[0]
+    axis = param(values, kwargs, 1, "axis", None)
+    example = tuple(s for k, s in enumerate(x.shape) if k != d)
+    if axis is None:
+        axis = tuple(k for k, s in enumerate(example) if s == 1)
+    return squeeze(front(x, d), shifted(axis, len(example))), 0
+
+
+def _transpose_batched(values: list[Any], dims: Dims, **kwargs: Any) -> Any:
+    x, d = values[0], dims[0]
+    r = rank(x, d)
+    axes = param(values, kwargs, 1, "axes", None)
+    axes = tuple(reversed(range(r))) if axes is None else tuple(_normalize(a, r) for a in axes)
+    return transpose(front(x, d), (0, *(a + 1 for a in axes))), 0
+
+
+def _reshape_batched(values: list[Any], dims: Dims, **kwargs: Any) -> Any:
+    x, d = values[0], dims[0]
+    if param(values, kwargs, 2, "order", "C") != "C":
+        return NotImplemented
+    shape = param(values, kwargs, 1, "shape", None)
+    if shape is None:
+        shape = kwargs.get("newshape")
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    x = front(x, d)
+    return reshape(x, (x.shape[0], *shape)), 0
+
+
+def _ravel_batched(values: list[Any], dims: Dims, **kwargs: Any) -> Any:
+    if param(values, kwargs, 1, "order", "C") != "C":
+        return NotImplemented
+    x = front(values[0], dims[0])
+    return reshape(x, (x.shape[0], -1)), 0
+
+
+def _broadcast_to_batched(values: list[Any], dims: Dims, **kwargs: Any) -> Any:
+    x, d = values[0], dims[0]
+    shape = param(values, kwargs, 1, "shape", None)
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    x = aligned(x, d, len(shape))
+    return broadcast_to(x, (x.shape[0], *shape)), 0
+
+
+def _split_batched(prim: Primitive) -> Any:
+    def rule(values: list[Any], dims: Dims, **kwargs: Any) -> Any:
+        x, d = values[0], dims[0]
+        sections = param(values, kwargs, 1, "indices_or_sections", None)
+        axis = shifted(param(values, kwargs, 2, "axis", 0), rank(x, d))
+        parts = prim(front(x, d), sections, axis)
+        return tuple(parts), 0
+
+    return rule
+
+
+def _joined_batched(stacking: bool) -> Any:
+    """concatenate / stack: shared arrays are repeated along the batch, then joined past it."""
+    prim = _stack if stacking else _concatenate
+
+    def rule(values: list[Any], dims: Dims, axis: Any = 0) -> Any:
+        size = batch_size(values, dims)
+        r = max(rank(v, d) for v, d in zip(values, dims, strict=True))
+        arrays = [front_all(v, d, size) for v, d in zip(values, dims, strict=True)]
+        if axis is None:  # concatenate flattens first
+            arrays = [reshape(a, (size, -1)) for a in arrays]
+            return prim(*arrays, axis=1), 0
+        return prim(*arrays, axis=shifted(axis, r + 1 if stacking else r)), 0
+
+    return rule
+
+
+defbatch(reshape, _reshape_batched)
+defbatch(ravel, _ravel_batched)
+defbatch(transpose, _transpose_batched)
+defbatch(broadcast_to, _broadcast_to_batched)
+defbatch(expand_dims, _expand_dims_batched)
+defbatch(squeeze, _squeeze_batched)
+defbatch(split, _split_batched(split))
+defbatch(array_split, _split_batched(array_split))
+defbatch(_concatenate, _joined_batched(stacking=False))
+defbatch(_stack, _joined_batched(stacking=True))
+defbatch(astype, elementwise_rule(astype))
+
+# NumPy's results of these may be views of their argument (when they share its memory).
+for _prim in (reshape, transpose, expand_dims, squeeze, ravel, split, array_split):
+    defview(_prim)
+defview(broadcast_to, read_only="a broadcast view (np.broadcast_to)")
 
 
 
 # -- built from the primitives above and indexing: no rules of their own -------------------
-# Imported here, not at the top: indexing imports the reverse pass, which needs this module's
-# siblings loaded first only at call time.
-from tapegrad.numpy.indexing import _getitem, getitem, untake  # noqa: E402
 
 
 def _normalize(axis: int, ndim: int) -> int:
     if not -ndim <= axis < ndim:
         raise np.exceptions.AxisError(axis, ndim)
     return axis % ndim
-
-
-def _along(axis: int, ndim: int, index: Any) -> tuple[Any, ...]:
-    """An index that applies `index` along `axis` and takes everything on the other axes."""
-    return (slice(None),) * axis + (index,) + (slice(None),) * (ndim - axis - 1)
 
 
 def _shape_of(np_fun: Any, x: Any, *args: Any, **kwargs: Any) -> tuple[int, ...]:
@@ -316,15 +417,14 @@ def rot90(m: Any, k: int = 1, axes: Any = (0, 1)) -> Any:
 
 @composite(np.roll)
 def roll(a: Any, shift: Any, axis: Any = None) -> Any:
-    """``np.roll``: one `_roll` primitive, whose VJP is the opposite roll (issue 20: the
-    index permutation it replaced pulled back through ``np.add.at``, 3x slower)."""
+    """``np.roll``: one `roll` primitive per call, whose VJP is the opposite roll (the index
+    permutation it replaced pulled back through ``np.add.at``, 3x slower)."""
     if axis is None:
         return reshape(roll(ravel(a), shift, 0), a.shape)
     shifts, axes = np.broadcast_arrays(np.atleast_1d(shift), np.atleast_1d(axis))
     return _roll(a, shift=tuple(int(s) for s in shifts), axis=tuple(_normalize(int(ax), a.ndim) for ax in axes))
 
 
-_roll = Primitive("roll", np.roll)
 defvjp(_roll, lambda g, ans, a, shift, axis: _roll(g, shift=tuple(-s for s in shift), axis=axis))
 defjvp(_roll, lambda t, ans, a, shift, axis: _roll(t, shift=shift, axis=axis))
 # Under vmap: the axes of one example, moved past the batch axis `d`.
@@ -378,12 +478,23 @@ def _diagonal_index(rows: int, cols: int, k: int) -> tuple[np.ndarray[Any, Any],
     return i, i + k
 
 
-@composite(np.diagonal)
-def diagonal(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
-    """``np.diagonal``: the two axes move last, then an advanced index picks the diagonal."""
+def diagonal_copy(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
+    """`diagonal`'s values, as a new array rather than a view (the library's own uses)."""
     moved = moveaxis(a, (axis1, axis2), (-2, -1))
     rows, cols = moved.shape[-2:]
     return _getitem(moved, (Ellipsis, *_diagonal_index(rows, cols, offset)))
+
+
+@composite(np.diagonal)
+def diagonal(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
+    """``np.diagonal``: the two axes move last, then an advanced index picks the diagonal.
+
+    NumPy's diagonal is a read-only view; tapegrad's is computed by an advanced index (a
+    copy), so it is noted as a read-only view of its argument, wherever it is reached from
+    (np.diagonal, tnp.diagonal, t.diagonal(), np.diag of a matrix, np.trace).
+    """
+    return note_read_only(diagonal_copy(a, offset, axis1, axis2), a, Step(diagonal, (offset, axis1, axis2), {}),
+                          "a diagonal (np.diagonal)", lambda x: np.diagonal(x, offset, axis1, axis2))
 
 
 @composite(np.diag)
@@ -404,14 +515,11 @@ def trace(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1, dtype: Any = 
 
 
 def sum_last(x: Any, dtype: Any = None) -> Any:
-    from tapegrad.numpy.reductions import sum  # deferred: reductions imports this module
-
+    """The sum over the last axis."""
     return sum(x, axis=-1, dtype=dtype)
 
 
 def _triangle(mask_fun: Any, m: Any, k: int) -> Any:
-    from tapegrad.numpy.elementwise import where  # deferred: elementwise imports reductions
-
     mask = mask_fun(ones_like(storage_of(m), m.shape[-2:], bool), k)
     return where(mask, m, dtype_of(m).type(0))
 
@@ -470,8 +578,6 @@ def take_along_axis(arr: Any, indices: Any, axis: Any = -1) -> Any:
 @composite(np.select)
 def select(condlist: Any, choicelist: Any, default: Any = 0) -> Any:
     """``np.select``: nested `where`, the first true condition winning."""
-    from tapegrad.numpy.elementwise import where  # deferred: elementwise imports reductions
-
     result = default
     for cond, choice in zip(reversed(condlist), reversed(choicelist), strict=True):
         result = where(strip_unbatched(cond), choice, result)

@@ -12,27 +12,32 @@ from typing import Any
 import numpy as np
 
 from tapegrad.errors import at_user_line
-from tapegrad.numpy._wrap import composite, wrap
-from tapegrad.numpy.elementwise import conjugate, multiply, subtract
-from tapegrad.numpy.indexing import _getitem
-from tapegrad.numpy.manipulation import (
+from tapegrad.numpy._batch import Dims, aligned, elementwise, front, param, rank
+from tapegrad.numpy._broadcast import match_real, unbroadcast
+from tapegrad.numpy._wrap import composite
+from tapegrad.numpy.manipulation import diagonal_copy, moveaxis
+from tapegrad.numpy.mutation.views import Step, note_view
+from tapegrad.numpy.primitives import (
+    _einsum,
+    _getitem,
     _stack,
     broadcast_to,
-    diagonal,
+    conjugate,
+    dot,
+    einsum_path,
     expand_dims,
-    moveaxis,
+    matmul,
+    multiply,
     ravel,
     reshape,
+    squeeze,
+    subtract,
+    sum,
+    tensordot,
     transpose,
 )
-from tapegrad.numpy.reductions import match_real, sum, unbroadcast
-from tapegrad.registry import Primitive, defvjp, defvjp_all
+from tapegrad.registry import defbatch, defjvp, defvjp, defvjp_all
 from tapegrad.tracer import is_complex, ndim_of, shape_of
-
-matmul = wrap(np.matmul)
-dot = wrap(np.dot)
-tensordot = wrap(np.tensordot)
-_einsum = Primitive("einsum", lambda spec, *operands, optimize=False: np.einsum(spec, *operands, optimize=optimize))
 
 
 def _swap_last(x: Any) -> Any:
@@ -107,7 +112,9 @@ def _dot_vjp(first: bool) -> Any:
 
 
 defvjp(matmul, _matmul_vjp_a, _matmul_vjp_b)
+defjvp(matmul, lambda t, ans, a, b: matmul(t, b), lambda t, ans, a, b: matmul(a, t))
 defvjp(dot, _dot_vjp(True), _dot_vjp(False))
+defjvp(dot, lambda t, ans, a, b: dot(t, b), lambda t, ans, a, b: dot(a, t))
 defvjp(tensordot, _tensordot_vjp_a, _tensordot_vjp_b)
 
 
@@ -226,10 +233,21 @@ def einsum(*args: Any, optimize: Any = False, **kwargs: Any) -> Any:
         while len(set(term)) < len(term):
             c = next(c for c in term if term.count(c) > 1)
             first, second = term.index(c), term.index(c, term.index(c) + 1)
-            ops[k] = diagonal(ops[k], 0, first, second)  # the diagonal axis goes last
+            ops[k] = diagonal_copy(ops[k], 0, first, second)  # the diagonal axis goes last
             term = "".join(t for i, t in enumerate(term) if i not in (first, second)) + c
         terms[k] = term
-    return _einsum(",".join(terms) + "->" + out, *ops, optimize=optimize)
+    result = _einsum(",".join(terms) + "->" + out, *ops, optimize=optimize)
+    if len(operands) == 1 and isinstance(args[0], str) and optimize is False:
+        # One operand and nothing summed ('ij->ji', 'ii->i'): NumPy returns a view of it, and
+        # so does this (noted, so that writes through it reach it).
+        probe = np.zeros(shape_of(operands[0]))
+        if np.may_share_memory(np.einsum(args[0], probe), probe):
+            note_view(result, operands[0], Step(_einsum_of, (args[0],), {}), lambda x: np.einsum(args[0], x))
+    return result
+
+
+def _einsum_of(x: Any, spec: str) -> Any:
+    return einsum(spec, x)
 
 
 def _einsum_vjp(g: Any, ans: Any, spec: str, *operands: Any, optimize: Any = False) -> tuple[Any, ...]:
@@ -254,8 +272,82 @@ def _einsum_vjp(g: Any, ans: Any, spec: str, *operands: Any, optimize: Any = Fal
 
 defvjp_all(_einsum, _einsum_vjp)
 
-einsum_path = wrap(np.einsum_path, differentiable=False)
-"""``np.einsum_path``: a contraction order, computed from the operands' shapes only."""
+
+# -- batching: one more index, shared by the batched operands --------------------------------
+def _spare_letter(spec: str) -> str:
+    return next(c for c in string.ascii_letters if c not in spec)
+
+
+def batched_einsum(terms: list[str], out: str, values: list[Any], dims: Dims) -> Any:
+    """``einsum(terms -> out)`` per example, as one einsum with a batch letter."""
+    z = _spare_letter("".join(terms) + out)
+    ops = [front(v, d) for v, d in zip(values, dims, strict=True)]
+    spec = ",".join(z + t if d is not None else t for t, d in zip(terms, dims, strict=True))
+    return _einsum(f"{spec}->{z}{out}", *ops), 0
+
+
+def _letters(n: int, start: int = 0) -> str:
+    return string.ascii_lowercase[start : start + n]
+
+
+def _einsum_batched(values: list[Any], dims: Dims, optimize: Any = False) -> Any:
+    spec, *operands = values  # (`optimize` only orders NumPy's contractions: not needed here)
+    inputs, out = spec.split("->")
+    return batched_einsum(inputs.split(","), out, operands, dims[1:])
+
+
+def _tensordot_terms(ra: int, rb: int, a_axes: list[int], b_axes: list[int]) -> tuple[str, str, str]:
+    a = list(_letters(ra))
+    b = list(_letters(rb, ra))
+    for i, j in zip(a_axes, b_axes, strict=True):
+        b[j] = a[i]
+    out = [c for k, c in enumerate(a) if k not in a_axes] + [c for k, c in enumerate(b) if k not in b_axes]
+    return "".join(a), "".join(b), "".join(out)
+
+
+def _tensordot_batched(values: list[Any], dims: Dims, **kwargs: Any) -> Any:
+    a, b = values[0], values[1]
+    ra, rb = rank(a, dims[0]), rank(b, dims[1])
+    axes = param(values, kwargs, 2, "axes", 2)
+    a_axes, b_axes = _tensordot_axes(axes, ra, rb)
+    ta, tb, out = _tensordot_terms(ra, rb, a_axes, b_axes)
+    return batched_einsum([ta, tb], out, [a, b], dims[:2])
+
+
+def _dot_batched(values: list[Any], dims: Dims) -> Any:
+    (a, b), (da, db) = values, dims
+    ra, rb = rank(a, da), rank(b, db)
+    if ra == 0 or rb == 0:
+        return elementwise(multiply)(values, dims)
+    ta, tb, out = _tensordot_terms(ra, rb, [ra - 1], [max(rb - 2, 0)])
+    return batched_einsum([ta, tb], out, [a, b], dims)
+
+
+def _matmul_batched(values: list[Any], dims: Dims) -> Any:
+    (a, b), (da, db) = values, dims
+    ra, rb = rank(a, da), rank(b, db)
+    if db is None and rb == 2 and ra == 1:  # a batch of vectors times one matrix
+        return matmul(front(a, da), b), 0
+    vector_a, vector_b = ra == 1, rb == 1
+    if ra == 1:  # (n,) @ ... : a row vector, dropped after
+        a, ra, da = expand_dims(front(a, da), -2), 2, (None if da is None else 0)
+    if rb == 1:  # ... @ (n,): a column vector, dropped after
+        b, rb, db = expand_dims(front(b, db), -1), 2, (None if db is None else 0)
+    r = max(ra, rb)
+    a = a if da is None else aligned(a, da, r)
+    b = b if db is None else aligned(b, db, r)
+    out = matmul(a, b)
+    drop = tuple(k for k, vector in ((-2, vector_a), (-1, vector_b)) if vector)
+    if drop:
+        out = squeeze(out, tuple(k % len(out.shape) for k in drop))
+    return out, 0
+
+
+defbatch(matmul, _matmul_batched)
+defbatch(dot, _dot_batched)
+defbatch(tensordot, _tensordot_batched)
+defbatch(_einsum, _einsum_batched)
+
 
 
 # -- NumPy 2's vector gufuncs -----------------------------------------------------------------

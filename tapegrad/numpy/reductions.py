@@ -1,9 +1,11 @@
-"""Reductions (sum, mean, max, ...) and their VJP rules.
+"""Reductions (sum, mean, max, ...) and their rules: VJP, JVP and batching.
 
-A reduction's cotangent has the reduced shape; `expand_to` puts the reduced axes back and
-broadcasts it over the input, which is the whole of most reduction rules. Conversely,
-`unbroadcast` sums a cotangent over broadcast axes: it is the rule of ``broadcast_to``, and
-every binary elementwise rule uses it.
+A reduction's cotangent has the reduced shape; `expand_to` (`tapegrad.numpy._broadcast`) puts
+the reduced axes back and broadcasts it over the input, which is the whole of most reduction
+rules. Sum and mean are linear, so each is its own JVP. Every reduction takes an ``axis``
+parameter: its batching rule shifts the axes past the batch axis (`_batch.along_axis`).
+`unbroadcast` and `match_real` are importable from here too (rules of user primitives use
+``tapegrad.numpy.reductions.unbroadcast``, as the errors of the reverse pass suggest).
 """
 
 from __future__ import annotations
@@ -15,60 +17,31 @@ import numpy as np
 
 from tapegrad.arrays import eye_like, is_foreign, ones_like
 from tapegrad.errors import BatchedValueError
-from tapegrad.numpy._wrap import composite, wrap
-from tapegrad.numpy.indexing import _getitem as getitem
-from tapegrad.numpy.manipulation import _concatenate, array, broadcast_to, expand_dims, reshape, transpose
-from tapegrad.registry import defvjp
+from tapegrad.numpy._batch import along_axis
+from tapegrad.numpy._broadcast import _axes, expand_to, match_real
+from tapegrad.numpy._broadcast import unbroadcast as unbroadcast  # re-exported: named in errors and docs
+from tapegrad.numpy._wrap import composite
+from tapegrad.numpy.manipulation import to_array
+from tapegrad.numpy.primitives import (
+    _concatenate,
+    amax,
+    amin,
+    broadcast_to,
+    cumprod,
+    cumsum,
+    expand_dims,
+    max,
+    mean,
+    min,
+    prod,
+    reshape,
+    sum,
+    transpose,
+    var,
+)
+from tapegrad.numpy.primitives import _getitem as getitem
+from tapegrad.registry import defbatch, defjvp, defvjp
 from tapegrad.tracer import Tracer, dtype_of, shape_of, size_of, storage_of, strip_gradients, strip_unbatched, value_of
-
-sum = wrap(np.sum)
-mean = wrap(np.mean)
-max = wrap(np.max)
-min = wrap(np.min)
-amax = wrap(np.amax)
-amin = wrap(np.amin)
-prod = wrap(np.prod)
-var = wrap(np.var)
-cumsum = wrap(np.cumsum)
-cumprod = wrap(np.cumprod)
-
-
-def _axes(axis: Any, ndim: int) -> tuple[int, ...]:
-    """`axis` as a tuple of non-negative axes (all of them for None)."""
-    if axis is None:
-        return tuple(range(ndim))
-    if isinstance(axis, (tuple, list)):
-        return tuple(a % ndim for a in axis)
-    return (axis % ndim,)
-
-
-def expand_to(g: Any, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
-    """Broadcast `g`, the cotangent of a reduction of `x` over `axis`, back to x's shape."""
-    if not keepdims and axis is not None:  # a full reduction's scalar broadcasts as it is
-        g = expand_dims(g, _axes(axis, x.ndim))
-    return broadcast_to(g, x.shape)
-
-
-def unbroadcast(g: Any, x: Any) -> Any:
-    """Sum the cotangent `g` over the axes along which NumPy broadcast `x` to g's shape."""
-    shape = x.shape
-    g_shape = g.shape
-    if g_shape == shape:
-        if g.dtype.kind != "c":  # the common case, without match_real's call
-            return g
-        return match_real(g, x)
-    lead = len(g_shape) - len(shape)
-    axes = tuple(range(lead)) + tuple(
-        lead + i for i, n in enumerate(shape) if n == 1 and g_shape[lead + i] != 1
-    )
-    return match_real(reshape(sum(g, axis=axes) if axes else g, shape), x)
-
-
-def match_real(g: Any, x: Any) -> Any:
-    """`g`, or its real part when `x` is real: a real input's cotangent is real (docs/complex.md)."""
-    if np.dtype(g.dtype).kind == "c" and np.dtype(x.dtype).kind != "c":
-        return np.real(g)  # a tracer reaches tapegrad.numpy.real through __array_function__
-    return g
 
 
 def _count(x: Any, axis: Any) -> int:
@@ -99,11 +72,21 @@ def _extremum_vjp(g: Any, ans: Any, x: Any, axis: Any = None, out: Any = None,
     return expand_to(g, x, axis, keepdims) * (chosen / ties)
 
 
-defvjp(broadcast_to, lambda g, ans, x, shape, **kwargs: unbroadcast(g, x))
+def _extremum_jvp(t: Any, ans: Any, x: Any, axis: Any = None, out: Any = None, keepdims: bool = False,
+                  initial: Any = None, where: Any = True) -> Any:
+    # The tangent of the chosen element; ties share it equally, as in the VJP rule.
+    chosen = (x == expand_to(ans, x, axis, keepdims)) & where
+    share = chosen / np.maximum(np.sum(chosen, axis=axis, keepdims=True), 1)
+    return sum(t * share, axis=axis, keepdims=keepdims)
+
+
 defvjp(sum, _sum_vjp)
+defjvp(sum, lambda t, ans, x, *args, **kwargs: sum(t, *args, **kwargs))
 defvjp(mean, _mean_vjp)
+defjvp(mean, lambda t, ans, x, *args, **kwargs: mean(t, *args, **kwargs))
 for _prim in (max, min, amax, amin):
     defvjp(_prim, _extremum_vjp)
+    defjvp(_prim, _extremum_jvp)
 
 
 def _var_vjp(g: Any, ans: Any, x: Any, axis: Any = None, dtype: Any = None, out: Any = None,
@@ -212,6 +195,10 @@ defvjp(prod, _prod_vjp)
 defvjp(var, _var_vjp)
 defvjp(cumsum, _cumsum_vjp)
 defvjp(cumprod, _cumprod_vjp)
+for _prim in (sum, mean, max, min, amax, amin, prod, var):
+    defbatch(_prim, along_axis(_prim))
+for _prim in (cumsum, cumprod):
+    defbatch(_prim, along_axis(_prim, whole="flatten"))
 
 
 @composite(np.std)
@@ -342,12 +329,12 @@ def average(x: Any, axis: Any = None, weights: Any = None, returned: bool = Fals
         >>> tapegrad.grad(lambda w: np.average(x, axis=0, weights=w)[1])(np.array([1.0, 3.0]))
         array([-0.5625,  0.1875])
     """
-    x = array(x)
+    x = to_array(x)
     if weights is None:
         result = mean(x, axis=axis, keepdims=keepdims)
         scale = dtype_of(result).type(size_of(x) / builtins.max(size_of(result), 1))
     else:
-        w = array(weights)
+        w = to_array(weights)
         if x.shape != w.shape:
             w = _along_axis_weights(w, x, axis)
         integral = ("f8",) if dtype_of(x).kind in "biu" else ()

@@ -17,12 +17,10 @@ from typing import Any
 import numpy as np
 
 from tapegrad.errors import NotDifferentiableError, at_user_line
-from tapegrad.numpy._wrap import composite, wrap
-from tapegrad.numpy.elementwise import clip, conjugate, real, sin, sqrt, where
-from tapegrad.numpy.indexing import _getitem
-from tapegrad.numpy.linalg import inv, qr, solve, svd
+from tapegrad.numpy._broadcast import match_real
+from tapegrad.numpy._wrap import composite
+from tapegrad.numpy.linalg_base import qr, svd
 from tapegrad.numpy.manipulation import (
-    _along,
     _normalize,
     asarray,
     astype,
@@ -39,9 +37,26 @@ from tapegrad.numpy.manipulation import (
     stack,
     take,
 )
-from tapegrad.numpy.products import matmul
-from tapegrad.numpy.reductions import cumprod, cumsum, match_real, sum
-from tapegrad.registry import Primitive, defbatch, defjvp, defvjp, holds_tracer
+from tapegrad.numpy.primitives import (
+    _along,
+    _convolve,
+    _getitem,
+    clip,
+    conjugate,
+    cumprod,
+    cumsum,
+    inv,
+    matmul,
+    real,
+    roots,
+    sin,
+    solve,
+    sqrt,
+    sum,
+    unwrap,
+    where,
+)
+from tapegrad.registry import defbatch, defjvp, defvjp, holds_tracer
 from tapegrad.tracer import Tracer, dtype_of, is_complex, shape_of, strip_gradients, strip_unbatched, value_of
 
 
@@ -51,11 +66,6 @@ def _cast(x: Any, dtype: Any) -> Any:
 
 
 # -- convolution ----------------------------------------------------------------------------
-_convolve = Primitive("convolve", lambda a, v, valid=False: np.convolve(a, v, "valid" if valid else "full"))
-"""The discrete convolution of two 1-D arrays, ``out[k] = sum_i a[i] * v[k - i]``: in full
-(every overlap) or, with ``valid=True``, only where the shorter operand fits entirely."""
-
-
 def _convolve_vjp(first: bool) -> Any:
     """The rule for one operand. Each output sample is a sum of products, so the cotangent of
     one operand is g convolved with the other operand reversed: the valid part of that for
@@ -260,10 +270,6 @@ def _conjugate_pairs(zeros: Any) -> bool:
     return bool(np.all(np.sort(plain) == np.sort(plain.conjugate())))
 
 
-roots = wrap(np.roots)
-"""``np.roots``: the eigenvalues of the companion matrix, as NumPy computes them."""
-
-
 def _roots_vjp(g: Any, ans: Any, p: Any) -> Any:
     # A simple root r of p moves by -(sum_k dp_k r^(n-k)) / p'(r) (implicit differentiation
     # of p(r) = 0); a repeated root has no derivative (p'(r) = 0 gives inf). Leading zeros,
@@ -381,11 +387,6 @@ def _knots_at_or_below(knots: Any, at: Any) -> Any:
 
 
 # -- differences ----------------------------------------------------------------------------
-unwrap = wrap(np.unwrap)
-"""``np.unwrap``: the jumps it removes are whole periods, constant under small changes of
-`p`, so its derivative is the identity (almost everywhere)."""
-
-
 def _unwrap_batched(values: list[Any], dims: list[Any], **kwargs: Any) -> Any:
     """Unwrapping is along one axis of each example: with the batch first, along the same axis
     shifted past it. Parameters that differ per example (`discont`) are left to the loop."""

@@ -18,21 +18,33 @@ import numpy as np
 
 from tapegrad.errors import at_user_line
 from tapegrad.numpy import reductions
+from tapegrad.numpy._batch import leading
 from tapegrad.numpy._wrap import composite
-from tapegrad.numpy.elementwise import clip, conjugate, imag, real, sqrt, where
-from tapegrad.numpy.indexing import _getitem, getitem, untake, untake_any
 from tapegrad.numpy.manipulation import (
-    array,
     astype,
     broadcast_to,
     concatenate,
-    diagonal,
+    diagonal_copy,
     reshape,
     take_along_axis,
+    to_array,
     transpose,
 )
+from tapegrad.numpy.primitives import (
+    _getitem,
+    clip,
+    conjugate,
+    getitem,
+    imag,
+    real,
+    sort_sharing_ties,
+    sqrt,
+    untake,
+    untake_any,
+    where,
+)
 from tapegrad.numpy.reductions import _along_last, cumsum, sum
-from tapegrad.registry import Primitive, defjvp, defvjp
+from tapegrad.registry import defbatch, defjvp, defvjp
 from tapegrad.tracer import (
     Tracer,
     dtype_of,
@@ -43,9 +55,6 @@ from tapegrad.tracer import (
     strip_unbatched,
     value_of,
 )
-
-sort_sharing_ties = Primitive("sort_sharing_ties", lambda x: np.sort(x, axis=-1))
-"""``np.sort(x, axis=-1)``, whose gradient is shared equally within each run of equal values."""
 
 
 def share_ties(v: Any, sorted_values: Any) -> Any:
@@ -102,6 +111,7 @@ def _sort_jvp(t: Any, ans: Any, x: Any) -> Any:
 
 defvjp(sort_sharing_ties, _sort_vjp)
 defjvp(sort_sharing_ties, _sort_jvp)
+defbatch(sort_sharing_ties, leading(sort_sharing_ties))  # sorts the last axis
 
 
 # -- quantiles ------------------------------------------------------------------------------
@@ -132,11 +142,11 @@ def _order_statistics(a: Any, q: Any, axis: Any, keepdims: bool, method: str, sk
             "use method='lower' or 'nearest' instead, or tapegrad.stop_gradient(a) if no "
             "gradient is needed."
         )
-    a = array(a)
+    a = to_array(a)
     if np.dtype(a.dtype).kind == "c":
         raise TypeError("a must be an array of real numbers")
     weak_q = type(q) in (int, float)  # NumPy then mixes in a's precision (below)
-    q = array(q)
+    q = to_array(q)
     # A check of the values: under vmap, a q that differs per example makes this run per example.
     if not median and (np.any(value_of(q) < 0) or np.any(value_of(q) > 1)):
         raise ValueError("Quantiles must be in the range [0, 1]")
@@ -214,7 +224,7 @@ def _lerp(below: Any, above: Any, gamma: Any, precision: Any = None) -> Any:
 def _empty_like(a: Any) -> np.ndarray[Any, Any]:
     """An array with no elements, of `a`'s shape and dtype (one example's): all NumPy's order
     statistics of an empty `a` need to know."""
-    return np.empty(shape_of(a), dtype_of(array(a)))
+    return np.empty(shape_of(a), dtype_of(to_array(a)))
 
 
 def _no_out(name: str, out: Any) -> None:
@@ -290,7 +300,7 @@ def nanquantile(a: Any, q: Any, axis: Any = None, out: Any = None, overwrite_inp
 
 def _percent(q: Any) -> Any:
     # NumPy divides by 100 and keeps a Python number a (weak) Python number.
-    return q / 100 if type(q) in (int, float) else array(q) / 100
+    return q / 100 if type(q) in (int, float) else to_array(q) / 100
 
 
 @composite(np.percentile)
@@ -310,7 +320,7 @@ def nanpercentile(a: Any, q: Any, axis: Any = None, out: Any = None, overwrite_i
 # -- covariance and correlation ------------------------------------------------------------
 def _as_rows(x: Any, dtype: Any) -> Any:
     """`x` as a 2-D array of `dtype` (a 1-D one becomes one row), as ``np.array(x, ndmin=2)``."""
-    x = astype(array(x), dtype)
+    x = astype(to_array(x), dtype)
     return reshape(x, (1,) * (2 - x.ndim) + tuple(x.shape)) if x.ndim < 2 else x
 
 
@@ -324,8 +334,8 @@ def cov(m: Any, y: Any = None, rowvar: bool = True, bias: bool = False, ddof: An
         >>> tapegrad.grad(lambda x: np.cov(x, [1.0, 2.0, 4.0])[0, 1])(np.array([0.0, 1.0, 5.0]))
         array([-0.66666667, -0.16666667,  0.83333333])
     """
-    m = array(m)
-    y = None if y is None else array(y)
+    m = to_array(m)
+    y = None if y is None else to_array(y)
     if m.ndim > 2 or (y is not None and y.ndim > 2):
         raise ValueError("m and y have more than 2 dimensions")
     if dtype is None:
@@ -342,9 +352,9 @@ def cov(m: Any, y: Any = None, rowvar: bool = True, bias: bool = False, ddof: An
         ddof = 0 if bias else 1
     w = None
     if fweights is not None:
-        w = astype(strip_gradients(array(fweights)), np.float64)  # counts: not differentiated
+        w = astype(strip_gradients(to_array(fweights)), np.float64)  # counts: not differentiated
     if aweights is not None:
-        aweights = astype(array(aweights), np.float64)  # NumPy's weights are float64
+        aweights = astype(to_array(aweights), np.float64)  # NumPy's weights are float64
         w = aweights if w is None else w * aweights
     if w is None:  # the means as NumPy's average takes them, and the degrees of freedom
         mean = reductions.mean(X, axis=1)
@@ -373,7 +383,7 @@ def corrcoef(x: Any, y: Any = None, rowvar: bool = True, *, dtype: Any = None) -
     c = cov(x, y, rowvar, dtype=dtype)
     if np.ndim(c) == 0:
         return c / c
-    stddev = sqrt(real(diagonal(c)))
+    stddev = sqrt(real(diagonal_copy(c)))
     c = c / reshape(stddev, (-1, 1)) / reshape(stddev, (1, -1))
     if is_complex(c):
         return clip(real(c), -1, 1) + 1j * imag(c)

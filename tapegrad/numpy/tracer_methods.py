@@ -8,6 +8,7 @@ in the layer that owns the primitives, and copied onto `Tracer` when this module
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -15,23 +16,28 @@ import numpy as np
 
 import tapegrad.numpy as tnp
 from tapegrad.numpy import _dispatch as dispatch
-from tapegrad.numpy import buffers, mutation
+from tapegrad.numpy import buffers
 from tapegrad.numpy._wrap import by_numpy
-from tapegrad.registry import Primitive
+from tapegrad.numpy.mutation import writes
+from tapegrad.registry import Primitive, binary_bind, operator_bind
 from tapegrad.tracer import Tracer, duplicate, set_conversion_hint
 
-# NumPy's ufuncs whose call without keywords is their primitive's call (no options to apply).
+# NumPy's ufuncs whose call without keywords is their primitive's call (no options to apply):
+# for one argument, the ones whose bind is just their tracer's trace (differentiable, not a
+# view), and for two, their `binary_bind`.
 _PLAIN_UFUNCS: dict[Any, Primitive] = {
     fun: prim for fun, prim in by_numpy.items()
     if isinstance(fun, np.ufunc) and type(prim) is Primitive and prim.fun is fun
 }
+_UNARY_UFUNCS = {fun: prim for fun, prim in _PLAIN_UFUNCS.items()
+                 if fun.nin == 1 and prim.differentiable and prim.rules.view is None}
+_BINARY_UFUNCS = {fun: binary_bind(prim) for fun, prim in _PLAIN_UFUNCS.items() if fun.nin == 2}
+_NO_KEYWORDS: dict[str, Any] = {}
 
 
 def _binary_operator(prim: Primitive, reflected: bool = False) -> Callable[[Tracer, Any], Any]:
     """The method ``t <op> other`` (``other <op> t`` if `reflected`): the primitive's call."""
-    if reflected:
-        return lambda self, other: prim(other, self)
-    return lambda self, other: prim(self, other)
+    return operator_bind(prim, reflected)
 
 
 class TracerMethods:
@@ -41,9 +47,14 @@ class TracerMethods:
     def __array_ufunc__(self: Any, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
         if method == "__call__" and not kwargs:
             # np.sin(t), a * t: the ufunc's primitive, called as tnp.sin(t) would be.
-            target = _PLAIN_UFUNCS.get(ufunc)
-            if target is not None:
-                return target(*inputs)
+            if len(inputs) == 1:  # np.sin(t): one argument, this tracer, whose trace binds it
+                target = _UNARY_UFUNCS.get(ufunc)
+                if target is not None:
+                    return self._trace.process(target, inputs, _NO_KEYWORDS)
+            elif len(inputs) == 2:  # np.add(t, u), a * t
+                bind = _BINARY_UFUNCS.get(ufunc)
+                if bind is not None:
+                    return bind(*inputs)
         return dispatch.ufunc(ufunc, method, inputs, kwargs)
 
     def __array_function__(self: Any, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
@@ -151,20 +162,20 @@ class TracerMethods:
 
         The update is functional underneath (a new value, `t` with `values` written at
         `index`, is recorded), and `t`, its base and their live views are re-pointed at their
-        new values (see `tapegrad.numpy.mutation`). Gradients flow to the old value of `t`
+        new values (see `tapegrad.numpy.mutation.writes`). Gradients flow to the old value of `t`
         except at `index`, and to `values`, except those a repeated index overwrote.
         """
-        mutation.setitem(self, index, values)
+        writes.assign_item(self, index, values)
 
-    # Augmented assignments write in place, as NumPy's do (`mutation.in_place`).
-    __iadd__ = mutation.in_place(np.add, tnp.add)
-    __isub__ = mutation.in_place(np.subtract, tnp.subtract)
-    __imul__ = mutation.in_place(np.multiply, tnp.multiply)
-    __itruediv__ = mutation.in_place(np.true_divide, tnp.true_divide)
-    __ipow__ = mutation.in_place(np.power, tnp.power)
-    __imatmul__ = mutation.in_place(np.matmul, tnp.matmul)
-    __ifloordiv__ = mutation.in_place(np.floor_divide, tnp.floor_divide)
-    __imod__ = mutation.in_place(np.remainder, tnp.remainder)
+    # Augmented assignments write in place, as NumPy's do (`tapegrad.numpy.mutation.writes.in_place`).
+    __iadd__ = writes.in_place(np.add, tnp.add)
+    __isub__ = writes.in_place(np.subtract, tnp.subtract)
+    __imul__ = writes.in_place(np.multiply, tnp.multiply)
+    __itruediv__ = writes.in_place(np.true_divide, tnp.true_divide)
+    __ipow__ = writes.in_place(np.power, tnp.power)
+    __imatmul__ = writes.in_place(np.matmul, tnp.matmul)
+    __ifloordiv__ = writes.in_place(np.floor_divide, tnp.floor_divide)
+    __imod__ = writes.in_place(np.remainder, tnp.remainder)
 
     # NumPy's methods with the functions' signatures: each forwards to tapegrad.numpy.
     def prod(self: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepdims: bool = False) -> Any:
@@ -204,7 +215,7 @@ class TracerMethods:
         return tnp.swapaxes(self, axis1, axis2)
 
     def diagonal(self: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
-        return mutation.diagonal(self, offset, axis1, axis2)  # read-only, as NumPy's
+        return tnp.diagonal(self, offset, axis1, axis2)  # read-only, as NumPy's
 
     def trace(self: Any, offset: int = 0, axis1: int = 0, axis2: int = 1, dtype: Any = None) -> Any:
         return tnp.trace(self, offset, axis1, axis2, dtype)
@@ -218,8 +229,11 @@ class TracerMethods:
     def copy(self: Any, order: str = "C") -> Any:
         return duplicate(self, order)  # a new tracer: writes to one never reach the other
 
-    sort = mutation.sort
-    fill = mutation.fill
+    def sort(self: Any, axis: int = -1, kind: Any = None, order: Any = None) -> None:
+        """``t.sort()``: in place, as ndarray.sort."""
+        writes.assign(self, tnp.sort(self, axis))
+
+    fill = writes.fill
 
     def argsort(self: Any, axis: int = -1, kind: Any = None, order: Any = None) -> Any:
         return tnp.argsort(self, axis, kind)
@@ -269,6 +283,27 @@ class TracerMethods:
 
     def __invert__(self: Any) -> Any:
         return tnp.invert(self)
+
+    # -- the array API standard ------------------------------------------------------------
+    def __array_namespace__(self: Any, /, *, api_version: str | None = None) -> Any:
+        """The array API namespace of a traced value: `tapegrad.array_api` (a layer above this
+        one, which `import tapegrad` loads: found by name, as `_dispatch` finds SciPy's rules)."""
+        if api_version is not None and api_version not in ("2021.12", "2022.12", "2023.12"):
+            raise ValueError(f"tapegrad.array_api implements the array API standard 2023.12, not {api_version!r}")
+        return importlib.import_module("tapegrad.array_api")
+
+    @property
+    def device(self: Any) -> str:
+        return "cpu"
+
+    def to_device(self: Any, device: Any, /, *, stream: Any = None) -> Any:
+        if device != "cpu":
+            raise ValueError(f"tapegrad's traced values live on the CPU; cannot move one to {device!r}")
+        return self
+
+    @property
+    def mT(self: Any) -> Any:  # noqa: N802  (the standard's name)
+        return tnp.swapaxes(self, -1, -2)
 
 
 _NOT_COPIED = {"__module__", "__qualname__", "__doc__", "__dict__", "__weakref__"}

@@ -43,7 +43,7 @@ import scipy.linalg as _sl  # type: ignore[import-untyped, unused-ignore]
 
 import tapegrad.numpy as tnp
 from tapegrad.errors import NotDifferentiableError, at_user_line
-from tapegrad.numpy.batching_rules import batch_size, front_all, leading, rank
+from tapegrad.numpy._batch import batch_size, front_all, leading, rank
 from tapegrad.numpy.elementwise import where
 from tapegrad.numpy.manipulation import concatenate, expand_dims, reshape, squeeze, tril, triu
 from tapegrad.numpy.products import _swap_last, matmul

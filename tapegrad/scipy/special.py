@@ -35,8 +35,8 @@ import scipy.special as sc
 
 import tapegrad.numpy as tnp
 from tapegrad.errors import NotDifferentiableError, at_user_line
+from tapegrad.numpy._batch import elementwise
 from tapegrad.numpy._wrap import by_numpy, composite
-from tapegrad.numpy.batching_rules import elementwise
 from tapegrad.numpy.reductions import unbroadcast
 from tapegrad.registry import Primitive, defbatch, defjvp, defvjp
 from tapegrad.tracer import carries_derivative, strip_gradients, value_of

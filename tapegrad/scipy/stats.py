@@ -45,8 +45,8 @@ import scipy.stats as _st
 
 import tapegrad.numpy as tnp
 from tapegrad.errors import NotDifferentiableError, at_user_line
+from tapegrad.numpy._batch import elementwise
 from tapegrad.numpy._wrap import per_example_on_read
-from tapegrad.numpy.batching_rules import elementwise
 from tapegrad.numpy.reductions import unbroadcast
 from tapegrad.registry import Primitive, defbatch, defvjp_all
 from tapegrad.scipy import special

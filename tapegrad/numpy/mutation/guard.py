@@ -1,5 +1,8 @@
 """Read-only locking of the plain arrays a tape depends on, while the transform runs.
 
+The tape calls it through hooks: importing this module installs `protect` and `release` with
+`tapegrad.tape.set_guard` (the tape, far below, never imports it).
+
 A tape keeps references to the plain arrays its primitives were given (constants such as
 ``a`` in ``a * x``), to the inputs' arrays, and to the values `tapegrad.stop_gradient` hands
 out; the reverse pass reads them again later. If the user's code wrote into one of them in
@@ -28,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from tapegrad.errors import LIBRARY_DIRS, MutationError, SourceLocation, user_location
+from tapegrad.tape import set_guard
 
 _mutex = threading.Lock()
 # id(array) -> [array, how many open traces hold it, where it was first recorded]
@@ -163,3 +167,6 @@ def _user_frame(error: BaseException) -> tuple[FrameType | None, int]:
             found = (tb.tb_frame, tb.tb_lineno)
         tb = tb.tb_next
     return found
+
+
+set_guard(protect, release)
