@@ -32,6 +32,7 @@ from tapegrad.numpy import (  # the submodules: their __all__ lists make this on
     construction,
     elementwise,
     fft,
+    in_place,
     indexing,
     linalg,
     manipulation,
@@ -46,6 +47,7 @@ from tapegrad.numpy.buffers import *  # noqa: F403
 from tapegrad.numpy.callbacks import *  # noqa: F403
 from tapegrad.numpy.construction import *  # noqa: F403
 from tapegrad.numpy.elementwise import *  # noqa: F403
+from tapegrad.numpy.in_place import *  # noqa: F403
 from tapegrad.numpy.indexing import *  # noqa: F403
 from tapegrad.numpy.manipulation import *  # noqa: F403
 from tapegrad.numpy.manipulation import vstack as row_stack  # NumPy's deprecated alias, kept for old code
@@ -61,7 +63,7 @@ __all__ = [
     "complex64", "complex128", "e", "euler_gamma", "float16", "float32", "float64", "inf",
     "int32", "int64", "nan", "ndarray", "newaxis", "pi", "dtype", "finfo", "iinfo", "row_stack",
     *buffers.__all__,
-    *construction.__all__, *elementwise.__all__, *indexing.__all__, *manipulation.__all__,
+    *construction.__all__, *in_place.__all__, *elementwise.__all__, *indexing.__all__, *manipulation.__all__,
     *nondifferentiable.__all__, *products.__all__, *reductions.__all__, *statistics.__all__,
     *signal.__all__, *callbacks.__all__,
 ]

@@ -54,6 +54,11 @@ def _traced(value: Any) -> bool:
     return isinstance(value, Tracer) or (type(value) in (list, tuple) and holds_tracer(value))
 
 
+def _as_array(a: Any) -> Any:
+    """`a`, a (nested) list holding tracers made one traced array, as NumPy converts one."""
+    return manipulation.array(a) if type(a) in (list, tuple) and holds_tracer(a) else a
+
+
 def _filled(anchor: Any, fill: Any, shape: Any, dtype: Any, order: Any) -> Any:
     """A traced buffer of `anchor`'s transforms holding `fill` (traced or not)."""
     if _traced(fill):
@@ -69,6 +74,7 @@ def _filled(anchor: Any, fill: Any, shape: Any, dtype: Any, order: Any) -> Any:
 def full_like(a: Any, fill_value: Any, dtype: Any = None, order: Any = "K", subok: Any = True,
               shape: Any = None, *, device: Any = None) -> Any:
     """``np.full_like``: a traced buffer when `a` (or `fill_value`) is traced."""
+    a = _as_array(a)
     if isinstance(a, Tracer):
         if shape is None and dtype is None and not isinstance(fill_value, Tracer):
             return buffer(a, fill=fill_value, order=order)
@@ -83,6 +89,7 @@ def full_like(a: Any, fill_value: Any, dtype: Any = None, order: Any = "K", subo
 def zeros_like(a: Any, dtype: Any = None, order: Any = "K", subok: Any = True, shape: Any = None,
                *, device: Any = None) -> Any:
     """``np.zeros_like``: on a traced `a`, a traced buffer of zeros (derivative zero)."""
+    a = _as_array(a)
     if isinstance(a, Tracer):
         return buffer(a, fill=0, shape=shape, dtype=dtype, order=order)
     return np.zeros_like(a, dtype=dtype, order=order, subok=subok, shape=shape)
@@ -91,6 +98,7 @@ def zeros_like(a: Any, dtype: Any = None, order: Any = "K", subok: Any = True, s
 def ones_like(a: Any, dtype: Any = None, order: Any = "K", subok: Any = True, shape: Any = None,
               *, device: Any = None) -> Any:
     """``np.ones_like``: on a traced `a`, a traced buffer of ones (derivative zero)."""
+    a = _as_array(a)
     if isinstance(a, Tracer):
         return buffer(a, fill=1, shape=shape, dtype=dtype, order=order)
     return np.ones_like(a, dtype=dtype, order=order, subok=subok, shape=shape)
@@ -100,6 +108,7 @@ def empty_like(a: Any, dtype: Any = None, order: Any = "K", subok: Any = True, s
                *, device: Any = None) -> Any:
     """``np.empty_like``: on a traced `a`, a traced buffer (of zeros: what NumPy leaves
     uninitialised has no derivative either)."""
+    a = _as_array(a)
     if isinstance(a, Tracer):
         return buffer(a, fill=0, shape=shape, dtype=dtype, order=order)
     return np.empty_like(a, dtype=dtype, order=order, subok=subok, shape=shape)
@@ -182,8 +191,8 @@ def array(a: Any, dtype: Any = None, *, like: Any = None, **kwargs: Any) -> Any:
     return asarray(np.array(a, dtype=dtype, **kwargs), like=like)
 
 
-LIKE = frozenset({np.zeros, np.ones, np.empty, np.full, np.eye, np.identity, np.arange, np.array,
-                  np.asarray})
+LIKE: frozenset[Any] = frozenset({np.zeros, np.ones, np.empty, np.full, np.eye, np.identity, np.arange,
+                                  np.array, np.asarray})
 """NumPy's constructors whose ``like=`` NumPy hands to a tracer (NEP 35): the tracer's
 ``__array_function__`` passes itself on as ``like``."""
 

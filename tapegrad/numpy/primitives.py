@@ -22,7 +22,7 @@ import numpy as np
 from tapegrad import arrays
 from tapegrad.arrays import add_at, is_foreign
 from tapegrad.numpy._wrap import by_numpy, wrap
-from tapegrad.registry import Primitive, holds_tracer
+from tapegrad.registry import Primitive, _as_array, holds_tracer
 from tapegrad.tracer import Tracer, strip_unbatched
 
 # -- elementwise (ufuncs) --------------------------------------------------------------
@@ -260,7 +260,9 @@ def getitem(x: Any, index: Any) -> Any:
 
 
 def _split_index(parts: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
-    """The traced arrays of an index, and the index with `TRACED` in their places."""
+    """The traced arrays of an index, and the index with `TRACED` in their places. A list
+    holding traced integers (``A[[k, piv]]``, a pivot per example) is one traced array."""
+    parts = tuple(_as_array(p) for p in parts)
     arrays = tuple(p for p in parts if isinstance(p, Tracer))
     return arrays, tuple(TRACED if isinstance(p, Tracer) else p for p in parts)
 
