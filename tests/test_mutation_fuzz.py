@@ -15,7 +15,7 @@ read-only). A silent difference fails and prints the program.
 
 CI runs a fixed, derandomized profile. For a long run outside CI::
 
-    python tests/test_mutation_fuzz.py 10000        # prints matched / raised / differed
+    python tests/test_mutation_fuzz.py 10000 [seed]   # prints matched / raised / differed
 """
 
 from __future__ import annotations
@@ -270,4 +270,5 @@ def main(count: int, seed: int = 0) -> dict[str, int]:
 
 
 if __name__ == "__main__":
-    sys.exit(1 if main(int(sys.argv[1]) if len(sys.argv) > 1 else 10_000)["differed"] else 0)
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
+    sys.exit(1 if main(count, int(sys.argv[2]) if len(sys.argv) > 2 else 0)["differed"] else 0)

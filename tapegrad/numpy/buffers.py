@@ -174,10 +174,17 @@ identity = _constant_like(np.identity)
 arange = _constant_like(np.arange)
 
 
+def _inner(a: Any, like: Any) -> bool:
+    """Whether `like` is traced by a transform nested inside every one tracing `a`."""
+    return isinstance(like, Tracer) and like._trace.level > a._trace.level
+
+
 def asarray(a: Any, dtype: Any = None, order: Any = None, *, like: Any = None, **kwargs: Any) -> Any:
-    """``np.asarray(a, like=t)``: traced values as they are, a constant as a traced buffer."""
+    """``np.asarray(a, like=t)``: traced values as they are (copied into a buffer of `t`'s
+    transforms when those are nested inside `a`'s), a constant as a traced buffer."""
     if _traced(a):
-        return manipulation.array(a, dtype) if dtype is not None or not isinstance(a, Tracer) else a
+        a = manipulation.array(a, dtype) if dtype is not None or not isinstance(a, Tracer) else a
+        return _filled(like, a, shape_of(a), dtype_of(a), "C") if _inner(a, like) else a
     value = np.asarray(a, dtype=dtype)
     if isinstance(like, Tracer):
         return buffer(like, fill=value, shape=value.shape, dtype=value.dtype, order="C")
@@ -185,22 +192,21 @@ def asarray(a: Any, dtype: Any = None, order: Any = None, *, like: Any = None, *
 
 
 def array(a: Any, dtype: Any = None, *, like: Any = None, **kwargs: Any) -> Any:
-    """``np.array(a, like=t)``: a copy, traced."""
+    """``np.array(a, like=t)``: a copy, traced (by `t`'s transforms too)."""
     if _traced(a):
-        return manipulation.array(a, dtype)
+        a = manipulation.array(a, dtype)
+        return _filled(like, a, shape_of(a), dtype_of(a), "C") if _inner(a, like) else a
     return asarray(np.array(a, dtype=dtype, **kwargs), like=like)
 
 
-LIKE: frozenset[Any] = frozenset({np.zeros, np.ones, np.empty, np.full, np.eye, np.identity, np.arange,
-                                  np.array, np.asarray})
-"""NumPy's constructors whose ``like=`` NumPy hands to a tracer (NEP 35): the tracer's
-``__array_function__`` passes itself on as ``like``."""
+LIKE: dict[Any, Any] = {np.zeros: zeros, np.ones: ones, np.empty: empty, np.full: full, np.eye: eye,
+                        np.identity: identity, np.arange: arange, np.array: array, np.asarray: asarray}
+"""NumPy's constructors that hand a tracer their call only for ``like=`` (NEP 35): the
+tracer's ``__array_function__`` calls these with itself as ``like``."""
 
-for _name, _fun in [("zeros_like", zeros_like), ("ones_like", ones_like), ("empty_like", empty_like),
-                    ("full_like", full_like), ("zeros", zeros), ("ones", ones), ("empty", empty),
-                    ("full", full), ("eye", eye), ("identity", identity), ("arange", arange),
-                    ("array", array), ("asarray", asarray)]:
-    by_numpy[getattr(np, _name)] = _fun
+# Reached from plain NumPy: the *_like functions by their array, the constructors by like=.
+for _fun in (zeros_like, ones_like, empty_like, full_like, zeros, ones, empty, full, eye, identity, arange):
+    by_numpy[getattr(np, _fun.__name__)] = _fun
 
 __all__ = ["zeros_like", "ones_like", "empty_like", "full_like", "zeros", "ones", "empty", "full",
            "eye", "identity", "arange"]

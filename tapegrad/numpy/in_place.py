@@ -25,8 +25,11 @@ from tapegrad.numpy.primitives import buffer, getitem, reshape, where
 from tapegrad.tracer import Tracer, duplicate, shape_of, size_of, storage_of, value_of
 
 
-def _traced_target(a: Any, name: str) -> Tracer:
+def _traced_target(a: Any, name: str, *values: Any) -> Tracer | None:
+    """`a` if traced; ``None`` if nothing is (NumPy's own function will do); else the error."""
     if not isinstance(a, Tracer):
+        if not carries_tracer(values):
+            return None
         raise TypeError(
             f"{name} with a plain array and traced values{at_user_line()}: a plain array cannot "
             "hold traced values (the derivative would be lost). Make the array traced first: "
@@ -34,6 +37,11 @@ def _traced_target(a: Any, name: str) -> Tracer:
             "allocate it with np.zeros_like(x) / np.empty(shape, like=x)."
         )
     return a
+
+
+def carries_tracer(values: Any) -> bool:
+    """Whether `values` (nested in lists and tuples) hold a tracer."""
+    return any(isinstance(v, Tracer) or (type(v) in (list, tuple) and carries_tracer(v)) for v in values)
 
 
 def _cycled(values: Any, n: int) -> Any:
@@ -55,7 +63,10 @@ def _write_flat(a: Tracer, positions: np.ndarray[Any, Any], values: Any) -> None
 
 def fill_diagonal(a: Any, val: Any, wrap: bool = False) -> None:
     """``np.fill_diagonal(a, val, wrap)`` into a traced `a`."""
-    a = _traced_target(a, "np.fill_diagonal(a, val)")
+    target = _traced_target(a, "np.fill_diagonal(a, val)", val)
+    if target is None:
+        return np.fill_diagonal(a, val, wrap)
+    a = target
     marks = np.zeros(shape_of(a), bool)
     np.fill_diagonal(marks, True, wrap=wrap)
     positions = np.flatnonzero(marks)
@@ -64,7 +75,10 @@ def fill_diagonal(a: Any, val: Any, wrap: bool = False) -> None:
 
 def put(a: Any, ind: Any, v: Any, mode: str = "raise") -> None:
     """``np.put(a, ind, v, mode)`` into a traced `a`: ``a.flat[ind] = v``."""
-    a = _traced_target(a, "np.put(a, ind, v)")
+    target = _traced_target(a, "np.put(a, ind, v)", ind, v)
+    if target is None:
+        return np.put(a, ind, v, mode)  # type: ignore[arg-type]
+    a = target
     positions = np.arange(size_of(a))
     ind = np.ravel(value_of(ind))
     positions = np.take(positions, ind, mode=mode)  # type: ignore[call-overload]  # NumPy's bounds, wrap, clip
@@ -73,7 +87,10 @@ def put(a: Any, ind: Any, v: Any, mode: str = "raise") -> None:
 
 def place(arr: Any, mask: Any, vals: Any) -> None:
     """``np.place(arr, mask, vals)`` into a traced `arr`."""
-    arr = _traced_target(arr, "np.place(arr, mask, vals)")
+    target = _traced_target(arr, "np.place(arr, mask, vals)", mask, vals)
+    if target is None:
+        return np.place(arr, mask, vals)
+    arr = target
     if size_of(vals) == 1 and shape_of(mask) == shape_of(arr):
         writes.assign(arr, where(mask, reshape(vals, ()) if isinstance(vals, Tracer) else np.ravel(vals)[0], arr))
         return
@@ -84,7 +101,10 @@ def place(arr: Any, mask: Any, vals: Any) -> None:
 
 def putmask(a: Any, mask: Any, values: Any) -> None:
     """``np.putmask(a, mask, values)`` into a traced `a`: values repeat by flat position."""
-    a = _traced_target(a, "np.putmask(a, mask, values)")
+    target = _traced_target(a, "np.putmask(a, mask, values)", mask, values)
+    if target is None:
+        return np.putmask(a, mask, values)
+    a = target
     if shape_of(mask) == shape_of(a) and (size_of(values) == 1 or shape_of(values) == shape_of(a)):
         if size_of(values) == 1:
             values = reshape(values, ()) if isinstance(values, Tracer) else np.ravel(values)[0]
@@ -103,14 +123,16 @@ def putmask(a: Any, mask: Any, values: Any) -> None:
 
 def put_along_axis(arr: Any, indices: Any, values: Any, axis: Any) -> None:
     """``np.put_along_axis(arr, indices, values, axis)`` into a traced `arr`."""
-    arr = _traced_target(arr, "np.put_along_axis(arr, indices, values, axis)")
+    target = _traced_target(arr, "np.put_along_axis(arr, indices, values, axis)", indices, values)
+    if target is None:
+        return np.put_along_axis(arr, indices, values, axis)
+    arr = target
     positions = np.arange(size_of(arr)).reshape(shape_of(arr))
     indices = np.asarray(value_of(indices))
     if axis is None:
         chosen = np.take(positions.ravel(), indices.ravel())
-        target = np.broadcast_to(values, indices.shape) if not isinstance(values, Tracer) else values
-        _write_flat(arr, chosen, reshape(manipulation.broadcast_to(target, indices.shape), (-1,))
-                    if isinstance(values, Tracer) else np.ravel(target))
+        _write_flat(arr, chosen, reshape(manipulation.broadcast_to(values, indices.shape), (-1,))
+                    if isinstance(values, Tracer) else np.broadcast_to(values, indices.shape).ravel())
         return
     chosen = np.take_along_axis(positions, indices, axis)
     shape = chosen.shape

@@ -63,8 +63,9 @@ class TracerMethods:
         return dispatch.ufunc(ufunc, method, inputs, kwargs)
 
     def __array_function__(self: Any, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
-        if func in buffers.LIKE:  # np.zeros(n, like=t) (NEP 35), np.full(n, t): t anchors the buffer
-            kwargs = {**kwargs, "like": self}
+        like = buffers.LIKE.get(func)
+        if like is not None:  # np.zeros(n, like=t) (NEP 35): a traced buffer of t's transforms
+            return like(*args, **kwargs, like=self)
         return dispatch.function(func, args, kwargs)
 
     # -- arithmetic ---------------------------------------------------------------------

@@ -116,8 +116,28 @@ def _note(prim: Primitive, args: tuple[Any, ...], kwargs: Any, out: Any, read_on
 
 
 def _example(tracer: Tracer) -> np.ndarray[Any, Any] | None:
-    """Under one `tapegrad.vmap`, the first example of `tracer`'s batch as a view of its
-    array: one example's memory layout, as NumPy would have it. ``None`` otherwise."""
+    """Under one `tapegrad.vmap`, an array laid out as NumPy would lay out one example of
+    `tracer` (``None`` otherwise): a view is its base's example through the view's steps; an
+    array that is no view is the first example of its batch, C-contiguous if the batch's
+    layout leaves it scattered (a batched fancy index), as NumPy's new arrays never are."""
+    view: View | None = getattr(tracer, "_view", None)
+    if view is not None and view.base is not tracer:
+        example = _example(view.base)
+        for step in view.steps:
+            fun = getattr(step.function, "fun", None)
+            if example is None or fun is None:
+                return _first_example(tracer)  # a step built from primitives: the batch decides
+            out = fun(example, *step.args, **step.kwargs)
+            example = out if step.output is None else out[step.output]
+        return example if type(example) is np.ndarray else None
+    example = _first_example(tracer)
+    if example is not None and not (example.flags.c_contiguous or example.flags.f_contiguous):
+        example = np.ascontiguousarray(example)
+    return example
+
+
+def _first_example(tracer: Tracer) -> np.ndarray[Any, Any] | None:
+    """Under one `tapegrad.vmap`, the first example of `tracer`'s batch, a view of its array."""
     axis = None
     value: Any = tracer
     while isinstance(value, Tracer):
