@@ -246,7 +246,7 @@ def _finite_differences(f: Callable[[Any], Any], x: np.ndarray) -> np.ndarray:
     return numeric
 
 
-@settings(max_examples=800, derandomize=True, deadline=None)
+@settings(max_examples=700, derandomize=True, deadline=None)
 @given(st.data())
 def test_random_mutation_programs_match_numpy_or_raise_mutation_error(data: st.DataObject) -> None:
     source = program(lambda n: data.draw(st.integers(0, n - 1)))
