@@ -146,7 +146,7 @@ def test_add_at_into_a_held_constant_is_caught_at_return() -> None:
 def test_the_fingerprint_check_leaves_an_error_on_its_way_alone() -> None:
     def f(x: Any) -> Any:
         a = np.ones(3)
-        y = a * x
+        _ = a * x  # recorded: a is held
         np.add.at(a, [0], 5.0)
         raise KeyError("the user's own error")
 
