@@ -17,11 +17,11 @@ Arrays are counted, not owned: nested transforms and threads may lock the same a
 becomes writeable again when the last of them closes. Arrays that were read-only already are
 left alone. Two writes get past the flag: NumPy keeps no list of an array's views, so a view
 made *before* the lock keeps its own flag, and NumPy 2.4's ``ufunc.at`` methods
-(``np.add.at``) ignore it. For those, each array a trace records is fingerprinted (CRC-32 of
+(``np.add.at``) ignore it. For those, each array a trace records is fingerprinted (a hash of
 its bytes) when it is locked and again when the last trace holding it closes: a change is
 reported then, as a `MutationError`, before any gradient is computed from it (the reverse
-pass runs after the trace closes). The cost is one CRC pass over each recorded array at each
-end, about 1.5 GB/s.
+pass runs after the trace closes). The cost is one pass over each recorded array at each
+end (`_fingerprint`, about 14 GB/s: 0.4 ms for the 5 MB the `mlp` benchmark holds).
 """
 
 from __future__ import annotations
@@ -107,12 +107,36 @@ def release(held: list[np.ndarray[Any, Any]]) -> None:
         raise _changed_error(*changed[0])
 
 
+# The fingerprint of a large array: its 64-bit words times random odd multipliers, summed
+# modulo 2**64 chunk by chunk, each chunk's sum times an odd weight of its own. Position
+# sensitive (a swap of two different words changes it), one pass at memory speed, with no
+# temporary larger than a chunk; small arrays take a CRC-32, cheaper to start.
+_CHUNK = 1 << 14
+_MULTIPLIERS = np.random.default_rng(21).integers(0, 2**63, _CHUNK, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+_SMALL = 1 << 12  # bytes
+_scratch = threading.local()
+
+
 def _fingerprint(array: np.ndarray[Any, Any]) -> int | None:
-    """A CRC-32 of `array`'s bytes (``None`` for object arrays, whose bytes are pointers)."""
+    """A fingerprint of `array`'s bytes (``None`` for object arrays, whose bytes are pointers)."""
     if array.dtype.hasobject:
         return None
     data: Any = array if array.flags.c_contiguous else np.ascontiguousarray(array)
-    return zlib.crc32(data)
+    if data.nbytes <= _SMALL:
+        return zlib.crc32(data)
+    raw = data.reshape(-1).view(np.uint8)
+    whole = raw.size // 8 * 8
+    words = raw[:whole].view(np.uint64)
+    scratch = getattr(_scratch, "words", None)
+    if scratch is None:
+        scratch = _scratch.words = np.empty(_CHUNK, np.uint64)
+    total = zlib.crc32(raw[whole:])
+    for k, start in enumerate(range(0, words.size, _CHUNK)):
+        chunk = words[start:start + _CHUNK]
+        part = scratch[:chunk.size]
+        np.multiply(chunk, _MULTIPLIERS[:chunk.size], out=part)
+        total = (total + (2 * k + 1) * int(np.add.reduce(part))) & 0xFFFFFFFFFFFFFFFF
+    return total
 
 
 def _changed_error(array: np.ndarray[Any, Any], recorded: SourceLocation | None) -> MutationError:
