@@ -36,7 +36,7 @@ def render() -> str:
     return "\n".join(lines + _scipy_lines())
 
 
-SCIPY_MODULES = ["special", "stats", "linalg", "signal", "integrate"]
+SCIPY_MODULES = ["special", "stats", "linalg", "signal", "integrate", "interpolate", "ndimage"]
 """The modules of tapegrad.scipy listed on the page, one entry each."""
 
 

@@ -13,6 +13,7 @@ Examples:
 # pass; the NumPy namespace (all its rules); the transforms; the diagnostics.
 # isort: off
 from tapegrad.errors import (
+    DaskLimitError,
     EscapedTracerError,
     MutationError,
     NonFiniteError,
@@ -49,6 +50,7 @@ from tapegrad import testing
 __all__ = [
     "Constant",
     "ConvergenceError",
+    "DaskLimitError",
     "Entry",
     "EscapedTracerError",
     "MutationError",

@@ -14,7 +14,7 @@ import attrs
 import numpy as np
 
 from tapegrad.arrays import add_at, is_foreign, zeros_like
-from tapegrad.errors import NotDifferentiableError, RuleError
+from tapegrad.errors import NotDifferentiableError, RuleError, at_user_line, raise_dask_limit
 from tapegrad.registry import Primitive, argument_rule, vjp_rule
 from tapegrad.tape import _EMPTY, Trace
 from tapegrad.tracer import Tracer
@@ -153,10 +153,11 @@ def _all_cotangents(trace: Trace, index: int, rules: Any, g: Any, ans: Any, args
 
 def _note(error: Exception, trace: Trace, index: int) -> None:
     """Add a note naming the entry it served to `error`, raised by a rule (unless it is ours)."""
+    name = trace.primitives[trace.records[index][0]].name
+    raise_dask_limit(error, f"the VJP rule of {name}", f"{where(trace, index)}; gradient asked{at_user_line()}")
     if not isinstance(error, (RuleError, NotDifferentiableError, FloatingPointError)):
         # The rule itself failed (a NumPy error in its formula): say which entry it served.
         if hasattr(error, "add_note"):
-            name = trace.primitives[trace.records[index][0]].name
             error.add_note(
                 f"tapegrad: raised by the VJP rule of {name} during the reverse "
                 f"pass: fix the rule's formula.\n  {where(trace, index)}"

@@ -31,9 +31,9 @@ import attrs
 import numpy as np
 
 from tapegrad import numpy as tnp
-from tapegrad.errors import BatchedValueError, at_user_line
+from tapegrad.errors import BatchedValueError, at_user_line, raise_dask_limit
 from tapegrad.registry import Primitive, defjvp, defjvp_all, defvjp, defvjp_all
-from tapegrad.tape import VALUE_TYPES, BaseTrace, escaped
+from tapegrad.tape import VALUE_TYPES, BaseTrace, as_value, escaped
 from tapegrad.tracer import Tracer, _batched_value_error, shape_of
 
 _NO_KEYWORDS: Mapping[str, Any] = {}
@@ -112,7 +112,7 @@ class BatchTrace(BaseTrace):
     def wrap(self, value: Any, dim: int) -> BatchTracer:
         """A tracer of this trace for `value`, the whole batch, whose examples run along `dim`."""
         if not isinstance(value, VALUE_TYPES):
-            value = np.asarray(value)
+            value = as_value(value)
         if dim < 0:
             dim += len(value.shape)
         tracer = BatchTracer(self, self.n_slots, value, dim)
@@ -144,7 +144,11 @@ class BatchTrace(BaseTrace):
             return primitive(*values, **kwargs)
         rule = primitive.rules.batch
         if rule is not None:
-            result = rule(values, dims, **kwargs) if kwargs else rule(values, dims)
+            try:
+                result = rule(values, dims, **kwargs) if kwargs else rule(values, dims)
+            except Exception as error:
+                raise_dask_limit(error, f"{primitive.name} (batched by vmap)")
+                raise
             if result is not NotImplemented:
                 return self._wrap(*result)
         return self._loop(primitive, args, kwargs)

@@ -66,6 +66,12 @@ class BatchedValueError(ValueError):
         self.reading = reading  # what read the batch, and where: "its truth value was asked (at ...)"
 
 
+class DaskLimitError(NotImplementedError):
+    """Dask cannot run an operation lazily (at all, or with the arrays' chunks): Dask's own
+    limit, raised as tapegrad's error naming the user's line and the operation, with Dask's
+    message and advice (usually a ``rechunk``) kept as its cause."""
+
+
 class NonFiniteError(FloatingPointError):
     """Under `tapegrad.debug_nans`, a tape entry or a rule produced the first NaN or Inf."""
 
@@ -129,6 +135,38 @@ def at_user_line() -> str:
     """
     location = user_location()
     return f" (at {location.short()})" if location is not None else ""
+
+
+def _dask_dir() -> str | None:
+    dask = sys.modules.get("dask")
+    file = getattr(dask, "__file__", None)
+    return os.path.dirname(os.path.abspath(file)) + os.sep if file else None
+
+
+def raise_dask_limit(error: BaseException, operation: str, where: str = "") -> None:
+    """Raise `error` as a `DaskLimitError` if Dask raised it (its innermost frame is Dask's
+    code), naming `operation` and the user's line; else return, for the caller to re-raise.
+
+    `where` is the place when the user's code is no longer running (the reverse pass).
+    """
+    if isinstance(error, DaskLimitError):
+        return
+    dask_dir = _dask_dir()
+    tb = error.__traceback__
+    if dask_dir is None or tb is None:
+        return
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    if not tb.tb_frame.f_code.co_filename.startswith(dask_dir):
+        return
+    place = where or at_user_line().strip(" ()")
+    raise DaskLimitError(
+        f"Dask cannot run {operation} lazily here ({place or 'line unknown'}): Dask says "
+        f"\"{type(error).__name__}: {str(error).strip()}\". It is Dask's limit, not the gradient's: "
+        "the same NumPy code on these Dask arrays fails without tapegrad too. Follow Dask's advice "
+        "(for chunks, x.rechunk({axis: -1}) puts an axis in one chunk), or compute the array into "
+        "NumPy first if it fits in memory."
+    ) from error
 
 
 def raise_conversion_error(error: ValueError) -> None:

@@ -23,7 +23,7 @@ import numpy as np
 import tapegrad.numpy as tnp
 from tapegrad import arguments, arrays
 from tapegrad.arguments import Key
-from tapegrad.errors import NotDifferentiableError, RuleError, raise_conversion_error
+from tapegrad.errors import NotDifferentiableError, RuleError, raise_conversion_error, raise_dask_limit
 from tapegrad.pytree import TreeDef, tree_flatten, tree_unflatten
 from tapegrad.registry import Primitive, argument_rule, jvp_rule, vjp_rule
 from tapegrad.tape import VALUE_TYPES, BaseTrace, Trace, _new_object, as_value, escaped, new_trace
@@ -60,7 +60,11 @@ class JvpTrace(BaseTrace):
         values, tangents, outer = self._unwrap(args)
         # As in reverse mode, outer tracers stay in `values` so that their traces see the call.
         fun = primitive if outer else primitive.fun
-        out = fun(*values, **kwargs) if kwargs else fun(*values)  # **{} would build a dict
+        try:
+            out = fun(*values, **kwargs) if kwargs else fun(*values)  # **{} would build a dict
+        except Exception as error:
+            raise_dask_limit(error, primitive.name)
+            raise
         slot = self.n_slots
         if type(out) is tuple or type(out) is list:
             container = type(out)  # as in reverse mode: NumPy's container for the caller
@@ -105,6 +109,15 @@ class JvpTrace(BaseTrace):
 def push_forward(prim: Primitive, tangents: tuple[Any, ...], ans: Any, args: tuple[Any, ...],
                  kwargs: Mapping[str, Any]) -> Any:
     """The tangent of `prim`'s output given its arguments' tangents (``None``: zero)."""
+    try:
+        return _push_forward(prim, tangents, ans, args, kwargs)
+    except Exception as error:
+        raise_dask_limit(error, f"the JVP rule of {prim.name}")
+        raise
+
+
+def _push_forward(prim: Primitive, tangents: tuple[Any, ...], ans: Any, args: tuple[Any, ...],
+                  kwargs: Mapping[str, Any]) -> Any:
     rules = jvp_rule(prim)
     if type(rules) is tuple:
         total = None

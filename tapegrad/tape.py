@@ -18,7 +18,7 @@ import numpy as np
 from numpy import ndarray
 
 from tapegrad.arrays import check_known_shape, is_foreign
-from tapegrad.errors import BatchedValueError, EscapedTracerError, at_user_line
+from tapegrad.errors import BatchedValueError, EscapedTracerError, at_user_line, raise_dask_limit
 from tapegrad.tracer import Tracer
 
 if TYPE_CHECKING:
@@ -261,7 +261,11 @@ class Trace(BaseTrace):
             if kwargs:
                 self._hold(tuple(kwargs.values()))
             fun = primitive if outer else primitive.fun
-            out = fun(*values, **kwargs) if kwargs else fun(*values)
+            try:
+                out = fun(*values, **kwargs) if kwargs else fun(*values)
+            except Exception as error:
+                raise_dask_limit(error, primitive.name)
+                raise
         # The one place a record is appended. No keywords are stored as None, not {}: a tuple
         # holding a dict, even an empty one, stays tracked by the garbage collector.
         slot = self.n_slots

@@ -16,6 +16,7 @@ import numpy as np
 
 from tapegrad import arguments, batching
 from tapegrad import numpy as tnp
+from tapegrad.arrays import as_array
 from tapegrad.batching import BatchTrace, BatchTracer
 from tapegrad.errors import BatchedValueError, EscapedTracerError, at_user_line
 from tapegrad.pytree import TreeDef, tree_flatten, tree_unflatten
@@ -177,7 +178,7 @@ def _batched_inputs(leaves: list[Any], axes: list[int | None], in_tree: TreeDef,
         if axis is None:
             values.append(leaf)
             continue
-        value = leaf if isinstance(leaf, Tracer) else np.asarray(leaf)
+        value = leaf if isinstance(leaf, Tracer) else as_array(leaf, functools.partial(_describe_input, f, in_tree, k))
         ndim = len(value.shape)
         if not -ndim <= axis < ndim:
             raise ValueError(
@@ -224,7 +225,7 @@ def _output(leaf: Any, axis: int | None, trace: BatchTrace, size: int, k: int, f
     if axis is None:
         return leaf
     # The same for every example: repeat it along the batch axis, as the loop would.
-    value = leaf if isinstance(leaf, Tracer) else np.asarray(leaf)
+    value = leaf if isinstance(leaf, Tracer) else as_array(leaf, lambda: f"output leaf {k}")
     axis = _axis(axis, len(value.shape) + 1, k)
     expanded = tnp.expand_dims(value, axis)
     shape = list(expanded.shape)

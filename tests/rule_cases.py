@@ -451,6 +451,7 @@ COMPLEX_CASES += COMPLEX_LINALG_CASES
 CASES += __import__("rule_cases_construction_stats").cases()  # issue 13: construction, statistics, pad
 CASES += __import__("rule_cases_batching").cases()  # issue 16: gather and scatter (vmap's indexing)
 from rule_cases_scipy_b import SCIPY_B_CASES; CASES += SCIPY_B_CASES  # noqa: E402, E702, I001
+from rule_cases_scipy_c import SCIPY_C_CASES; CASES += SCIPY_C_CASES  # noqa: E402, E702, I001  (issue 23)
 
 from rule_cases_signal import SIGNAL_CASES, SIGNAL_COMPLEX_CASES  # noqa: E402 (issue 13c)
 

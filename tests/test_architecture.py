@@ -7,6 +7,7 @@ the package against them, and check that the contracts really catch an upward im
 from __future__ import annotations
 
 import ast
+import inspect
 import itertools
 import os
 import re
@@ -132,3 +133,13 @@ def test_the_deferred_import_check_catches_one() -> None:
     tree = ast.parse("import os\nif TYPE_CHECKING:\n    import sys\ndef f():\n    import json\n"
                      "class C:\n    from re import compile\n")
     assert [line for line, _ in _deferred_imports(tree)] == [5, 7]
+
+
+def test_a_primitives_rules_are_found_on_it_and_written_in_one_file() -> None:
+    elementwise = pytest.importorskip("tapegrad.numpy.elementwise")
+    rules = elementwise.sin.rules
+    assert rules.vjp is not None and rules.jvp is not None and rules.batch is not None
+    files = {inspect.getsourcefile(rule) for rule in (*rules.vjp, *rules.jvp)}
+    assert files == {inspect.getsourcefile(elementwise)}
+    # The batching rule is the shared elementwise one, attached in that same module.
+    assert "defbatch(" in inspect.getsource(elementwise)

@@ -9,6 +9,7 @@ import pytest
 import rule_cases  # noqa: F401  (first: it takes in the cases below)
 import scipy.linalg
 from rule_cases_scipy_b import SCIPY_B_CASES
+from rule_cases_scipy_c import SCIPY_C_CASES
 
 import tapegrad
 from tapegrad.errors import NotDifferentiableError
@@ -23,9 +24,10 @@ B = RNG.standard_normal((3, 2))
 
 @pytest.mark.parametrize("module", [linalg, signal, integrate], ids=lambda m: m.__name__)
 def test_every_function_has_a_sweep_case(module: object) -> None:
-    covered = {id(f) for case in SCIPY_B_CASES for f in (case.primitive, case.call, case.covers)}
+    covered = {id(f) for case in SCIPY_B_CASES + SCIPY_C_CASES for f in (case.primitive, case.call, case.covers)}
     missing = [name for name in module.__all__ if id(getattr(module, name)) not in covered]  # type: ignore[attr-defined]
-    assert not missing, f"{module.__name__} functions with no case in tests/rule_cases_scipy_b.py: {missing}"  # type: ignore[attr-defined]
+    assert not missing, (f"{module.__name__} functions with no case in "  # type: ignore[attr-defined]
+                         f"tests/rule_cases_scipy_b.py or _c.py: {missing}")
 
 
 @pytest.mark.parametrize(("name", "args", "kwargs"), [

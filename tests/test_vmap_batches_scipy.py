@@ -54,6 +54,12 @@ LOOPS: dict[str, tuple[str, set[str]]] = {
         "which rules must not (test_vmap_sweep)", {"scipy.signal.convolve", "scipy.signal.correlate"}),
     "tsp.signal.correlate": (
         "as convolve: no batching rule", {"scipy.signal.convolve", "scipy.signal.correlate"}),
+    **{f"tsp.signal.{n}": (
+        "built on convolve and correlate in 'valid' mode (SciPy's direct sums), which have no batching rule",
+        {"scipy.signal.convolve", "scipy.signal.correlate"}) for n in ("convolve2d", "correlate2d")},
+    "tsp.linalg.lu": (
+        "unpacked from lu_factor, whose pivots and permutation are per example",
+        {"scipy.linalg.lu_factor", "scipy.linalg.lu_permutation"}),
     **{f"tsp.stats.poisson.{m}": (
         "an integer-valued method (a quantile, the support): SciPy's value, read per example, "
         "constant in mu", {"poisson (integer-valued method)"})

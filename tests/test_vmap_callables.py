@@ -44,7 +44,9 @@ import tapegrad  # noqa: E402
 import tapegrad.numpy as tnp  # noqa: E402
 from tapegrad.numpy._wrap import by_numpy  # noqa: E402
 from tapegrad.scipy import integrate as tintegrate  # noqa: E402
+from tapegrad.scipy import interpolate as tinterpolate  # noqa: E402
 from tapegrad.scipy import linalg as tla  # noqa: E402
+from tapegrad.scipy import ndimage as tndimage  # noqa: E402
 from tapegrad.scipy import signal as tsignal  # noqa: E402
 from tapegrad.scipy import special as tsp  # noqa: E402
 from tapegrad.scipy import stats  # noqa: E402
@@ -146,7 +148,8 @@ def _public() -> dict[str, Any]:
              if callable(getattr(tnp, n)) and n not in ("linalg", "fft")}
     found |= {f"tnp.linalg.{n}": getattr(tnp.linalg, n) for n in tnp.linalg.__all__}
     found |= {f"tnp.fft.{n}": getattr(tnp.fft, n) for n in tnp.fft.__all__}
-    for module, prefix in ((tsp, "special"), (tla, "linalg"), (tsignal, "signal"), (tintegrate, "integrate")):
+    for module, prefix in ((tsp, "special"), (tla, "linalg"), (tsignal, "signal"), (tintegrate, "integrate"),
+                           (tinterpolate, "interpolate"), (tndimage, "ndimage")):
         found |= {f"tsp.{prefix}.{n}": getattr(module, n) for n in module.__all__}
     for dist in stats.__all__:
         obj = getattr(stats, dist)
@@ -500,8 +503,9 @@ def _build() -> list[Entry]:
                        (sampler((2, 3), low=1.5, high=4.0),), plain(), diff=()))  # x: the exponent
     table.append(Entry("scipy.special._zeta", PLAIN["scipy.special._zeta"],
                        (sampler((2, 3), low=1.5, high=4.0), sampler((2, 3), **POSITIVE)), plain(), diff=(1,)))
-    # tapegrad.scipy.linalg, signal, integrate: the sweep's cases
-    for module, prefix in ((tla, "linalg"), (tsignal, "signal"), (tintegrate, "integrate")):
+    # tapegrad.scipy.linalg, signal, integrate, interpolate, ndimage: the sweep's cases
+    for module, prefix in ((tla, "linalg"), (tsignal, "signal"), (tintegrate, "integrate"),
+                           (tinterpolate, "interpolate"), (tndimage, "ndimage")):
         for name in module.__all__:
             fun = getattr(module, name)
             slow = prefix == "integrate"

@@ -240,7 +240,9 @@ def nanprod(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepdi
 def nanmean(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepdims: bool = False) -> Any:
     """``np.nanmean``: the mean of the non-NaN elements."""
     valid = ~np.isnan(strip_unbatched(x))
-    if isinstance(valid, Tracer):  # a mask batched by vmap, which where= (keyword-only) cannot take
+    # A mask batched by vmap, which where= (keyword-only) cannot take, or a Dask mask: Dask's
+    # mean has no where=. The sum over the valid elements and their count give the same mean.
+    if isinstance(valid, Tracer) or is_foreign(storage_of(valid)):
         total = sum(np.where(valid, x, 0.0), axis=axis, dtype=dtype, keepdims=keepdims)
         return total / np.sum(valid, axis=axis, keepdims=keepdims).astype(total.dtype)
     return mean(np.where(valid, x, 0.0), axis=axis, dtype=dtype, keepdims=keepdims, where=valid)

@@ -45,6 +45,21 @@ def _into(name: str, result: Any, out: Any) -> Any:
     return result if out is None else writes.function_out(f"t.{name}", result, out)
 
 
+def _linear_operator(other: Any) -> bool:
+    """Whether `other` is a matrix of another kind that answers ``t @ other`` itself through
+    its ``__rmatmul__`` (a SciPy sparse matrix, `tapegrad.scipy.sparse.SparseMatrix`): neither
+    an array NumPy or tapegrad knows, nor a number or a list. ``t @ other`` then returns
+    NotImplemented, so that Python asks it, and ``t.dot(other)`` asks it directly."""
+    kind = type(other)
+    if kind is np.ndarray or kind is float or kind is int or kind is list or kind is tuple:
+        return False
+    return (hasattr(kind, "__rmatmul__") and not isinstance(other, (Tracer, np.ndarray, np.generic))
+            and not hasattr(other, "__array_function__"))
+
+
+_MATMUL = _binary_operator(tnp.matmul)
+
+
 class TracerMethods:
     """What `Tracer` gets from this module: every member below is copied onto it."""
 
@@ -79,7 +94,11 @@ class TracerMethods:
     __rtruediv__ = _binary_operator(tnp.true_divide, reflected=True)
     __pow__ = _binary_operator(tnp.power)
     __rpow__ = _binary_operator(tnp.power, reflected=True)
-    __matmul__ = _binary_operator(tnp.matmul)
+    def __matmul__(self: Any, other: Any) -> Any:
+        if _linear_operator(other):  # t @ A with a SciPy sparse matrix...: A's own product
+            return NotImplemented
+        return _MATMUL(self, other)
+
     __rmatmul__ = _binary_operator(tnp.matmul, reflected=True)
 
     def __neg__(self: Any) -> Any:
@@ -150,6 +169,8 @@ class TracerMethods:
         return _into("min", tnp.min(self, axis=axis, keepdims=keepdims), out)
 
     def dot(self: Any, other: Any, out: Any = None) -> Any:
+        if _linear_operator(other):
+            return _into("dot", other.__rmatmul__(self), out)
         return _into("dot", tnp.dot(self, other), out)
 
     def astype(self: Any, dtype: Any, order: str = "K", casting: str = "unsafe", subok: bool = True,

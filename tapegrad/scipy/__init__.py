@@ -33,7 +33,9 @@ if tuple(int(part) for part in scipy.__version__.split(".")[:2]) < (1, 11):
 
 # The subpackages, one line each (importing one registers its rules).
 from tapegrad.scipy import integrate as integrate
+from tapegrad.scipy import interpolate as interpolate
 from tapegrad.scipy import linalg as linalg
+from tapegrad.scipy import ndimage as ndimage
 from tapegrad.scipy import optimize as optimize
 from tapegrad.scipy import signal as signal
 from tapegrad.scipy import sparse as sparse

@@ -719,6 +719,158 @@ def hankel(c: Any, r: Any = None) -> Any:
     return _gather_square(values, i + j, np.ones((m, n), bool))
 
 
+# -- decompositions: LU, QR, RQ and the polar decomposition, built on differentiable pieces ---------
+@_scipy_first(_sl.lu)
+def lu(a: Any, permute_l: bool = False, overwrite_a: bool = False, check_finite: bool = True,
+       p_indices: bool = False) -> Any:
+    """``scipy.linalg.lu`` of a square matrix: ``(p, l, u)`` with ``a = p @ l @ u`` (``(p @ l,
+    u)`` with `permute_l`; `p` as row indices with `p_indices`, ``a[p] = l @ u``), unpacked from
+    `lu_factor`, whose VJP differentiates it; the permutation is a constant.
+
+    Examples:
+        >>> import numpy as np, tapegrad
+        >>> a = np.array([[1.0, 2.0], [3.0, 4.0]])
+        >>> p, l, u = lu(a)
+        >>> bool(np.allclose(p @ l @ u, a)), tapegrad.grad(lambda a: lu(a)[2][0, 0])(a)
+        (True, array([[0., 0.],
+               [1., 0.]]))
+    """
+    packed, piv = lu_factor(a, check_finite=check_finite)
+    low, up = _lu_parts(packed)
+    p = strip_gradients(_lu_permutation(piv, dtype=dtype_of(packed)))
+    if permute_l:
+        return matmul(p, low), up
+    if p_indices:
+        return tnp.argmax(_T(p), axis=-1), low, up  # a[idx] = (L U): the row of a each row of L U is
+    return p, low, up
+
+
+_QR_MODES = {"full": "complete", "economic": "reduced", "r": "r"}
+
+
+def qr(a: Any, overwrite_a: bool = False, lwork: Any = None, mode: str = "full", pivoting: bool = False,
+       check_finite: bool = True) -> Any:
+    """``scipy.linalg.qr`` in modes 'full', 'economic' and 'r' (a 1-tuple ``(r,)``, as SciPy
+    returns it), through `tapegrad.numpy.linalg.qr` (the same LAPACK routine, NumPy's build of it:
+    values equal SciPy's to rounding), differentiable for matrices with at least as many rows
+    as columns, and for 'full' square ones.
+
+    Examples:
+        >>> import numpy as np, tapegrad
+        >>> q, r = qr(np.array([[3.0, 0.0], [4.0, 5.0]]))
+        >>> np.round(np.abs(r), 6)
+        array([[5., 4.],
+               [0., 3.]])
+    """
+    if pivoting or mode not in _QR_MODES:
+        raise NotDifferentiableError(
+            f"tapegrad differentiates scipy.linalg.qr in modes 'full', 'economic' and 'r' without pivoting; got "
+            f"mode={mode!r}, pivoting={pivoting!r}{at_user_line()}."
+        )
+    m, n = shape_of(a)[-2:]
+    if mode == "r":
+        r = tnp.linalg.qr(a, mode="r")
+        if m > n:  # SciPy's R is m x n: zero rows below the triangle
+            r = concatenate([r, np.zeros((*shape_of(r)[:-2], m - n, n), dtype_of(r))], axis=-2)
+        return (r,)
+    q, r = tnp.linalg.qr(a, mode=_QR_MODES[mode])
+    return q, r
+
+
+_rq_reference = Primitive("scipy.linalg.rq_signs", lambda a: _sl.rq(a, mode="economic")[1], differentiable=False)
+"""SciPy's own ``Q`` of the RQ decomposition (a constant): it fixes the rows' signs, which LAPACK
+chooses, so that the differentiable construction below gives SciPy's factors."""
+
+
+def rq(a: Any, overwrite_a: bool = False, lwork: Any = None, mode: str = "full", check_finite: bool = True) -> Any:
+    """``scipy.linalg.rq``: ``a = r @ q`` with `r` upper triangular and `q` orthonormal rows,
+    in modes 'full', 'economic' and 'r', for matrices with at most as many rows as columns.
+    Built from the QR decomposition of ``a`` reversed and transposed (``a^T J = Q1 R1`` gives
+    ``a = (J R1^T J)(J Q1^T)``), with the signs of SciPy's factors.
+
+    Examples:
+        >>> import numpy as np, tapegrad
+        >>> r, q = rq(np.array([[1.0, 2.0], [3.0, 4.0]]))
+        >>> bool(np.allclose(r @ q, [[1.0, 2.0], [3.0, 4.0]]))
+        True
+    """
+    if mode not in ("full", "economic", "r"):
+        raise ValueError(f"mode must be 'full', 'economic' or 'r', not {mode!r}")
+    m, n = shape_of(a)[-2:]
+    if m > n:
+        raise NotDifferentiableError(
+            f"tapegrad differentiates scipy.linalg.rq of matrices with at most as many rows as columns; this one "
+            f"is {m}x{n}{at_user_line()}. Use qr of its transpose."
+        )
+    if mode == "full" and m < n:
+        raise NotDifferentiableError(
+            f"scipy.linalg.rq(mode='full') of a wide matrix completes Q with rows that are not unique{at_user_line()}; "
+            "use mode='economic'."
+        )
+    q1, r1 = tnp.linalg.qr(_T(tnp.flip(a, -2)))  # a^T J = Q1 R1, Q1: n x m
+    r = tnp.flip(tnp.flip(_T(r1), -1), -2)
+    q = tnp.flip(_T(q1), -2)
+    signs = tnp.sign(tnp.sum(_rq_reference(strip_gradients(a)) * strip_gradients(q), axis=-1))
+    r = r * expand_dims(signs, -2)
+    if mode == "r":  # SciPy's R is m x n: zero columns before the triangle
+        return concatenate([np.zeros((*shape_of(r)[:-1], n - m), dtype_of(r)), r], axis=-1) if n > m else r
+    return r, q * expand_dims(signs, -1)
+
+
+def polar(a: Any, side: str = "right") -> Any:
+    """``scipy.linalg.polar``: ``a = u p`` (`side` 'right') or ``p u`` ('left'), `u` with
+    orthonormal columns or rows and `p` symmetric positive semidefinite, from the singular value
+    decomposition (as SciPy computes it): differentiable where the singular values are distinct.
+
+    Examples:
+        >>> import numpy as np
+        >>> u, p = polar(np.array([[2.0, 0.0], [0.0, -3.0]]))
+        >>> u, p
+        (array([[ 1.,  0.],
+               [ 0., -1.]]), array([[2., 0.],
+               [0., 3.]]))
+    """
+    if side not in ("right", "left"):
+        raise ValueError("`side` must be either 'right' or 'left'")
+    w, s, vh = tnp.linalg.svd(a, full_matrices=False)
+    u = matmul(w, vh)
+    if side == "right":
+        return u, matmul(_T(vh) * expand_dims(s, -2), vh)
+    return u, matmul(w * expand_dims(s, -2), _T(w))
+
+
+_logm = Primitive("scipy.linalg.logm", lambda a: _sl.logm(a))
+
+
+def _frechet_log(a: Any, e: Any) -> Any:
+    """The Fréchet derivative of `logm` at `a` in direction `e`: the top-right block of
+    ``logm([[a, e], [0, a]])``, written with `logm`, so it differentiates again."""
+    n = a.shape[-1]
+    zeros = np.zeros(a.shape, np.result_type(dtype_of(a), dtype_of(e)))
+    block = concatenate([concatenate([a, e], axis=-1), concatenate([zeros, a], axis=-1)], axis=-2)
+    return _logm(block)[..., :n, n:]
+
+
+defvjp(_logm, lambda g, ans, a: _frechet_log(_T(a), g))
+defjvp(_logm, lambda t, ans, a: _frechet_log(a, t))
+
+
+@_scipy_first(_sl.logm)
+def logm(A: Any, disp: Any = None) -> Any:
+    """``scipy.linalg.logm``: the principal matrix logarithm, differentiated through its
+    Fréchet derivative (the block-triangular ``logm`` of ``[[A, E], [0, A]]``); for real
+    matrices whose logarithm is real (no eigenvalues on the closed negative axis).
+
+    Examples:
+        >>> import numpy as np, tapegrad
+        >>> tapegrad.grad(lambda a: logm(a)[0, 0])(np.array([[2.0, 0.0], [0.0, 3.0]]))
+        array([[0.5, 0. ],
+               [0. , 0. ]])
+    """
+    _real_only("logm", A)
+    return _logm(A)
+
+
 # -- batching: SciPy 1.15 and later map these functions over leading axes ---------------------------
 def _matrices(prim: Primitive, count: int) -> Callable[..., Any]:
     """The batching rule of a primitive whose first `count` arguments are matrices, or stacks
@@ -752,7 +904,7 @@ def _matrices(prim: Primitive, count: int) -> Callable[..., Any]:
 
 
 if tuple(int(part) for part in scipy.__version__.split(".")[:2]) >= (1, 15):
-    for _prim in (_cholesky, _cho_factor, _inv, _det, expm, _sqrtm, _eigh, _eigvalsh):
+    for _prim in (_cholesky, _cho_factor, _inv, _det, expm, _sqrtm, _eigh, _eigvalsh, _logm, _rq_reference):
         defbatch(_prim, leading(_prim))
     for _prim in (_solve_triangular, _cho_solve, _solve):
         defbatch(_prim, _matrices(_prim, 2))
@@ -762,5 +914,5 @@ if tuple(int(part) for part in scipy.__version__.split(".")[:2]) >= (1, 15):
 __all__ = [
     "solve_triangular", "cho_factor", "cho_solve", "lu_factor", "lu_solve", "solve", "inv", "det",
     "expm", "sqrtm", "solve_sylvester", "eigh", "cholesky", "solve_banded", "block_diag", "toeplitz",
-    "circulant", "hankel",
+    "circulant", "hankel", "lu", "qr", "rq", "logm", "polar",
 ]

@@ -347,7 +347,24 @@ POINT_METHODS = frozenset({"logpdf", "pdf", "cdf", "logcdf", "sf", "logsf", "ppf
 
 
 # -- the distributions -----------------------------------------------------------------------
-class norm_gen(LocationScale):
+class Symmetric(LocationScale):
+    """A location-scale family whose standardised density is even, f(-z) = f(z): its upper
+    tail mirrors its lower one, its quantiles come in opposite pairs and its mean is 0."""
+
+    def _sf(self, z: Any, *s: Any) -> Any:
+        return self._cdf(-z, *s)
+
+    def _logsf(self, z: Any, *s: Any) -> Any:
+        return self._logcdf(-z, *s)
+
+    def _isf(self, q: Any, *s: Any) -> Any:
+        return -self._ppf(q, *s)
+
+    def _mean(self, *s: Any) -> Any:
+        return 0.0
+
+
+class norm_gen(Symmetric):
     """The normal distribution, as ``scipy.stats.norm``."""
 
     name = "norm"
@@ -358,23 +375,11 @@ class norm_gen(LocationScale):
     def _cdf(self, z: Any) -> Any:
         return special.ndtr(z)
 
-    def _sf(self, z: Any) -> Any:
-        return special.ndtr(-z)
-
     def _logcdf(self, z: Any) -> Any:
         return special.log_ndtr(z)
 
-    def _logsf(self, z: Any) -> Any:
-        return special.log_ndtr(-z)
-
     def _ppf(self, q: Any) -> Any:
         return special.ndtri(q)
-
-    def _isf(self, q: Any) -> Any:
-        return -special.ndtri(q)
-
-    def _mean(self) -> Any:
-        return 0.0
 
     def _var(self) -> Any:
         return 1.0
@@ -492,7 +497,7 @@ class beta_gen(LocationScale):
                 + (a + b - 2) * special.digamma(a + b))
 
 
-class logistic_gen(LocationScale):
+class logistic_gen(Symmetric):
     """The logistic distribution, as ``scipy.stats.logistic``."""
 
     name = "logistic"
@@ -503,23 +508,11 @@ class logistic_gen(LocationScale):
     def _cdf(self, z: Any) -> Any:
         return special.expit(z)
 
-    def _sf(self, z: Any) -> Any:
-        return special.expit(-z)
-
     def _logcdf(self, z: Any) -> Any:
         return special.log_expit(z)
 
-    def _logsf(self, z: Any) -> Any:
-        return special.log_expit(-z)
-
     def _ppf(self, q: Any) -> Any:
         return special.logit(q)
-
-    def _isf(self, q: Any) -> Any:
-        return -special.logit(q)
-
-    def _mean(self) -> Any:
-        return 0.0
 
     def _var(self) -> Any:
         return math.pi ** 2 / 3
@@ -528,7 +521,7 @@ class logistic_gen(LocationScale):
         return 2.0
 
 
-class laplace_gen(LocationScale):
+class laplace_gen(Symmetric):
     """The Laplace (double exponential) distribution, as ``scipy.stats.laplace``."""
 
     name = "laplace"
@@ -540,25 +533,13 @@ class laplace_gen(LocationScale):
         tail = tnp.exp(-tnp.abs(z)) / 2  # the smaller of cdf and sf
         return tnp.where(z < 0, tail, 1 - tail)
 
-    def _sf(self, z: Any) -> Any:
-        return self._cdf(-z)
-
     def _logcdf(self, z: Any) -> Any:
         return tnp.where(z < 0, -tnp.abs(z) - math.log(2), tnp.log1p(-tnp.exp(-tnp.abs(z)) / 2))
-
-    def _logsf(self, z: Any) -> Any:
-        return self._logcdf(-z)
 
     def _ppf(self, q: Any) -> Any:
         low, q_low = _inside(q < 0.5, q, 0.25)
         _, q_high = _inside(q >= 0.5, q, 0.75)
         return tnp.where(low, tnp.log(2 * q_low), -tnp.log(2 - 2 * q_high))
-
-    def _isf(self, q: Any) -> Any:
-        return -self._ppf(q)
-
-    def _mean(self) -> Any:
-        return 0.0
 
     def _var(self) -> Any:
         return 2.0

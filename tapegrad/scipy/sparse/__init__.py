@@ -6,10 +6,12 @@ Two kinds of sparse matrix meet traced values:
   constants: ``A @ x``, ``x @ A``, ``A.T @ x``, ``A.dot(x)`` and (for the matrix types)
   ``A * x`` with a traced dense ``x`` work under `tapegrad.grad`, `tapegrad.jvp` and
   `tapegrad.vmap` once this module is imported (``import tapegrad.scipy`` does it). SciPy's
-  products convert their operand with ``np.asarray``, which a traced value refuses; this
-  module installs a check in front of them (``scipy.sparse``'s ``_matmul_dispatch``, and
-  ``Tracer.__matmul__`` for ``x @ A``) that sends a traced operand to one primitive,
-  `matmul_constant`, and leaves every other call to SciPy unchanged;
+  products convert their operand with ``np.asarray``, which a traced value refuses, and
+  offer no hook: this module installs a check in front of them (``scipy.sparse``'s
+  ``_matmul_dispatch``, the one place tapegrad patches another library) that sends a traced
+  operand to one primitive, `matmul_constant`, and leaves every other call to SciPy
+  unchanged. ``x @ A`` reaches it too: a tracer defers a product with a matrix of another
+  kind to that matrix's ``__rmatmul__``;
 * **`SparseMatrix`**: a matrix whose stored values ``data`` are a traced 1-D array, built
   like SciPy's from ``(data, (row, col))`` (`coo_array`) or ``(data, indices, indptr)``
   (`csr_array`, `csc_array`), or from a plain SciPy matrix (`from_scipy`). Its products,
@@ -467,33 +469,5 @@ def _install_sparse_products() -> None:
 _install_sparse_products()
 
 
-def _install_tracer_products() -> None:
-    """``t @ A`` reaches ``Tracer.__matmul__`` first (its priority is above SciPy's): send a
-    SciPy matrix to `matmul_constant` and a `SparseMatrix` to its ``__rmatmul__``."""
-    original_matmul = getattr(Tracer, "__matmul__")  # noqa: B009 - bound from tapegrad.numpy
-    if getattr(original_matmul, "_sparse_aware", False):
-        return
-
-    def __matmul__(self: Tracer, other: Any) -> Any:
-        if isinstance(other, SparseMatrix):
-            return other.__rmatmul__(self)
-        if _sp.issparse(other):
-            return _traced_product(other, self, "right")
-        return original_matmul(self, other)
-
-    __matmul__._sparse_aware = True  # type: ignore[attr-defined]
-    setattr(Tracer, "__matmul__", __matmul__)  # noqa: B010
-    original_dot = getattr(Tracer, "dot", None)
-    if original_dot is not None:
-
-        def dot(self: Tracer, other: Any, *args: Any, **kwargs: Any) -> Any:
-            if isinstance(other, SparseMatrix) or _sp.issparse(other):
-                return __matmul__(self, other)
-            return original_dot(self, other, *args, **kwargs)
-
-        setattr(Tracer, "dot", dot)  # noqa: B010
-
-
-_install_tracer_products()
 
 from tapegrad.scipy.sparse import linalg as linalg  # noqa: E402  (built on the matrix above)

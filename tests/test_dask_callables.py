@@ -1,0 +1,324 @@
+"""Every public callable on Dask input, against NumPy (issue 24's sweep).
+
+The callables and their argument samplers are `test_vmap_callables.TABLE`'s: everything in
+``tapegrad.numpy`` (with ``linalg`` and ``fft``), plain NumPy and SciPy functions called on
+tracers, and ``tapegrad.scipy``. Every floating argument is given as a 2-chunk Dask array (integer
+arguments, indices and counts, stay NumPy), and each callable runs in three modes:
+
+- ``grad``: the gradient of a scalar of its outputs (`test_vmap_callables._scalar`);
+- ``jvp``: forward mode, with Dask tangents;
+- ``vmap``: a batch of 3 examples along every argument (the batch axis in 2 chunks).
+
+Each run is classified (`classify`):
+
+- ``lazy``: every result is a Dask array, nothing was computed while it was built, and its
+  numbers equal NumPy's: the pass;
+- ``materialised``: a Dask graph was computed while tapegrad built the result (the scheduler
+  counts and refuses every compute, so a compute that something caught and hid still counts),
+  or a NumPy array came back for Dask input;
+- ``dask-limit``: tapegrad's `DaskLimitError`, naming the user's line and Dask's message; it
+  must be listed in `DASK_CANNOT` with Dask's reason;
+- ``internal``: any other error (tapegrad's own crash on Dask input);
+- ``wrong``: lazy, but different numbers.
+
+`OPEN` lists what still fails (materialised or internal), by callable, with the reason: those
+tests are strict xfails, so a fix is reported and the entry must leave the table.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import warnings
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+from array_types import as_dask, needs_dask
+
+pytest.importorskip("scipy")
+
+from test_vmap_callables import IDS, TABLE, Entry, _inputs, _leaves, _loop, _quietly, _scalar  # noqa: E402
+
+import tapegrad  # noqa: E402
+
+pytestmark = needs_dask
+
+MODES = ("grad", "jvp", "vmap")
+
+# -- Dask's own limits: tapegrad's DaskLimitError at the user's line, with Dask's reason ---------
+_FFT = ("Dask transforms along an axis held in one chunk only ('Dask array only supports taking an FFT "
+        "along an axis that has a single chunk ... use dask.Array.rechunk')")
+_LU = ("dask.array.linalg factors 2-D arrays with square chunks only ('All chunks must be a square matrix "
+       "to perform lu decomposition'; 'Dimension must be 2')")
+_CHOLESKY = "dask.array.linalg.cholesky: 'All chunks must be a square matrix to perform cholesky decomposition'"
+_TALL_SKINNY = ("Dask's svd and qr need a tall-and-skinny or short-and-fat chunking ('Array must be chunked "
+                "in one dimension only'; see da.linalg.svd_compressed)")
+_RESHAPE = ("Dask reshapes only by merging or splitting whole chunks ('only supports operations that merge "
+            "or split existing dimensions evenly')")
+
+DASK_CANNOT: dict[str, str] = {
+    **{f"{p}fft.{n}": _FFT for p in ("tnp.", "np.")
+       for n in ("fft", "ifft", "fft2", "ifft2", "fftn", "ifftn", "rfft", "irfft", "rfft2", "irfft2",
+                 "rfftn", "irfftn", "hfft", "ihfft")},
+    **{f"{p}linalg.{n}": _LU for p in ("tnp.", "np.") for n in ("inv", "solve", "matrix_power", "tensorinv",
+                                                                 "tensorsolve")},
+    "tnp.linalg.cholesky": _CHOLESKY, "np.linalg.cholesky": _CHOLESKY,
+    "tsp.stats.multivariate_normal.logpdf": _CHOLESKY, "tsp.stats.multivariate_normal.pdf": _CHOLESKY,
+    **{f"{p}linalg.{n}": _TALL_SKINNY for p in ("tnp.", "np.") for n in ("qr", "svd")},
+    "tsp.linalg.qr": _TALL_SKINNY, "tsp.linalg.rq": _TALL_SKINNY, "tsp.linalg.polar": _TALL_SKINNY,
+    "tnp.reshape": _RESHAPE, "np.reshape": _RESHAPE, "tnp.resize": _RESHAPE, "np.resize": _RESHAPE,
+}
+"""Callable name (every mode) -> Dask's reason it cannot run lazily with the sweep's chunks."""
+
+# -- still open: tapegrad computes behind the user's back, or crashes on Dask input -------------
+OPEN: dict[str, str] = {}
+"""``name`` or ``name/mode`` -> why it still fails (filled from `_OPEN_LIST` below)."""
+
+
+def _open(reason: str, *names: str) -> None:
+    for name in names:
+        OPEN[name] = reason
+
+
+_MATERIALISES = ("computed into memory while the result is built: a rule or function with no lazy Dask form yet "
+                 "(np.sort/argsort, the median and quantile families, eigh/eig/det/slogdet/pinv, the SciPy calls "
+                 "behind tapegrad.scipy.linalg, signal, integrate and the special functions' series, "
+                 "value-dependent results)")
+_FANCY_RULE = ("a tapegrad rule gathers or scatters with a 2-D or nd integer index, which Dask cannot index "
+               "('>=' between list and int; 'Don't yet support nd fancy indexing'): to rewrite with slices or da.take")
+_KEYWORDS = ("a tapegrad rule passes Dask a keyword only NumPy has: "
+             "svd(compute_uv=) in svdvals/cond, lstsq(rcond=), nan_to_num(posinf=, neginf=)")
+_LIMIT_UNWRAPPED = ("Dask's own chunk limit (square chunks, one-way chunking, whole-chunk reshape), raised on a "
+                    "path where tapegrad does not yet turn it into DaskLimitError at the user's line")
+_READS_VALUES = "tapegrad reads a Dask value to decide a shape or a branch (a NaN size, a truth value)"
+_open(_MATERIALISES,
+      'np.argpartition', 'np.argsort', 'np.argwhere', 'np.convolve/grad', 'np.convolve/jvp',
+      'np.correlate/grad', 'np.correlate/jvp', 'np.diag_indices_from', 'np.digitize', 'np.flatnonzero',
+      'np.geomspace', 'np.histogram', 'np.i0/grad', 'np.i0/jvp', 'np.interp', 'np.linalg.det',
+      'np.linalg.eig', 'np.linalg.eigh', 'np.linalg.eigvals', 'np.linalg.eigvalsh', 'np.linalg.pinv',
+      'np.linalg.slogdet', 'np.median', 'np.nanmedian', 'np.nanpercentile', 'np.nanquantile', 'np.nonzero',
+      'np.partition', 'np.percentile', 'np.piecewise', 'np.poly/grad', 'np.poly/jvp', 'np.polydiv',
+      'np.polyfit/vmap', 'np.polymul', 'np.quantile', 'np.roots', 'np.sort', 'np.trim_zeros', 'np.unique',
+      'np.unwrap', 'scipy.special.betainc/grad', 'scipy.special.betainc/jvp', 'scipy.special.gammainc/grad',
+      'scipy.special.gammainc/jvp', 'scipy.special.gammaincc/grad', 'scipy.special.gammaincc/jvp',
+      'scipy.special.psi/grad', 'scipy.special.psi/jvp', 'scipy.special.stdtr/grad',
+      'scipy.special.stdtr/jvp', 'tnp.argpartition', 'tnp.argsort', 'tnp.argwhere', 'tnp.convolve/grad',
+      'tnp.convolve/jvp', 'tnp.correlate/grad', 'tnp.correlate/jvp', 'tnp.diag_indices_from', 'tnp.digitize',
+      'tnp.flatnonzero', 'tnp.geomspace', 'tnp.histogram', 'tnp.i0/grad', 'tnp.i0/jvp', 'tnp.interp',
+      'tnp.linalg.det', 'tnp.linalg.eig', 'tnp.linalg.eigh', 'tnp.linalg.eigvals', 'tnp.linalg.eigvalsh',
+      'tnp.linalg.pinv', 'tnp.linalg.slogdet', 'tnp.median', 'tnp.nanmedian', 'tnp.nanpercentile',
+      'tnp.nanquantile', 'tnp.nonzero', 'tnp.partition', 'tnp.percentile', 'tnp.piecewise', 'tnp.poly/grad',
+      'tnp.poly/jvp', 'tnp.polydiv', 'tnp.polyfit/vmap', 'tnp.polymul', 'tnp.quantile', 'tnp.roots',
+      'tnp.sort', 'tnp.trim_zeros', 'tnp.unique', 'tnp.unwrap', 'tsp.integrate.odeint',
+      'tsp.integrate.solve_ivp', 'tsp.linalg.cho_factor', 'tsp.linalg.cho_solve', 'tsp.linalg.cholesky',
+      'tsp.linalg.det', 'tsp.linalg.eigh', 'tsp.linalg.expm', 'tsp.linalg.inv', 'tsp.linalg.lu_factor',
+      'tsp.linalg.lu_solve', 'tsp.linalg.solve', 'tsp.linalg.solve_sylvester', 'tsp.linalg.solve_triangular',
+      'tsp.linalg.sqrtm', 'tsp.signal.convolve', 'tsp.signal.correlate', 'tsp.special.betainc/grad',
+      'tsp.special.betainc/jvp', 'tsp.special.digamma/grad', 'tsp.special.digamma/jvp',
+      'tsp.special.gammainc/grad', 'tsp.special.gammainc/jvp', 'tsp.special.gammaincc/grad',
+      'tsp.special.gammaincc/jvp', 'tsp.special.multigammaln', 'tsp.special.polygamma',
+      'tsp.special.psi/grad', 'tsp.special.psi/jvp', 'tsp.special.stdtr/grad', 'tsp.special.stdtr/jvp',
+      'tsp.stats.beta.cdf/grad', 'tsp.stats.beta.cdf/jvp', 'tsp.stats.beta.entropy/grad',
+      'tsp.stats.beta.entropy/jvp', 'tsp.stats.beta.interval', 'tsp.stats.beta.isf',
+      'tsp.stats.beta.logcdf/grad', 'tsp.stats.beta.logcdf/jvp', 'tsp.stats.beta.logsf/grad',
+      'tsp.stats.beta.logsf/jvp', 'tsp.stats.beta.median', 'tsp.stats.beta.ppf', 'tsp.stats.beta.sf/grad',
+      'tsp.stats.beta.sf/jvp', 'tsp.stats.chi2.cdf/grad', 'tsp.stats.chi2.cdf/jvp',
+      'tsp.stats.chi2.entropy/grad', 'tsp.stats.chi2.entropy/jvp', 'tsp.stats.chi2.interval',
+      'tsp.stats.chi2.isf', 'tsp.stats.chi2.logcdf/grad', 'tsp.stats.chi2.logcdf/jvp',
+      'tsp.stats.chi2.logsf/grad', 'tsp.stats.chi2.logsf/jvp', 'tsp.stats.chi2.median', 'tsp.stats.chi2.ppf',
+      'tsp.stats.chi2.sf/grad', 'tsp.stats.chi2.sf/jvp', 'tsp.stats.dirichlet.entropy/grad',
+      'tsp.stats.dirichlet.entropy/jvp', 'tsp.stats.gamma.cdf/grad', 'tsp.stats.gamma.cdf/jvp',
+      'tsp.stats.gamma.entropy/grad', 'tsp.stats.gamma.entropy/jvp', 'tsp.stats.gamma.interval',
+      'tsp.stats.gamma.isf', 'tsp.stats.gamma.logcdf/grad', 'tsp.stats.gamma.logcdf/jvp',
+      'tsp.stats.gamma.logsf/grad', 'tsp.stats.gamma.logsf/jvp', 'tsp.stats.gamma.median',
+      'tsp.stats.gamma.ppf', 'tsp.stats.gamma.sf/grad', 'tsp.stats.gamma.sf/jvp',
+      'tsp.stats.multivariate_normal.entropy', 'tsp.stats.poisson.cdf/grad', 'tsp.stats.poisson.cdf/jvp',
+      'tsp.stats.poisson.interval', 'tsp.stats.poisson.isf', 'tsp.stats.poisson.logcdf/grad',
+      'tsp.stats.poisson.logcdf/jvp', 'tsp.stats.poisson.logpmf/grad', 'tsp.stats.poisson.logpmf/jvp',
+      'tsp.stats.poisson.logsf/grad', 'tsp.stats.poisson.logsf/jvp', 'tsp.stats.poisson.median',
+      'tsp.stats.poisson.pmf/grad', 'tsp.stats.poisson.pmf/jvp', 'tsp.stats.poisson.ppf',
+      'tsp.stats.poisson.sf/grad', 'tsp.stats.poisson.sf/jvp', 'tsp.stats.poisson.support',
+      'tsp.stats.t.cdf/grad', 'tsp.stats.t.cdf/jvp', 'tsp.stats.t.entropy/grad', 'tsp.stats.t.entropy/jvp',
+      'tsp.stats.t.interval', 'tsp.stats.t.isf', 'tsp.stats.t.logcdf/grad', 'tsp.stats.t.logcdf/jvp',
+      'tsp.stats.t.logsf/grad', 'tsp.stats.t.logsf/jvp', 'tsp.stats.t.median', 'tsp.stats.t.ppf',
+      'tsp.stats.t.sf/grad', 'tsp.stats.t.sf/jvp',)
+_open(_FANCY_RULE,
+      'np.block', 'np.choose', 'np.compress', 'np.convolve/vmap', 'np.corrcoef', 'np.correlate/vmap',
+      'np.delete', 'np.diag', 'np.diagflat/grad', 'np.diagonal', 'np.insert', 'np.linalg.diagonal',
+      'np.linalg.trace', 'np.poly/vmap', 'np.resize/grad', 'np.take_along_axis', 'np.trace', 'tnp.block',
+      'tnp.choose', 'tnp.compress', 'tnp.convolve/vmap', 'tnp.corrcoef', 'tnp.correlate/vmap', 'tnp.delete',
+      'tnp.diag', 'tnp.diagflat/grad', 'tnp.diagonal', 'tnp.insert', 'tnp.linalg.diagonal',
+      'tnp.linalg.trace', 'tnp.poly/vmap', 'tnp.resize/grad', 'tnp.take_along_axis', 'tnp.trace',
+      'tsp.linalg.hankel', 'tsp.linalg.solve_banded', 'tsp.linalg.toeplitz', 'tsp.stats.dirichlet.cov/grad',)
+_open(_KEYWORDS,
+      'np.linalg.cond', 'np.linalg.lstsq', 'np.linalg.svdvals', 'np.nan_to_num',
+      'tnp.linalg.cond', 'tnp.linalg.lstsq', 'tnp.linalg.svdvals', 'tnp.nan_to_num',
+     )
+_open(_LIMIT_UNWRAPPED,
+      'np.linalg.cholesky/grad', 'np.linalg.inv/grad', 'np.linalg.matrix_power/grad', 'np.linalg.qr/grad',
+      'np.linalg.solve/grad', 'np.linalg.svd/grad', 'np.polyfit/grad', 'np.polyfit/jvp', 'np.reshape/grad',
+      'tnp.linalg.cholesky/grad', 'tnp.linalg.inv/grad', 'tnp.linalg.matrix_power/grad', 'tnp.linalg.qr/grad',
+      'tnp.linalg.solve/grad', 'tnp.linalg.svd/grad', 'tnp.polyfit/grad', 'tnp.polyfit/jvp',
+      'tnp.reshape/grad', 'tsp.stats.multivariate_normal.logpdf/grad',
+      'tsp.stats.multivariate_normal.pdf/grad',)
+_open(_READS_VALUES,
+      'np.tril_indices_from', 'np.triu_indices_from', 'tnp.tril_indices_from', 'tnp.triu_indices_from',
+      'tsp.linalg.circulant',)
+
+
+_INTERPOLATE = ("tapegrad.scipy.interpolate locates points with searchsorted on the Dask knots or points, which "
+                "mixes NumPy arrays into Dask's (AttributeError '_meta') or refuses under vmap")
+_open(_MATERIALISES, "tsp.linalg.lu", "tsp.linalg.logm", "tsp.signal.convolve2d", "tsp.signal.correlate2d",
+      "tsp.signal.fftconvolve", "tsp.signal.oaconvolve", "tsp.signal.lfilter", "tsp.signal.sosfilt",
+      "tsp.signal.autograd_convolve", "tsp.ndimage.map_coordinates/grad", "tsp.ndimage.map_coordinates/jvp")
+_open(_LIMIT_UNWRAPPED, "tsp.linalg.qr/grad", "tsp.linalg.rq/grad", "tsp.linalg.polar/grad")
+_open(_FANCY_RULE, "tsp.ndimage.map_coordinates/vmap")
+_open(_INTERPOLATE, "tsp.interpolate.CubicSpline", "tsp.interpolate.interp1d",
+      "tsp.interpolate.RegularGridInterpolator", "tsp.interpolate.make_interp_spline")
+
+def _dask(x: Any) -> Any:
+    """A floating array as a Dask array in two chunks (halves); integers stay NumPy."""
+    x = np.asarray(x)
+    return as_dask(x, "even") if x.dtype.kind in "fc" else x
+
+
+def _is_dask(x: Any) -> bool:
+    return type(x).__module__.startswith("dask")
+
+
+class _Computed(AssertionError):
+    """Raised by the counting scheduler: a Dask graph was computed while a result was built."""
+
+
+@contextlib.contextmanager
+def counting_computes() -> Iterator[list[str]]:
+    """A Dask scheduler that refuses every compute and counts it (even when the refusal is caught)."""
+    import dask
+
+    computes: list[str] = []
+
+    def refuse(dsk: Any, keys: Any, **kwargs: Any) -> Any:
+        computes.append(str(keys)[:80])
+        raise _Computed(f"a Dask graph was computed while the result was built (keys {str(keys)[:80]})")
+
+    with dask.config.set(scheduler=refuse), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield computes
+
+
+def classify(run: Callable[[], Any], want: Any, values: bool = True) -> tuple[str, str]:
+    """``(outcome, detail)`` of `run()` on Dask input against `want`, NumPy's result (its
+    numbers too unless `values` is false: ``np.empty_like`` has none to compare)."""
+    import dask
+
+    with counting_computes() as computes:
+        try:
+            got = run()
+        except tapegrad.DaskLimitError as error:
+            return ("materialised", str(computes)) if computes else ("dask-limit", str(error))
+        except Exception as error:
+            if computes:
+                return "materialised", f"{type(error).__name__}: {error}"[:300]
+            return "internal", f"{type(error).__name__}: {error}"[:300]
+    if computes:
+        return "materialised", f"computed {len(computes)} time(s), hidden by the code that ran"
+    leaves = _leaves(got)
+    eager = [type(x).__name__ for x in leaves if not _is_dask(x) and np.result_type(x).kind in "fc"]
+    if eager:
+        return "materialised", f"results of types {eager} for Dask input"
+    computed = dask.compute(*leaves, scheduler="sync")
+    for g, w in zip(computed, _leaves(want), strict=True):
+        try:
+            assert np.shape(g) == np.shape(w), f"shape {np.shape(g)}, NumPy gives {np.shape(w)}"
+            if values:
+                np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=1e-6, atol=1e-9)
+        except AssertionError as error:
+            return "wrong", str(error)[:300]
+    return "lazy", ""
+
+
+def _grad_run(entry: Entry) -> tuple[Callable[[], Any], Any]:
+    args = entry.examples()[0]
+    g = tapegrad.grad(_scalar(entry), entry.differentiated)
+    d_args = tuple(_dask(a) for a in args)
+    return (lambda: g(*d_args)), _quietly(g, *args)
+
+
+def _jvp_run(entry: Entry) -> tuple[Callable[[], Any], Any]:
+    args = entry.examples()[0]
+    argnums = entry.differentiated
+    tangents = [np.random.default_rng(3).standard_normal(np.shape(args[k])) for k in argnums]
+
+    def pushed(primals: tuple[Any, ...], tangents: list[Any]) -> Any:
+        def f(*d: Any) -> Any:
+            full = list(primals)
+            for k, v in zip(argnums, d, strict=True):
+                full[k] = v
+            return entry(*full)
+
+        return tapegrad.jvp(f, [primals[k] for k in argnums], tangents)
+
+    d_args = tuple(_dask(a) for a in args)
+    d_tangents = [_dask(t) for t in tangents]
+    return (lambda: pushed(d_args, d_tangents)), _quietly(pushed, args, tangents)
+
+
+def _vmap_run(entry: Entry) -> tuple[Callable[[], Any], Any]:
+    examples = entry.examples()
+    batched = tuple(range(len(entry.args)))
+    args, axes = _inputs(examples, batched)
+    f = tapegrad.vmap(entry, in_axes=axes)
+    d_args = tuple(_dask(a) for a in args)
+    return (lambda: f(*d_args)), _loop(entry, examples, batched)
+
+
+RUNS = {"grad": _grad_run, "jvp": _jvp_run, "vmap": _vmap_run}
+
+
+def _params() -> list[Any]:
+    params = []
+    for entry, name in zip(TABLE, IDS, strict=True):
+        base = name.split("#")[0]
+        for mode in MODES:
+            if mode != "vmap" and not entry.differentiated:
+                continue  # values only: no gradient, no tangent
+            marks: Any = ()
+            reason = OPEN.get(f"{base}/{mode}") or OPEN.get(base)
+            if reason is not None:
+                marks = pytest.mark.xfail(strict=True, reason=reason)
+            params.append(pytest.param(entry, base, mode, id=f"{name}-{mode}", marks=marks))
+    return params
+
+
+@pytest.mark.parametrize(("entry", "name", "mode"), _params())
+def test_on_dask_lazy_and_equal_to_numpy(entry: Entry, name: str, mode: str) -> None:
+    run, want = RUNS[mode](entry)
+    outcome, detail = classify(run, want, entry.values)
+    if name in DASK_CANNOT and outcome == "dask-limit":
+        # the user's line: the test's callers (in this directory) are the user's code here
+        assert f"(at {os.path.basename(os.path.dirname(__file__))}{os.sep}" in detail, detail
+        return
+    assert outcome == "lazy", f"{outcome}: {detail}"
+
+
+def test_the_tables_name_only_callables_of_the_sweep() -> None:
+    names = {i.split("#")[0] for i in IDS}
+    listed = {k.split("/")[0] for k in OPEN} | set(DASK_CANNOT)
+    assert listed <= names, sorted(listed - names)
+    assert all(reason.strip() for reason in [*OPEN.values(), *DASK_CANNOT.values()])
+
+
+def test_the_classifier_catches_a_hidden_compute_and_a_numpy_result() -> None:
+    """A compute whose error is caught still counts; a NumPy array for Dask input is materialised."""
+    x = _dask(np.ones((4, 2)))
+
+    def hides_a_compute() -> Any:
+        with contextlib.suppress(Exception):
+            np.asarray(x)
+        return x * 2
+
+    assert classify(hides_a_compute, 2 * np.ones((4, 2)))[0] == "materialised"
+    assert classify(lambda: np.ones((4, 2)), np.ones((4, 2)))[0] == "materialised"
+    assert classify(lambda: x + 1, 2 * np.ones((4, 2)))[0] == "lazy"
