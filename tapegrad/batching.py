@@ -69,6 +69,10 @@ class BatchTracer(Tracer):
         dim = self._dim
         return shape[:dim] + shape[dim + 1 :]
 
+    @shape.setter
+    def shape(self, shape: Any) -> None:
+        self._set_shape(shape)
+
     @property
     def size(self) -> int:
         return int(np.prod(self.shape, dtype=np.int64))

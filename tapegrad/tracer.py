@@ -36,6 +36,7 @@ class Tracer:
     _trace: Any  # the trace (of any kind) that owns it
     _view: Any
     _views: Any
+    _set_shape: Any  # ``t.shape = ...``: bound from above, by tapegrad.numpy.tracer_methods
     # Makes ndarray's binary operators defer to ours (ndarray + tracer -> Tracer.__radd__).
     __array_priority__ = 100.0
     # True for tracer types whose value holds a batch of examples (`value_of` refuses them).
@@ -51,6 +52,10 @@ class Tracer:
     def shape(self) -> tuple[int, ...]:
         shape: tuple[int, ...] = self._value.shape  # values: arrays, NumPy scalars or tracers
         return shape
+
+    @shape.setter
+    def shape(self, shape: Any) -> None:
+        self._set_shape(shape)  # in place, as NumPy's (bound from tapegrad.numpy.in_place)
 
     @property
     def dtype(self) -> np.dtype[Any]:
@@ -114,10 +119,11 @@ class Tracer:
         # Inside a library function (scipy.stats...), the hint names what to call instead.
         advice = _conversion_hint[0]() or (
             " It happens with np.asarray(t) or np.array([t, ...]), with "
-            "writing a tracer into a plain array (a[i] = t), and with plain NumPy functions "
-            "given a list of tracers (np.sum([x, y])), since NumPy does not look inside "
-            "lists. Use tapegrad.numpy instead (tnp.array([x, y]), tnp.stack, tnp.sum([x, y])), "
-            "or tapegrad.stop_gradient(t) if you mean a constant."
+            "writing a tracer into a plain array (a[i] = t, np.fill_diagonal(a, t)), and with "
+            "plain NumPy functions given a list of tracers (np.sum([x, y])), since NumPy does "
+            "not look inside lists. Use tapegrad.numpy instead (tnp.array([x, y]), tnp.stack, "
+            "tnp.sum([x, y])), or tapegrad.stop_gradient(t) if you mean a constant. A buffer to "
+            f"write into must be traced: {_BUFFER_FIXES}"
         )
         raise TracerConversionError(
             f"a traced value cannot be turned into a plain NumPy array{at_user_line()}: that "
@@ -131,8 +137,9 @@ class Tracer:
         raise TracerConversionError(
             f"float() of a traced value of shape {self.shape}{at_user_line()} would cut it off "
             "from the gradient. NumPy also calls "
-            "it when a traced scalar is written into a plain array (a[i] = t): build the "
-            "array with tapegrad.numpy.stack or tnp.array([...]) instead. Otherwise keep the "
+            "it when a traced scalar is written into a plain array (a[i] = t): allocate "
+            f"the buffer traced instead ({_BUFFER_FIXES}), or build the array with "
+            "tapegrad.numpy.stack or tnp.array([...]). Otherwise keep the "
             "value as an array and compute with it, or use float(tapegrad.stop_gradient(t)) "
             "if you mean a constant (e.g. for printing or logging)."
         )
@@ -156,6 +163,13 @@ class Tracer:
         if self._trace.stages:  # jit: a staging trace guards the value it hands out
             return np.asarray(self).tolist()
         return float(self)  # raises the explanatory error of __float__
+
+
+# The three ways to allocate a buffer that can hold traced values (docs/numpy.md).
+_BUFFER_FIXES = (
+    "np.zeros_like(x) or np.empty_like(x, shape=...) of a traced x, np.zeros(shape, like=x), "
+    "or a copy of a plain array a = np.array(a, like=x)"
+)
 
 
 # What `__array__`'s error adds when a library converted the tracer (scipy.stats.norm.logpdf

@@ -17,6 +17,7 @@ import tapegrad.numpy as tnp
 from tapegrad.numpy import fft as tfft
 from tapegrad.numpy import indexing, linalg, manipulation, products
 from tapegrad.registry import Primitive
+from tapegrad.tracer import Tracer
 
 Sampler = Callable[[np.random.Generator, Any], Any]
 
@@ -108,6 +109,25 @@ def hermitian(a: Any) -> Any:
 
 
 CONDITION = np.array([[True, False, True], [False, False, True]])
+
+
+def _row_written(buffer: Any, x: Any) -> Any:
+    """`buffer` with its first row replaced by a function of `x` (of that row's shape); an
+    empty one (uninitialised in NumPy) is written in whole first."""
+    if np.shape(buffer) == np.shape(x):
+        buffer[...] = x * 0.5
+    buffer[0] = np.sin(x[0]) * 2.0
+    return buffer * 1.5
+
+
+def _after(in_place: Any, a: Any, *args: Any) -> Any:
+    """A copy of `a` after the in-place function `in_place` wrote `args` into it: traced by
+    every transform tracing an argument (np.array(a, like=v)), so that it can hold them."""
+    traced = [v for v in (a, *args) if isinstance(v, Tracer)]
+    like = max(traced, key=lambda v: v._trace.level) if traced else None
+    b = np.array(a, like=like) if like is not None else np.array(a)
+    in_place(b, *args)
+    return b
 UNARY_SHAPES = [(), (3,), (2, 3), (1, 4, 1)]
 BINARY_SHAPES = [((3,), (3,)), ((2, 3), (3,)), ((2, 1), (1, 3)), ((), (2, 3)), ((4, 1, 3), (2, 1))]
 
@@ -248,6 +268,29 @@ CASES += [
     Case(tnp.roll, (sampler((3, 4)),), {"shift": (1, -2), "axis": (0, 1)}, label="axes"),
     Case(__import__("tapegrad.numpy.manipulation", fromlist=["_roll"])._roll, (sampler((3, 4)),),
          {"shift": (1, -2), "axis": (1, 0)}, label="primitive"),
+    # a preallocated buffer: a constant of its argument's transforms (derivative zero), and
+    # the functions that make one, each written into
+    Case(tnp.primitives.buffer, (sampler((2, 3)),), {"fill": 0.5}),
+    Case(tnp.primitives.buffer, (sampler((3,)),), {"fill": 1.0, "shape": (4, 3), "dtype": np.float64},
+         label="shape"),
+    *[Case(tnp.primitives.buffer, (sampler((2, 3)),), call=lambda x, make=make: _row_written(make(x), x),
+           covers=make, label=make.__name__) for make in (tnp.zeros_like, tnp.ones_like, tnp.empty_like)],
+    Case(tnp.primitives.buffer, (sampler((2, 3)), sampler(())), covers=tnp.full_like, label="full_like",
+         call=lambda x, s: _row_written(tnp.full_like(x, s), x)),
+    *[Case(tnp.primitives.buffer, (sampler((2, 3)),), call=lambda x, make=make: _row_written(make((2, 3), like=x), x),
+           covers=make, label=make.__name__) for make in (tnp.zeros, tnp.ones, tnp.empty)],
+    Case(tnp.primitives.buffer, (sampler(()),), call=lambda s: tnp.full((2, 3), s), covers=tnp.full, label="full"),
+    *[Case(tnp.primitives.buffer, (sampler((3,)),), call=lambda x, make=make: _row_written(make(3, like=x), x),
+           covers=make, label=make.__name__) for make in (tnp.eye, tnp.identity)],
+    Case(tnp.primitives.buffer, (sampler((3,)),), call=lambda x: _row_written(tnp.arange(3.0, like=x)[None], x[None]),
+         covers=tnp.arange, label="arange"),
+    # NumPy's in-place functions, into a traced copy of their first argument
+    Case(tnp.fill_diagonal, (sampler((3, 3)), sampler((3,))), call=lambda a, v: _after(tnp.fill_diagonal, a, v)),
+    Case(tnp.put, (sampler((2, 3)), sampler((3,))), call=lambda a, v: _after(tnp.put, a, [0, 4, 0], v)),
+    Case(tnp.place, (sampler((2, 3)), sampler((2,))), call=lambda a, v: _after(tnp.place, a, CONDITION, v)),
+    Case(tnp.putmask, (sampler((2, 3)), sampler((2, 3))), call=lambda a, v: _after(tnp.putmask, a, CONDITION, v)),
+    Case(tnp.put_along_axis, (sampler((2, 3)), sampler((2, 1))),
+         call=lambda a, v: _after(tnp.put_along_axis, a, np.array([[2], [0]]), v, 1)),
     Case(tnp.repeat, (sampler((2, 3)),), {"repeats": 2}),
     Case(tnp.repeat, (sampler((2, 3)),), {"repeats": [1, 0, 3], "axis": 1}, label="axis"),
     Case(tnp.tile, (sampler((2, 3)),), {"reps": (2, 1, 2)}),

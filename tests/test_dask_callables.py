@@ -58,6 +58,10 @@ _TALL_SKINNY = ("Dask's svd and qr need a tall-and-skinny or short-and-fat chunk
 _RESHAPE = ("Dask reshapes only by merging or splitting whole chunks ('only supports operations that merge "
             "or split existing dimensions evenly')")
 
+_FANCY_SET = ("Dask assigns through at most one 1-D integer or boolean array per index ('dask is currently "
+              "limited to at most one dimension's assignment index being a 1-d array'): NumPy's in-place "
+              "functions write at positions unravelled into one index array per axis")
+
 DASK_CANNOT: dict[str, str] = {
     **{f"{p}fft.{n}": _FFT for p in ("tnp.", "np.")
        for n in ("fft", "ifft", "fft2", "ifft2", "fftn", "ifftn", "rfft", "irfft", "rfft2", "irfft2",
@@ -69,6 +73,7 @@ DASK_CANNOT: dict[str, str] = {
     **{f"{p}linalg.{n}": _TALL_SKINNY for p in ("tnp.", "np.") for n in ("qr", "svd")},
     "tsp.linalg.qr": _TALL_SKINNY, "tsp.linalg.rq": _TALL_SKINNY, "tsp.linalg.polar": _TALL_SKINNY,
     "tnp.reshape": _RESHAPE, "np.reshape": _RESHAPE, "tnp.resize": _RESHAPE, "np.resize": _RESHAPE,
+    **{f"{p}{n}": _FANCY_SET for p in ("tnp.", "np.") for n in ("fill_diagonal", "put", "place", "put_along_axis")},
 }
 """Callable name (every mode) -> Dask's reason it cannot run lazily with the sweep's chunks."""
 

@@ -31,6 +31,9 @@ _COMPUTES_SORT = f"np.sort, which median and the quantiles use: {_COMPUTES}"
 _ZERO_CHECK = "tapegrad's geomspace checks that no endpoint is 0 (NumPy's error), which computes a Dask argument"
 _BESSEL_IN_NUMPY = "tapegrad's i0 and i1 sum their series on NumPy arrays (np.asarray), which computes"
 _FANCY = "Dask indexes with one integer array per index only ('Don't yet support nd fancy indexing')"
+_FANCY_SET = ("Dask assigns through at most one 1-D integer or boolean array per index ('dask is currently "
+              "limited to at most one dimension's assignment index being a 1-d array'): the in-place "
+              "functions write at positions unravelled into one index array per axis")
 _FANCY_2D = ("Dask indexes with 1-D integer arrays only: a 2-D index array fails in its slicing code "
              "(\"'>=' not supported between instances of 'list' and 'int'\")")
 _LU = ("dask.array.linalg works on 2-D arrays whose chunks are square ('All chunks must be a square "
@@ -67,6 +70,10 @@ DASK_CANNOT: dict[str, tuple[type[BaseException], str]] = {
     'fft.rfft[3x4]': (ValueError, _FFT),
     'fft.rfft[odd]': (ValueError, _FFT),
     'gather[pairs]': (NotImplementedError, _FANCY),
+    'fill_diagonal[3x3,3]': (NotImplementedError, _FANCY_SET),
+    'put[2x3,3]': (NotImplementedError, _FANCY_SET),
+    'place[2x3,2]': (NotImplementedError, _FANCY_SET),
+    'put_along_axis[2x3,2x1]': (NotImplementedError, _FANCY_SET),
     'geomspace[negative]': (ComputeError, _ZERO_CHECK),
     'geomspace[scalar,2]': (ComputeError, _ZERO_CHECK),
     'i0[3]': (ComputeError, _BESSEL_IN_NUMPY),

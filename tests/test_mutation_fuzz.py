@@ -1,23 +1,28 @@
-"""A differential fuzzer for NumPy's mutation semantics under tapegrad (issue 12).
+"""A differential fuzzer for NumPy's mutation semantics under tapegrad (issues 12 and 21).
 
 It writes random short programs over copies, views (basic indexing, reshape, ravel, ``.T``,
-swapaxes, expand_dims, squeeze, flip, split, diagonal, einsum), slice, boolean and fancy writes
-(repeated indices included), augmented assignments, ``np.add.at``, ``out=``, sort, fill and
+swapaxes, expand_dims, squeeze, flip, split, diagonal, einsum), preallocated buffers
+(``np.empty_like``, ``np.zeros_like(v, shape=...)``, ``np.zeros(shape, like=x)``), slice,
+boolean and fancy writes (repeated indices included, and index arrays written after use),
+augmented assignments, ``np.add.at``, ``out=`` of ufuncs, functions and methods, the in-place
+functions (``np.put``, ``np.place``, ``np.putmask``, ``np.fill_diagonal``), sort, fill and
 reused plain buffers. Each program must give, under `tapegrad.value_and_grad`, NumPy's value
-and the gradient of central finite differences of NumPy's run (and `tapegrad.jvp` the same
-directional derivative), or raise tapegrad's documented
+and the gradient of central finite differences of NumPy's run (`tapegrad.jvp` the same
+directional derivative, ``vmap(f)`` NumPy's values and ``vmap(grad(f))`` the finite
+differences of each example of a batch of two), or raise tapegrad's documented
 `tapegrad.MutationError` (a write into an array the tape holds, or through a view NumPy makes
 read-only). A silent difference fails and prints the program.
 
 CI runs a fixed, derandomized profile. For a long run outside CI::
 
-    python tests/test_mutation_fuzz.py 10000        # prints matched / raised / differed
+    python tests/test_mutation_fuzz.py 10000 [seed]   # prints matched / raised / differed
 """
 
 from __future__ import annotations
 
 import random
 import sys
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -33,6 +38,7 @@ Choose = Callable[[int], int]
 # Not round numbers: the constants a program adds must not make ties for sort() to break.
 X = np.random.default_rng(20261201).standard_normal((2, 3))
 DIRECTION = np.random.default_rng(1).standard_normal((2, 3))
+X2 = np.random.default_rng(7).standard_normal((2, 3))  # the second example of the vmap batch
 
 
 def _index(shape: tuple[int, ...], choose: Choose) -> str:
@@ -66,6 +72,14 @@ VIEW_MAKERS = [
     lambda v, s, c: f"{v}.reshape({s[::-1] if s else ()})",
     lambda v, s, c: f"np.einsum('ij->ji', {v})",
 ]
+BUFFER_MAKERS = [
+    lambda v, s, c: f"np.empty_like({v}); {{new}}[...] = np.cos({v})",
+    lambda v, s, c: f"np.zeros_like({v})",
+    lambda v, s, c: f"np.ones_like({v}, shape=(2, {1 + c(3)}))",
+    lambda v, s, c: f"np.full_like({v}, {0.25 * (c(8) - 4)})",
+    lambda v, s, c: f"np.zeros({s}, like=x)",
+    lambda v, s, c: f"np.full({s}, np.sum({v}) * 0.5, like=x)",
+]
 COPY_MAKERS = [
     lambda v, s, c: f"{v}.copy()",
     lambda v, s, c: f"np.copy({v})",
@@ -85,8 +99,9 @@ def _scalar(names: list[str], choose: Choose) -> str:
 
 def _write(v: str, shape: tuple[int, ...], names: list[str], choose: Choose) -> str:
     """A random in-place write into `v`."""
-    kind = choose(9)
+    kind = choose(17)
     index = _index(shape, choose)
+    size = int(np.prod(shape))
     if kind == 0:
         return f"{v}[{index}] = {_scalar(names, choose)}"
     if kind == 1:
@@ -103,6 +118,24 @@ def _write(v: str, shape: tuple[int, ...], names: list[str], choose: Choose) -> 
         return f"{v}.fill({_scalar(names, choose)})"
     if kind == 7:
         return f"{v}.sort()" if shape else f"{v} += 1.0"
+    if kind == 9:  # out= of a NumPy function (not a ufunc), and of a method
+        return choose(2) and f"np.cumsum({v}, axis=-1, out={v})" or f"{v}.cumsum(axis=-1, out={v})"
+    if kind == 10:
+        low, high = -0.25 * (1 + choose(3)), 0.3 * (1 + choose(3))
+        return choose(2) and f"np.clip({v}, {low}, {high}, out={v})" or f"{v}.clip({low}, {high}, out={v})"
+    if kind == 11:  # an index array, written after the write that used it
+        positions = [choose(max(size, 1)) for _ in range(1 + choose(3))]
+        return (f"idx = np.array({positions}); np.put({v}, idx, {_scalar(names, choose)}); "
+                f"idx[0] = {choose(max(size, 1))}")
+    if kind == 12:
+        mask = [bool(choose(2)) for _ in range(size)]
+        return f"np.place({v}, np.reshape(np.array({mask}, bool), {shape}), {_scalar(names, choose)})"
+    if kind == 13:
+        return f"np.putmask({v}, {v} > {0.25 * (choose(5) - 2)}, np.sin({v}) * 2.0)"
+    if kind == 14:
+        return f"np.fill_diagonal({v}, {_scalar(names, choose)})"
+    if kind == 15:
+        return f"np.negative({v}, out={v}); {v} *= {_scalar(names, choose)}"
     return f"{v}[{index}] -= {v}[{index}] * 0.5"
 
 
@@ -120,6 +153,10 @@ def program(choose: Choose) -> str:
             if kind < 3:
                 new = f"v{len(names)}"
                 line = f"{new} = {VIEW_MAKERS[choose(len(VIEW_MAKERS))](name, shape, choose)}"
+            elif kind < 4 or (kind < 5 and choose(2)):
+                new = f"v{len(names)}"
+                made = BUFFER_MAKERS[choose(len(BUFFER_MAKERS))](name, shape, choose)
+                line = f"{new} = {made}".replace("{new}", new)
             elif kind < 5:
                 new = f"v{len(names)}"
                 line = f"{new} = {COPY_MAKERS[choose(len(COPY_MAKERS))](name, shape, choose)}"
@@ -162,14 +199,7 @@ def outcome(source: str) -> str:
         return f"differed: raised {type(error).__name__}: {error}"
     if not np.allclose(value, expected, rtol=1e-10, atol=1e-12):
         return f"differed: value {value!r}, NumPy's {expected!r}"
-    numeric = np.zeros_like(X)
-    eps = 1e-6
-    for i in np.ndindex(X.shape):
-        up, down = X.copy(), X.copy()
-        up[i] += eps
-        down[i] -= eps
-        with np.errstate(all="ignore"):
-            numeric[i] = (f(up) - f(down)) / (2 * eps)
+    numeric = _finite_differences(f, X)
     if not np.allclose(g, numeric, rtol=1e-4, atol=1e-4):
         return f"differed: gradient {g!r}, finite differences {numeric!r}"
     try:  # forward mode, along one direction, agrees with the gradient
@@ -179,10 +209,44 @@ def outcome(source: str) -> str:
     if not np.allclose(value, expected, rtol=1e-10, atol=1e-12) or not np.allclose(
             tangent, np.sum(g * DIRECTION), rtol=1e-8, atol=1e-8):
         return f"differed: jvp gave {value!r}, {tangent!r}; expected {expected!r}, {np.sum(g * DIRECTION)!r}"
+    return _vmapped(f, expected, g, numeric)
+
+
+def _vmapped(f: Callable[[Any], Any], expected: Any, g: Any, numeric: Any) -> str:
+    """vmap(f) gives NumPy's values per example, and vmap(grad(f)) each example's gradient."""
+    with np.errstate(all="ignore"):
+        expected2 = f(X2.copy())
+    numeric2 = _finite_differences(f, X2)
+    batch = np.stack([X, X2])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            values = tapegrad.vmap(f)(batch)
+            grads = tapegrad.vmap(tapegrad.grad(f))(batch)
+        except tapegrad.MutationError:
+            return "raised"
+        except Exception as error:
+            return f"differed: vmap raised {type(error).__name__}: {error}"
+    if not np.allclose(values, [expected, expected2], rtol=1e-10, atol=1e-12):
+        return f"differed: vmap gave {values!r}; NumPy's {[expected, expected2]!r}"
+    if not np.allclose(grads, [numeric, numeric2], rtol=1e-4, atol=1e-4):
+        return f"differed: vmap(grad) gave {grads!r}; finite differences {[numeric, numeric2]!r}"
     return "matched"
 
 
-@settings(max_examples=800, derandomize=True, deadline=None)
+def _finite_differences(f: Callable[[Any], Any], x: np.ndarray) -> np.ndarray:
+    numeric = np.zeros_like(x)
+    eps = 1e-6
+    for i in np.ndindex(x.shape):
+        up, down = x.copy(), x.copy()
+        up[i] += eps
+        down[i] -= eps
+        with np.errstate(all="ignore"):
+            numeric[i] = (f(up) - f(down)) / (2 * eps)
+    return numeric
+
+
+@settings(max_examples=700, derandomize=True, deadline=None)
 @given(st.data())
 def test_random_mutation_programs_match_numpy_or_raise_mutation_error(data: st.DataObject) -> None:
     source = program(lambda n: data.draw(st.integers(0, n - 1)))
@@ -206,4 +270,5 @@ def main(count: int, seed: int = 0) -> dict[str, int]:
 
 
 if __name__ == "__main__":
-    sys.exit(1 if main(int(sys.argv[1]) if len(sys.argv) > 1 else 10_000)["differed"] else 0)
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
+    sys.exit(1 if main(count, int(sys.argv[2]) if len(sys.argv) > 2 else 0)["differed"] else 0)

@@ -209,6 +209,19 @@ def _abs_v(w: Any, v: Any) -> Any:
     return w, tnp.abs(v)
 
 
+CONDITION_2X3 = np.array([[True, False, True], [False, False, True]])
+
+
+def _written(in_place: Any, a: Any, *args: Any) -> Any:
+    """A copy of `a` after the in-place function `in_place` wrote into it: traced by every
+    transform that traces an argument (np.array(a, like=v)), so that it can hold them."""
+    traced = [v for v in (a, *args) if isinstance(v, tapegrad.Tracer)]
+    like = max(traced, key=lambda v: v._trace.level) if traced else None
+    b = np.array(a, like=like) if like is not None else np.array(a)
+    in_place(b, *args)
+    return b
+
+
 # name -> (samplers, caller, flags): callables with no sweep case usable in every spelling.
 # The caller gets the function in the spelling under test (tnp.where or np.where).
 BY_NAME: dict[str, tuple[tuple[Sampler, ...], Caller, dict[str, Any]]] = {
@@ -270,6 +283,13 @@ BY_NAME: dict[str, tuple[tuple[Sampler, ...], Caller, dict[str, Any]]] = {
                  "logical_not", "zeros_like", "ones_like")},
     "empty_like": ((ANY,), plain(), {"diff": (), "values": False}),
     "full_like": ((ANY,), lambda f, x: f(x, 2.5), {"diff": ()}),
+    # buffers and NumPy's in-place functions: each writes into a traced copy, which is returned
+    "full": ((sampler(()),), lambda f, s: f((2, 3), s, like=tnp.asarray(s)), {}),
+    "fill_diagonal": ((sampler((3, 3)), S3), lambda f, a, v: _written(f, a, v), {}),
+    "put": ((ANY, S3), lambda f, a, v: _written(f, a, [0, 4, 0], v), {}),
+    "place": ((ANY, sampler((2,))), lambda f, a, v: _written(f, a, CONDITION_2X3, v), {}),
+    "putmask": ((ANY, ANY), lambda f, a, v: _written(f, a, CONDITION_2X3, v), {}),
+    "put_along_axis": ((ANY, sampler((2, 1))), lambda f, a, v: _written(f, a, np.array([[2], [0]]), v, 1), {}),
     **{n: ((ANY, S3), plain(), {"diff": ()})
        for n in ("less", "less_equal", "greater", "greater_equal", "equal", "not_equal",
                  "logical_and", "logical_or", "logical_xor", "isclose", "allclose", "array_equal",
@@ -329,8 +349,6 @@ NOT_APPLICABLE: dict[str, str] = {
     "tnp.supported": "the support listing; takes no arrays",
     **{f"tnp.{n}": "a constructor taking only shapes and dtypes: nothing to batch"
        for n in ("arange", "empty", "eye", "identity", "ones", "zeros", "tri")},
-    "tnp.full": "a constructor: NumPy's own np.full, whose fill value becomes a plain array (under grad too); "
-                "full_like is the traced spelling",
     **{f"scipy.special.{n}": f"SciPy's Python function converts its arguments to plain arrays before NumPy can "
                              f"hand them over (refused under grad too, naming tapegrad.scipy.special.{n})"
        for n in ("logsumexp", "softmax", "log_softmax", "multigammaln")},

@@ -7,20 +7,15 @@ The same functions serve plain ``numpy`` calls on traced values, through NumPy's
 """
 
 from numpy import (
-    arange,
     complex64,
     complex128,
     dtype,
     e,
-    empty,
     euler_gamma,
-    eye,
     finfo,
     float16,
     float32,
     float64,
-    full,
-    identity,
     iinfo,
     inf,
     int32,
@@ -28,16 +23,16 @@ from numpy import (
     nan,
     ndarray,
     newaxis,
-    ones,
     pi,
-    zeros,
 )
 
 from tapegrad.numpy import (  # the submodules: their __all__ lists make this one
+    buffers,
     callbacks,
     construction,
     elementwise,
     fft,
+    in_place,
     indexing,
     linalg,
     manipulation,
@@ -48,9 +43,11 @@ from tapegrad.numpy import (  # the submodules: their __all__ lists make this on
     statistics,
 )
 from tapegrad.numpy._listing import Supported, supported
+from tapegrad.numpy.buffers import *  # noqa: F403
 from tapegrad.numpy.callbacks import *  # noqa: F403
 from tapegrad.numpy.construction import *  # noqa: F403
 from tapegrad.numpy.elementwise import *  # noqa: F403
+from tapegrad.numpy.in_place import *  # noqa: F403
 from tapegrad.numpy.indexing import *  # noqa: F403
 from tapegrad.numpy.manipulation import *  # noqa: F403
 from tapegrad.numpy.manipulation import vstack as row_stack  # NumPy's deprecated alias, kept for old code
@@ -62,12 +59,11 @@ from tapegrad.numpy.statistics import *  # noqa: F403
 
 __all__ = [
     "fft", "linalg", "Supported", "supported",
-    # Plain NumPy re-exported for convenience: constants, dtypes, and constructors of
-    # constant arrays (no traced inputs, so NumPy's own are the right ones).
-    "arange", "complex64", "complex128", "e", "empty", "euler_gamma", "eye", "float16",
-    "float32", "float64", "full", "identity", "inf", "int32", "int64", "nan",
-    "ndarray", "newaxis", "ones", "pi", "zeros", "dtype", "finfo", "iinfo", "row_stack",
-    *construction.__all__, *elementwise.__all__, *indexing.__all__, *manipulation.__all__,
+    # Plain NumPy re-exported for convenience: constants and dtypes.
+    "complex64", "complex128", "e", "euler_gamma", "float16", "float32", "float64", "inf",
+    "int32", "int64", "nan", "ndarray", "newaxis", "pi", "dtype", "finfo", "iinfo", "row_stack",
+    *buffers.__all__,
+    *construction.__all__, *in_place.__all__, *elementwise.__all__, *indexing.__all__, *manipulation.__all__,
     *nondifferentiable.__all__, *products.__all__, *reductions.__all__, *statistics.__all__,
     *signal.__all__, *callbacks.__all__,
 ]

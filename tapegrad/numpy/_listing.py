@@ -11,7 +11,7 @@ from tapegrad.registry import Primitive, batch_rule
 _KINDS = [
     ("elementwise", ""), ("reductions", ""), ("construction", ""), ("manipulation", ""), ("indexing", ""),
     ("products", ""), ("statistics", ""), ("linalg", "linalg."), ("fft", "fft."), ("nondifferentiable", ""),
-    ("signal", ""), ("callbacks", ""),
+    ("signal", ""), ("callbacks", ""), ("buffers", ""), ("in_place", ""),
 ]
 
 

@@ -33,9 +33,7 @@ from tapegrad.numpy.primitives import (
     count_nonzero,
     diag_indices_from,
     digitize,
-    empty_like,
     flatnonzero,
-    full_like,
     histogram,
     invert,
     isclose,
@@ -51,7 +49,6 @@ from tapegrad.numpy.primitives import (
     nanargmin,
     ndim,
     nonzero,
-    ones_like,
     ravel_multi_index,
     result_type,
     searchsorted,
@@ -62,7 +59,6 @@ from tapegrad.numpy.primitives import (
     triu_indices_from,
     unique,
     unravel_index,
-    zeros_like,
 )
 from tapegrad.registry import Primitive, defbatch
 from tapegrad.tracer import shape_of
@@ -74,8 +70,7 @@ __all__ = [
     "ravel_multi_index", "digitize", "tri", "diag_indices_from", "tril_indices_from",
     "triu_indices_from", "count_nonzero", "histogram", "bincount", "unique", "any", "all",
     "allclose", "isclose", "array_equal", "array_equiv", "isneginf", "isposinf",
-    "bitwise_and", "bitwise_or", "bitwise_xor", "invert", "bitwise_not", "zeros_like",
-    "ones_like", "empty_like", "full_like",
+    "bitwise_and", "bitwise_or", "bitwise_xor", "invert", "bitwise_not",
 ]
 
 
@@ -138,7 +133,7 @@ def _whole_example_test(kind: str) -> Callable[..., Any]:
 
 
 for _prim in (iscomplex, isreal, isclose, isneginf, isposinf, bitwise_and, bitwise_or, bitwise_xor,
-              invert, zeros_like, ones_like, empty_like, full_like):
+              invert):
     defbatch(_prim, elementwise(_prim))
 for _prim in (shape, ndim, size, result_type, iscomplexobj, isrealobj, isscalar, diag_indices_from,
               tril_indices_from, triu_indices_from):

@@ -22,7 +22,7 @@ import numpy as np
 from tapegrad import arrays
 from tapegrad.arrays import add_at, is_foreign
 from tapegrad.numpy._wrap import by_numpy, wrap
-from tapegrad.registry import Primitive, holds_tracer
+from tapegrad.registry import Primitive, _as_array, holds_tracer
 from tapegrad.tracer import Tracer, strip_unbatched
 
 # -- elementwise (ufuncs) --------------------------------------------------------------
@@ -260,7 +260,9 @@ def getitem(x: Any, index: Any) -> Any:
 
 
 def _split_index(parts: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
-    """The traced arrays of an index, and the index with `TRACED` in their places."""
+    """The traced arrays of an index, and the index with `TRACED` in their places. A list
+    holding traced integers (``A[[k, piv]]``, a pivot per example) is one traced array."""
+    parts = tuple(_as_array(p) for p in parts)
     arrays = tuple(p for p in parts if isinstance(p, Tracer))
     return arrays, tuple(TRACED if isinstance(p, Tracer) else p for p in parts)
 
@@ -391,10 +393,16 @@ bitwise_or = wrap(np.bitwise_or, differentiable=False)
 bitwise_xor = wrap(np.bitwise_xor, differentiable=False)
 invert = wrap(np.invert, differentiable=False)
 bitwise_not = invert
-zeros_like = wrap(np.zeros_like, differentiable=False)
-ones_like = wrap(np.ones_like, differentiable=False)
-empty_like = wrap(np.empty_like, differentiable=False)
-full_like = wrap(np.full_like, differentiable=False)
+
+
+# -- buffers: np.zeros_like(t), np.empty(n, like=t)... (their functions: `buffers`) ------------
+def _full_like(like: Any, fill: Any = 0, shape: Any = None, dtype: Any = None, order: Any = "K") -> Any:
+    return np.full_like(like, fill, dtype=dtype, order=order, shape=shape)
+
+
+buffer = Primitive("buffer", _full_like)
+"""``buffer(like, fill=0, shape=None, dtype=None, order='K')``: NumPy's ``full_like``, as a
+constant of `like`'s transforms (derivative zero) that can be written into."""
 
 # Output shapes that depend on the input's values, not only on its shape.
 for _prim in (nonzero, flatnonzero, argwhere, unique, bincount, roots):

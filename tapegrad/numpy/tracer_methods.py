@@ -16,6 +16,7 @@ import numpy as np
 
 import tapegrad.numpy as tnp
 from tapegrad.numpy import _dispatch as dispatch
+from tapegrad.numpy import buffers, in_place
 from tapegrad.numpy._wrap import by_numpy
 from tapegrad.numpy.mutation import writes
 from tapegrad.registry import Primitive, binary_bind, operator_bind
@@ -37,6 +38,11 @@ _NO_KEYWORDS: dict[str, Any] = {}
 def _binary_operator(prim: Primitive, reflected: bool = False) -> Callable[[Tracer, Any], Any]:
     """The method ``t <op> other`` (``other <op> t`` if `reflected`): the primitive's call."""
     return operator_bind(prim, reflected)
+
+
+def _into(name: str, result: Any, out: Any) -> Any:
+    """`result` of the method `name`, written into ``out=`` as NumPy writes when one is given."""
+    return result if out is None else writes.function_out(f"t.{name}", result, out)
 
 
 def _linear_operator(other: Any) -> bool:
@@ -72,6 +78,9 @@ class TracerMethods:
         return dispatch.ufunc(ufunc, method, inputs, kwargs)
 
     def __array_function__(self: Any, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        like = buffers.LIKE.get(func)
+        if like is not None:  # np.zeros(n, like=t) (NEP 35): a traced buffer of t's transforms
+            return like(*args, **kwargs, like=self)
         return dispatch.function(func, args, kwargs)
 
     # -- arithmetic ---------------------------------------------------------------------
@@ -146,22 +155,23 @@ class TracerMethods:
     def squeeze(self: Any, axis: Any = None) -> Any:
         return tnp.squeeze(self, axis)
 
-    def sum(self: Any, axis: Any = None, keepdims: bool = False) -> Any:
-        return tnp.sum(self, axis=axis, keepdims=keepdims)
+    # A method's out= is NumPy's write into out (`_into`), as the functions' out= is.
+    def sum(self: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepdims: bool = False) -> Any:
+        return _into("sum", tnp.sum(self, axis=axis, dtype=dtype, keepdims=keepdims), out)
 
-    def mean(self: Any, axis: Any = None, keepdims: bool = False) -> Any:
-        return tnp.mean(self, axis=axis, keepdims=keepdims)
+    def mean(self: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepdims: bool = False) -> Any:
+        return _into("mean", tnp.mean(self, axis=axis, dtype=dtype, keepdims=keepdims), out)
 
-    def max(self: Any, axis: Any = None, keepdims: bool = False) -> Any:
-        return tnp.max(self, axis=axis, keepdims=keepdims)
+    def max(self: Any, axis: Any = None, out: Any = None, keepdims: bool = False) -> Any:
+        return _into("max", tnp.max(self, axis=axis, keepdims=keepdims), out)
 
-    def min(self: Any, axis: Any = None, keepdims: bool = False) -> Any:
-        return tnp.min(self, axis=axis, keepdims=keepdims)
+    def min(self: Any, axis: Any = None, out: Any = None, keepdims: bool = False) -> Any:
+        return _into("min", tnp.min(self, axis=axis, keepdims=keepdims), out)
 
-    def dot(self: Any, other: Any) -> Any:
+    def dot(self: Any, other: Any, out: Any = None) -> Any:
         if _linear_operator(other):
-            return other.__rmatmul__(self)
-        return tnp.dot(self, other)
+            return _into("dot", other.__rmatmul__(self), out)
+        return _into("dot", tnp.dot(self, other), out)
 
     def astype(self: Any, dtype: Any, order: str = "K", casting: str = "unsafe", subok: bool = True,
                copy: bool = True) -> Any:
@@ -169,11 +179,11 @@ class TracerMethods:
             return self  # as NumPy: astype(same dtype, copy=False) is the array itself
         return tnp.astype(self, dtype)
 
-    def argmax(self: Any, axis: Any = None) -> Any:
-        return tnp.argmax(self, axis)
+    def argmax(self: Any, axis: Any = None, out: Any = None, keepdims: bool = False) -> Any:
+        return _into("argmax", tnp.argmax(self, axis, keepdims=keepdims), out)
 
-    def argmin(self: Any, axis: Any = None) -> Any:
-        return tnp.argmin(self, axis)
+    def argmin(self: Any, axis: Any = None, out: Any = None, keepdims: bool = False) -> Any:
+        return _into("argmin", tnp.argmin(self, axis, keepdims=keepdims), out)
 
     def __setitem__(self: Any, index: Any, values: Any) -> None:
         """``t[index] = values``, as in NumPy: names bound to `t` and views of it all see it.
@@ -197,24 +207,24 @@ class TracerMethods:
 
     # NumPy's methods with the functions' signatures: each forwards to tapegrad.numpy.
     def prod(self: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepdims: bool = False) -> Any:
-        return tnp.prod(self, axis=axis, dtype=dtype, keepdims=keepdims)
+        return _into("prod", tnp.prod(self, axis=axis, dtype=dtype, keepdims=keepdims), out)
 
     def var(self: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: float = 0,
             keepdims: bool = False) -> Any:
-        return tnp.var(self, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims)
+        return _into("var", tnp.var(self, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims), out)
 
     def std(self: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: float = 0,
             keepdims: bool = False) -> Any:
-        return tnp.std(self, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims)
+        return _into("std", tnp.std(self, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims), out)
 
-    def cumsum(self: Any, axis: Any = None, dtype: Any = None) -> Any:
-        return tnp.cumsum(self, axis=axis, dtype=dtype)
+    def cumsum(self: Any, axis: Any = None, dtype: Any = None, out: Any = None) -> Any:
+        return _into("cumsum", tnp.cumsum(self, axis=axis, dtype=dtype), out)
 
-    def cumprod(self: Any, axis: Any = None, dtype: Any = None) -> Any:
-        return tnp.cumprod(self, axis=axis, dtype=dtype)
+    def cumprod(self: Any, axis: Any = None, dtype: Any = None, out: Any = None) -> Any:
+        return _into("cumprod", tnp.cumprod(self, axis=axis, dtype=dtype), out)
 
-    def clip(self: Any, min: Any = None, max: Any = None) -> Any:
-        return tnp.clip(self, min, max)
+    def clip(self: Any, min: Any = None, max: Any = None, out: Any = None) -> Any:
+        return _into("clip", tnp.clip(self, min, max), out)
 
     def conj(self: Any) -> Any:
         return tnp.conjugate(self)
@@ -235,14 +245,15 @@ class TracerMethods:
     def diagonal(self: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
         return tnp.diagonal(self, offset, axis1, axis2)  # read-only, as NumPy's
 
-    def trace(self: Any, offset: int = 0, axis1: int = 0, axis2: int = 1, dtype: Any = None) -> Any:
-        return tnp.trace(self, offset, axis1, axis2, dtype)
+    def trace(self: Any, offset: int = 0, axis1: int = 0, axis2: int = 1, dtype: Any = None,
+              out: Any = None) -> Any:
+        return _into("trace", tnp.trace(self, offset, axis1, axis2, dtype), out)
 
     def repeat(self: Any, repeats: Any, axis: Any = None) -> Any:
         return tnp.repeat(self, repeats, axis)
 
-    def take(self: Any, indices: Any, axis: Any = None, mode: str = "raise") -> Any:
-        return tnp.take(self, indices, axis, mode=mode)
+    def take(self: Any, indices: Any, axis: Any = None, out: Any = None, mode: str = "raise") -> Any:
+        return _into("take", tnp.take(self, indices, axis, mode=mode), out)
 
     def copy(self: Any, order: str = "C") -> Any:
         return duplicate(self, order)  # a new tracer: writes to one never reach the other
@@ -252,6 +263,12 @@ class TracerMethods:
         writes.assign(self, tnp.sort(self, axis))
 
     fill = writes.fill
+    put = in_place.put_method
+    flat = property(in_place.flat)
+    view = in_place.view
+    partition = in_place.partition
+    resize = in_place.resize
+    _set_shape = in_place.set_shape
 
     def argsort(self: Any, axis: int = -1, kind: Any = None, order: Any = None) -> Any:
         return tnp.argsort(self, axis, kind)
@@ -259,14 +276,14 @@ class TracerMethods:
     def nonzero(self: Any) -> Any:
         return tnp.nonzero(self)
 
-    def any(self: Any, axis: Any = None, keepdims: bool = False) -> Any:
-        return tnp.any(self, axis=axis, keepdims=keepdims)
+    def any(self: Any, axis: Any = None, out: Any = None, keepdims: bool = False) -> Any:
+        return _into("any", tnp.any(self, axis=axis, keepdims=keepdims), out)
 
-    def all(self: Any, axis: Any = None, keepdims: bool = False) -> Any:
-        return tnp.all(self, axis=axis, keepdims=keepdims)
+    def all(self: Any, axis: Any = None, out: Any = None, keepdims: bool = False) -> Any:
+        return _into("all", tnp.all(self, axis=axis, keepdims=keepdims), out)
 
-    def round(self: Any, decimals: int = 0) -> Any:
-        return tnp.round(self, decimals)
+    def round(self: Any, decimals: int = 0, out: Any = None) -> Any:
+        return _into("round", tnp.round(self, decimals), out)
 
     def __floordiv__(self: Any, other: Any) -> Any:
         return tnp.floor_divide(self, other)

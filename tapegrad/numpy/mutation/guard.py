@@ -15,16 +15,22 @@ return and on error alike. A write then stops at the user's line with NumPy's ow
 
 Arrays are counted, not owned: nested transforms and threads may lock the same array, and it
 becomes writeable again when the last of them closes. Arrays that were read-only already are
-left alone. NumPy keeps no list of an array's views, so a view made *before* the lock keeps
-its own flag: a write through it is not caught; nor is `np.add.at` (NumPy 2.4's ufunc.at
-methods ignore the flag). Both limits are documented in docs/numpy.md.
+left alone. Two writes get past the flag: NumPy keeps no list of an array's views, so a view
+made *before* the lock keeps its own flag, and NumPy 2.4's ``ufunc.at`` methods
+(``np.add.at``) ignore it. For those, each array a trace records is fingerprinted (a hash of
+its bytes) when it is locked and again when the last trace holding it closes: a change is
+reported then, as a `MutationError`, before any gradient is computed from it (the reverse
+pass runs after the trace closes). The cost is one pass over each recorded array at each
+end (`_fingerprint`, about 14 GB/s: 0.4 ms for the 5 MB the `mlp` benchmark holds).
 """
 
 from __future__ import annotations
 
 import linecache
 import re
+import sys
 import threading
+import zlib
 from types import FrameType
 from typing import Any
 
@@ -34,7 +40,8 @@ from tapegrad.errors import LIBRARY_DIRS, MutationError, SourceLocation, user_lo
 from tapegrad.tape import set_guard
 
 _mutex = threading.Lock()
-# id(array) -> [array, how many open traces hold it, where it was first recorded]
+# id(array) -> [array, how many open traces hold it, where it was first recorded, its
+# fingerprint when locked (None for the arrays a recorded one is a view of)]
 _held: dict[int, list[Any]] = {}
 # Arrays whose last holder closed while the array they view was still held elsewhere: NumPy
 # refuses to make a view writeable above a read-only base, so they wait for the next release.
@@ -48,19 +55,23 @@ def protect(array: np.ndarray[Any, Any], seen: set[int], held: list[np.ndarray[A
     first use) and `held` the arrays it must release.
     """
     location = None
+    recorded = True
     while True:
         seen.add(id(array))
         with _mutex:
             entry = _held.get(id(array))
             if entry is not None:
                 entry[1] += 1
+                if recorded and entry[3] is None:  # first held as the base of another
+                    entry[3] = _fingerprint(array)
                 held.append(array)
             elif array.flags.writeable:
                 if location is None:
                     location = user_location()
                 array.flags.writeable = False
-                _held[id(array)] = [array, 1, location]
+                _held[id(array)] = [array, 1, location, _fingerprint(array) if recorded else None]
                 held.append(array)
+        recorded = False
         base = array.base
         if type(base) is not np.ndarray or id(base) in seen:
             return
@@ -71,6 +82,7 @@ def release(held: list[np.ndarray[Any, Any]]) -> None:
     """Give back the flags of the arrays a closing trace held, owners before their views."""
     if not held and not _waiting:
         return
+    changed = []
     with _mutex:
         free = list(_waiting)
         _waiting.clear()
@@ -80,6 +92,8 @@ def release(held: list[np.ndarray[Any, Any]]) -> None:
             if entry[1] == 0:
                 del _held[id(array)]
                 free.append(array)
+                if entry[3] is not None and _fingerprint(array) != entry[3]:
+                    changed.append((array, entry[2]))
         free.sort(key=_depth)
         for array in free:
             try:
@@ -89,6 +103,53 @@ def release(held: list[np.ndarray[Any, Any]]) -> None:
                     _waiting.append(array)
                 # else someone else made its owner read-only; NumPy cannot undo that from here
     held.clear()
+    if changed and sys.exc_info()[1] is None:  # an error already on its way is the user's
+        raise _changed_error(*changed[0])
+
+
+# The fingerprint of a large array: its 64-bit words times random odd multipliers, summed
+# modulo 2**64 chunk by chunk, each chunk's sum times an odd weight of its own. Position
+# sensitive (a swap of two different words changes it), one pass at memory speed, with no
+# temporary larger than a chunk; small arrays take a CRC-32, cheaper to start.
+_CHUNK = 1 << 14
+_MULTIPLIERS = np.random.default_rng(21).integers(0, 2**63, _CHUNK, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+_SMALL = 1 << 12  # bytes
+_scratch = threading.local()
+
+
+def _fingerprint(array: np.ndarray[Any, Any]) -> int | None:
+    """A fingerprint of `array`'s bytes (``None`` for object arrays, whose bytes are pointers)."""
+    if array.dtype.hasobject:
+        return None
+    data: Any = array if array.flags.c_contiguous else np.ascontiguousarray(array)
+    if data.nbytes <= _SMALL:
+        return zlib.crc32(data)
+    raw = data.reshape(-1).view(np.uint8)
+    whole = raw.size // 8 * 8
+    words = raw[:whole].view(np.uint64)
+    scratch = getattr(_scratch, "words", None)
+    if scratch is None:
+        scratch = _scratch.words = np.empty(_CHUNK, np.uint64)
+    total = zlib.crc32(raw[whole:])
+    for k, start in enumerate(range(0, words.size, _CHUNK)):
+        chunk = words[start:start + _CHUNK]
+        part = scratch[:chunk.size]
+        np.multiply(chunk, _MULTIPLIERS[:chunk.size], out=part)
+        total = (total + (2 * k + 1) * int(np.add.reduce(part))) & 0xFFFFFFFFFFFFFFFF
+    return total
+
+
+def _changed_error(array: np.ndarray[Any, Any], recorded: SourceLocation | None) -> MutationError:
+    used = f" at {recorded.short()}" if recorded is not None else ""
+    return MutationError(
+        f"an array (shape {array.shape}, dtype {array.dtype}) that the transform used{used} "
+        "changed while it ran, although tapegrad had made it read-only: it was written "
+        "through a view made before its first use (NumPy gives an existing view its own "
+        "flag), or by np.add.at or another ufunc.at method (which ignore the flag). The "
+        "gradient would be computed from the changed values, so tapegrad stops here, when the "
+        "transform returns. Use a copy of the array in the computation (np.copy(a)), or write "
+        "into a copy."
+    )
 
 
 def _views_a_held_array(array: np.ndarray[Any, Any]) -> bool:

@@ -98,16 +98,70 @@ def _note(prim: Primitive, args: tuple[Any, ...], kwargs: Any, out: Any, read_on
         return out
     parent_value = storage_of(parent)
     several = type(out) is tuple or type(out) is list  # np.split returns a list
+    by_example = _example_views(prim, args, kwargs, several)
     for k, result in enumerate(out if several else (out,)):
         if not isinstance(result, Tracer) or result._trace is not parent._trace:
             continue
         value = storage_of(result)
-        if type(value) is np.ndarray and type(parent_value) is np.ndarray \
-                and np.may_share_memory(value, parent_value):
+        if by_example is not None:
+            is_view = by_example[k]
+        else:
+            is_view = type(value) is np.ndarray and type(parent_value) is np.ndarray \
+                and np.may_share_memory(value, parent_value)
+        if is_view:
             attach(result, parent, Step(prim, args[1:], dict(kwargs), k if several else None), read_only)
         elif otherwise is not None:
             result._view = View(result, (), otherwise)
     return out
+
+
+def _example(tracer: Tracer) -> np.ndarray[Any, Any] | None:
+    """Under one `tapegrad.vmap`, an array laid out as NumPy would lay out one example of
+    `tracer` (``None`` otherwise): a view is its base's example through the view's steps; an
+    array that is no view is the first example of its batch, C-contiguous if the batch's
+    layout leaves it scattered (a batched fancy index), as NumPy's new arrays never are."""
+    view: View | None = getattr(tracer, "_view", None)
+    if view is not None and view.base is not tracer:
+        example = _example(view.base)
+        for step in view.steps:
+            fun = getattr(step.function, "fun", None)
+            if example is None or fun is None:
+                return _first_example(tracer)  # a step built from primitives: the batch decides
+            out = fun(example, *step.args, **step.kwargs)
+            example = out if step.output is None else out[step.output]
+        return example if type(example) is np.ndarray else None
+    example = _first_example(tracer)
+    if example is not None and not (example.flags.c_contiguous or example.flags.f_contiguous):
+        example = np.ascontiguousarray(example)
+    return example
+
+
+def _first_example(tracer: Tracer) -> np.ndarray[Any, Any] | None:
+    """Under one `tapegrad.vmap`, the first example of `tracer`'s batch, a view of its array."""
+    axis = None
+    value: Any = tracer
+    while isinstance(value, Tracer):
+        if value.batched:
+            if axis is not None:
+                return None  # nested vmaps: the batch array's own layout decides
+            axis = value._dim  # type: ignore[attr-defined]
+        value = value._value
+    if axis is None or type(value) is not np.ndarray or not value.shape[axis]:
+        return None
+    example: np.ndarray[Any, Any] = value[(slice(None),) * axis + (0,)]
+    return example
+
+
+def _example_views(prim: Primitive, args: tuple[Any, ...], kwargs: Any, several: bool) -> list[bool] | None:
+    """Under vmap, which outputs NumPy makes views for one example: the batch array's layout
+    differs from one example's (ravel of a flipped matrix copies; of the batch, it need not),
+    so NumPy's decision is taken on the first example. ``None`` outside vmap."""
+    example = _example(args[0])
+    if example is None or any(isinstance(a, Tracer) for a in args[1:]):
+        return None
+    result = prim.fun(example, *args[1:], **kwargs)
+    results = result if several else (result,)
+    return [type(r) is np.ndarray and np.may_share_memory(r, example) for r in results]
 
 
 def attach(view: Tracer, parent: Tracer, step: Step, read_only: str | None) -> None:
@@ -163,14 +217,34 @@ def lay_out_as_numpy(out: Tracer, a: Tracer, numpy_view: Callable[..., Any]) -> 
     """
     while isinstance(out._value, Tracer) and isinstance(a._value, Tracer):
         if out.batched:
-            return  # under vmap the array holds a batch: NumPy's view of it is another shape
+            return  # under nested vmaps: the batch array's own layout decides
         out, a = out._value, a._value
     if out.batched:
+        _lay_out_batch(out, a, numpy_view)
         return
     if type(out._value) is np.ndarray and type(a._value) is np.ndarray:
         view = numpy_view(a._value)
         if view.shape == out._value.shape and view.dtype == out._value.dtype:
             out._value = view
+
+
+def _lay_out_batch(out: Tracer, a: Tracer, numpy_view: Callable[..., Any]) -> None:
+    """Under vmap: `out`'s batch laid out as NumPy's view of each example of `a`'s (the view
+    of the first example, repeated along a's batch stride), batch axis first."""
+    storage = a._value
+    if not a.batched or type(storage) is not np.ndarray or type(out._value) is not np.ndarray:
+        return
+    axis = a._dim  # type: ignore[attr-defined]
+    size = storage.shape[axis]
+    if not size or out._value.shape[out._dim] != size:  # type: ignore[attr-defined]
+        return
+    first = numpy_view(storage[(slice(None),) * axis + (0,)])
+    if type(first) is not np.ndarray or first.dtype != out._value.dtype:
+        return
+    batch = np.lib.stride_tricks.as_strided(first, (size, *first.shape), (storage.strides[axis], *first.strides),
+                                            writeable=False)
+    if batch.shape == np.moveaxis(out._value, out._dim, 0).shape:  # type: ignore[attr-defined]
+        out._value, out._dim = batch, 0  # type: ignore[attr-defined]
 
 
 def copy(a: Any, order: Any = "K", subok: Any = False) -> Any:

@@ -117,6 +117,21 @@ def _repoint(tracer: Tracer, new: Tracer) -> None:
         tracer._dim = new._dim  # type: ignore[attr-defined]
 
 
+def reshape_in_place(target: Tracer, new_shape: tuple[int, ...], make: Callable[[Tracer], Any],
+                     what: str) -> None:
+    """Give `target` the value ``make(alias of target)``, of another shape (``t.resize``,
+    ``t.shape = ...``). NumPy refuses it for an array that views another or is viewed, and
+    so does this: the views' recorded steps start from the old shape."""
+    if getattr(target, "_view", None) is not None or live_views(target):
+        raise ValueError(
+            f"{what} on a traced array that {'is a view' if getattr(target, '_view', None) else 'has views'}"
+            f"{at_user_line()}: its views would no longer match it (NumPy refuses this too, or "
+            "leaves the views stale). Make a new array instead: t = t.reshape(shape), or "
+            "np.resize(t, shape)."
+        )
+    _repoint(target, _as_tracer(target._trace, make(_alias(target))))
+
+
 def _check_in_place(ufunc: np.ufunc, target: Tracer, inputs: tuple[Any, ...]) -> None:
     """Raise NumPy's own error if ``ufunc(*inputs, out=target)`` is refused (shape, casting)."""
     plain = (np.ndarray, np.generic, int, float, complex)
@@ -246,8 +261,8 @@ def function_out(name: str, result: Any, out: Any) -> Any:
         raise TypeError(
             f"{name}(..., out=buf) with a plain array buf{at_user_line()} would write a traced "
             "value into it in place, which a plain array cannot hold (the gradient would be lost). "
-            f"Use the returned value (y = {name}(...)), or make the buffer a traced array: "
-            "buf = x * 0.0 has the shape and dtype of a traced x, and buf[...] = 0.0 zeroes it."
+            f"Use the returned value (y = {name}(...)), or allocate the buffer traced: "
+            "buf = np.empty_like(x) for a traced x, or np.zeros(shape, like=x) for another shape."
         )
     np.copyto(out, result, casting="unsafe")
     return out
