@@ -147,9 +147,11 @@ def cholesky(a: Any, upper: bool = False) -> Any:
 
 
 def getitem(x: Any, index: Any) -> Any:
-    """``x[index]`` for any array type. Dask indexes with 1-D integer arrays only, so an index
-    of slices and one integer array of more dimensions is a `take` of the flattened array
-    along its axis, then a reshape that splits that axis (chunk by chunk, lazily)."""
+    """``x[index]`` for any array type. Dask indexes with one 1-D integer array only, so on
+    Dask an index of slices and one integer array of more dimensions is a `take` of the
+    flattened index along its axis, then a reshape that splits that axis; an integer array
+    for every axis is a `take` of flat positions (``ravel_multi_index``) from the raveled
+    array. Both stay lazy."""
     if library(x) == "dask" and type(x) is not np.ndarray:
         taken = _dask_take_nd(x, index)
         if taken is not None:
@@ -160,6 +162,15 @@ def getitem(x: Any, index: Any) -> Any:
 def _dask_take_nd(x: Any, index: Any) -> Any:
     parts = list(index) if type(index) is tuple else [index]
     found = [k for k, p in enumerate(parts) if isinstance(p, np.ndarray) and p.dtype.kind in "iu"]
+    lead = len(parts) - len(found)  # whole slices, then one integer array for each other axis
+    if (len(found) > 1 and len(parts) == x.ndim and found == list(range(lead, x.ndim))
+            and all(isinstance(p, slice) and p == slice(None) for p in parts[:lead])):
+        shape = tuple(x.shape[lead:])
+        arrays = np.broadcast_arrays(*(np.where(p < 0, p + n, p) for p, n in zip(parts[lead:], shape, strict=True)))
+        positions = np.ravel_multi_index(tuple(arrays), shape)
+        raveled = x.reshape(tuple(x.shape[:lead]) + (-1,))
+        flat = _module("dask.array").take(raveled, positions.ravel(), axis=lead)
+        return flat.reshape(tuple(x.shape[:lead]) + positions.shape)
     if len(found) != 1 or parts[found[0]].ndim < 2:
         return None
     if not all(k == found[0] or p is Ellipsis or isinstance(p, slice) for k, p in enumerate(parts)):

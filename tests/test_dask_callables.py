@@ -143,7 +143,6 @@ _open(_MATERIALISES,
       'tsp.stats.t.interval', 'tsp.stats.t.isf', 'tsp.stats.t.logcdf/grad', 'tsp.stats.t.logcdf/jvp',
       'tsp.stats.t.logsf/grad', 'tsp.stats.t.logsf/jvp', 'tsp.stats.t.median', 'tsp.stats.t.ppf',
       'tsp.stats.t.sf/grad', 'tsp.stats.t.sf/jvp',)
-_open(_FANCY_RULE, 'np.take_along_axis', 'tnp.take_along_axis')
 _open(_LIMIT_UNWRAPPED,
       'np.linalg.cholesky/grad', 'np.linalg.inv/grad', 'np.linalg.matrix_power/grad', 'np.linalg.qr/grad',
       'np.linalg.solve/grad', 'np.linalg.svd/grad', 'np.polyfit/grad', 'np.polyfit/jvp', 'np.reshape/grad',

@@ -107,7 +107,6 @@ DASK_CANNOT: dict[str, tuple[type[BaseException], str]] = {
     'sort[flat]': (ComputeError, _COMPUTES_ARGSORT),
     'sort_sharing_ties[3x4]': (ComputeError, _COMPUTES_SORT),
     'svdvals[m2x4x3]': (TypeError, _NO_COMPUTE_UV),
-    'take_along_axis[3x4]': (NotImplementedError, _FANCY),
     'tensorsolve[axes]': (ValueError, _LU),
 }
 """What Dask cannot do (lazily, or with the chunking the sweep gives), with Dask's reason."""
