@@ -146,6 +146,82 @@ def cholesky(a: Any, upper: bool = False) -> Any:
     return np.linalg.cholesky(a, upper=upper) if upper else np.linalg.cholesky(a)
 
 
+def getitem(x: Any, index: Any) -> Any:
+    """``x[index]`` for any array type. Dask indexes with one 1-D integer array only, so on
+    Dask an index of slices and one integer array of more dimensions is a `take` of the
+    flattened index along its axis, then a reshape that splits that axis; an integer array
+    for every axis is a `take` of flat positions (``ravel_multi_index``) from the raveled
+    array. Both stay lazy."""
+    if library(x) == "dask" and type(x) is not np.ndarray:
+        taken = _dask_take_nd(x, index)
+        if taken is not None:
+            return taken
+    return x[index]
+
+
+def _dask_take_nd(x: Any, index: Any) -> Any:
+    parts = list(index) if type(index) is tuple else [index]
+    found = [k for k, p in enumerate(parts) if isinstance(p, np.ndarray) and p.dtype.kind in "iu"]
+    lead = len(parts) - len(found)  # whole slices, then one integer array for each other axis
+    if (len(found) > 1 and len(parts) == x.ndim and found == list(range(lead, x.ndim))
+            and all(isinstance(p, slice) and p == slice(None) for p in parts[:lead])):
+        shape = tuple(x.shape[lead:])
+        arrays = np.broadcast_arrays(*(np.where(p < 0, p + n, p) for p, n in zip(parts[lead:], shape, strict=True)))
+        positions = np.ravel_multi_index(tuple(arrays), shape)
+        raveled = x.reshape(tuple(x.shape[:lead]) + (-1,))
+        flat = _module("dask.array").take(raveled, positions.ravel(), axis=lead)
+        return flat.reshape(tuple(x.shape[:lead]) + positions.shape)
+    if len(found) != 1 or parts[found[0]].ndim < 2:
+        return None
+    if not all(k == found[0] or p is Ellipsis or isinstance(p, slice) for k, p in enumerate(parts)):
+        return None
+    ellipses = [k for k, p in enumerate(parts) if p is Ellipsis]
+    if len(ellipses) > 1:
+        return None
+    if ellipses:  # the axes Ellipsis stands for, as whole slices
+        k = ellipses[0]
+        parts[k:k + 1] = [slice(None)] * (x.ndim - len(parts) + 1)
+    axis = next(k for k, p in enumerate(parts) if isinstance(p, np.ndarray))
+    indices = parts[axis]
+    parts[axis] = slice(None)
+    sliced = x[tuple(parts)]
+    n = sliced.shape[axis]
+    flat = _module("dask.array").take(sliced, np.where(indices < 0, indices + n, indices).ravel(), axis=axis)
+    return flat.reshape(sliced.shape[:axis] + indices.shape + sliced.shape[axis + 1:])
+
+
+def svdvals(a: Any) -> Any:
+    """``np.linalg.svd(a, compute_uv=False)`` for any array type. Dask's svd has no
+    ``compute_uv``: a stack whose matrices each sit in one chunk runs NumPy's per chunk
+    (``apply_gufunc``), a chunked 2-D matrix runs Dask's own (tall-and-skinny) svd."""
+    if library(a) != "dask":
+        return np.linalg.svd(a, compute_uv=False)
+    da = _module("dask.array")
+    if a.ndim == 2 and any(len(c) > 1 for c in a.chunks):
+        return da.linalg.svd(a)[1]
+    dtype = np.linalg.svd(np.ones((1, 1), a.dtype), compute_uv=False).dtype
+    return da.apply_gufunc(lambda m: np.linalg.svd(m, compute_uv=False), "(m,n)->(k)", a,
+                           output_sizes={"k": min(a.shape[-2:])}, output_dtypes=dtype)
+
+
+def nan_to_num(x: Any, copy: bool = True, nan: float = 0.0, posinf: Any = None, neginf: Any = None) -> Any:
+    """``np.nan_to_num`` for any array type: Dask's has no ``posinf``/``neginf`` (and is
+    handed them by NumPy's dispatch), so foreign arrays get masks."""
+    if not is_foreign(x):
+        return np.nan_to_num(x, copy=copy, nan=nan, posinf=posinf, neginf=neginf)
+    kind = np.dtype(x.dtype).kind
+    if kind == "c":
+        parts = (nan_to_num(p, copy, nan, posinf, neginf) for p in (x.real, x.imag))
+        return (next(parts) + 1j * next(parts)).astype(x.dtype)
+    if kind != "f":
+        return x
+    info = np.finfo(x.dtype)
+    big = info.max if posinf is None else posinf
+    small = info.min if neginf is None else neginf
+    replaced = np.where(x != x, nan, np.where(x == np.inf, big, np.where(x == -np.inf, small, x)))
+    return replaced.astype(x.dtype)
+
+
 def add_at(buffer: Any, index: Any, values: Any) -> Any:
     """`buffer` with `values` added at `index`, repeated indices adding up (``np.add.at``).
 

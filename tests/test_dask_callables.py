@@ -70,9 +70,10 @@ DASK_CANNOT: dict[str, str] = {
                                                                  "tensorsolve")},
     "tnp.linalg.cholesky": _CHOLESKY, "np.linalg.cholesky": _CHOLESKY,
     "tsp.stats.multivariate_normal.logpdf": _CHOLESKY, "tsp.stats.multivariate_normal.pdf": _CHOLESKY,
-    **{f"{p}linalg.{n}": _TALL_SKINNY for p in ("tnp.", "np.") for n in ("qr", "svd")},
+    **{f"{p}linalg.{n}": _TALL_SKINNY for p in ("tnp.", "np.") for n in ("qr", "svd", "svdvals", "cond",
+                                                                           "lstsq")},
     "tsp.linalg.qr": _TALL_SKINNY, "tsp.linalg.rq": _TALL_SKINNY, "tsp.linalg.polar": _TALL_SKINNY,
-    "tnp.reshape": _RESHAPE, "np.reshape": _RESHAPE, "tnp.resize": _RESHAPE, "np.resize": _RESHAPE,
+    "tnp.reshape": _RESHAPE, "np.reshape": _RESHAPE,
     **{f"{p}{n}": _FANCY_SET for p in ("tnp.", "np.") for n in ("fill_diagonal", "put", "place", "put_along_axis")},
 }
 """Callable name (every mode) -> Dask's reason it cannot run lazily with the sweep's chunks."""
@@ -93,8 +94,6 @@ _MATERIALISES = ("computed into memory while the result is built: a rule or func
                  "value-dependent results)")
 _FANCY_RULE = ("a tapegrad rule gathers or scatters with a 2-D or nd integer index, which Dask cannot index "
                "('>=' between list and int; 'Don't yet support nd fancy indexing'): to rewrite with slices or da.take")
-_KEYWORDS = ("a tapegrad rule passes Dask a keyword only NumPy has: "
-             "svd(compute_uv=) in svdvals/cond, lstsq(rcond=), nan_to_num(posinf=, neginf=)")
 _LIMIT_UNWRAPPED = ("Dask's own chunk limit (square chunks, one-way chunking, whole-chunk reshape), raised on a "
                     "path where tapegrad does not yet turn it into DaskLimitError at the user's line")
 _READS_VALUES = "tapegrad reads a Dask value to decide a shape or a branch (a NaN size, a truth value)"
@@ -149,33 +148,23 @@ _open(_MATERIALISES,
       'tsp.stats.t.interval', 'tsp.stats.t.isf', 'tsp.stats.t.logcdf/grad', 'tsp.stats.t.logcdf/jvp',
       'tsp.stats.t.logsf/grad', 'tsp.stats.t.logsf/jvp', 'tsp.stats.t.median', 'tsp.stats.t.ppf',
       'tsp.stats.t.sf/grad', 'tsp.stats.t.sf/jvp',)
-_open(_FANCY_RULE,
-      'np.block', 'np.choose', 'np.compress', 'np.convolve/vmap', 'np.corrcoef', 'np.correlate/vmap',
-      'np.delete', 'np.diag', 'np.diagflat/grad', 'np.diagonal', 'np.insert', 'np.linalg.diagonal',
-      'np.linalg.trace', 'np.poly/vmap', 'np.resize/grad', 'np.take_along_axis', 'np.trace', 'tnp.block',
-      'tnp.choose', 'tnp.compress', 'tnp.convolve/vmap', 'tnp.corrcoef', 'tnp.correlate/vmap', 'tnp.delete',
-      'tnp.diag', 'tnp.diagflat/grad', 'tnp.diagonal', 'tnp.insert', 'tnp.linalg.diagonal',
-      'tnp.linalg.trace', 'tnp.poly/vmap', 'tnp.resize/grad', 'tnp.take_along_axis', 'tnp.trace',
-      'tsp.linalg.hankel', 'tsp.linalg.solve_banded', 'tsp.linalg.toeplitz', 'tsp.stats.dirichlet.cov/grad',)
-_open(_KEYWORDS,
-      'np.linalg.cond', 'np.linalg.lstsq', 'np.linalg.svdvals', 'np.nan_to_num',
-      'tnp.linalg.cond', 'tnp.linalg.lstsq', 'tnp.linalg.svdvals', 'tnp.nan_to_num',
-     )
 _open(_LIMIT_UNWRAPPED,
       'np.linalg.cholesky/grad', 'np.linalg.inv/grad', 'np.linalg.matrix_power/grad', 'np.linalg.qr/grad',
       'np.linalg.solve/grad', 'np.linalg.svd/grad', 'np.polyfit/grad', 'np.polyfit/jvp', 'np.reshape/grad',
       'tnp.linalg.cholesky/grad', 'tnp.linalg.inv/grad', 'tnp.linalg.matrix_power/grad', 'tnp.linalg.qr/grad',
-      'tnp.linalg.solve/grad', 'tnp.linalg.svd/grad', 'tnp.polyfit/grad', 'tnp.polyfit/jvp',
+      'tnp.linalg.solve/grad', 'tnp.linalg.svd/grad', 'np.linalg.svdvals/grad', 'tnp.linalg.svdvals/grad',
+      'np.linalg.cond/grad', 'tnp.linalg.cond/grad', 'np.linalg.lstsq/grad', 'tnp.linalg.lstsq/grad',
+      'np.linalg.lstsq/jvp', 'tnp.linalg.lstsq/jvp', 'tnp.polyfit/grad', 'tnp.polyfit/jvp',
       'tnp.reshape/grad', 'tsp.stats.multivariate_normal.logpdf/grad',
       'tsp.stats.multivariate_normal.pdf/grad',)
 _open(_READS_VALUES,
-      'np.tril_indices_from', 'np.triu_indices_from', 'tnp.tril_indices_from', 'tnp.triu_indices_from',
-      'tsp.linalg.circulant',)
+      'np.tril_indices_from', 'np.triu_indices_from', 'tnp.tril_indices_from', 'tnp.triu_indices_from',)
 
 
 _INTERPOLATE = ("tapegrad.scipy.interpolate locates points with searchsorted on the Dask knots or points, which "
                 "mixes NumPy arrays into Dask's (AttributeError '_meta') or refuses under vmap")
-_open(_MATERIALISES, "tsp.linalg.lu", "tsp.linalg.logm", "tsp.signal.convolve2d", "tsp.signal.correlate2d",
+_open(_MATERIALISES, "tsp.linalg.solve_banded", "tsp.linalg.lu", "tsp.linalg.logm", "tsp.signal.convolve2d",
+      "tsp.signal.correlate2d",
       "tsp.signal.fftconvolve", "tsp.signal.oaconvolve", "tsp.signal.lfilter", "tsp.signal.sosfilt",
       "tsp.signal.autograd_convolve", "tsp.ndimage.map_coordinates/grad", "tsp.ndimage.map_coordinates/jvp")
 _open(_LIMIT_UNWRAPPED, "tsp.linalg.qr/grad", "tsp.linalg.rq/grad", "tsp.linalg.polar/grad")

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from tapegrad.arrays import ones_like, zeros_like
+from tapegrad.arrays import eye_like, is_foreign, ones_like, zeros_like
 from tapegrad.errors import at_user_line
 from tapegrad.numpy._batch import Dims, aligned, batch_size, front, front_all, param, rank, shifted
 from tapegrad.numpy._batch import elementwise as elementwise_rule
@@ -482,7 +482,24 @@ def diagonal_copy(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> An
     """`diagonal`'s values, as a new array rather than a view (the library's own uses)."""
     moved = moveaxis(a, (axis1, axis2), (-2, -1))
     rows, cols = moved.shape[-2:]
+    if is_foreign(storage_of(moved)):
+        return _diagonal_by_mask(moved, offset)
     return _getitem(moved, (Ellipsis, *_diagonal_index(rows, cols, offset)))
+
+
+def _square_at(rows: int, cols: int, k: int) -> tuple[Any, ...]:
+    """The slices of a (rows, cols) matrix whose main diagonal is its k-th diagonal."""
+    n = max(0, min(rows - max(0, -k), cols - max(0, k)))
+    return (Ellipsis, slice(max(0, -k), max(0, -k) + n), slice(max(0, k), max(0, k) + n))
+
+
+def _diagonal_by_mask(moved: Any, offset: int) -> Any:
+    """The k-th diagonal of the last two axes by slices and a mask: Dask has no index of two
+    integer arrays at once, and this one is chunk-local both ways (the gradient too)."""
+    rows, cols = moved.shape[-2:]
+    square = _getitem(moved, _square_at(rows, cols, offset))
+    mask = eye_like(storage_of(square), square.shape[-1], bool)
+    return sum_last(where(mask, square, dtype_of(square).type(0)), dtype_of(square))
 
 
 @composite(np.diagonal)
@@ -505,6 +522,9 @@ def diag(v: Any, k: int = 0) -> Any:
     if v.ndim != 1:
         raise ValueError("diag needs a 1-D or 2-D input")
     n = v.shape[0] + abs(k)
+    if is_foreign(storage_of(v)):  # a masked square placed by slices (Dask scatters no index pairs)
+        square = where(eye_like(storage_of(v), v.shape[0], bool), expand_dims(v, -1), dtype_of(v).type(0))
+        return untake(square, _square_at(n, n, k), (n, n))
     return untake(v, _diagonal_index(n, n, k), (n, n))
 
 

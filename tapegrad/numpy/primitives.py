@@ -14,7 +14,6 @@ reads the flag.
 from __future__ import annotations
 
 import itertools
-import operator
 from typing import Any
 
 import numpy as np
@@ -78,7 +77,7 @@ fmax = wrap(np.fmax)
 fmin = wrap(np.fmin)
 clip = wrap(np.clip)
 where = wrap(np.where)
-nan_to_num = wrap(np.nan_to_num)
+nan_to_num = by_numpy[np.nan_to_num] = Primitive("nan_to_num", arrays.nan_to_num)
 real = wrap(np.real)
 imag = wrap(np.imag)
 conjugate = wrap(np.conjugate)
@@ -206,7 +205,7 @@ _stack = Primitive("stack", lambda *arrays, axis=0: np.stack(arrays, axis))
 
 
 # -- indexing --------------------------------------------------------------------------
-_getitem = Primitive("getitem", operator.getitem)
+_getitem = Primitive("getitem", arrays.getitem)
 
 TRACED = "<traced index>"
 """The place of a traced array in the layout of a `gather` or `scatter` index (a string, as
@@ -308,14 +307,25 @@ cholesky = by_numpy[_la.cholesky] = Primitive("linalg.cholesky", arrays.cholesky
 _slogdet = Primitive("linalg.slogdet", lambda a: tuple(_la.slogdet(a)))
 _eigh = Primitive("linalg.eigh", lambda a, UPLO="L": tuple(_la.eigh(a, UPLO)))
 _svd = Primitive("linalg.svd", lambda a, full_matrices=True: tuple(_la.svd(a, full_matrices)))
-_svdvals = Primitive("linalg.svdvals", lambda a: _la.svd(a, compute_uv=False))
+_svdvals = Primitive("linalg.svdvals", arrays.svdvals)
 _qr = Primitive("linalg.qr", lambda a: tuple(_la.qr(a)))
 _norm2 = Primitive("linalg.norm2", lambda x, axis=None, keepdims=False: _la.norm(x, None, axis, keepdims))
 """The 2-norm over `axis` (a vector norm, or Frobenius over two axes), with a safe rule at 0."""
 
 _eig = Primitive("linalg.eig", lambda a: tuple(_la.eig(a)))
-lstsq_rank = Primitive("linalg.lstsq_rank", lambda a, b, rcond=None: _la.lstsq(a, b, rcond)[2],
-                       differentiable=False)
+
+
+def _lstsq_rank(a: Any, b: Any, rcond: Any = None) -> Any:
+    """NumPy's lstsq rank; for other array types (Dask's lstsq has no `rcond`), the count of
+    singular values above `rcond` times the largest, NumPy's definition."""
+    if not is_foreign(a):
+        return _la.lstsq(a, b, rcond)[2]
+    s = arrays.svdvals(a)
+    cutoff = np.finfo(s.dtype).eps * max(a.shape[-2:]) if rcond is None else rcond
+    return (s > cutoff * s[..., :1]).sum(axis=-1).astype(np.int32)
+
+
+lstsq_rank = Primitive("linalg.lstsq_rank", _lstsq_rank, differentiable=False)
 """The rank `lstsq` reports (a primitive, so that vmap gives one per example)."""
 
 
