@@ -214,6 +214,9 @@ def test_every_function_takes_a_nested_list_of_tracers(name: str, fun: Any, np_f
         out, _ = tapegrad.vjp(f, MATRIX)
         want = np_fun(*arguments(MATRIX.tolist()))
     for got, expected in zip(_leaves(out), _leaves(want), strict=True):
+        if name.startswith("empty"):  # NumPy's memory is uninitialised: its shape and dtype only
+            assert np.shape(got) == np.shape(expected) and np.asarray(got).dtype == expected.dtype
+            continue
         np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12, equal_nan=True)
 
 
