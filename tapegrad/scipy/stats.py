@@ -235,20 +235,22 @@ class LocationScale:
         return tnp.exp(self.logpdf(x, *args, **kwds))
 
     def cdf(self, x: Any, *args: Any, **kwds: Any) -> Any:
-        shapes, loc, scale = self._parse(args, kwds, "cdf")
-        return self._cdf(self._clipped(self._standardise(x, loc, scale)), *shapes)
+        return self._at_point("cdf", x, args, kwds)
 
     def logcdf(self, x: Any, *args: Any, **kwds: Any) -> Any:
-        shapes, loc, scale = self._parse(args, kwds, "logcdf")
-        return self._logcdf(self._clipped(self._standardise(x, loc, scale)), *shapes)
+        return self._at_point("logcdf", x, args, kwds)
 
     def sf(self, x: Any, *args: Any, **kwds: Any) -> Any:
-        shapes, loc, scale = self._parse(args, kwds, "sf")
-        return self._sf(self._clipped(self._standardise(x, loc, scale)), *shapes)
+        return self._at_point("sf", x, args, kwds)
 
     def logsf(self, x: Any, *args: Any, **kwds: Any) -> Any:
-        shapes, loc, scale = self._parse(args, kwds, "logsf")
-        return self._logsf(self._clipped(self._standardise(x, loc, scale)), *shapes)
+        return self._at_point("logsf", x, args, kwds)
+
+    def _at_point(self, method: str, x: Any, args: tuple[Any, ...], kwds: dict[str, Any]) -> Any:
+        """A tail probability (``cdf``, ``sf`` or their logs) at `x`: the standardised point,
+        clipped to the support, through the distribution's own ``_cdf``, ``_sf``..."""
+        shapes, loc, scale = self._parse(args, kwds, method)
+        return getattr(self, "_" + method)(self._clipped(self._standardise(x, loc, scale)), *shapes)
 
     def ppf(self, q: Any, *args: Any, **kwds: Any) -> Any:
         shapes, loc, scale = self._parse(args, kwds, "ppf")
