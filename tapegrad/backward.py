@@ -12,6 +12,7 @@ from typing import Any
 
 import attrs
 import numpy as np
+from numpy import ndarray
 
 from tapegrad.arrays import add_at, is_foreign, zeros_like
 from tapegrad.errors import NotDifferentiableError, RuleError, at_user_line, raise_dask_limit
@@ -90,9 +91,24 @@ def backward(trace: Trace, seeds: Sequence[tuple[int, Any]]) -> list[Any]:
             if type(g) is IndexedCotangent:
                 g = g.dense()
             cts[first] = None
-        if type(in_slots) is int:  # one traced argument, stored bare
-            args, in_slots = (args,), (in_slots,)
         rule = complete[prim_index]
+        if type(in_slots) is int:  # one traced argument, stored bare: the commonest entry
+            if rule is not None and observer is None:
+                first_rule: Any = rule[0]  # complete: every argument has its rule
+                try:
+                    ct = first_rule(g, ans, args, **kwargs) if kwargs else first_rule(g, ans, args)
+                except Exception as error:
+                    _note(error, trace, index)
+                    raise
+                if ct is not None:
+                    # The check and accumulation below, for this one argument.
+                    if not (type(ct) is ndarray and ct.shape == args.shape
+                            and (ct.dtype is args.dtype or ct.dtype.kind == "f")):
+                        ct = _checked(trace, index, args, 0, ct)
+                    acc = cts[in_slots]
+                    cts[in_slots] = ct if acc is None else _accumulate(cts, owned, in_slots, ct)
+                continue
+            args, in_slots = (args,), (in_slots,)
         computed = None
         if rule is None or len(rule) < len(in_slots):
             computed = _all_cotangents(trace, index, rules[prim_index], g, ans, args, kwargs or _EMPTY,
@@ -111,9 +127,9 @@ def backward(trace: Trace, seeds: Sequence[tuple[int, Any]]) -> list[Any]:
                 ct = computed[position]
             if ct is None:
                 continue
-            # The one place a cotangent is checked and accumulated. The check's common case is
-            # inline (an array of the argument's shape, its dtype or a real one); `_checked`
-            # does the whole check, and explains a misfit.
+            # The check's common case is inline (an array of the argument's shape, its dtype or
+            # a real one), here and in the one-argument path above; `_checked` does the whole
+            # check, and explains a misfit.
             arg = args[position]
             if not (type(ct) is np.ndarray and ct.shape == arg.shape
                     and (ct.dtype is arg.dtype or ct.dtype.kind == "f")):
