@@ -16,8 +16,8 @@ from numpy import ndarray
 
 from tapegrad.arrays import add_at, is_foreign, zeros_like
 from tapegrad.errors import NotDifferentiableError, RuleError, at_user_line, raise_dask_limit
-from tapegrad.registry import Primitive, argument_rule, vjp_rule
-from tapegrad.tape import _EMPTY, Trace
+from tapegrad.registry import NO_KEYWORDS, Primitive, argument_rule, vjp_rule
+from tapegrad.tape import Trace
 from tapegrad.tracer import Tracer
 
 
@@ -111,7 +111,7 @@ def backward(trace: Trace, seeds: Sequence[tuple[int, Any]]) -> list[Any]:
             args, in_slots = (args,), (in_slots,)
         computed = None
         if rule is None or len(rule) < len(in_slots):
-            computed = _all_cotangents(trace, index, rules[prim_index], g, ans, args, kwargs or _EMPTY,
+            computed = _all_cotangents(trace, index, rules[prim_index], g, ans, args, kwargs or NO_KEYWORDS,
                                        in_slots)
         for position, slot in enumerate(in_slots):
             if slot is None:

@@ -36,8 +36,6 @@ from tapegrad.registry import Primitive, defjvp, defjvp_all, defvjp, defvjp_all
 from tapegrad.tape import VALUE_TYPES, BaseTrace, as_value, escaped
 from tapegrad.tracer import Tracer, _batched_value_error, shape_of
 
-_NO_KEYWORDS: Mapping[str, Any] = {}
-
 fallback_counts: collections.Counter[str] = collections.Counter()
 """How many batched calls of each primitive or function (by name) ran as a loop over the examples."""
 
@@ -137,7 +135,7 @@ class BatchTrace(BaseTrace):
         if per_example is not None:
             return per_example(self, args, kwargs)
         values, dims, nested = self._values_and_axes(args)
-        if nested or _holds_own(kwargs.values(), self):
+        if nested or self.holds_batch(tuple(kwargs.values())):
             # A tracer of ours inside a list or a keyword argument: only the loop sees it.
             return self._loop(primitive, args, kwargs)
         if all(d is None for d in dims):  # none of ours: nothing to batch
@@ -164,7 +162,7 @@ class BatchTrace(BaseTrace):
                 values.append(arg._value)
                 dims.append(arg._dim)
             else:
-                if (type(arg) is list or type(arg) is tuple) and _holds_own(arg, self):
+                if (type(arg) is list or type(arg) is tuple) and self.holds_batch(arg):
                     nested = True
                 values.append(arg)
                 dims.append(None)
@@ -181,14 +179,12 @@ class BatchTrace(BaseTrace):
     # -- once per example ---------------------------------------------------------------------
     def holds_batch(self, value: Any) -> bool:
         """Whether `value` (nested in lists, tuples, dicts and inner tracers) holds our batch."""
-        if isinstance(value, Tracer):
-            while isinstance(value, Tracer):
-                if value._trace is self:
-                    return True
-                if value._trace.level < self.level:
-                    return False
-                value = value._value
-            return False
+        while isinstance(value, Tracer):
+            if value._trace is self:
+                return True
+            if value._trace.level < self.level:
+                return False
+            value = value._value
         if type(value) is list or type(value) is tuple:
             return any(self.holds_batch(v) for v in value)
         if type(value) is dict:
@@ -302,17 +298,6 @@ def _same(a: Any, b: Any) -> bool:
         return bool(a == b)
     except (TypeError, ValueError):
         return a is b
-
-
-def _holds_own(values: Any, trace: BatchTrace) -> bool:
-    for value in values:
-        if isinstance(value, Tracer) and value._trace is trace:
-            return True
-        if (type(value) is list or type(value) is tuple) and _holds_own(value, trace):
-            return True
-        if type(value) is dict and _holds_own(value.values(), trace):
-            return True
-    return False
 
 
 def take(value: Any, axis: int, b: int) -> Any:

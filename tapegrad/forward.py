@@ -30,8 +30,6 @@ from tapegrad.tape import VALUE_TYPES, BaseTrace, Trace, _new_object, as_value, 
 from tapegrad.tracer import Tracer
 from tapegrad.transforms import vjp
 
-_NO_KEYWORDS: Mapping[str, Any] = {}
-
 
 @attrs.define(eq=False)
 class JvpTrace(BaseTrace):

@@ -31,7 +31,8 @@ JvpRule = Callable[..., Any]
 (or, for joint rules, ``rule(tangents, ans, ...)`` with all of them: the whole output tangent)."""
 
 F = TypeVar("F", bound=Callable[..., Any])
-_NO_KEYWORDS: dict[str, Any] = {}
+NO_KEYWORDS: dict[str, Any] = {}
+"""The keywords of a call that has none (shared: ``f(*args, **{})`` would build a dict)."""
 
 
 @attrs.define(eq=False)
@@ -198,7 +199,7 @@ def binary_bind(prim: Primitive, reflected: bool = False) -> Callable[[Any, Any]
             return fun(x, y)
         if not differentiable or rules.view is not None:
             return prim(x, y)
-        return top.process(prim, (x, y), _NO_KEYWORDS)
+        return top.process(prim, (x, y), NO_KEYWORDS)
 
     return bind
 
@@ -219,7 +220,7 @@ def operator_bind(prim: Primitive, reflected: bool = False) -> Callable[[Tracer,
             return prim(other, self) if reflected else prim(self, other)
         if not differentiable or rules.view is not None:
             return prim(other, self) if reflected else prim(self, other)
-        return self._trace.process(prim, (other, self) if reflected else (self, other), _NO_KEYWORDS)
+        return self._trace.process(prim, (other, self) if reflected else (self, other), NO_KEYWORDS)
 
     return bind
 

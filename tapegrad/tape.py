@@ -19,12 +19,12 @@ from numpy import ndarray
 
 from tapegrad.arrays import check_known_shape, is_foreign
 from tapegrad.errors import BatchedValueError, EscapedTracerError, at_user_line, raise_dask_limit
+from tapegrad.registry import NO_KEYWORDS
 from tapegrad.tracer import Tracer
 
 if TYPE_CHECKING:
     from tapegrad.registry import Primitive
 
-_EMPTY: Mapping[str, Any] = {}
 _new_object = object.__new__
 # What a tracer may wrap: anything with .shape, .dtype, .ndim and .size (also the Dask and
 # CuPy arrays of tapegrad.arrays, which `as_value` lets through).
@@ -194,7 +194,7 @@ class Trace(BaseTrace):
         index, kwargs, out_slot, ans, args, in_slots = record
         if type(in_slots) is int:  # one traced argument, stored bare
             args, in_slots = (args,), (in_slots,)
-        return self.primitives[index], args, kwargs or _EMPTY, in_slots, out_slot, ans
+        return self.primitives[index], args, kwargs or NO_KEYWORDS, in_slots, out_slot, ans
 
     def new_input(self, value: Any) -> Tracer:
         """Wrap `value` as an input of this trace, in the next free slot."""

@@ -19,7 +19,7 @@ from tapegrad.numpy import _dispatch as dispatch
 from tapegrad.numpy import buffers, in_place
 from tapegrad.numpy._wrap import by_numpy
 from tapegrad.numpy.mutation import writes
-from tapegrad.registry import Primitive, binary_bind, operator_bind
+from tapegrad.registry import NO_KEYWORDS, Primitive, binary_bind, operator_bind
 from tapegrad.tracer import Tracer, duplicate, set_conversion_hint
 
 # NumPy's ufuncs whose call without keywords is their primitive's call (no options to apply):
@@ -32,7 +32,6 @@ _PLAIN_UFUNCS: dict[Any, Primitive] = {
 _UNARY_UFUNCS = {fun: prim for fun, prim in _PLAIN_UFUNCS.items()
                  if fun.nin == 1 and prim.differentiable and prim.rules.view is None}
 _BINARY_UFUNCS = {fun: binary_bind(prim) for fun, prim in _PLAIN_UFUNCS.items() if fun.nin == 2}
-_NO_KEYWORDS: dict[str, Any] = {}
 
 
 def _binary_operator(prim: Primitive, reflected: bool = False) -> Callable[[Tracer, Any], Any]:
@@ -70,7 +69,7 @@ class TracerMethods:
             if len(inputs) == 1:  # np.sin(t): one argument, this tracer, whose trace binds it
                 target = _UNARY_UFUNCS.get(ufunc)
                 if target is not None:
-                    return self._trace.process(target, inputs, _NO_KEYWORDS)
+                    return self._trace.process(target, inputs, NO_KEYWORDS)
             elif len(inputs) == 2:  # np.add(t, u), a * t
                 bind = _BINARY_UFUNCS.get(ufunc)
                 if bind is not None:
