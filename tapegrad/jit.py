@@ -118,9 +118,12 @@ class StagingTrace(Trace):
     stages: ClassVar[bool] = True
     guards: list[tuple[int, int, Any, Any, str]] = attrs.Factory(list)
     n_inputs: int = 0
+    input_metas: dict[int, Any] = attrs.Factory(dict)
 
     def new_input(self, value: Any, *how: Any) -> Tracer:
         tracer = Tracer(self, self.n_slots, value)
+        if isinstance(value, np.ndarray):
+            self.input_metas[self.n_slots] = _meta(value)
         self.n_slots += 1
         return tracer
 
@@ -573,7 +576,7 @@ def build(trace: StagingTrace, out_slots: list[int | None], out_consts: list[Any
                            write_slots, traced)
         return run, n_ops, None, constants_held
     run, source = _generate(steps, primitives, n_inputs, last, resolve, out_slots, out_consts,
-                            write_slots, traced)
+                            write_slots, traced, trace.input_metas)
     return run, n_ops, source, constants_held
 
 
@@ -603,7 +606,7 @@ def _shape_guarded(prim: Primitive, in_slots: tuple[Any, ...], int_slots: set[in
 
 def _generate(steps: list[tuple[str, Any]], primitives: list[Primitive], n_inputs: int,
               last: dict[int, int], resolve: Callable[[int], int], out_slots: list[int | None],
-              out_consts: list[Any], write_slots: list[int], traced: bool
+              out_consts: list[Any], write_slots: list[int], traced: bool, input_metas: dict[int, Any]
               ) -> tuple[Callable[[list[Any]], list[Any]], str]:
     names: dict[int, str] = {}
     bound: dict[str, Any] = {}
@@ -624,7 +627,9 @@ def _generate(steps: list[tuple[str, Any]], primitives: list[Primitive], n_input
     int_slots: set[int] = set()
     fresh: set[int] = set()  # slots holding a new array a ufunc made, nobody else's view
     shared: set[int] = set()  # slots another step may have taken a view of
-    slot_metas = {item[2]: item[3] for kind, item in steps if kind == "op" and type(item[3]) is not list}
+    scalars: dict[Any, Any] = {}  # Python numbers made 0-d arrays, by value and dtype
+    slot_metas = {**input_metas,
+                  **{item[2]: item[3] for kind, item in steps if kind == "op" and type(item[3]) is not list}}
     for k, (kind, item) in enumerate(steps):
         if kind == "guard":
             _, slot, reader, expected, _where = item
@@ -637,14 +642,19 @@ def _generate(steps: list[tuple[str, Any]], primitives: list[Primitive], n_input
             _free_dead(resolve(slot), k, last, where, free)
             continue
         index, kwargs, slot, meta, constants, in_slots = item
-        args = []
-        for c, s in zip(constants, in_slots, strict=True):
-            args.append(f"r{where[resolve(s)]}" if s is not None else literal_or_const(c))
         if index == _CONSTANT:
             call = const(constants[0])
+        elif not traced and _plain_transpose(primitives[index], kwargs, in_slots):
+            # ``x.T`` is what ``np.transpose(x)`` returns, without a function call's cost.
+            call = f"r{where[resolve(in_slots[0])]}.T"
+            shared.add(resolve(in_slots[0]))
         else:
             prim = primitives[index]
             fun = const(prim if traced else prim.fun)
+            if not traced:
+                constants = _strong_scalars(prim.fun, kwargs, constants, in_slots, slot_metas, scalars)
+            args = [f"r{where[resolve(s_)]}" if s_ is not None else literal_or_const(c)
+                    for c, s_ in zip(constants, in_slots, strict=True)]
             if kwargs:
                 if all(_literal(v) and k_.isidentifier() for k_, v in kwargs.items()):
                     args += [f"{k_}={v!r}" for k_, v in kwargs.items()]
@@ -653,7 +663,7 @@ def _generate(steps: list[tuple[str, Any]], primitives: list[Primitive], n_input
             reuse = _reusable(prim, kwargs, meta, in_slots, k, last, resolve, fresh, shared, slot_metas) \
                 if not traced else None
             if reuse is not None:  # a dead temporary of the same shape: NumPy writes into it
-                args.append(f"out=r{where[reuse]}")
+                args.append(f"r{where[reuse]}")  # positional ``out``: cheaper than the keyword
             call = f"{fun}({', '.join(args)})"
             if isinstance(prim.fun, np.ufunc) and type(meta) is not list and meta[0] != ():
                 fresh.add(slot)
@@ -693,6 +703,54 @@ def _generate(steps: list[tuple[str, Any]], primitives: list[Primitive], n_input
     exec(compile(source, "<tapegrad.jit replay>", "exec"), namespace)  # noqa: S102
     run: Callable[[list[Any]], list[Any]] = namespace["_replay"]
     return run, source
+
+
+def _plain_transpose(prim: Primitive, kwargs: Any, in_slots: tuple[Any, ...]) -> bool:
+    return prim.fun is np.transpose and not kwargs and len(in_slots) == 1 and in_slots[0] is not None
+
+
+_EXACT_INT = 2 ** 53  # larger Python ints may round differently on their way to a float dtype
+
+
+def _strong_scalars(fun: Any, kwargs: Any, constants: tuple[Any, ...], in_slots: tuple[Any, ...],
+                    metas: dict[int, Any], made: dict[Any, Any]) -> tuple[Any, ...]:
+    """`constants` with each Python number beside one array operand of a ufunc made the 0-d
+    array NumPy would convert it to (NEP 50: the array's dtype), so a replay does not convert
+    it at every call: ``x * 0.9`` on a small array costs a third less. Anything NumPy might
+    treat otherwise (another loop, an inexact integer, an overflow) keeps the Python number.
+    `made` holds the arrays made so far, one per value and dtype, so a program binds each once."""
+    if kwargs or not isinstance(fun, np.ufunc) or fun.nin != 2 or fun.nout != 1:
+        return constants
+    slots = [s for s in in_slots if s is not None]
+    meta = metas.get(slots[0]) if len(slots) == 1 else None
+    if meta is None or type(meta) is list or np.dtype(meta[1]).kind not in "fc":
+        return constants
+    kinds = [metas[s][1] if s is not None else type(c) for c, s in zip(constants, in_slots, strict=True)]
+    if not all(k in (int, float, complex) for k, s in zip(kinds, in_slots, strict=True) if s is None):
+        return constants
+    try:
+        loop = fun.resolve_dtypes((*kinds, None))
+        strong = tuple(c if s is not None or (type(c) is int and abs(c) >= _EXACT_INT)
+                       else _scalar_array(c, loop[p], made)
+                       for p, (c, s) in enumerate(zip(constants, in_slots, strict=True)))
+        if fun.resolve_dtypes((*(np.dtype(metas[s][1]) if s is not None else c.dtype
+                                 for c, s in zip(strong, in_slots, strict=True)), None)) != loop:
+            return constants
+    except (TypeError, ValueError, OverflowError):
+        return constants
+    for c, converted in zip(constants, strong, strict=True):
+        if c is not converted and np.isfinite(c) and not np.isfinite(converted):
+            return constants
+    return strong
+
+
+def _scalar_array(value: Any, dtype: np.dtype[Any], made: dict[Any, Any]) -> Any:
+    key = (type(value), value, dtype)
+    array = made.get(key)
+    if array is None:
+        array = made[key] = np.array(value, dtype=dtype)
+        array.flags.writeable = False
+    return array
 
 
 def _reusable(prim: Primitive, kwargs: Any, meta: Any, in_slots: tuple[Any, ...], k: int,
