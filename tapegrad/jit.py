@@ -33,6 +33,7 @@ from typing import Any, ClassVar
 
 import attrs
 import numpy as np
+from numpy import ndarray
 
 from tapegrad import tape as _tape
 from tapegrad.errors import LIBRARY_DIRS, at_user_line
@@ -82,6 +83,7 @@ def _array_result(out: Any) -> bool:
 
 
 _METAS: dict[Any, tuple[tuple[int, ...], Any]] = {}
+_new_object = object.__new__
 _NO_CONSTANTS = [(None,) * n for n in range(8)]
 
 
@@ -113,12 +115,17 @@ class StagingTrace(Trace):
     Attributes:
         guards: ``(position, slot, reader, value, where)``: after record ``position``, the
             program's user code read ``reader(slot's value)`` and got ``value``.
+        n_inputs, input_metas: how many inputs the program has, and ``(shape, dtype)`` of those
+            that are arrays, by slot.
+        irregular: the positions of the records with constants or keywords, the only ones the
+            checks after staging look at (a long program has few).
     """
 
     stages: ClassVar[bool] = True
     guards: list[tuple[int, int, Any, Any, str]] = attrs.Factory(list)
     n_inputs: int = 0
     input_metas: dict[int, Any] = attrs.Factory(dict)
+    irregular: list[int] = attrs.Factory(list)
 
     def new_input(self, value: Any, *how: Any) -> Tracer:
         tracer = Tracer(self, self.n_slots, value)
@@ -131,22 +138,38 @@ class StagingTrace(Trace):
         slot = self.n_slots
         self.n_slots += 1
         value = as_value(value)
+        self.irregular.append(len(self.records))
         self.records.append((_CONSTANT, None, slot, _meta(value), (value,), ()))
         return Tracer(self, slot, value)
 
     def process(self, primitive: Primitive, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
         if not self.alive:
             raise escaped(primitive)
-        values, in_slots, outer = self._unwrap(args)  # locks plain constants, as a tape does
-        fun = primitive if outer else primitive.fun
-        out = fun(*values, **kwargs) if kwargs else fun(*values)
+        plain = self._unwrap_plain(args) if not kwargs and 0 < len(args) < 3 else None
+        if plain is not None:
+            values, in_slots, constants = plain
+            out = primitive.fun(*values)
+            index = self._indices.get(primitive)
+            if type(out) is ndarray and index is not None:  # the commonest record, inline
+                slot = self.n_slots
+                self.n_slots = slot + 1
+                meta: Any = _METAS.get((out.shape, out.dtype)) or _meta(out)
+                if constants is not _NO_CONSTANTS[len(constants)]:
+                    self.irregular.append(len(self.records))
+                self.records.append((index, None, slot, meta, constants, in_slots))
+                tracer: Tracer = _new_object(Tracer)  # Tracer(...) without its __init__'s call
+                tracer._trace, tracer._slot, tracer._value = self, slot, out
+                return tracer
+        else:
+            values, in_slots, outer = self._unwrap(args)  # locks plain constants, as a tape does
+            fun = primitive if outer else primitive.fun
+            out = fun(*values, **kwargs) if kwargs else fun(*values)
         slot = self.n_slots
         index = self._indices.get(primitive)
         if index is None:
             index = self._indices[primitive] = len(self.primitives)
             self.primitives.append(primitive)
         result: Any
-        meta: Any
         if not primitive.differentiable and primitive.fun in _METADATA_ONLY:
             return out  # decided by shapes and dtypes, which the cache key fixes
         if not primitive.differentiable and not _array_result(out):
@@ -154,6 +177,7 @@ class StagingTrace(Trace):
             # gets the plain result as eager code does; the program recomputes it and checks it.
             self.n_slots = slot + 1
             constants = tuple(None if s is not None else v for v, s in zip(values, in_slots, strict=True))
+            self.irregular.append(len(self.records))
             self.records.append((index, kwargs or None, slot, ((), np.dtype(object)), constants, in_slots))
             self.guards.append((len(self.records), slot, _identity, out, f" of {primitive.name}{at_user_line()}"))
             return out
@@ -169,8 +193,43 @@ class StagingTrace(Trace):
             self.n_slots = slot + 1
             result = Tracer(self, slot, out)
             meta = _meta(out)
+        if kwargs or None in in_slots:
+            self.irregular.append(len(self.records))
         self.records.append((index, kwargs or None, slot, meta, _constants_of(values, in_slots), in_slots))
         return result
+
+    def irregular_records(self) -> Iterator[tuple[Any, ...]]:
+        """The records with constants or keywords."""
+        records = self.records
+        return (records[position] for position in self.irregular)
+
+    def _unwrap_plain(self, args: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[Any, ...], tuple[Any, ...]] | None:
+        """`_unwrap` of the commonest call, without its lists (a third of staging's cost): one
+        or two arguments, each this trace's tracer of a plain array, a Python number or a plain
+        array (locked as a constant). ``(values, in_slots, constants)``, or ``None``."""
+        x = args[0]
+        if type(x) is Tracer and x._trace is self and type(x._value) is ndarray:
+            if len(args) == 1:
+                return (x._value,), (x._slot,), _NO_CONSTANTS[1]
+            y = args[1]
+            if type(y) is Tracer and y._trace is self and type(y._value) is ndarray:
+                return (x._value, y._value), (x._slot, y._slot), _NO_CONSTANTS[2]
+            if type(y) is float or type(y) is int or self._plain_constant(y):
+                return (x._value, y), (x._slot, None), (None, y)
+            return None
+        if len(args) == 2 and (type(x) is float or type(x) is int or self._plain_constant(x)):
+            y = args[1]
+            if type(y) is Tracer and y._trace is self and type(y._value) is ndarray:
+                return (x, y._value), (None, y._slot), (x, None)
+        return None
+
+    def _plain_constant(self, value: Any) -> bool:
+        """Whether `value` is a plain array, locked as a constant of the program (`_unwrap`)."""
+        if type(value) is not ndarray:
+            return False
+        if id(value) not in self.seen:
+            _tape.protect(value, self.seen, self.held)
+        return True
 
     def read(self, tracer: Tracer, reader: Callable[[Any], Any]) -> Any:
         """``reader(tracer's value)``, handed to user code, and kept as a guard of the program."""
@@ -1189,7 +1248,7 @@ class Jitted:
             return run, n_steps, source
 
         held: list[Any] = []
-        for record in trace.records:  # every constant the program may hold
+        for record in trace.irregular_records():  # every constant the program may hold
             held.extend(c for c in record[4] if isinstance(c, np.ndarray))
             if record[1]:
                 held.extend(v for v in record[1].values() if isinstance(v, np.ndarray))
@@ -1215,7 +1274,7 @@ class Jitted:
                      out_slots: list[int | None]) -> str | None:
         if _drew(states):
             return "it draws random numbers (a NumPy generator's state changed), which a replay would repeat"
-        for record in trace.records:
+        for record in trace.irregular_records():
             for c in record[4]:
                 if isinstance(c, Tracer):
                     return ("it uses a traced value it did not receive as an argument (a closure over "
