@@ -37,6 +37,7 @@ from numpy import ndarray
 
 from tapegrad import tape as _tape
 from tapegrad.errors import LIBRARY_DIRS, at_user_line
+from tapegrad.jit_loops import Loop, Rolled, find_loops
 from tapegrad.numpy.mutation import writes
 from tapegrad.pytree import TreeDef, tree_flatten, tree_unflatten
 from tapegrad.registry import Primitive, defbatch
@@ -514,19 +515,44 @@ def _literal(value: Any) -> bool:
     return False
 
 
-def _cse_key(prim: Primitive, kwargs: Any, constants: tuple[Any, ...], in_slots: tuple[Any, ...]) -> Any:
-    fun = prim.fun  # NumPy's own functions are pure; a user's primitive may not be
-    if not (isinstance(fun, np.ufunc) or (getattr(fun, "__module__", None) or "").startswith("numpy")):
-        return None
+_CSE_WINDOW = 1 << 16
+"""How many distinct calls common-subexpression elimination remembers at once."""
+
+
+def _pure(prim: Primitive) -> bool:
+    """Whether two calls of `prim` on the same values give the same result: NumPy's own
+    functions are pure; a user's primitive may not be."""
+    fun = prim.fun
+    return isinstance(fun, np.ufunc) or (getattr(fun, "__module__", None) or "").startswith("numpy")
+
+
+def _cse_key(index: int, kwargs: Any, constants: tuple[Any, ...], in_slots: tuple[Any, ...]) -> Any:
     try:
-        parts = tuple(s if s is not None else ("c", id(c)) if not _literal(c) else ("l", c)
-                      for c, s in zip(constants, in_slots, strict=True))
-        kw = tuple(sorted((k, v if _literal(v) else ("c", id(v))) for k, v in (kwargs or {}).items()))
-        key = (prim, kw, parts)
+        parts = tuple(s if s is not None else _constant_key(c) for c, s in zip(constants, in_slots, strict=True))
+        kw = tuple(sorted((k, _constant_key(v)) for k, v in (kwargs or {}).items()))
+        key = (index, kw, parts)
         hash(key)
         return key
     except TypeError:
         return None
+
+
+def _constant_key(value: Any) -> Any:
+    """A key equal for two constants only if a NumPy call cannot tell them apart: by value
+    for numbers (``0.0`` and ``-0.0`` apart), strings, ``None``, ``...`` and tuples and slices of
+    them, by identity for anything else (arrays)."""
+    kind = type(value)
+    if kind is float:
+        return kind, value.hex()
+    if kind is complex:
+        return kind, value.real.hex(), value.imag.hex()
+    if value is None or value is Ellipsis or kind in (bool, int, str):
+        return kind, value
+    if kind is tuple:
+        return kind, tuple(_constant_key(v) for v in value)
+    if kind is slice:
+        return kind, _constant_key(value.start), _constant_key(value.stop), _constant_key(value.step)
+    return "c", id(value)
 
 
 def _identity_step(prim: Primitive, kwargs: Any, constants: tuple[Any, ...], in_slots: tuple[Any, ...],
@@ -547,12 +573,13 @@ def _identity_step(prim: Primitive, kwargs: Any, constants: tuple[Any, ...], in_
 
 def build(trace: StagingTrace, out_slots: list[int | None], out_consts: list[Any],
           write_slots: list[int], traced: bool, interpret_above: int = INTERPRET_ABOVE
-          ) -> tuple[Callable[[list[Any]], list[Any]], int, str | None, list[Any]]:
-    """The program of `trace`: ``(run, steps, source or None, the constants it holds)``.
+          ) -> tuple[Callable[[list[Any]], list[Any]], int, str | None]:
+    """The program of `trace`: ``(run, steps, source or None)``.
 
     Dead code is dropped (only what outputs, guards and write-backs need is kept), repeated
     pure NumPy calls on the same values are computed once, constants are bound once as the
-    function's locals, and each slot's register is reused once its value is dead.
+    function's locals, and each slot's register is reused once its value is dead. Each pass
+    is one plain loop over the records: a long program has millions.
     """
     records = trace.records
     primitives = trace.primitives
@@ -562,34 +589,46 @@ def build(trace: StagingTrace, out_slots: list[int | None], out_consts: list[Any
     needed = {s for s in out_slots if s is not None} | set(write_slots) | {g[1] for g in guards}
     keep = [False] * len(records)
     for position in range(len(records) - 1, -1, -1):
-        index, kwargs, slot, meta, constants, in_slots = records[position]
-        width = len(meta) if type(meta) is list else 1
-        if any(slot + k in needed for k in range(width)):
+        _, _, slot, meta, _, in_slots = records[position]
+        if slot in needed or (type(meta) is list and any(slot + k in needed for k in range(len(meta)))):
             keep[position] = True
-            needed.update(s for s in in_slots if s is not None)
+            for s in in_slots:
+                if s is not None:
+                    needed.add(s)
     # -- common subexpressions --
     alias: dict[int, int] = {}
     first: dict[Any, int] = {}
     metas: dict[int, Any] = {}
+    pure = [_pure(prim) for prim in primitives]
+    by_identity = {k for k, prim in enumerate(primitives) if prim.fun is np.multiply or prim.fun is np.power}
     for position, record in enumerate(records):
         if not keep[position] or record[0] == _CONSTANT:
             continue
         index, kwargs, slot, meta, constants, in_slots = record
-        in_slots = tuple(alias.get(s, s) if s is not None else None for s in in_slots)
-        records[position] = (index, kwargs, slot, meta, constants, in_slots)
+        if alias and (in_slots[0] in alias or (len(in_slots) > 1 and any(s in alias for s in in_slots))):
+            in_slots = tuple(alias.get(s, s) if s is not None else None for s in in_slots)
+            records[position] = (index, kwargs, slot, meta, constants, in_slots)
         if type(meta) is list:
             continue
         metas[slot] = meta
-        same_as = _identity_step(primitives[index], kwargs, constants, in_slots, meta, metas)
-        if same_as is not None:  # x * 1, x ** 1: exactly x, same shape and dtype
-            alias[slot] = same_as
-            keep[position] = False
+        if index in by_identity:
+            same_as = _identity_step(primitives[index], kwargs, constants, in_slots, meta, metas)
+            if same_as is not None:  # x * 1, x ** 1: exactly x, same shape and dtype
+                alias[slot] = same_as
+                keep[position] = False
+                continue
+        if not pure[index]:
             continue
-        key = _cse_key(primitives[index], kwargs, constants, in_slots)
-        if key is None:
-            continue
+        if kwargs is None and constants is _NO_CONSTANTS[len(constants)]:
+            key: Any = (index, in_slots)
+        else:
+            key = _cse_key(index, kwargs, constants, in_slots)
+            if key is None:
+                continue
         earlier = first.get(key)
         if earlier is None:
+            if len(first) >= _CSE_WINDOW:
+                first.clear()  # bounded memory on a long program: forget the oldest calls
             first[key] = slot
         else:
             alias[slot] = earlier
@@ -611,32 +650,136 @@ def build(trace: StagingTrace, out_slots: list[int | None], out_consts: list[Any
     while pending is not None:
         steps.append(("guard", pending))
         pending = next(guard_iter, None)
+    n_ops = len(steps) - len(guards)
     # -- last use of every slot --
     last: dict[int, int] = {}
     for k, (kind, item) in enumerate(steps):
         if kind == "op":
             for s in item[5]:
                 if s is not None:
-                    last[resolve(s)] = k
+                    last[alias.get(s, s)] = k
         else:
             last[resolve(item[1])] = k
     end = len(steps)
     for s in [*(s for s in out_slots if s is not None), *write_slots]:
         last[resolve(s)] = end
-    n_ops = sum(1 for kind, _ in steps if kind == "op")
-    constants_held: list[Any] = []
-    for kind, item in steps:
-        if kind == "op":
-            constants_held.extend(c for c in item[4] if c is not None)
-            if item[1]:
-                constants_held.extend(item[1].values())
+    rolled = None
     if n_ops > interpret_above:
-        run = _interpreter(steps, primitives, n_inputs, last, resolve, out_slots, out_consts,
-                           write_slots, traced)
-        return run, n_ops, None, constants_held
+        # Too long to write out: rolled into loops where it repeats itself, else interpreted.
+        rolled = _roll(steps, primitives, resolve, trace.input_metas, out_slots, write_slots)
+        if rolled is None or _rolled_length(steps, rolled) > interpret_above:
+            run = _interpreter(steps, primitives, n_inputs, last, resolve, out_slots, out_consts,
+                               write_slots, traced)
+            return run, n_ops, None
     run, source = _generate(steps, primitives, n_inputs, last, resolve, out_slots, out_consts,
-                            write_slots, traced, trace.input_metas)
-    return run, n_ops, source, constants_held
+                            write_slots, traced, trace.input_metas, rolled)
+    return run, n_ops, source
+
+
+def _rolled_length(steps: list[tuple[str, Any]], rolled: Rolled) -> int:
+    """How many steps the generated code writes out: a loop's body once."""
+    return len(steps) - sum(loop.period * (loop.count - 1) for loop in rolled.loops)
+
+
+def _loop_kind(step: tuple[str, Any], primitives: list[Primitive], metas: dict[int, Any]) -> Any:
+    """What two steps must share to be the same step of two iterations of a loop (``None``:
+    this step is never part of one: a guard, several outputs, or an integer that may decide
+    a shape)."""
+    kind, item = step
+    if kind != "op":
+        return None
+    index, kwargs, _, meta, constants, in_slots = item
+    if index == _CONSTANT or type(meta) is list or len(in_slots) > 2 or np.dtype(meta[1]).kind in "biuO":
+        return None
+    if primitives[index].rules.value_shaped:
+        return None
+    for s in in_slots:
+        if s is not None:
+            in_meta = metas.get(s)
+            if in_meta is None or type(in_meta) is list or np.dtype(in_meta[1]).kind in "biu":
+                return None
+    if constants is not _NO_CONSTANTS[len(constants)]:
+        constants = tuple(None if s is not None else _constant_key(c) for c, s in zip(constants, in_slots, strict=True))
+    if kwargs:
+        return index, meta, constants, tuple(sorted((k, _constant_key(v)) for k, v in kwargs.items()))
+    return index, meta, constants
+
+
+def _roll(steps: list[tuple[str, Any]], primitives: list[Primitive], resolve: Callable[[int], int],
+          input_metas: dict[int, Any], out_slots: list[int | None], write_slots: list[int]) -> Rolled | None:
+    """The loops of a long program (`tapegrad.jit_loops`) that the code generator can
+    express, and which of their values it must keep in lists; ``None`` if none."""
+    metas = {**input_metas, **{item[2]: item[3] for kind, item in steps if kind == "op"}}
+    numbers: dict[Any, int] = {}
+    kinds: list[int] = []
+    outs: list[int] = []
+    firsts: list[int] = []
+    seconds: list[int] = []
+    for k, step in enumerate(steps):
+        key = _loop_kind(step, primitives, metas)
+        if key is None:
+            kinds.append(-1 - k)  # a number of its own
+            outs.append(-1)
+            firsts.append(-1)
+            seconds.append(-1)
+            continue
+        kinds.append(numbers.setdefault(key, len(numbers)))
+        _, _, slot, _, _, in_slots = step[1]
+        outs.append(slot)
+        traced = [resolve(s) for s in in_slots if s is not None]
+        firsts.append(traced[0] if traced else -1)
+        seconds.append(traced[1] if len(traced) > 1 else -1)
+    slots = np.array([outs, firsts, seconds], dtype=np.int64).T
+    found = find_loops(np.array(kinds, dtype=np.int64), slots)
+    while found:
+        rolled = _expressible(found, slots, steps, resolve, out_slots, write_slots)
+        if isinstance(rolled, Rolled):
+            return rolled
+        found = [f for f in found if f[0] != rolled]  # drop the loop that cannot be expressed
+    return None
+
+
+def _expressible(found: list[tuple[int, int, int]], slots: np.ndarray[Any, Any], steps: list[tuple[str, Any]],
+                 resolve: Callable[[int], int], out_slots: list[int | None], write_slots: list[int]
+                 ) -> Rolled | int:
+    """The `Rolled` plan of `found`, or the start of a loop whose operands it cannot express."""
+    loops = []
+    for start, period, count in found:
+        out0 = tuple(int(slots[start + j, 0]) for j in range(period))
+        strides = tuple(int(slots[start + period + j, 0] - slots[start + j, 0]) for j in range(period))
+        loops.append(Loop(start, period, count, out0, strides))
+    rolled = Rolled(loops)
+    for number, loop in enumerate(loops):
+        for j in range(loop.period):
+            operands = rolled.operands[(number, j)] = []
+            for a in (1, 2):
+                first = int(slots[loop.start + j, a])
+                if first < 0:
+                    continue
+                second = int(slots[loop.start + loop.period + j, a])
+                last = int(slots[loop.start + loop.period * (loop.count - 1) + j, a])
+                what = rolled.classify(number, j, first, second, last)
+                if what is None:
+                    return loop.start
+                if what[0] == "outside":
+                    _keep_if_read(rolled, what[1])
+                operands.append(what)
+    gaps = zip([0, *(loop.end for loop in loops)], [*(loop.start for loop in loops), len(steps)], strict=True)
+    for start, stop in gaps:  # the steps between loops, which may read their values
+        for kind, item in steps[start:stop]:
+            for s in (item[5] if kind == "op" else (item[1],)):
+                if s is not None:
+                    _keep_if_read(rolled, resolve(s))
+    for s in [*(s for s in out_slots if s is not None), *write_slots]:
+        _keep_if_read(rolled, resolve(s))
+    return rolled
+
+
+def _keep_if_read(rolled: Rolled, slot: int) -> None:
+    """Note that code after a loop reads `slot`: kept in a list unless it is the last iteration's."""
+    where = rolled.locate(slot)
+    if where is not None and where[2] != rolled.loops[where[0]].count - 1:
+        rolled.listed.add((where[0], where[1]))
 
 
 def _registers(n_inputs: int) -> tuple[dict[int, int], list[int], Callable[[], int]]:
@@ -665,8 +808,8 @@ def _shape_guarded(prim: Primitive, in_slots: tuple[Any, ...], int_slots: set[in
 
 def _generate(steps: list[tuple[str, Any]], primitives: list[Primitive], n_inputs: int,
               last: dict[int, int], resolve: Callable[[int], int], out_slots: list[int | None],
-              out_consts: list[Any], write_slots: list[int], traced: bool, input_metas: dict[int, Any]
-              ) -> tuple[Callable[[list[Any]], list[Any]], str]:
+              out_consts: list[Any], write_slots: list[int], traced: bool, input_metas: dict[int, Any],
+              rolled: Rolled | None = None) -> tuple[Callable[[list[Any]], list[Any]], str]:
     names: dict[int, str] = {}
     bound: dict[str, Any] = {}
 
@@ -689,48 +832,77 @@ def _generate(steps: list[tuple[str, Any]], primitives: list[Primitive], n_input
     scalars: dict[Any, Any] = {}  # Python numbers made 0-d arrays, by value and dtype
     slot_metas = {**input_metas,
                   **{item[2]: item[3] for kind, item in steps if kind == "op" and type(item[3]) is not list}}
-    for k, (kind, item) in enumerate(steps):
+    loops = {loop.start: (number, loop) for number, loop in enumerate(rolled.loops)} if rolled else {}
+
+    def operand(s: int) -> str:
+        """Where the value of slot `s` is: a register, or a loop's variable or list."""
+        s = resolve(s)
+        register = where.get(s)
+        if register is not None or rolled is None:
+            return f"r{where[s]}"
+        number, j, t = rolled.locate(s)  # type: ignore[misc]
+        if t == rolled.loops[number].count - 1:
+            return f"l{number}_{j}"
+        return f"s{number}_{j}[{rolled.index_of(number, j, t)}]"
+
+    def call_of(item: tuple[Any, ...], args: list[str]) -> str:
+        """The call that computes a step, its traced arguments written as `args`."""
+        index, kwargs, slot, meta, constants, in_slots = item
+        prim = primitives[index]
+        if not traced and _plain_transpose(prim, kwargs, in_slots):
+            return f"{args[0]}.T"  # what ``np.transpose(x)`` returns, without a call's cost
+        if not traced:
+            constants = _strong_scalars(prim.fun, kwargs, constants, in_slots, slot_metas, scalars)
+        traced_args = iter(args)
+        parts = [next(traced_args) if s_ is not None else literal_or_const(c)
+                 for c, s_ in zip(constants, in_slots, strict=True)]
+        if kwargs:
+            if all(_literal(v) and k_.isidentifier() for k_, v in kwargs.items()):
+                parts += [f"{k_}={v!r}" for k_, v in kwargs.items()]
+            else:
+                parts.append(f"**{const(dict(kwargs))}")
+        return f"{const(prim if traced else prim.fun)}({', '.join(parts)})"
+
+    k = 0
+    while k < len(steps):
+        kind, item = steps[k]
+        if k in loops:
+            number, loop = loops[k]
+            lines.extend(_loop_lines(number, loop, steps, rolled, operand, call_of))  # type: ignore[arg-type]
+            for s in _loop_reads(number, rolled):  # type: ignore[arg-type]
+                s = resolve(s)
+                if loop.start <= last.get(s, -1) < loop.end and s in where:
+                    free.append(where.pop(s))
+            k = loop.end
+            continue
+        k += 1
         if kind == "guard":
             _, slot, reader, expected, _where = item
-            reg = f"r{where[resolve(slot)]}"
+            reg = operand(slot)
             if reader is bool:
                 lines.append(f"    if bool({reg}) is not {expected!r}: raise _Fail({const(item)})")
             else:
                 lines.append(f"    if not _same({const(reader)}({reg}), {const(expected)}): "
                              f"raise _Fail({const(item)})")
-            _free_dead(resolve(slot), k, last, where, free)
+            _free_dead(resolve(slot), k - 1, last, where, free)
             continue
         index, kwargs, slot, meta, constants, in_slots = item
         if index == _CONSTANT:
             call = const(constants[0])
-        elif not traced and _plain_transpose(primitives[index], kwargs, in_slots):
-            # ``x.T`` is what ``np.transpose(x)`` returns, without a function call's cost.
-            call = f"r{where[resolve(in_slots[0])]}.T"
-            shared.add(resolve(in_slots[0]))
         else:
             prim = primitives[index]
-            fun = const(prim if traced else prim.fun)
-            if not traced:
-                constants = _strong_scalars(prim.fun, kwargs, constants, in_slots, slot_metas, scalars)
-            args = [f"r{where[resolve(s_)]}" if s_ is not None else literal_or_const(c)
-                    for c, s_ in zip(constants, in_slots, strict=True)]
-            if kwargs:
-                if all(_literal(v) and k_.isidentifier() for k_, v in kwargs.items()):
-                    args += [f"{k_}={v!r}" for k_, v in kwargs.items()]
-                else:
-                    args.append(f"**{const(dict(kwargs))}")
-            reuse = _reusable(prim, kwargs, meta, in_slots, k, last, resolve, fresh, shared, slot_metas) \
+            call = call_of(item, [operand(s_) for s_ in in_slots if s_ is not None])
+            reuse = _reusable(prim, kwargs, meta, in_slots, k - 1, last, resolve, fresh, shared, slot_metas) \
                 if not traced else None
             if reuse is not None:  # a dead temporary of the same shape: NumPy writes into it
-                args.append(f"r{where[reuse]}")  # positional ``out``: cheaper than the keyword
-            call = f"{fun}({', '.join(args)})"
+                call = f"{call[:-1]}, r{where[reuse]})"  # positional ``out``: cheaper than the keyword
             if isinstance(prim.fun, np.ufunc) and type(meta) is not list and meta[0] != ():
                 fresh.add(slot)
-            else:
+            else:  # transpose and other functions that may return a view of an argument
                 shared.update(resolve(s_) for s_ in in_slots if s_ is not None)
         for s in in_slots:
             if s is not None:
-                _free_dead(resolve(s), k, last, where, free)
+                _free_dead(resolve(s), k - 1, last, where, free)
         multi = type(meta) is list
         outs = list(range(slot, slot + len(meta))) if multi else [slot]
         targets = []
@@ -751,9 +923,9 @@ def _generate(steps: list[tuple[str, Any]], primitives: list[Primitive], n_input
                     lines.append(f"    if {targets[outs.index(o)]}.shape != {shape!r}: "
                                  f"raise _Fail({const(('shape', o, shape))})")
     results = []
-    for s, c in zip(out_slots, out_consts, strict=True):
-        results.append(f"r{where[resolve(s)]}" if s is not None else f"_fresh({const(c)})")
-    results += [f"r{where[resolve(s)]}" for s in write_slots]
+    for out, c in zip(out_slots, out_consts, strict=True):
+        results.append(operand(out) if out is not None else f"_fresh({const(c)})")
+    results += [operand(s) for s in write_slots]
     lines.append(f"    return [{', '.join(results)}]")
     params = ", ".join(["inputs", *(f"{name}={name}" for name in bound), "_Fail=_Fail", "_same=_same",
                         "_fresh=_fresh"])
@@ -762,6 +934,47 @@ def _generate(steps: list[tuple[str, Any]], primitives: list[Primitive], n_input
     exec(compile(source, "<tapegrad.jit replay>", "exec"), namespace)  # noqa: S102
     run: Callable[[list[Any]], list[Any]] = namespace["_replay"]
     return run, source
+
+
+def _loop_lines(number: int, loop: Loop, steps: list[tuple[str, Any]], rolled: Rolled,
+                operand: Callable[[int], str], call_of: Callable[[tuple[Any, ...], list[str]], str]) -> list[str]:
+    """A rolled loop: its carried values started, its lists opened, and its body once, in a
+    ``for``. Body step j's value is ``l{loop}_{j}``; a listed one is appended to ``s{loop}_{j}``."""
+    name = f"{number}_"
+    lines = []
+    for (n, j), first in sorted(rolled.carried.items()):
+        if n == number:
+            lines.append(f"    l{name}{j} = {operand(first)}")
+    for n, j in sorted(rolled.listed):
+        if n == number:
+            start = f"l{name}{j}" if (n, j) in rolled.carried else ""
+            lines.append(f"    s{name}{j} = [{start}]")
+            lines.append(f"    a{name}{j} = s{name}{j}.append")
+    lines.append(f"    for t{number} in range({loop.count}):")
+    for j in range(loop.period):
+        item = steps[loop.start + j][1]
+        args = []
+        for what in rolled.operands[(number, j)]:
+            if what[0] == "outside":
+                args.append(operand(what[1]))
+            elif what[0] in ("same", "carried"):
+                args.append(f"l{name}{what[1]}")
+            else:
+                _, other, jj, c0, c1 = what
+                index = f"{c0} + {c1} * t{number}" if c1 not in (0, 1, -1) else \
+                    f"{c0}" if c1 == 0 else f"{c0} + t{number}" if c1 == 1 else f"{c0} - t{number}"
+                args.append(f"s{other}_{jj}[{index}]")
+        lines.append(f"        l{name}{j} = {call_of(item, args)}")
+        if (number, j) in rolled.listed:
+            lines.append(f"        a{name}{j}(l{name}{j})")
+    return lines
+
+
+def _loop_reads(number: int, rolled: Rolled) -> list[int]:
+    """The slots made before loop `number` that it reads: their registers are free after it."""
+    reads = [what[1] for (n, _), operands in rolled.operands.items() if n == number
+             for what in operands if what[0] == "outside"]
+    return reads + [first for (n, _), first in rolled.carried.items() if n == number]
 
 
 def _plain_transpose(prim: Primitive, kwargs: Any, in_slots: tuple[Any, ...]) -> bool:
@@ -1244,8 +1457,7 @@ class Jitted:
         interpret_above = self.interpret_above
 
         def compile_program() -> tuple[Callable[[list[Any]], list[Any]], int, str | None]:
-            run, n_steps, source, _ = build(trace, out_slots, out_consts, write_slots, traced, interpret_above)
-            return run, n_steps, source
+            return build(trace, out_slots, out_consts, write_slots, traced, interpret_above)
 
         held: list[Any] = []
         for record in trace.irregular_records():  # every constant the program may hold

@@ -1,0 +1,126 @@
+"""Loop rolling (`tapegrad.jit_loops`): a long program replayed as Python loops, bit for bit eager.
+
+Each function below, jitted with a low `interpret_above` so that its program is rolled, must
+give exactly eager's bits on several inputs, and its generated source must really contain a
+loop; the unit tests check the search itself on small numbered programs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tapegrad
+from tapegrad import jit
+from tapegrad.jit_loops import Loop, Rolled, find_loops
+
+
+def bits_equal(got, want):
+    got_leaves, got_tree = tapegrad.tree_flatten(got)
+    want_leaves, want_tree = tapegrad.tree_flatten(want)
+    assert got_tree == want_tree
+    for a, b in zip(got_leaves, want_leaves, strict=True):
+        a, b = np.asarray(a), np.asarray(b)
+        assert a.dtype == b.dtype and a.shape == b.shape
+        assert a.tobytes() == b.tobytes(), (a, b)
+
+
+def deep(x):
+    for _ in range(50):
+        x = np.sin(x)
+    return np.sum(x)
+
+
+def chain(x):
+    for _ in range(40):
+        x = np.sin(x) * 0.9 + 0.1
+    return np.sum(x)
+
+
+W = np.random.default_rng(0).standard_normal((4, 4)) * 0.5
+
+
+def recurrent(x):  # a loop-invariant matrix, the reverse pass reads every state
+    h = x
+    for _ in range(30):
+        h = np.tanh(h @ W + 0.1)
+    return np.sum(h * h)
+
+
+def two_states(x):  # b_t is a_{t-1}: a value of two iterations ago (not rolled: interpreted)
+    a, b = x, np.cos(x)
+    for _ in range(30):
+        a, b = b + 0.5 * np.sin(a), a
+    return np.sum(a * b)
+
+
+def two_back(x):  # x_{t+1} = sin(x_t) + x_{t-1}: a value of two iterations ago (interpreted)
+    previous, x = x, np.cos(x)
+    for _ in range(30):
+        previous, x = x, np.sin(x) + previous
+    return np.sum(x)
+
+
+def middle_read(x):  # code after the loop reads an iteration other than the last
+    xs = [x]
+    for _ in range(30):
+        xs.append(np.sin(xs[-1]) * 0.5)
+    return np.sum(xs[-1]) + np.sum(xs[7] ** 2) + np.sum(xs[0])
+
+
+def with_guards(x):  # a branch inside the loop: every read is a guard, which ends a loop
+    for _ in range(20):
+        x = np.sin(x) if np.sum(x) > 0 else np.cos(x)
+    return np.sum(x)
+
+
+FUNCTIONS = [deep, chain, recurrent, two_states, two_back, middle_read, with_guards]
+X = [np.array([0.3, -1.2, 2.0, 0.7]), np.array([1.5, 0.25, -3.0, 0.1]), np.array([-0.5, -1.0, 0.0, 2.5])]
+
+
+@pytest.mark.parametrize("f", FUNCTIONS, ids=lambda f: f.__name__)
+@pytest.mark.parametrize("transform", ["plain", "value_and_grad"])
+def test_rolled_programs_replay_bit_for_bit(f, transform):
+    g = tapegrad.value_and_grad(f) if transform == "value_and_grad" else f
+    rolled = jit(g, interpret_above=20)
+    for x in [*X, X[0]]:
+        bits_equal(rolled(x), g(x))
+    sources = [p.source for ps in rolled._cache.values() for p in ps]
+    assert any("replayed" in line for line in rolled.explain().splitlines())
+    if f in (two_states, two_back):
+        assert sources == [None]  # the interpreter: a loop reads only the previous iteration
+    elif f is not with_guards:
+        assert all(source is not None and "    for t" in source for source in sources), sources
+
+
+def test_a_rolled_gradient_agrees_with_the_straight_line_program_and_float32():
+    g = tapegrad.value_and_grad(recurrent)
+    straight, rolled = jit(g), jit(g, interpret_above=20)
+    for x in X:
+        bits_equal(rolled(x), straight(x))
+        x32 = x.astype(np.float32)
+        bits_equal(rolled(x32), g(x32))
+
+
+def test_find_loops_takes_the_longest_blocks_and_their_strides():
+    # a prologue, 6 iterations of a 2-step body (out slot +2 each, argument +2 and -1), a tail
+    kinds = np.array([9, *([1, 2] * 6), 7])
+    outs = np.array([0, *range(10, 22), 30])
+    firsts = np.array([-1, *[v for t in range(6) for v in (9 + 2 * t, 100 - t)], -1])
+    slots = np.stack([outs, firsts, np.full_like(outs, -1)], axis=1)
+    assert find_loops(kinds, slots) == [(1, 2, 6)]
+    broken = slots.copy()
+    broken[9, 1] += 1  # one stride off in the fifth iteration: the loop stops before it
+    assert find_loops(kinds, broken) == [(1, 2, 4)]
+
+
+def test_classify_names_what_each_operand_of_a_body_is():
+    # loop 0: slots 10, 11, ... (one step, stride 1, 5 iterations); loop 1: 20, 22, ... (two steps)
+    rolled = Rolled([Loop(0, 1, 5, (10,), (1,)), Loop(5, 2, 4, (20, 21), (2, 2))])
+    assert rolled.classify(0, 0, 3, 10, 13) == ("carried", 0, 3)  # x_t = f(x_{t-1}), from slot 3
+    assert rolled.classify(0, 0, 4, 4, 4) == ("outside", 4)
+    assert rolled.classify(1, 1, 20, 22, 26) == ("same", 0)
+    assert rolled.classify(1, 0, 13, 12, 10) == ("list", 0, 0, 4, -1)  # loop 0 backwards
+    assert (0, 0) in rolled.listed
+    assert rolled.classify(1, 0, 14, 12, 8) is None  # not one iteration per iteration
+    assert rolled.classify(1, 0, 21, 21, 21) is None  # its own value, as if from outside
