@@ -595,10 +595,13 @@ def build(trace: StagingTrace, out_slots: list[int | None], out_consts: list[Any
             for s in in_slots:
                 if s is not None:
                     needed.add(s)
+    del needed
     # -- common subexpressions --
     alias: dict[int, int] = {}
     first: dict[Any, int] = {}
-    metas: dict[int, Any] = {}
+    metas: dict[int, Any] = dict(trace.input_metas)  # (shape, dtype) of each slot of one array
+    odd: set[int] = set()  # slots a loop may not carry: integers (which may decide shapes), tuples
+    integral: dict[Any, bool] = {}
     pure = [_pure(prim) for prim in primitives]
     by_identity = {k for k, prim in enumerate(primitives) if prim.fun is np.multiply or prim.fun is np.power}
     for position, record in enumerate(records):
@@ -609,9 +612,15 @@ def build(trace: StagingTrace, out_slots: list[int | None], out_consts: list[Any
             in_slots = tuple(alias.get(s, s) if s is not None else None for s in in_slots)
             records[position] = (index, kwargs, slot, meta, constants, in_slots)
         if type(meta) is list:
+            odd.update(range(slot, slot + len(meta)))
             continue
         metas[slot] = meta
-        if index in by_identity:
+        is_integral = integral.get(meta)
+        if is_integral is None:
+            is_integral = integral[meta] = np.dtype(meta[1]).kind in "biuO"
+        if is_integral:
+            odd.add(slot)
+        if index in by_identity and constants is not _NO_CONSTANTS[len(constants)]:
             same_as = _identity_step(primitives[index], kwargs, constants, in_slots, meta, metas)
             if same_as is not None:  # x * 1, x ** 1: exactly x, same shape and dtype
                 alias[slot] = same_as
@@ -666,13 +675,13 @@ def build(trace: StagingTrace, out_slots: list[int | None], out_consts: list[Any
     rolled = None
     if n_ops > interpret_above:
         # Too long to write out: rolled into loops where it repeats itself, else interpreted.
-        rolled = _roll(steps, primitives, resolve, trace.input_metas, out_slots, write_slots)
+        rolled = _roll(steps, primitives, resolve, odd, out_slots, write_slots)
         if rolled is None or _rolled_length(steps, rolled) > interpret_above:
             run = _interpreter(steps, primitives, n_inputs, last, resolve, out_slots, out_consts,
                                write_slots, traced)
             return run, n_ops, None
     run, source = _generate(steps, primitives, n_inputs, last, resolve, out_slots, out_consts,
-                            write_slots, traced, trace.input_metas, rolled)
+                            write_slots, traced, metas, rolled)
     return run, n_ops, source
 
 
@@ -681,23 +690,16 @@ def _rolled_length(steps: list[tuple[str, Any]], rolled: Rolled) -> int:
     return len(steps) - sum(loop.period * (loop.count - 1) for loop in rolled.loops)
 
 
-def _loop_kind(step: tuple[str, Any], primitives: list[Primitive], metas: dict[int, Any]) -> Any:
+def _loop_kind(item: tuple[Any, ...], primitives: list[Primitive], odd: set[int]) -> Any:
     """What two steps must share to be the same step of two iterations of a loop (``None``:
-    this step is never part of one: a guard, several outputs, or an integer that may decide
-    a shape)."""
-    kind, item = step
-    if kind != "op":
-        return None
+    this step is never part of one: several outputs or arguments, an integer that may decide
+    a shape).
+    """
     index, kwargs, _, meta, constants, in_slots = item
     if index == _CONSTANT or type(meta) is list or len(in_slots) > 2 or np.dtype(meta[1]).kind in "biuO":
         return None
-    if primitives[index].rules.value_shaped:
+    if primitives[index].rules.value_shaped or any(s in odd for s in in_slots if s is not None):
         return None
-    for s in in_slots:
-        if s is not None:
-            in_meta = metas.get(s)
-            if in_meta is None or type(in_meta) is list or np.dtype(in_meta[1]).kind in "biu":
-                return None
     if constants is not _NO_CONSTANTS[len(constants)]:
         constants = tuple(None if s is not None else _constant_key(c) for c, s in zip(constants, in_slots, strict=True))
     if kwargs:
@@ -706,30 +708,45 @@ def _loop_kind(step: tuple[str, Any], primitives: list[Primitive], metas: dict[i
 
 
 def _roll(steps: list[tuple[str, Any]], primitives: list[Primitive], resolve: Callable[[int], int],
-          input_metas: dict[int, Any], out_slots: list[int | None], write_slots: list[int]) -> Rolled | None:
+          odd: set[int], out_slots: list[int | None], write_slots: list[int]) -> Rolled | None:
     """The loops of a long program (`tapegrad.jit_loops`) that the code generator can
-    express, and which of their values it must keep in lists; ``None`` if none."""
-    metas = {**input_metas, **{item[2]: item[3] for kind, item in steps if kind == "op"}}
+    express, and which of their values it must keep in lists; ``None`` if none. The steps'
+    arguments are already resolved (common subexpressions merged)."""
     numbers: dict[Any, int] = {}
-    kinds: list[int] = []
-    outs: list[int] = []
-    firsts: list[int] = []
-    seconds: list[int] = []
-    for k, step in enumerate(steps):
-        key = _loop_kind(step, primitives, metas)
-        if key is None:
-            kinds.append(-1 - k)  # a number of its own
-            outs.append(-1)
-            firsts.append(-1)
-            seconds.append(-1)
+    simple: dict[Any, int] = {}  # the commonest steps (no constants, no keywords), by less
+    n = len(steps)
+    kinds = list(range(-1, -n - 1, -1))  # a number of its own, unless a loop may hold it
+    outs = [-1] * n
+    firsts = [-1] * n
+    seconds = [-1] * n
+    for k, (kind, item) in enumerate(steps):
+        if kind != "op":
             continue
-        kinds.append(numbers.setdefault(key, len(numbers)))
-        _, _, slot, _, _, in_slots = step[1]
-        outs.append(slot)
-        traced = [resolve(s) for s in in_slots if s is not None]
-        firsts.append(traced[0] if traced else -1)
-        seconds.append(traced[1] if len(traced) > 1 else -1)
+        index, kwargs, slot, meta, constants, in_slots = item
+        width = len(in_slots)
+        if kwargs is None and constants is _NO_CONSTANTS[width] and 0 < width < 3 and not (odd and (
+                in_slots[0] in odd or in_slots[-1] in odd)):
+            number = simple.get((index, meta, width))
+            if number is None:
+                key = _loop_kind(item, primitives, odd)
+                if key is None:
+                    continue
+                number = simple[(index, meta, width)] = numbers.setdefault(key, len(numbers))
+        else:
+            key = _loop_kind(item, primitives, odd)
+            if key is None:
+                continue
+            number = numbers.setdefault(key, len(numbers))
+        kinds[k] = number
+        outs[k] = slot
+        if width == 1:
+            firsts[k] = in_slots[0] if in_slots[0] is not None else -1
+        else:
+            traced = [s for s in in_slots if s is not None]
+            firsts[k] = traced[0] if traced else -1
+            seconds[k] = traced[1] if len(traced) > 1 else -1
     slots = np.array([outs, firsts, seconds], dtype=np.int64).T
+    del outs, firsts, seconds
     found = find_loops(np.array(kinds, dtype=np.int64), slots)
     while found:
         rolled = _expressible(found, slots, steps, resolve, out_slots, write_slots)
@@ -778,8 +795,11 @@ def _expressible(found: list[tuple[int, int, int]], slots: np.ndarray[Any, Any],
 def _keep_if_read(rolled: Rolled, slot: int) -> None:
     """Note that code after a loop reads `slot`: kept in a list unless it is the last iteration's."""
     where = rolled.locate(slot)
-    if where is not None and where[2] != rolled.loops[where[0]].count - 1:
-        rolled.listed.add((where[0], where[1]))
+    if where is not None:
+        if where[2] != rolled.loops[where[0]].count - 1:
+            rolled.listed.add((where[0], where[1]))
+        else:
+            rolled.read_last.add((where[0], where[1]))
 
 
 def _registers(n_inputs: int) -> tuple[dict[int, int], list[int], Callable[[], int]]:
@@ -808,8 +828,10 @@ def _shape_guarded(prim: Primitive, in_slots: tuple[Any, ...], int_slots: set[in
 
 def _generate(steps: list[tuple[str, Any]], primitives: list[Primitive], n_inputs: int,
               last: dict[int, int], resolve: Callable[[int], int], out_slots: list[int | None],
-              out_consts: list[Any], write_slots: list[int], traced: bool, input_metas: dict[int, Any],
+              out_consts: list[Any], write_slots: list[int], traced: bool, slot_metas: dict[int, Any],
               rolled: Rolled | None = None) -> tuple[Callable[[list[Any]], list[Any]], str]:
+    """Python source for the program, compiled; `slot_metas` has ``(shape, dtype)`` of each
+    slot holding one array."""
     names: dict[int, str] = {}
     bound: dict[str, Any] = {}
 
@@ -830,8 +852,6 @@ def _generate(steps: list[tuple[str, Any]], primitives: list[Primitive], n_input
     fresh: set[int] = set()  # slots holding a new array a ufunc made, nobody else's view
     shared: set[int] = set()  # slots another step may have taken a view of
     scalars: dict[Any, Any] = {}  # Python numbers made 0-d arrays, by value and dtype
-    slot_metas = {**input_metas,
-                  **{item[2]: item[3] for kind, item in steps if kind == "op" and type(item[3]) is not list}}
     loops = {loop.start: (number, loop) for number, loop in enumerate(rolled.loops)} if rolled else {}
 
     def operand(s: int) -> str:
@@ -868,7 +888,8 @@ def _generate(steps: list[tuple[str, Any]], primitives: list[Primitive], n_input
         kind, item = steps[k]
         if k in loops:
             number, loop = loops[k]
-            lines.extend(_loop_lines(number, loop, steps, rolled, operand, call_of))  # type: ignore[arg-type]
+            lines.extend(_loop_lines(number, loop, steps, rolled, operand, call_of,  # type: ignore[arg-type]
+                                     primitives, traced))
             for s in _loop_reads(number, rolled):  # type: ignore[arg-type]
                 s = resolve(s)
                 if loop.start <= last.get(s, -1) < loop.end and s in where:
@@ -937,7 +958,8 @@ def _generate(steps: list[tuple[str, Any]], primitives: list[Primitive], n_input
 
 
 def _loop_lines(number: int, loop: Loop, steps: list[tuple[str, Any]], rolled: Rolled,
-                operand: Callable[[int], str], call_of: Callable[[tuple[Any, ...], list[str]], str]) -> list[str]:
+                operand: Callable[[int], str], call_of: Callable[[tuple[Any, ...], list[str]], str],
+                primitives: list[Primitive], traced: bool) -> list[str]:
     """A rolled loop: its carried values started, its lists opened, and its body once, in a
     ``for``. Body step j's value is ``l{loop}_{j}``; a listed one is appended to ``s{loop}_{j}``."""
     name = f"{number}_"
@@ -951,8 +973,10 @@ def _loop_lines(number: int, loop: Loop, steps: list[tuple[str, Any]], rolled: R
             lines.append(f"    s{name}{j} = [{start}]")
             lines.append(f"    a{name}{j} = s{name}{j}.append")
     lines.append(f"    for t{number} in range({loop.count}):")
-    for j in range(loop.period):
-        item = steps[loop.start + j][1]
+    body = [steps[loop.start + j][1] for j in range(loop.period)]
+    ufuncs = [isinstance(primitives[item[0]].fun, np.ufunc) and primitives[item[0]].fun.nout == 1
+              and not item[1] and not traced and item[3][0] != () for item in body]
+    for j, item in enumerate(body):
         args = []
         for what in rolled.operands[(number, j)]:
             if what[0] == "outside":
@@ -964,7 +988,11 @@ def _loop_lines(number: int, loop: Loop, steps: list[tuple[str, Any]], rolled: R
                 index = f"{c0} + {c1} * t{number}" if c1 not in (0, 1, -1) else \
                     f"{c0}" if c1 == 0 else f"{c0} + t{number}" if c1 == 1 else f"{c0} - t{number}"
                 args.append(f"s{other}_{jj}[{index}]")
-        lines.append(f"        l{name}{j} = {call_of(item, args)}")
+        call = call_of(item, args)
+        into = rolled.overwritable(number, j, ufuncs) if ufuncs[j] else None
+        if into is not None and body[into][3] == item[3]:  # a dead temporary of this iteration
+            call = f"{call[:-1]}, l{name}{into})"
+        lines.append(f"        l{name}{j} = {call}")
         if (number, j) in rolled.listed:
             lines.append(f"        a{name}{j}(l{name}{j})")
     return lines

@@ -123,12 +123,14 @@ class Rolled:
             list, because a later loop or step reads one other than the last.
         operands: ``(loop number, body position) ->`` what each traced argument of that body
             step is (`classify`), in order.
+        read_last: the ``(loop number, body position)`` whose last value code after the loop reads.
     """
 
     loops: list[Loop]
     carried: dict[tuple[int, int], int] = attrs.Factory(dict)
     listed: set[tuple[int, int]] = attrs.Factory(set)
     operands: dict[tuple[int, int], list[tuple[Any, ...]]] = attrs.Factory(dict)
+    read_last: set[tuple[int, int]] = attrs.Factory(set)
     _firsts: list[int] = attrs.Factory(list)
     _lasts: list[int] = attrs.Factory(list)
 
@@ -146,6 +148,23 @@ class Rolled:
         for j, (o, s) in enumerate(zip(loop.out0, loop.strides, strict=True)):
             if s > 0 and slot >= o and (slot - o) % s == 0 and (slot - o) // s < loop.count:
                 return k, j, (slot - o) // s
+        return None
+
+    def overwritable(self, number: int, position: int, made_by_ufunc: list[bool]) -> int | None:
+        """A body value that step `position` of loop `number` may write its result into (a
+        new array a ufunc made in this iteration, which nothing reads after this step: not a
+        later step, the next iteration, a list or the code after the loop), or ``None``."""
+        operands = self.operands[(number, position)]
+        for what in operands:
+            if what[0] != "same" or not made_by_ufunc[what[1]]:
+                continue
+            j = what[1]
+            if (number, j) in self.carried or (number, j) in self.listed or (number, j) in self.read_last:
+                continue
+            readers = [k for k in range(self.loops[number].period)
+                       for w in self.operands[(number, k)] if w[:2] == ("same", j)]
+            if readers == [position] and sum(w[:2] == ("same", j) for w in operands) == 1:
+                return int(j)
         return None
 
     def index_of(self, number: int, position: int, iteration: int) -> int:
