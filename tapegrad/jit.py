@@ -632,7 +632,14 @@ def build(trace: StagingTrace, out_slots: list[int | None], out_consts: list[Any
     table = trace.meta_table
     for position in range(len(records) - 1, -1, -1):
         record = records[position]
-        _, _, slot, meta, _, in_slots = unpack(record, table) if type(record) is int else record
+        if type(record) is int:  # packed (see `unpack`): read in place
+            if (record >> 32) & 0xFFFFFFFF in needed:
+                keep[position] = True
+                needed.add((record >> 64) & 0xFFFFFFFF)
+                if record >> 96:
+                    needed.add((record >> 96) - 1)
+            continue
+        _, _, slot, meta, _, in_slots = record
         if slot in needed or (type(meta) is list and any(slot + k in needed for k in range(len(meta)))):
             keep[position] = True
             for s in in_slots:
