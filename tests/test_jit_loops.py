@@ -1,4 +1,4 @@
-"""Loop rolling (`tapegrad.jit_loops`): a long program replayed as Python loops, bit for bit eager.
+"""Loop rolling (`tapegrad.jit.loops`): a long program replayed as Python loops, bit for bit eager.
 
 Each function below, jitted with a low `interpret_above` so that its program is rolled, must
 give exactly eager's bits on several inputs, and its generated source must really contain a
@@ -12,7 +12,7 @@ import pytest
 
 import tapegrad
 from tapegrad import jit
-from tapegrad.jit_loops import Loop, Rolled, find_loops
+from tapegrad.jit.loops import Loop, Rolled, find_loops
 
 
 def bits_equal(got, want):
