@@ -173,3 +173,31 @@ def test_a_body_value_is_written_into_only_when_nothing_else_reads_it(also_read)
     elif also_read == "not a ufunc's":
         made_by_ufunc[0] = False  # a view maybe: someone else's memory
     assert rolled.overwritable(0, 1, made_by_ufunc) == (0 if also_read is None else None)
+
+
+@pytest.mark.parametrize("f", [deep, chain, recurrent, read_backwards], ids=lambda f: f.__name__)
+def test_rolled_programs_replay_through_outer_transforms(f):
+    # grad(jit(f)) and vmap(jit(f)) replay the rolled program on tracers, through the primitives.
+    rolled = jit(f, interpret_above=40)
+    for x in [*X, X[0]]:
+        bits_equal(tapegrad.grad(rolled)(x), tapegrad.grad(f)(x))
+    batch = np.stack(X)
+    for _ in range(2):
+        bits_equal(tapegrad.vmap(rolled)(batch), tapegrad.vmap(f)(batch))
+    assert all(p.source and "    for t" in p.source for ps in rolled._cache.values() for p in ps)
+
+
+def test_a_rolled_program_writes_back_into_its_argument():
+    def f(x, out):
+        for _ in range(30):
+            x = np.sin(x) * 0.5
+        out[...] = x
+        out += 1.0
+        return np.sum(out)
+
+    rolled = jit(f, interpret_above=40)
+    for x in [*X, X[0]]:
+        got, want = np.zeros(4), np.zeros(4)
+        bits_equal(rolled(x, got), f(x, want))
+        bits_equal(got, want)
+    assert all(p.source and "    for t" in p.source for ps in rolled._cache.values() for p in ps)
