@@ -419,7 +419,9 @@ def jit(fun: Callable[..., Any] | None = None, *, static_argnums: int | tuple[in
     Python side effects (printing, appending to a list) happen only while tracing; a function
     that draws random numbers runs eagerly. ``check=True`` runs `fun` eagerly after every
     replay too and raises if they differ. ``explain()`` on the result says why the last calls
-    traced or ran eagerly; ``clear_cache()`` forgets the programs.
+    traced or ran eagerly; ``clear_cache()`` forgets the programs. A program longer than
+    `interpret_above` steps is rolled into Python loops where it repeats itself (a loop in
+    `fun`, forward and reverse), else run by an interpreter loop.
 
     Examples:
         >>> import numpy as np, tapegrad
