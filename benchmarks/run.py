@@ -160,7 +160,12 @@ def run_timed(workload: str, names: list[str], size: str, rounds: int) -> dict[s
         first = candidates.first_call_seconds.get(workload, first_calls["tapegrad.jit"])
         eager = statistics.median(samples["tapegrad"])
         print(f" (jit first call {_fmt_time(first)}, {first / eager:.1f}x an eager call)", end="")
+    base_first = candidates.first_call_seconds.get(f"{workload}@base")
+    if base_first is not None and "tapegrad@base" in samples:
+        eager = statistics.median(samples["tapegrad@base"])
+        print(f" (jit@base first call {_fmt_time(base_first)}, {base_first / eager:.1f}x its eager call)", end="")
     return {
+        "jit_base_first_call_s": base_first,
         "jit_first_call_s": candidates.first_call_seconds.get(workload),
         "median_s": {n: statistics.median(s) for n, s in samples.items()},
         "ratio": {n: statistics.median(a / b for a, b in zip(s, samples["floor"], strict=True))
@@ -222,21 +227,21 @@ def run_deep(names: list[str], size: str, options: argparse.Namespace) -> dict[s
 
 def _deep_child(options: argparse.Namespace) -> int:
     """One deep run in this (fresh) process; prints time, peak RSS and the gradient as JSON."""
-    if options.deep_child == "tapegrad@base":
+    if options.deep_child in ("tapegrad@base", "tapegrad.jit@base"):
         candidates.load_baseline(options.baseline)
     data = WORKLOADS["deep"][0](options.size)
     start_mib = _peak_rss_mib()
     thunk = candidates.make(options.deep_child, "deep", data)  # a jit candidate's first call
     first_mib = _peak_rss_mib()
     compile_s = None
-    if options.deep_child == "tapegrad.jit":  # the first replay compiles the program: timed apart
+    if options.deep_child.startswith("tapegrad.jit"):  # the first replay compiles the program: timed apart
         start = time.perf_counter()
         thunk()
         compile_s = time.perf_counter() - start
     start = time.perf_counter()
     grad = thunk()
     seconds = time.perf_counter() - start
-    first = candidates.first_call_seconds.get("deep")
+    first = candidates.first_call_seconds.get("deep@base" if options.deep_child.endswith("@base") else "deep")
     # For tapegrad.jit: `seconds` is a steady replay, `first_s` the first (staging) call,
     # `first_mib` its peak, `compile_s` the first replay (compile included).
     print(json.dumps({"seconds": seconds, "peak_mib": max(first_mib, _peak_rss_mib()), "start_mib": start_mib,

@@ -10,6 +10,7 @@ and the methods mirroring ndarray's are bound onto it from above, by
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -148,6 +149,14 @@ class Tracer:
         if self._trace.stages:  # jit: a staging trace guards the value it hands out
             return int(self._trace.read(self, int))
         return self.__float__()  # raises its explanatory error
+
+    def __index__(self) -> int:
+        # range(n), [0] * n: an integer Python needs. Only a staging trace can hand one out (a
+        # guard of its program); anywhere else Python's TypeError lets NumPy try the tracer as
+        # an array instead, as it does for an index.
+        if self._trace.stages and self.ndim == 0 and np.dtype(self.dtype).kind in "iu":
+            return int(self._trace.read(self, operator.index))
+        raise TypeError(f"'{type(self).__name__}' object cannot be interpreted as an integer")
 
     def __complex__(self) -> Any:
         if self._trace.stages:  # jit: a staging trace guards the value it hands out

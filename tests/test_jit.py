@@ -122,6 +122,25 @@ def test_branch_flips_retrace():
     assert replays(jf) >= 2
 
 
+def test_a_scalar_branch_retraces_once_per_side_and_replays_after():
+    # The comparison's outcome is the guard, not the number: 2.0 replays the program of 1.0.
+    jf = each_call_equal(lambda x: x * 2.0 if x > 0 else -x, [(v,) for v in (1.0, 2.0, -1.0, -3.0, 4.0)])
+    assert "2 trace(s)" in jf.explain() and replays(jf) == 3
+
+
+def test_range_of_a_traced_integer_is_a_guard():
+    def f(x):
+        s = x[0]
+        for _ in range(np.sum(x > 0)):  # an integer Python needs: read, and guarded
+            s = s * 2
+        return s
+
+    xs = [np.array([1.0, 2.0, -1.0]), np.array([3.0, 2.0, -1.0]), np.array([3.0, 2.0, 1.0])]
+    jf = each_call_equal(f, [(x,) for x in [*xs, xs[0]]])
+    assert "2 trace(s)" in jf.explain() and replays(jf) == 2
+    assert "read by index()" in jf.explain()
+
+
 def test_while_loop_on_values():
     def f(x):
         while np.max(np.abs(x)) > 1.0:
@@ -277,15 +296,27 @@ def test_error_while_tracing_is_the_users():
         jit(f)(X[0])
 
 
-def test_unstageable_code_runs_eagerly_and_says_why():
+def test_traced_integers_python_needs_are_guarded_values():
     def f(x):
         total = x[0]
-        for k in range(np.sum(x > 0)):  # range() of a traced integer cannot be staged
+        for k in range(np.sum(x > 0)):  # range() of a traced integer: a read, guarded
             total = total + x[k]
         return total + x[np.argmax(x)]  # argmax's index is a plain int, as in eager code
 
-    jf = each_call_equal(f, [(X[0],), (X[1],)])
-    assert "eagerly" in jf.explain()
+    jf = each_call_equal(f, [(X[0],), (X[1],), (X[0],)])
+    assert "eagerly" not in jf.explain() and replays(jf) == 1
+
+
+def test_unstageable_code_runs_eagerly_and_says_why():
+    holder = {}
+    inner = jit(lambda x: np.sum(x * holder["y"]))  # reads grad's tracer of y, not an argument
+
+    def outer(y):
+        holder["y"] = y
+        return inner(X[0])
+
+    same(tapegrad.grad(outer)(X[1]), X[0])
+    assert "eagerly" in inner.explain()
 
 
 def test_trace_limit_warns_then_runs_eagerly():
@@ -434,9 +465,9 @@ def _unjit(make):
 
 # -- long programs --------------------------------------------------------------------------
 def test_interpreter_for_long_programs_equals_generated_code():
-    def chain(x):
-        for _ in range(300):
-            x = np.sin(x) * 0.9 + 0.1
+    def chain(x):  # a different constant each step: no loop to roll
+        for k in range(300):
+            x = np.sin(x) * (0.9 + k / 1000) + 0.1
         return np.sum(x)
 
     f = tapegrad.value_and_grad(chain)

@@ -1,0 +1,276 @@
+"""The staging trace of `jit`: every primitive call a function makes, kept as a step of a program.
+
+A record is ``(primitive index, kwargs or None, out_slot, meta, constants, in_slots)``; the
+commonest is packed into one int (`unpack`), since a traced program may have millions. The
+constants a record holds are compared by what a NumPy call can tell apart (`_constant_key`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, ClassVar
+
+import attrs
+import numpy as np
+from numpy import ndarray
+
+from tapegrad import tape as _tape
+from tapegrad.errors import at_user_line
+from tapegrad.registry import Primitive, defbatch
+from tapegrad.tape import VALUE_TYPES, Trace, as_value, escaped
+from tapegrad.tracer import Tracer
+
+
+def _identity(x: Any) -> Any:
+    return x
+
+# `stop_gradient` inside a staged function: a step of the program (a constant for every
+# derivative, but recomputed from the new inputs on replay).
+_cut = Primitive("stop_gradient", _identity, differentiable=False)
+
+defbatch(_cut, lambda args, dims: (_cut(args[0]), dims[0]))
+
+_CONSTANT = -1  # a record index: a slot filled with a constant (BaseTrace.constant)
+
+# Non-differentiable NumPy functions whose result depends on shapes and dtypes only.
+_METADATA_ONLY = frozenset([np.shape, np.ndim, np.size, np.iscomplexobj, np.isrealobj, np.result_type])
+
+
+def _array_result(out: Any) -> bool:
+    """Whether a primitive's result is arrays (not scalars, shapes or dtypes), or a tracer."""
+    if type(out) is tuple or type(out) is list:
+        return all(map(_array_result, out))
+    if isinstance(out, Tracer):
+        return True
+    return hasattr(out, "shape") and hasattr(out, "dtype") and not isinstance(out, (np.dtype, np.generic))
+
+_METAS: dict[Any, tuple[tuple[int, ...], Any]] = {}
+
+_new_object = object.__new__
+
+_NO_CONSTANTS = [(None,) * n for n in range(8)]
+
+
+def _meta(value: Any) -> tuple[tuple[int, ...], Any]:
+    """``(shape, dtype)`` of a value, one shared tuple per distinct pair (a million-step
+    program holds a few, not a million)."""
+    shape, dtype = value.shape, value.dtype
+    meta = _METAS.get((shape, dtype))
+    if meta is None:
+        meta = _METAS[(shape, dtype)] = (tuple(shape), dtype)
+    return meta
+
+_FIELD_LIMIT = 1 << 16
+
+_SLOT_LIMIT = (1 << 32) - 2
+
+
+def unpack(code: int, meta_table: list[Any]) -> tuple[Any, ...]:
+    """The record packed into `code`: primitive index, meta code, output slot, first
+    argument slot and one more than the second (0 for none), 16, 16, 32, 32 and 32 bits."""
+    second = code >> 96
+    first = (code >> 64) & 0xFFFFFFFF
+    in_slots = (first,) if not second else (first, second - 1)
+    return (code & 0xFFFF, None, (code >> 32) & 0xFFFFFFFF, meta_table[(code >> 16) & 0xFFFF],
+            _NO_CONSTANTS[len(in_slots)], in_slots)
+
+
+def _constants_of(values: tuple[Any, ...], in_slots: tuple[Any, ...]) -> tuple[Any, ...]:
+    if None not in in_slots and len(in_slots) < 8:
+        return _NO_CONSTANTS[len(in_slots)]
+    return tuple(None if s is not None else v for v, s in zip(values, in_slots, strict=True))
+
+
+@attrs.define(eq=False)
+class StagingTrace(Trace):
+    """The trace of `jit`: records each primitive call as a step of a program.
+
+    A record is ``(primitive index, kwargs or None, out_slot, meta, constants, in_slots)``:
+    ``meta`` is ``(shape, dtype)`` of the output (a tuple of them for several), ``constants``
+    the arguments that are not this trace's (``None`` where ``in_slots`` names a slot). The
+    values of the slots are not kept: the program needs none of them.
+
+    Attributes:
+        guards: ``(position, slot, reader, value, where)``: after record ``position``, the
+            program's user code read ``reader(slot's value)`` and got ``value``.
+        n_inputs, input_metas: how many inputs the program has, and ``(shape, dtype)`` of those
+            that are arrays, by slot.
+        irregular: the positions of the records with constants or keywords, the only ones the
+            checks after staging look at (a long program has few).
+        meta_codes, meta_table: the numbers of the ``(shape, dtype)`` pairs in packed records.
+
+    The commonest record (one or two traced arguments, no constants or keywords, one array
+    out) is packed into one int, which costs 40 bytes where the tuple and its slot tuple
+    cost 140: a program of millions of steps would otherwise need three times eager's memory
+    while it is traced. `unpack` (and `record`) give the tuple back.
+    """
+
+    stages: ClassVar[bool] = True
+    guards: list[tuple[int, int, Any, Any, str]] = attrs.Factory(list)
+    n_inputs: int = 0
+    input_metas: dict[int, Any] = attrs.Factory(dict)
+    irregular: list[int] = attrs.Factory(list)
+    meta_codes: dict[Any, int] = attrs.Factory(dict)
+    meta_table: list[Any] = attrs.Factory(list)
+
+    def new_input(self, value: Any, *how: Any) -> Tracer:
+        tracer = Tracer(self, self.n_slots, value)
+        if isinstance(value, np.ndarray):
+            self.input_metas[self.n_slots] = _meta(value)
+        self.n_slots += 1
+        return tracer
+
+    def constant(self, value: Any) -> Tracer:
+        slot = self.n_slots
+        self.n_slots += 1
+        value = as_value(value)
+        self.irregular.append(len(self.records))
+        self.records.append((_CONSTANT, None, slot, _meta(value), (value,), ()))
+        return Tracer(self, slot, value)
+
+    def process(self, primitive: Primitive, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
+        if not self.alive:
+            raise escaped(primitive)
+        plain = self._unwrap_plain(args) if not kwargs and 0 < len(args) < 3 else None
+        if plain is not None:
+            values, in_slots, constants = plain
+            out = primitive.fun(*values)
+            index = self._indices.get(primitive)
+            if type(out) is ndarray and index is not None:  # the commonest record, inline
+                slot = self.n_slots
+                self.n_slots = slot + 1
+                meta: Any = _METAS.get((out.shape, out.dtype)) or _meta(out)
+                code = self.meta_codes.get(meta)
+                if constants is not _NO_CONSTANTS[len(constants)]:
+                    self.irregular.append(len(self.records))
+                    self.records.append((index, None, slot, meta, constants, in_slots))
+                elif code is not None and slot < _SLOT_LIMIT and index < _FIELD_LIMIT:
+                    # One int instead of a tuple of six: a third of the memory (see `unpack`).
+                    self.records.append(index | code << 16 | slot << 32 | in_slots[0] << 64 | (
+                        (in_slots[1] + 1) << 96 if len(in_slots) == 2 else 0))
+                else:
+                    self._new_code(meta)
+                    self.records.append((index, None, slot, meta, constants, in_slots))
+                tracer: Tracer = _new_object(Tracer)  # Tracer(...) without its __init__'s call
+                tracer._trace, tracer._slot, tracer._value = self, slot, out
+                return tracer
+        else:
+            values, in_slots, outer = self._unwrap(args)  # locks plain constants, as a tape does
+            fun = primitive if outer else primitive.fun
+            out = fun(*values, **kwargs) if kwargs else fun(*values)
+        slot = self.n_slots
+        index = self._indices.get(primitive)
+        if index is None:
+            index = self._indices[primitive] = len(self.primitives)
+            self.primitives.append(primitive)
+        result: Any
+        if not primitive.differentiable and primitive.fun in _METADATA_ONLY:
+            return out  # decided by shapes and dtypes, which the cache key fixes
+        if not primitive.differentiable and not _array_result(out):
+            # Not arrays (a shape, a dtype, a Python or NumPy scalar: argmax's index): user code
+            # gets the plain result as eager code does; the program recomputes it and checks it.
+            self.n_slots = slot + 1
+            constants = tuple(None if s is not None else v for v, s in zip(values, in_slots, strict=True))
+            self.irregular.append(len(self.records))
+            self.records.append((index, kwargs or None, slot, ((), np.dtype(object)), constants, in_slots))
+            self.guards.append((len(self.records), slot, _identity, out, f" of {primitive.name}{at_user_line()}"))
+            return out
+        if type(out) is tuple or type(out) is list:
+            container = type(out)
+            out = tuple(o if isinstance(o, VALUE_TYPES) else as_value(o) for o in out)
+            self.n_slots = slot + len(out)
+            result = container(Tracer(self, slot + k, o) for k, o in enumerate(out))
+            meta = [_meta(o) for o in out]  # a list: several outputs
+        else:
+            if not isinstance(out, VALUE_TYPES):
+                out = as_value(out)
+            self.n_slots = slot + 1
+            result = Tracer(self, slot, out)
+            meta = _meta(out)
+        if kwargs or None in in_slots:
+            self.irregular.append(len(self.records))
+        self.records.append((index, kwargs or None, slot, meta, _constants_of(values, in_slots), in_slots))
+        return result
+
+    def irregular_records(self) -> Iterator[tuple[Any, ...]]:
+        """The records with constants or keywords."""
+        records = self.records
+        return (records[position] for position in self.irregular)
+
+    def _new_code(self, meta: Any) -> None:
+        """Number `meta` for packed records (up to 65,536 kinds; later ones stay in tuples)."""
+        if len(self.meta_table) < _FIELD_LIMIT and meta not in self.meta_codes:
+            self.meta_codes[meta] = len(self.meta_table)
+            self.meta_table.append(meta)
+
+    def record(self, position: int) -> tuple[Any, ...]:
+        """Record `position` as a tuple, unpacked if it is packed."""
+        record: Any = self.records[position]  # a tuple or a packed int
+        return unpack(record, self.meta_table) if type(record) is int else record
+
+    def _unwrap_plain(self, args: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[Any, ...], tuple[Any, ...]] | None:
+        """`_unwrap` of the commonest call, without its lists (a third of staging's cost): one
+        or two arguments, each this trace's tracer of a plain array, a Python number or a plain
+        array (locked as a constant). ``(values, in_slots, constants)``, or ``None``."""
+        x = args[0]
+        if type(x) is Tracer and x._trace is self and type(x._value) is ndarray:
+            if len(args) == 1:
+                return (x._value,), (x._slot,), _NO_CONSTANTS[1]
+            y = args[1]
+            if type(y) is Tracer and y._trace is self and type(y._value) is ndarray:
+                return (x._value, y._value), (x._slot, y._slot), _NO_CONSTANTS[2]
+            if type(y) is float or type(y) is int or self._plain_constant(y):
+                return (x._value, y), (x._slot, None), (None, y)
+            return None
+        if len(args) == 2 and (type(x) is float or type(x) is int or self._plain_constant(x)):
+            y = args[1]
+            if type(y) is Tracer and y._trace is self and type(y._value) is ndarray:
+                return (x, y._value), (None, y._slot), (x, None)
+        return None
+
+    def _plain_constant(self, value: Any) -> bool:
+        """Whether `value` is a plain array, locked as a constant of the program (`_unwrap`)."""
+        if type(value) is not ndarray:
+            return False
+        if id(value) not in self.seen:
+            _tape.protect(value, self.seen, self.held)
+        return True
+
+    def read(self, tracer: Tracer, reader: Callable[[Any], Any]) -> Any:
+        """``reader(tracer's value)``, handed to user code, and kept as a guard of the program."""
+        value = reader(tracer._value)
+        expected = np.array(value, copy=True) if isinstance(value, np.ndarray) else value
+        self.guards.append((len(self.records), tracer._slot, reader, expected, at_user_line()))
+        return value
+
+    def stop_gradient(self, tracer: Tracer) -> Any:
+        return _cut(tracer)
+
+
+def _literal(value: Any) -> bool:
+    if value is None or type(value) in (bool, int, str):
+        return True
+    if type(value) is float:
+        return math.isfinite(value)
+    if type(value) is tuple:
+        return all(_literal(v) for v in value)
+    return False
+
+
+def _constant_key(value: Any) -> Any:
+    """A key equal for two constants only if a NumPy call cannot tell them apart: by value
+    for numbers (``0.0`` and ``-0.0`` apart), strings, ``None``, ``...`` and tuples and slices of
+    them, by identity for anything else (arrays)."""
+    kind = type(value)
+    if kind is float:
+        return kind, value.hex()
+    if kind is complex:
+        return kind, value.real.hex(), value.imag.hex()
+    if value is None or value is Ellipsis or kind in (bool, int, str):
+        return kind, value
+    if kind is tuple:
+        return kind, tuple(_constant_key(v) for v in value)
+    if kind is slice:
+        return kind, _constant_key(value.start), _constant_key(value.stop), _constant_key(value.step)
+    return "c", id(value)
