@@ -289,6 +289,25 @@ def elementwise(function: Callable[..., Any], *args: Any, dtype: Any = None) -> 
     return _module("dask.array.core").elemwise(function, *args, dtype=dtype)
 
 
+# -- functions whose result depends on values: Dask's own, where it has one -----------------
+def digitize(x: Any, bins: Any, right: bool = False) -> Any:
+    """``np.digitize`` for any array type: Dask's own for NumPy `bins` (its digitize computes
+    lazy ones), and for lazy `bins` per block of `x` with `bins` whole (`core_apply`)."""
+    if library(bins) != "dask":
+        return np.digitize(x, bins, right)
+    return core_apply(lambda v, b: np.digitize(v, b, right), x, bins, signature="(),(n)->()",
+                      output_dtypes=np.intp, operation="np.digitize")
+
+
+def histogram(a: Any, bins: Any = 10, range: Any = None, density: Any = None, weights: Any = None) -> Any:
+    """``np.histogram`` for any array type: Dask's own counts (lazy, for given `bins` and
+    `range`: Dask's limit otherwise), and the bin edges in `a`'s array type."""
+    if library(a) != "dask":
+        return np.histogram(a, bins, range, density=density, weights=weights)
+    counts, edges = _module("dask.array").histogram(a, bins=bins, range=range, density=density, weights=weights)
+    return counts, edges if library(edges) == "dask" else _module("dask.array").from_array(edges)
+
+
 # -- functions of whole axes: sorts, determinants, 1-D convolutions --------------------------
 # Per context (thread, async task): one thread's opt-in must not change another's graphs.
 _ALLOW_RECHUNK: contextvars.ContextVar[bool] = contextvars.ContextVar("tapegrad_allow_rechunk", default=False)
@@ -517,6 +536,6 @@ _ADD_AT: dict[str, Callable[[Any, Any, Any], Any]] = {"dask": _dask_add_at, "cup
 
 
 __all__ = ["SUPPORTED", "add_along_last", "add_at", "allow_rechunk", "arange_like", "argpartition", "argsort",
-           "as_array", "asarray_like", "cast", "check_known_shape", "cholesky", "core_apply", "elementwise",
-           "eye_like", "inv", "is_foreign", "library", "ones_like", "register_add_at", "size", "solve", "sort",
-           "take_along_last", "zeros_like"]
+           "as_array", "asarray_like", "cast", "check_known_shape", "cholesky", "core_apply", "digitize",
+           "elementwise", "eye_like", "histogram", "inv", "is_foreign", "library", "ones_like", "register_add_at",
+           "size", "solve", "sort", "take_along_last", "zeros_like"]

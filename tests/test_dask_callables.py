@@ -63,11 +63,14 @@ _FANCY_SET = ("Dask assigns through at most one 1-D integer or boolean array per
 _CORE_AXES = ("needs the core axes in one chunk: Dask's apply_gufunc refuses ('Core dimension ... consists of "
               "multiple chunks ... rechunk ... or set allow_rechunk=True'); `tapegrad.allow_rechunk()` opts in")
 
+_UNKNOWN_LENGTHS = ("Dask's nonzero, argwhere and unique give lengths that depend on the data (NaN chunk sizes until "
+                    "computed), so vmap cannot stack one result per example into a batch without computing")
+
 WHOLE_AXES = [f"{p}{n}" for p in ("tnp.", "np.") for n in (
     "sort", "argsort", "partition", "argpartition", "median", "nanmedian", "quantile", "nanquantile",
     "percentile", "nanpercentile", "linalg.det", "linalg.slogdet", "linalg.eig", "linalg.eigvals",
     "linalg.eigh", "linalg.eigvalsh", "linalg.pinv", "linalg.inv", "linalg.solve", "linalg.matrix_power",
-    "linalg.tensorinv", "linalg.tensorsolve")]
+    "linalg.tensorinv", "linalg.tensorsolve", "digitize")]
 """Functions of whole axes (`tapegrad.arrays.core_apply`): the sweep splits their core axes, so
 Dask refuses, and under `tapegrad.allow_rechunk()` they are lazy (`test_allow_rechunk_makes_...`)."""
 
@@ -76,6 +79,7 @@ DASK_CANNOT: dict[str, str] = {
        for n in ("fft", "ifft", "fft2", "ifft2", "fftn", "ifftn", "rfft", "irfft", "rfft2", "irfft2",
                  "rfftn", "irfftn", "hfft", "ihfft")},
     **dict.fromkeys(WHOLE_AXES, _CORE_AXES),
+    **{f"{p}{n}": _UNKNOWN_LENGTHS for p in ("tnp.", "np.") for n in ("nonzero", "argwhere", "flatnonzero", "unique")},
     "tnp.linalg.cholesky": _CHOLESKY, "np.linalg.cholesky": _CHOLESKY,
     "tsp.stats.multivariate_normal.logpdf": _CHOLESKY, "tsp.stats.multivariate_normal.pdf": _CHOLESKY,
     **{f"{p}linalg.{n}": _TALL_SKINNY for p in ("tnp.", "np.") for n in ("qr", "svd", "svdvals", "cond",
@@ -106,19 +110,18 @@ _LIMIT_UNWRAPPED = ("Dask's own chunk limit (square chunks, one-way chunking, wh
                     "path where tapegrad does not yet turn it into DaskLimitError at the user's line")
 _READS_VALUES = "tapegrad reads a Dask value to decide a shape or a branch (a NaN size, a truth value)"
 _open(_MATERIALISES,
-      'np.argwhere', 'np.convolve/grad', 'np.convolve/jvp',
-      'np.correlate/grad', 'np.correlate/jvp', 'np.diag_indices_from', 'np.digitize', 'np.flatnonzero',
-      'np.geomspace', 'np.histogram', 'np.interp',
-      'np.nonzero',
+      'np.convolve/grad', 'np.convolve/jvp',
+      'np.correlate/grad', 'np.correlate/jvp',
+      'np.geomspace', 'np.interp',
       'np.piecewise', 'np.poly/grad', 'np.poly/jvp', 'np.polydiv',
-      'np.polyfit/vmap', 'np.polymul', 'np.roots', 'np.trim_zeros', 'np.unique',
+      'np.polyfit/vmap', 'np.polymul', 'np.roots', 'np.trim_zeros',
       'np.unwrap',
-      'tnp.argwhere', 'tnp.convolve/grad',
-      'tnp.convolve/jvp', 'tnp.correlate/grad', 'tnp.correlate/jvp', 'tnp.diag_indices_from', 'tnp.digitize',
-      'tnp.flatnonzero', 'tnp.geomspace', 'tnp.histogram', 'tnp.interp',
-      'tnp.nonzero', 'tnp.piecewise', 'tnp.poly/grad',
+      'tnp.convolve/grad',
+      'tnp.convolve/jvp', 'tnp.correlate/grad', 'tnp.correlate/jvp',
+      'tnp.geomspace', 'tnp.interp',
+      'tnp.piecewise', 'tnp.poly/grad',
       'tnp.poly/jvp', 'tnp.polydiv', 'tnp.polyfit/vmap', 'tnp.polymul', 'tnp.roots',
-      'tnp.trim_zeros', 'tnp.unique', 'tnp.unwrap', 'tsp.integrate.odeint',
+      'tnp.trim_zeros', 'tnp.unwrap', 'tsp.integrate.odeint',
       'tsp.integrate.solve_ivp', 'tsp.linalg.cho_factor', 'tsp.linalg.cho_solve', 'tsp.linalg.cholesky',
       'tsp.linalg.det', 'tsp.linalg.eigh', 'tsp.linalg.expm', 'tsp.linalg.inv', 'tsp.linalg.lu_factor',
       'tsp.linalg.lu_solve', 'tsp.linalg.solve', 'tsp.linalg.solve_sylvester', 'tsp.linalg.solve_triangular',
@@ -145,8 +148,6 @@ _open(_LIMIT_UNWRAPPED,
       'np.polyfit/grad', 'np.polyfit/jvp',
       'np.linalg.lstsq/grad', 'tnp.linalg.lstsq/grad',
       'np.linalg.lstsq/jvp', 'tnp.linalg.lstsq/jvp', 'tnp.polyfit/grad', 'tnp.polyfit/jvp',)
-_open(_READS_VALUES,
-      'np.tril_indices_from', 'np.triu_indices_from', 'tnp.tril_indices_from', 'tnp.triu_indices_from',)
 
 
 _INTERPOLATE = ("tapegrad.scipy.interpolate locates points with searchsorted on the Dask knots or points, which "

@@ -405,13 +405,29 @@ flatnonzero = wrap(np.flatnonzero, differentiable=False)
 searchsorted = wrap(np.searchsorted, differentiable=False)
 unravel_index = wrap(np.unravel_index, differentiable=False)
 ravel_multi_index = wrap(np.ravel_multi_index, differentiable=False)
-digitize = wrap(np.digitize, differentiable=False)
+digitize = by_numpy[np.digitize] = Primitive("digitize", arrays.digitize, differentiable=False)
 tri = wrap(np.tri, differentiable=False)
-diag_indices_from = wrap(np.diag_indices_from, differentiable=False)
-tril_indices_from = wrap(np.tril_indices_from, differentiable=False)
-triu_indices_from = wrap(np.triu_indices_from, differentiable=False)
+
+
+def _of_shape(np_function: Any) -> Any:
+    """`np_function(arr, ...)`, which reads only `arr`'s shape, called with a zero-stride NumPy
+    stand-in of that shape: NumPy's function, handed a Dask array, would compute it."""
+
+    def run(arr: Any, *args: Any, **kwargs: Any) -> Any:
+        return np_function(np.broadcast_to(np.zeros((), bool), np.shape(arr)), *args, **kwargs)
+
+    run.__name__ = np_function.__name__
+    return run
+
+
+diag_indices_from = by_numpy[np.diag_indices_from] = Primitive(
+    "diag_indices_from", _of_shape(np.diag_indices_from), differentiable=False)
+tril_indices_from = by_numpy[np.tril_indices_from] = Primitive(
+    "tril_indices_from", _of_shape(np.tril_indices_from), differentiable=False)
+triu_indices_from = by_numpy[np.triu_indices_from] = Primitive(
+    "triu_indices_from", _of_shape(np.triu_indices_from), differentiable=False)
 count_nonzero = wrap(np.count_nonzero, differentiable=False)
-histogram = wrap(np.histogram, differentiable=False)
+histogram = by_numpy[np.histogram] = Primitive("histogram", arrays.histogram, differentiable=False)
 bincount = wrap(np.bincount, differentiable=False)
 unique = wrap(np.unique, differentiable=False)
 any = wrap(np.any, differentiable=False)
