@@ -270,6 +270,24 @@ def check_known_shape(value: Any) -> None:
         )
 
 
+def convolve(a: Any, v: Any, mode: str = "full") -> Any:
+    """``np.convolve`` of 1-D arrays (of stacks of them, the last axis), for any array type: on
+    Dask, per block with both operands whole (`core_apply`)."""
+    if library(a) != "dask" and library(v) != "dask":
+        return np.convolve(a, v, mode)
+    n, m = a.shape[-1], v.shape[-1]
+    size = {"full": n + m - 1, "valid": max(n, m) - min(n, m) + 1, "same": max(n, m)}[mode]
+    return core_apply(lambda x, y: np.convolve(x, y, mode), a, v, signature="(n),(m)->(k)",
+                      output_dtypes=np.result_type(a.dtype, v.dtype), output_sizes={"k": size},
+                      vectorize=a.ndim + v.ndim > 2, operation="np.convolve")
+
+
+def unwrap(p: Any, discont: Any = None, axis: int = -1, **kwargs: Any) -> Any:
+    """``np.unwrap`` for any array type: on Dask, per block with `axis` whole."""
+    dtype = np.result_type(getattr(p, "dtype", np.result_type(p)), np.float16)
+    return _along_last(np.unwrap, p, axis, dtype, discont=discont, **kwargs)
+
+
 # -- elementwise functions that are not ufuncs -----------------------------------------------
 def elementwise(function: Callable[..., Any], *args: Any, dtype: Any = None) -> Any:
     """``function(*args)`` of an elementwise NumPy function that is not a ufunc (a series summed
@@ -306,6 +324,18 @@ def histogram(a: Any, bins: Any = 10, range: Any = None, density: Any = None, we
         return np.histogram(a, bins, range, density=density, weights=weights)
     counts, edges = _module("dask.array").histogram(a, bins=bins, range=range, density=density, weights=weights)
     return counts, edges if library(edges) == "dask" else _module("dask.array").from_array(edges)
+
+
+def refuse_lazy_values(x: Any, operation: str, fix: str) -> None:
+    """Refuse a lazy (Dask) `x` whose values `operation` must read to decide the shape of its
+    result (``np.trim_zeros``, ``np.roots``): tapegrad does not compute behind the user's back.
+    `fix` says what to write instead."""
+    if library(x) == "dask":
+        raise ValueError(
+            f"{operation} on a lazy Dask array{at_user_line()}: the shape of its result depends on "
+            "the array's values, which Dask knows only by computing them, and tapegrad does not "
+            f"compute behind your back. {fix}"
+        )
 
 
 # -- functions of whole axes: sorts, determinants, 1-D convolutions --------------------------
@@ -536,6 +566,6 @@ _ADD_AT: dict[str, Callable[[Any, Any, Any], Any]] = {"dask": _dask_add_at, "cup
 
 
 __all__ = ["SUPPORTED", "add_along_last", "add_at", "allow_rechunk", "arange_like", "argpartition", "argsort",
-           "as_array", "asarray_like", "cast", "check_known_shape", "cholesky", "core_apply", "digitize",
-           "elementwise", "eye_like", "histogram", "inv", "is_foreign", "library", "ones_like", "register_add_at",
-           "size", "solve", "sort", "take_along_last", "zeros_like"]
+           "as_array", "asarray_like", "cast", "check_known_shape", "cholesky", "convolve", "core_apply", "digitize",
+           "elementwise", "eye_like", "histogram", "inv", "is_foreign", "library", "ones_like", "refuse_lazy_values",
+           "register_add_at", "size", "solve", "sort", "take_along_last", "unwrap", "zeros_like"]

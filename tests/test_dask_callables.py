@@ -70,7 +70,7 @@ WHOLE_AXES = [f"{p}{n}" for p in ("tnp.", "np.") for n in (
     "sort", "argsort", "partition", "argpartition", "median", "nanmedian", "quantile", "nanquantile",
     "percentile", "nanpercentile", "linalg.det", "linalg.slogdet", "linalg.eig", "linalg.eigvals",
     "linalg.eigh", "linalg.eigvalsh", "linalg.pinv", "linalg.inv", "linalg.solve", "linalg.matrix_power",
-    "linalg.tensorinv", "linalg.tensorsolve", "digitize")]
+    "linalg.tensorinv", "linalg.tensorsolve", "digitize", "convolve", "correlate", "poly", "unwrap", "interp")]
 """Functions of whole axes (`tapegrad.arrays.core_apply`): the sweep splits their core axes, so
 Dask refuses, and under `tapegrad.allow_rechunk()` they are lazy (`test_allow_rechunk_makes_...`)."""
 
@@ -108,20 +108,10 @@ _FANCY_RULE = ("a tapegrad rule gathers or scatters with a 2-D or nd integer ind
                "('>=' between list and int; 'Don't yet support nd fancy indexing'): to rewrite with slices or da.take")
 _LIMIT_UNWRAPPED = ("Dask's own chunk limit (square chunks, one-way chunking, whole-chunk reshape), raised on a "
                     "path where tapegrad does not yet turn it into DaskLimitError at the user's line")
-_READS_VALUES = "tapegrad reads a Dask value to decide a shape or a branch (a NaN size, a truth value)"
 _open(_MATERIALISES,
-      'np.convolve/grad', 'np.convolve/jvp',
-      'np.correlate/grad', 'np.correlate/jvp',
-      'np.geomspace', 'np.interp',
-      'np.piecewise', 'np.poly/grad', 'np.poly/jvp', 'np.polydiv',
-      'np.polyfit/vmap', 'np.polymul', 'np.roots', 'np.trim_zeros',
-      'np.unwrap',
-      'tnp.convolve/grad',
-      'tnp.convolve/jvp', 'tnp.correlate/grad', 'tnp.correlate/jvp',
-      'tnp.geomspace', 'tnp.interp',
-      'tnp.piecewise', 'tnp.poly/grad',
-      'tnp.poly/jvp', 'tnp.polydiv', 'tnp.polyfit/vmap', 'tnp.polymul', 'tnp.roots',
-      'tnp.trim_zeros', 'tnp.unwrap', 'tsp.integrate.odeint',
+      'np.polyfit/vmap',
+      'tnp.polyfit/vmap',
+      'tsp.integrate.odeint',
       'tsp.integrate.solve_ivp', 'tsp.linalg.cho_factor', 'tsp.linalg.cho_solve', 'tsp.linalg.cholesky',
       'tsp.linalg.det', 'tsp.linalg.eigh', 'tsp.linalg.expm', 'tsp.linalg.inv', 'tsp.linalg.lu_factor',
       'tsp.linalg.lu_solve', 'tsp.linalg.solve', 'tsp.linalg.solve_sylvester', 'tsp.linalg.solve_triangular',
@@ -149,6 +139,12 @@ _open(_LIMIT_UNWRAPPED,
       'np.linalg.lstsq/grad', 'tnp.linalg.lstsq/grad',
       'np.linalg.lstsq/jvp', 'tnp.linalg.lstsq/jvp', 'tnp.polyfit/grad', 'tnp.polyfit/jvp',)
 
+
+_VALUE_SHAPED = ("the result's shape depends on the values (leading zeros trimmed, roots found, entries selected "
+                 "per condition): tapegrad refuses lazy Dask input with a clear error naming the fix, rather than "
+                 "computing it behind the user's back")
+_open(_VALUE_SHAPED, *(f"{p}{n}" for p in ("np.", "tnp.") for n in ("polymul", "polydiv", "roots", "trim_zeros",
+                                                                     "piecewise")))
 
 _INTERPOLATE = ("tapegrad.scipy.interpolate locates points with searchsorted on the Dask knots or points, which "
                 "mixes NumPy arrays into Dask's (AttributeError '_meta') or refuses under vmap")

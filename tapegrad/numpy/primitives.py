@@ -364,16 +364,22 @@ _irfft1 = Primitive("fft.irfft", lambda x, n, axis=-1, norm=None: _fft.irfft(x, 
 
 
 # -- signal ----------------------------------------------------------------------------
-_convolve = Primitive("convolve", lambda a, v, valid=False: np.convolve(a, v, "valid" if valid else "full"))
+_convolve = Primitive("convolve", lambda a, v, valid=False: arrays.convolve(a, v, "valid" if valid else "full"))
 """The discrete convolution of two 1-D arrays, ``out[k] = sum_i a[i] * v[k - i]``: in full
 (every overlap) or, with ``valid=True``, only where the shorter operand fits entirely."""
 
 
-roots = wrap(np.roots)
+def _roots(p: Any) -> Any:
+    arrays.refuse_lazy_values(p, "np.roots (it drops leading and trailing zero coefficients)",
+                              "Compute the coefficients first if they fit in memory: they are usually small.")
+    return np.roots(p)
+
+
+roots = by_numpy[np.roots] = Primitive("roots", _roots)
 """``np.roots``: the eigenvalues of the companion matrix, as NumPy computes them."""
 
 
-unwrap = wrap(np.unwrap)
+unwrap = by_numpy[np.unwrap] = Primitive("unwrap", arrays.unwrap)
 """``np.unwrap``: the jumps it removes are whole periods, constant under small changes of
 `p`, so its derivative is the identity (almost everywhere)."""
 
