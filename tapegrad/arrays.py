@@ -29,7 +29,7 @@ import contextvars
 import importlib
 import math
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -270,7 +270,7 @@ def check_known_shape(value: Any) -> None:
         )
 
 
-def convolve(a: Any, v: Any, mode: str = "full") -> Any:
+def convolve(a: Any, v: Any, mode: Literal["full", "valid", "same"] = "full") -> Any:
     """``np.convolve`` of 1-D arrays (of stacks of them, the last axis), for any array type: on
     Dask, per block with both operands whole (`core_apply`)."""
     if library(a) != "dask" and library(v) != "dask":
