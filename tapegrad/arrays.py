@@ -197,16 +197,14 @@ def _dask_take_nd(x: Any, index: Any) -> Any:
 
 def svdvals(a: Any) -> Any:
     """``np.linalg.svd(a, compute_uv=False)`` for any array type. Dask's svd has no
-    ``compute_uv``: a stack whose matrices each sit in one chunk runs NumPy's per chunk
-    (``apply_gufunc``), a chunked 2-D matrix runs Dask's own (tall-and-skinny) svd."""
+    ``compute_uv``: a 2-D matrix chunked along one axis runs Dask's own (tall-and-skinny) svd,
+    anything else NumPy's per block over the last two axes (`core_apply`)."""
     if library(a) != "dask":
         return np.linalg.svd(a, compute_uv=False)
-    da = _module("dask.array")
-    if a.ndim == 2 and any(len(c) > 1 for c in a.chunks):
-        return da.linalg.svd(a)[1]
-    dtype = np.linalg.svd(np.ones((1, 1), a.dtype), compute_uv=False).dtype
-    return da.apply_gufunc(lambda m: np.linalg.svd(m, compute_uv=False), "(m,n)->(k)", a,
-                           output_sizes={"k": min(a.shape[-2:])}, output_dtypes=dtype)
+    if a.ndim == 2 and sum(len(c) > 1 for c in a.chunks) == 1:  # Dask's tall-and-skinny svd
+        return _module("dask.array").linalg.svd(a)[1]
+    return core_apply(lambda m: np.linalg.svd(m, compute_uv=False), a, signature="(m,n)->(k)",
+                      output_sizes={"k": min(a.shape[-2:])}, operation="np.linalg.svd (singular values)")
 
 
 def nan_to_num(x: Any, copy: bool = True, nan: float = 0.0, posinf: Any = None, neginf: Any = None) -> Any:

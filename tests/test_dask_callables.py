@@ -52,7 +52,8 @@ _FFT = ("Dask transforms along an axis held in one chunk only ('Dask array only 
         "along an axis that has a single chunk ... use dask.Array.rechunk')")
 _CHOLESKY = "dask.array.linalg.cholesky: 'All chunks must be a square matrix to perform cholesky decomposition'"
 _TALL_SKINNY = ("Dask's svd and qr need a tall-and-skinny or short-and-fat chunking ('Array must be chunked "
-                "in one dimension only'; see da.linalg.svd_compressed)")
+                "in one dimension only'; see da.linalg.svd_compressed); singular values of a matrix chunked both "
+                "ways run per block and need it whole ('Core dimension ... consists of multiple chunks')")
 _RESHAPE = ("Dask reshapes only by merging or splitting whole chunks ('only supports operations that merge "
             "or split existing dimensions evenly')")
 
@@ -109,8 +110,6 @@ _FANCY_RULE = ("a tapegrad rule gathers or scatters with a 2-D or nd integer ind
 _LIMIT_UNWRAPPED = ("Dask's own chunk limit (square chunks, one-way chunking, whole-chunk reshape), raised on a "
                     "path where tapegrad does not yet turn it into DaskLimitError at the user's line")
 _open(_MATERIALISES,
-      'np.polyfit/vmap',
-      'tnp.polyfit/vmap',
       'tsp.integrate.odeint',
       'tsp.integrate.solve_ivp', 'tsp.linalg.cho_factor', 'tsp.linalg.cho_solve', 'tsp.linalg.cholesky',
       'tsp.linalg.det', 'tsp.linalg.eigh', 'tsp.linalg.expm', 'tsp.linalg.inv', 'tsp.linalg.lu_factor',
@@ -134,10 +133,6 @@ _open(_MATERIALISES,
       'tsp.stats.poisson.sf/grad', 'tsp.stats.poisson.sf/jvp', 'tsp.stats.poisson.support',
       'tsp.stats.t.interval', 'tsp.stats.t.isf',
       'tsp.stats.t.median', 'tsp.stats.t.ppf',)
-_open(_LIMIT_UNWRAPPED,
-      'np.polyfit/grad', 'np.polyfit/jvp',
-      'np.linalg.lstsq/grad', 'tnp.linalg.lstsq/grad',
-      'np.linalg.lstsq/jvp', 'tnp.linalg.lstsq/jvp', 'tnp.polyfit/grad', 'tnp.polyfit/jvp',)
 
 
 _VALUE_SHAPED = ("the result's shape depends on the values (leading zeros trimmed, roots found, entries selected "
@@ -145,6 +140,10 @@ _VALUE_SHAPED = ("the result's shape depends on the values (leading zeros trimme
                  "computing it behind the user's back")
 _open(_VALUE_SHAPED, *(f"{p}{n}" for p in ("np.", "tnp.") for n in ("polymul", "polydiv", "roots", "trim_zeros",
                                                                      "piecewise")))
+
+_POLYFIT = ("polyfit builds its Vandermonde matrix a column (a Dask chunk) at a time, which Dask's tall-and-skinny "
+            "qr refuses, and checks its rank by reading values (np.linalg.norm(..., 2) raises Dask's svd limit)")
+_open(_POLYFIT, "np.polyfit", "tnp.polyfit")
 
 _INTERPOLATE = ("tapegrad.scipy.interpolate locates points with searchsorted on the Dask knots or points, which "
                 "mixes NumPy arrays into Dask's (AttributeError '_meta') or refuses under vmap")
