@@ -207,6 +207,17 @@ def svdvals(a: Any) -> Any:
                       output_sizes={"k": min(a.shape[-2:])}, operation="np.linalg.svd (singular values)")
 
 
+def qr(a: Any) -> tuple[Any, Any]:
+    """``np.linalg.qr(a)`` (reduced) for any array type: on Dask, Dask's own (tall-and-skinny)
+    for a matrix, and a stack of matrices per block over its last two axes (`core_apply`)."""
+    if library(a) != "dask" or a.ndim == 2:
+        return tuple(np.linalg.qr(a))  # type: ignore[return-value]
+    k = min(a.shape[-2:])
+    q, r = core_apply(lambda m: tuple(np.linalg.qr(m)), a, signature="(m,n)->(m,k),(k,n)",
+                      output_sizes={"k": k}, operation="np.linalg.qr")
+    return q, r
+
+
 def nan_to_num(x: Any, copy: bool = True, nan: float = 0.0, posinf: Any = None, neginf: Any = None) -> Any:
     """``np.nan_to_num`` for any array type: Dask's has no ``posinf``/``neginf`` (and is
     handed them by NumPy's dispatch), so foreign arrays get masks."""

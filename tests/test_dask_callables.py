@@ -71,7 +71,8 @@ WHOLE_AXES = [f"{p}{n}" for p in ("tnp.", "np.") for n in (
     "sort", "argsort", "partition", "argpartition", "median", "nanmedian", "quantile", "nanquantile",
     "percentile", "nanpercentile", "linalg.det", "linalg.slogdet", "linalg.eig", "linalg.eigvals",
     "linalg.eigh", "linalg.eigvalsh", "linalg.pinv", "linalg.inv", "linalg.solve", "linalg.matrix_power",
-    "linalg.tensorinv", "linalg.tensorsolve", "digitize", "convolve", "correlate", "poly", "unwrap", "interp")]
+    "linalg.tensorinv", "linalg.tensorsolve", "digitize", "convolve", "correlate", "poly", "unwrap", "interp",
+    "polyfit")]
 """Functions of whole axes (`tapegrad.arrays.core_apply`): the sweep splits their core axes, so
 Dask refuses, and under `tapegrad.allow_rechunk()` they are lazy (`test_allow_rechunk_makes_...`)."""
 
@@ -140,10 +141,6 @@ _VALUE_SHAPED = ("the result's shape depends on the values (leading zeros trimme
                  "computing it behind the user's back")
 _open(_VALUE_SHAPED, *(f"{p}{n}" for p in ("np.", "tnp.") for n in ("polymul", "polydiv", "roots", "trim_zeros",
                                                                      "piecewise")))
-
-_POLYFIT = ("polyfit builds its Vandermonde matrix a column (a Dask chunk) at a time, which Dask's tall-and-skinny "
-            "qr refuses, and checks its rank by reading values (np.linalg.norm(..., 2) raises Dask's svd limit)")
-_open(_POLYFIT, "np.polyfit", "tnp.polyfit")
 
 _INTERPOLATE = ("tapegrad.scipy.interpolate locates points with searchsorted on the Dask knots or points, which "
                 "mixes NumPy arrays into Dask's (AttributeError '_meta') or refuses under vmap")

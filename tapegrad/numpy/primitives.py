@@ -331,7 +331,7 @@ _eigh = Primitive("linalg.eigh", lambda a, UPLO="L": tuple(
     arrays.core_apply(lambda m: tuple(_la.eigh(m, UPLO)), a, signature="(n,n)->(n),(n,n)", operation="linalg.eigh")))
 _svd = Primitive("linalg.svd", lambda a, full_matrices=True: tuple(_la.svd(a, full_matrices)))
 _svdvals = Primitive("linalg.svdvals", arrays.svdvals)
-_qr = Primitive("linalg.qr", lambda a: tuple(_la.qr(a)))
+_qr = Primitive("linalg.qr", arrays.qr)
 _norm2 = Primitive("linalg.norm2", lambda x, axis=None, keepdims=False: _la.norm(x, None, axis, keepdims))
 """The 2-norm over `axis` (a vector norm, or Frobenius over two axes), with a safe rule at 0."""
 

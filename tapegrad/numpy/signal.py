@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from tapegrad.arrays import refuse_lazy_values
+from tapegrad.arrays import library, refuse_lazy_values
 from tapegrad.errors import NotDifferentiableError, at_user_line
 from tapegrad.numpy._broadcast import match_real
 from tapegrad.numpy._wrap import composite
@@ -612,10 +612,14 @@ def polyfit(x: Any, y: Any, deg: int, rcond: Any = None, full: bool = False, w: 
         raise TypeError("expected a non-empty 1D vector for x")
     if y.ndim not in (1, 2) or y.shape[0] != x.shape[0]:
         raise TypeError("expected a 1D or 2D array y with as many rows as x")
-    powers = [np.ones(x.shape, np.promote_types(dtype_of(x), int))]  # vander's dtype
-    for _ in range(order - 1):  # the Vandermonde matrix by repeated products, as NumPy's vander
-        powers.append(powers[-1] * x)
-    lhs = stack(powers[::-1], axis=1)
+    lazy = library(storage_of(x)) == "dask" or library(storage_of(w)) == "dask"
+    if lazy:  # one chunk across the columns, as Dask's tall-and-skinny qr needs (stack: one per column)
+        lhs = x[:, None] ** np.arange(order - 1, -1, -1, dtype=np.promote_types(dtype_of(x), int))
+    else:
+        powers = [np.ones(x.shape, np.promote_types(dtype_of(x), int))]  # vander's dtype
+        for _ in range(order - 1):  # the Vandermonde matrix by repeated products, as NumPy's vander
+            powers.append(powers[-1] * x)
+        lhs = stack(powers[::-1], axis=1)
     rhs = y
     if w is not None:
         w = asarray(w) + 0.0
@@ -627,8 +631,9 @@ def polyfit(x: Any, y: Any, deg: int, rcond: Any = None, full: bool = False, w: 
     lhs = lhs / scale
     rcond = x.shape[0] * np.finfo(dtype_of(x)).eps if rcond is None else rcond
     # A check of the values of the (scaled) Vandermonde matrix: per example under vmap when
-    # x or w differ per example; a batch of y alone shares one matrix and batches.
-    if np.linalg.matrix_rank(value_of(lhs), rcond * np.linalg.norm(value_of(lhs), 2)) < order:
+    # x or w differ per example; a batch of y alone shares one matrix and batches. Lazy
+    # (Dask) points are not read: that would compute them.
+    if not lazy and np.linalg.matrix_rank(value_of(lhs), rcond * np.linalg.norm(value_of(lhs), 2)) < order:
         raise NotDifferentiableError(
             f"polyfit of degree {deg} through these points is rank-deficient{at_user_line()}: "
             f"it needs at least {order} distinct x values, and the least-squares coefficients "
