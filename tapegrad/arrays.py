@@ -404,22 +404,42 @@ def core_apply(function: Callable[..., Any], *arrays: Any, signature: str, outpu
         output_dtypes = _output_dtypes(function, arrays, signature, kwargs)
     try:
         return _module("dask.array").apply_gufunc(
-            function, signature, *arrays, output_dtypes=output_dtypes, output_sizes=output_sizes,
-            vectorize=vectorize, allow_rechunk=_ALLOW_RECHUNK.get(), **kwargs)
+            function, signature, *_aligned_loop_chunks(arrays, signature), output_dtypes=output_dtypes,
+            output_sizes=output_sizes, vectorize=vectorize, allow_rechunk=_ALLOW_RECHUNK.get(), **kwargs)
     except ValueError as error:  # also when a composite calls it outside a primitive's seam
         raise_dask_limit(error, operation or getattr(function, "__name__", "a function of whole axes"))
         raise
+
+
+def _core_ndims(signature: str) -> list[int]:
+    """How many core axes each input of a gufunc `signature` has: ``"(n,n),(n)->()"`` -> [2, 1]."""
+    cores = signature.replace(" ", "").split("->")[0].split("),")
+    return [len([d for d in core.strip("()").split(",") if d]) for core in cores]
+
+
+def _aligned_loop_chunks(arrays: tuple[Any, ...], signature: str) -> list[Any]:
+    """The arguments as Dask arrays whose loop (non-core) axes share one chunking: apply_gufunc
+    requires it, and a NumPy argument beside a chunked Dask one would be one chunk. Only loop
+    axes are rechunked (lazily, by Dask): core axes keep their chunks, so a split core axis
+    is still refused unless `allow_rechunk` is on."""
+    da = _module("dask.array")
+    ndims = [np.ndim(a) for a in arrays]
+    cores = _core_ndims(signature)
+    loops = max(n - c for n, c in zip(ndims, cores, strict=True))
+    pairs: list[Any] = []
+    for k, (a, n, c) in enumerate(zip(arrays, ndims, cores, strict=True)):
+        loop_index = tuple(range(loops - (n - c), loops))
+        core_index = tuple(1000 + 10 * k + j for j in range(c))  # never shared with another argument
+        pairs += [da.asarray(a), loop_index + core_index]
+    return list(_module("dask.array.core").unify_chunks(*pairs)[1])
 
 
 def _output_dtypes(function: Callable[..., Any], arrays: tuple[Any, ...], signature: str,
                    kwargs: dict[str, Any]) -> Any:
     """The dtypes `function` returns: from a run on NumPy arrays of the arguments' dtypes whose
     core axes (those `signature` names) have one element each."""
-    cores = signature.replace(" ", "").split("->")[0].split("),")
-    samples = []
-    for core, x in zip(cores, arrays, strict=True):
-        n_core = len([d for d in core.strip("()").split(",") if d])
-        samples.append(np.ones((1,) * n_core, getattr(x, "dtype", np.result_type(x))))
+    samples = [np.ones((1,) * n_core, getattr(x, "dtype", np.result_type(x)))
+               for n_core, x in zip(_core_ndims(signature), arrays, strict=True)]
     out = function(*samples, **kwargs)
     if isinstance(out, (tuple, list)):
         return tuple(np.result_type(o) for o in out)
