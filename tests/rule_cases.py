@@ -7,7 +7,10 @@ differentiable primitive of ``tapegrad.numpy`` has no case, so coverage cannot o
 
 from __future__ import annotations
 
+import io
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -109,6 +112,20 @@ def hermitian(a: Any) -> Any:
 
 
 CONDITION = np.array([[True, False, True], [False, False, True]])
+
+
+# A file of three float64 numbers for np.fromfile's case.
+_THREE = Path(tempfile.mkdtemp()) / "three.bin"
+np.arange(3.0).tofile(_THREE)
+# Each reader with like=x, reading [0., 1., 2.].
+_READERS = [
+    (tnp.frombuffer, lambda x: tnp.frombuffer(bytearray(np.arange(3.0).tobytes()), like=x)),
+    (tnp.fromiter, lambda x: tnp.fromiter(range(3), float, like=x)),
+    (tnp.fromstring, lambda x: tnp.fromstring("0 1 2", sep=" ", like=x)),
+    (tnp.fromfile, lambda x: tnp.fromfile(_THREE, like=x)),
+    (tnp.loadtxt, lambda x: tnp.loadtxt(io.StringIO("0 1 2"), like=x)),
+    (tnp.genfromtxt, lambda x: tnp.genfromtxt(io.StringIO("0 1 2"), like=x)),
+]
 
 
 def _row_written(buffer: Any, x: Any) -> Any:
@@ -287,6 +304,11 @@ CASES += [
            covers=make, label=make.__name__) for make in (tnp.eye, tnp.identity)],
     Case(tnp.primitives.buffer, (sampler((3,)),), call=lambda x: _row_written(tnp.arange(3.0, like=x)[None], x[None]),
          covers=tnp.arange, label="arange"),
+    # NumPy's readers with like= (constants of x's transforms), and fromfunction through f
+    *[Case(tnp.primitives.buffer, (sampler((3,)),), call=lambda x, read=read: _row_written(read(x)[None], x[None]),
+           covers=cover, label=cover.__name__) for cover, read in _READERS],
+    Case(tnp.fromfunction, (sampler((3,)),), label="like",
+         call=lambda x: tnp.fromfunction(lambda i, j: x[j] * i + x[0] ** 2, (2, 3), dtype=int, like=x)),
     # NumPy's in-place functions, into a traced copy of their first argument
     Case(tnp.fill_diagonal, (sampler((3, 3)), sampler((3,))), call=lambda a, v: _after(tnp.fill_diagonal, a, v)),
     Case(tnp.put, (sampler((2, 3)), sampler((3,))), call=lambda a, v: _after(tnp.put, a, [0, 4, 0], v)),
