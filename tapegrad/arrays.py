@@ -16,19 +16,24 @@ The rules need three things NumPy spells in a way that would leave the argument'
   in a rule would mix a NumPy array into a Dask graph, and CuPy refuses NumPy operands);
 - scatter-add, ``np.add.at``, which Dask does not have: `add_at`, one hook per array type;
 - a check that a value's shape is known (`check_known_shape`): Dask does not know the length
-  of ``x[mask]`` for a lazy mask, and no gradient can be built on an unknown shape.
+  of ``x[mask]`` for a lazy mask, and no gradient can be built on an unknown shape;
+- functions that need whole axes at once (a sort along an axis, a determinant of the last two):
+  `core_apply` runs them per block over those "core" axes (Dask's ``apply_gufunc``), which Dask
+  allows only when each core axis is one chunk, unless the user opts in with `allow_rechunk`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import importlib
 import math
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, Literal
 
 import numpy as np
 
-from tapegrad.errors import at_user_line
+from tapegrad.errors import at_user_line, raise_dask_limit
 
 # The top-level package of each supported non-NumPy array type, and the class in it.
 _FOREIGN = {"dask": "Array", "cupy": "ndarray"}
@@ -192,16 +197,25 @@ def _dask_take_nd(x: Any, index: Any) -> Any:
 
 def svdvals(a: Any) -> Any:
     """``np.linalg.svd(a, compute_uv=False)`` for any array type. Dask's svd has no
-    ``compute_uv``: a stack whose matrices each sit in one chunk runs NumPy's per chunk
-    (``apply_gufunc``), a chunked 2-D matrix runs Dask's own (tall-and-skinny) svd."""
+    ``compute_uv``: a 2-D matrix chunked along one axis runs Dask's own (tall-and-skinny) svd,
+    anything else NumPy's per block over the last two axes (`core_apply`)."""
     if library(a) != "dask":
         return np.linalg.svd(a, compute_uv=False)
-    da = _module("dask.array")
-    if a.ndim == 2 and any(len(c) > 1 for c in a.chunks):
-        return da.linalg.svd(a)[1]
-    dtype = np.linalg.svd(np.ones((1, 1), a.dtype), compute_uv=False).dtype
-    return da.apply_gufunc(lambda m: np.linalg.svd(m, compute_uv=False), "(m,n)->(k)", a,
-                           output_sizes={"k": min(a.shape[-2:])}, output_dtypes=dtype)
+    if a.ndim == 2 and sum(len(c) > 1 for c in a.chunks) == 1:  # Dask's tall-and-skinny svd
+        return _module("dask.array").linalg.svd(a)[1]
+    return core_apply(lambda m: np.linalg.svd(m, compute_uv=False), a, signature="(m,n)->(k)",
+                      output_sizes={"k": min(a.shape[-2:])}, operation="np.linalg.svd (singular values)")
+
+
+def qr(a: Any) -> tuple[Any, Any]:
+    """``np.linalg.qr(a)`` (reduced) for any array type: on Dask, Dask's own (tall-and-skinny)
+    for a matrix, and a stack of matrices per block over its last two axes (`core_apply`)."""
+    if library(a) != "dask" or a.ndim == 2:
+        return tuple(np.linalg.qr(a))  # type: ignore[return-value]
+    k = min(a.shape[-2:])
+    q, r = core_apply(lambda m: tuple(np.linalg.qr(m)), a, signature="(m,n)->(m,k),(k,n)",
+                      output_sizes={"k": k}, operation="np.linalg.qr")
+    return q, r
 
 
 def nan_to_num(x: Any, copy: bool = True, nan: float = 0.0, posinf: Any = None, neginf: Any = None) -> Any:
@@ -264,6 +278,253 @@ def check_known_shape(value: Any) -> None:
             "np.where(mask, x, 0) to keep the shape."
         )
 
+
+def convolve(a: Any, v: Any, mode: Literal["full", "valid", "same"] = "full") -> Any:
+    """``np.convolve`` of 1-D arrays (of stacks of them, the last axis), for any array type: on
+    Dask, per block with both operands whole (`core_apply`)."""
+    if library(a) != "dask" and library(v) != "dask":
+        return np.convolve(a, v, mode)
+    n, m = a.shape[-1], v.shape[-1]
+    size = {"full": n + m - 1, "valid": max(n, m) - min(n, m) + 1, "same": max(n, m)}[mode]
+    return core_apply(lambda x, y: np.convolve(x, y, mode), a, v, signature="(n),(m)->(k)",
+                      output_dtypes=np.result_type(a.dtype, v.dtype), output_sizes={"k": size},
+                      vectorize=a.ndim + v.ndim > 2, operation="np.convolve")
+
+
+def unwrap(p: Any, discont: Any = None, axis: int = -1, **kwargs: Any) -> Any:
+    """``np.unwrap`` for any array type: on Dask, per block with `axis` whole."""
+    dtype = np.result_type(getattr(p, "dtype", np.result_type(p)), np.float16)
+    return _along_last(np.unwrap, p, axis, dtype, discont=discont, **kwargs)
+
+
+# -- elementwise functions that are not ufuncs -----------------------------------------------
+def elementwise(function: Callable[..., Any], *args: Any, dtype: Any = None) -> Any:
+    """``function(*args)`` of an elementwise NumPy function that is not a ufunc (a series summed
+    with ``np.asarray`` and masks, SciPy's ``polygamma``), for any array type: on Dask, block by
+    block with the arguments broadcast (as Dask runs ufuncs), never a compute. The result's
+    `dtype`, if not given, is learnt from `function` on one-element NumPy arrays.
+
+    Examples:
+        >>> elementwise(np.i0, np.zeros(2))
+        array([1., 1.])
+    """
+    if not any(library(a) == "dask" for a in args):
+        return function(*args)
+    if dtype is None:
+        samples = (np.full(1, 0.5, getattr(a, "dtype", np.result_type(a))) for a in args)
+        dtype = np.result_type(function(*samples))
+    return _module("dask.array.core").elemwise(function, *args, dtype=dtype)
+
+
+# -- functions whose result depends on values: Dask's own, where it has one -----------------
+def digitize(x: Any, bins: Any, right: bool = False) -> Any:
+    """``np.digitize`` for any array type: Dask's own for NumPy `bins` (its digitize computes
+    lazy ones), and for lazy `bins` per block of `x` with `bins` whole (`core_apply`)."""
+    if library(bins) != "dask":
+        return np.digitize(x, bins, right)
+    return core_apply(lambda v, b: np.digitize(v, b, right), x, bins, signature="(),(n)->()",
+                      output_dtypes=np.intp, operation="np.digitize")
+
+
+def histogram(a: Any, bins: Any = 10, range: Any = None, density: Any = None, weights: Any = None) -> Any:
+    """``np.histogram`` for any array type: Dask's own counts (lazy, for given `bins` and
+    `range`: Dask's limit otherwise), and the bin edges in `a`'s array type."""
+    if library(a) != "dask":
+        return np.histogram(a, bins, range, density=density, weights=weights)
+    counts, edges = _module("dask.array").histogram(a, bins=bins, range=range, density=density, weights=weights)
+    return counts, edges if library(edges) == "dask" else _module("dask.array").from_array(edges)
+
+
+def refuse_lazy_values(x: Any, operation: str, fix: str) -> None:
+    """Refuse a lazy (Dask) `x` whose values `operation` must read to decide the shape of its
+    result (``np.trim_zeros``, ``np.roots``): tapegrad does not compute behind the user's back.
+    `fix` says what to write instead."""
+    if library(x) == "dask":
+        raise ValueError(
+            f"{operation} on a lazy Dask array{at_user_line()}: the shape of its result depends on "
+            "the array's values, which Dask knows only by computing them, and tapegrad does not "
+            f"compute behind your back. {fix}"
+        )
+
+
+# -- functions of whole axes: sorts, determinants, 1-D convolutions --------------------------
+# Per context (thread, async task): one thread's opt-in must not change another's graphs.
+_ALLOW_RECHUNK: contextvars.ContextVar[bool] = contextvars.ContextVar("tapegrad_allow_rechunk", default=False)
+
+
+@contextlib.contextmanager
+def allow_rechunk(allow: bool = True) -> Iterator[None]:
+    """Let Dask gather split core axes into one chunk for the functions that need whole axes.
+
+    A sort along an axis, a median, a determinant or an eigendecomposition of the last two
+    axes, a 1-D convolution: tapegrad runs each per block over its core axes (Dask's
+    ``apply_gufunc``). When a core axis is split over several chunks, Dask refuses, and
+    tapegrad raises `tapegrad.DaskLimitError` at your line. Inside this context Dask is asked
+    to rechunk those axes into one chunk instead (``allow_rechunk=True``): still lazy, but each
+    task then holds whole core axes, which must fit in a worker's memory. The setting belongs
+    to the current thread or async task (a `contextvars.ContextVar`), and nests.
+
+    Examples:
+        >>> import dask.array as da, numpy as np, tapegrad
+        >>> x = da.from_array(np.array([[4.0, 1.0], [3.0, 2.0]]), chunks=1)  # one value a chunk
+        >>> with tapegrad.allow_rechunk():  # without: DaskLimitError, the matrix is split
+        ...     g = tapegrad.grad(np.linalg.det)(x)
+        >>> type(g).__name__, np.round(g.compute(), 12).tolist()
+        ('Array', [[2.0, -3.0], [-1.0, 4.0]])
+    """
+    token = _ALLOW_RECHUNK.set(allow)
+    try:
+        yield
+    finally:
+        _ALLOW_RECHUNK.reset(token)
+
+
+def core_apply(function: Callable[..., Any], *arrays: Any, signature: str, output_dtypes: Any = None,
+               output_sizes: dict[str, int] | None = None, vectorize: bool = False, operation: str = "",
+               **kwargs: Any) -> Any:
+    """``function(*arrays, **kwargs)``, a function of whole "core" axes, for any array type.
+
+    `signature` names the core axes as a NumPy generalised ufunc does (``"(n,n)->()"`` for a
+    determinant of the last two axes, ``"(n)->(n)"`` for a sort along the last); the leading
+    axes are a stack that `function` handles itself (or `vectorize` loops over). NumPy and
+    CuPy arrays go to `function` as they are. Dask arrays go block by block through Dask's
+    ``apply_gufunc``, lazily: the output dtypes (and `output_sizes` of core axes the inputs do
+    not have) are given, or learnt from `function` on NumPy arrays of one element, so that Dask
+    never runs `function` on its own guesses. Dask requires each core axis to be one chunk:
+    otherwise its refusal is raised as `tapegrad.DaskLimitError` naming `operation` (or the
+    function) and the user's line, unless `allow_rechunk` is on.
+
+    Examples:
+        >>> core_apply(np.linalg.det, np.eye(2), signature="(n,n)->()")
+        np.float64(1.0)
+    """
+    if not any(library(a) == "dask" for a in arrays):
+        return function(*arrays, **kwargs)
+    if output_dtypes is None:
+        output_dtypes = _output_dtypes(function, arrays, signature, kwargs)
+    try:
+        return _module("dask.array").apply_gufunc(
+            function, signature, *_aligned_loop_chunks(arrays, signature), output_dtypes=output_dtypes,
+            output_sizes=output_sizes, vectorize=vectorize, allow_rechunk=_ALLOW_RECHUNK.get(), **kwargs)
+    except ValueError as error:  # also when a composite calls it outside a primitive's seam
+        raise_dask_limit(error, operation or getattr(function, "__name__", "a function of whole axes"))
+        raise
+
+
+def _core_ndims(signature: str) -> list[int]:
+    """How many core axes each input of a gufunc `signature` has: ``"(n,n),(n)->()"`` -> [2, 1]."""
+    cores = signature.replace(" ", "").split("->")[0].split("),")
+    return [len([d for d in core.strip("()").split(",") if d]) for core in cores]
+
+
+def _aligned_loop_chunks(arrays: tuple[Any, ...], signature: str) -> list[Any]:
+    """The arguments as Dask arrays whose loop (non-core) axes share one chunking: apply_gufunc
+    requires it, and a NumPy argument beside a chunked Dask one would be one chunk. Only loop
+    axes are rechunked (lazily, by Dask): core axes keep their chunks, so a split core axis
+    is still refused unless `allow_rechunk` is on."""
+    da = _module("dask.array")
+    ndims = [np.ndim(a) for a in arrays]
+    cores = _core_ndims(signature)
+    loops = max(n - c for n, c in zip(ndims, cores, strict=True))
+    pairs: list[Any] = []
+    for k, (a, n, c) in enumerate(zip(arrays, ndims, cores, strict=True)):
+        loop_index = tuple(range(loops - (n - c), loops))
+        core_index = tuple(1000 + 10 * k + j for j in range(c))  # never shared with another argument
+        pairs += [da.asarray(a), loop_index + core_index]
+    return list(_module("dask.array.core").unify_chunks(*pairs)[1])
+
+
+def _output_dtypes(function: Callable[..., Any], arrays: tuple[Any, ...], signature: str,
+                   kwargs: dict[str, Any]) -> Any:
+    """The dtypes `function` returns: from a run on NumPy arrays of the arguments' dtypes whose
+    core axes (those `signature` names) have one element each."""
+    samples = [np.ones((1,) * n_core, getattr(x, "dtype", np.result_type(x)))
+               for n_core, x in zip(_core_ndims(signature), arrays, strict=True)]
+    out = function(*samples, **kwargs)
+    if isinstance(out, (tuple, list)):
+        return tuple(np.result_type(o) for o in out)
+    return np.result_type(out)
+
+
+def _square_chunks(a: Any) -> bool:
+    """Whether Dask's own LU-based ``linalg`` can take `a`: a matrix whose chunks are all
+    square and of one size (what ``da.linalg.lu`` checks)."""
+    return bool(a.ndim == 2 and len(set(a.chunks[0] + a.chunks[1])) == 1)
+
+
+def inv(a: Any) -> Any:
+    """``np.linalg.inv`` for any array type: Dask's own (LU, distributed) for a matrix of
+    square chunks, else over the last two axes of each block with `core_apply` (a stack)."""
+    if library(a) == "dask" and not _square_chunks(a):
+        return core_apply(np.linalg.inv, a, signature="(n,n)->(n,n)", operation="linalg.inv")
+    return np.linalg.inv(a)
+
+
+def solve(a: Any, b: Any) -> Any:
+    """``np.linalg.solve`` for any array type, as `inv` chooses: Dask's own or `core_apply`.
+    A 1-D `b` is one vector for every matrix of `a`, as in NumPy 2."""
+    if library(a) == "dask" or library(b) == "dask":
+        if not (library(a) == "dask" and _square_chunks(a) and library(b) == "dask" and b.ndim <= 2
+                and b.chunks[0] == a.chunks[0]):
+            signature = "(n,n),(n)->(n)" if np.ndim(b) == 1 else "(n,n),(n,k)->(n,k)"
+            return core_apply(np.linalg.solve, a, b, signature=signature, operation="linalg.solve")
+    return np.linalg.solve(a, b)
+
+
+def _along_last(function: Callable[..., Any], x: Any, axis: Any, dtype: Any, **kwargs: Any) -> Any:
+    """``function(x, axis=axis, **kwargs)`` of a function of one axis (a sort) whose result,
+    of `dtype`, has that axis's shape, for any array type: on Dask, that axis moved last and
+    `core_apply` over it (``axis=None``: the flattened array)."""
+    if library(x) != "dask":
+        return function(x, axis=axis, **kwargs)
+    if axis is None:
+        x, axis = x.ravel(), -1
+    moved = np.moveaxis(x, axis, -1)
+    out = core_apply(lambda block: function(block, axis=-1, **kwargs), moved, signature="(n)->(n)",
+                     output_dtypes=dtype, operation=f"np.{function.__name__}")
+    return np.moveaxis(out, -1, axis)
+
+
+def argsort(a: Any, axis: Any = -1, kind: Any = None, order: Any = None, **kwargs: Any) -> Any:
+    """``np.argsort`` for any array type (Dask has none: through NumPy's protocol it computes)."""
+    return _along_last(np.argsort, a, axis, np.intp, kind=kind, order=order, **kwargs)
+
+
+def argpartition(a: Any, kth: Any, axis: Any = -1, kind: str = "introselect", order: Any = None) -> Any:
+    """``np.argpartition`` for any array type."""
+    return _along_last(np.argpartition, a, axis, np.intp, kth=kth, kind=kind, order=order)
+
+
+def sort(a: Any, axis: Any = -1) -> Any:
+    """``np.sort`` for any array type."""
+    return _along_last(np.sort, a, axis, getattr(a, "dtype", None))
+
+
+def take_along_last(x: Any, index: Any) -> Any:
+    """``np.take_along_axis(x, index, -1)`` for any array type: on Dask, per block, with the
+    last axes of `x` and `index` whole (`core_apply`), for an `index` that is itself lazy (a
+    sorting permutation), which Dask's indexing cannot take."""
+    return core_apply(_take_last, x, index, signature="(n),(k)->(k)", output_dtypes=x.dtype,
+                      operation="take_along_axis")
+
+
+def _take_last(x: Any, index: Any) -> Any:
+    return np.take_along_axis(x, index, -1)
+
+
+def add_along_last(values: Any, index: Any, n: int) -> Any:
+    """Zeros of `n` elements along the last axis with `values` added at `index` along it
+    (repeats add up), the leading axes broadcast: the transpose of `take_along_last`."""
+    return core_apply(_add_last, values, index, signature="(k),(k)->(n)", output_dtypes=values.dtype,
+                      output_sizes={"n": n}, operation="the transpose of take_along_axis", n=n)
+
+
+def _add_last(values: Any, index: Any, n: int) -> Any:
+    values, index = np.broadcast_arrays(values, index)
+    out = np.zeros(values.shape[:-1] + (n,), values.dtype)
+    rows = np.indices(values.shape[:-1], sparse=True)
+    np.add.at(out, (*(r[..., None] for r in rows), index), values)
+    return out
 
 # -- the scatter-add of each array library --------------------------------------------------
 def _module(name: str) -> Any:
@@ -333,5 +594,7 @@ def _names_each_once(parts: tuple[Any, ...], shape: tuple[int, ...]) -> bool:
 _ADD_AT: dict[str, Callable[[Any, Any, Any], Any]] = {"dask": _dask_add_at, "cupy": _cupy_add_at}
 
 
-__all__ = ["SUPPORTED", "add_at", "arange_like", "as_array", "asarray_like", "cast", "check_known_shape",
-           "cholesky", "eye_like", "is_foreign", "library", "ones_like", "register_add_at", "size", "zeros_like"]
+__all__ = ["SUPPORTED", "add_along_last", "add_at", "allow_rechunk", "arange_like", "argpartition", "argsort",
+           "as_array", "asarray_like", "cast", "check_known_shape", "cholesky", "convolve", "core_apply", "digitize",
+           "elementwise", "eye_like", "histogram", "inv", "is_foreign", "library", "ones_like", "refuse_lazy_values",
+           "register_add_at", "size", "solve", "sort", "take_along_last", "unwrap", "zeros_like"]

@@ -217,6 +217,9 @@ CASES: list[Case] = [
     Case(indexing._getitem, (sampler((4, 3)),), {}, call=lambda x: x[x > 0], label="mask"),
     Case(indexing._getitem, (sampler((4, 3)),), {}, call=lambda x: x[None, ..., -1], label="newaxis"),
     Case(tnp.untake, (sampler((3,)),), {"index": np.array([0, 2, 0]), "shape": (4,)}),
+    # gathers along the last axis whose index may be lazy (sorts on Dask), and their transpose
+    Case(manipulation.take_along_last, (sampler((2, 4)),), {"index": np.array([[0, 3, 3], [1, 0, 2]])}),
+    Case(manipulation.add_along_last, (sampler((2, 3)),), {"index": np.array([[0, 3, 3], [1, 0, 2]]), "n": 4}),
     # products
     *[Case(p, (sampler(a), sampler(b)), label=f"{a}@{b}")
       for p in (tnp.matmul, tnp.dot)

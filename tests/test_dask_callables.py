@@ -50,11 +50,10 @@ MODES = ("grad", "jvp", "vmap")
 # -- Dask's own limits: tapegrad's DaskLimitError at the user's line, with Dask's reason ---------
 _FFT = ("Dask transforms along an axis held in one chunk only ('Dask array only supports taking an FFT "
         "along an axis that has a single chunk ... use dask.Array.rechunk')")
-_LU = ("dask.array.linalg factors 2-D arrays with square chunks only ('All chunks must be a square matrix "
-       "to perform lu decomposition'; 'Dimension must be 2')")
 _CHOLESKY = "dask.array.linalg.cholesky: 'All chunks must be a square matrix to perform cholesky decomposition'"
 _TALL_SKINNY = ("Dask's svd and qr need a tall-and-skinny or short-and-fat chunking ('Array must be chunked "
-                "in one dimension only'; see da.linalg.svd_compressed)")
+                "in one dimension only'; see da.linalg.svd_compressed); singular values of a matrix chunked both "
+                "ways run per block and need it whole ('Core dimension ... consists of multiple chunks')")
 _RESHAPE = ("Dask reshapes only by merging or splitting whole chunks ('only supports operations that merge "
             "or split existing dimensions evenly')")
 
@@ -62,12 +61,27 @@ _FANCY_SET = ("Dask assigns through at most one 1-D integer or boolean array per
               "limited to at most one dimension's assignment index being a 1-d array'): NumPy's in-place "
               "functions write at positions unravelled into one index array per axis")
 
+_CORE_AXES = ("needs the core axes in one chunk: Dask's apply_gufunc refuses ('Core dimension ... consists of "
+              "multiple chunks ... rechunk ... or set allow_rechunk=True'); `tapegrad.allow_rechunk()` opts in")
+
+_UNKNOWN_LENGTHS = ("Dask's nonzero, argwhere and unique give lengths that depend on the data (NaN chunk sizes until "
+                    "computed), so vmap cannot stack one result per example into a batch without computing")
+
+WHOLE_AXES = [f"{p}{n}" for p in ("tnp.", "np.") for n in (
+    "sort", "argsort", "partition", "argpartition", "median", "nanmedian", "quantile", "nanquantile",
+    "percentile", "nanpercentile", "linalg.det", "linalg.slogdet", "linalg.eig", "linalg.eigvals",
+    "linalg.eigh", "linalg.eigvalsh", "linalg.pinv", "linalg.inv", "linalg.solve", "linalg.matrix_power",
+    "linalg.tensorinv", "linalg.tensorsolve", "digitize", "convolve", "correlate", "poly", "unwrap", "interp",
+    "polyfit")]
+"""Functions of whole axes (`tapegrad.arrays.core_apply`): the sweep splits their core axes, so
+Dask refuses, and under `tapegrad.allow_rechunk()` they are lazy (`test_allow_rechunk_makes_...`)."""
+
 DASK_CANNOT: dict[str, str] = {
     **{f"{p}fft.{n}": _FFT for p in ("tnp.", "np.")
        for n in ("fft", "ifft", "fft2", "ifft2", "fftn", "ifftn", "rfft", "irfft", "rfft2", "irfft2",
                  "rfftn", "irfftn", "hfft", "ihfft")},
-    **{f"{p}linalg.{n}": _LU for p in ("tnp.", "np.") for n in ("inv", "solve", "matrix_power", "tensorinv",
-                                                                 "tensorsolve")},
+    **dict.fromkeys(WHOLE_AXES, _CORE_AXES),
+    **{f"{p}{n}": _UNKNOWN_LENGTHS for p in ("tnp.", "np.") for n in ("nonzero", "argwhere", "flatnonzero", "unique")},
     "tnp.linalg.cholesky": _CHOLESKY, "np.linalg.cholesky": _CHOLESKY,
     "tsp.stats.multivariate_normal.logpdf": _CHOLESKY, "tsp.stats.multivariate_normal.pdf": _CHOLESKY,
     **{f"{p}linalg.{n}": _TALL_SKINNY for p in ("tnp.", "np.") for n in ("qr", "svd", "svdvals", "cond",
@@ -96,70 +110,36 @@ _FANCY_RULE = ("a tapegrad rule gathers or scatters with a 2-D or nd integer ind
                "('>=' between list and int; 'Don't yet support nd fancy indexing'): to rewrite with slices or da.take")
 _LIMIT_UNWRAPPED = ("Dask's own chunk limit (square chunks, one-way chunking, whole-chunk reshape), raised on a "
                     "path where tapegrad does not yet turn it into DaskLimitError at the user's line")
-_READS_VALUES = "tapegrad reads a Dask value to decide a shape or a branch (a NaN size, a truth value)"
 _open(_MATERIALISES,
-      'np.argpartition', 'np.argsort', 'np.argwhere', 'np.convolve/grad', 'np.convolve/jvp',
-      'np.correlate/grad', 'np.correlate/jvp', 'np.diag_indices_from', 'np.digitize', 'np.flatnonzero',
-      'np.geomspace', 'np.histogram', 'np.i0/grad', 'np.i0/jvp', 'np.interp', 'np.linalg.det',
-      'np.linalg.eig', 'np.linalg.eigh', 'np.linalg.eigvals', 'np.linalg.eigvalsh', 'np.linalg.pinv',
-      'np.linalg.slogdet', 'np.median', 'np.nanmedian', 'np.nanpercentile', 'np.nanquantile', 'np.nonzero',
-      'np.partition', 'np.percentile', 'np.piecewise', 'np.poly/grad', 'np.poly/jvp', 'np.polydiv',
-      'np.polyfit/vmap', 'np.polymul', 'np.quantile', 'np.roots', 'np.sort', 'np.trim_zeros', 'np.unique',
-      'np.unwrap', 'scipy.special.betainc/grad', 'scipy.special.betainc/jvp', 'scipy.special.gammainc/grad',
-      'scipy.special.gammainc/jvp', 'scipy.special.gammaincc/grad', 'scipy.special.gammaincc/jvp',
-      'scipy.special.psi/grad', 'scipy.special.psi/jvp', 'scipy.special.stdtr/grad',
-      'scipy.special.stdtr/jvp', 'tnp.argpartition', 'tnp.argsort', 'tnp.argwhere', 'tnp.convolve/grad',
-      'tnp.convolve/jvp', 'tnp.correlate/grad', 'tnp.correlate/jvp', 'tnp.diag_indices_from', 'tnp.digitize',
-      'tnp.flatnonzero', 'tnp.geomspace', 'tnp.histogram', 'tnp.i0/grad', 'tnp.i0/jvp', 'tnp.interp',
-      'tnp.linalg.det', 'tnp.linalg.eig', 'tnp.linalg.eigh', 'tnp.linalg.eigvals', 'tnp.linalg.eigvalsh',
-      'tnp.linalg.pinv', 'tnp.linalg.slogdet', 'tnp.median', 'tnp.nanmedian', 'tnp.nanpercentile',
-      'tnp.nanquantile', 'tnp.nonzero', 'tnp.partition', 'tnp.percentile', 'tnp.piecewise', 'tnp.poly/grad',
-      'tnp.poly/jvp', 'tnp.polydiv', 'tnp.polyfit/vmap', 'tnp.polymul', 'tnp.quantile', 'tnp.roots',
-      'tnp.sort', 'tnp.trim_zeros', 'tnp.unique', 'tnp.unwrap', 'tsp.integrate.odeint',
+      'tsp.integrate.odeint',
       'tsp.integrate.solve_ivp', 'tsp.linalg.cho_factor', 'tsp.linalg.cho_solve', 'tsp.linalg.cholesky',
       'tsp.linalg.det', 'tsp.linalg.eigh', 'tsp.linalg.expm', 'tsp.linalg.inv', 'tsp.linalg.lu_factor',
       'tsp.linalg.lu_solve', 'tsp.linalg.solve', 'tsp.linalg.solve_sylvester', 'tsp.linalg.solve_triangular',
-      'tsp.linalg.sqrtm', 'tsp.signal.convolve', 'tsp.signal.correlate', 'tsp.special.betainc/grad',
-      'tsp.special.betainc/jvp', 'tsp.special.digamma/grad', 'tsp.special.digamma/jvp',
-      'tsp.special.gammainc/grad', 'tsp.special.gammainc/jvp', 'tsp.special.gammaincc/grad',
-      'tsp.special.gammaincc/jvp', 'tsp.special.multigammaln', 'tsp.special.polygamma',
-      'tsp.special.psi/grad', 'tsp.special.psi/jvp', 'tsp.special.stdtr/grad', 'tsp.special.stdtr/jvp',
-      'tsp.stats.beta.cdf/grad', 'tsp.stats.beta.cdf/jvp', 'tsp.stats.beta.entropy/grad',
-      'tsp.stats.beta.entropy/jvp', 'tsp.stats.beta.interval', 'tsp.stats.beta.isf',
-      'tsp.stats.beta.logcdf/grad', 'tsp.stats.beta.logcdf/jvp', 'tsp.stats.beta.logsf/grad',
-      'tsp.stats.beta.logsf/jvp', 'tsp.stats.beta.median', 'tsp.stats.beta.ppf', 'tsp.stats.beta.sf/grad',
-      'tsp.stats.beta.sf/jvp', 'tsp.stats.chi2.cdf/grad', 'tsp.stats.chi2.cdf/jvp',
-      'tsp.stats.chi2.entropy/grad', 'tsp.stats.chi2.entropy/jvp', 'tsp.stats.chi2.interval',
-      'tsp.stats.chi2.isf', 'tsp.stats.chi2.logcdf/grad', 'tsp.stats.chi2.logcdf/jvp',
-      'tsp.stats.chi2.logsf/grad', 'tsp.stats.chi2.logsf/jvp', 'tsp.stats.chi2.median', 'tsp.stats.chi2.ppf',
-      'tsp.stats.chi2.sf/grad', 'tsp.stats.chi2.sf/jvp', 'tsp.stats.dirichlet.entropy/grad',
-      'tsp.stats.dirichlet.entropy/jvp', 'tsp.stats.gamma.cdf/grad', 'tsp.stats.gamma.cdf/jvp',
-      'tsp.stats.gamma.entropy/grad', 'tsp.stats.gamma.entropy/jvp', 'tsp.stats.gamma.interval',
-      'tsp.stats.gamma.isf', 'tsp.stats.gamma.logcdf/grad', 'tsp.stats.gamma.logcdf/jvp',
-      'tsp.stats.gamma.logsf/grad', 'tsp.stats.gamma.logsf/jvp', 'tsp.stats.gamma.median',
-      'tsp.stats.gamma.ppf', 'tsp.stats.gamma.sf/grad', 'tsp.stats.gamma.sf/jvp',
-      'tsp.stats.multivariate_normal.entropy', 'tsp.stats.poisson.cdf/grad', 'tsp.stats.poisson.cdf/jvp',
-      'tsp.stats.poisson.interval', 'tsp.stats.poisson.isf', 'tsp.stats.poisson.logcdf/grad',
-      'tsp.stats.poisson.logcdf/jvp', 'tsp.stats.poisson.logpmf/grad', 'tsp.stats.poisson.logpmf/jvp',
-      'tsp.stats.poisson.logsf/grad', 'tsp.stats.poisson.logsf/jvp', 'tsp.stats.poisson.median',
-      'tsp.stats.poisson.pmf/grad', 'tsp.stats.poisson.pmf/jvp', 'tsp.stats.poisson.ppf',
-      'tsp.stats.poisson.sf/grad', 'tsp.stats.poisson.sf/jvp', 'tsp.stats.poisson.support',
-      'tsp.stats.t.cdf/grad', 'tsp.stats.t.cdf/jvp', 'tsp.stats.t.entropy/grad', 'tsp.stats.t.entropy/jvp',
-      'tsp.stats.t.interval', 'tsp.stats.t.isf', 'tsp.stats.t.logcdf/grad', 'tsp.stats.t.logcdf/jvp',
-      'tsp.stats.t.logsf/grad', 'tsp.stats.t.logsf/jvp', 'tsp.stats.t.median', 'tsp.stats.t.ppf',
-      'tsp.stats.t.sf/grad', 'tsp.stats.t.sf/jvp',)
-_open(_LIMIT_UNWRAPPED,
-      'np.linalg.cholesky/grad', 'np.linalg.inv/grad', 'np.linalg.matrix_power/grad', 'np.linalg.qr/grad',
-      'np.linalg.solve/grad', 'np.linalg.svd/grad', 'np.polyfit/grad', 'np.polyfit/jvp', 'np.reshape/grad',
-      'tnp.linalg.cholesky/grad', 'tnp.linalg.inv/grad', 'tnp.linalg.matrix_power/grad', 'tnp.linalg.qr/grad',
-      'tnp.linalg.solve/grad', 'tnp.linalg.svd/grad', 'np.linalg.svdvals/grad', 'tnp.linalg.svdvals/grad',
-      'np.linalg.cond/grad', 'tnp.linalg.cond/grad', 'np.linalg.lstsq/grad', 'tnp.linalg.lstsq/grad',
-      'np.linalg.lstsq/jvp', 'tnp.linalg.lstsq/jvp', 'tnp.polyfit/grad', 'tnp.polyfit/jvp',
-      'tnp.reshape/grad', 'tsp.stats.multivariate_normal.logpdf/grad',
-      'tsp.stats.multivariate_normal.pdf/grad',)
-_open(_READS_VALUES,
-      'np.tril_indices_from', 'np.triu_indices_from', 'tnp.tril_indices_from', 'tnp.triu_indices_from',)
+      'tsp.linalg.sqrtm', 'tsp.signal.convolve', 'tsp.signal.correlate',
+      'tsp.special.multigammaln',
+      'tsp.stats.beta.interval', 'tsp.stats.beta.isf',
+      'tsp.stats.beta.median', 'tsp.stats.beta.ppf',
+      'tsp.stats.chi2.interval',
+      'tsp.stats.chi2.isf',
+      'tsp.stats.chi2.median', 'tsp.stats.chi2.ppf',
+      'tsp.stats.gamma.interval',
+      'tsp.stats.gamma.isf',
+      'tsp.stats.gamma.median',
+      'tsp.stats.gamma.ppf',
+      'tsp.stats.multivariate_normal.entropy',
+      'tsp.stats.poisson.interval', 'tsp.stats.poisson.isf',
+      'tsp.stats.poisson.median',
+      'tsp.stats.poisson.ppf',
+      'tsp.stats.poisson.support',
+      'tsp.stats.t.interval', 'tsp.stats.t.isf',
+      'tsp.stats.t.median', 'tsp.stats.t.ppf',)
 
+
+_VALUE_SHAPED = ("the result's shape depends on the values (leading zeros trimmed, roots found, entries selected "
+                 "per condition): tapegrad refuses lazy Dask input with a clear error naming the fix, rather than "
+                 "computing it behind the user's back")
+_open(_VALUE_SHAPED, *(f"{p}{n}" for p in ("np.", "tnp.") for n in ("polymul", "polydiv", "roots", "trim_zeros",
+                                                                     "piecewise")))
 
 _INTERPOLATE = ("tapegrad.scipy.interpolate locates points with searchsorted on the Dask knots or points, which "
                 "mixes NumPy arrays into Dask's (AttributeError '_meta') or refuses under vmap")
@@ -167,7 +147,6 @@ _open(_MATERIALISES, "tsp.linalg.solve_banded", "tsp.linalg.lu", "tsp.linalg.log
       "tsp.signal.correlate2d",
       "tsp.signal.fftconvolve", "tsp.signal.oaconvolve", "tsp.signal.lfilter", "tsp.signal.sosfilt",
       "tsp.signal.autograd_convolve", "tsp.ndimage.map_coordinates/grad", "tsp.ndimage.map_coordinates/jvp")
-_open(_LIMIT_UNWRAPPED, "tsp.linalg.qr/grad", "tsp.linalg.rq/grad", "tsp.linalg.polar/grad")
 _open(_FANCY_RULE, "tsp.ndimage.map_coordinates/vmap")
 _open(_INTERPOLATE, "tsp.interpolate.CubicSpline", "tsp.interpolate.interp1d",
       "tsp.interpolate.RegularGridInterpolator", "tsp.interpolate.make_interp_spline")
@@ -295,6 +274,47 @@ def test_on_dask_lazy_and_equal_to_numpy(entry: Entry, name: str, mode: str) -> 
         assert f"(at {os.path.basename(os.path.dirname(__file__))}{os.sep}" in detail, detail
         return
     assert outcome == "lazy", f"{outcome}: {detail}"
+
+
+@pytest.mark.parametrize(("entry", "name", "mode"), [p for p in _params() if p.values[1] in WHOLE_AXES])
+def test_allow_rechunk_makes_functions_of_whole_axes_lazy(entry: Entry, name: str, mode: str) -> None:
+    """Under `tapegrad.allow_rechunk()`, Dask gathers the split core axes itself: lazy, no compute."""
+    run, want = RUNS[mode](entry)
+    with tapegrad.allow_rechunk():
+        outcome, detail = classify(run, want, entry.values)
+    assert outcome == "lazy", f"{outcome}: {detail}"
+
+
+def test_a_split_core_axis_is_refused_at_the_users_line_with_dasks_advice_and_the_opt_in() -> None:
+    import dask.array as da
+
+    x = da.from_array(np.array([[4.0, 1.0], [3.0, 2.0]]), chunks=1)
+    with pytest.raises(tapegrad.DaskLimitError) as caught:
+        tapegrad.grad(lambda a: np.linalg.det(a))(x)  # the user's line
+    message = str(caught.value)
+    assert f"(at {os.path.basename(os.path.dirname(__file__))}{os.sep}test_dask_callables.py:" in message
+    assert "linalg.det" in message
+    assert "rechunk into a single chunk" in message and "allow_rechunk=True" in message  # Dask's advice
+    assert "with tapegrad.allow_rechunk():" in message  # tapegrad's opt-in
+    assert isinstance(caught.value.__cause__, ValueError)
+    with tapegrad.allow_rechunk():
+        g = tapegrad.grad(lambda a: np.linalg.det(a))(x)
+    np.testing.assert_allclose(g.compute(), [[2.0, -3.0], [-1.0, 4.0]])
+
+
+def test_allow_rechunk_belongs_to_its_thread() -> None:
+    """The opt-in is a context variable: another thread does not see it."""
+    import threading
+
+    from tapegrad.arrays import _ALLOW_RECHUNK
+
+    seen: list[bool] = []
+    with tapegrad.allow_rechunk():
+        thread = threading.Thread(target=lambda: seen.append(_ALLOW_RECHUNK.get()))
+        thread.start()
+        thread.join()
+        assert _ALLOW_RECHUNK.get()
+    assert seen == [False] and not _ALLOW_RECHUNK.get()
 
 
 def test_the_tables_name_only_callables_of_the_sweep() -> None:

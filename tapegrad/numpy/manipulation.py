@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from tapegrad.arrays import eye_like, is_foreign, ones_like, zeros_like
+from tapegrad.arrays import cast, eye_like, is_foreign, library, ones_like, zeros_like
 from tapegrad.errors import at_user_line
 from tapegrad.numpy._batch import Dims, aligned, batch_size, front, front_all, param, rank, shifted
 from tapegrad.numpy._batch import elementwise as elementwise_rule
@@ -24,6 +24,9 @@ from tapegrad.numpy.primitives import (
     _concatenate,
     _getitem,
     _stack,
+    add_along_last,
+    argpartition,
+    argsort,
     array_split,
     astype,
     broadcast_to,
@@ -33,6 +36,7 @@ from tapegrad.numpy.primitives import (
     split,
     squeeze,
     sum,
+    take_along_last,
     transpose,
     untake,
     where,
@@ -124,6 +128,8 @@ def asarray(value: Any, dtype: Any = None) -> Any:
         return value
     if isinstance(value, Tracer) or ((type(value) is list or type(value) is tuple) and holds_tracer(value)):
         return array(value, dtype)
+    if is_foreign(value):  # a Dask or CuPy array: np.asarray would compute it, or copy it to the host
+        return value if dtype is None else cast(value, dtype)
     return np.asarray(value, dtype)
 
 
@@ -568,13 +574,29 @@ def take(a: Any, indices: Any, axis: Any = None, out: Any = None, mode: str = "r
         indices = indices % n
     elif mode == "clip":
         indices = np.clip(indices, 0, n - 1)
+    if library(storage_of(indices)) == "dask":
+        return _take_lazy(a, indices, axis)
     return getitem(a, _along(axis, a.ndim, indices))
 
 
+def _take_lazy(a: Any, indices: Any, axis: int) -> Any:
+    """`take` at lazy (Dask) indices, which Dask's indexing cannot take: a gather along the
+    last axis (`take_along_last`, per block with that axis whole), the index axes then put
+    where NumPy puts them (in place of `axis`)."""
+    last = moveaxis(a, axis, -1)
+    rest = tuple(shape_of(last)[:-1])
+    flat = reshape(indices, (1,) * len(rest) + (-1,))
+    taken = reshape(take_along_last(last, flat), rest + tuple(shape_of(indices)))
+    k = len(shape_of(indices))
+    order = [*range(axis), *range(len(rest), len(rest) + k), *range(axis, len(rest))]
+    return transpose(taken, order)
+
+
 def _index_array(indices: Any) -> Any:
-    """Indices as an array; under vmap, indices that differ per example stay batched."""
+    """Indices as an array; under vmap, indices that differ per example stay batched, and lazy
+    (Dask) ones stay lazy."""
     indices = strip_unbatched(indices)
-    return indices if isinstance(indices, Tracer) else np.asarray(indices)
+    return indices if isinstance(indices, Tracer) or library(indices) == "dask" else np.asarray(indices)
 
 
 @composite(np.take_along_axis)
@@ -606,18 +628,54 @@ def select(condlist: Any, choicelist: Any, default: Any = 0) -> Any:
 
 @composite(np.sort)
 def sort(a: Any, axis: Any = -1, kind: Any = None, order: Any = None, **kwargs: Any) -> Any:
-    """``np.sort``: `take_along_axis` of the sorting permutation (ties keep their order)."""
-    if axis is None:
-        a, axis = ravel(a), -1
-    return take_along_axis(a, np.argsort(strip_unbatched(a), axis=axis, kind="stable"), axis)
+    """``np.sort``: the sorting permutation (ties keep their order) applied along `axis`."""
+    return _permuted(a, axis, lambda last: argsort(last, axis=-1, kind="stable"))
 
 
 @composite(np.partition)
 def partition(a: Any, kth: Any, axis: Any = -1, kind: str = "introselect", order: Any = None) -> Any:
-    """``np.partition``: `take_along_axis` of ``np.argpartition``."""
+    """``np.partition``: the permutation of ``np.argpartition`` applied along `axis`."""
+    return _permuted(a, axis, lambda last: argpartition(last, kth, axis=-1))
+
+
+def _permuted(a: Any, axis: Any, permutation: Any) -> Any:
+    """`a` reordered along `axis` by `permutation` of its values (that axis moved last): a
+    gather whose index may be lazy (Dask's sorts run per block), so it is `take_along_last`."""
     if axis is None:
         a, axis = ravel(a), -1
-    return take_along_axis(a, np.argpartition(strip_unbatched(a), kth, axis=axis), axis)
+    axis = _normalize(axis, a.ndim)
+    if axis == a.ndim - 1:  # the commonest: no transposes on the tape
+        return take_along_last(a, permutation(strip_unbatched(a)))
+    last = moveaxis(a, axis, -1)
+    return moveaxis(take_along_last(last, permutation(strip_unbatched(last))), -1, axis)
+
+
+def _take_along_last_vjp(g: Any, ans: Any, x: Any, index: Any) -> Any:
+    return unbroadcast(add_along_last(g, index, n=shape_of(x)[-1]), x)
+
+
+def _add_along_last_vjp(g: Any, ans: Any, values: Any, index: Any, n: int) -> Any:
+    return unbroadcast(take_along_last(g, index), values)
+
+
+def _last_axis_batched(prim: Primitive) -> Any:
+    """The batching rule of `take_along_last` and `add_along_last`: their leading axes
+    broadcast, so each batched array gets its batch first and a shared one a leading 1."""
+
+    def rule(values: list[Any], dims: Dims, **kwargs: Any) -> Any:
+        args = [reshape(v, (1, *shape_of(v))) if d is None else front(v, d)
+                for v, d in zip(values, dims, strict=True)]
+        return prim(*args, **kwargs), 0
+
+    return rule
+
+
+defvjp(take_along_last, _take_along_last_vjp, None)
+defjvp(take_along_last, lambda t, ans, x, index: take_along_last(t, index), None)
+defbatch(take_along_last, _last_axis_batched(take_along_last))
+defvjp(add_along_last, _add_along_last_vjp, None)
+defjvp(add_along_last, lambda t, ans, values, index, n: add_along_last(t, index, n=n), None)
+defbatch(add_along_last, _last_axis_batched(add_along_last))
 
 
 @composite(np.diff)

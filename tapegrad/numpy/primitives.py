@@ -137,7 +137,7 @@ def _bessel_i1(x: Any) -> Any:
     return (np.sign(x) * magnitude).astype(np.result_type(x, np.float16))
 
 
-i1 = Primitive("i1", _bessel_i1)
+i1 = Primitive("i1", lambda x: arrays.elementwise(_bessel_i1, x))
 """The modified Bessel function of order 1: the derivative of `i0`, differentiable in turn."""
 
 
@@ -234,6 +234,14 @@ def _scatter_add(values: Any, index: Any, shape: tuple[int, ...]) -> Any:
     return add_at(arrays.zeros_like(values, shape), index, values)  # Dask, CuPy: tapegrad.arrays
 
 
+take_along_last = Primitive("take_along_last", arrays.take_along_last)
+"""``take_along_last(x, index)``: ``np.take_along_axis(x, index, -1)``, for an `index` that
+may be a lazy Dask array (a sorting permutation, the ranks of order statistics)."""
+
+add_along_last = Primitive("add_along_last", arrays.add_along_last)
+"""``add_along_last(values, index, n)``: the transpose of `take_along_last`, `values` added
+into zeros of `n` elements along the last axis."""
+
 untake = Primitive("untake", _scatter_add)
 """``untake(v, index, shape)``: zeros of `shape` with `v` added at `index` (repeats add up)."""
 
@@ -297,22 +305,38 @@ einsum_path = wrap(np.einsum_path, differentiable=False)
 
 # -- linalg ----------------------------------------------------------------------------
 _la = np.linalg
-inv = wrap(_la.inv, "linalg.inv")
-det = wrap(_la.det, "linalg.det")
-solve = wrap(_la.solve, "linalg.solve")
-pinv = wrap(_la.pinv, "linalg.pinv")
+# Functions of whole matrices run per block over the last two axes on Dask (`arrays.core_apply`):
+# Dask has no det, eigh, eig or pinv, and NumPy's, handed a Dask array, would compute it.
+inv = by_numpy[_la.inv] = Primitive("linalg.inv", arrays.inv)
+det = by_numpy[_la.det] = Primitive("linalg.det", lambda a: arrays.core_apply(
+    _la.det, a, signature="(n,n)->()", operation="linalg.det"))
+solve = by_numpy[_la.solve] = Primitive("linalg.solve", arrays.solve)
+
+
+def _pinv(a: Any, rcond: Any = None, hermitian: bool = False, **kwargs: Any) -> Any:
+    """``np.linalg.pinv``; NumPy 2's ``rtol`` passes through `kwargs`."""
+    if rcond is not None:
+        kwargs["rcond"] = rcond
+    return arrays.core_apply(_la.pinv, a, signature="(m,n)->(n,m)", operation="linalg.pinv", hermitian=hermitian,
+                             **kwargs)
+
+
+pinv = by_numpy[_la.pinv] = Primitive("linalg.pinv", _pinv)
 cholesky = by_numpy[_la.cholesky] = Primitive("linalg.cholesky", arrays.cholesky)
 # Multi-output functions return plain tuples on the tape; the public wrappers below give
 # back NumPy's named results.
-_slogdet = Primitive("linalg.slogdet", lambda a: tuple(_la.slogdet(a)))
-_eigh = Primitive("linalg.eigh", lambda a, UPLO="L": tuple(_la.eigh(a, UPLO)))
+_slogdet = Primitive("linalg.slogdet", lambda a: tuple(
+    arrays.core_apply(lambda m: tuple(_la.slogdet(m)), a, signature="(n,n)->(),()", operation="linalg.slogdet")))
+_eigh = Primitive("linalg.eigh", lambda a, UPLO="L": tuple(
+    arrays.core_apply(lambda m: tuple(_la.eigh(m, UPLO)), a, signature="(n,n)->(n),(n,n)", operation="linalg.eigh")))
 _svd = Primitive("linalg.svd", lambda a, full_matrices=True: tuple(_la.svd(a, full_matrices)))
 _svdvals = Primitive("linalg.svdvals", arrays.svdvals)
-_qr = Primitive("linalg.qr", lambda a: tuple(_la.qr(a)))
+_qr = Primitive("linalg.qr", arrays.qr)
 _norm2 = Primitive("linalg.norm2", lambda x, axis=None, keepdims=False: _la.norm(x, None, axis, keepdims))
 """The 2-norm over `axis` (a vector norm, or Frobenius over two axes), with a safe rule at 0."""
 
-_eig = Primitive("linalg.eig", lambda a: tuple(_la.eig(a)))
+_eig = Primitive("linalg.eig", lambda a: tuple(
+    arrays.core_apply(lambda m: tuple(_la.eig(m)), a, signature="(n,n)->(n),(n,n)", operation="linalg.eig")))
 
 
 def _lstsq_rank(a: Any, b: Any, rcond: Any = None) -> Any:
@@ -340,22 +364,28 @@ _irfft1 = Primitive("fft.irfft", lambda x, n, axis=-1, norm=None: _fft.irfft(x, 
 
 
 # -- signal ----------------------------------------------------------------------------
-_convolve = Primitive("convolve", lambda a, v, valid=False: np.convolve(a, v, "valid" if valid else "full"))
+_convolve = Primitive("convolve", lambda a, v, valid=False: arrays.convolve(a, v, "valid" if valid else "full"))
 """The discrete convolution of two 1-D arrays, ``out[k] = sum_i a[i] * v[k - i]``: in full
 (every overlap) or, with ``valid=True``, only where the shorter operand fits entirely."""
 
 
-roots = wrap(np.roots)
+def _roots(p: Any) -> Any:
+    arrays.refuse_lazy_values(p, "np.roots (it drops leading and trailing zero coefficients)",
+                              "Compute the coefficients first if they fit in memory: they are usually small.")
+    return np.roots(p)
+
+
+roots = by_numpy[np.roots] = Primitive("roots", _roots)
 """``np.roots``: the eigenvalues of the companion matrix, as NumPy computes them."""
 
 
-unwrap = wrap(np.unwrap)
+unwrap = by_numpy[np.unwrap] = Primitive("unwrap", arrays.unwrap)
 """``np.unwrap``: the jumps it removes are whole periods, constant under small changes of
 `p`, so its derivative is the identity (almost everywhere)."""
 
 
 # -- statistics ------------------------------------------------------------------------
-sort_sharing_ties = Primitive("sort_sharing_ties", lambda x: np.sort(x, axis=-1))
+sort_sharing_ties = Primitive("sort_sharing_ties", lambda x: arrays.sort(x, axis=-1))
 """``np.sort(x, axis=-1)``, whose gradient is shared equally within each run of equal values."""
 
 
@@ -373,21 +403,37 @@ argmax = wrap(np.argmax, differentiable=False)
 argmin = wrap(np.argmin, differentiable=False)
 nanargmax = wrap(np.nanargmax, differentiable=False)
 nanargmin = wrap(np.nanargmin, differentiable=False)
-argsort = wrap(np.argsort, differentiable=False)
-argpartition = wrap(np.argpartition, differentiable=False)
+argsort = by_numpy[np.argsort] = Primitive("argsort", arrays.argsort, differentiable=False)
+argpartition = by_numpy[np.argpartition] = Primitive("argpartition", arrays.argpartition, differentiable=False)
 argwhere = wrap(np.argwhere, differentiable=False)
 nonzero = wrap(np.nonzero, differentiable=False)
 flatnonzero = wrap(np.flatnonzero, differentiable=False)
 searchsorted = wrap(np.searchsorted, differentiable=False)
 unravel_index = wrap(np.unravel_index, differentiable=False)
 ravel_multi_index = wrap(np.ravel_multi_index, differentiable=False)
-digitize = wrap(np.digitize, differentiable=False)
+digitize = by_numpy[np.digitize] = Primitive("digitize", arrays.digitize, differentiable=False)
 tri = wrap(np.tri, differentiable=False)
-diag_indices_from = wrap(np.diag_indices_from, differentiable=False)
-tril_indices_from = wrap(np.tril_indices_from, differentiable=False)
-triu_indices_from = wrap(np.triu_indices_from, differentiable=False)
+
+
+def _of_shape(np_function: Any) -> Any:
+    """`np_function(arr, ...)`, which reads only `arr`'s shape, called with a zero-stride NumPy
+    stand-in of that shape: NumPy's function, handed a Dask array, would compute it."""
+
+    def run(arr: Any, *args: Any, **kwargs: Any) -> Any:
+        return np_function(np.broadcast_to(np.zeros((), bool), np.shape(arr)), *args, **kwargs)
+
+    run.__name__ = np_function.__name__
+    return run
+
+
+diag_indices_from = by_numpy[np.diag_indices_from] = Primitive(
+    "diag_indices_from", _of_shape(np.diag_indices_from), differentiable=False)
+tril_indices_from = by_numpy[np.tril_indices_from] = Primitive(
+    "tril_indices_from", _of_shape(np.tril_indices_from), differentiable=False)
+triu_indices_from = by_numpy[np.triu_indices_from] = Primitive(
+    "triu_indices_from", _of_shape(np.triu_indices_from), differentiable=False)
 count_nonzero = wrap(np.count_nonzero, differentiable=False)
-histogram = wrap(np.histogram, differentiable=False)
+histogram = by_numpy[np.histogram] = Primitive("histogram", arrays.histogram, differentiable=False)
 bincount = wrap(np.bincount, differentiable=False)
 unique = wrap(np.unique, differentiable=False)
 any = wrap(np.any, differentiable=False)

@@ -34,6 +34,7 @@ import numpy as np
 import scipy.special as sc
 
 import tapegrad.numpy as tnp
+from tapegrad.arrays import elementwise as elementwise_apply
 from tapegrad.errors import NotDifferentiableError, at_user_line
 from tapegrad.numpy._batch import elementwise
 from tapegrad.numpy._wrap import by_numpy, composite
@@ -109,7 +110,7 @@ digamma = wrap(sc.digamma)
 psi = digamma
 rgamma = wrap(sc.rgamma)
 gammasgn = wrap(sc.gammasgn, differentiable=False)
-_polygamma = Primitive("polygamma", sc.polygamma)
+_polygamma = Primitive("polygamma", lambda n, x: elementwise_apply(sc.polygamma, n, x))  # not a ufunc
 defbatch(_polygamma, elementwise(_polygamma))
 polygamma = constant_in(_polygamma, "n", why=_INTEGER)
 gammainc = wrap(sc.gammainc)
@@ -474,7 +475,8 @@ def _no_third_derivative(name: str) -> Callable[..., Any]:
 
 
 def _series_primitive(name: str, fun: Callable[..., Any]) -> Primitive:
-    prim = Primitive(name, fun)
+    # The series sum NumPy arrays (np.asarray, masks): on Dask, block by block.
+    prim = Primitive(name, lambda *args: elementwise_apply(fun, *args))
     defbatch(prim, elementwise(prim))
     return prim
 
