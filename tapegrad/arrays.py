@@ -33,7 +33,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from tapegrad.errors import at_user_line, raise_dask_limit
+from tapegrad.errors import DaskLimitError, at_user_line, raise_dask_limit
 
 # The top-level package of each supported non-NumPy array type, and the class in it.
 _FOREIGN = {"dask": "Array", "cupy": "ndarray"}
@@ -340,10 +340,10 @@ def refuse_lazy_values(x: Any, operation: str, fix: str) -> None:
     result (``np.trim_zeros``, ``np.roots``): tapegrad does not compute behind the user's back.
     `fix` says what to write instead."""
     if library(x) == "dask":
-        raise ValueError(
-            f"{operation} on a lazy Dask array{at_user_line()}: the shape of its result depends on "
-            "the array's values, which Dask knows only by computing them, and tapegrad does not "
-            f"compute behind your back. {fix}"
+        raise DaskLimitError(
+            f"Dask cannot run {operation} lazily here{at_user_line()}: the shape of its result depends "
+            "on the array's values, which Dask knows only by computing them (a Dask array's length "
+            f"must be known to build its graph), and tapegrad does not compute behind your back. {fix}"
         )
 
 

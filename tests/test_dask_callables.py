@@ -64,6 +64,10 @@ _FANCY_SET = ("Dask assigns through at most one 1-D integer or boolean array per
 _CORE_AXES = ("needs the core axes in one chunk: Dask's apply_gufunc refuses ('Core dimension ... consists of "
               "multiple chunks ... rechunk ... or set allow_rechunk=True'); `tapegrad.allow_rechunk()` opts in")
 
+_VALUE_SHAPED = ("the result's length depends on the values (leading zeros trimmed, roots found, entries selected "
+                 "per condition): Dask builds graphs of known lengths only, so it would have to compute; "
+                 "tapegrad refuses at the user's line, naming the fix")
+
 _UNKNOWN_LENGTHS = ("Dask's nonzero, argwhere and unique give lengths that depend on the data (NaN chunk sizes until "
                     "computed), so vmap cannot stack one result per example into a batch without computing")
 
@@ -81,6 +85,8 @@ DASK_CANNOT: dict[str, str] = {
        for n in ("fft", "ifft", "fft2", "ifft2", "fftn", "ifftn", "rfft", "irfft", "rfft2", "irfft2",
                  "rfftn", "irfftn", "hfft", "ihfft")},
     **dict.fromkeys(WHOLE_AXES, _CORE_AXES),
+    **{f"{p}{n}": _VALUE_SHAPED for p in ("tnp.", "np.") for n in ("polymul", "polydiv", "roots", "trim_zeros",
+                                                                    "piecewise")},
     **{f"{p}{n}": _UNKNOWN_LENGTHS for p in ("tnp.", "np.") for n in ("nonzero", "argwhere", "flatnonzero", "unique")},
     "tnp.linalg.cholesky": _CHOLESKY, "np.linalg.cholesky": _CHOLESKY,
     "tsp.stats.multivariate_normal.logpdf": _CHOLESKY, "tsp.stats.multivariate_normal.pdf": _CHOLESKY,
@@ -134,12 +140,6 @@ _open(_MATERIALISES,
       'tsp.stats.t.interval', 'tsp.stats.t.isf',
       'tsp.stats.t.median', 'tsp.stats.t.ppf',)
 
-
-_VALUE_SHAPED = ("the result's shape depends on the values (leading zeros trimmed, roots found, entries selected "
-                 "per condition): tapegrad refuses lazy Dask input with a clear error naming the fix, rather than "
-                 "computing it behind the user's back")
-_open(_VALUE_SHAPED, *(f"{p}{n}" for p in ("np.", "tnp.") for n in ("polymul", "polydiv", "roots", "trim_zeros",
-                                                                     "piecewise")))
 
 _INTERPOLATE = ("tapegrad.scipy.interpolate locates points with searchsorted on the Dask knots or points, which "
                 "mixes NumPy arrays into Dask's (AttributeError '_meta') or refuses under vmap")
