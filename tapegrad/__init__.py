@@ -25,6 +25,7 @@ from tapegrad.errors import (
 )
 from tapegrad.pytree import Constant, register_pytree, tree_flatten, tree_map, tree_unflatten
 from tapegrad import arrays  # noqa: F401  (which array types are traced: NumPy, Dask, CuPy)
+from tapegrad.arrays import allow_rechunk
 from tapegrad.tracer import Tracer
 from tapegrad.registry import Primitive, defbatch, defjvp, defjvp_all, defvjp, defvjp_all, primitive
 from tapegrad.tape import Entry, Trace
@@ -64,6 +65,7 @@ __all__ = [
     "Trace",
     "Tracer",
     "UnsupportedFunctionError",
+    "allow_rechunk",
     "checkpoint",
     "constant",
     "custom_root",

@@ -16,16 +16,21 @@ The rules need three things NumPy spells in a way that would leave the argument'
   in a rule would mix a NumPy array into a Dask graph, and CuPy refuses NumPy operands);
 - scatter-add, ``np.add.at``, which Dask does not have: `add_at`, one hook per array type;
 - a check that a value's shape is known (`check_known_shape`): Dask does not know the length
-  of ``x[mask]`` for a lazy mask, and no gradient can be built on an unknown shape.
+  of ``x[mask]`` for a lazy mask, and no gradient can be built on an unknown shape;
+- functions that need whole axes at once (a sort along an axis, a determinant of the last two):
+  `core_apply` runs them per block over those "core" axes (Dask's ``apply_gufunc``), which Dask
+  allows only when each core axis is one chunk, unless the user opts in with `allow_rechunk`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import importlib
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -267,6 +272,103 @@ def check_known_shape(value: Any) -> None:
         )
 
 
+# -- functions of whole axes: sorts, determinants, 1-D convolutions --------------------------
+# Per context (thread, async task): one thread's opt-in must not change another's graphs.
+_ALLOW_RECHUNK: contextvars.ContextVar[bool] = contextvars.ContextVar("tapegrad_allow_rechunk", default=False)
+
+
+@contextlib.contextmanager
+def allow_rechunk(allow: bool = True) -> Iterator[None]:
+    """Let Dask gather split core axes into one chunk for the functions that need whole axes.
+
+    A sort along an axis, a median, a determinant or an eigendecomposition of the last two
+    axes, a 1-D convolution: tapegrad runs each per block over its core axes (Dask's
+    ``apply_gufunc``). When a core axis is split over several chunks, Dask refuses, and
+    tapegrad raises `tapegrad.DaskLimitError` at your line. Inside this context Dask is asked
+    to rechunk those axes into one chunk instead (``allow_rechunk=True``): still lazy, but each
+    task then holds whole core axes, which must fit in a worker's memory. The setting belongs
+    to the current thread or async task (a `contextvars.ContextVar`), and nests.
+
+    Examples:
+        >>> import dask.array as da, numpy as np, tapegrad
+        >>> x = da.from_array(np.array([[4.0, 1.0], [3.0, 2.0]]), chunks=1)  # one value a chunk
+        >>> with tapegrad.allow_rechunk():  # without: DaskLimitError, the matrix is split
+        ...     g = tapegrad.grad(np.linalg.det)(x)
+        >>> type(g).__name__, np.round(g.compute(), 12).tolist()
+        ('Array', [[2.0, -3.0], [-1.0, 4.0]])
+    """
+    token = _ALLOW_RECHUNK.set(allow)
+    try:
+        yield
+    finally:
+        _ALLOW_RECHUNK.reset(token)
+
+
+def core_apply(function: Callable[..., Any], *arrays: Any, signature: str, output_dtypes: Any = None,
+               output_sizes: dict[str, int] | None = None, vectorize: bool = False, **kwargs: Any) -> Any:
+    """``function(*arrays, **kwargs)``, a function of whole "core" axes, for any array type.
+
+    `signature` names the core axes as a NumPy generalised ufunc does (``"(n,n)->()"`` for a
+    determinant of the last two axes, ``"(n)->(n)"`` for a sort along the last); the leading
+    axes are a stack that `function` handles itself (or `vectorize` loops over). NumPy and
+    CuPy arrays go to `function` as they are. Dask arrays go block by block through Dask's
+    ``apply_gufunc``, lazily: the output dtypes (and `output_sizes` of core axes the inputs do
+    not have) are given, or learnt from `function` on NumPy arrays of one element, so that Dask
+    never runs `function` on its own guesses. Dask requires each core axis to be one chunk:
+    otherwise it raises its own ``ValueError`` (tapegrad's primitives turn it into
+    `tapegrad.DaskLimitError` at the user's line), unless `allow_rechunk` is on.
+
+    Examples:
+        >>> core_apply(np.linalg.det, np.eye(2), signature="(n,n)->()")
+        np.float64(1.0)
+    """
+    if not any(library(a) == "dask" for a in arrays):
+        return function(*arrays, **kwargs)
+    if output_dtypes is None:
+        output_dtypes = _output_dtypes(function, arrays, signature, kwargs)
+    return _module("dask.array").apply_gufunc(
+        function, signature, *arrays, output_dtypes=output_dtypes, output_sizes=output_sizes,
+        vectorize=vectorize, allow_rechunk=_ALLOW_RECHUNK.get(), **kwargs)
+
+
+def _output_dtypes(function: Callable[..., Any], arrays: tuple[Any, ...], signature: str,
+                   kwargs: dict[str, Any]) -> Any:
+    """The dtypes `function` returns: from a run on NumPy arrays of the arguments' dtypes whose
+    core axes (those `signature` names) have one element each."""
+    cores = signature.replace(" ", "").split("->")[0].split("),")
+    samples = []
+    for core, x in zip(cores, arrays, strict=True):
+        n_core = len([d for d in core.strip("()").split(",") if d])
+        samples.append(np.ones((1,) * n_core, getattr(x, "dtype", np.result_type(x))))
+    out = function(*samples, **kwargs)
+    if isinstance(out, (tuple, list)):
+        return tuple(np.result_type(o) for o in out)
+    return np.result_type(out)
+
+
+def _square_chunks(a: Any) -> bool:
+    """Whether Dask's own LU-based ``linalg`` can take `a`: a matrix whose chunks are square."""
+    return bool(a.ndim == 2 and a.chunks[0] == a.chunks[1])
+
+
+def inv(a: Any) -> Any:
+    """``np.linalg.inv`` for any array type: Dask's own (LU, distributed) for a matrix of
+    square chunks, else over the last two axes of each block with `core_apply` (a stack)."""
+    if library(a) == "dask" and not _square_chunks(a):
+        return core_apply(np.linalg.inv, a, signature="(n,n)->(n,n)")
+    return np.linalg.inv(a)
+
+
+def solve(a: Any, b: Any) -> Any:
+    """``np.linalg.solve`` for any array type, as `inv` chooses: Dask's own or `core_apply`.
+    A 1-D `b` is one vector for every matrix of `a`, as in NumPy 2."""
+    if library(a) == "dask" or library(b) == "dask":
+        if not (library(a) == "dask" and _square_chunks(a) and library(b) == "dask" and b.ndim <= 2
+                and b.chunks[0] == a.chunks[0]):
+            signature = "(n,n),(n)->(n)" if np.ndim(b) == 1 else "(n,n),(n,k)->(n,k)"
+            return core_apply(np.linalg.solve, a, b, signature=signature)
+    return np.linalg.solve(a, b)
+
 # -- the scatter-add of each array library --------------------------------------------------
 def _module(name: str) -> Any:
     """The module `name` of an array library, imported on first use: an array of that library
@@ -386,6 +488,6 @@ def _item(fun: Callable[..., Any], k: int) -> Callable[..., Any]:
     return lambda *chunks: fun(*chunks)[k]
 
 
-__all__ = ["SUPPORTED", "add_at", "arange_like", "as_array", "asarray_like", "cast", "check_known_shape",
-           "cholesky", "eye_like", "is_foreign", "library", "ones_like", "register_add_at", "size", "zeros_like",
-           "per_chunk"]
+__all__ = ["SUPPORTED", "add_at", "allow_rechunk", "arange_like", "as_array", "asarray_like", "cast",
+           "check_known_shape", "cholesky", "core_apply", "eye_like", "inv", "is_foreign", "library",
+           "ones_like", "per_chunk", "register_add_at", "size", "solve", "zeros_like"]

@@ -160,13 +160,23 @@ def raise_dask_limit(error: BaseException, operation: str, where: str = "") -> N
     if not tb.tb_frame.f_code.co_filename.startswith(dask_dir):
         return
     place = where or at_user_line().strip(" ()")
-    raise DaskLimitError(
-        f"Dask cannot run {operation} lazily here ({place or 'line unknown'}): Dask says "
-        f"\"{type(error).__name__}: {str(error).strip()}\". It is Dask's limit, not the gradient's: "
-        "the same NumPy code on these Dask arrays fails without tapegrad too. Follow Dask's advice "
-        "(for chunks, x.rechunk({axis: -1}) puts an axis in one chunk), or compute the array into "
-        "NumPy first if it fits in memory."
-    ) from error
+    said = f"Dask says \"{type(error).__name__}: {str(error).strip().rstrip('.')}\""
+    if "allow_rechunk" in str(error):  # apply_gufunc, run by tapegrad.arrays.core_apply
+        message = (
+            f"Dask cannot run {operation} lazily here ({place or 'line unknown'}): it needs whole "
+            f"axes, which tapegrad runs per block with Dask's apply_gufunc, and {said}. Either "
+            "rechunk so that those axes are one chunk each (x.rechunk({axis: -1})), or opt in "
+            "with `with tapegrad.allow_rechunk(): ...` around the call, which lets Dask gather "
+            "them into one chunk per task, lazily (each task then holds whole axes in memory)."
+        )
+    else:
+        message = (
+            f"Dask cannot run {operation} lazily here ({place or 'line unknown'}): {said}. It is "
+            "Dask's limit, not the gradient's: the same NumPy code on these Dask arrays fails "
+            "without tapegrad too. Follow Dask's advice (for chunks, x.rechunk({axis: -1}) puts "
+            "an axis in one chunk), or compute the array into NumPy first if it fits in memory."
+        )
+    raise DaskLimitError(message) from error
 
 
 def raise_conversion_error(error: ValueError) -> None:

@@ -222,9 +222,11 @@ class Trace(BaseTrace):
             fun = primitive.fun if type(values) is ndarray or not isinstance(values, Tracer) else primitive
             if kwargs:
                 self._hold(tuple(kwargs.values()))  # where= masks, indices: held like constants
-                out = fun(values, **kwargs)
-            else:
-                out = fun(values)
+            try:  # free in CPython 3.11+ unless raised: Dask's limits are told at the user's line
+                out = fun(values, **kwargs) if kwargs else fun(values)
+            except Exception as error:
+                raise_dask_limit(error, primitive.name)
+                raise
         elif n == 2 and not kwargs:  # x * y, x + 1.0, np.add(x, y)
             y = args[1]
             plain = True  # no outer tracer among the values: the plain function will do
@@ -254,7 +256,11 @@ class Trace(BaseTrace):
                     self._hold(y)  # an index: its arrays are constants the tape holds too
                 elif type(y) is not float and type(y) is not int and isinstance(y, Tracer):
                     plain = False
-            out = primitive.fun(x, y) if plain else primitive(x, y)
+            try:
+                out = primitive.fun(x, y) if plain else primitive(x, y)
+            except Exception as error:
+                raise_dask_limit(error, primitive.name)
+                raise
             values, in_slots = (x, y), (x_slot, y_slot)
         else:
             values, in_slots, outer = self._unwrap(args)

@@ -297,22 +297,36 @@ einsum_path = wrap(np.einsum_path, differentiable=False)
 
 # -- linalg ----------------------------------------------------------------------------
 _la = np.linalg
-inv = wrap(_la.inv, "linalg.inv")
-det = wrap(_la.det, "linalg.det")
-solve = wrap(_la.solve, "linalg.solve")
-pinv = wrap(_la.pinv, "linalg.pinv")
+# Functions of whole matrices run per block over the last two axes on Dask (`arrays.core_apply`):
+# Dask has no det, eigh, eig or pinv, and NumPy's, handed a Dask array, would compute it.
+inv = by_numpy[_la.inv] = Primitive("linalg.inv", arrays.inv)
+det = by_numpy[_la.det] = Primitive("linalg.det", lambda a: arrays.core_apply(_la.det, a, signature="(n,n)->()"))
+solve = by_numpy[_la.solve] = Primitive("linalg.solve", arrays.solve)
+
+
+def _pinv(a: Any, rcond: Any = None, hermitian: bool = False, **kwargs: Any) -> Any:
+    """``np.linalg.pinv``; NumPy 2's ``rtol`` passes through `kwargs`."""
+    if rcond is not None:
+        kwargs["rcond"] = rcond
+    return arrays.core_apply(_la.pinv, a, signature="(m,n)->(n,m)", hermitian=hermitian, **kwargs)
+
+
+pinv = by_numpy[_la.pinv] = Primitive("linalg.pinv", _pinv)
 cholesky = by_numpy[_la.cholesky] = Primitive("linalg.cholesky", arrays.cholesky)
 # Multi-output functions return plain tuples on the tape; the public wrappers below give
 # back NumPy's named results.
-_slogdet = Primitive("linalg.slogdet", lambda a: tuple(_la.slogdet(a)))
-_eigh = Primitive("linalg.eigh", lambda a, UPLO="L": tuple(_la.eigh(a, UPLO)))
+_slogdet = Primitive("linalg.slogdet", lambda a: tuple(
+    arrays.core_apply(lambda m: tuple(_la.slogdet(m)), a, signature="(n,n)->(),()")))
+_eigh = Primitive("linalg.eigh", lambda a, UPLO="L": tuple(
+    arrays.core_apply(lambda m: tuple(_la.eigh(m, UPLO)), a, signature="(n,n)->(n),(n,n)")))
 _svd = Primitive("linalg.svd", lambda a, full_matrices=True: tuple(_la.svd(a, full_matrices)))
 _svdvals = Primitive("linalg.svdvals", arrays.svdvals)
 _qr = Primitive("linalg.qr", lambda a: tuple(_la.qr(a)))
 _norm2 = Primitive("linalg.norm2", lambda x, axis=None, keepdims=False: _la.norm(x, None, axis, keepdims))
 """The 2-norm over `axis` (a vector norm, or Frobenius over two axes), with a safe rule at 0."""
 
-_eig = Primitive("linalg.eig", lambda a: tuple(_la.eig(a)))
+_eig = Primitive("linalg.eig", lambda a: tuple(
+    arrays.core_apply(lambda m: tuple(_la.eig(m)), a, signature="(n,n)->(n),(n,n)")))
 
 
 def _lstsq_rank(a: Any, b: Any, rcond: Any = None) -> Any:
