@@ -139,8 +139,6 @@ _open(_MATERIALISES,
       "tsp.signal.autograd_convolve",
       "tsp.ndimage.map_coordinates/grad", "tsp.ndimage.map_coordinates/jvp",
       "tsp.stats.multivariate_normal.entropy")
-_open(_LIMIT_UNWRAPPED, "tsp.linalg.qr/grad", "tsp.linalg.rq/grad", "tsp.linalg.polar/grad",
-      "tsp.stats.multivariate_normal.logpdf/grad", "tsp.stats.multivariate_normal.pdf/grad")
 _open(_FANCY_RULE, "tsp.ndimage.map_coordinates/vmap")
 _open(_INTERPOLATE, "tsp.interpolate.CubicSpline", "tsp.interpolate.interp1d",
       "tsp.interpolate.RegularGridInterpolator", "tsp.interpolate.make_interp_spline")

@@ -39,12 +39,6 @@ from tapegrad import batching  # noqa: E402
 from tapegrad.scipy import special, stats  # noqa: E402
 
 LOOPS: dict[str, tuple[str, set[str]]] = {
-    "tsp.linalg.lu_factor": (
-        "SciPy's lu_factor and its pivots take one matrix, and the permutation of the "
-        "pivots is built per example", {"scipy.linalg.lu_factor", "scipy.linalg.lu_permutation"}),
-    "tsp.linalg.lu_solve": (
-        "lu_factor and lu_solve take one matrix (and pivots) at a time",
-        {"scipy.linalg.lu_factor", "scipy.linalg.lu_solve", "scipy.linalg.lu_permutation"}),
     "tsp.signal.convolve": (
         "no batching rule: SciPy has no call for a batch of kernels (an N-D convolution mixes "
         "the batch axis in), and a rule for one shared kernel only would have to fall back, "
@@ -54,9 +48,6 @@ LOOPS: dict[str, tuple[str, set[str]]] = {
     **{f"tsp.signal.{n}": (
         "built on convolve and correlate in 'valid' mode (SciPy's direct sums), which have no batching rule",
         {"scipy.signal.convolve", "scipy.signal.correlate"}) for n in ("convolve2d", "correlate2d")},
-    "tsp.linalg.lu": (
-        "unpacked from lu_factor, whose pivots and permutation are per example",
-        {"scipy.linalg.lu_factor", "scipy.linalg.lu_permutation"}),
     "tsp.integrate.odeint": (
         "SciPy's solver chooses its steps per example: one solve per example",
         {"scipy.integrate.odeint"}),
