@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from tapegrad.errors import at_user_line
+from tapegrad.errors import at_user_line, raise_dask_limit
 
 # The top-level package of each supported non-NumPy array type, and the class in it.
 _FOREIGN = {"dask": "Array", "cupy": "ndarray"}
@@ -305,7 +305,8 @@ def allow_rechunk(allow: bool = True) -> Iterator[None]:
 
 
 def core_apply(function: Callable[..., Any], *arrays: Any, signature: str, output_dtypes: Any = None,
-               output_sizes: dict[str, int] | None = None, vectorize: bool = False, **kwargs: Any) -> Any:
+               output_sizes: dict[str, int] | None = None, vectorize: bool = False, operation: str = "",
+               **kwargs: Any) -> Any:
     """``function(*arrays, **kwargs)``, a function of whole "core" axes, for any array type.
 
     `signature` names the core axes as a NumPy generalised ufunc does (``"(n,n)->()"`` for a
@@ -315,8 +316,8 @@ def core_apply(function: Callable[..., Any], *arrays: Any, signature: str, outpu
     ``apply_gufunc``, lazily: the output dtypes (and `output_sizes` of core axes the inputs do
     not have) are given, or learnt from `function` on NumPy arrays of one element, so that Dask
     never runs `function` on its own guesses. Dask requires each core axis to be one chunk:
-    otherwise it raises its own ``ValueError`` (tapegrad's primitives turn it into
-    `tapegrad.DaskLimitError` at the user's line), unless `allow_rechunk` is on.
+    otherwise its refusal is raised as `tapegrad.DaskLimitError` naming `operation` (or the
+    function) and the user's line, unless `allow_rechunk` is on.
 
     Examples:
         >>> core_apply(np.linalg.det, np.eye(2), signature="(n,n)->()")
@@ -326,9 +327,13 @@ def core_apply(function: Callable[..., Any], *arrays: Any, signature: str, outpu
         return function(*arrays, **kwargs)
     if output_dtypes is None:
         output_dtypes = _output_dtypes(function, arrays, signature, kwargs)
-    return _module("dask.array").apply_gufunc(
-        function, signature, *arrays, output_dtypes=output_dtypes, output_sizes=output_sizes,
-        vectorize=vectorize, allow_rechunk=_ALLOW_RECHUNK.get(), **kwargs)
+    try:
+        return _module("dask.array").apply_gufunc(
+            function, signature, *arrays, output_dtypes=output_dtypes, output_sizes=output_sizes,
+            vectorize=vectorize, allow_rechunk=_ALLOW_RECHUNK.get(), **kwargs)
+    except ValueError as error:  # also when a composite calls it outside a primitive's seam
+        raise_dask_limit(error, operation or getattr(function, "__name__", "a function of whole axes"))
+        raise
 
 
 def _output_dtypes(function: Callable[..., Any], arrays: tuple[Any, ...], signature: str,
@@ -347,15 +352,16 @@ def _output_dtypes(function: Callable[..., Any], arrays: tuple[Any, ...], signat
 
 
 def _square_chunks(a: Any) -> bool:
-    """Whether Dask's own LU-based ``linalg`` can take `a`: a matrix whose chunks are square."""
-    return bool(a.ndim == 2 and a.chunks[0] == a.chunks[1])
+    """Whether Dask's own LU-based ``linalg`` can take `a`: a matrix whose chunks are all
+    square and of one size (what ``da.linalg.lu`` checks)."""
+    return bool(a.ndim == 2 and len(set(a.chunks[0] + a.chunks[1])) == 1)
 
 
 def inv(a: Any) -> Any:
     """``np.linalg.inv`` for any array type: Dask's own (LU, distributed) for a matrix of
     square chunks, else over the last two axes of each block with `core_apply` (a stack)."""
     if library(a) == "dask" and not _square_chunks(a):
-        return core_apply(np.linalg.inv, a, signature="(n,n)->(n,n)")
+        return core_apply(np.linalg.inv, a, signature="(n,n)->(n,n)", operation="linalg.inv")
     return np.linalg.inv(a)
 
 
@@ -366,8 +372,64 @@ def solve(a: Any, b: Any) -> Any:
         if not (library(a) == "dask" and _square_chunks(a) and library(b) == "dask" and b.ndim <= 2
                 and b.chunks[0] == a.chunks[0]):
             signature = "(n,n),(n)->(n)" if np.ndim(b) == 1 else "(n,n),(n,k)->(n,k)"
-            return core_apply(np.linalg.solve, a, b, signature=signature)
+            return core_apply(np.linalg.solve, a, b, signature=signature, operation="linalg.solve")
     return np.linalg.solve(a, b)
+
+
+def _along_last(function: Callable[..., Any], x: Any, axis: Any, dtype: Any, **kwargs: Any) -> Any:
+    """``function(x, axis=axis, **kwargs)`` of a function of one axis (a sort) whose result,
+    of `dtype`, has that axis's shape, for any array type: on Dask, that axis moved last and
+    `core_apply` over it (``axis=None``: the flattened array)."""
+    if library(x) != "dask":
+        return function(x, axis=axis, **kwargs)
+    if axis is None:
+        x, axis = x.ravel(), -1
+    moved = np.moveaxis(x, axis, -1)
+    out = core_apply(lambda block: function(block, axis=-1, **kwargs), moved, signature="(n)->(n)",
+                     output_dtypes=dtype, operation=f"np.{function.__name__}")
+    return np.moveaxis(out, -1, axis)
+
+
+def argsort(a: Any, axis: Any = -1, kind: Any = None, order: Any = None, **kwargs: Any) -> Any:
+    """``np.argsort`` for any array type (Dask has none: through NumPy's protocol it computes)."""
+    return _along_last(np.argsort, a, axis, np.intp, kind=kind, order=order, **kwargs)
+
+
+def argpartition(a: Any, kth: Any, axis: Any = -1, kind: str = "introselect", order: Any = None) -> Any:
+    """``np.argpartition`` for any array type."""
+    return _along_last(np.argpartition, a, axis, np.intp, kth=kth, kind=kind, order=order)
+
+
+def sort(a: Any, axis: Any = -1) -> Any:
+    """``np.sort`` for any array type."""
+    return _along_last(np.sort, a, axis, getattr(a, "dtype", None))
+
+
+def take_along_last(x: Any, index: Any) -> Any:
+    """``np.take_along_axis(x, index, -1)`` for any array type: on Dask, per block, with the
+    last axes of `x` and `index` whole (`core_apply`), for an `index` that is itself lazy (a
+    sorting permutation), which Dask's indexing cannot take."""
+    return core_apply(_take_last, x, index, signature="(n),(k)->(k)", output_dtypes=x.dtype,
+                      operation="take_along_axis")
+
+
+def _take_last(x: Any, index: Any) -> Any:
+    return np.take_along_axis(x, index, -1)
+
+
+def add_along_last(values: Any, index: Any, n: int) -> Any:
+    """Zeros of `n` elements along the last axis with `values` added at `index` along it
+    (repeats add up), the leading axes broadcast: the transpose of `take_along_last`."""
+    return core_apply(_add_last, values, index, signature="(k),(k)->(n)", output_dtypes=values.dtype,
+                      output_sizes={"n": n}, operation="the transpose of take_along_axis", n=n)
+
+
+def _add_last(values: Any, index: Any, n: int) -> Any:
+    values, index = np.broadcast_arrays(values, index)
+    out = np.zeros(values.shape[:-1] + (n,), values.dtype)
+    rows = np.indices(values.shape[:-1], sparse=True)
+    np.add.at(out, (*(r[..., None] for r in rows), index), values)
+    return out
 
 # -- the scatter-add of each array library --------------------------------------------------
 def _module(name: str) -> Any:
@@ -437,7 +499,6 @@ def _names_each_once(parts: tuple[Any, ...], shape: tuple[int, ...]) -> bool:
 _ADD_AT: dict[str, Callable[[Any, Any, Any], Any]] = {"dask": _dask_add_at, "cupy": _cupy_add_at}
 
 
-
 # -- tapegrad.scipy helpers --
 def per_chunk(fun: Callable[..., Any]) -> Callable[..., Any]:
     """`fun`, an elementwise function of NumPy arrays, run chunk by chunk on Dask arguments.
@@ -488,6 +549,7 @@ def _item(fun: Callable[..., Any], k: int) -> Callable[..., Any]:
     return lambda *chunks: fun(*chunks)[k]
 
 
-__all__ = ["SUPPORTED", "add_at", "allow_rechunk", "arange_like", "as_array", "asarray_like", "cast",
-           "check_known_shape", "cholesky", "core_apply", "eye_like", "inv", "is_foreign", "library",
-           "ones_like", "per_chunk", "register_add_at", "size", "solve", "zeros_like"]
+__all__ = ["SUPPORTED", "add_along_last", "add_at", "allow_rechunk", "arange_like", "argpartition", "argsort",
+           "as_array", "asarray_like", "cast", "check_known_shape", "cholesky", "core_apply", "eye_like", "inv",
+           "is_foreign", "library", "ones_like", "per_chunk", "register_add_at", "size", "solve", "sort",
+           "take_along_last", "zeros_like"]

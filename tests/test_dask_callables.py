@@ -50,8 +50,6 @@ MODES = ("grad", "jvp", "vmap")
 # -- Dask's own limits: tapegrad's DaskLimitError at the user's line, with Dask's reason ---------
 _FFT = ("Dask transforms along an axis held in one chunk only ('Dask array only supports taking an FFT "
         "along an axis that has a single chunk ... use dask.Array.rechunk')")
-_LU = ("dask.array.linalg factors 2-D arrays with square chunks only ('All chunks must be a square matrix "
-       "to perform lu decomposition'; 'Dimension must be 2')")
 _CHOLESKY = "dask.array.linalg.cholesky: 'All chunks must be a square matrix to perform cholesky decomposition'"
 _TALL_SKINNY = ("Dask's svd and qr need a tall-and-skinny or short-and-fat chunking ('Array must be chunked "
                 "in one dimension only'; see da.linalg.svd_compressed)")
@@ -62,12 +60,28 @@ _FANCY_SET = ("Dask assigns through at most one 1-D integer or boolean array per
               "limited to at most one dimension's assignment index being a 1-d array'): NumPy's in-place "
               "functions write at positions unravelled into one index array per axis")
 
+_CORE_AXES = ("needs the core axes in one chunk: Dask's apply_gufunc refuses ('Core dimension ... consists of "
+              "multiple chunks ... rechunk ... or set allow_rechunk=True'); `tapegrad.allow_rechunk()` opts in")
+
+WHOLE_AXES = [f"{p}{n}" for p in ("tnp.", "np.") for n in (
+    "sort", "argsort", "partition", "argpartition", "median", "nanmedian", "quantile", "nanquantile",
+    "percentile", "nanpercentile", "linalg.det", "linalg.slogdet", "linalg.eig", "linalg.eigvals",
+    "linalg.eigh", "linalg.eigvalsh", "linalg.pinv", "linalg.inv", "linalg.solve", "linalg.matrix_power",
+    "linalg.tensorinv", "linalg.tensorsolve")]
+"""Functions of whole axes (`tapegrad.arrays.core_apply`): the sweep splits their core axes, so
+Dask refuses, and under `tapegrad.allow_rechunk()` they are lazy (`test_allow_rechunk_makes_...`)."""
+WHOLE_AXES += [f"tsp.{n}" for n in (  # tapegrad.scipy's: SciPy on whole matrices and whole signals
+    "linalg.solve_triangular", "linalg.cho_factor", "linalg.cho_solve", "linalg.lu_factor", "linalg.lu_solve",
+    "linalg.solve", "linalg.inv", "linalg.det", "linalg.expm", "linalg.sqrtm", "linalg.solve_sylvester",
+    "linalg.eigh", "linalg.cholesky", "linalg.solve_banded", "linalg.lu", "linalg.logm",
+    "signal.convolve", "signal.correlate", "signal.convolve2d", "signal.correlate2d", "signal.fftconvolve",
+    "signal.oaconvolve", "signal.lfilter", "signal.sosfilt", "signal.autograd_convolve")]
+
 DASK_CANNOT: dict[str, str] = {
     **{f"{p}fft.{n}": _FFT for p in ("tnp.", "np.")
        for n in ("fft", "ifft", "fft2", "ifft2", "fftn", "ifftn", "rfft", "irfft", "rfft2", "irfft2",
                  "rfftn", "irfftn", "hfft", "ihfft")},
-    **{f"{p}linalg.{n}": _LU for p in ("tnp.", "np.") for n in ("inv", "solve", "matrix_power", "tensorinv",
-                                                                 "tensorsolve")},
+    **dict.fromkeys(WHOLE_AXES, _CORE_AXES),
     "tnp.linalg.cholesky": _CHOLESKY, "np.linalg.cholesky": _CHOLESKY,
     "tsp.stats.multivariate_normal.logpdf": _CHOLESKY, "tsp.stats.multivariate_normal.pdf": _CHOLESKY,
     **{f"{p}linalg.{n}": _TALL_SKINNY for p in ("tnp.", "np.") for n in ("qr", "svd", "svdvals", "cond",
@@ -98,29 +112,22 @@ _LIMIT_UNWRAPPED = ("Dask's own chunk limit (square chunks, one-way chunking, wh
                     "path where tapegrad does not yet turn it into DaskLimitError at the user's line")
 _READS_VALUES = "tapegrad reads a Dask value to decide a shape or a branch (a NaN size, a truth value)"
 _open(_MATERIALISES,
-      'np.argpartition', 'np.argsort', 'np.argwhere', 'np.convolve/grad', 'np.convolve/jvp',
+      'np.argwhere', 'np.convolve/grad', 'np.convolve/jvp',
       'np.correlate/grad', 'np.correlate/jvp', 'np.diag_indices_from', 'np.digitize', 'np.flatnonzero',
-      'np.geomspace', 'np.histogram', 'np.i0/grad', 'np.i0/jvp', 'np.interp', 'np.linalg.det',
-      'np.linalg.eig', 'np.linalg.eigh', 'np.linalg.eigvals', 'np.linalg.eigvalsh', 'np.linalg.pinv',
-      'np.linalg.slogdet', 'np.median', 'np.nanmedian', 'np.nanpercentile', 'np.nanquantile', 'np.nonzero',
-      'np.partition', 'np.percentile', 'np.piecewise', 'np.poly/grad', 'np.poly/jvp', 'np.polydiv',
-      'np.polyfit/vmap', 'np.polymul', 'np.quantile', 'np.roots', 'np.sort', 'np.trim_zeros', 'np.unique',
-      'np.unwrap', 'tnp.argpartition', 'tnp.argsort', 'tnp.argwhere', 'tnp.convolve/grad',
+      'np.geomspace', 'np.histogram', 'np.i0/grad', 'np.i0/jvp', 'np.interp',
+      'np.nonzero',
+      'np.piecewise', 'np.poly/grad', 'np.poly/jvp', 'np.polydiv',
+      'np.polyfit/vmap', 'np.polymul', 'np.roots', 'np.trim_zeros', 'np.unique',
+      'np.unwrap', 'tnp.argwhere', 'tnp.convolve/grad',
       'tnp.convolve/jvp', 'tnp.correlate/grad', 'tnp.correlate/jvp', 'tnp.diag_indices_from', 'tnp.digitize',
       'tnp.flatnonzero', 'tnp.geomspace', 'tnp.histogram', 'tnp.i0/grad', 'tnp.i0/jvp', 'tnp.interp',
-      'tnp.linalg.det', 'tnp.linalg.eig', 'tnp.linalg.eigh', 'tnp.linalg.eigvals', 'tnp.linalg.eigvalsh',
-      'tnp.linalg.pinv', 'tnp.linalg.slogdet', 'tnp.median', 'tnp.nanmedian', 'tnp.nanpercentile',
-      'tnp.nanquantile', 'tnp.nonzero', 'tnp.partition', 'tnp.percentile', 'tnp.piecewise', 'tnp.poly/grad',
-      'tnp.poly/jvp', 'tnp.polydiv', 'tnp.polyfit/vmap', 'tnp.polymul', 'tnp.quantile', 'tnp.roots',
-      'tnp.sort', 'tnp.trim_zeros', 'tnp.unique', 'tnp.unwrap',)
+      'tnp.nonzero', 'tnp.piecewise', 'tnp.poly/grad',
+      'tnp.poly/jvp', 'tnp.polydiv', 'tnp.polyfit/vmap', 'tnp.polymul', 'tnp.roots',
+      'tnp.trim_zeros', 'tnp.unique', 'tnp.unwrap',)
 _open(_LIMIT_UNWRAPPED,
-      'np.linalg.cholesky/grad', 'np.linalg.inv/grad', 'np.linalg.matrix_power/grad', 'np.linalg.qr/grad',
-      'np.linalg.solve/grad', 'np.linalg.svd/grad', 'np.polyfit/grad', 'np.polyfit/jvp', 'np.reshape/grad',
-      'tnp.linalg.cholesky/grad', 'tnp.linalg.inv/grad', 'tnp.linalg.matrix_power/grad', 'tnp.linalg.qr/grad',
-      'tnp.linalg.solve/grad', 'tnp.linalg.svd/grad', 'np.linalg.svdvals/grad', 'tnp.linalg.svdvals/grad',
-      'np.linalg.cond/grad', 'tnp.linalg.cond/grad', 'np.linalg.lstsq/grad', 'tnp.linalg.lstsq/grad',
-      'np.linalg.lstsq/jvp', 'tnp.linalg.lstsq/jvp', 'tnp.polyfit/grad', 'tnp.polyfit/jvp',
-      'tnp.reshape/grad',)
+      'np.polyfit/grad', 'np.polyfit/jvp',
+      'np.linalg.lstsq/grad', 'tnp.linalg.lstsq/grad',
+      'np.linalg.lstsq/jvp', 'tnp.linalg.lstsq/jvp', 'tnp.polyfit/grad', 'tnp.polyfit/jvp',)
 _open(_READS_VALUES,
       'np.tril_indices_from', 'np.triu_indices_from', 'tnp.tril_indices_from', 'tnp.triu_indices_from',)
 
@@ -128,15 +135,7 @@ _open(_READS_VALUES,
 # -- tapegrad.scipy (issue 24, branch d24sp): kept apart from the NumPy lists above ------------
 _INTERPOLATE = ("tapegrad.scipy.interpolate locates points with searchsorted on the Dask knots or points, which "
                 "mixes NumPy arrays into Dask's (AttributeError '_meta') or refuses under vmap")
-_open(_MATERIALISES,
-      "tsp.integrate.odeint", "tsp.integrate.solve_ivp",
-      "tsp.linalg.cho_factor", "tsp.linalg.cho_solve", "tsp.linalg.cholesky", "tsp.linalg.det", "tsp.linalg.eigh",
-      "tsp.linalg.expm", "tsp.linalg.inv", "tsp.linalg.lu_factor", "tsp.linalg.lu_solve", "tsp.linalg.solve",
-      "tsp.linalg.solve_sylvester", "tsp.linalg.solve_triangular", "tsp.linalg.sqrtm", "tsp.linalg.solve_banded",
-      "tsp.linalg.lu", "tsp.linalg.logm",
-      "tsp.signal.convolve", "tsp.signal.correlate", "tsp.signal.convolve2d", "tsp.signal.correlate2d",
-      "tsp.signal.fftconvolve", "tsp.signal.oaconvolve", "tsp.signal.lfilter", "tsp.signal.sosfilt",
-      "tsp.signal.autograd_convolve",
+_open(_MATERIALISES, "tsp.integrate.odeint", "tsp.integrate.solve_ivp",
       "tsp.ndimage.map_coordinates/grad", "tsp.ndimage.map_coordinates/jvp",
       "tsp.stats.multivariate_normal.entropy")
 _open(_FANCY_RULE, "tsp.ndimage.map_coordinates/vmap")
@@ -267,6 +266,47 @@ def test_on_dask_lazy_and_equal_to_numpy(entry: Entry, name: str, mode: str) -> 
         assert f"(at {os.path.basename(os.path.dirname(__file__))}{os.sep}" in detail, detail
         return
     assert outcome == "lazy", f"{outcome}: {detail}"
+
+
+@pytest.mark.parametrize(("entry", "name", "mode"), [p for p in _params() if p.values[1] in WHOLE_AXES])
+def test_allow_rechunk_makes_functions_of_whole_axes_lazy(entry: Entry, name: str, mode: str) -> None:
+    """Under `tapegrad.allow_rechunk()`, Dask gathers the split core axes itself: lazy, no compute."""
+    run, want = RUNS[mode](entry)
+    with tapegrad.allow_rechunk():
+        outcome, detail = classify(run, want, entry.values)
+    assert outcome == "lazy", f"{outcome}: {detail}"
+
+
+def test_a_split_core_axis_is_refused_at_the_users_line_with_dasks_advice_and_the_opt_in() -> None:
+    import dask.array as da
+
+    x = da.from_array(np.array([[4.0, 1.0], [3.0, 2.0]]), chunks=1)
+    with pytest.raises(tapegrad.DaskLimitError) as caught:
+        tapegrad.grad(lambda a: np.linalg.det(a))(x)  # the user's line
+    message = str(caught.value)
+    assert f"(at {os.path.basename(os.path.dirname(__file__))}{os.sep}test_dask_callables.py:" in message
+    assert "linalg.det" in message
+    assert "rechunk into a single chunk" in message and "allow_rechunk=True" in message  # Dask's advice
+    assert "with tapegrad.allow_rechunk():" in message  # tapegrad's opt-in
+    assert isinstance(caught.value.__cause__, ValueError)
+    with tapegrad.allow_rechunk():
+        g = tapegrad.grad(lambda a: np.linalg.det(a))(x)
+    np.testing.assert_allclose(g.compute(), [[2.0, -3.0], [-1.0, 4.0]])
+
+
+def test_allow_rechunk_belongs_to_its_thread() -> None:
+    """The opt-in is a context variable: another thread does not see it."""
+    import threading
+
+    from tapegrad.arrays import _ALLOW_RECHUNK
+
+    seen: list[bool] = []
+    with tapegrad.allow_rechunk():
+        thread = threading.Thread(target=lambda: seen.append(_ALLOW_RECHUNK.get()))
+        thread.start()
+        thread.join()
+        assert _ALLOW_RECHUNK.get()
+    assert seen == [False] and not _ALLOW_RECHUNK.get()
 
 
 def test_the_tables_name_only_callables_of_the_sweep() -> None:

@@ -24,6 +24,9 @@ from tapegrad.numpy.primitives import (
     _concatenate,
     _getitem,
     _stack,
+    add_along_last,
+    argpartition,
+    argsort,
     array_split,
     astype,
     broadcast_to,
@@ -33,6 +36,7 @@ from tapegrad.numpy.primitives import (
     split,
     squeeze,
     sum,
+    take_along_last,
     transpose,
     untake,
     where,
@@ -606,18 +610,52 @@ def select(condlist: Any, choicelist: Any, default: Any = 0) -> Any:
 
 @composite(np.sort)
 def sort(a: Any, axis: Any = -1, kind: Any = None, order: Any = None, **kwargs: Any) -> Any:
-    """``np.sort``: `take_along_axis` of the sorting permutation (ties keep their order)."""
-    if axis is None:
-        a, axis = ravel(a), -1
-    return take_along_axis(a, np.argsort(strip_unbatched(a), axis=axis, kind="stable"), axis)
+    """``np.sort``: the sorting permutation (ties keep their order) applied along `axis`."""
+    return _permuted(a, axis, lambda last: argsort(last, axis=-1, kind="stable"))
 
 
 @composite(np.partition)
 def partition(a: Any, kth: Any, axis: Any = -1, kind: str = "introselect", order: Any = None) -> Any:
-    """``np.partition``: `take_along_axis` of ``np.argpartition``."""
+    """``np.partition``: the permutation of ``np.argpartition`` applied along `axis`."""
+    return _permuted(a, axis, lambda last: argpartition(last, kth, axis=-1))
+
+
+def _permuted(a: Any, axis: Any, permutation: Any) -> Any:
+    """`a` reordered along `axis` by `permutation` of its values (that axis moved last): a
+    gather whose index may be lazy (Dask's sorts run per block), so it is `take_along_last`."""
     if axis is None:
         a, axis = ravel(a), -1
-    return take_along_axis(a, np.argpartition(strip_unbatched(a), kth, axis=axis), axis)
+    axis = _normalize(axis, a.ndim)
+    last = moveaxis(a, axis, -1)
+    return moveaxis(take_along_last(last, permutation(strip_unbatched(last))), -1, axis)
+
+
+def _take_along_last_vjp(g: Any, ans: Any, x: Any, index: Any) -> Any:
+    return unbroadcast(add_along_last(g, index, n=shape_of(x)[-1]), x)
+
+
+def _add_along_last_vjp(g: Any, ans: Any, values: Any, index: Any, n: int) -> Any:
+    return unbroadcast(take_along_last(g, index), values)
+
+
+def _last_axis_batched(prim: Primitive) -> Any:
+    """The batching rule of `take_along_last` and `add_along_last`: their leading axes
+    broadcast, so each batched array gets its batch first and a shared one a leading 1."""
+
+    def rule(values: list[Any], dims: Dims, **kwargs: Any) -> Any:
+        args = [reshape(v, (1, *shape_of(v))) if d is None else front(v, d)
+                for v, d in zip(values, dims, strict=True)]
+        return prim(*args, **kwargs), 0
+
+    return rule
+
+
+defvjp(take_along_last, _take_along_last_vjp, None)
+defjvp(take_along_last, lambda t, ans, x, index: take_along_last(t, index), None)
+defbatch(take_along_last, _last_axis_batched(take_along_last))
+defvjp(add_along_last, _add_along_last_vjp, None)
+defjvp(add_along_last, lambda t, ans, values, index, n: add_along_last(t, index, n=n), None)
+defbatch(add_along_last, _last_axis_batched(add_along_last))
 
 
 @composite(np.diff)

@@ -234,6 +234,14 @@ def _scatter_add(values: Any, index: Any, shape: tuple[int, ...]) -> Any:
     return add_at(arrays.zeros_like(values, shape), index, values)  # Dask, CuPy: tapegrad.arrays
 
 
+take_along_last = Primitive("take_along_last", arrays.take_along_last)
+"""``take_along_last(x, index)``: ``np.take_along_axis(x, index, -1)``, for an `index` that
+may be a lazy Dask array (a sorting permutation, the ranks of order statistics)."""
+
+add_along_last = Primitive("add_along_last", arrays.add_along_last)
+"""``add_along_last(values, index, n)``: the transpose of `take_along_last`, `values` added
+into zeros of `n` elements along the last axis."""
+
 untake = Primitive("untake", _scatter_add)
 """``untake(v, index, shape)``: zeros of `shape` with `v` added at `index` (repeats add up)."""
 
@@ -300,7 +308,8 @@ _la = np.linalg
 # Functions of whole matrices run per block over the last two axes on Dask (`arrays.core_apply`):
 # Dask has no det, eigh, eig or pinv, and NumPy's, handed a Dask array, would compute it.
 inv = by_numpy[_la.inv] = Primitive("linalg.inv", arrays.inv)
-det = by_numpy[_la.det] = Primitive("linalg.det", lambda a: arrays.core_apply(_la.det, a, signature="(n,n)->()"))
+det = by_numpy[_la.det] = Primitive("linalg.det", lambda a: arrays.core_apply(
+    _la.det, a, signature="(n,n)->()", operation="linalg.det"))
 solve = by_numpy[_la.solve] = Primitive("linalg.solve", arrays.solve)
 
 
@@ -308,7 +317,8 @@ def _pinv(a: Any, rcond: Any = None, hermitian: bool = False, **kwargs: Any) -> 
     """``np.linalg.pinv``; NumPy 2's ``rtol`` passes through `kwargs`."""
     if rcond is not None:
         kwargs["rcond"] = rcond
-    return arrays.core_apply(_la.pinv, a, signature="(m,n)->(n,m)", hermitian=hermitian, **kwargs)
+    return arrays.core_apply(_la.pinv, a, signature="(m,n)->(n,m)", operation="linalg.pinv", hermitian=hermitian,
+                             **kwargs)
 
 
 pinv = by_numpy[_la.pinv] = Primitive("linalg.pinv", _pinv)
@@ -316,9 +326,9 @@ cholesky = by_numpy[_la.cholesky] = Primitive("linalg.cholesky", arrays.cholesky
 # Multi-output functions return plain tuples on the tape; the public wrappers below give
 # back NumPy's named results.
 _slogdet = Primitive("linalg.slogdet", lambda a: tuple(
-    arrays.core_apply(lambda m: tuple(_la.slogdet(m)), a, signature="(n,n)->(),()")))
+    arrays.core_apply(lambda m: tuple(_la.slogdet(m)), a, signature="(n,n)->(),()", operation="linalg.slogdet")))
 _eigh = Primitive("linalg.eigh", lambda a, UPLO="L": tuple(
-    arrays.core_apply(lambda m: tuple(_la.eigh(m, UPLO)), a, signature="(n,n)->(n),(n,n)")))
+    arrays.core_apply(lambda m: tuple(_la.eigh(m, UPLO)), a, signature="(n,n)->(n),(n,n)", operation="linalg.eigh")))
 _svd = Primitive("linalg.svd", lambda a, full_matrices=True: tuple(_la.svd(a, full_matrices)))
 _svdvals = Primitive("linalg.svdvals", arrays.svdvals)
 _qr = Primitive("linalg.qr", lambda a: tuple(_la.qr(a)))
@@ -326,7 +336,7 @@ _norm2 = Primitive("linalg.norm2", lambda x, axis=None, keepdims=False: _la.norm
 """The 2-norm over `axis` (a vector norm, or Frobenius over two axes), with a safe rule at 0."""
 
 _eig = Primitive("linalg.eig", lambda a: tuple(
-    arrays.core_apply(lambda m: tuple(_la.eig(m)), a, signature="(n,n)->(n),(n,n)")))
+    arrays.core_apply(lambda m: tuple(_la.eig(m)), a, signature="(n,n)->(n),(n,n)", operation="linalg.eig")))
 
 
 def _lstsq_rank(a: Any, b: Any, rcond: Any = None) -> Any:
@@ -369,7 +379,7 @@ unwrap = wrap(np.unwrap)
 
 
 # -- statistics ------------------------------------------------------------------------
-sort_sharing_ties = Primitive("sort_sharing_ties", lambda x: np.sort(x, axis=-1))
+sort_sharing_ties = Primitive("sort_sharing_ties", lambda x: arrays.sort(x, axis=-1))
 """``np.sort(x, axis=-1)``, whose gradient is shared equally within each run of equal values."""
 
 
@@ -387,8 +397,8 @@ argmax = wrap(np.argmax, differentiable=False)
 argmin = wrap(np.argmin, differentiable=False)
 nanargmax = wrap(np.nanargmax, differentiable=False)
 nanargmin = wrap(np.nanargmin, differentiable=False)
-argsort = wrap(np.argsort, differentiable=False)
-argpartition = wrap(np.argpartition, differentiable=False)
+argsort = by_numpy[np.argsort] = Primitive("argsort", arrays.argsort, differentiable=False)
+argpartition = by_numpy[np.argpartition] = Primitive("argpartition", arrays.argpartition, differentiable=False)
 argwhere = wrap(np.argwhere, differentiable=False)
 nonzero = wrap(np.nonzero, differentiable=False)
 flatnonzero = wrap(np.flatnonzero, differentiable=False)

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from tapegrad.arrays import core_apply, library
 from tapegrad.errors import at_user_line
 from tapegrad.numpy import reductions
 from tapegrad.numpy._batch import leading
@@ -25,13 +26,14 @@ from tapegrad.numpy.manipulation import (
     broadcast_to,
     concatenate,
     diagonal_copy,
+    moveaxis,
     reshape,
-    take_along_axis,
     to_array,
     transpose,
 )
 from tapegrad.numpy.primitives import (
     _getitem,
+    argsort,
     clip,
     conjugate,
     getitem,
@@ -39,6 +41,7 @@ from tapegrad.numpy.primitives import (
     real,
     sort_sharing_ties,
     sqrt,
+    take_along_last,
     untake,
     untake_any,
     where,
@@ -51,6 +54,7 @@ from tapegrad.tracer import (
     is_complex,
     shape_of,
     size_of,
+    storage_of,
     strip_gradients,
     strip_unbatched,
     value_of,
@@ -63,6 +67,14 @@ def share_ties(v: Any, sorted_values: Any) -> Any:
     s = strip_gradients(sorted_values)
     if isinstance(s, Tracer):  # a batch, under vmap: the same shares for every example at once
         return _share_ties_batched(v, s)
+    if library(s) == "dask" and not isinstance(v, Tracer):  # per block, the rows whole
+        return core_apply(_share_ties_plain, v, s, signature="(n),(n)->(n)", output_dtypes=v.dtype,
+                          operation="the gradient of a sort (ties share)")
+    return _share_ties_plain(v, s)
+
+
+def _share_ties_plain(v: Any, s: Any) -> Any:
+    """`share_ties` with the sorted values `s` a plain array (their numbers read)."""
     s = np.asarray(s)
     starts = np.ones(s.shape, bool)
     starts[..., 1:] = s[..., 1:] != s[..., :-1]
@@ -95,18 +107,18 @@ def _share_ties_batched(v: Any, s: Any) -> Any:
 
 def _to_sorted(x: Any) -> Any:
     """A sorting permutation along the last axis. Any one will do, so the fastest: the
-    cotangents of equal values are shared out before they go back through it."""
-    return np.argsort(strip_unbatched(x), axis=-1)  # under vmap: one permutation per example
+    cotangents of equal values are shared out before they go back through it. The primitive
+    `argsort` gives one per example under vmap, and a lazy one for Dask."""
+    return argsort(strip_unbatched(x), axis=-1)
 
 
 def _sort_vjp(g: Any, ans: Any, x: Any) -> Any:
-    order = _to_sorted(x)
-    back = np.argsort(order, axis=-1)  # the inverse permutation
-    return take_along_axis(share_ties(g, ans), back, axis=-1)
+    back = argsort(_to_sorted(x), axis=-1)  # the inverse permutation
+    return take_along_last(share_ties(g, ans), back)
 
 
 def _sort_jvp(t: Any, ans: Any, x: Any) -> Any:
-    return share_ties(take_along_axis(t, _to_sorted(x), axis=-1), ans)
+    return share_ties(take_along_last(t, _to_sorted(x)), ans)
 
 
 defvjp(sort_sharing_ties, _sort_vjp)
@@ -148,7 +160,8 @@ def _order_statistics(a: Any, q: Any, axis: Any, keepdims: bool, method: str, sk
     weak_q = type(q) in (int, float)  # NumPy then mixes in a's precision (below)
     q = to_array(q)
     # A check of the values: under vmap, a q that differs per example makes this run per example.
-    if not median and (np.any(value_of(q) < 0) or np.any(value_of(q) > 1)):
+    # A lazy (Dask) q is not read: that would compute it; NumPy's dispatch would too.
+    if not median and library(storage_of(q)) != "dask" and (np.any(value_of(q) < 0) or np.any(value_of(q) > 1)):
         raise ValueError("Quantiles must be in the range [0, 1]")
 
     flat = _along_last(a, axis)[0] if a.ndim else reshape(a, (1,))
@@ -158,8 +171,7 @@ def _order_statistics(a: Any, q: Any, axis: Any, keepdims: bool, method: str, sk
     count = sum(~np.isnan(plain), axis=-1) if skip_nan else np.full(kept, flat.shape[-1])
     q = reshape(q, q.shape + (1,) * len(kept))  # quantiles first, then the kept axes
     lower, upper, gamma = _neighbours(q, count, method, median)
-    rows = np.indices(kept, sparse=True)
-    below, above = getitem(ordered, (*rows, lower)), getitem(ordered, (*rows, upper))
+    below, above = _at_ranks(ordered, lower, kept), _at_ranks(ordered, upper, kept)
     if median:
         result = (below + above) / 2
     elif gamma is None:
@@ -176,10 +188,19 @@ def _order_statistics(a: Any, q: Any, axis: Any, keepdims: bool, method: str, sk
     return result
 
 
+def _at_ranks(ordered: Any, ranks: Any, kept: tuple[int, ...]) -> Any:
+    """The values of each row of `ordered` (kept..., n) at `ranks` (quantiles..., kept...):
+    a gather along the last axis, whose ranks may be lazy (Dask, counted without NaNs)."""
+    quantiles = tuple(shape_of(ranks)[:len(shape_of(ranks)) - len(kept)])
+    per_row = moveaxis(reshape(ranks, (-1, *kept)), 0, -1)  # (kept..., quantiles)
+    taken = take_along_last(ordered, per_row)
+    return reshape(moveaxis(taken, -1, 0), quantiles + kept)
+
+
 def _may_hold_true(mask: Any) -> bool:
     """Whether `mask` may be true somewhere: by its values for one example, and always for a
-    batch (under vmap), which is then handled by `where` without reading it."""
-    return isinstance(mask, Tracer) or bool(np.any(mask))
+    batch (under vmap) or a lazy Dask mask, which `where` then handles without reading it."""
+    return isinstance(mask, Tracer) or library(mask) == "dask" or bool(np.any(mask))
 
 
 def _neighbours(q: Any, count: Any, method: str, median: bool) -> tuple[Any, Any, Any]:

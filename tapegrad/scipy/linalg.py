@@ -83,7 +83,8 @@ def _rhs(b: Any) -> str:
 
 def _solve_triangular_fun(a: Any, b: Any, trans: int = 0, lower: bool = False, unit_diagonal: bool = False,
                           check_finite: bool = True) -> Any:
-    return core_apply(_sl.solve_triangular, a, b, signature=f"(n,n),{_rhs(b)}->{_rhs(b)}", trans=trans,
+    return core_apply(_sl.solve_triangular, a, b, signature=f"(n,n),{_rhs(b)}->{_rhs(b)}",
+                      operation="scipy.linalg.solve_triangular", trans=trans,
                       lower=lower, unit_diagonal=unit_diagonal, check_finite=check_finite)
 
 
@@ -96,7 +97,8 @@ def _cho_solve_c(c: Any, b: Any, lower: bool = False, check_finite: bool = True)
 
 
 def _cho_solve_fun(c: Any, b: Any, lower: bool = False, check_finite: bool = True) -> Any:
-    return core_apply(_cho_solve_c, c, b, signature=f"(n,n),{_rhs(b)}->{_rhs(b)}", lower=lower,
+    return core_apply(_cho_solve_c, c, b, signature=f"(n,n),{_rhs(b)}->{_rhs(b)}", operation="scipy.linalg.cho_solve",
+                      lower=lower,
                       check_finite=check_finite)
 
 
@@ -111,20 +113,25 @@ def _lu_solve_lu(lu: Any, piv: Any, b: Any, trans: int = 0, check_finite: bool =
 def _lu_solve_fun(lu: Any, piv: Any, b: Any, trans: int = 0, check_finite: bool = True) -> Any:
     # The dtype is given: learning it from a 1 x 1 sample would need pivots valid for it.
     return core_apply(_lu_solve_lu, lu, piv, b, signature=f"(n,n),(n),{_rhs(b)}->{_rhs(b)}",
+                      operation="scipy.linalg.lu_solve",
                       output_dtypes=np.result_type(lu.dtype, b.dtype, np.float32), trans=trans,
                       check_finite=check_finite)
 
 
 def _solve_fun(a: Any, b: Any, lower: bool = False, check_finite: bool = True, assume_a: Any = None,
                transposed: bool = False) -> Any:
-    return core_apply(_sl.solve, a, b, signature=f"(n,n),{_rhs(b)}->{_rhs(b)}", lower=lower,
+    return core_apply(_sl.solve, a, b, signature=f"(n,n),{_rhs(b)}->{_rhs(b)}", operation="scipy.linalg.solve",
+                      lower=lower,
                       check_finite=check_finite, assume_a=assume_a, transposed=transposed)
 
 
-def _on_matrices(scipy_fun: Callable[..., Any], signature: str = "(n,n)->(n,n)") -> Callable[..., Any]:
-    """`scipy_fun` of one matrix (or a stack), its keywords passed through, by `core_apply`."""
+def _on_matrices(scipy_fun: Callable[..., Any], name: str, signature: str = "(n,n)->(n,n)") -> Callable[..., Any]:
+    """`scipy_fun` of one matrix (or a stack), its keywords passed through, by `core_apply`
+    (`name` for Dask's refusal)."""
+    operation = f"scipy.linalg.{name}"
+
     def fun(a: Any, **kwargs: Any) -> Any:
-        return core_apply(scipy_fun, a, signature=signature, **kwargs)
+        return core_apply(scipy_fun, a, signature=signature, operation=operation, **kwargs)
 
     return fun
 
@@ -148,31 +155,33 @@ def _keywords(fun: Callable[..., Any], *names: str) -> Callable[..., Any]:
 
 _solve_triangular = Primitive("scipy.linalg.solve_triangular", _solve_triangular_fun)
 _cho_factor = Primitive("scipy.linalg.cho_factor",
-                        _keywords(_on_matrices(_cho_factor_c), "lower", "check_finite"))
+                        _keywords(_on_matrices(_cho_factor_c, "cho_factor"), "lower", "check_finite"))
 _cho_solve = Primitive("scipy.linalg.cho_solve", _cho_solve_fun)
 _lu_factor = Primitive("scipy.linalg.lu_factor",
-                       _keywords(_on_matrices(_lu_factor_pair, "(n,n)->(n,n),(n)"), "check_finite"))
+                       _keywords(_on_matrices(_lu_factor_pair, "lu_factor", "(n,n)->(n,n),(n)"), "check_finite"))
 _lu_solve = Primitive("scipy.linalg.lu_solve", _lu_solve_fun)
 _lu_permutation = Primitive(
     "scipy.linalg.lu_permutation",
     lambda piv, dtype=float: core_apply(functools.partial(_permutation_matrix, dtype=dtype), piv,
-                                        signature="(n)->(n,n)", output_dtypes=np.dtype(dtype)))
+                                        signature="(n)->(n,n)", output_dtypes=np.dtype(dtype),
+                                        operation="scipy.linalg.lu_factor"))
 """The permutation matrix ``P`` of ``a = P L U``, from `lu_factor`'s pivots: a primitive (with a
 zero derivative) rather than plain code, so that under `vmap` each example gets its own."""
 _solve = Primitive("scipy.linalg.solve", _solve_fun)
-_inv = Primitive("scipy.linalg.inv", _keywords(_on_matrices(_sl.inv), "check_finite", "assume_a", "lower"))
-_det = Primitive("scipy.linalg.det", _keywords(_on_matrices(_sl.det, "(n,n)->()"), "check_finite"))
-expm = Primitive("scipy.linalg.expm", _on_matrices(_sl.expm))
-_sqrtm = Primitive("scipy.linalg.sqrtm", _on_matrices(_sl.sqrtm))
+_inv = Primitive("scipy.linalg.inv", _keywords(_on_matrices(_sl.inv, "inv"), "check_finite", "assume_a", "lower"))
+_det = Primitive("scipy.linalg.det", _keywords(_on_matrices(_sl.det, "det", "(n,n)->()"), "check_finite"))
+expm = Primitive("scipy.linalg.expm", _on_matrices(_sl.expm, "expm"))
+_sqrtm = Primitive("scipy.linalg.sqrtm", _on_matrices(_sl.sqrtm, "sqrtm"))
 solve_sylvester = Primitive(
     "scipy.linalg.solve_sylvester",
-    lambda a, b, q: core_apply(_sl.solve_sylvester, a, b, q, signature="(n,n),(m,m),(n,m)->(n,m)"))
+    lambda a, b, q: core_apply(_sl.solve_sylvester, a, b, q, signature="(n,n),(m,m),(n,m)->(n,m)",
+                               operation="scipy.linalg.solve_sylvester"))
 _eigh = Primitive("scipy.linalg.eigh",
-                  _keywords(_on_matrices(_eigh_pair, "(n,n)->(n),(n,n)"), "lower", "check_finite", "driver"))
+                  _keywords(_on_matrices(_eigh_pair, "eigh", "(n,n)->(n),(n,n)"), "lower", "check_finite", "driver"))
 _eigvalsh = Primitive("scipy.linalg.eigvalsh",
-                      _keywords(_on_matrices(_eigvalsh_w, "(n,n)->(n)"), "lower", "check_finite", "driver"))
+                      _keywords(_on_matrices(_eigvalsh_w, "eigh", "(n,n)->(n)"), "lower", "check_finite", "driver"))
 _cholesky = Primitive("scipy.linalg.cholesky",
-                      _keywords(_on_matrices(_sl.cholesky), "lower", "check_finite"))
+                      _keywords(_on_matrices(_sl.cholesky, "cholesky"), "lower", "check_finite"))
 
 
 # -- helpers named for what they do -----------------------------------------------------------------
@@ -850,7 +859,7 @@ def _rq_q(a: Any) -> Any:
     return _sl.rq(a, mode="economic")[1]
 
 
-_rq_reference = Primitive("scipy.linalg.rq_signs", _on_matrices(_rq_q, "(m,n)->(m,n)"), differentiable=False)
+_rq_reference = Primitive("scipy.linalg.rq_signs", _on_matrices(_rq_q, "rq", "(m,n)->(m,n)"), differentiable=False)
 """SciPy's own ``Q`` of the RQ decomposition (a constant): it fixes the rows' signs, which LAPACK
 chooses, so that the differentiable construction below gives SciPy's factors."""
 
@@ -912,7 +921,7 @@ def polar(a: Any, side: str = "right") -> Any:
     return u, matmul(w * expand_dims(s, -2), _T(w))
 
 
-_logm = Primitive("scipy.linalg.logm", _on_matrices(_sl.logm))
+_logm = Primitive("scipy.linalg.logm", _on_matrices(_sl.logm, "logm"))
 
 
 def _frechet_log(a: Any, e: Any) -> Any:

@@ -30,6 +30,7 @@ Examples:
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -42,6 +43,7 @@ from tapegrad.numpy.manipulation import concatenate
 from tapegrad.registry import Primitive, defbatch, defjvp, defvjp
 from tapegrad.scipy.ndimage import _extend
 from tapegrad.tracer import dtype_of, is_complex, ndim_of, shape_of
+
 
 # -- SciPy's calls on whole signals: lazy per block on Dask (arrays.core_apply) ------------------
 # A convolution needs its signals' whole axes: on Dask each call is one block per stack of signals
@@ -68,7 +70,8 @@ def _on_whole_axes(scipy_fun: Any) -> Any:
         n = np.ndim(in1)
         sizes = _out_sizes(np.shape(in1), np.shape(in2), mode)
         return core_apply(scipy_fun, in1, in2, signature=f"{_core('i', n)},{_core('j', n)}->{_core('o', n)}",
-                          output_sizes={f"o{k}": size for k, size in enumerate(sizes)}, mode=mode, method=method)
+                          output_sizes={f"o{k}": size for k, size in enumerate(sizes)}, mode=mode, method=method,
+                          operation=f"scipy.signal.{scipy_fun.__name__}")
 
     return fun
 
@@ -84,9 +87,11 @@ def _on_axes(scipy_fun: Any, in1: Any, in2: Any, mode: str, axes: Any) -> Any:
     last = tuple(range(n - k, n))
     in1, in2 = (np.moveaxis(x, chosen, last) for x in (in1, in2))
     sizes = _out_sizes(np.shape(in1)[n - k:], np.shape(in2)[n - k:], mode)
-    out = core_apply(scipy_fun, in1, in2, signature=f"{_core('i', k)},{_core('j', k)}->{_core('o', k)}",
+    # (`axes` by partial: apply_gufunc has a keyword of that name)
+    last_axes = functools.partial(scipy_fun, axes=tuple(range(-k, 0)) if k else None)
+    out = core_apply(last_axes, in1, in2, signature=f"{_core('i', k)},{_core('j', k)}->{_core('o', k)}",
                      output_sizes={f"o{j}": size for j, size in enumerate(sizes)}, mode=mode,
-                     axes=tuple(range(-k, 0)) if k else None)
+                     operation=f"scipy.signal.{scipy_fun.__name__}")
     return np.moveaxis(out, last, chosen)
 
 
@@ -210,7 +215,8 @@ def _axes_family(name: str, fun: Any) -> Primitive:
     """A primitive for `fun` (fftconvolve, oaconvolve: ``fun(in1, in2, mode, axes)``), its
     rules written with itself: the cotangent of one input is the embedded cotangent convolved
     with the other input reversed along `axes`, in 'valid' mode, summed over broadcast axes."""
-    prim = Primitive(f"scipy.signal.{name}", lambda in1, in2, mode="full", axes=None: _on_axes(fun, in1, in2, mode, axes))
+    prim = Primitive(f"scipy.signal.{name}",
+                     lambda in1, in2, mode="full", axes=None: _on_axes(fun, in1, in2, mode, axes))
 
     def vjp_in1(g: Any, ans: Any, in1: Any, in2: Any, mode: str = "full", axes: Any = None) -> Any:
         full = _embed(g, in1, in2, axes)
@@ -372,9 +378,10 @@ def _lfilter_fun(b: Any, a: Any, x: Any, zi: Any = None, axis: int = -1) -> Any:
         return _ss.lfilter(b, a, x, axis) if zi is None else _ss.lfilter(b, a, x, axis, zi)[0]
     x = np.moveaxis(x, axis, -1)
     if zi is None:
-        out = core_apply(_lfilter_last, b, a, x, signature="(p),(q),(n)->(n)")
+        out = core_apply(_lfilter_last, b, a, x, signature="(p),(q),(n)->(n)", operation="scipy.signal.lfilter")
     else:
-        out = core_apply(_lfilter_last, b, a, x, np.moveaxis(zi, axis, -1), signature="(p),(q),(n),(k)->(n)")
+        out = core_apply(_lfilter_last, b, a, x, np.moveaxis(zi, axis, -1), signature="(p),(q),(n),(k)->(n)",
+                         operation="scipy.signal.lfilter")
     return np.moveaxis(out, -1, axis)
 
 
