@@ -272,6 +272,25 @@ def check_known_shape(value: Any) -> None:
         )
 
 
+# -- elementwise functions that are not ufuncs -----------------------------------------------
+def elementwise(function: Callable[..., Any], *args: Any, dtype: Any = None) -> Any:
+    """``function(*args)`` of an elementwise NumPy function that is not a ufunc (a series summed
+    with ``np.asarray`` and masks, SciPy's ``polygamma``), for any array type: on Dask, block by
+    block with the arguments broadcast (as Dask runs ufuncs), never a compute. The result's
+    `dtype`, if not given, is learnt from `function` on one-element NumPy arrays.
+
+    Examples:
+        >>> elementwise(np.i0, np.zeros(2))
+        array([1., 1.])
+    """
+    if not any(library(a) == "dask" for a in args):
+        return function(*args)
+    if dtype is None:
+        samples = (np.full(1, 0.5, getattr(a, "dtype", np.result_type(a))) for a in args)
+        dtype = np.result_type(function(*samples))
+    return _module("dask.array.core").elemwise(function, *args, dtype=dtype)
+
+
 # -- functions of whole axes: sorts, determinants, 1-D convolutions --------------------------
 # Per context (thread, async task): one thread's opt-in must not change another's graphs.
 _ALLOW_RECHUNK: contextvars.ContextVar[bool] = contextvars.ContextVar("tapegrad_allow_rechunk", default=False)
@@ -550,6 +569,6 @@ def _item(fun: Callable[..., Any], k: int) -> Callable[..., Any]:
 
 
 __all__ = ["SUPPORTED", "add_along_last", "add_at", "allow_rechunk", "arange_like", "argpartition", "argsort",
-           "as_array", "asarray_like", "cast", "check_known_shape", "cholesky", "core_apply", "eye_like", "inv",
-           "is_foreign", "library", "ones_like", "per_chunk", "register_add_at", "size", "solve", "sort",
-           "take_along_last", "zeros_like"]
+           "as_array", "asarray_like", "cast", "check_known_shape", "cholesky", "core_apply", "elementwise",
+           "eye_like", "inv", "is_foreign", "library", "ones_like", "per_chunk", "register_add_at", "size", "solve",
+           "sort", "take_along_last", "zeros_like"]

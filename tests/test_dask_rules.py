@@ -26,7 +26,6 @@ pytestmark = needs_dask
 
 _COMPUTES = "Dask has no lazy version: its __array_function__ computes the arguments and calls NumPy"
 _ZERO_CHECK = "tapegrad's geomspace checks that no endpoint is 0 (NumPy's error), which computes a Dask argument"
-_BESSEL_IN_NUMPY = "tapegrad's i0 and i1 sum their series on NumPy arrays (np.asarray), which computes"
 _FANCY = "Dask indexes with one integer array per index only ('Don't yet support nd fancy indexing')"
 _FANCY_SET = ("Dask assigns through at most one 1-D integer or boolean array per index ('dask is currently "
               "limited to at most one dimension's assignment index being a 1-d array'): the in-place "
@@ -61,10 +60,6 @@ DASK_CANNOT: dict[str, tuple[type[BaseException], str]] = {
     'put_along_axis[2x3,2x1]': (NotImplementedError, _FANCY_SET),
     'geomspace[negative]': (ComputeError, _ZERO_CHECK),
     'geomspace[scalar,2]': (ComputeError, _ZERO_CHECK),
-    'i0[3]': (ComputeError, _BESSEL_IN_NUMPY),
-    'i0[scalar]': (ComputeError, _BESSEL_IN_NUMPY),
-    'i1[3]': (ComputeError, _BESSEL_IN_NUMPY),
-    'i1[scalar]': (ComputeError, _BESSEL_IN_NUMPY),
     'irfft2[3x4]': (ValueError, _FFT),
     'irfftn[2x3x4]': (ValueError, _FFT),
     'linalg.cholesky[batch]': (ValueError, _LU),

@@ -64,7 +64,7 @@ def _on_dask(*values: Any) -> bool:
     return any(library(storage_of(v)) == "dask" for v in values)
 
 
-def _searchsorted(x: Any, knots: Any, side: str) -> Any:
+def _searchsorted(x: Any, knots: Any, side: Any) -> Any:
     return np.searchsorted(knots, x, side=side)
 
 
