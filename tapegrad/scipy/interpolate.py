@@ -31,18 +31,18 @@ import numpy as np
 import scipy.interpolate as _si  # type: ignore[import-untyped, unused-ignore]
 
 import tapegrad.numpy as tnp
-from tapegrad.arrays import library, per_chunk
+from tapegrad.arrays import per_chunk
 from tapegrad.errors import NotDifferentiableError, at_user_line
 from tapegrad.numpy._batch import elementwise
-from tapegrad.numpy.primitives import take_along_last
 from tapegrad.registry import Primitive, defbatch, holds_tracer
+from tapegrad.scipy.ndimage import on_dask as _on_dask
+from tapegrad.scipy.ndimage import take_lazily as _gather
 from tapegrad.tracer import (
     Tracer,
     carries_derivative,
     dtype_of,
     ndim_of,
     shape_of,
-    storage_of,
     strip_gradients,
     value_of,
 )
@@ -60,10 +60,6 @@ def _constant_knots(x: Any, name: str) -> Any:
 
 
 # -- locating points on Dask: per chunk of the points, which stay where they are ---------------
-def _on_dask(*values: Any) -> bool:
-    return any(library(storage_of(v)) == "dask" for v in values)
-
-
 def _searchsorted(x: Any, knots: Any, side: Any) -> Any:
     return np.searchsorted(knots, x, side=side)
 
@@ -79,20 +75,6 @@ def _locate(knots: Any, x: Any, side: str = "left") -> Any:
     if not _on_dask(x):
         return tnp.searchsorted(knots, x, side=side)
     return _locate_p(x, knots=knots, side=side)
-
-
-def _gather(values: Any, index: Any, axis: int = 0) -> Any:
-    """``take(values, index, axis)``. On Dask the index is lazy (from `_locate`), which Dask's
-    indexing cannot take: the gather is `take_along_last` with `values`' axis last and whole
-    (the knots: few) and the index's axes among the leading ones, so the points keep their chunks."""
-    if not _on_dask(values, index):
-        return tnp.take(values, index, axis=axis)
-    values = tnp.moveaxis(values, axis, -1)
-    shape = shape_of(values)
-    lead, rest, k = shape[:axis], shape[axis:-1], ndim_of(index)
-    values = tnp.reshape(values, (*lead, *(1,) * k, *rest, shape[-1]))
-    index = tnp.reshape(index, (*(1,) * len(lead), *shape_of(index), *(1,) * len(rest), 1))
-    return tnp.squeeze(take_along_last(values, index), -1)
 
 
 def _outside(values: Any, low: Any, high: Any, message: str) -> Any:
