@@ -346,6 +346,7 @@ def core_apply(function: Callable[..., Any], *arrays: Any, signature: str, outpu
         return function(*arrays, **kwargs)
     if output_dtypes is None:
         output_dtypes = _output_dtypes(function, arrays, signature, kwargs)
+    arrays = aligned_loop_chunks(arrays, signature)
     try:
         return _module("dask.array").apply_gufunc(
             function, signature, *arrays, output_dtypes=output_dtypes, output_sizes=output_sizes,
@@ -566,6 +567,35 @@ def _on_empty(fun: Callable[..., Any], operands: Any) -> Any:
 
 def _item(fun: Callable[..., Any], k: int) -> Callable[..., Any]:
     return lambda *chunks: fun(*chunks)[k]
+
+
+def aligned_loop_chunks(arrays: tuple[Any, ...], signature: str) -> tuple[Any, ...]:
+    """`arrays` (some Dask) as Dask arrays whose loop axes (those before the core axes that
+    `signature` names, aligned from the right) are chunked alike wherever they are longer than 1.
+
+    Dask's ``apply_gufunc`` refuses loop axes chunked differently unless it may rechunk every
+    axis, core axes too (`allow_rechunk`). A gradient meets that often: the cotangent of a
+    gather by a lazy index is chunked as the downstream operations left it, the index as its
+    points are. Rechunking a loop axis gathers no core axis: cheap, lazy and chunk-local, so
+    it is done here, to the first chunking met on each loop axis.
+    """
+    da = _module("dask.array")
+    inputs = signature.replace(" ", "").split("->")[0]
+    cores = [len([d for d in core.strip("()").split(",") if d]) for core in inputs.split("),")] if inputs else []
+    out = [da.asarray(a) for a in arrays]
+    loops = [x.ndim - c for x, c in zip(out, cores, strict=True)]
+    depth = max(loops, default=0)
+    for position in range(depth):
+        target = None
+        for k, (x, count) in enumerate(zip(out, loops, strict=True)):
+            axis = position - (depth - count)
+            if axis < 0 or x.shape[axis] <= 1:
+                continue
+            if target is None:
+                target = x.chunks[axis]
+            elif x.chunks[axis] != target:
+                out[k] = x.rechunk({axis: target})
+    return tuple(out)
 
 
 __all__ = ["SUPPORTED", "add_along_last", "add_at", "allow_rechunk", "arange_like", "argpartition", "argsort",

@@ -133,9 +133,6 @@ _open(_READS_VALUES,
 
 
 # -- tapegrad.scipy (issue 24, branch d24sp): kept apart from the NumPy lists above ------------
-_INTERPOLATE = ("the gradient of interpolate's gather by a lazy index (add_along_last, through core_apply) meets "
-                "a cotangent whose loop axes are chunked unlike the index: apply_gufunc refuses ('different "
-                "chunksize'); core_apply should unify the loop axes' chunks first")
 _ODE = ("an adaptive ODE solver picks each step from the numbers of the whole state, and the right-hand side "
         "may couple every component: no lazy or per-chunk form; tapegrad refuses Dask input (DaskLimitError "
         "naming .compute() as the user's choice) rather than compute it")
@@ -143,8 +140,6 @@ DASK_CANNOT.update({"tsp.integrate.odeint": _ODE, "tsp.integrate.solve_ivp": _OD
 _EIGH_OF_A_CONSTANT = ("multivariate_normal's pseudo-determinant calls tnp.linalg.eigh/eigvalsh on stop_gradient(cov), "
                        "a plain Dask array, and tapegrad.numpy's composites hand plain arrays to NumPy, which computes")
 _open(_EIGH_OF_A_CONSTANT, "tsp.stats.multivariate_normal.entropy")
-_open(_INTERPOLATE, "tsp.interpolate.CubicSpline/grad", "tsp.interpolate.interp1d/grad",
-      "tsp.interpolate.make_interp_spline/grad")
 
 
 def _dask(x: Any) -> Any:
