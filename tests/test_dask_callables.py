@@ -75,7 +75,8 @@ WHOLE_AXES += [f"tsp.{n}" for n in (  # tapegrad.scipy's: SciPy on whole matrice
     "linalg.solve", "linalg.inv", "linalg.det", "linalg.expm", "linalg.sqrtm", "linalg.solve_sylvester",
     "linalg.eigh", "linalg.cholesky", "linalg.solve_banded", "linalg.lu", "linalg.logm",
     "signal.convolve", "signal.correlate", "signal.convolve2d", "signal.correlate2d", "signal.fftconvolve",
-    "signal.oaconvolve", "signal.lfilter", "signal.sosfilt", "signal.autograd_convolve")]
+    "signal.oaconvolve", "signal.lfilter", "signal.sosfilt", "signal.autograd_convolve",
+    "stats.multivariate_normal.entropy")]
 
 DASK_CANNOT: dict[str, str] = {
     **{f"{p}fft.{n}": _FFT for p in ("tnp.", "np.")
@@ -137,9 +138,6 @@ _ODE = ("an adaptive ODE solver picks each step from the numbers of the whole st
         "may couple every component: no lazy or per-chunk form; tapegrad refuses Dask input (DaskLimitError "
         "naming .compute() as the user's choice) rather than compute it")
 DASK_CANNOT.update({"tsp.integrate.odeint": _ODE, "tsp.integrate.solve_ivp": _ODE})
-_EIGH_OF_A_CONSTANT = ("multivariate_normal's pseudo-determinant calls tnp.linalg.eigh/eigvalsh on stop_gradient(cov), "
-                       "a plain Dask array, and tapegrad.numpy's composites hand plain arrays to NumPy, which computes")
-_open(_EIGH_OF_A_CONSTANT, "tsp.stats.multivariate_normal.entropy")
 
 
 def _dask(x: Any) -> Any:

@@ -51,6 +51,7 @@ from tapegrad.numpy._wrap import per_example_on_read
 from tapegrad.numpy.reductions import unbroadcast
 from tapegrad.registry import Primitive, defbatch, defvjp_all
 from tapegrad.scipy import special
+from tapegrad.scipy.linalg import _eigh, _eigvalsh
 from tapegrad.tracer import carries_derivative, ndim_of, shape_of, size_of, strip_gradients, value_of
 from tapegrad.transforms import vjp
 
@@ -899,7 +900,7 @@ class multivariate_normal_gen:
     @staticmethod
     def _cutoff(cov: Any) -> Any:
         """SciPy's eigenvalue cutoff (`scipy.stats._multivariate._eigvalsh_to_eps`)."""
-        s = tnp.linalg.eigvalsh(strip_gradients(cov))
+        s = _eigvalsh(strip_gradients(cov))  # (SciPy's, a primitive: lazy on Dask, per block)
         return 1e6 * np.finfo(np.float64).eps * tnp.max(tnp.abs(s))
 
     def _pseudo(self, cov: Any) -> tuple[Any, Any, Any, Any]:
@@ -908,7 +909,7 @@ class multivariate_normal_gen:
         constant): ``log pdet(cov) = log det(cov + P0)``, and on cov's range ``(cov + P0)^-1``
         is the pseudo-inverse. Both are smooth in `cov` along perturbations that keep its
         rank, with no eigenvector derivative (whose gaps vanish for repeated eigenvalues)."""
-        s, v = tnp.linalg.eigh(strip_gradients(cov))
+        s, v = _eigh(strip_gradients(cov))
         null = strip_gradients(s <= self._cutoff(cov))
         projector = (v * tnp.astype(null, np.float64)[..., None, :]) @ tnp.swapaxes(v, -1, -2)
         regular = cov + projector
