@@ -325,3 +325,36 @@ def test_the_classifier_catches_a_hidden_compute_and_a_numpy_result() -> None:
     assert classify(hides_a_compute, 2 * np.ones((4, 2)))[0] == "materialised"
     assert classify(lambda: np.ones((4, 2)), np.ones((4, 2)))[0] == "materialised"
     assert classify(lambda: x + 1, 2 * np.ones((4, 2)))[0] == "lazy"
+
+
+def test_scipy_checks_that_read_values_run_when_dask_computes() -> None:
+    """A check on the values (multigammaln's domain, interp1d's bounds_error) cannot read a lazy
+    array without computing it: it is part of the graph, and raises when the result is computed."""
+    import dask
+
+    from tapegrad.scipy import interpolate, special
+
+    a = _dask(np.array([2.0, 3.0, 0.5, 4.0]))
+    x = _dask(np.array([0.5, 1.5, 2.5, 9.0]))
+    spline = interpolate.interp1d(np.arange(4.0), np.arange(4.0) ** 2)
+    with counting_computes() as computes:
+        lazy = [tapegrad.grad(lambda a: np.sum(special.multigammaln(a, 3)))(a), spline(x)]
+    assert not computes and all(_is_dask(v) for v in lazy)
+    for value, message in zip(lazy, [r"condition a \(0.5\) > 0.5 \* \(d-1\)", "outside the interpolation range"],
+                              strict=True):
+        with pytest.raises(ValueError, match=message):
+            dask.compute(value, scheduler="sync")
+
+
+def test_ode_solvers_refuse_dask_input_at_the_users_line() -> None:
+    """odeint and solve_ivp need the state's numbers at every step: Dask input is refused, even
+    untraced, rather than computed into memory."""
+    from tapegrad.scipy import integrate
+
+    y0 = _dask(np.array([1.0, 0.5]))
+    with counting_computes() as computes:
+        for solve in (lambda: integrate.odeint(lambda y, t: -y, y0, np.array([0.0, 1.0])),
+                      lambda: integrate.solve_ivp(lambda t, y: -y, (0.0, 1.0), y0, t_eval=[1.0])):
+            with pytest.raises(tapegrad.DaskLimitError, match=r"compute them first \(y0.compute\(\)"):
+                solve()
+    assert not computes
