@@ -31,7 +31,7 @@ import importlib
 import math
 import warnings
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -199,16 +199,25 @@ def _dask_take_nd(x: Any, index: Any) -> Any:
 
 def svdvals(a: Any) -> Any:
     """``np.linalg.svd(a, compute_uv=False)`` for any array type. Dask's svd has no
-    ``compute_uv``: a stack whose matrices each sit in one chunk runs NumPy's per chunk
-    (``apply_gufunc``), a chunked 2-D matrix runs Dask's own (tall-and-skinny) svd."""
+    ``compute_uv``: a 2-D matrix chunked along one axis runs Dask's own (tall-and-skinny) svd,
+    anything else NumPy's per block over the last two axes (`core_apply`)."""
     if library(a) != "dask":
         return np.linalg.svd(a, compute_uv=False)
-    da = _module("dask.array")
-    if a.ndim == 2 and any(len(c) > 1 for c in a.chunks):
-        return da.linalg.svd(a)[1]
-    dtype = np.linalg.svd(np.ones((1, 1), a.dtype), compute_uv=False).dtype
-    return da.apply_gufunc(lambda m: np.linalg.svd(m, compute_uv=False), "(m,n)->(k)", a,
-                           output_sizes={"k": min(a.shape[-2:])}, output_dtypes=dtype)
+    if a.ndim == 2 and sum(len(c) > 1 for c in a.chunks) == 1:  # Dask's tall-and-skinny svd
+        return _module("dask.array").linalg.svd(a)[1]
+    return core_apply(lambda m: np.linalg.svd(m, compute_uv=False), a, signature="(m,n)->(k)",
+                      output_sizes={"k": min(a.shape[-2:])}, operation="np.linalg.svd (singular values)")
+
+
+def qr(a: Any) -> tuple[Any, Any]:
+    """``np.linalg.qr(a)`` (reduced) for any array type: on Dask, Dask's own (tall-and-skinny)
+    for a matrix, and a stack of matrices per block over its last two axes (`core_apply`)."""
+    if library(a) != "dask" or a.ndim == 2:
+        return tuple(np.linalg.qr(a))  # type: ignore[return-value]
+    k = min(a.shape[-2:])
+    q, r = core_apply(lambda m: tuple(np.linalg.qr(m)), a, signature="(m,n)->(m,k),(k,n)",
+                      output_sizes={"k": k}, operation="np.linalg.qr")
+    return q, r
 
 
 def nan_to_num(x: Any, copy: bool = True, nan: float = 0.0, posinf: Any = None, neginf: Any = None) -> Any:
@@ -272,6 +281,24 @@ def check_known_shape(value: Any) -> None:
         )
 
 
+def convolve(a: Any, v: Any, mode: Literal["full", "valid", "same"] = "full") -> Any:
+    """``np.convolve`` of 1-D arrays (of stacks of them, the last axis), for any array type: on
+    Dask, per block with both operands whole (`core_apply`)."""
+    if library(a) != "dask" and library(v) != "dask":
+        return np.convolve(a, v, mode)
+    n, m = a.shape[-1], v.shape[-1]
+    size = {"full": n + m - 1, "valid": max(n, m) - min(n, m) + 1, "same": max(n, m)}[mode]
+    return core_apply(lambda x, y: np.convolve(x, y, mode), a, v, signature="(n),(m)->(k)",
+                      output_dtypes=np.result_type(a.dtype, v.dtype), output_sizes={"k": size},
+                      vectorize=a.ndim + v.ndim > 2, operation="np.convolve")
+
+
+def unwrap(p: Any, discont: Any = None, axis: int = -1, **kwargs: Any) -> Any:
+    """``np.unwrap`` for any array type: on Dask, per block with `axis` whole."""
+    dtype = np.result_type(getattr(p, "dtype", np.result_type(p)), np.float16)
+    return _along_last(np.unwrap, p, axis, dtype, discont=discont, **kwargs)
+
+
 # -- elementwise functions that are not ufuncs -----------------------------------------------
 def elementwise(function: Callable[..., Any], *args: Any, dtype: Any = None) -> Any:
     """``function(*args)`` of an elementwise NumPy function that is not a ufunc (a series summed
@@ -289,6 +316,37 @@ def elementwise(function: Callable[..., Any], *args: Any, dtype: Any = None) -> 
         samples = (np.full(1, 0.5, getattr(a, "dtype", np.result_type(a))) for a in args)
         dtype = np.result_type(function(*samples))
     return _module("dask.array.core").elemwise(function, *args, dtype=dtype)
+
+
+# -- functions whose result depends on values: Dask's own, where it has one -----------------
+def digitize(x: Any, bins: Any, right: bool = False) -> Any:
+    """``np.digitize`` for any array type: Dask's own for NumPy `bins` (its digitize computes
+    lazy ones), and for lazy `bins` per block of `x` with `bins` whole (`core_apply`)."""
+    if library(bins) != "dask":
+        return np.digitize(x, bins, right)
+    return core_apply(lambda v, b: np.digitize(v, b, right), x, bins, signature="(),(n)->()",
+                      output_dtypes=np.intp, operation="np.digitize")
+
+
+def histogram(a: Any, bins: Any = 10, range: Any = None, density: Any = None, weights: Any = None) -> Any:
+    """``np.histogram`` for any array type: Dask's own counts (lazy, for given `bins` and
+    `range`: Dask's limit otherwise), and the bin edges in `a`'s array type."""
+    if library(a) != "dask":
+        return np.histogram(a, bins, range, density=density, weights=weights)
+    counts, edges = _module("dask.array").histogram(a, bins=bins, range=range, density=density, weights=weights)
+    return counts, edges if library(edges) == "dask" else _module("dask.array").from_array(edges)
+
+
+def refuse_lazy_values(x: Any, operation: str, fix: str) -> None:
+    """Refuse a lazy (Dask) `x` whose values `operation` must read to decide the shape of its
+    result (``np.trim_zeros``, ``np.roots``): tapegrad does not compute behind the user's back.
+    `fix` says what to write instead."""
+    if library(x) == "dask":
+        raise ValueError(
+            f"{operation} on a lazy Dask array{at_user_line()}: the shape of its result depends on "
+            "the array's values, which Dask knows only by computing them, and tapegrad does not "
+            f"compute behind your back. {fix}"
+        )
 
 
 # -- functions of whole axes: sorts, determinants, 1-D convolutions --------------------------
@@ -599,6 +657,6 @@ def aligned_loop_chunks(arrays: tuple[Any, ...], signature: str) -> tuple[Any, .
 
 
 __all__ = ["SUPPORTED", "add_along_last", "add_at", "allow_rechunk", "arange_like", "argpartition", "argsort",
-           "as_array", "asarray_like", "cast", "check_known_shape", "cholesky", "core_apply", "elementwise",
-           "eye_like", "inv", "is_foreign", "library", "ones_like", "per_chunk", "register_add_at", "size", "solve",
-           "sort", "take_along_last", "zeros_like"]
+           "as_array", "asarray_like", "cast", "check_known_shape", "cholesky", "convolve", "core_apply", "digitize",
+           "elementwise", "eye_like", "histogram", "inv", "is_foreign", "library", "ones_like", "per_chunk",
+           "refuse_lazy_values", "register_add_at", "size", "solve", "sort", "take_along_last", "unwrap", "zeros_like"]

@@ -23,6 +23,7 @@ transforms: that is how ``vmap(grad(f))``, ``grad(vmap(f))`` and ``vmap(vmap(f))
 from __future__ import annotations
 
 import collections
+import math
 import warnings
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
@@ -31,7 +32,8 @@ import attrs
 import numpy as np
 
 from tapegrad import numpy as tnp
-from tapegrad.errors import BatchedValueError, at_user_line, raise_dask_limit
+from tapegrad.arrays import is_foreign
+from tapegrad.errors import BatchedValueError, DaskLimitError, at_user_line, raise_dask_limit
 from tapegrad.registry import Primitive, defjvp, defjvp_all, defvjp, defvjp_all
 from tapegrad.tape import VALUE_TYPES, BaseTrace, as_value, escaped
 from tapegrad.tracer import Tracer, _batched_value_error, shape_of
@@ -279,9 +281,10 @@ class BatchTrace(BaseTrace):
         if type(first) is tuple or type(first) is list:
             if all(type(r) is type(first) and len(r) == len(first) for r in results):
                 return type(first)(self.stack(name, [r[k] for r in results], anchor) for k in range(len(first)))
-        if not isinstance(first, VALUE_TYPES):
+        if not isinstance(first, VALUE_TYPES) and not is_foreign(first):  # == of Dask arrays computes
             if all(_same(r, first) for r in results):
                 return first
+        _refuse_unknown_lengths(name, results)
         shapes = {shape_of(r) for r in results}
         if len(shapes) > 1:
             raise ValueError(
@@ -291,6 +294,19 @@ class BatchTrace(BaseTrace):
                 "with np.where rather than the indices np.nonzero returns)."
             )
         return stack_examples_p(anchor, *results, target=self)
+
+
+def _refuse_unknown_lengths(name: str, results: list[Any]) -> None:
+    """Refuse to stack Dask results whose lengths depend on their data (NaN in their shapes):
+    whether the examples agree is known only by computing them."""
+    if any(isinstance(n, float) and math.isnan(n) for r in results for n in getattr(r, "shape", ())):
+        raise DaskLimitError(
+            f"vmap: {name} gives, for each example, a Dask array whose length depends on its data "
+            f"(unknown until computed: NaN in its shape){at_user_line()}, and a batch needs one known "
+            "length. Compute the lengths first (x.compute_chunk_sizes() on the result, which computes "
+            "the data once), or compute something of a fixed shape per example (a mask with np.where "
+            "instead of the indices np.nonzero returns)."
+        )
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -52,7 +52,8 @@ _FFT = ("Dask transforms along an axis held in one chunk only ('Dask array only 
         "along an axis that has a single chunk ... use dask.Array.rechunk')")
 _CHOLESKY = "dask.array.linalg.cholesky: 'All chunks must be a square matrix to perform cholesky decomposition'"
 _TALL_SKINNY = ("Dask's svd and qr need a tall-and-skinny or short-and-fat chunking ('Array must be chunked "
-                "in one dimension only'; see da.linalg.svd_compressed)")
+                "in one dimension only'; see da.linalg.svd_compressed); singular values of a matrix chunked both "
+                "ways run per block and need it whole ('Core dimension ... consists of multiple chunks')")
 _RESHAPE = ("Dask reshapes only by merging or splitting whole chunks ('only supports operations that merge "
             "or split existing dimensions evenly')")
 
@@ -63,11 +64,15 @@ _FANCY_SET = ("Dask assigns through at most one 1-D integer or boolean array per
 _CORE_AXES = ("needs the core axes in one chunk: Dask's apply_gufunc refuses ('Core dimension ... consists of "
               "multiple chunks ... rechunk ... or set allow_rechunk=True'); `tapegrad.allow_rechunk()` opts in")
 
+_UNKNOWN_LENGTHS = ("Dask's nonzero, argwhere and unique give lengths that depend on the data (NaN chunk sizes until "
+                    "computed), so vmap cannot stack one result per example into a batch without computing")
+
 WHOLE_AXES = [f"{p}{n}" for p in ("tnp.", "np.") for n in (
     "sort", "argsort", "partition", "argpartition", "median", "nanmedian", "quantile", "nanquantile",
     "percentile", "nanpercentile", "linalg.det", "linalg.slogdet", "linalg.eig", "linalg.eigvals",
     "linalg.eigh", "linalg.eigvalsh", "linalg.pinv", "linalg.inv", "linalg.solve", "linalg.matrix_power",
-    "linalg.tensorinv", "linalg.tensorsolve")]
+    "linalg.tensorinv", "linalg.tensorsolve", "digitize", "convolve", "correlate", "poly", "unwrap", "interp",
+    "polyfit")]
 """Functions of whole axes (`tapegrad.arrays.core_apply`): the sweep splits their core axes, so
 Dask refuses, and under `tapegrad.allow_rechunk()` they are lazy (`test_allow_rechunk_makes_...`)."""
 WHOLE_AXES += [f"tsp.{n}" for n in (  # tapegrad.scipy's: SciPy on whole matrices and whole signals
@@ -83,6 +88,7 @@ DASK_CANNOT: dict[str, str] = {
        for n in ("fft", "ifft", "fft2", "ifft2", "fftn", "ifftn", "rfft", "irfft", "rfft2", "irfft2",
                  "rfftn", "irfftn", "hfft", "ihfft")},
     **dict.fromkeys(WHOLE_AXES, _CORE_AXES),
+    **{f"{p}{n}": _UNKNOWN_LENGTHS for p in ("tnp.", "np.") for n in ("nonzero", "argwhere", "flatnonzero", "unique")},
     "tnp.linalg.cholesky": _CHOLESKY, "np.linalg.cholesky": _CHOLESKY,
     "tsp.stats.multivariate_normal.logpdf": _CHOLESKY, "tsp.stats.multivariate_normal.pdf": _CHOLESKY,
     **{f"{p}linalg.{n}": _TALL_SKINNY for p in ("tnp.", "np.") for n in ("qr", "svd", "svdvals", "cond",
@@ -111,27 +117,11 @@ _FANCY_RULE = ("a tapegrad rule gathers or scatters with a 2-D or nd integer ind
                "('>=' between list and int; 'Don't yet support nd fancy indexing'): to rewrite with slices or da.take")
 _LIMIT_UNWRAPPED = ("Dask's own chunk limit (square chunks, one-way chunking, whole-chunk reshape), raised on a "
                     "path where tapegrad does not yet turn it into DaskLimitError at the user's line")
-_READS_VALUES = "tapegrad reads a Dask value to decide a shape or a branch (a NaN size, a truth value)"
-_open(_MATERIALISES,
-      'np.argwhere', 'np.convolve/grad', 'np.convolve/jvp',
-      'np.correlate/grad', 'np.correlate/jvp', 'np.diag_indices_from', 'np.digitize', 'np.flatnonzero',
-      'np.geomspace', 'np.histogram', 'np.interp',
-      'np.nonzero',
-      'np.piecewise', 'np.poly/grad', 'np.poly/jvp', 'np.polydiv',
-      'np.polyfit/vmap', 'np.polymul', 'np.roots', 'np.trim_zeros', 'np.unique',
-      'np.unwrap', 'tnp.argwhere', 'tnp.convolve/grad',
-      'tnp.convolve/jvp', 'tnp.correlate/grad', 'tnp.correlate/jvp', 'tnp.diag_indices_from', 'tnp.digitize',
-      'tnp.flatnonzero', 'tnp.geomspace', 'tnp.histogram', 'tnp.interp',
-      'tnp.nonzero', 'tnp.piecewise', 'tnp.poly/grad',
-      'tnp.poly/jvp', 'tnp.polydiv', 'tnp.polyfit/vmap', 'tnp.polymul', 'tnp.roots',
-      'tnp.trim_zeros', 'tnp.unique', 'tnp.unwrap',)
-_open(_LIMIT_UNWRAPPED,
-      'np.polyfit/grad', 'np.polyfit/jvp',
-      'np.linalg.lstsq/grad', 'tnp.linalg.lstsq/grad',
-      'np.linalg.lstsq/jvp', 'tnp.linalg.lstsq/jvp', 'tnp.polyfit/grad', 'tnp.polyfit/jvp',)
-_open(_READS_VALUES,
-      'np.tril_indices_from', 'np.triu_indices_from', 'tnp.tril_indices_from', 'tnp.triu_indices_from',)
-
+_VALUE_SHAPED = ("the result's shape depends on the values (leading zeros trimmed, roots found, entries selected "
+                 "per condition): tapegrad refuses lazy Dask input with a clear error naming the fix, rather than "
+                 "computing it behind the user's back")
+_open(_VALUE_SHAPED, *(f"{p}{n}" for p in ("np.", "tnp.") for n in ("polymul", "polydiv", "roots", "trim_zeros",
+                                                                     "piecewise")))
 
 # -- tapegrad.scipy (issue 24, branch d24sp): kept apart from the NumPy lists above ------------
 _ODE = ("an adaptive ODE solver picks each step from the numbers of the whole state, and the right-hand side "

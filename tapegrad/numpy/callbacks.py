@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from tapegrad.arrays import is_foreign, refuse_lazy_values
 from tapegrad.numpy._wrap import composite
 from tapegrad.numpy.manipulation import (
     _normalize,
@@ -30,7 +31,7 @@ from tapegrad.numpy.manipulation import (
 from tapegrad.numpy.primitives import _getitem, untake
 from tapegrad.registry import holds_tracer
 from tapegrad.tape import tracing
-from tapegrad.tracer import dtype_of, ndim_of, shape_of, value_of
+from tapegrad.tracer import dtype_of, ndim_of, shape_of, storage_of, value_of
 
 
 def _cast(x: Any, dtype: Any) -> Any:
@@ -99,11 +100,16 @@ def piecewise(x: Any, condlist: Any, funclist: Any, *args: Any, **kw: Any) -> An
     """
     x = asarray(x)
     n2 = len(funclist)
-    if np.isscalar(condlist) or (not isinstance(condlist[0], (list, np.ndarray)) and x.ndim != 0):
+    first = condlist[0] if isinstance(condlist, (list, tuple)) and condlist else None
+    if np.isscalar(condlist) or (not isinstance(first, (list, np.ndarray)) and not is_foreign(first) and x.ndim != 0):
         condlist = [condlist]
     # The functions run on the entries the conditions select, NumPy's contract (a function
     # may be undefined elsewhere, or reduce over what it gets): a selection by values, so
     # under vmap piecewise runs per example when its conditions differ per example.
+    for c in condlist:
+        refuse_lazy_values(storage_of(c), "np.piecewise (each function runs on the entries its condition selects)",
+                           "Write it with np.where(condition, f(x), g(x)) for functions defined everywhere: "
+                           "tapegrad differentiates that lazily.")
     conds = [np.asarray(value_of(c), dtype=bool) for c in condlist]
     if n2 == len(conds) + 1:  # the extra function covers what no condition selects
         conds.append(~np.any(conds, axis=0))

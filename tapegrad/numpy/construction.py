@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from tapegrad.arrays import library
 from tapegrad.errors import at_user_line
 from tapegrad.numpy import manipulation, nondifferentiable, reductions
 from tapegrad.numpy._wrap import composite, implements
@@ -37,7 +38,7 @@ from tapegrad.numpy.manipulation import (
 from tapegrad.numpy.primitives import _along, _getitem, cumprod, floor, log10, power, real, where
 from tapegrad.numpy.statistics import median
 from tapegrad.registry import holds_tracer
-from tapegrad.tracer import Tracer, dtype_of, duplicate, shape_of, size_of, strip_gradients, value_of
+from tapegrad.tracer import Tracer, dtype_of, duplicate, shape_of, size_of, storage_of, strip_gradients, value_of
 
 
 def _gather_layout(layout: Callable[..., Any], *arrays: Any) -> Any:
@@ -265,8 +266,10 @@ def geomspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True, dtype
             f"np.geomspace on traced complex endpoints{at_user_line()}: tapegrad differentiates "
             "real ones. Write it as start * (stop / start) ** (np.arange(num) / (num - 1))."
         )
-    # A check of the values: per example under vmap, if the endpoints are batched.
-    if np.any(value_of(start) == 0) or np.any(value_of(stop) == 0):
+    # A check of the values: per example under vmap, if the endpoints are batched. Lazy (Dask)
+    # endpoints are not read (that would compute them): a zero one gives NaN, not NumPy's error.
+    lazy = library(storage_of(start)) == "dask" or library(storage_of(stop)) == "dask"
+    if not lazy and (np.any(value_of(start) == 0) or np.any(value_of(stop) == 0)):
         raise ValueError("Geometric sequence cannot include zero")
     start, stop = astype(start, inexact), astype(stop, inexact)
     sign = np.sign(strip_gradients(start))  # constant: the sequence keeps start's sign

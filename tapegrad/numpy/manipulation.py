@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from tapegrad.arrays import eye_like, is_foreign, ones_like, zeros_like
+from tapegrad.arrays import cast, eye_like, is_foreign, library, ones_like, zeros_like
 from tapegrad.errors import at_user_line
 from tapegrad.numpy._batch import Dims, aligned, batch_size, front, front_all, param, rank, shifted
 from tapegrad.numpy._batch import elementwise as elementwise_rule
@@ -128,6 +128,8 @@ def asarray(value: Any, dtype: Any = None) -> Any:
         return value
     if isinstance(value, Tracer) or ((type(value) is list or type(value) is tuple) and holds_tracer(value)):
         return array(value, dtype)
+    if is_foreign(value):  # a Dask or CuPy array: np.asarray would compute it, or copy it to the host
+        return value if dtype is None else cast(value, dtype)
     return np.asarray(value, dtype)
 
 
@@ -572,13 +574,29 @@ def take(a: Any, indices: Any, axis: Any = None, out: Any = None, mode: str = "r
         indices = indices % n
     elif mode == "clip":
         indices = np.clip(indices, 0, n - 1)
+    if library(storage_of(indices)) == "dask":
+        return _take_lazy(a, indices, axis)
     return getitem(a, _along(axis, a.ndim, indices))
 
 
+def _take_lazy(a: Any, indices: Any, axis: int) -> Any:
+    """`take` at lazy (Dask) indices, which Dask's indexing cannot take: a gather along the
+    last axis (`take_along_last`, per block with that axis whole), the index axes then put
+    where NumPy puts them (in place of `axis`)."""
+    last = moveaxis(a, axis, -1)
+    rest = tuple(shape_of(last)[:-1])
+    flat = reshape(indices, (1,) * len(rest) + (-1,))
+    taken = reshape(take_along_last(last, flat), rest + tuple(shape_of(indices)))
+    k = len(shape_of(indices))
+    order = [*range(axis), *range(len(rest), len(rest) + k), *range(axis, len(rest))]
+    return transpose(taken, order)
+
+
 def _index_array(indices: Any) -> Any:
-    """Indices as an array; under vmap, indices that differ per example stay batched."""
+    """Indices as an array; under vmap, indices that differ per example stay batched, and lazy
+    (Dask) ones stay lazy."""
     indices = strip_unbatched(indices)
-    return indices if isinstance(indices, Tracer) else np.asarray(indices)
+    return indices if isinstance(indices, Tracer) or library(indices) == "dask" else np.asarray(indices)
 
 
 @composite(np.take_along_axis)

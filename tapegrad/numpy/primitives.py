@@ -331,7 +331,7 @@ _eigh = Primitive("linalg.eigh", lambda a, UPLO="L": tuple(
     arrays.core_apply(lambda m: tuple(_la.eigh(m, UPLO)), a, signature="(n,n)->(n),(n,n)", operation="linalg.eigh")))
 _svd = Primitive("linalg.svd", lambda a, full_matrices=True: tuple(_la.svd(a, full_matrices)))
 _svdvals = Primitive("linalg.svdvals", arrays.svdvals)
-_qr = Primitive("linalg.qr", lambda a: tuple(_la.qr(a)))
+_qr = Primitive("linalg.qr", arrays.qr)
 _norm2 = Primitive("linalg.norm2", lambda x, axis=None, keepdims=False: _la.norm(x, None, axis, keepdims))
 """The 2-norm over `axis` (a vector norm, or Frobenius over two axes), with a safe rule at 0."""
 
@@ -364,16 +364,22 @@ _irfft1 = Primitive("fft.irfft", lambda x, n, axis=-1, norm=None: _fft.irfft(x, 
 
 
 # -- signal ----------------------------------------------------------------------------
-_convolve = Primitive("convolve", lambda a, v, valid=False: np.convolve(a, v, "valid" if valid else "full"))
+_convolve = Primitive("convolve", lambda a, v, valid=False: arrays.convolve(a, v, "valid" if valid else "full"))
 """The discrete convolution of two 1-D arrays, ``out[k] = sum_i a[i] * v[k - i]``: in full
 (every overlap) or, with ``valid=True``, only where the shorter operand fits entirely."""
 
 
-roots = wrap(np.roots)
+def _roots(p: Any) -> Any:
+    arrays.refuse_lazy_values(p, "np.roots (it drops leading and trailing zero coefficients)",
+                              "Compute the coefficients first if they fit in memory: they are usually small.")
+    return np.roots(p)
+
+
+roots = by_numpy[np.roots] = Primitive("roots", _roots)
 """``np.roots``: the eigenvalues of the companion matrix, as NumPy computes them."""
 
 
-unwrap = wrap(np.unwrap)
+unwrap = by_numpy[np.unwrap] = Primitive("unwrap", arrays.unwrap)
 """``np.unwrap``: the jumps it removes are whole periods, constant under small changes of
 `p`, so its derivative is the identity (almost everywhere)."""
 
@@ -405,13 +411,29 @@ flatnonzero = wrap(np.flatnonzero, differentiable=False)
 searchsorted = wrap(np.searchsorted, differentiable=False)
 unravel_index = wrap(np.unravel_index, differentiable=False)
 ravel_multi_index = wrap(np.ravel_multi_index, differentiable=False)
-digitize = wrap(np.digitize, differentiable=False)
+digitize = by_numpy[np.digitize] = Primitive("digitize", arrays.digitize, differentiable=False)
 tri = wrap(np.tri, differentiable=False)
-diag_indices_from = wrap(np.diag_indices_from, differentiable=False)
-tril_indices_from = wrap(np.tril_indices_from, differentiable=False)
-triu_indices_from = wrap(np.triu_indices_from, differentiable=False)
+
+
+def _of_shape(np_function: Any) -> Any:
+    """`np_function(arr, ...)`, which reads only `arr`'s shape, called with a zero-stride NumPy
+    stand-in of that shape: NumPy's function, handed a Dask array, would compute it."""
+
+    def run(arr: Any, *args: Any, **kwargs: Any) -> Any:
+        return np_function(np.broadcast_to(np.zeros((), bool), np.shape(arr)), *args, **kwargs)
+
+    run.__name__ = np_function.__name__
+    return run
+
+
+diag_indices_from = by_numpy[np.diag_indices_from] = Primitive(
+    "diag_indices_from", _of_shape(np.diag_indices_from), differentiable=False)
+tril_indices_from = by_numpy[np.tril_indices_from] = Primitive(
+    "tril_indices_from", _of_shape(np.tril_indices_from), differentiable=False)
+triu_indices_from = by_numpy[np.triu_indices_from] = Primitive(
+    "triu_indices_from", _of_shape(np.triu_indices_from), differentiable=False)
 count_nonzero = wrap(np.count_nonzero, differentiable=False)
-histogram = wrap(np.histogram, differentiable=False)
+histogram = by_numpy[np.histogram] = Primitive("histogram", arrays.histogram, differentiable=False)
 bincount = wrap(np.bincount, differentiable=False)
 unique = wrap(np.unique, differentiable=False)
 any = wrap(np.any, differentiable=False)

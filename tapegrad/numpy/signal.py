@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from tapegrad.arrays import library, refuse_lazy_values
 from tapegrad.errors import NotDifferentiableError, at_user_line
 from tapegrad.numpy._broadcast import match_real
 from tapegrad.numpy._wrap import composite
@@ -57,7 +58,16 @@ from tapegrad.numpy.primitives import (
     where,
 )
 from tapegrad.registry import defbatch, defjvp, defvjp, holds_tracer
-from tapegrad.tracer import Tracer, dtype_of, is_complex, shape_of, strip_gradients, strip_unbatched, value_of
+from tapegrad.tracer import (
+    Tracer,
+    dtype_of,
+    is_complex,
+    shape_of,
+    storage_of,
+    strip_gradients,
+    strip_unbatched,
+    value_of,
+)
 
 
 def _cast(x: Any, dtype: Any) -> Any:
@@ -236,7 +246,9 @@ def polydiv(u: Any, v: Any) -> tuple[Any, Any]:
         r = concatenate([_getitem(r, slice(0, k)), _getitem(r, slice(k, k + n + 1)) - d * v,
                          _getitem(r, slice(k + n + 1, None))])
     # NumPy trims the remainder where it is numerically 0: a shape set by values, so
-    # polydiv runs per example under vmap.
+    # polydiv runs per example under vmap, and refuses lazy values.
+    refuse_lazy_values(storage_of(r), "np.polydiv (its remainder is trimmed where it is 0)",
+                       "Compute the coefficients first if they fit in memory: they are usually small.")
     while np.allclose(value_of(_getitem(r, 0)), 0, rtol=1e-14) and r.shape[-1] > 1:
         r = _getitem(r, slice(1, None))
     return (stack(q) if q else np.zeros(1, dtype)), r
@@ -296,6 +308,8 @@ def trim_zeros(filt: Any, trim: str = "fb", axis: Any = None) -> Any:
     """``np.trim_zeros``: the slice of `filt` between its first and last nonzero entries
     (found on its values, as NumPy finds them), so ``np.poly1d`` takes traced coefficients."""
     filt = asarray(filt)
+    refuse_lazy_values(storage_of(filt), "np.trim_zeros (np.polymul and np.poly1d trim leading zeros with it)",
+                       "Slice the array with bounds you know (x[k:]), or compute it first if it fits in memory.")
     plain = np.asarray(value_of(filt))  # a shape set by values: per example under vmap
     trim = trim.lower()
     if trim not in {"fb", "bf", "f", "b"}:
@@ -598,10 +612,14 @@ def polyfit(x: Any, y: Any, deg: int, rcond: Any = None, full: bool = False, w: 
         raise TypeError("expected a non-empty 1D vector for x")
     if y.ndim not in (1, 2) or y.shape[0] != x.shape[0]:
         raise TypeError("expected a 1D or 2D array y with as many rows as x")
-    powers = [np.ones(x.shape, np.promote_types(dtype_of(x), int))]  # vander's dtype
-    for _ in range(order - 1):  # the Vandermonde matrix by repeated products, as NumPy's vander
-        powers.append(powers[-1] * x)
-    lhs = stack(powers[::-1], axis=1)
+    lazy = library(storage_of(x)) == "dask" or library(storage_of(w)) == "dask"
+    if lazy:  # one chunk across the columns, as Dask's tall-and-skinny qr needs (stack: one per column)
+        lhs = x[:, None] ** np.arange(order - 1, -1, -1, dtype=np.promote_types(dtype_of(x), int))
+    else:
+        powers = [np.ones(x.shape, np.promote_types(dtype_of(x), int))]  # vander's dtype
+        for _ in range(order - 1):  # the Vandermonde matrix by repeated products, as NumPy's vander
+            powers.append(powers[-1] * x)
+        lhs = stack(powers[::-1], axis=1)
     rhs = y
     if w is not None:
         w = asarray(w) + 0.0
@@ -613,8 +631,9 @@ def polyfit(x: Any, y: Any, deg: int, rcond: Any = None, full: bool = False, w: 
     lhs = lhs / scale
     rcond = x.shape[0] * np.finfo(dtype_of(x)).eps if rcond is None else rcond
     # A check of the values of the (scaled) Vandermonde matrix: per example under vmap when
-    # x or w differ per example; a batch of y alone shares one matrix and batches.
-    if np.linalg.matrix_rank(value_of(lhs), rcond * np.linalg.norm(value_of(lhs), 2)) < order:
+    # x or w differ per example; a batch of y alone shares one matrix and batches. Lazy
+    # (Dask) points are not read: that would compute them.
+    if not lazy and np.linalg.matrix_rank(value_of(lhs), rcond * np.linalg.norm(value_of(lhs), 2)) < order:
         raise NotDifferentiableError(
             f"polyfit of degree {deg} through these points is rank-deficient{at_user_line()}: "
             f"it needs at least {order} distinct x values, and the least-squares coefficients "
