@@ -11,6 +11,10 @@ the gradient in the query points is the interpolant's derivative. Everything is 
 of `tapegrad.numpy` operations: every order of derivative, forward mode and `tapegrad.vmap`
 come from theirs. Values equal SciPy's to rounding.
 
+On Dask, query points stay in their chunks: each chunk finds its intervals (a searchsorted per
+chunk) and gathers its coefficients by that lazy index, the knots held whole; `bounds_error`
+is checked per chunk when the result is computed (reading the points here would compute them).
+
 Examples:
     >>> import numpy as np, tapegrad
     >>> from tapegrad.scipy import interpolate

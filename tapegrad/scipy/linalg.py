@@ -22,6 +22,9 @@ Conventions:
       (every `assume_a` but the Hermitian 'her' and 'pos'), ``det``, ``solve_triangular``,
       ``lu_factor``, ``lu_solve``, ``expm``, ``sqrtm`` and ``solve_sylvester``; ``eigh`` and
       the Cholesky-based functions differentiate real matrices only, and say so.
+    * Dask arrays (docs/dask.md): SciPy runs once per block of whole matrices (a stack chunked
+      along the stack is lazy as it is); a matrix split over chunks is Dask's refusal, raised
+      as `tapegrad.DaskLimitError` at the user's line, unless `tapegrad.allow_rechunk()` is on.
 
 Examples:
     >>> import numpy as np, tapegrad
@@ -98,8 +101,7 @@ def _cho_solve_c(c: Any, b: Any, lower: bool = False, check_finite: bool = True)
 
 def _cho_solve_fun(c: Any, b: Any, lower: bool = False, check_finite: bool = True) -> Any:
     return core_apply(_cho_solve_c, c, b, signature=f"(n,n),{_rhs(b)}->{_rhs(b)}", operation="scipy.linalg.cho_solve",
-                      lower=lower,
-                      check_finite=check_finite)
+                      lower=lower, check_finite=check_finite)
 
 
 def _lu_factor_pair(a: Any, check_finite: bool = True) -> tuple[Any, Any]:
@@ -121,8 +123,7 @@ def _lu_solve_fun(lu: Any, piv: Any, b: Any, trans: int = 0, check_finite: bool 
 def _solve_fun(a: Any, b: Any, lower: bool = False, check_finite: bool = True, assume_a: Any = None,
                transposed: bool = False) -> Any:
     return core_apply(_sl.solve, a, b, signature=f"(n,n),{_rhs(b)}->{_rhs(b)}", operation="scipy.linalg.solve",
-                      lower=lower,
-                      check_finite=check_finite, assume_a=assume_a, transposed=transposed)
+                      lower=lower, check_finite=check_finite, assume_a=assume_a, transposed=transposed)
 
 
 def _on_matrices(scipy_fun: Callable[..., Any], name: str, signature: str = "(n,n)->(n,n)") -> Callable[..., Any]:

@@ -16,6 +16,10 @@ with ``G`` the embedded cotangent. The rules use the same primitives (and the ca
 dimensions, as SciPy requires. ``convolve2d``/``correlate2d`` extend the first input by their
 boundary (a gather, `tapegrad.scipy.ndimage`'s) and convolve in 'valid' mode.
 
+On Dask arrays SciPy runs once per block whose convolved (or filtered) axes are whole: lazy
+when those axes are one chunk each, else Dask's refusal as `tapegrad.DaskLimitError`, unless
+`tapegrad.allow_rechunk()` is on (docs/dask.md).
+
 ``lfilter`` is differentiated through its difference equation ``A(q) y = B(q) x + a0 zi``
 (``q`` the delay): every cotangent comes from one filter run backwards in time (the adjoint
 ``u = A^-T ybar``), never by unrolling the recursion.
