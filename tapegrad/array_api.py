@@ -34,6 +34,7 @@ import numpy as np
 import tapegrad.numpy as tnp
 from tapegrad.numpy import fft as _fft
 from tapegrad.numpy import linalg as _linalg
+from tapegrad.numpy.tracer_methods import namespace_constant
 from tapegrad.registry import holds_tracer
 from tapegrad.tape import _active
 from tapegrad.tracer import Tracer, dtype_of, duplicate, shape_of, strip_unbatched
@@ -103,11 +104,13 @@ def _traced_constant(value: Any) -> Any:
     and writes traced values into it (``scipy.linalg.block_diag``), or compares traced values
     with ``xp.asarray(n, dtype=x.dtype)`` (``scipy.stats.variation``), would stop with
     "Multiple namespaces for array inputs". A constant tracer answers this namespace and
-    carries no derivative. Integer and boolean arrays stay NumPy's: they are shapes, counts
-    and indices, which libraries turn into Python ints (``int(xp.sum(shapes))``)."""
+    carries no derivative, and so does a comparison with it (``ddof == n``, see
+    `tapegrad.numpy.tracer_methods.namespace_constant`). Integer and boolean arrays stay
+    NumPy's: they are shapes, counts and indices, which libraries turn into Python ints
+    (``int(xp.sum(shapes))``)."""
     stack = _active.get()
     if stack and isinstance(value, np.ndarray | np.generic) and value.dtype.kind in "fc":
-        return stack[-1].constant(np.asarray(value))
+        return namespace_constant(stack[-1].constant(np.asarray(value)))
     return value
 
 

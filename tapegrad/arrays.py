@@ -404,25 +404,44 @@ def core_apply(function: Callable[..., Any], *arrays: Any, signature: str, outpu
         return function(*arrays, **kwargs)
     if output_dtypes is None:
         output_dtypes = _output_dtypes(function, arrays, signature, kwargs)
-    arrays = aligned_loop_chunks(arrays, signature)
     try:
         return _module("dask.array").apply_gufunc(
-            function, signature, *arrays, output_dtypes=output_dtypes, output_sizes=output_sizes,
-            vectorize=vectorize, allow_rechunk=_ALLOW_RECHUNK.get(), **kwargs)
+            function, signature, *_aligned_loop_chunks(arrays, signature), output_dtypes=output_dtypes,
+            output_sizes=output_sizes, vectorize=vectorize, allow_rechunk=_ALLOW_RECHUNK.get(), **kwargs)
     except ValueError as error:  # also when a composite calls it outside a primitive's seam
         raise_dask_limit(error, operation or getattr(function, "__name__", "a function of whole axes"))
         raise
+
+
+def _core_ndims(signature: str) -> list[int]:
+    """How many core axes each input of a gufunc `signature` has: ``"(n,n),(n)->()"`` -> [2, 1]."""
+    cores = signature.replace(" ", "").split("->")[0].split("),")
+    return [len([d for d in core.strip("()").split(",") if d]) for core in cores]
+
+
+def _aligned_loop_chunks(arrays: tuple[Any, ...], signature: str) -> list[Any]:
+    """The arguments as Dask arrays whose loop (non-core) axes share one chunking: apply_gufunc
+    requires it, and a NumPy argument beside a chunked Dask one would be one chunk. Only loop
+    axes are rechunked (lazily, by Dask): core axes keep their chunks, so a split core axis
+    is still refused unless `allow_rechunk` is on."""
+    da = _module("dask.array")
+    ndims = [np.ndim(a) for a in arrays]
+    cores = _core_ndims(signature)
+    loops = max(n - c for n, c in zip(ndims, cores, strict=True))
+    pairs: list[Any] = []
+    for k, (a, n, c) in enumerate(zip(arrays, ndims, cores, strict=True)):
+        loop_index = tuple(range(loops - (n - c), loops))
+        core_index = tuple(1000 + 10 * k + j for j in range(c))  # never shared with another argument
+        pairs += [da.asarray(a), loop_index + core_index]
+    return list(_module("dask.array.core").unify_chunks(*pairs)[1])
 
 
 def _output_dtypes(function: Callable[..., Any], arrays: tuple[Any, ...], signature: str,
                    kwargs: dict[str, Any]) -> Any:
     """The dtypes `function` returns: from a run on NumPy arrays of the arguments' dtypes whose
     core axes (those `signature` names) have one element each."""
-    cores = signature.replace(" ", "").split("->")[0].split("),")
-    samples = []
-    for core, x in zip(cores, arrays, strict=True):
-        n_core = len([d for d in core.strip("()").split(",") if d])
-        samples.append(np.ones((1,) * n_core, getattr(x, "dtype", np.result_type(x))))
+    samples = [np.ones((1,) * n_core, getattr(x, "dtype", np.result_type(x)))
+               for n_core, x in zip(_core_ndims(signature), arrays, strict=True)]
     out = function(*samples, **kwargs)
     if isinstance(out, (tuple, list)):
         return tuple(np.result_type(o) for o in out)
@@ -625,35 +644,6 @@ def _on_empty(fun: Callable[..., Any], operands: Any) -> Any:
 
 def _item(fun: Callable[..., Any], k: int) -> Callable[..., Any]:
     return lambda *chunks: fun(*chunks)[k]
-
-
-def aligned_loop_chunks(arrays: tuple[Any, ...], signature: str) -> tuple[Any, ...]:
-    """`arrays` (some Dask) as Dask arrays whose loop axes (those before the core axes that
-    `signature` names, aligned from the right) are chunked alike wherever they are longer than 1.
-
-    Dask's ``apply_gufunc`` refuses loop axes chunked differently unless it may rechunk every
-    axis, core axes too (`allow_rechunk`). A gradient meets that often: the cotangent of a
-    gather by a lazy index is chunked as the downstream operations left it, the index as its
-    points are. Rechunking a loop axis gathers no core axis: cheap, lazy and chunk-local, so
-    it is done here, to the first chunking met on each loop axis.
-    """
-    da = _module("dask.array")
-    inputs = signature.replace(" ", "").split("->")[0]
-    cores = [len([d for d in core.strip("()").split(",") if d]) for core in inputs.split("),")] if inputs else []
-    out = [da.asarray(a) for a in arrays]
-    loops = [x.ndim - c for x, c in zip(out, cores, strict=True)]
-    depth = max(loops, default=0)
-    for position in range(depth):
-        target = None
-        for k, (x, count) in enumerate(zip(out, loops, strict=True)):
-            axis = position - (depth - count)
-            if axis < 0 or x.shape[axis] <= 1:
-                continue
-            if target is None:
-                target = x.chunks[axis]
-            elif x.chunks[axis] != target:
-                out[k] = x.rechunk({axis: target})
-    return tuple(out)
 
 
 __all__ = ["SUPPORTED", "add_along_last", "add_at", "allow_rechunk", "arange_like", "argpartition", "argsort",

@@ -15,7 +15,7 @@ import numpy as np
 from numpy import ndarray
 
 from tapegrad.arrays import add_at, is_foreign, zeros_like
-from tapegrad.errors import NotDifferentiableError, RuleError, at_user_line, raise_dask_limit
+from tapegrad.errors import DaskLimitError, NotDifferentiableError, RuleError, at_user_line, raise_dask_limit
 from tapegrad.registry import NO_KEYWORDS, Primitive, argument_rule, vjp_rule
 from tapegrad.tape import Trace
 from tapegrad.tracer import Tracer
@@ -171,7 +171,9 @@ def _note(error: Exception, trace: Trace, index: int) -> None:
     """Add a note naming the entry it served to `error`, raised by a rule (unless it is ours)."""
     name = trace.primitives[trace.records[index][0]].name
     raise_dask_limit(error, f"the VJP rule of {name}", f"{where(trace, index)}; gradient asked{at_user_line()}")
-    if not isinstance(error, (RuleError, NotDifferentiableError, FloatingPointError)):
+    if isinstance(error, DaskLimitError):  # raised inside the rule (tapegrad.arrays.core_apply): say where
+        error.add_note(f"tapegrad: raised by the VJP rule of {name} during the reverse pass.\n  {where(trace, index)}")
+    elif not isinstance(error, (RuleError, NotDifferentiableError, FloatingPointError)):
         # The rule itself failed (a NumPy error in its formula): say which entry it served.
         if hasattr(error, "add_note"):
             error.add_note(

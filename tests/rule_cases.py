@@ -7,7 +7,10 @@ differentiable primitive of ``tapegrad.numpy`` has no case, so coverage cannot o
 
 from __future__ import annotations
 
+import io
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -111,6 +114,20 @@ def hermitian(a: Any) -> Any:
 CONDITION = np.array([[True, False, True], [False, False, True]])
 
 
+# A file of three float64 numbers for np.fromfile's case.
+_THREE = Path(tempfile.mkdtemp()) / "three.bin"
+np.arange(3.0).tofile(_THREE)
+# Each reader with like=x, reading [0., 1., 2.].
+_READERS = [
+    (tnp.frombuffer, lambda x: tnp.frombuffer(bytearray(np.arange(3.0).tobytes()), like=x)),
+    (tnp.fromiter, lambda x: tnp.fromiter(range(3), float, like=x)),
+    (tnp.fromstring, lambda x: tnp.fromstring("0 1 2", sep=" ", like=x)),
+    (tnp.fromfile, lambda x: tnp.fromfile(_THREE, like=x)),
+    (tnp.loadtxt, lambda x: tnp.loadtxt(io.StringIO("0 1 2"), like=x)),
+    (tnp.genfromtxt, lambda x: tnp.genfromtxt(io.StringIO("0 1 2"), like=x)),
+]
+
+
 def _row_written(buffer: Any, x: Any) -> Any:
     """`buffer` with its first row replaced by a function of `x` (of that row's shape); an
     empty one (uninitialised in NumPy) is written in whole first."""
@@ -200,6 +217,9 @@ CASES: list[Case] = [
     Case(indexing._getitem, (sampler((4, 3)),), {}, call=lambda x: x[x > 0], label="mask"),
     Case(indexing._getitem, (sampler((4, 3)),), {}, call=lambda x: x[None, ..., -1], label="newaxis"),
     Case(tnp.untake, (sampler((3,)),), {"index": np.array([0, 2, 0]), "shape": (4,)}),
+    # gathers along the last axis whose index may be lazy (sorts on Dask), and their transpose
+    Case(manipulation.take_along_last, (sampler((2, 4)),), {"index": np.array([[0, 3, 3], [1, 0, 2]])}),
+    Case(manipulation.add_along_last, (sampler((2, 3)),), {"index": np.array([[0, 3, 3], [1, 0, 2]]), "n": 4}),
     # products
     *[Case(p, (sampler(a), sampler(b)), label=f"{a}@{b}")
       for p in (tnp.matmul, tnp.dot)
@@ -284,6 +304,11 @@ CASES += [
            covers=make, label=make.__name__) for make in (tnp.eye, tnp.identity)],
     Case(tnp.primitives.buffer, (sampler((3,)),), call=lambda x: _row_written(tnp.arange(3.0, like=x)[None], x[None]),
          covers=tnp.arange, label="arange"),
+    # NumPy's readers with like= (constants of x's transforms), and fromfunction through f
+    *[Case(tnp.primitives.buffer, (sampler((3,)),), call=lambda x, read=read: _row_written(read(x)[None], x[None]),
+           covers=cover, label=cover.__name__) for cover, read in _READERS],
+    Case(tnp.fromfunction, (sampler((3,)),), label="like",
+         call=lambda x: tnp.fromfunction(lambda i, j: x[j] * i + x[0] ** 2, (2, 3), dtype=int, like=x)),
     # NumPy's in-place functions, into a traced copy of their first argument
     Case(tnp.fill_diagonal, (sampler((3, 3)), sampler((3,))), call=lambda a, v: _after(tnp.fill_diagonal, a, v)),
     Case(tnp.put, (sampler((2, 3)), sampler((3,))), call=lambda a, v: _after(tnp.put, a, [0, 4, 0], v)),

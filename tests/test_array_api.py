@@ -34,6 +34,8 @@ SCIPY_FUNCTIONS = {
     "stats.hmean": ("scipy.stats.hmean(v)", True),
     "stats.pmean": ("scipy.stats.pmean(v, 2.5)", True),
     "stats.entropy": ("scipy.stats.entropy(v)", True),
+    "stats.variation": ("scipy.stats.variation(v)", True),
+    "stats.variation-ddof": ("scipy.stats.variation(v, ddof=1)", False),
     "integrate.trapezoid": ("scipy.integrate.trapezoid(v)", False),
     "fft.fft": ("xp.sum(xp.abs(scipy.fft.fft(v)) ** 2)", False),
     "linalg.block_diag": ("xp.sum(scipy.linalg.block_diag(xp.reshape(v[:4], (2, 2)), v[4:]) ** 2"
@@ -134,6 +136,23 @@ def test_floating_arrays_the_namespace_makes_while_tracing_answer_its_namespace(
     np.testing.assert_allclose(tapegrad.grad(f)(np.array([1.0, 2.0])), [3.0, 3.0])
     np.testing.assert_allclose(tapegrad.vmap(f)(np.array([[1.0, 2.0], [3.0, 4.0]])), [9.0, 21.0])
     assert type(array_api.zeros(2)) is np.ndarray  # outside a transform: NumPy's
+
+
+def test_comparisons_with_the_namespace_s_constants_answer_the_namespace() -> None:
+    """``ddof == n`` in ``scipy.stats.variation``: `n` made by the namespace, the comparison
+    handed to ``array_namespace``; comparisons of other traced values stay NumPy's booleans."""
+    def f(x: object) -> object:
+        n = array_api.asarray(2, dtype=array_api.float64)
+        same = n == 2  # while tracing, a constant of the trace: the namespace's, no derivative
+        if isinstance(x, tapegrad.Tracer):
+            assert same.__array_namespace__() is array_api  # type: ignore[attr-defined]
+            assert type(x > 0.0) is np.ndarray and type(array_api.sum(x) > 0.0) is np.bool_
+        std = array_api.std(x)
+        return array_api.where(same, std / array_api.mean(x), 0.0)
+
+    x = np.array([0.5, 1.2, 2.0])
+    check_grads(f, x, order=1)
+    assert np.isclose(tapegrad.grad(f)(x) @ x, 0.0)  # scale invariant
 
 
 def test_functions_whose_standard_signature_differs_from_numpy_s() -> None:

@@ -7,6 +7,7 @@ differences of the NumPy run; or tapegrad stops it with an error that names the 
 
 from __future__ import annotations
 
+import io
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -199,11 +200,23 @@ def traced_pivot_swap(x: Any) -> Any:
     return np.sum(A * np.arange(16.0).reshape(4, 4))
 
 
+def from_function_like(x: Any) -> Any:
+    grid = np.fromfunction(lambda i, j: x[0] * i + x[1] ** 2 * j, (2, 3), like=x)  # traced through x
+    return np.sum(grid * WEIGHTS[:3])
+
+
+def readers_like(x: Any) -> Any:
+    constants = (np.frombuffer(np.arange(4.0).tobytes(), like=x) + np.fromiter(range(4), float, like=x)
+                 + np.fromstring("1 2 3 4", sep=" ", like=x) + np.loadtxt(io.StringIO("1 2 3 4"), like=x)
+                 + np.genfromtxt(io.StringIO("1 2 3 4"), like=x))
+    return np.sum(constants * x)
+
+
 PROGRAMS = [
     empty_like_swap, zeros_like_with_shape, ones_and_full_like, like_keyword,
     tnp_full_with_a_traced_fill, a_buffer_read_before_written, fill_diagonal, put,
     place_and_putmask, put_along_axis, flat, view_partition_resize_and_shape, method_out,
-    smaller_operands, mask_writes, traced_pivot_swap,
+    smaller_operands, mask_writes, traced_pivot_swap, from_function_like, readers_like,
 ]
 
 
@@ -228,6 +241,32 @@ def test_a_plain_buffer_filled_with_tracers_names_the_fixes() -> None:
 
     with pytest.raises(TypeError, match=r"np\.zeros_like\(x\).*like=x"):
         tapegrad.grad(g)(X0)
+
+
+@pytest.mark.parametrize("dtype", [None, float])  # NumPy converts t, or copies it into its array
+def test_np_full_with_a_traced_fill_names_the_fixes(dtype: Any) -> None:
+    def f(x: Any) -> Any:
+        return np.sum(np.full((2, 2), x[0], dtype=dtype))
+
+    fixes = r"np\.full\(shape, t\) with a traced fill.*tnp\.full\(shape, t\).*like=t.*np\.full_like\(x, t\)"
+    with pytest.raises(TypeError, match=fixes):
+        tapegrad.grad(f)(X0)
+    with pytest.raises(TypeError, match=fixes):
+        tapegrad.jvp(f, (X0,), (DIRECTION,))
+    assert tapegrad.grad(lambda x: np.sum(np.full((2, 2), x[0], like=x)))(X0)[0] == 4.0
+
+
+def test_readers_with_like_give_constants_of_its_transforms(tmp_path: Any) -> None:
+    path = tmp_path / "values.bin"
+    np.arange(4.0).tofile(path)
+
+    def f(x: Any) -> Any:
+        read = np.fromfile(path, like=x)
+        assert isinstance(read, tapegrad.Tracer)
+        return np.sum(read * x)
+
+    np.testing.assert_array_equal(tapegrad.grad(f)(X0), np.arange(4.0))
+    assert isinstance(tapegrad.grad(lambda x: np.fromiter(range(3), float, like=x)[0] + x[0])(X0), np.ndarray)
 
 
 def test_a_plain_array_given_to_an_in_place_function_names_the_fix() -> None:

@@ -100,6 +100,8 @@ DASK_CANNOT: dict[str, tuple[type[BaseException], str]] = {
     'sort[flat]': (ValueError, _CORE_AXES),
     'sort_sharing_ties[3x4]': (ValueError, _CORE_AXES),
     'svdvals[m2x4x3]': (TypeError, _NO_COMPUTE_UV),
+    'take_along_last': (ValueError, _CORE_AXES),
+    'add_along_last': (ValueError, _CORE_AXES),
     'tensorsolve[axes]': (ValueError, _LU),
 }
 """What Dask cannot do (lazily, or with the chunking the sweep gives), with Dask's reason."""

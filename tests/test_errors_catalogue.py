@@ -302,6 +302,13 @@ def tracer_scalar_into_ndarray() -> Any:
     return tapegrad.grad(loss)(1.0)
 
 
+def numpy_full_of_a_tracer() -> Any:
+    def loss(s):
+        return np.sum(np.full((2, 2), s))
+
+    return tapegrad.grad(loss)(1.5)
+
+
 def numpy_array_of_tracers() -> Any:
     def loss(x, y):
         return np.sum(np.array([x, y]))
@@ -578,6 +585,10 @@ CATALOGUE = [
             "Build the array with tnp.stack or tnp.array([...]). (NumPy reports this as "
             "'setting an array element with a sequence'; the transform raises tapegrad's "
             "error, which NumPy kept as the cause, instead.)"),
+    Mistake("np.full with a traced fill value", numpy_full_of_a_tracer, TypeError,
+            r"inside np.full\(shape, t\) with a traced fill value", HERE,
+            r"tnp.full\(shape, t\).*np.full\(shape, t, like=t\).*np.full_like\(x, t\)",
+            "Use tnp.full(shape, s), np.full(shape, s, like=s), or np.full_like(x, s)."),
     Mistake("np.array of traced values", numpy_array_of_tracers, TypeError,
             r"cannot be turned into a plain NumPy array.*np.array\(\[t, ...\]\)", HERE,
             r"tnp.array\(\[x, y\]\)", "Use tnp.array([x, y]) or tnp.stack."),

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import tapegrad
+from tapegrad.numpy.mutation import guard
 
 X = np.array([0.5, -1.5, 2.0])
 WEIGHTS = np.array([1.0, 2.0, 3.0])
@@ -141,6 +142,39 @@ def test_add_at_into_a_held_constant_is_caught_at_return() -> None:
         tapegrad.grad(f)(X)
     with pytest.raises(tapegrad.MutationError, match=r"np\.add\.at"):
         tapegrad.vjp(f, X)
+
+
+@pytest.mark.parametrize("size", [3, 1000, 2001])  # a bytes object; 64-bit words; bytes again
+@pytest.mark.parametrize("layout", ["contiguous", "strided"])
+def test_every_snapshot_path_catches_one_changed_element(size: int, layout: str) -> None:
+    def f(x: Any) -> Any:
+        held = data if layout == "contiguous" else data[::2]
+        y = np.sum(held * x[0])
+        np.add.at(data, [-2], 1.0)  # past the read-only flag, into the held array
+        return y
+
+    data = np.ones(2 * size if layout == "strided" else size, np.float32 if size % 2 else np.float64)
+    with pytest.raises(tapegrad.MutationError, match="changed while it ran"):
+        tapegrad.grad(f)(X)
+
+
+def test_nans_unchanged_are_not_a_change() -> None:
+    data = np.full(1000, np.nan)  # NaN != NaN, but the comparison is of bits
+    assert np.isnan(tapegrad.grad(lambda x: np.sum(data * x[0]))(X)[0])
+
+
+def test_arrays_too_large_to_copy_are_hashed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(guard, "_COPY_LIMIT", 64)
+    data = np.arange(100.0)
+
+    def swapped(x: Any) -> Any:
+        y = np.sum(data[:3] * x)
+        np.add.at(data, [0, 1], [1.0, -1.0])  # the sum of the words unchanged: the hash sees it
+        return y
+
+    np.testing.assert_array_equal(tapegrad.grad(lambda x: np.sum(data[:3] * x))(X), [0.0, 1.0, 2.0])
+    with pytest.raises(tapegrad.MutationError, match="changed while it ran"):
+        tapegrad.grad(swapped)(X)
 
 
 def test_the_fingerprint_check_leaves_an_error_on_its_way_alone() -> None:

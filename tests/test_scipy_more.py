@@ -157,6 +157,18 @@ def test_regular_grid_interpolator_matches_scipy(method: str, fill: object) -> N
     np.testing.assert_allclose(ours, theirs, atol=1e-11)
 
 
+def test_regular_grid_cubic_is_scipy_s_default_to_its_solver_s_tolerance() -> None:
+    """SciPy's default 'cubic' solves for the spline iteratively (gcrotmk): docs/scipy.md."""
+    for seed in range(5):
+        rng = np.random.default_rng(seed)
+        grid = (np.sort(rng.uniform(0, 3, 6)), np.sort(rng.uniform(0, 2, 7)))
+        values = rng.standard_normal((6, 7))
+        points = np.stack([rng.uniform(g[0], g[-1], 30) for g in grid], -1)
+        ours = interpolate.RegularGridInterpolator(grid, values, "cubic")(points)
+        theirs = si.RegularGridInterpolator(grid, values, "cubic")(points)
+        np.testing.assert_allclose(ours, theirs, atol=1e-3 * np.max(np.abs(theirs)))
+
+
 def test_the_knots_are_constants() -> None:
     with pytest.raises(NotDifferentiableError, match="knots are constants"):
         tapegrad.grad(lambda x: interpolate.CubicSpline(x, DATA[:, 0])(1.0))(KNOTS)

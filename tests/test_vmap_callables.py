@@ -354,6 +354,11 @@ NOT_APPLICABLE: dict[str, str] = {
        for n in ("logsumexp", "softmax", "log_softmax", "multigammaln")},
     **{f"np.{n}": "a constructor taking only shapes and dtypes: nothing to batch"
        for n in ("arange", "empty", "eye", "identity", "ones", "zeros", "tri")},
+    **{f"{m}.{n}": "a reader of bytes, iterators, strings or files (arrays only by like=): nothing to "
+                   "batch; like= in every mode: tests/test_buffers_and_in_place.py"
+       for m in ("tnp", "np") for n in ("frombuffer", "fromiter", "fromstring", "fromfile", "loadtxt", "genfromtxt")},
+    **{f"{m}.fromfunction": "takes a function and a shape; like= and a function of tracers in every mode: "
+                            "tests/test_buffers_and_in_place.py" for m in ("tnp", "np")},
 }
 
 # Special functions of a constant order or shape (the first argument), differentiable in x.

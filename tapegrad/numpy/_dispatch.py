@@ -148,6 +148,9 @@ def library_hint() -> str:
     callback = _numpy_callback(sys._getframe(2))
     if callback is not None:
         return _callback_hint(callback)
+    full = writes.full_advice()  # np.full(shape, t): NumPy's own code converts t
+    if full:
+        return full
     called = _library_function_called(sys._getframe(1))
     if called is None:
         return ""

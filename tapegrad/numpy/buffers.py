@@ -14,9 +14,12 @@ written into it (`buffer`, a primitive whose derivative is zero and whose batchi
 one buffer per example). Writes into it are the ordinary traced writes of
 `tapegrad.numpy.mutation`. NumPy hands us ``*_like(u)`` and, by NEP 35, the ``like=u``
 argument of ``np.zeros``, ``np.ones``, ``np.empty``, ``np.full``, ``np.eye``, ``np.identity``,
-``np.arange``, ``np.array`` and ``np.asarray``; ``tnp.zeros`` and friends take ``like=`` too,
-and ``tnp.full`` a traced fill value. ``np.zeros(shape)`` without either is NumPy's own plain
-array, which refuses traced values with an error naming these fixes.
+``np.arange``, ``np.array``, ``np.asarray`` and the readers (``np.frombuffer``, ``np.fromiter``,
+``np.fromstring``, ``np.fromfile``, ``np.loadtxt``, ``np.genfromtxt``: constants), and
+``np.fromfunction``, whose function may compute with tracers; ``tnp.zeros`` and friends take
+``like=`` too, and ``tnp.full`` a traced fill value. ``np.zeros(shape)`` without either is
+NumPy's own plain array, which refuses traced values with an error naming these fixes; so is
+``np.full(shape, t)``, whose fill value NumPy never shows us (`writes.full_advice`).
 """
 
 from __future__ import annotations
@@ -172,6 +175,24 @@ def _constant_like(make: Any) -> Any:
 eye = _constant_like(np.eye)
 identity = _constant_like(np.identity)
 arange = _constant_like(np.arange)
+# Read from bytes, iterators, strings and files: constants too (NEP 35 gives them like=).
+frombuffer = _constant_like(np.frombuffer)
+fromiter = _constant_like(np.fromiter)
+fromstring = _constant_like(np.fromstring)
+fromfile = _constant_like(np.fromfile)
+loadtxt = _constant_like(np.loadtxt)
+genfromtxt = _constant_like(np.genfromtxt)
+
+
+def fromfunction(function: Any, shape: Any, *, dtype: Any = float, like: Any = None, **kwargs: Any) -> Any:
+    """``np.fromfunction(f, shape, like=t)``: `f` called on NumPy's index arrays, as NumPy
+    does. Its result is traced when `f` made it so (by computing with tracers it closes
+    over), and otherwise a constant of `t`'s transforms, as NEP 35 asks::
+
+        grid = np.fromfunction(lambda i, j: s * i + j, (2, 3), like=s)  # traced through s
+    """
+    result = function(*np.indices(shape, dtype=dtype), **kwargs)
+    return result if like is None else asarray(result, like=like)
 
 
 def _inner(a: Any, like: Any) -> bool:
@@ -200,13 +221,18 @@ def array(a: Any, dtype: Any = None, *, like: Any = None, **kwargs: Any) -> Any:
 
 
 LIKE: dict[Any, Any] = {np.zeros: zeros, np.ones: ones, np.empty: empty, np.full: full, np.eye: eye,
-                        np.identity: identity, np.arange: arange, np.array: array, np.asarray: asarray}
+                        np.identity: identity, np.arange: arange, np.array: array, np.asarray: asarray,
+                        np.fromfunction: fromfunction, np.frombuffer: frombuffer, np.fromiter: fromiter,
+                        np.fromstring: fromstring, np.fromfile: fromfile, np.loadtxt: loadtxt,
+                        np.genfromtxt: genfromtxt}
 """NumPy's constructors that hand a tracer their call only for ``like=`` (NEP 35): the
 tracer's ``__array_function__`` calls these with itself as ``like``."""
 
 # Reached from plain NumPy: the *_like functions by their array, the constructors by like=.
-for _fun in (zeros_like, ones_like, empty_like, full_like, zeros, ones, empty, full, eye, identity, arange):
+for _fun in (zeros_like, ones_like, empty_like, full_like, zeros, ones, empty, full, eye, identity, arange,
+             fromfunction, frombuffer, fromiter, fromstring, fromfile, loadtxt, genfromtxt):
     by_numpy[getattr(np, _fun.__name__)] = _fun
 
 __all__ = ["zeros_like", "ones_like", "empty_like", "full_like", "zeros", "ones", "empty", "full",
-           "eye", "identity", "arange"]
+           "eye", "identity", "arange", "fromfunction", "frombuffer", "fromiter", "fromstring",
+           "fromfile", "loadtxt", "genfromtxt"]

@@ -281,12 +281,14 @@ defvjp(clip,
        lambda g, ans, x, lo=None, hi=None, **kw: unbroadcast(g * (ans == x), x),
        lambda g, ans, x, lo=None, hi=None, **kw: unbroadcast(g * (x < lo), lo),
        lambda g, ans, x, lo=None, hi=None, **kw: unbroadcast(g * (x > hi), hi))
+# The condition's derivative is zero; it is traced only when it is one of the array API
+# namespace's traced constants (``xp.where(ddof == n, ...)``, tapegrad.numpy.tracer_methods).
 defvjp(where,
-       None,
+       lambda g, ans, c, x, y: None,
        lambda g, ans, c, x, y: unbroadcast(where(c, g, 0.0), x),
        lambda g, ans, c, x, y: unbroadcast(where(c, 0.0, g), y))
 defjvp(where,
-       None,
+       lambda t, ans, c, x, y: None,
        lambda t, ans, c, x, y: where(c, t, 0.0),
        lambda t, ans, c, x, y: where(c, 0.0, t))
 defvjp(nan_to_num, lambda g, ans, x, *args, **kwargs: where(isfinite(x), g, 0.0))

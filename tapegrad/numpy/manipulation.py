@@ -644,6 +644,8 @@ def _permuted(a: Any, axis: Any, permutation: Any) -> Any:
     if axis is None:
         a, axis = ravel(a), -1
     axis = _normalize(axis, a.ndim)
+    if axis == a.ndim - 1:  # the commonest: no transposes on the tape
+        return take_along_last(a, permutation(strip_unbatched(a)))
     last = moveaxis(a, axis, -1)
     return moveaxis(take_along_last(last, permutation(strip_unbatched(last))), -1, axis)
 

@@ -9,6 +9,7 @@ in the layer that owns the primitives, and copied onto `Tracer` when this module
 from __future__ import annotations
 
 import importlib
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -57,6 +58,34 @@ def _linear_operator(other: Any) -> bool:
 
 
 _MATMUL = _binary_operator(tnp.matmul)
+
+
+# The constants that `tapegrad.array_api` makes while a transform runs (``n = xp.asarray(len,
+# dtype=x.dtype)``), by trace and slot. They answer the array API namespace, and a comparison
+# with one must too: array-API libraries pass it on (``apply_where(ddof == n, ...)`` in
+# ``scipy.stats.variation``) to ``array_namespace``, which refuses a NumPy array beside
+# tracers. Other comparisons stay plain boolean arrays, which NumPy code indexes plain arrays
+# with; only array-API code holds these constants.
+_namespace_constants: weakref.WeakKeyDictionary[Any, set[int]] = weakref.WeakKeyDictionary()
+
+
+def namespace_constant(tracer: Any) -> Any:
+    """`tracer`, a constant the array API namespace made, marked so that comparisons with it
+    give constants too (see `_compare`); vmap's, whose comparisons stay batched, as it is."""
+    if type(tracer) is Tracer:
+        _namespace_constants.setdefault(tracer._trace, set()).add(tracer._slot)
+    return tracer
+
+
+def _compare(compare: Callable[[Any, Any], Any], a: Any, b: Any) -> Any:
+    """``compare(a, b)``: a plain boolean array, or a constant of the trace (answering the array
+    API namespace, carrying no derivative) when `a` or `b` is one of the namespace's constants."""
+    result = compare(a, b)
+    if type(result) is np.ndarray or type(result) is np.bool_:
+        for operand in (a, b):
+            if type(operand) is Tracer and operand._slot in _namespace_constants.get(operand._trace, ()):
+                return namespace_constant(operand._trace.constant(np.asarray(result)))
+    return result
 
 
 class TracerMethods:
@@ -109,24 +138,24 @@ class TracerMethods:
     def __abs__(self: Any) -> Any:
         return tnp.abs(self)
 
-    # Comparisons are piecewise constant: they return plain boolean arrays.
+    # Comparisons are piecewise constant: they return plain boolean arrays (but see `_compare`).
     def __lt__(self: Any, other: Any) -> Any:
-        return tnp.less(self, other)
+        return _compare(tnp.less, self, other)
 
     def __le__(self: Any, other: Any) -> Any:
-        return tnp.less_equal(self, other)
+        return _compare(tnp.less_equal, self, other)
 
     def __gt__(self: Any, other: Any) -> Any:
-        return tnp.greater(self, other)
+        return _compare(tnp.greater, self, other)
 
     def __ge__(self: Any, other: Any) -> Any:
-        return tnp.greater_equal(self, other)
+        return _compare(tnp.greater_equal, self, other)
 
     def __eq__(self: Any, other: Any) -> Any:
-        return tnp.equal(self, other)
+        return _compare(tnp.equal, self, other)
 
     def __ne__(self: Any, other: Any) -> Any:
-        return tnp.not_equal(self, other)
+        return _compare(tnp.not_equal, self, other)
 
     # -- indexing and methods mirroring ndarray -----------------------------------------
     def __getitem__(self: Any, index: Any) -> Any:

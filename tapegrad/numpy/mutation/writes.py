@@ -19,12 +19,13 @@ In-place forms are built on the same write: ``t += u`` and the other augmented a
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from tapegrad.errors import MutationError, at_user_line
+from tapegrad.errors import LIBRARY_DIRS, MutationError, TracerConversionError, at_user_line
 from tapegrad.numpy import primitives
 from tapegrad.numpy._wrap import by_numpy
 from tapegrad.numpy.mutation.views import Step, View, live_views
@@ -268,8 +269,32 @@ def function_out(name: str, result: Any, out: Any) -> Any:
     return out
 
 
+_NUMPY_FULL = np.full.__code__
+
+
+def full_advice() -> str:
+    """When NumPy's own ``np.full`` is converting a traced fill value (called without
+    ``like=``, so NumPy never showed the call to tapegrad): the sentence naming the fixes;
+    else ''."""
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename.startswith(LIBRARY_DIRS):
+        if frame.f_code is _NUMPY_FULL:
+            return (
+                " It happened inside np.full(shape, t) with a traced fill value t: NumPy "
+                "dispatches np.full only on like= (NEP 35), so it builds a plain array, which "
+                "cannot hold traced values. Use tnp.full(shape, t) (import tapegrad.numpy as "
+                "tnp), np.full(shape, t, like=t), or np.full_like(x, t) for a traced x of the "
+                "shape you want."
+            )
+        frame = frame.f_back  # type: ignore[assignment]
+    return ""
+
+
 def copyto(dst: Any, src: Any, casting: Any = "same_kind", where: Any = True) -> None:
     """``np.copyto(dst, src)`` into a traced `dst`."""
+    advice = full_advice()
+    if advice:
+        raise TracerConversionError(f"a traced value cannot be written into a plain array{at_user_line()}.{advice}")
     if not isinstance(dst, Tracer):
         raise TypeError(
             f"np.copyto(dst, src) with a plain dst and a traced src{at_user_line()}: a plain "
