@@ -79,6 +79,13 @@ WHOLE_AXES = [f"{p}{n}" for p in ("tnp.", "np.") for n in (
     "polyfit")]
 """Functions of whole axes (`tapegrad.arrays.core_apply`): the sweep splits their core axes, so
 Dask refuses, and under `tapegrad.allow_rechunk()` they are lazy (`test_allow_rechunk_makes_...`)."""
+WHOLE_AXES += [f"tsp.{n}" for n in (  # tapegrad.scipy's: SciPy on whole matrices and whole signals
+    "linalg.solve_triangular", "linalg.cho_factor", "linalg.cho_solve", "linalg.lu_factor", "linalg.lu_solve",
+    "linalg.solve", "linalg.inv", "linalg.det", "linalg.expm", "linalg.sqrtm", "linalg.solve_sylvester",
+    "linalg.eigh", "linalg.cholesky", "linalg.solve_banded", "linalg.lu", "linalg.logm",
+    "signal.convolve", "signal.correlate", "signal.convolve2d", "signal.correlate2d", "signal.fftconvolve",
+    "signal.oaconvolve", "signal.lfilter", "signal.sosfilt", "signal.autograd_convolve",
+    "stats.multivariate_normal.entropy")]
 
 DASK_CANNOT: dict[str, str] = {
     **{f"{p}fft.{n}": _FFT for p in ("tnp.", "np.")
@@ -116,40 +123,12 @@ _FANCY_RULE = ("a tapegrad rule gathers or scatters with a 2-D or nd integer ind
                "('>=' between list and int; 'Don't yet support nd fancy indexing'): to rewrite with slices or da.take")
 _LIMIT_UNWRAPPED = ("Dask's own chunk limit (square chunks, one-way chunking, whole-chunk reshape), raised on a "
                     "path where tapegrad does not yet turn it into DaskLimitError at the user's line")
-_open(_MATERIALISES,
-      'tsp.integrate.odeint',
-      'tsp.integrate.solve_ivp', 'tsp.linalg.cho_factor', 'tsp.linalg.cho_solve', 'tsp.linalg.cholesky',
-      'tsp.linalg.det', 'tsp.linalg.eigh', 'tsp.linalg.expm', 'tsp.linalg.inv', 'tsp.linalg.lu_factor',
-      'tsp.linalg.lu_solve', 'tsp.linalg.solve', 'tsp.linalg.solve_sylvester', 'tsp.linalg.solve_triangular',
-      'tsp.linalg.sqrtm', 'tsp.signal.convolve', 'tsp.signal.correlate',
-      'tsp.special.multigammaln',
-      'tsp.stats.beta.interval', 'tsp.stats.beta.isf',
-      'tsp.stats.beta.median', 'tsp.stats.beta.ppf',
-      'tsp.stats.chi2.interval',
-      'tsp.stats.chi2.isf',
-      'tsp.stats.chi2.median', 'tsp.stats.chi2.ppf',
-      'tsp.stats.gamma.interval',
-      'tsp.stats.gamma.isf',
-      'tsp.stats.gamma.median',
-      'tsp.stats.gamma.ppf',
-      'tsp.stats.multivariate_normal.entropy',
-      'tsp.stats.poisson.interval', 'tsp.stats.poisson.isf',
-      'tsp.stats.poisson.median',
-      'tsp.stats.poisson.ppf',
-      'tsp.stats.poisson.support',
-      'tsp.stats.t.interval', 'tsp.stats.t.isf',
-      'tsp.stats.t.median', 'tsp.stats.t.ppf',)
+# -- tapegrad.scipy (issue 24, branch d24sp): kept apart from the NumPy lists above ------------
+_ODE = ("an adaptive ODE solver picks each step from the numbers of the whole state, and the right-hand side "
+        "may couple every component: no lazy or per-chunk form; tapegrad refuses Dask input (DaskLimitError "
+        "naming .compute() as the user's choice) rather than compute it")
+DASK_CANNOT.update({"tsp.integrate.odeint": _ODE, "tsp.integrate.solve_ivp": _ODE})
 
-
-_INTERPOLATE = ("tapegrad.scipy.interpolate locates points with searchsorted on the Dask knots or points, which "
-                "mixes NumPy arrays into Dask's (AttributeError '_meta') or refuses under vmap")
-_open(_MATERIALISES, "tsp.linalg.solve_banded", "tsp.linalg.lu", "tsp.linalg.logm", "tsp.signal.convolve2d",
-      "tsp.signal.correlate2d",
-      "tsp.signal.fftconvolve", "tsp.signal.oaconvolve", "tsp.signal.lfilter", "tsp.signal.sosfilt",
-      "tsp.signal.autograd_convolve", "tsp.ndimage.map_coordinates/grad", "tsp.ndimage.map_coordinates/jvp")
-_open(_FANCY_RULE, "tsp.ndimage.map_coordinates/vmap")
-_open(_INTERPOLATE, "tsp.interpolate.CubicSpline", "tsp.interpolate.interp1d",
-      "tsp.interpolate.RegularGridInterpolator", "tsp.interpolate.make_interp_spline")
 
 def _dask(x: Any) -> Any:
     """A floating array as a Dask array in two chunks (halves); integers stay NumPy."""
@@ -336,3 +315,36 @@ def test_the_classifier_catches_a_hidden_compute_and_a_numpy_result() -> None:
     assert classify(hides_a_compute, 2 * np.ones((4, 2)))[0] == "materialised"
     assert classify(lambda: np.ones((4, 2)), np.ones((4, 2)))[0] == "materialised"
     assert classify(lambda: x + 1, 2 * np.ones((4, 2)))[0] == "lazy"
+
+
+def test_scipy_checks_that_read_values_run_when_dask_computes() -> None:
+    """A check on the values (multigammaln's domain, interp1d's bounds_error) cannot read a lazy
+    array without computing it: it is part of the graph, and raises when the result is computed."""
+    import dask
+
+    from tapegrad.scipy import interpolate, special
+
+    a = _dask(np.array([2.0, 3.0, 0.5, 4.0]))
+    x = _dask(np.array([0.5, 1.5, 2.5, 9.0]))
+    spline = interpolate.interp1d(np.arange(4.0), np.arange(4.0) ** 2)
+    with counting_computes() as computes:
+        lazy = [tapegrad.grad(lambda a: np.sum(special.multigammaln(a, 3)))(a), spline(x)]
+    assert not computes and all(_is_dask(v) for v in lazy)
+    for value, message in zip(lazy, [r"condition a \(0.5\) > 0.5 \* \(d-1\)", "outside the interpolation range"],
+                              strict=True):
+        with pytest.raises(ValueError, match=message):
+            dask.compute(value, scheduler="sync")
+
+
+def test_ode_solvers_refuse_dask_input_at_the_users_line() -> None:
+    """odeint and solve_ivp need the state's numbers at every step: Dask input is refused, even
+    untraced, rather than computed into memory."""
+    from tapegrad.scipy import integrate
+
+    y0 = _dask(np.array([1.0, 0.5]))
+    with counting_computes() as computes:
+        for solve in (lambda: integrate.odeint(lambda y, t: -y, y0, np.array([0.0, 1.0])),
+                      lambda: integrate.solve_ivp(lambda t, y: -y, (0.0, 1.0), y0, t_eval=[1.0])):
+            with pytest.raises(tapegrad.DaskLimitError, match=r"compute them first \(y0.compute\(\)"):
+                solve()
+    assert not computes

@@ -21,6 +21,11 @@ the reverse rule) work too.
 Accuracy: the gradient is exact for the ODE, and as accurate as the solver's `rtol` and `atol`
 (which the backward solves share); tighten them for accurate gradients.
 
+Dask arrays are refused (`tapegrad.DaskLimitError`, at the user's line): an adaptive solver picks
+each step from the numbers of the whole state, and the right-hand side may couple every
+component, so no lazy or per-chunk form exists; computing the (usually small) state into memory
+is the user's explicit choice, never tapegrad's.
+
 Examples:
     >>> import numpy as np, tapegrad
     >>> from tapegrad.scipy.integrate import odeint
@@ -40,13 +45,14 @@ from typing import Any
 import numpy as np
 import scipy.integrate as _si  # type: ignore[import-untyped, unused-ignore]
 
-from tapegrad.errors import NotDifferentiableError, at_user_line
+from tapegrad.arrays import library
+from tapegrad.errors import DaskLimitError, NotDifferentiableError, at_user_line
 from tapegrad.numpy.elementwise import multiply
 from tapegrad.numpy.manipulation import concatenate, ravel, reshape, stack, transpose
 from tapegrad.numpy.reductions import sum
 from tapegrad.pytree import TreeDef, tree_flatten, tree_unflatten
 from tapegrad.registry import Primitive, defvjp_all, holds_tracer
-from tapegrad.tracer import dtype_of, is_complex, shape_of, size_of
+from tapegrad.tracer import dtype_of, is_complex, shape_of, size_of, storage_of
 from tapegrad.transforms import vjp
 
 _BACKWARD_OPTIONS = ("rtol", "atol", "mxstep", "hmax", "hmin", "mxordn", "mxords")
@@ -61,6 +67,21 @@ def _solve(y0: Any, t: Any, *leaves: Any, func: Callable[..., Any], treedef: Tre
 
 
 _odeint = Primitive("scipy.integrate.odeint", _solve)
+
+
+def _refuse_dask(name: str, *values: Any) -> None:
+    """Refuse Dask arrays among `values` (nested in tuples and lists): see the module's notes."""
+    leaves = tree_flatten(values)[0]
+    if any(library(storage_of(leaf)) == "dask" for leaf in leaves):
+        raise DaskLimitError(
+            f"scipy.integrate.{name} got a Dask array{at_user_line()}. An adaptive ODE solver chooses "
+            "each step from the numbers of the whole state at the step before, and the right-hand side "
+            "may couple every component, so the solve can neither stay lazy nor run chunk by chunk: "
+            "it needs the numbers. An ODE's state and parameters usually fit in memory: compute them "
+            "first (y0.compute(), or dask.compute(y0, *args)) and pass NumPy arrays; the solution and "
+            "its gradient are then NumPy arrays. (For many independent small ODEs in a Dask array, "
+            "map your own solve over its blocks with map_blocks.)"
+        )
 
 
 def _is_parameter(leaf: Any) -> bool:
@@ -143,6 +164,7 @@ def odeint(func: Callable[..., Any], y0: Any, t: Any, args: Any = (), Dfun: Any 
     options = dict(Dfun=Dfun, col_deriv=col_deriv, ml=ml, mu=mu, rtol=rtol, atol=atol, tcrit=tcrit,
                    h0=h0, hmax=hmax, hmin=hmin, ixpr=ixpr, mxstep=mxstep, mxhnil=mxhnil,
                    mxordn=mxordn, mxords=mxords, printmessg=printmessg)
+    _refuse_dask("odeint", y0, t, args)
     if not holds_tracer((y0, t)) and not holds_tracer(tree_flatten(args)[0]):
         return _si.odeint(func, y0, t, args=args, full_output=full_output, tfirst=tfirst, **options)
     if full_output:
@@ -221,6 +243,7 @@ def solve_ivp(fun: Callable[..., Any], t_span: Any, y0: Any, method: Any = "RK45
         -0.6065307
     """
     leaves, treedef = tree_flatten(() if args is None else tuple(args))
+    _refuse_dask("solve_ivp", t_span, y0, t_eval, leaves)
     if not holds_tracer((t_span, y0, t_eval)) and not holds_tracer(leaves):
         return _si.solve_ivp(fun, t_span, y0, method=method, t_eval=t_eval, dense_output=dense_output,
                              events=events, vectorized=vectorized, args=args, **options)

@@ -11,6 +11,10 @@ the gradient in the query points is the interpolant's derivative. Everything is 
 of `tapegrad.numpy` operations: every order of derivative, forward mode and `tapegrad.vmap`
 come from theirs. Values equal SciPy's to rounding.
 
+On Dask, query points stay in their chunks: each chunk finds its intervals (a searchsorted per
+chunk) and gathers its coefficients by that lazy index, the knots held whole; `bounds_error`
+is checked per chunk when the result is computed (reading the points here would compute them).
+
 Examples:
     >>> import numpy as np, tapegrad
     >>> from tapegrad.scipy import interpolate
@@ -31,9 +35,21 @@ import numpy as np
 import scipy.interpolate as _si  # type: ignore[import-untyped, unused-ignore]
 
 import tapegrad.numpy as tnp
+from tapegrad.arrays import per_chunk
 from tapegrad.errors import NotDifferentiableError, at_user_line
-from tapegrad.registry import holds_tracer
-from tapegrad.tracer import Tracer, carries_derivative, dtype_of, ndim_of, shape_of, value_of
+from tapegrad.numpy._batch import elementwise
+from tapegrad.registry import Primitive, defbatch, holds_tracer
+from tapegrad.scipy.ndimage import on_dask as _on_dask
+from tapegrad.scipy.ndimage import take_lazily as _gather
+from tapegrad.tracer import (
+    Tracer,
+    carries_derivative,
+    dtype_of,
+    ndim_of,
+    shape_of,
+    strip_gradients,
+    value_of,
+)
 
 
 def _constant_knots(x: Any, name: str) -> Any:
@@ -45,6 +61,38 @@ def _constant_knots(x: Any, name: str) -> Any:
             "differentiate in the data and the query points."
         )
     return np.asarray(value_of(x), dtype=np.float64)
+
+
+# -- locating points on Dask: per chunk of the points, which stay where they are ---------------
+def _searchsorted(x: Any, knots: Any, side: Any) -> Any:
+    return np.searchsorted(knots, x, side=side)
+
+
+_locate_p = Primitive("interpolate.locate", per_chunk(_searchsorted), differentiable=False)
+defbatch(_locate_p, elementwise(_locate_p))
+
+
+def _locate(knots: Any, x: Any, side: str = "left") -> Any:
+    """``searchsorted(knots, x, side)`` for constant knots. On Dask it runs per chunk of the
+    points (elementwise in them): Dask's own searchsorted wants Dask knots, and mixes NumPy ones
+    into its graph, which fails."""
+    if not _on_dask(x):
+        return tnp.searchsorted(knots, x, side=side)
+    return _locate_p(x, knots=knots, side=side)
+
+
+def _outside(values: Any, low: Any, high: Any, message: str) -> Any:
+    """Zeros like `values`, or `message` as a ValueError where a value is outside [low, high]."""
+    values = np.asarray(values)
+    if np.any((values < low) | (values > high)):
+        raise ValueError(message)
+    return np.zeros(values.shape, values.dtype)
+
+
+# A primitive: on Dask the bounds are checked per chunk when it is computed (reading them here
+# would compute the points); the points pass through it unchanged (a zero is added).
+_outside_p = Primitive("interpolate.bounds_error", per_chunk(_outside), differentiable=False)
+defbatch(_outside_p, elementwise(_outside_p))
 
 
 def _tracers(x: Any) -> list[Any]:
@@ -82,11 +130,11 @@ class _Piecewise:
         if extrapolate == "periodic":
             x = breaks[0] + tnp.mod(x - breaks[0], breaks[-1] - breaks[0])
         m = len(breaks) - 1
-        index = tnp.clip(tnp.searchsorted(breaks, x, side="right") - 1, 0, m - 1)
+        index = tnp.clip(_locate(breaks, x, side="right") - 1, 0, m - 1)
         trailing = ndim_of(self.coefficients) - 2
-        t = x - tnp.take(breaks, index)
+        t = x - _gather(breaks, index)
         t = tnp.reshape(t, (*shape_of(t), *(1,) * trailing))
-        coefficients = tnp.take(self.coefficients, index, axis=1)  # (k + 1, *x.shape, *trailing)
+        coefficients = _gather(self.coefficients, index, axis=1)  # (k + 1, *x.shape, *trailing)
         value: Any = 0.0
         for power in range(k, nu - 1, -1):  # Horner, from the highest power of the derivative
             factor = float(np.prod(np.arange(power - nu + 1, power + 1)))
@@ -287,16 +335,19 @@ class interp1d:  # noqa: N801  (SciPy's name)
         n = len(knots)
         if self.kind in ("nearest", "nearest-up"):
             middles = knots[1:] / 2.0 + knots[:-1] / 2.0
-            index = tnp.searchsorted(middles, x, side="left" if self.kind == "nearest" else "right")
+            index = _locate(middles, x, side="left" if self.kind == "nearest" else "right")
         elif self.kind in ("previous", "zero"):
-            index = tnp.searchsorted(knots, x, side="right") - 1
+            index = _locate(knots, x, side="right") - 1
         else:
-            index = tnp.searchsorted(knots, x, side="left")
-        return tnp.take(self.y, tnp.clip(index, 0, n - 1), axis=0)
+            index = _locate(knots, x, side="left")
+        return _gather(self.y, tnp.clip(index, 0, n - 1), axis=0)
 
     def __call__(self, x: Any) -> Any:
         lo, hi = self.x[0], self.x[-1]
-        if self.bounds_error:
+        if self.bounds_error and _on_dask(x):
+            x = x + _outside_p(strip_gradients(x), low=lo, high=hi,
+                               message=f"A value in x_new is outside the interpolation range [{lo}, {hi}].")
+        elif self.bounds_error:
             values = np.asarray(value_of(x))
             if np.any(values < lo):
                 raise ValueError(f"A value ({values[values < lo].min()}) in x_new is below the interpolation range's "
@@ -356,8 +407,12 @@ class RegularGridInterpolator:
         d = len(grid)
         if shape_of(xi)[-1] != d:
             raise ValueError(f"the points have dimension {shape_of(xi)[-1]}, but the grid has {d}")
+        if self.bounds_error and _on_dask(xi):
+            xi = xi + _outside_p(strip_gradients(xi), low=np.array([g[0] for g in grid]),
+                                 high=np.array([g[-1] for g in grid]),
+                                 message="One of the requested xi is out of bounds")
         rows = [xi[..., i] for i in range(d)]
-        if self.bounds_error:
+        if self.bounds_error and not _on_dask(xi):
             values = np.asarray(value_of(xi))
             for i, g in enumerate(grid):
                 if np.any((values[..., i] < g[0]) | (values[..., i] > g[-1])):
@@ -369,8 +424,8 @@ class RegularGridInterpolator:
         strides = [int(np.prod(shape[i + 1:d], dtype=np.int64)) for i in range(d)]
         neighbours = []
         for row, g in zip(rows, grid, strict=True):
-            low = tnp.clip(tnp.searchsorted(g, row) - 1, 0, len(g) - 2)
-            t = (row - tnp.take(g, low)) / tnp.take(np.diff(g), low)
+            low = tnp.clip(_locate(g, row) - 1, 0, len(g) - 2)
+            t = (row - _gather(g, low)) / _gather(np.diff(g), low)
             if method == "nearest":
                 neighbours.append([(tnp.where(t <= 0.5, low, low + 1), None)])
             else:
@@ -383,7 +438,7 @@ class RegularGridInterpolator:
                 index = index + j * stride
                 if w is not None:
                     weight = w if weight is None else weight * w
-            value = tnp.take(flat, index, axis=0)
+            value = _gather(flat, index, axis=0)
             if weight is not None:
                 value = value * tnp.reshape(weight, (*shape_of(weight), *(1,) * len(trailing)))
             total = total + value

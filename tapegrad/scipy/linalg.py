@@ -22,6 +22,9 @@ Conventions:
       (every `assume_a` but the Hermitian 'her' and 'pos'), ``det``, ``solve_triangular``,
       ``lu_factor``, ``lu_solve``, ``expm``, ``sqrtm`` and ``solve_sylvester``; ``eigh`` and
       the Cholesky-based functions differentiate real matrices only, and say so.
+    * Dask arrays (docs/dask.md): SciPy runs once per block of whole matrices (a stack chunked
+      along the stack is lazy as it is); a matrix split over chunks is Dask's refusal, raised
+      as `tapegrad.DaskLimitError` at the user's line, unless `tapegrad.allow_rechunk()` is on.
 
 Examples:
     >>> import numpy as np, tapegrad
@@ -42,6 +45,7 @@ import scipy
 import scipy.linalg as _sl  # type: ignore[import-untyped, unused-ignore]
 
 import tapegrad.numpy as tnp
+from tapegrad.arrays import core_apply, is_foreign
 from tapegrad.errors import NotDifferentiableError, at_user_line
 from tapegrad.numpy._batch import batch_size, front_all, leading, rank
 from tapegrad.numpy.elementwise import where
@@ -57,8 +61,8 @@ def _scipy_first(scipy_fun: Callable[..., Any]) -> Callable[[Callable[..., Any]]
     def register(impl: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(impl)
         def fun(*args: Any, **kwargs: Any) -> Any:
-            if holds_tracer(args) or (kwargs and holds_tracer(kwargs.values())):
-                return impl(*args, **kwargs)
+            if holds_tracer(args) or (kwargs and holds_tracer(kwargs.values())) or _foreign(args):
+                return impl(*args, **kwargs)  # (SciPy would compute a Dask array into memory)
             return scipy_fun(*args, **kwargs)
 
         return fun
@@ -66,49 +70,119 @@ def _scipy_first(scipy_fun: Callable[..., Any]) -> Callable[[Callable[..., Any]]
     return register
 
 
+def _foreign(args: tuple[Any, ...]) -> bool:
+    """Whether an argument (or an item of a tuple argument: ``(lu, piv)``) is a Dask or CuPy array."""
+    return any(is_foreign(a) or (type(a) is tuple and any(is_foreign(b) for b in a)) for a in args)
+
+
 # -- primitives: SciPy's functions with their keyword parameters normalised -----------------------
-_solve_triangular = Primitive(
-    "scipy.linalg.solve_triangular",
-    lambda a, b, trans=0, lower=False, unit_diagonal=False, check_finite=True: _sl.solve_triangular(
-        a, b, trans=trans, lower=lower, unit_diagonal=unit_diagonal, check_finite=check_finite))
-_cho_factor = Primitive(
-    "scipy.linalg.cho_factor",
-    lambda a, lower=False, check_finite=True: _sl.cho_factor(a, lower=lower, check_finite=check_finite)[0])
-_cho_solve = Primitive(
-    "scipy.linalg.cho_solve",
-    lambda c, b, lower=False, check_finite=True: _sl.cho_solve((c, lower), b, check_finite=check_finite))
-_lu_factor = Primitive(
-    "scipy.linalg.lu_factor", lambda a, check_finite=True: tuple(_sl.lu_factor(a, check_finite=check_finite)))
-_lu_solve = Primitive(
-    "scipy.linalg.lu_solve",
-    lambda lu, piv, b, trans=0, check_finite=True: _sl.lu_solve((lu, piv), b, trans=trans,
-                                                                check_finite=check_finite))
-_lu_permutation = Primitive("scipy.linalg.lu_permutation", lambda piv, dtype=float: _permutation_matrix(piv, dtype))
+# Each runs SciPy on whole matrices through `core_apply`: on NumPy it is SciPy's call, on Dask one
+# call per block of the stack (apply_gufunc), lazy when each matrix is in one chunk (else Dask's
+# refusal, as tapegrad.DaskLimitError at the user's line, unless tapegrad.allow_rechunk() is on).
+def _rhs(b: Any) -> str:
+    """The core axes of a right-hand side: a vector ``(n)``, or a matrix ``(n,k)``."""
+    return "(n)" if np.ndim(b) == 1 else "(n,k)"
+
+
+def _solve_triangular_fun(a: Any, b: Any, trans: int = 0, lower: bool = False, unit_diagonal: bool = False,
+                          check_finite: bool = True) -> Any:
+    return core_apply(_sl.solve_triangular, a, b, signature=f"(n,n),{_rhs(b)}->{_rhs(b)}",
+                      operation="scipy.linalg.solve_triangular", trans=trans,
+                      lower=lower, unit_diagonal=unit_diagonal, check_finite=check_finite)
+
+
+def _cho_factor_c(a: Any, lower: bool = False, check_finite: bool = True) -> Any:
+    return _sl.cho_factor(a, lower=lower, check_finite=check_finite)[0]
+
+
+def _cho_solve_c(c: Any, b: Any, lower: bool = False, check_finite: bool = True) -> Any:
+    return _sl.cho_solve((c, lower), b, check_finite=check_finite)
+
+
+def _cho_solve_fun(c: Any, b: Any, lower: bool = False, check_finite: bool = True) -> Any:
+    return core_apply(_cho_solve_c, c, b, signature=f"(n,n),{_rhs(b)}->{_rhs(b)}", operation="scipy.linalg.cho_solve",
+                      lower=lower, check_finite=check_finite)
+
+
+def _lu_factor_pair(a: Any, check_finite: bool = True) -> tuple[Any, Any]:
+    return tuple(_sl.lu_factor(a, check_finite=check_finite))
+
+
+def _lu_solve_lu(lu: Any, piv: Any, b: Any, trans: int = 0, check_finite: bool = True) -> Any:
+    return _sl.lu_solve((lu, piv), b, trans=trans, check_finite=check_finite)
+
+
+def _lu_solve_fun(lu: Any, piv: Any, b: Any, trans: int = 0, check_finite: bool = True) -> Any:
+    # The dtype is given: learning it from a 1 x 1 sample would need pivots valid for it.
+    return core_apply(_lu_solve_lu, lu, piv, b, signature=f"(n,n),(n),{_rhs(b)}->{_rhs(b)}",
+                      operation="scipy.linalg.lu_solve",
+                      output_dtypes=np.result_type(lu.dtype, b.dtype, np.float32), trans=trans,
+                      check_finite=check_finite)
+
+
+def _solve_fun(a: Any, b: Any, lower: bool = False, check_finite: bool = True, assume_a: Any = None,
+               transposed: bool = False) -> Any:
+    return core_apply(_sl.solve, a, b, signature=f"(n,n),{_rhs(b)}->{_rhs(b)}", operation="scipy.linalg.solve",
+                      lower=lower, check_finite=check_finite, assume_a=assume_a, transposed=transposed)
+
+
+def _on_matrices(scipy_fun: Callable[..., Any], name: str, signature: str = "(n,n)->(n,n)") -> Callable[..., Any]:
+    """`scipy_fun` of one matrix (or a stack), its keywords passed through, by `core_apply`
+    (`name` for Dask's refusal)."""
+    operation = f"scipy.linalg.{name}"
+
+    def fun(a: Any, **kwargs: Any) -> Any:
+        return core_apply(scipy_fun, a, signature=signature, operation=operation, **kwargs)
+
+    return fun
+
+
+def _eigh_pair(a: Any, lower: bool = True, check_finite: bool = True, driver: Any = None) -> tuple[Any, Any]:
+    return tuple(_sl.eigh(a, lower=lower, check_finite=check_finite, driver=driver))
+
+
+def _eigvalsh_w(a: Any, lower: bool = True, check_finite: bool = True, driver: Any = None) -> Any:
+    return _sl.eigh(a, lower=lower, eigvals_only=True, check_finite=check_finite, driver=driver)
+
+
+def _keywords(fun: Callable[..., Any], *names: str) -> Callable[..., Any]:
+    """`fun(a, **keywords)` callable with the keywords by position too, in the order of `names`
+    (the rules call the primitives positionally)."""
+    def call(a: Any, *flags: Any, **kwargs: Any) -> Any:
+        return fun(a, **dict(zip(names, flags, strict=False)), **kwargs)
+
+    return call
+
+
+_solve_triangular = Primitive("scipy.linalg.solve_triangular", _solve_triangular_fun)
+_cho_factor = Primitive("scipy.linalg.cho_factor",
+                        _keywords(_on_matrices(_cho_factor_c, "cho_factor"), "lower", "check_finite"))
+_cho_solve = Primitive("scipy.linalg.cho_solve", _cho_solve_fun)
+_lu_factor = Primitive("scipy.linalg.lu_factor",
+                       _keywords(_on_matrices(_lu_factor_pair, "lu_factor", "(n,n)->(n,n),(n)"), "check_finite"))
+_lu_solve = Primitive("scipy.linalg.lu_solve", _lu_solve_fun)
+_lu_permutation = Primitive(
+    "scipy.linalg.lu_permutation",
+    lambda piv, dtype=float: core_apply(functools.partial(_permutation_matrix, dtype=dtype), piv,
+                                        signature="(n)->(n,n)", output_dtypes=np.dtype(dtype),
+                                        operation="scipy.linalg.lu_factor"))
 """The permutation matrix ``P`` of ``a = P L U``, from `lu_factor`'s pivots: a primitive (with a
 zero derivative) rather than plain code, so that under `vmap` each example gets its own."""
-_solve = Primitive(
-    "scipy.linalg.solve",
-    lambda a, b, lower=False, check_finite=True, assume_a=None, transposed=False: _sl.solve(
-        a, b, lower=lower, check_finite=check_finite, assume_a=assume_a, transposed=transposed))
-_inv = Primitive(
-    "scipy.linalg.inv",
-    lambda a, check_finite=True, assume_a=None, lower=False: _sl.inv(
-        a, check_finite=check_finite, assume_a=assume_a, lower=lower))
-_det = Primitive("scipy.linalg.det", lambda a, check_finite=True: _sl.det(a, check_finite=check_finite))
-expm = Primitive("scipy.linalg.expm", _sl.expm)
-_sqrtm = Primitive("scipy.linalg.sqrtm", lambda a: _sl.sqrtm(a))
-solve_sylvester = Primitive("scipy.linalg.solve_sylvester", _sl.solve_sylvester)
-_eigh = Primitive(
-    "scipy.linalg.eigh",
-    lambda a, lower=True, check_finite=True, driver=None: tuple(_sl.eigh(
-        a, lower=lower, check_finite=check_finite, driver=driver)))
-_eigvalsh = Primitive(
-    "scipy.linalg.eigvalsh",
-    lambda a, lower=True, check_finite=True, driver=None: _sl.eigh(
-        a, lower=lower, eigvals_only=True, check_finite=check_finite, driver=driver))
-_cholesky = Primitive(
-    "scipy.linalg.cholesky",
-    lambda a, lower=False, check_finite=True: _sl.cholesky(a, lower=lower, check_finite=check_finite))
+_solve = Primitive("scipy.linalg.solve", _solve_fun)
+_inv = Primitive("scipy.linalg.inv", _keywords(_on_matrices(_sl.inv, "inv"), "check_finite", "assume_a", "lower"))
+_det = Primitive("scipy.linalg.det", _keywords(_on_matrices(_sl.det, "det", "(n,n)->()"), "check_finite"))
+expm = Primitive("scipy.linalg.expm", _on_matrices(_sl.expm, "expm"))
+_sqrtm = Primitive("scipy.linalg.sqrtm", _on_matrices(_sl.sqrtm, "sqrtm"))
+solve_sylvester = Primitive(
+    "scipy.linalg.solve_sylvester",
+    lambda a, b, q: core_apply(_sl.solve_sylvester, a, b, q, signature="(n,n),(m,m),(n,m)->(n,m)",
+                               operation="scipy.linalg.solve_sylvester"))
+_eigh = Primitive("scipy.linalg.eigh",
+                  _keywords(_on_matrices(_eigh_pair, "eigh", "(n,n)->(n),(n,n)"), "lower", "check_finite", "driver"))
+_eigvalsh = Primitive("scipy.linalg.eigvalsh",
+                      _keywords(_on_matrices(_eigvalsh_w, "eigh", "(n,n)->(n)"), "lower", "check_finite", "driver"))
+_cholesky = Primitive("scipy.linalg.cholesky",
+                      _keywords(_on_matrices(_sl.cholesky, "cholesky"), "lower", "check_finite"))
 
 
 # -- helpers named for what they do -----------------------------------------------------------------
@@ -299,13 +373,18 @@ def cho_solve(c_and_lower: Any, b: Any, overwrite_b: bool = False, check_finite:
 
 # -- LU ---------------------------------------------------------------------------------------------
 def _permutation_matrix(piv: Any, dtype: Any) -> Any:
-    """``P`` with ``a = P L U``, from LAPACK's sequence of row swaps (row i with row piv[i])."""
-    perm = np.arange(len(piv))
-    for i, p in enumerate(piv):
-        perm[i], perm[p] = perm[p], perm[i]
-    p_matrix = np.zeros((len(piv), len(piv)), dtype)
-    p_matrix[perm, np.arange(len(piv))] = 1  # L U = a[perm], so a = P (L U)
-    return p_matrix
+    """``P`` with ``a = P L U``, from LAPACK's sequence of row swaps (row i with row piv[i]), for
+    one vector of pivots or a stack of them (SciPy 1.15 and later factor stacks)."""
+    piv = np.asarray(piv)
+    n = piv.shape[-1]
+    perm = np.broadcast_to(np.arange(n), piv.shape).copy()
+    for i in range(n):
+        p = piv[..., i:i + 1]
+        mine = perm[..., i:i + 1].copy()
+        perm[..., i:i + 1] = np.take_along_axis(perm, p, -1)
+        np.put_along_axis(perm, p, mine, -1)
+    # L U = a[perm], so a = P (L U): column j of P is the unit vector at perm[j].
+    return np.swapaxes(np.eye(n, dtype=dtype)[perm], -1, -2)
 
 
 defvjp(_lu_permutation, lambda g, ans, piv, dtype=float: None)
@@ -777,7 +856,11 @@ def qr(a: Any, overwrite_a: bool = False, lwork: Any = None, mode: str = "full",
     return q, r
 
 
-_rq_reference = Primitive("scipy.linalg.rq_signs", lambda a: _sl.rq(a, mode="economic")[1], differentiable=False)
+def _rq_q(a: Any) -> Any:
+    return _sl.rq(a, mode="economic")[1]
+
+
+_rq_reference = Primitive("scipy.linalg.rq_signs", _on_matrices(_rq_q, "rq", "(m,n)->(m,n)"), differentiable=False)
 """SciPy's own ``Q`` of the RQ decomposition (a constant): it fixes the rows' signs, which LAPACK
 chooses, so that the differentiable construction below gives SciPy's factors."""
 
@@ -839,7 +922,7 @@ def polar(a: Any, side: str = "right") -> Any:
     return u, matmul(w * expand_dims(s, -2), _T(w))
 
 
-_logm = Primitive("scipy.linalg.logm", lambda a: _sl.logm(a))
+_logm = Primitive("scipy.linalg.logm", _on_matrices(_sl.logm, "logm"))
 
 
 def _frechet_log(a: Any, e: Any) -> Any:
@@ -903,9 +986,23 @@ def _matrices(prim: Primitive, count: int) -> Callable[..., Any]:
     return rule
 
 
+def _lu_solve_rule(values: list[Any], dims: list[int | None], **kwargs: Any) -> Any:
+    """`lu_solve`'s batching rule: the factors, the pivots and the right-hand side with the batch
+    first (a vector right-hand side as a column), one call for the stack."""
+    if any(d is not None for d in dims[3:]):
+        return NotImplemented
+    size = batch_size(values, dims)
+    lu, piv, b = (front_all(v, d, size) for v, d in zip(values[:3], dims[:3], strict=True))
+    vector = rank(values[2], dims[2]) == 1
+    out = _lu_solve(lu, piv, expand_dims(b, -1) if vector else b, *values[3:], **kwargs)
+    return (squeeze(out, -1) if vector else out), 0
+
+
 if tuple(int(part) for part in scipy.__version__.split(".")[:2]) >= (1, 15):
-    for _prim in (_cholesky, _cho_factor, _inv, _det, expm, _sqrtm, _eigh, _eigvalsh, _logm, _rq_reference):
+    for _prim in (_cholesky, _cho_factor, _inv, _det, expm, _sqrtm, _eigh, _eigvalsh, _logm, _rq_reference,
+                  _lu_factor, _lu_permutation):
         defbatch(_prim, leading(_prim))
+    defbatch(_lu_solve, _lu_solve_rule)
     for _prim in (_solve_triangular, _cho_solve, _solve):
         defbatch(_prim, _matrices(_prim, 2))
     defbatch(solve_sylvester, _matrices(solve_sylvester, 3))

@@ -43,8 +43,10 @@ import numpy as np
 import scipy.ndimage as _sn  # type: ignore[import-untyped, unused-ignore]
 
 import tapegrad.numpy as tnp
+from tapegrad.arrays import library
 from tapegrad.errors import NotDifferentiableError, at_user_line
-from tapegrad.tracer import dtype_of, ndim_of, shape_of
+from tapegrad.numpy.primitives import take_along_last
+from tapegrad.tracer import dtype_of, ndim_of, shape_of, storage_of
 
 _FOLDS = {"reflect": "reflect", "grid-mirror": "reflect", "mirror": "mirror", "nearest": "nearest",
           "wrap": "wrap", "grid-wrap": "wrap", "constant": "constant", "grid-constant": "constant"}
@@ -282,6 +284,28 @@ def _spline_coefficients(x: Any, mode: str, cval: Any) -> tuple[Any, int]:
     return x, pad
 
 
+# -- gathers by an index computed from Dask points (map_coordinates, tapegrad.scipy.interpolate) ----
+def on_dask(*values: Any) -> bool:
+    """Whether a value (or the array beneath a tracer) is a Dask array."""
+    return any(library(storage_of(v)) == "dask" for v in values)
+
+
+def take_lazily(values: Any, index: Any, axis: int = 0) -> Any:
+    """``take(values, index, axis)``, where on Dask the index may be lazy (computed from the
+    points: an interval, a pixel), which Dask's indexing cannot take: then the gather is
+    `take_along_last` with `values`' axis last and whole (knots, an image: one chunk, else Dask's
+    refusal, or `tapegrad.allow_rechunk()`) and the index's axes among the leading ones, so the
+    points keep their chunks."""
+    if not on_dask(values, index):
+        return tnp.take(values, index, axis=axis)
+    values = tnp.moveaxis(values, axis, -1)
+    shape = shape_of(values)
+    lead, rest, k = shape[:axis], shape[axis:-1], ndim_of(index)
+    values = tnp.reshape(values, (*lead, *(1,) * k, *rest, shape[-1]))
+    index = tnp.reshape(index, (*(1,) * len(lead), *shape_of(index), *(1,) * len(rest), 1))
+    return tnp.squeeze(take_along_last(values, index), -1)
+
+
 def map_coordinates(input: Any, coordinates: Any, output: Any = None, order: int = 3, mode: str = "constant",
                     cval: float = 0.0, prefilter: bool = True) -> Any:
     """``scipy.ndimage.map_coordinates`` with ``order=3`` (cubic B-splines, SciPy's default),
@@ -360,7 +384,7 @@ def map_coordinates(input: Any, coordinates: Any, output: Any = None, order: int
             index = index + _fold(j, n, fold) * strides[d]
             if w is not None:
                 weight = w if weight is None else weight * w
-        value = tnp.take(flat, index)
+        value = take_lazily(flat, index)
         if fold in ("grid-constant", "constant") and mode != "constant":
             value = tnp.where(valid, value, cval)
         total = total + (value if weight is None else value * weight)

@@ -16,6 +16,10 @@ with ``G`` the embedded cotangent. The rules use the same primitives (and the ca
 dimensions, as SciPy requires. ``convolve2d``/``correlate2d`` extend the first input by their
 boundary (a gather, `tapegrad.scipy.ndimage`'s) and convolve in 'valid' mode.
 
+On Dask arrays SciPy runs once per block whose convolved (or filtered) axes are whole: lazy
+when those axes are one chunk each, else Dask's refusal as `tapegrad.DaskLimitError`, unless
+`tapegrad.allow_rechunk()` is on (docs/dask.md).
+
 ``lfilter`` is differentiated through its difference equation ``A(q) y = B(q) x + a0 zi``
 (``q`` the delay): every cotangent comes from one filter run backwards in time (the adjoint
 ``u = A^-T ybar``), never by unrolling the recursion.
@@ -30,20 +34,73 @@ Examples:
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
 import scipy.signal as _ss  # type: ignore[import-untyped, unused-ignore]
 
 import tapegrad.numpy as tnp
+from tapegrad.arrays import core_apply, is_foreign
 from tapegrad.errors import NotDifferentiableError, at_user_line
 from tapegrad.numpy.manipulation import concatenate
 from tapegrad.registry import Primitive, defbatch, defjvp, defvjp
 from tapegrad.scipy.ndimage import _extend
 from tapegrad.tracer import dtype_of, is_complex, ndim_of, shape_of
 
-_convolve = Primitive("scipy.signal.convolve", _ss.convolve)
-_correlate = Primitive("scipy.signal.correlate", _ss.correlate)
+
+# -- SciPy's calls on whole signals: lazy per block on Dask (arrays.core_apply) ------------------
+# A convolution needs its signals' whole axes: on Dask each call is one block per stack of signals
+# (apply_gufunc over the convolved axes), lazy when those axes are one chunk each; otherwise Dask's
+# refusal arrives as tapegrad.DaskLimitError at the user's line, or tapegrad.allow_rechunk() opts in.
+def _core(prefix: str, count: int) -> str:
+    return "(" + ",".join(f"{prefix}{k}" for k in range(count)) + ")"
+
+
+def _out_sizes(shape1: tuple[int, ...], shape2: tuple[int, ...], mode: str) -> list[int]:
+    """The output's length along each convolved axis, as SciPy gives it for `mode`."""
+    if mode == "same":
+        return list(shape1)
+    if mode == "valid":  # SciPy swaps the inputs when the second is the larger
+        return [abs(n1 - n2) + 1 for n1, n2 in zip(shape1, shape2, strict=True)]
+    return [n1 + n2 - 1 for n1, n2 in zip(shape1, shape2, strict=True)]
+
+
+def _on_whole_axes(scipy_fun: Any) -> Any:
+    """``scipy_fun(in1, in2, mode, method)`` (convolve, correlate) over every axis of the inputs."""
+    def fun(in1: Any, in2: Any, mode: str = "full", method: str = "auto") -> Any:
+        if not (is_foreign(in1) or is_foreign(in2)):
+            return scipy_fun(in1, in2, mode, method)
+        n = np.ndim(in1)
+        sizes = _out_sizes(np.shape(in1), np.shape(in2), mode)
+        return core_apply(scipy_fun, in1, in2, signature=f"{_core('i', n)},{_core('j', n)}->{_core('o', n)}",
+                          output_sizes={f"o{k}": size for k, size in enumerate(sizes)}, mode=mode, method=method,
+                          operation=f"scipy.signal.{scipy_fun.__name__}")
+
+    return fun
+
+
+def _on_axes(scipy_fun: Any, in1: Any, in2: Any, mode: str, axes: Any) -> Any:
+    """``scipy_fun(in1, in2, mode, axes)`` (fftconvolve, oaconvolve): on Dask, the convolved axes
+    are moved last and are the core of each block; the other axes broadcast, a stack."""
+    if not (is_foreign(in1) or is_foreign(in2)):
+        return scipy_fun(in1, in2, mode, axes)
+    n = np.ndim(in1)
+    chosen = tuple(range(n)) if axes is None else tuple(sorted({int(a) % n for a in np.atleast_1d(axes)}))
+    k = len(chosen)
+    last = tuple(range(n - k, n))
+    in1, in2 = (np.moveaxis(x, chosen, last) for x in (in1, in2))
+    sizes = _out_sizes(np.shape(in1)[n - k:], np.shape(in2)[n - k:], mode)
+    # (`axes` by partial: apply_gufunc has a keyword of that name)
+    last_axes = functools.partial(scipy_fun, axes=tuple(range(-k, 0)) if k else None)
+    out = core_apply(last_axes, in1, in2, signature=f"{_core('i', k)},{_core('j', k)}->{_core('o', k)}",
+                     output_sizes={f"o{j}": size for j, size in enumerate(sizes)}, mode=mode,
+                     operation=f"scipy.signal.{scipy_fun.__name__}")
+    return np.moveaxis(out, last, chosen)
+
+
+_convolve = Primitive("scipy.signal.convolve", _on_whole_axes(_ss.convolve))
+_correlate = Primitive("scipy.signal.correlate", _on_whole_axes(_ss.correlate))
 
 
 def _in_full_window(g: Any, in1: Any, in2: Any) -> Any:
@@ -162,7 +219,8 @@ def _axes_family(name: str, fun: Any) -> Primitive:
     """A primitive for `fun` (fftconvolve, oaconvolve: ``fun(in1, in2, mode, axes)``), its
     rules written with itself: the cotangent of one input is the embedded cotangent convolved
     with the other input reversed along `axes`, in 'valid' mode, summed over broadcast axes."""
-    prim = Primitive(f"scipy.signal.{name}", lambda in1, in2, mode="full", axes=None: fun(in1, in2, mode, axes))
+    prim = Primitive(f"scipy.signal.{name}",
+                     lambda in1, in2, mode="full", axes=None: _on_axes(fun, in1, in2, mode, axes))
 
     def vjp_in1(g: Any, ans: Any, in1: Any, in2: Any, mode: str = "full", axes: Any = None) -> Any:
         full = _embed(g, in1, in2, axes)
@@ -313,8 +371,22 @@ def correlate2d(in1: Any, in2: Any, mode: str = "full", boundary: str = "fill", 
 
 
 # -- linear filters ------------------------------------------------------------------------------
+def _lfilter_last(b: Any, a: Any, x: Any, zi: Any = None) -> Any:
+    return _ss.lfilter(b, a, x, -1) if zi is None else _ss.lfilter(b, a, x, -1, zi)[0]
+
+
 def _lfilter_fun(b: Any, a: Any, x: Any, zi: Any = None, axis: int = -1) -> Any:
-    return _ss.lfilter(b, a, x, axis) if zi is None else _ss.lfilter(b, a, x, axis, zi)[0]
+    """SciPy's lfilter along `axis`; on Dask a filter runs along whole axes (moved last, the core
+    of each block: lazy when that axis is one chunk)."""
+    if not any(is_foreign(v) for v in (b, a, x, zi)):
+        return _ss.lfilter(b, a, x, axis) if zi is None else _ss.lfilter(b, a, x, axis, zi)[0]
+    x = np.moveaxis(x, axis, -1)
+    if zi is None:
+        out = core_apply(_lfilter_last, b, a, x, signature="(p),(q),(n)->(n)", operation="scipy.signal.lfilter")
+    else:
+        out = core_apply(_lfilter_last, b, a, x, np.moveaxis(zi, axis, -1), signature="(p),(q),(n),(k)->(n)",
+                         operation="scipy.signal.lfilter")
+    return np.moveaxis(out, -1, axis)
 
 
 _lfilter = Primitive("scipy.signal.lfilter", _lfilter_fun)

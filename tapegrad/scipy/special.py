@@ -34,13 +34,13 @@ import numpy as np
 import scipy.special as sc
 
 import tapegrad.numpy as tnp
-from tapegrad.arrays import elementwise as elementwise_apply
+from tapegrad.arrays import per_chunk
 from tapegrad.errors import NotDifferentiableError, at_user_line
 from tapegrad.numpy._batch import elementwise
 from tapegrad.numpy._wrap import by_numpy, composite
 from tapegrad.numpy.reductions import unbroadcast
 from tapegrad.registry import Primitive, defbatch, defjvp, defvjp
-from tapegrad.tracer import carries_derivative, strip_gradients, value_of
+from tapegrad.tracer import carries_derivative, strip_gradients
 
 _SQRT_PI = math.sqrt(math.pi)
 _SQRT_2PI = math.sqrt(2 * math.pi)
@@ -110,7 +110,7 @@ digamma = wrap(sc.digamma)
 psi = digamma
 rgamma = wrap(sc.rgamma)
 gammasgn = wrap(sc.gammasgn, differentiable=False)
-_polygamma = Primitive("polygamma", lambda n, x: elementwise_apply(sc.polygamma, n, x))  # not a ufunc
+_polygamma = Primitive("polygamma", per_chunk(sc.polygamma))  # a Python function: it reads its arguments
 defbatch(_polygamma, elementwise(_polygamma))
 polygamma = constant_in(_polygamma, "n", why=_INTEGER)
 gammainc = wrap(sc.gammainc)
@@ -165,13 +165,26 @@ partials(_betainc, lambda ans, a, b, x: _betainc_da(a, b, x), lambda ans, a, b, 
          _betainc_slope)
 
 
+def _multigammaln_domain(a: Any, d: int) -> Any:
+    """Zeros shaped like `a`, or SciPy's error where ``a <= (d - 1) / 2``, naming the first such a."""
+    bad = np.asarray(a) <= 0.5 * (d - 1)
+    if np.any(bad):
+        raise ValueError(f"condition a ({np.asarray(a)[bad].flat[0]}) > 0.5 * (d-1) ({0.5 * (d - 1)}) not met")
+    return np.zeros(np.shape(a))
+
+
+# A primitive, so that the check needs no number at trace time: under vmap it checks the whole
+# batch in one call, and on Dask each chunk when it is computed (reading it here would compute it).
+_multigammaln_check = Primitive("multigammaln_domain", per_chunk(_multigammaln_domain), differentiable=False)
+defbatch(_multigammaln_check, elementwise(_multigammaln_check))
+
+
 @composite(sc.multigammaln)
 def multigammaln(a: Any, d: int) -> Any:
     """The log of the multivariate gamma function: ``log(pi) d (d - 1) / 4`` plus
     ``sum(gammaln(a - j / 2) for j < d)``, SciPy's definition."""
-    if np.any(value_of(a) <= 0.5 * (d - 1)):
-        raise ValueError(f"condition a ({value_of(a)}) > 0.5 * (d-1) ({0.5 * (d - 1)}) not met")
     a = tnp.astype(a, np.float64)  # SciPy computes it in double precision, whatever a is
+    a = a + _multigammaln_check(a, d=d)  # zero, or SciPy's ValueError outside the domain
     return d * (d - 1) / 4 * math.log(math.pi) + sum(gammaln(a - j / 2) for j in range(d))
 
 
@@ -475,8 +488,7 @@ def _no_third_derivative(name: str) -> Callable[..., Any]:
 
 
 def _series_primitive(name: str, fun: Callable[..., Any]) -> Primitive:
-    # The series sum NumPy arrays (np.asarray, masks): on Dask, block by block.
-    prim = Primitive(name, lambda *args: elementwise_apply(fun, *args))
+    prim = Primitive(name, per_chunk(fun))  # NumPy code, elementwise: one call per Dask chunk
     defbatch(prim, elementwise(prim))
     return prim
 

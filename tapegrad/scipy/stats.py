@@ -44,12 +44,14 @@ import numpy as np
 import scipy.stats as _st
 
 import tapegrad.numpy as tnp
+from tapegrad.arrays import is_foreign, per_chunk
 from tapegrad.errors import NotDifferentiableError, at_user_line
 from tapegrad.numpy._batch import elementwise
 from tapegrad.numpy._wrap import per_example_on_read
 from tapegrad.numpy.reductions import unbroadcast
 from tapegrad.registry import Primitive, defbatch, defvjp_all
 from tapegrad.scipy import special
+from tapegrad.scipy.linalg import _eigh, _eigvalsh
 from tapegrad.tracer import carries_derivative, ndim_of, shape_of, size_of, strip_gradients, value_of
 from tapegrad.transforms import vjp
 
@@ -67,6 +69,12 @@ def _double(value: Any) -> Any:
     if dtype is None and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     return value
+
+
+def _array(value: Any) -> Any:
+    """`value` as an array (lists and numbers too), keeping a Dask or CuPy array as it is:
+    ``np.asarray`` of a Dask array would compute it into memory."""
+    return value if is_foreign(value) else tnp.asarray(value)
 
 
 def _inside(condition: Any, z: Any, safe: float) -> tuple[Any, Any]:
@@ -112,7 +120,8 @@ def _implicit_quantile(dist: LocationScale, tail: str) -> Primitive:
     with ``R_z = ±pdf(z)``. ``dR/dθ`` is the VJP of tapegrad's own cdf in the shapes, so the
     rule differentiates again."""
     scipy_fun = getattr(dist.scipy, tail)
-    prim = Primitive(f"scipy.stats.{dist.name}.{tail}", lambda q, *shapes: scipy_fun(q, *shapes))
+    # SciPy's method reads its arguments (np.asarray): on Dask it runs per chunk, elementwise.
+    prim = Primitive(f"scipy.stats.{dist.name}.{tail}", per_chunk(lambda q, *shapes: scipy_fun(q, *shapes)))
     relation = dist._cdf if tail == "ppf" else dist._sf
     sign = 1.0 if tail == "ppf" else -1.0
 
@@ -666,7 +675,7 @@ def _counts(k: Any, loc: Any) -> Any:
             "probability mass function is not differentiable in its (integer) point. Pass them "
             "as constants (tapegrad.stop_gradient(k)); the mean mu is differentiable."
         )
-    return tnp.asarray(_double(k)) - _double(loc)  # a batch under vmap stays one (np.asarray would read it)
+    return _array(_double(k)) - _double(loc)  # a batch under vmap stays one (np.asarray would read it)
 
 
 class poisson_gen:
@@ -727,24 +736,25 @@ class poisson_gen:
     def std(self, *args: Any, **kwds: Any) -> Any:
         return tnp.sqrt(self.var(*args, **kwds))
 
-    def _integer_valued(self, method: str, *args: Any, **kwds: Any) -> Any:
+    def _integer_valued(self, method: str, points: tuple[Any, ...], args: tuple[Any, ...],
+                        kwds: dict[str, Any]) -> Any:
         """SciPy's integer-valued `method`: constant in the parameters (a zero derivative)."""
-        return _steps(self.scipy, method, args, kwds)
+        return _STEPS[method](*points, *self._parse(args, kwds))
 
     def ppf(self, q: Any, *args: Any, **kwds: Any) -> Any:
-        return self._integer_valued("ppf", q, *args, **kwds)
+        return self._integer_valued("ppf", (q,), args, kwds)
 
     def isf(self, q: Any, *args: Any, **kwds: Any) -> Any:
-        return self._integer_valued("isf", q, *args, **kwds)
+        return self._integer_valued("isf", (q,), args, kwds)
 
     def median(self, *args: Any, **kwds: Any) -> Any:
-        return self._integer_valued("median", *args, **kwds)
+        return self._integer_valued("median", (), args, kwds)
 
     def interval(self, confidence: Any, *args: Any, **kwds: Any) -> Any:
-        return self._integer_valued("interval", confidence, *args, **kwds)
+        return self._integer_valued("interval", (confidence,), args, kwds)
 
     def support(self, *args: Any, **kwds: Any) -> Any:
-        return self._integer_valued("support", *args, **kwds)
+        return self._integer_valued("support", (), args, kwds)
 
     def __call__(self, *args: Any, **kwds: Any) -> Frozen:
         self._parse(args, kwds)
@@ -759,11 +769,16 @@ class poisson_gen:
         return "<tapegrad.scipy.stats.poisson>"
 
 
-@per_example_on_read("poisson (integer-valued method)")
-def _steps(dist: Any, method: str, args: tuple[Any, ...], kwds: dict[str, Any]) -> Any:
-    """A piecewise-constant function of the parameters: SciPy's value, a constant."""
-    out = getattr(dist, method)(*value_of(args), **value_of(kwds))
-    return tuple(out) if isinstance(out, tuple) else out
+def _steps(method: str) -> Primitive:
+    """SciPy's integer-valued poisson `method`, elementwise in its arguments, as a primitive
+    without derivative (piecewise constant in the parameters): one batched call under vmap,
+    and per chunk on Dask, whose arrays SciPy would compute into memory."""
+    prim = Primitive(f"scipy.stats.poisson.{method}", per_chunk(getattr(_st.poisson, method)), differentiable=False)
+    defbatch(prim, elementwise(prim))
+    return prim
+
+
+_STEPS = {method: _steps(method) for method in ("ppf", "isf", "median", "interval", "support")}
 
 
 poisson = poisson_gen()
@@ -782,7 +797,7 @@ class dirichlet_gen:
         self.scipy = _st.dirichlet
 
     def logpdf(self, x: Any, alpha: Any) -> Any:
-        x, alpha = tnp.asarray(x), tnp.asarray(alpha)
+        x, alpha = _array(x), _array(alpha)
         if shape_of(x)[0] not in (shape_of(alpha)[0], shape_of(alpha)[0] - 1):
             raise ValueError(
                 f"Vector 'x' must have either the same number of entries as, or one entry fewer "
@@ -799,22 +814,22 @@ class dirichlet_gen:
         return tnp.exp(self.logpdf(x, alpha))
 
     def mean(self, alpha: Any) -> Any:
-        alpha = tnp.asarray(alpha)
+        alpha = _array(alpha)
         return alpha / tnp.sum(alpha)
 
     def var(self, alpha: Any) -> Any:
-        alpha = tnp.asarray(alpha)
+        alpha = _array(alpha)
         total = tnp.sum(alpha)
         return alpha * (total - alpha) / (total ** 2 * (total + 1))
 
     def cov(self, alpha: Any) -> Any:
-        alpha = tnp.asarray(alpha)
+        alpha = _array(alpha)
         total = tnp.sum(alpha)
         share = alpha / total
         return (tnp.diag(share) - tnp.outer(share, share)) / (total + 1)
 
     def entropy(self, alpha: Any) -> Any:
-        alpha = tnp.asarray(alpha)
+        alpha = _array(alpha)
         total = tnp.sum(alpha)
         log_b = tnp.sum(special.gammaln(alpha)) - special.gammaln(total)
         return (log_b + (total - size_of(alpha)) * special.digamma(total)
@@ -885,7 +900,7 @@ class multivariate_normal_gen:
     @staticmethod
     def _cutoff(cov: Any) -> Any:
         """SciPy's eigenvalue cutoff (`scipy.stats._multivariate._eigvalsh_to_eps`)."""
-        s = tnp.linalg.eigvalsh(strip_gradients(cov))
+        s = _eigvalsh(strip_gradients(cov))  # (SciPy's, a primitive: lazy on Dask, per block)
         return 1e6 * np.finfo(np.float64).eps * tnp.max(tnp.abs(s))
 
     def _pseudo(self, cov: Any) -> tuple[Any, Any, Any, Any]:
@@ -894,7 +909,7 @@ class multivariate_normal_gen:
         constant): ``log pdet(cov) = log det(cov + P0)``, and on cov's range ``(cov + P0)^-1``
         is the pseudo-inverse. Both are smooth in `cov` along perturbations that keep its
         rank, with no eigenvector derivative (whose gaps vanish for repeated eigenvalues)."""
-        s, v = tnp.linalg.eigh(strip_gradients(cov))
+        s, v = _eigh(strip_gradients(cov))
         null = strip_gradients(s <= self._cutoff(cov))
         projector = (v * tnp.astype(null, np.float64)[..., None, :]) @ tnp.swapaxes(v, -1, -2)
         regular = cov + projector
