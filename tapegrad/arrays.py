@@ -300,22 +300,53 @@ def unwrap(p: Any, discont: Any = None, axis: int = -1, **kwargs: Any) -> Any:
 
 
 # -- elementwise functions that are not ufuncs -----------------------------------------------
-def elementwise(function: Callable[..., Any], *args: Any, dtype: Any = None) -> Any:
-    """``function(*args)`` of an elementwise NumPy function that is not a ufunc (a series summed
-    with ``np.asarray`` and masks, SciPy's ``polygamma``), for any array type: on Dask, block by
-    block with the arguments broadcast (as Dask runs ufuncs), never a compute. The result's
-    `dtype`, if not given, is learnt from `function` on one-element NumPy arrays.
+def per_chunk(fun: Callable[..., Any]) -> Callable[..., Any]:
+    """`fun`, an elementwise function of NumPy arrays, run chunk by chunk on Dask arguments.
+
+    SciPy's Python functions (``polygamma``, ``stats.t.ppf``) and tapegrad's own series call
+    ``np.asarray`` on their arguments, which computes a Dask array into memory. Elementwise
+    work needs no neighbour, so on Dask the arguments are broadcast to one chunking and `fun`
+    runs once per chunk on NumPy values (``map_blocks``): lazy, with the chunks of the inputs.
+    A tuple result (``poisson.interval``) is one lazy array per item. Keyword arguments are
+    constants passed to every call; other array types run `fun` as it is.
 
     Examples:
-        >>> elementwise(np.i0, np.zeros(2))
-        array([1., 1.])
+        >>> import scipy.special as sc
+        >>> round(float(per_chunk(sc.polygamma)(1, 1.0)), 12)  # pi^2 / 6
+        1.644934066848
     """
-    if not any(library(a) == "dask" for a in args):
-        return function(*args)
-    if dtype is None:
-        samples = (np.full(1, 0.5, getattr(a, "dtype", np.result_type(a))) for a in args)
-        dtype = np.result_type(function(*samples))
-    return _module("dask.array.core").elemwise(function, *args, dtype=dtype)
+
+    @functools.wraps(fun)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        if not any(library(a) == "dask" and type(a) is not np.ndarray for a in args):
+            return fun(*args, **kwargs)
+        return _dask_per_chunk(functools.partial(fun, **kwargs) if kwargs else fun, args)
+
+    return run
+
+
+def _dask_per_chunk(fun: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+    da = _module("dask.array")
+    operands = da.broadcast_arrays(*(a if library(a) == "dask" else da.asarray(a) for a in args))
+    sample = _on_empty(fun, operands)  # the result's dtype, and whether it is a tuple
+    empty = (0,) * operands[0].ndim
+    if not isinstance(sample, tuple):
+        dtype = np.result_type(sample)
+        return da.map_blocks(fun, *operands, dtype=dtype, meta=np.empty(empty, dtype))
+    dtypes = [np.result_type(item) for item in sample]
+    return tuple(da.map_blocks(_item(fun, k), *operands, dtype=dtype, meta=np.empty(empty, dtype))
+                 for k, dtype in enumerate(dtypes))
+
+
+def _on_empty(fun: Callable[..., Any], operands: Any) -> Any:
+    """`fun` of empty arrays of the operands' dtypes: what its results look like, at no cost."""
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        return fun(*(np.empty((0,), o.dtype) for o in operands))
+
+
+def _item(fun: Callable[..., Any], k: int) -> Callable[..., Any]:
+    return lambda *chunks: fun(*chunks)[k]
 
 
 # -- functions whose result depends on values: Dask's own, where it has one -----------------
@@ -511,7 +542,11 @@ def take_along_last(x: Any, index: Any) -> Any:
 
 
 def _take_last(x: Any, index: Any) -> Any:
-    return np.take_along_axis(x, index, -1)
+    # The leading (loop) axes broadcast, as apply_gufunc's do: NumPy's take_along_axis wants
+    # them of one length, so a shared index (vmap's unbatched one) is broadcast first.
+    lead = np.broadcast_shapes(x.shape[:-1], index.shape[:-1])
+    return np.take_along_axis(np.broadcast_to(x, lead + x.shape[-1:]),
+                              np.broadcast_to(index, lead + index.shape[-1:]), -1)
 
 
 def add_along_last(values: Any, index: Any, n: int) -> Any:
@@ -596,57 +631,7 @@ def _names_each_once(parts: tuple[Any, ...], shape: tuple[int, ...]) -> bool:
 _ADD_AT: dict[str, Callable[[Any, Any, Any], Any]] = {"dask": _dask_add_at, "cupy": _cupy_add_at}
 
 
-# -- tapegrad.scipy helpers --
-def per_chunk(fun: Callable[..., Any]) -> Callable[..., Any]:
-    """`fun`, an elementwise function of NumPy arrays, run chunk by chunk on Dask arguments.
-
-    SciPy's Python functions (``polygamma``, ``stats.t.ppf``) and tapegrad's own series call
-    ``np.asarray`` on their arguments, which computes a Dask array into memory. Elementwise
-    work needs no neighbour, so on Dask the arguments are broadcast to one chunking and `fun`
-    runs once per chunk on NumPy values (``map_blocks``): lazy, with the chunks of the inputs.
-    A tuple result (``poisson.interval``) is one lazy array per item. Keyword arguments are
-    constants passed to every call; other array types run `fun` as it is.
-
-    Examples:
-        >>> import scipy.special as sc
-        >>> round(float(per_chunk(sc.polygamma)(1, 1.0)), 12)  # pi^2 / 6
-        1.644934066848
-    """
-
-    @functools.wraps(fun)
-    def run(*args: Any, **kwargs: Any) -> Any:
-        if not any(library(a) == "dask" and type(a) is not np.ndarray for a in args):
-            return fun(*args, **kwargs)
-        return _dask_per_chunk(functools.partial(fun, **kwargs) if kwargs else fun, args)
-
-    return run
-
-
-def _dask_per_chunk(fun: Callable[..., Any], args: tuple[Any, ...]) -> Any:
-    da = _module("dask.array")
-    operands = da.broadcast_arrays(*(a if library(a) == "dask" else da.asarray(a) for a in args))
-    sample = _on_empty(fun, operands)  # the result's dtype, and whether it is a tuple
-    empty = (0,) * operands[0].ndim
-    if not isinstance(sample, tuple):
-        dtype = np.result_type(sample)
-        return da.map_blocks(fun, *operands, dtype=dtype, meta=np.empty(empty, dtype))
-    dtypes = [np.result_type(item) for item in sample]
-    return tuple(da.map_blocks(_item(fun, k), *operands, dtype=dtype, meta=np.empty(empty, dtype))
-                 for k, dtype in enumerate(dtypes))
-
-
-def _on_empty(fun: Callable[..., Any], operands: Any) -> Any:
-    """`fun` of empty arrays of the operands' dtypes: what its results look like, at no cost."""
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore")
-        return fun(*(np.empty((0,), o.dtype) for o in operands))
-
-
-def _item(fun: Callable[..., Any], k: int) -> Callable[..., Any]:
-    return lambda *chunks: fun(*chunks)[k]
-
-
 __all__ = ["SUPPORTED", "add_along_last", "add_at", "allow_rechunk", "arange_like", "argpartition", "argsort",
            "as_array", "asarray_like", "cast", "check_known_shape", "cholesky", "convolve", "core_apply", "digitize",
-           "elementwise", "eye_like", "histogram", "inv", "is_foreign", "library", "ones_like", "per_chunk",
+           "eye_like", "histogram", "inv", "is_foreign", "library", "ones_like", "per_chunk",
            "refuse_lazy_values", "register_add_at", "size", "solve", "sort", "take_along_last", "unwrap", "zeros_like"]

@@ -137,7 +137,7 @@ def _bessel_i1(x: Any) -> Any:
     return (np.sign(x) * magnitude).astype(np.result_type(x, np.float16))
 
 
-i1 = Primitive("i1", lambda x: arrays.elementwise(_bessel_i1, x))
+i1 = Primitive("i1", arrays.per_chunk(_bessel_i1))
 """The modified Bessel function of order 1: the derivative of `i0`, differentiable in turn."""
 
 
