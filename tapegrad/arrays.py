@@ -295,8 +295,21 @@ def convolve(a: Any, v: Any, mode: Literal["full", "valid", "same"] = "full") ->
 
 def unwrap(p: Any, discont: Any = None, axis: int = -1, **kwargs: Any) -> Any:
     """``np.unwrap`` for any array type: on Dask, per block with `axis` whole."""
-    dtype = np.result_type(getattr(p, "dtype", np.result_type(p)), np.float16)
+    # NumPy's unwrap works in the type of p's differences and a Python float (2 pi): integers
+    # become float64, floating types stay
+    dtype = np.result_type(getattr(p, "dtype", np.result_type(p)), 0.0)
     return _along_last(np.unwrap, p, axis, dtype, discont=discont, **kwargs)
+
+
+def checked_when_computed(check: Callable[..., Any], x: Any, **kwargs: Any) -> Any:
+    """``check(x, **kwargs)`` for a small Dask `x` (singular values, a norm), run when the
+    graph is computed, on `x` in one chunk: tapegrad does not compute to check values. `check`
+    returns zeros like `x` or raises; adding the result to an output makes the output raise
+    when the values fail (a NumPy `x` is checked at once)."""
+    if library(x) != "dask":
+        return check(x, **kwargs)
+    whole = x.rechunk(-1)
+    return whole.map_blocks(check, dtype=x.dtype, meta=np.empty((0,) * x.ndim, x.dtype), **kwargs)
 
 
 # -- elementwise functions that are not ufuncs -----------------------------------------------
@@ -632,6 +645,7 @@ _ADD_AT: dict[str, Callable[[Any, Any, Any], Any]] = {"dask": _dask_add_at, "cup
 
 
 __all__ = ["SUPPORTED", "add_along_last", "add_at", "allow_rechunk", "arange_like", "argpartition", "argsort",
-           "as_array", "asarray_like", "cast", "check_known_shape", "cholesky", "convolve", "core_apply", "digitize",
+           "as_array", "asarray_like", "cast", "check_known_shape", "checked_when_computed", "cholesky", "convolve",
+           "core_apply", "digitize",
            "eye_like", "histogram", "inv", "is_foreign", "library", "ones_like", "per_chunk",
            "refuse_lazy_values", "register_add_at", "size", "solve", "sort", "take_along_last", "unwrap", "zeros_like"]

@@ -397,3 +397,22 @@ def test_ode_solvers_refuse_dask_input_at_the_users_line() -> None:
             with pytest.raises(tapegrad.DaskLimitError, match=r"compute them first \(y0.compute\(\)"):
                 solve()
     assert not computes
+
+
+def test_a_rank_deficient_polyfit_on_dask_raises_when_computed() -> None:
+    """The rank check reads values, so on Dask it runs when the coefficients or their gradient
+    are computed (never a compute while they are built, never garbage)."""
+    import dask.array as da
+
+    x, y = np.array([1.0, 1.0, 2.0, 2.0]), np.array([1.0, 2.0, 3.0, 4.0])
+    xd, yd = da.from_array(x, chunks=2), da.from_array(y, chunks=2)
+    with counting_computes() as computes:
+        coefficients, back = tapegrad.vjp(lambda b: np.polyfit(xd, b, 2), yd)
+        (gradient,) = back(np.ones(3))
+    assert not computes
+    for lazy in (coefficients, gradient):
+        with pytest.raises(tapegrad.NotDifferentiableError, match="rank-deficient"):
+            lazy.compute(scheduler="sync")
+    well_posed = np.array([1.0, 2.0, 3.0, 4.0])
+    fitted, _ = tapegrad.vjp(lambda b: np.polyfit(da.from_array(well_posed, chunks=2), b, 2), yd)
+    np.testing.assert_allclose(fitted.compute(scheduler="sync"), np.polyfit(well_posed, y, 2), atol=1e-12)

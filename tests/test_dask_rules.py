@@ -236,3 +236,14 @@ def test_complex_rule_on_dask_matches_numpy(case: Case, chunking: str, second_or
 def test_the_table_names_only_real_primitives_and_cases() -> None:
     names = {name for case in CASES + COMPLEX_CASES for name in (_name(case), case.name)}
     assert set(DASK_CANNOT) <= names, set(DASK_CANNOT) - names
+
+
+def test_unwrap_on_dask_declares_numpys_dtype() -> None:
+    """Integers unwrap to float64 and floats keep their type, as in NumPy: the lazy graph's
+    dtype must be the data's, which the tape and the gradients rely on."""
+    import dask.array as da
+
+    for dtype in (np.int8, np.uint8, np.int16, np.float32, np.float64):
+        p = np.array([0, 5, 10, 20], dtype)
+        lazy = tapegrad.arrays.unwrap(da.from_array(p, chunks=4))
+        assert lazy.dtype == np.unwrap(p).dtype == lazy.compute(scheduler="sync").dtype

@@ -86,3 +86,35 @@ def test_a_transpose_replayed_as_an_attribute_is_still_a_view_nobody_overwrites(
     jf = jit(f)
     for scale in (1.0, 2.0, 3.0):
         bits_equal(jf(a * scale), f(a * scale))
+
+
+def test_an_output_that_repeats_an_input_is_a_new_array_as_in_eager():
+    """``x * 1`` is x's value, but eager returns a new array: a replay must not hand back the
+    input (which the function then writes) or one array for two outputs."""
+
+    def write_after(x):
+        y = x * 1
+        x[0] = 5.0
+        return y
+
+    step = jit(write_after)
+    for _ in range(3):
+        x = np.array([1.0, -2.0])
+        bits_equal(step(x), np.array([1.0, -2.0]))
+        assert x[0] == 5.0
+    x = np.array([1.0, 2.0])
+    same = jit(lambda x: x * 1)
+    for _ in range(3):
+        assert same(x) is not x
+    pair = jit(lambda x: (np.sin(x), np.sin(x) * 1))
+    for _ in range(3):
+        a, b = pair(x)
+        assert a is not b
+
+
+def test_zero_and_negative_zero_stay_apart_as_bound_scalars():
+    f = lambda x: (x * 0.0, x * -0.0, np.copysign(x, 0.0), np.copysign(x, -0.0))  # noqa: E731
+    step = jit(f)
+    x = np.array([1.0, -2.0, 0.5])
+    for _ in range(3):
+        bits_equal(step(x), f(x))

@@ -16,7 +16,7 @@ import numpy as np
 
 from tapegrad.jit.guards import _Fail, _same
 from tapegrad.jit.loops import Loop, Rolled
-from tapegrad.jit.staging import _CONSTANT, _literal
+from tapegrad.jit.staging import _CONSTANT, _constant_key, _literal
 from tapegrad.registry import Primitive
 
 
@@ -262,7 +262,7 @@ def _strong_scalars(fun: Any, kwargs: Any, constants: tuple[Any, ...], in_slots:
 
 
 def _scalar_array(value: Any, dtype: np.dtype[Any], made: dict[Any, Any]) -> Any:
-    key = (type(value), value, dtype)
+    key = (_constant_key(value), dtype)  # 0.0 and -0.0 are equal, but not the same constant
     array = made.get(key)
     if array is None:
         array = made[key] = np.array(value, dtype=dtype)

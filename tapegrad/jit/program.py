@@ -102,8 +102,8 @@ def _cse_key(index: int, kwargs: Any, constants: tuple[Any, ...], in_slots: tupl
 
 def _identity_step(prim: Primitive, kwargs: Any, constants: tuple[Any, ...], in_slots: tuple[Any, ...],
                    meta: Any, metas: dict[int, Any]) -> int | None:
-    """The slot a step merely copies (``x * 1``, ``1 * x``, ``x ** 1`` with x's shape and a
-    float dtype kept), or ``None``."""
+    """The slot whose value a step merely repeats (``x * 1``, ``1 * x``, ``x ** 1`` with x's
+    shape and a float dtype kept), for later steps to read instead, or ``None``."""
     fun = prim.fun
     if kwargs or len(in_slots) != 2 or (fun is not np.multiply and fun is not np.power):
         return None
@@ -156,6 +156,7 @@ def build(trace: StagingTrace, out_slots: list[int | None], out_consts: list[Any
     metas: dict[int, Any] = dict(trace.input_metas)  # (shape, dtype) of each slot of one array
     odd: set[int] = set()  # slots a loop may not carry: integers (which may decide shapes), tuples
     integral: dict[Any, bool] = {}
+    outputs = {s for s in out_slots if s is not None}
     pure = [_pure(prim) for prim in primitives]
     by_identity = {k for k, prim in enumerate(primitives) if prim.fun is np.multiply or prim.fun is np.power}
     for position, record in enumerate(records):
@@ -178,7 +179,9 @@ def build(trace: StagingTrace, out_slots: list[int | None], out_consts: list[Any
             is_integral = integral[meta] = np.dtype(meta[1]).kind in "biuO"
         if is_integral:
             odd.add(slot)
-        if index in by_identity and constants is not _NO_CONSTANTS[len(constants)]:
+        # An output stays a step of its own: eager returns a new array, never an input (which a
+        # write-back may change) or the same array as another output.
+        if index in by_identity and constants is not _NO_CONSTANTS[len(constants)] and slot not in outputs:
             same_as = _identity_step(primitives[index], kwargs, constants, in_slots, meta, metas)
             if same_as is not None:  # x * 1, x ** 1: exactly x, same shape and dtype
                 alias[slot] = same_as

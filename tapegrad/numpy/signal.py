@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from tapegrad.arrays import library, refuse_lazy_values
+from tapegrad.arrays import checked_when_computed, library, refuse_lazy_values, svdvals
 from tapegrad.errors import NotDifferentiableError, at_user_line
 from tapegrad.numpy._broadcast import match_real
 from tapegrad.numpy._wrap import composite
@@ -594,6 +594,16 @@ def polyval(p: Any, x: Any) -> Any:
     return y
 
 
+def _full_rank(singular: Any, tolerance: float, message: str) -> Any:
+    """Zeros like `singular` (a matrix's singular values), or `message` as
+    `NotDifferentiableError` when the matrix is rank-deficient as NumPy's ``matrix_rank``
+    decides: the smallest within ``tolerance`` times the largest."""
+    singular = np.asarray(singular)
+    if singular.size and singular.min() <= tolerance * singular.max():
+        raise NotDifferentiableError(message)
+    return np.zeros(singular.shape, singular.dtype)
+
+
 @composite(np.polyfit)
 def polyfit(x: Any, y: Any, deg: int, rcond: Any = None, full: bool = False, w: Any = None,
             cov: Any = False) -> Any:
@@ -632,16 +642,17 @@ def polyfit(x: Any, y: Any, deg: int, rcond: Any = None, full: bool = False, w: 
     rcond = x.shape[0] * np.finfo(dtype_of(x)).eps if rcond is None else rcond
     # A check of the values of the (scaled) Vandermonde matrix: per example under vmap when
     # x or w differ per example; a batch of y alone shares one matrix and batches. Lazy
-    # (Dask) points are not read: that would compute them.
-    if not lazy and np.linalg.matrix_rank(value_of(lhs), rcond * np.linalg.norm(value_of(lhs), 2)) < order:
-        raise NotDifferentiableError(
-            f"polyfit of degree {deg} through these points is rank-deficient{at_user_line()}: "
-            f"it needs at least {order} distinct x values, and the least-squares coefficients "
-            "then have no unique derivative. Lower the degree, or add points."
-        )
+    # (Dask) points are checked when Dask computes the coefficients: reading them would compute.
+    message = (f"polyfit of degree {deg} through these points is rank-deficient{at_user_line()}: "
+               f"it needs at least {order} distinct x values, and the least-squares coefficients "
+               "then have no unique derivative. Lower the degree, or add points.")
+    rank_check = checked_when_computed(_full_rank, svdvals(value_of(lhs)), tolerance=rcond, message=message)
     q, r = qr(lhs)
     c = solve(r, q.T @ rhs)
     coefficients = c / (scale[:, None] if np.ndim(c) == 2 else scale)
+    if lazy:  # times one, the check's ones: the coefficients and their derivatives raise when computed
+        ones = 1.0 + rank_check
+        coefficients = coefficients * (ones[:, None] if np.ndim(c) == 2 else ones)
     if not (full or cov):
         return coefficients
     # lstsq's residuals: the squared norm of each column's misfit (none when the fit is exact
