@@ -416,3 +416,16 @@ def test_a_rank_deficient_polyfit_on_dask_raises_when_computed() -> None:
     well_posed = np.array([1.0, 2.0, 3.0, 4.0])
     fitted, _ = tapegrad.vjp(lambda b: np.polyfit(da.from_array(well_posed, chunks=2), b, 2), yd)
     np.testing.assert_allclose(fitted.compute(scheduler="sync"), np.polyfit(well_posed, y, 2), atol=1e-12)
+
+
+def test_per_example_gradients_of_a_median_on_dask_are_lazy() -> None:
+    """vmap(grad(median)): the ties of each example's sort are shared per block, one example
+    at a time (Dask cannot scatter at lazy run numbers), lazily and equal to NumPy's."""
+    import dask.array as da
+
+    x = np.random.default_rng(0).standard_normal((3, 5))
+    x[1, 3] = x[1, 1]  # a tie
+    per_example = tapegrad.vmap(tapegrad.grad(lambda v: np.median(v)))
+    outcome, detail = classify(lambda: per_example(da.from_array(x, chunks=(2, 5))),
+                               np.stack([tapegrad.grad(np.median)(row) for row in x]))
+    assert outcome == "lazy", detail

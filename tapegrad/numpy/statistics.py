@@ -66,6 +66,10 @@ def share_ties(v: Any, sorted_values: Any) -> Any:
     the last axis; `v` itself when no two values are equal."""
     s = strip_gradients(sorted_values)
     if isinstance(s, Tracer):  # a batch, under vmap: the same shares for every example at once
+        if library(storage_of(s)) == "dask":
+            # Dask cannot scatter at lazy run numbers: asking for one example's values sends
+            # vmap to its loop over examples, where each runs per block (below), still lazy.
+            value_of(s)
         return _share_ties_batched(v, s)
     if library(s) == "dask" and not isinstance(v, Tracer):  # per block, the rows whole
         return core_apply(_share_ties_plain, v, s, signature="(n),(n)->(n)", output_dtypes=v.dtype,
