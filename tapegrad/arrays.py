@@ -153,6 +153,26 @@ def cholesky(a: Any, upper: bool = False) -> Any:
     return np.linalg.cholesky(a, upper=upper) if upper else np.linalg.cholesky(a)
 
 
+def keep_whole(built: Any, *sources: Any) -> Any:
+    """`built`, an array a rule made from `sources` (of its number of axes) by padding,
+    concatenating or placing, with every axis in one chunk along which each source was.
+
+    Dask's ``pad``, ``concatenate`` and ``block`` add a chunk per piece, so a rule that pads a
+    one-chunk axis hands the next whole-axis operation (an FFT, a convolution) a split axis it
+    refuses, and Dask's refusal would pass for the user's chunks. This undoes only such
+    splits: an axis split in some source stays as the user chunked it. No-op off Dask.
+
+    Examples:
+        >>> keep_whole(np.zeros(3), np.zeros(2)).shape
+        (3,)
+    """
+    if library(built) != "dask":
+        return built
+    whole = {axis: -1 for axis in range(built.ndim) if built.numblocks[axis] > 1
+             and all(library(s) != "dask" or s.numblocks[axis] == 1 for s in sources)}
+    return built.rechunk(whole) if whole else built
+
+
 def getitem(x: Any, index: Any) -> Any:
     """``x[index]`` for any array type. Dask indexes with one 1-D integer array only, so on
     Dask an index of slices and one integer array of more dimensions is a `take` of the
@@ -633,5 +653,5 @@ _ADD_AT: dict[str, Callable[[Any, Any, Any], Any]] = {"dask": _dask_add_at, "cup
 
 __all__ = ["SUPPORTED", "add_along_last", "add_at", "allow_rechunk", "arange_like", "argpartition", "argsort",
            "as_array", "asarray_like", "cast", "check_known_shape", "cholesky", "convolve", "core_apply", "digitize",
-           "eye_like", "histogram", "inv", "is_foreign", "library", "ones_like", "per_chunk",
+           "eye_like", "histogram", "inv", "is_foreign", "keep_whole", "library", "ones_like", "per_chunk",
            "refuse_lazy_values", "register_add_at", "size", "solve", "sort", "take_along_last", "unwrap", "zeros_like"]

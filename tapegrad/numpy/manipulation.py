@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from tapegrad.arrays import cast, eye_like, is_foreign, library, ones_like, zeros_like
+from tapegrad.arrays import cast, eye_like, is_foreign, keep_whole, library, ones_like, zeros_like
 from tapegrad.errors import at_user_line
 from tapegrad.numpy._batch import Dims, aligned, batch_size, front, front_all, param, rank, shifted
 from tapegrad.numpy._batch import elementwise as elementwise_rule
@@ -469,7 +469,8 @@ def pad(array: Any, pad_width: Any, mode: Any = "constant", **kwargs: Any) -> An
     widths = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (array.ndim, 2))
     if mode == "constant":
         zeros = zeros_like(storage_of(array), array.shape, dtype_of(array))
-        filled = np.pad(zeros, widths.tolist(), mode, **kwargs)
+        # Dask pads with new chunks: a one-chunk axis stays one chunk for whole-axis rules (FFTs)
+        filled = keep_whole(np.pad(zeros, widths.tolist(), mode, **kwargs), zeros)
         inside = tuple(slice(b, b + n) for (b, _), n in zip(widths, array.shape, strict=True))
         return untake(array, inside, filled.shape) + filled
     for axis, (before, after) in enumerate(widths):
