@@ -329,7 +329,7 @@ _slogdet = Primitive("linalg.slogdet", lambda a: tuple(
     arrays.core_apply(lambda m: tuple(_la.slogdet(m)), a, signature="(n,n)->(),()", operation="linalg.slogdet")))
 _eigh = Primitive("linalg.eigh", lambda a, UPLO="L": tuple(
     arrays.core_apply(lambda m: tuple(_la.eigh(m, UPLO)), a, signature="(n,n)->(n),(n,n)", operation="linalg.eigh")))
-_svd = Primitive("linalg.svd", lambda a, full_matrices=True: tuple(_la.svd(a, full_matrices)))
+_svd = Primitive("linalg.svd", arrays.svd)
 _svdvals = Primitive("linalg.svdvals", arrays.svdvals)
 _qr = Primitive("linalg.qr", arrays.qr)
 _norm2 = Primitive("linalg.norm2", lambda x, axis=None, keepdims=False: _la.norm(x, None, axis, keepdims))
