@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from array_types import ComputeError, as_dask, needs_dask, no_compute
+from array_types import as_dask, needs_dask, no_compute
 from rule_cases import CASES, COMPLEX_CASES, Case
 
 import tapegrad
@@ -38,8 +38,6 @@ _SVD_SIGNS = ("Dask's svd (tsqr) picks other signs for the singular vectors, so 
               "(functions that do not depend on the signs agree)")
 _CORE_AXES = ("needs the core axes in one chunk: Dask's apply_gufunc refuses ('Core dimension ... consists of "
               "multiple chunks'); `tapegrad.allow_rechunk()` opts in")
-_LSTSQ_RANK = ("lstsq reads its rank to decide the residuals' shape, and its pinv has no lazy Dask form: "
-               "both compute")
 
 DASK_CANNOT: dict[str, tuple[type[BaseException], str]] = {
     # A case name (that case with the chunking the sweep gives it), or a primitive name.
@@ -80,7 +78,6 @@ DASK_CANNOT: dict[str, tuple[type[BaseException], str]] = {
     'linalg.svd[wide]': (AssertionError, _SVD_SIGNS),
     'lstsq[c5x3,c5x2]': (NotImplementedError, _TALL_SKINNY),
     'lstsq[m5x3,5x2]': (NotImplementedError, _TALL_SKINNY),
-    'lstsq[vector]': (ComputeError, _LSTSQ_RANK),
     'matrix_power[m3x3]': (ValueError, _LU),
     "median[{'axis': 0}]": (ValueError, _CORE_AXES),
     'median[{}]': (ValueError, _CORE_AXES),
