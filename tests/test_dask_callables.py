@@ -270,11 +270,8 @@ CHUNK_LIMITS = (_FFT, _CHOLESKY, _TALL_SKINNY, _RESHAPE, _CORE_AXES)
 
 
 ONE_CHUNK_OPEN = {
-    'np.interp-vmap', 'np.poly-grad', 'np.poly-jvp', 'tnp.interp-vmap', 'tnp.poly-grad', 'tnp.poly-jvp',
-    'tsp.linalg.expm-grad', 'tsp.linalg.expm-jvp', 'tsp.linalg.logm-grad', 'tsp.linalg.logm-jvp',
     'tsp.linalg.solve_banded-grad', 'tsp.linalg.solve_banded-jvp', 'tsp.linalg.solve_banded-vmap',
-    'tsp.signal.autograd_convolve-grad', 'tsp.signal.convolve-jvp', 'tsp.signal.convolve2d-grad',
-    'tsp.signal.convolve2d-jvp', 'tsp.signal.convolve2d-vmap', 'tsp.signal.correlate-jvp',
+    'tsp.signal.convolve2d-grad', 'tsp.signal.convolve2d-jvp', 'tsp.signal.convolve2d-vmap',
     'tsp.signal.correlate2d-grad', 'tsp.signal.correlate2d-jvp', 'tsp.signal.correlate2d-vmap',
 }
 """``name-mode`` runs refused even with one chunk per input: tapegrad's own rules split an axis

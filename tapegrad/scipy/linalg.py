@@ -49,7 +49,7 @@ from tapegrad.arrays import core_apply, is_foreign
 from tapegrad.errors import NotDifferentiableError, at_user_line
 from tapegrad.numpy._batch import batch_size, front_all, leading, rank
 from tapegrad.numpy.elementwise import where
-from tapegrad.numpy.manipulation import concatenate, expand_dims, reshape, squeeze, tril, triu
+from tapegrad.numpy.manipulation import concatenate, expand_dims, joined, reshape, squeeze, tril, triu
 from tapegrad.numpy.products import _swap_last, matmul
 from tapegrad.registry import Primitive, defbatch, defjvp, defvjp, defvjp_all, holds_tracer
 from tapegrad.tracer import dtype_of, is_complex, ndim_of, shape_of, strip_gradients
@@ -589,7 +589,8 @@ def _frechet(a: Any, e: Any) -> Any:
     """
     n = a.shape[-1]
     zeros = np.zeros(a.shape, np.result_type(dtype_of(a), dtype_of(e)))
-    block = concatenate([concatenate([a, e], axis=-1), concatenate([zeros, a], axis=-1)], axis=-2)
+    # joined, not concatenate: a one-chunk Dask matrix gives a one-chunk block, which expm needs whole
+    block = joined([joined([a, e], axis=-1), joined([zeros, a], axis=-1)], axis=-2)
     return expm(block)[..., :n, n:]
 
 
@@ -930,7 +931,7 @@ def _frechet_log(a: Any, e: Any) -> Any:
     ``logm([[a, e], [0, a]])``, written with `logm`, so it differentiates again."""
     n = a.shape[-1]
     zeros = np.zeros(a.shape, np.result_type(dtype_of(a), dtype_of(e)))
-    block = concatenate([concatenate([a, e], axis=-1), concatenate([zeros, a], axis=-1)], axis=-2)
+    block = joined([joined([a, e], axis=-1), joined([zeros, a], axis=-1)], axis=-2)  # whole, as _frechet's
     return _logm(block)[..., :n, n:]
 
 
