@@ -271,8 +271,6 @@ CHUNK_LIMITS = (_FFT, _CHOLESKY, _TALL_SKINNY, _RESHAPE, _CORE_AXES)
 
 ONE_CHUNK_OPEN = {
     'tsp.linalg.solve_banded-grad', 'tsp.linalg.solve_banded-jvp', 'tsp.linalg.solve_banded-vmap',
-    'tsp.signal.convolve2d-grad', 'tsp.signal.convolve2d-jvp', 'tsp.signal.convolve2d-vmap',
-    'tsp.signal.correlate2d-grad', 'tsp.signal.correlate2d-jvp', 'tsp.signal.correlate2d-vmap',
 }
 """``name-mode`` runs refused even with one chunk per input: tapegrad's own rules split an axis
 (a pad, a block matrix, a concatenation), Dask's 2-D-only linalg meets vmap's stacks, or
