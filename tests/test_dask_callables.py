@@ -269,12 +269,11 @@ CHUNK_LIMITS = (_FFT, _CHOLESKY, _TALL_SKINNY, _RESHAPE, _CORE_AXES)
 """The reasons of `DASK_CANNOT` that are limits on chunks: with one chunk per array, gone."""
 
 
-ONE_CHUNK_OPEN = {
-    'tsp.linalg.solve_banded-grad', 'tsp.linalg.solve_banded-jvp', 'tsp.linalg.solve_banded-vmap',
-}
-"""``name-mode`` runs refused even with one chunk per input: tapegrad's own rules split an axis
-(a pad, a block matrix, a concatenation), Dask's 2-D-only linalg meets vmap's stacks, or
-``lstsq`` computes. Open (issue 24): strict xfails, so a fix must take its entry out."""
+ONE_CHUNK_OPEN: set[str] = set()
+"""``name-mode`` runs refused even with one chunk per input (strict xfails, so a fix must take
+its entry out). Empty: the 61 runs once here (a rule splitting an axis by a pad, a block matrix,
+a join or a gather; Dask's 2-D-only linalg meeting vmap's stacks; ``lstsq`` reading its rank)
+are lazy with one chunk, so every chunk limit left in `DASK_CANNOT` is Dask's own."""
 
 
 def _one_chunk_params() -> list[Any]:
