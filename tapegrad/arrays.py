@@ -19,7 +19,10 @@ The rules need three things NumPy spells in a way that would leave the argument'
   of ``x[mask]`` for a lazy mask, and no gradient can be built on an unknown shape;
 - functions that need whole axes at once (a sort along an axis, a determinant of the last two):
   `core_apply` runs them per block over those "core" axes (Dask's ``apply_gufunc``), which Dask
-  allows only when each core axis is one chunk, unless the user opts in with `allow_rechunk`.
+  allows only when each core axis is one chunk, unless the user opts in with `allow_rechunk`;
+- arrays a rule builds by padding or joining, which Dask splits into a chunk per piece:
+  `keep_whole` gives back one chunk along the axes every piece had whole, so the whole-axis
+  function after it is not refused for a split tapegrad made.
 """
 
 from __future__ import annotations
