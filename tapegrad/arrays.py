@@ -19,7 +19,10 @@ The rules need three things NumPy spells in a way that would leave the argument'
   of ``x[mask]`` for a lazy mask, and no gradient can be built on an unknown shape;
 - functions that need whole axes at once (a sort along an axis, a determinant of the last two):
   `core_apply` runs them per block over those "core" axes (Dask's ``apply_gufunc``), which Dask
-  allows only when each core axis is one chunk, unless the user opts in with `allow_rechunk`.
+  allows only when each core axis is one chunk, unless the user opts in with `allow_rechunk`;
+- arrays a rule builds by padding or joining, which Dask splits into a chunk per piece:
+  `keep_whole` gives back one chunk along the axes every piece had whole, so the whole-axis
+  function after it is not refused for a split tapegrad made.
 """
 
 from __future__ import annotations
@@ -146,11 +149,54 @@ def arange_like(x: Any, n: int) -> Any:
 
 
 def cholesky(a: Any, upper: bool = False) -> Any:
-    """``np.linalg.cholesky(a, upper=upper)`` for any array type. Dask's own version returns
-    the upper factor unless asked (``lower=False`` by default), so it is asked explicitly."""
-    if library(a) == "dask":
+    """``np.linalg.cholesky(a, upper=upper)`` for any array type. On Dask, a matrix takes
+    Dask's own blocked version, asked for the factor explicitly (it returns the upper one
+    unless ``lower=True``); Dask's linalg is 2-D only, so a stack (vmap's) goes per matrix
+    through `core_apply`."""
+    if library(a) == "dask" and a.ndim == 2:
         return _module("dask.array").linalg.cholesky(a, lower=not upper)
+    if library(a) == "dask":
+        return core_apply(_numpy_cholesky, a, signature="(n,n)->(n,n)", output_dtypes=a.dtype,
+                          operation="linalg.cholesky", upper=upper)
+    return _numpy_cholesky(a, upper)
+
+
+def _numpy_cholesky(a: Any, upper: bool = False) -> Any:
     return np.linalg.cholesky(a, upper=upper) if upper else np.linalg.cholesky(a)
+
+
+def svd(a: Any, full_matrices: bool = True) -> tuple[Any, Any, Any]:
+    """``np.linalg.svd(a, full_matrices)`` as a tuple ``(u, s, vh)``, for any array type: on
+    Dask, a matrix takes Dask's own (tall-and-skinny) svd, and a stack, which Dask's 2-D-only
+    linalg refuses, goes per matrix through `core_apply`."""
+    if library(a) != "dask" or a.ndim == 2:
+        return tuple(np.linalg.svd(a, full_matrices))  # type: ignore[return-value]
+    m, n = a.shape[-2:]
+    k = min(m, n)
+    signature = "(m,n)->(m,m),(k),(n,n)" if full_matrices else "(m,n)->(m,k),(k),(k,n)"
+    u, s, vh = core_apply(lambda x: tuple(np.linalg.svd(x, full_matrices)), a, signature=signature,
+                          output_sizes={"k": k}, operation="linalg.svd")
+    return u, s, vh
+
+
+def keep_whole(built: Any, *sources: Any) -> Any:
+    """`built`, an array a rule made from `sources` (of its number of axes) by padding,
+    concatenating or placing, with every axis in one chunk along which each source was.
+
+    Dask's ``pad``, ``concatenate`` and ``block`` add a chunk per piece, so a rule that pads a
+    one-chunk axis hands the next whole-axis operation (an FFT, a convolution) a split axis it
+    refuses, and Dask's refusal would pass for the user's chunks. This undoes only such
+    splits: an axis split in some source stays as the user chunked it. No-op off Dask.
+
+    Examples:
+        >>> keep_whole(np.zeros(3), np.zeros(2)).shape
+        (3,)
+    """
+    if library(built) != "dask":
+        return built
+    whole = {axis: -1 for axis in range(built.ndim) if built.numblocks[axis] > 1
+             and all(library(s) != "dask" or s.numblocks[axis] == 1 for s in sources)}
+    return built.rechunk(whole) if whole else built
 
 
 def getitem(x: Any, index: Any) -> Any:
@@ -646,6 +692,6 @@ _ADD_AT: dict[str, Callable[[Any, Any, Any], Any]] = {"dask": _dask_add_at, "cup
 
 __all__ = ["SUPPORTED", "add_along_last", "add_at", "allow_rechunk", "arange_like", "argpartition", "argsort",
            "as_array", "asarray_like", "cast", "check_known_shape", "checked_when_computed", "cholesky", "convolve",
-           "core_apply", "digitize",
-           "eye_like", "histogram", "inv", "is_foreign", "library", "ones_like", "per_chunk",
-           "refuse_lazy_values", "register_add_at", "size", "solve", "sort", "take_along_last", "unwrap", "zeros_like"]
+           "core_apply", "digitize", "eye_like", "histogram", "inv", "is_foreign", "keep_whole", "library",
+           "ones_like", "per_chunk", "refuse_lazy_values", "register_add_at", "size", "solve", "sort", "svd",
+           "take_along_last", "unwrap", "zeros_like"]

@@ -181,6 +181,19 @@ def test_a_lazy_index_is_explained() -> None:
         arrays.add_at(as_dask(np.zeros(3), "one"), index, as_dask(np.ones(3), "one"))
 
 
+@needs_dask
+def test_keep_whole_undoes_only_the_splits_a_join_made() -> None:
+    """A one-chunk axis padded or joined is one chunk again; an axis the user split stays split."""
+    import dask.array as da
+
+    whole, split = da.ones((4, 3), chunks=-1), da.ones((4, 3), chunks=(2, 3))
+    padded = np.pad(whole, [(0, 2), (0, 0)])
+    assert padded.numblocks == (2, 1) and arrays.keep_whole(padded, whole).numblocks == (1, 1)
+    joined = np.concatenate([whole, split], axis=1)
+    assert arrays.keep_whole(joined, whole, split).chunks == ((2, 2), (6,))
+    assert arrays.keep_whole(np.zeros(3), np.zeros(2)).shape == (3,)  # NumPy: as it is
+
+
 def test_an_unsupported_array_type_is_refused() -> None:
     class Duck:
         """An array library tapegrad does not know: it speaks __array_function__."""

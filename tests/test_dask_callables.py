@@ -269,27 +269,11 @@ CHUNK_LIMITS = (_FFT, _CHOLESKY, _TALL_SKINNY, _RESHAPE, _CORE_AXES)
 """The reasons of `DASK_CANNOT` that are limits on chunks: with one chunk per array, gone."""
 
 
-ONE_CHUNK_OPEN = {
-    'np.fft.fft2-grad', 'np.fft.fft2-jvp', 'np.fft.fft2-vmap', 'np.fft.ihfft-grad', 'np.fft.ihfft-jvp',
-    'np.fft.rfft-grad', 'np.fft.rfft-jvp', 'np.fft.rfft2-grad', 'np.fft.rfft2-jvp', 'np.fft.rfftn-grad',
-    'np.fft.rfftn-jvp', 'np.interp-vmap', 'np.linalg.cholesky-vmap', 'np.linalg.lstsq-grad',
-    'np.linalg.lstsq-jvp', 'np.linalg.lstsq-vmap', 'np.linalg.svd-vmap', 'np.linalg.svdvals-grad',
-    'np.linalg.svdvals-jvp', 'np.poly-grad', 'np.poly-jvp', 'tnp.fft.fft2-grad', 'tnp.fft.fft2-jvp',
-    'tnp.fft.fft2-vmap', 'tnp.fft.ihfft-grad', 'tnp.fft.ihfft-jvp', 'tnp.fft.rfft-grad', 'tnp.fft.rfft-jvp',
-    'tnp.fft.rfft2-grad', 'tnp.fft.rfft2-jvp', 'tnp.fft.rfftn-grad', 'tnp.fft.rfftn-jvp', 'tnp.interp-vmap',
-    'tnp.linalg.cholesky-vmap', 'tnp.linalg.lstsq-grad', 'tnp.linalg.lstsq-jvp', 'tnp.linalg.lstsq-vmap',
-    'tnp.linalg.svd-vmap', 'tnp.linalg.svdvals-grad', 'tnp.linalg.svdvals-jvp', 'tnp.poly-grad',
-    'tnp.poly-jvp', 'tsp.linalg.expm-grad', 'tsp.linalg.expm-jvp', 'tsp.linalg.logm-grad',
-    'tsp.linalg.logm-jvp', 'tsp.linalg.polar-vmap', 'tsp.linalg.solve_banded-grad',
-    'tsp.linalg.solve_banded-jvp', 'tsp.linalg.solve_banded-vmap', 'tsp.signal.autograd_convolve-grad',
-    'tsp.signal.convolve-jvp', 'tsp.signal.convolve2d-grad', 'tsp.signal.convolve2d-jvp',
-    'tsp.signal.convolve2d-vmap', 'tsp.signal.correlate-jvp', 'tsp.signal.correlate2d-grad',
-    'tsp.signal.correlate2d-jvp', 'tsp.signal.correlate2d-vmap', 'tsp.stats.multivariate_normal.logpdf-vmap',
-    'tsp.stats.multivariate_normal.pdf-vmap',
-}
-"""``name-mode`` runs refused even with one chunk per input: tapegrad's own rules split an axis
-(a pad, a block matrix, a concatenation), Dask's 2-D-only linalg meets vmap's stacks, or
-``lstsq`` computes. Open (issue 24): strict xfails, so a fix must take its entry out."""
+ONE_CHUNK_OPEN: set[str] = set()
+"""``name-mode`` runs refused even with one chunk per input (strict xfails, so a fix must take
+its entry out). Empty: the 61 runs once here (a rule splitting an axis by a pad, a block matrix,
+a join or a gather; Dask's 2-D-only linalg meeting vmap's stacks; ``lstsq`` reading its rank)
+are lazy with one chunk, so every chunk limit left in `DASK_CANNOT` is Dask's own."""
 
 
 def _one_chunk_params() -> list[Any]:

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from tapegrad.arrays import library
 from tapegrad.numpy._batch import Dims, front, leading, param
 from tapegrad.numpy._wrap import composite
 from tapegrad.numpy.linalg_base import (
@@ -52,7 +53,7 @@ from tapegrad.numpy.products import outer as _outer
 from tapegrad.numpy.products import tensordot as _tensordot
 from tapegrad.numpy.reductions import max, min, sum
 from tapegrad.registry import defbatch, defvjp
-from tapegrad.tracer import dtype_of, is_complex, ndim_of, shape_of, value_of
+from tapegrad.tracer import dtype_of, is_complex, ndim_of, shape_of, storage_of, value_of
 
 _la = np.linalg
 _EigResult = type(_la.eig(np.eye(1)))
@@ -107,15 +108,18 @@ def svdvals(x: Any) -> Any:
 @composite(_la.lstsq)
 def lstsq(a: Any, b: Any, rcond: Any = None) -> Any:
     """``np.linalg.lstsq``: ``(x, residuals, rank, s)``, differentiable in `x`, `residuals`
-    and `s` for an `a` of full rank."""
+    and `s` for an `a` of full rank. On Dask the rank is lazy, so `residuals` are given
+    whenever `a` has more rows than columns, whatever its rank (Dask's own lstsq does too)."""
     rank = lstsq_rank(a, b, rcond)  # NumPy's own, of NumPy's integer type (one per example under vmap)
     m, n = shape_of(a)
     real_dtype = np.empty(0, dtype_of(a)).real.dtype
     cutoff = np.finfo(real_dtype).eps * builtins.max(m, n) if rcond is None else rcond
     x = _matmul(pinv(a, cutoff), b)
     # NumPy returns residuals only for an `a` of full rank with more rows than columns: their
-    # shape depends on the rank's value, read (under vmap: once per example) only then.
-    if m > n and int(value_of(rank)) == n:
+    # shape depends on the rank's value, read (under vmap: once per example) only then. A lazy
+    # rank cannot be read without computing, so on Dask they are returned whenever m > n, as
+    # Dask's own lstsq does.
+    if m > n and (library(storage_of(rank)) == "dask" or int(value_of(rank)) == n):
         residual = b - _matmul(a, x)
         residuals = sum(real(residual * conjugate(residual)), axis=0)
         if ndim_of(b) == 1:

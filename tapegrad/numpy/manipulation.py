@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from tapegrad.arrays import cast, eye_like, is_foreign, library, ones_like, zeros_like
+from tapegrad.arrays import cast, eye_like, is_foreign, keep_whole, library, ones_like, zeros_like
 from tapegrad.errors import at_user_line
 from tapegrad.numpy._batch import Dims, aligned, batch_size, front, front_all, param, rank, shifted
 from tapegrad.numpy._batch import elementwise as elementwise_rule
@@ -56,6 +56,18 @@ def concatenate(arrays: Any, axis: int | None = 0, out: None = None, *, dtype: A
     if axis is None:
         return _concatenate(*[ravel(a) for a in arrays], axis=0)
     return _concatenate(*arrays, axis=axis)
+
+
+def joined(pieces: Any, axis: int = 0) -> Any:
+    """`concatenate` for tapegrad's own rules (a block matrix, zeros around a window): on Dask,
+    every axis each piece holds in one chunk stays one chunk (`tapegrad.arrays.keep_whole`),
+    so the whole-axis operation that follows is not refused for a split tapegrad made."""
+    return _concatenate(*pieces, axis=axis, whole=True)
+
+
+def stacked(pieces: Any, axis: int = 0) -> Any:
+    """`stack` for tapegrad's own rules, with one chunk kept as `joined` keeps it."""
+    return _stack(*pieces, axis=axis, whole=True)
 
 
 @implements(np.stack)
@@ -151,8 +163,8 @@ defvjp(expand_dims, lambda g, ans, x, axis: reshape(g, x.shape))
 defvjp(squeeze, lambda g, ans, x, axis=None: reshape(g, x.shape))
 defvjp(transpose, _transpose_vjp)
 defvjp(astype, lambda g, ans, x, dtype: astype(g, x.dtype) if g.dtype != x.dtype else g)
-defvjp_all(_concatenate, lambda g, ans, *arrays, axis=0: _split_like(g, arrays, axis))
-defvjp_all(_stack, lambda g, ans, *arrays, axis=0: tuple(
+defvjp_all(_concatenate, lambda g, ans, *arrays, axis=0, whole=False: _split_like(g, arrays, axis))
+defvjp_all(_stack, lambda g, ans, *arrays, axis=0, whole=False: tuple(
     reshape(piece, shape_of(a)) for piece, a in zip(split(g, len(arrays), axis), arrays, strict=True)))
 for _prim in (split, array_split):
     defvjp(_prim, lambda g, ans, x, indices_or_sections, axis=0: _concatenate(*g, axis=axis))
@@ -176,10 +188,10 @@ for _prim in (reshape, ravel, transpose, broadcast_to, expand_dims, squeeze, spl
     defjvp(_prim, _linear(_prim))
 defjvp(astype, lambda t, ans, x, dtype: astype(t, dtype))
 # Joining is linear in all arguments at once: join the tangents, zeros for constants.
-defjvp_all(_concatenate, lambda ts, ans, *arrays, axis=0: _concatenate(
-    *[_zeros_or(t, a) for t, a in zip(ts, arrays, strict=True)], axis=axis))
-defjvp_all(_stack, lambda ts, ans, *arrays, axis=0: _stack(
-    *[_zeros_or(t, a) for t, a in zip(ts, arrays, strict=True)], axis=axis))
+defjvp_all(_concatenate, lambda ts, ans, *arrays, axis=0, whole=False: _concatenate(
+    *[_zeros_or(t, a) for t, a in zip(ts, arrays, strict=True)], axis=axis, whole=whole))
+defjvp_all(_stack, lambda ts, ans, *arrays, axis=0, whole=False: _stack(
+    *[_zeros_or(t, a) for t, a in zip(ts, arrays, strict=True)], axis=axis, whole=whole))
 
 
 def _expand_dims_batched(values: list[Any], dims: Dims, **kwargs: Any) -> Any:
@@ -247,14 +259,14 @@ def _joined_batched(stacking: bool) -> Any:
     """concatenate / stack: shared arrays are repeated along the batch, then joined past it."""
     prim = _stack if stacking else _concatenate
 
-    def rule(values: list[Any], dims: Dims, axis: Any = 0) -> Any:
+    def rule(values: list[Any], dims: Dims, axis: Any = 0, whole: bool = False) -> Any:
         size = batch_size(values, dims)
         r = max(rank(v, d) for v, d in zip(values, dims, strict=True))
         arrays = [front_all(v, d, size) for v, d in zip(values, dims, strict=True)]
         if axis is None:  # concatenate flattens first
             arrays = [reshape(a, (size, -1)) for a in arrays]
-            return prim(*arrays, axis=1), 0
-        return prim(*arrays, axis=shifted(axis, r + 1 if stacking else r)), 0
+            return prim(*arrays, axis=1, whole=whole), 0
+        return prim(*arrays, axis=shifted(axis, r + 1 if stacking else r), whole=whole), 0
 
     return rule
 
@@ -469,7 +481,8 @@ def pad(array: Any, pad_width: Any, mode: Any = "constant", **kwargs: Any) -> An
     widths = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (array.ndim, 2))
     if mode == "constant":
         zeros = zeros_like(storage_of(array), array.shape, dtype_of(array))
-        filled = np.pad(zeros, widths.tolist(), mode, **kwargs)
+        # Dask pads with new chunks: a one-chunk axis stays one chunk for whole-axis rules (FFTs)
+        filled = keep_whole(np.pad(zeros, widths.tolist(), mode, **kwargs), zeros)
         inside = tuple(slice(b, b + n) for (b, _), n in zip(widths, array.shape, strict=True))
         return untake(array, inside, filled.shape) + filled
     for axis, (before, after) in enumerate(widths):

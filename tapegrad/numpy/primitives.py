@@ -199,9 +199,24 @@ astype = Primitive("astype", lambda x, dtype: x.astype(dtype) if is_foreign(x) e
 if hasattr(np, "astype"):  # NumPy 2's array-API astype(x, dtype, /, *, copy=True, device=None)
     by_numpy[np.astype] = lambda x, dtype, *, copy=True, device=None: astype(x, dtype)
 
-# NumPy takes a list of arrays; primitives take traced inputs positionally, hence the splat.
-_concatenate = Primitive("concatenate", lambda *arrays, axis=0: np.concatenate(arrays, axis))
-_stack = Primitive("stack", lambda *arrays, axis=0: np.stack(arrays, axis))
+def _join(*pieces: Any, axis: int = 0, whole: bool = False) -> Any:
+    # NumPy takes a list of arrays; primitives take traced inputs positionally, hence the splat.
+    # Dask adds a chunk per piece; `whole` (tapegrad's own joins: a block matrix, zeros around
+    # a window) keeps one chunk along each axis every piece had in one chunk (`keep_whole`).
+    joined = np.concatenate(pieces, axis)
+    return arrays.keep_whole(joined, *pieces) if whole else joined
+
+
+def _stack_pieces(*pieces: Any, axis: int = 0, whole: bool = False) -> Any:
+    stacked = np.stack(pieces, axis)
+    return arrays.keep_whole(stacked, *(np.expand_dims(p, axis) for p in pieces)) if whole else stacked
+
+
+_concatenate = Primitive("concatenate", _join)
+"""``_concatenate(*pieces, axis=0, whole=False)``: ``np.concatenate(pieces, axis)``; with
+``whole=True``, for tapegrad's own rules, see `_join`."""
+_stack = Primitive("stack", _stack_pieces)
+"""``_stack(*pieces, axis=0, whole=False)``: ``np.stack(pieces, axis)``, `whole` as `_concatenate`'s."""
 
 
 # -- indexing --------------------------------------------------------------------------
@@ -329,7 +344,7 @@ _slogdet = Primitive("linalg.slogdet", lambda a: tuple(
     arrays.core_apply(lambda m: tuple(_la.slogdet(m)), a, signature="(n,n)->(),()", operation="linalg.slogdet")))
 _eigh = Primitive("linalg.eigh", lambda a, UPLO="L": tuple(
     arrays.core_apply(lambda m: tuple(_la.eigh(m, UPLO)), a, signature="(n,n)->(n),(n,n)", operation="linalg.eigh")))
-_svd = Primitive("linalg.svd", lambda a, full_matrices=True: tuple(_la.svd(a, full_matrices)))
+_svd = Primitive("linalg.svd", arrays.svd)
 _svdvals = Primitive("linalg.svdvals", arrays.svdvals)
 _qr = Primitive("linalg.qr", arrays.qr)
 _norm2 = Primitive("linalg.norm2", lambda x, axis=None, keepdims=False: _la.norm(x, None, axis, keepdims))

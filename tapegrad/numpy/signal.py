@@ -31,11 +31,13 @@ from tapegrad.numpy.manipulation import (
     diff,
     expand_dims,
     flip,
+    joined,
     moveaxis,
     ravel,
     reshape,
     squeeze,
     stack,
+    stacked,
     take,
 )
 from tapegrad.numpy.primitives import (
@@ -269,7 +271,7 @@ def poly(seq_of_zeros: Any) -> Any:
     zeros = _cast(zeros, dtype)
     a: Any = np.ones(1, dtype)
     for k in range(zeros.shape[0]):
-        a = convolve(a, stack([np.ones((), dtype), -_getitem(zeros, k)]))
+        a = convolve(a, stacked([np.ones((), dtype), -_getitem(zeros, k)]))  # one chunk: convolve needs it whole
     if is_complex(a) and _conjugate_pairs(zeros):
         a = real(a)
     return a
@@ -394,7 +396,7 @@ def _knots_at_or_below(knots: Any, at: Any) -> Any:
     if not isinstance(knots, Tracer):
         return np.searchsorted(knots, at, side="right")
     points = reshape(at, (-1,))
-    merged = concatenate([knots, points])
+    merged = joined([knots, points])  # whole along the sorted axis, as one-chunk knots and points are
     place = np.argsort(np.argsort(merged, kind="stable"), kind="stable")
     before = np.argsort(np.argsort(points, kind="stable"), kind="stable")
     return reshape(_getitem(place, slice(shape_of(knots)[0], None)) - before, shape_of(at))

@@ -45,14 +45,15 @@ import scipy
 import scipy.linalg as _sl  # type: ignore[import-untyped, unused-ignore]
 
 import tapegrad.numpy as tnp
-from tapegrad.arrays import core_apply, is_foreign
+from tapegrad.arrays import core_apply, is_foreign, library
 from tapegrad.errors import NotDifferentiableError, at_user_line
 from tapegrad.numpy._batch import batch_size, front_all, leading, rank
 from tapegrad.numpy.elementwise import where
-from tapegrad.numpy.manipulation import concatenate, expand_dims, reshape, squeeze, tril, triu
+from tapegrad.numpy.manipulation import concatenate, expand_dims, joined, reshape, squeeze, tril, triu
+from tapegrad.numpy.primitives import take_along_last
 from tapegrad.numpy.products import _swap_last, matmul
 from tapegrad.registry import Primitive, defbatch, defjvp, defvjp, defvjp_all, holds_tracer
-from tapegrad.tracer import dtype_of, is_complex, ndim_of, shape_of, strip_gradients
+from tapegrad.tracer import dtype_of, is_complex, ndim_of, shape_of, storage_of, strip_gradients
 
 
 def _scipy_first(scipy_fun: Callable[..., Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -589,7 +590,8 @@ def _frechet(a: Any, e: Any) -> Any:
     """
     n = a.shape[-1]
     zeros = np.zeros(a.shape, np.result_type(dtype_of(a), dtype_of(e)))
-    block = concatenate([concatenate([a, e], axis=-1), concatenate([zeros, a], axis=-1)], axis=-2)
+    # joined, not concatenate: a one-chunk Dask matrix gives a one-chunk block, which expm needs whole
+    block = joined([joined([a, e], axis=-1), joined([zeros, a], axis=-1)], axis=-2)
     return expm(block)[..., :n, n:]
 
 
@@ -694,7 +696,15 @@ def eigh(a: Any, b: Any = None, *, lower: bool = True, eigvals_only: bool = Fals
 # -- banded systems and structured matrices: compositions of tapegrad.numpy ----------------------
 def _gather_square(values: Any, index: Any, keep: Any) -> Any:
     """``values[..., index]`` where `keep`, 0 elsewhere: a matrix built by gathering a vector."""
-    return where(keep, tnp.take(values, np.where(keep, index, 0), axis=-1), 0)
+    index = np.where(keep, index, 0)
+    storage = storage_of(values)
+    if library(storage) != "dask" or storage.numblocks[-1] > 1:
+        return where(keep, tnp.take(values, index, axis=-1), 0)
+    # Dask's take splits an out-of-order gather into chunks no longer than the vector's, and the
+    # matrix is then often solved or factored whole: gathered per block over the whole vector,
+    # the matrix of a one-chunk vector stays one chunk. (A split vector keeps Dask's take.)
+    taken = take_along_last(values, index.reshape(-1))
+    return where(keep, reshape(taken, (*shape_of(values)[:-1], *index.shape)), 0)
 
 
 @_scipy_first(_sl.solve_banded)
@@ -930,7 +940,7 @@ def _frechet_log(a: Any, e: Any) -> Any:
     ``logm([[a, e], [0, a]])``, written with `logm`, so it differentiates again."""
     n = a.shape[-1]
     zeros = np.zeros(a.shape, np.result_type(dtype_of(a), dtype_of(e)))
-    block = concatenate([concatenate([a, e], axis=-1), concatenate([zeros, a], axis=-1)], axis=-2)
+    block = joined([joined([a, e], axis=-1), joined([zeros, a], axis=-1)], axis=-2)  # whole, as _frechet's
     return _logm(block)[..., :n, n:]
 
 

@@ -45,6 +45,7 @@ import scipy.ndimage as _sn  # type: ignore[import-untyped, unused-ignore]
 import tapegrad.numpy as tnp
 from tapegrad.arrays import library
 from tapegrad.errors import NotDifferentiableError, at_user_line
+from tapegrad.numpy.manipulation import joined
 from tapegrad.numpy.primitives import take_along_last
 from tapegrad.tracer import dtype_of, ndim_of, shape_of, storage_of
 
@@ -92,11 +93,45 @@ def _extend(x: Any, axis: int, before: int, after: int, mode: str, cval: Any = 0
         return x
     n = shape_of(x)[axis]
     j = np.arange(-before, n + after)
-    out = tnp.take(x, _fold(j, n, mode), axis=axis)
+    folded = _fold(j, n, mode)
+    out = _take_runs(x, folded, axis) if library(storage_of(x)) == "dask" else tnp.take(x, folded, axis=axis)
     if _FOLDS[mode] == "constant":
         inside = ((j >= 0) & (j < n)).reshape((-1,) + (1,) * (ndim_of(x) - axis - 1))
         out = tnp.where(inside, out, np.asarray(cval, dtype_of(x)))
     return out
+
+
+def _take_runs(x: Any, index: Any, axis: int) -> Any:
+    """``take(x, index, axis)`` for a NumPy `index` made of runs of neighbouring positions (an
+    extended axis: the axis, and its folds before and after): slices, joined. Dask's own take
+    splits an out-of-order gather into chunks as long as the input's, and the whole-axis
+    convolution after it would refuse that split; joined slices keep a one-chunk axis whole."""
+    pieces = []
+    axis %= ndim_of(x)
+    for first, last in _runs(index):
+        step = 1 if last >= first else -1
+        stop = last + step
+        span = slice(first, stop if stop >= 0 else None, step)
+        pieces.append(x[(slice(None),) * axis + (span,)])
+    return joined(pieces, axis=axis)
+
+
+def _runs(index: Any) -> list[tuple[int, int]]:
+    """``(first, last)`` of each maximal run of `index` that steps by +1 or by -1 throughout.
+
+    Examples:
+        >>> _runs(np.array([2, 1, 0, 0, 1, 2, 2]))
+        [(2, 0), (0, 2), (2, 2)]
+    """
+    runs: list[tuple[int, int]] = []
+    begin = 0
+    for k in range(1, len(index) + 1):
+        step = int(index[k] - index[k - 1]) if k < len(index) else 0
+        first_step = int(index[begin + 1] - index[begin]) if k - begin > 1 else step
+        if step not in (1, -1) or step != first_step:
+            runs.append((int(index[begin]), int(index[k - 1])))
+            begin = k
+    return runs
 
 
 def _axes(axes: Any, ndim: int) -> tuple[int, ...]:

@@ -43,7 +43,7 @@ import scipy.signal as _ss  # type: ignore[import-untyped, unused-ignore]
 import tapegrad.numpy as tnp
 from tapegrad.arrays import core_apply, is_foreign
 from tapegrad.errors import NotDifferentiableError, at_user_line
-from tapegrad.numpy.manipulation import concatenate
+from tapegrad.numpy.manipulation import concatenate, joined
 from tapegrad.registry import Primitive, defbatch, defjvp, defvjp
 from tapegrad.scipy.ndimage import _extend
 from tapegrad.tracer import dtype_of, is_complex, ndim_of, shape_of
@@ -128,7 +128,7 @@ def _between_zeros(g: Any, axis: int, before: int, after: int) -> Any:
     for count in (before, after):
         shape[axis] = count
         parts.append(np.zeros(shape, dtype_of(g)))
-    return concatenate([parts[0], g, parts[1]], axis=axis)
+    return joined([parts[0], g, parts[1]], axis=axis)  # a one-chunk axis stays whole for the next convolution
 
 
 def _convolve_vjp_in1(g: Any, ans: Any, in1: Any, in2: Any, mode: str = "full", method: str = "auto") -> Any:
