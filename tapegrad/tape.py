@@ -284,7 +284,7 @@ class Trace(BaseTrace):
         # holding a dict, even an empty one, stays tracked by the garbage collector.
         slot = self.n_slots
         index = self._indices.get(primitive)
-        if type(out) is ndarray and index is not None:  # the common case, inline
+        if (type(out) is ndarray or type(out) is Tracer) and index is not None:  # the common case, inline
             self.n_slots = slot + 1
             # Tracer(self, slot, out) without the Python-level call of __init__, the costliest
             # part of making one: allocate, then fill the three slots.
