@@ -101,10 +101,15 @@ def backward(trace: Trace, seeds: Sequence[tuple[int, Any]]) -> list[Any]:
                     _note(error, trace, index)
                     raise
                 if ct is not None:
-                    # The check and accumulation below, for this one argument.
+                    # The check and accumulation below, for this one argument (under jit's
+                    # staging, on the arrays the tracers hold).
                     if not (type(ct) is ndarray and ct.shape == args.shape
                             and (ct.dtype is args.dtype or ct.dtype.kind == "f")):
-                        ct = _checked(trace, index, args, 0, ct)
+                        staged = type(ct) is Tracer and type(args) is Tracer
+                        value, arg = (ct._value, args._value) if staged else (ct, args)
+                        if not (type(value) is ndarray and value.shape == arg.shape
+                                and (value.dtype is arg.dtype or value.dtype.kind == "f")):
+                            ct = _checked(trace, index, args, 0, ct)
                     acc = cts[in_slots]
                     cts[in_slots] = ct if acc is None else _accumulate(cts, owned, in_slots, ct)
                 continue

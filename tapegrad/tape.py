@@ -223,7 +223,15 @@ class Trace(BaseTrace):
             if kwargs:
                 self._hold(tuple(kwargs.values()))  # where= masks, indices: held like constants
             try:  # free in CPython 3.11+ unless raised: Dask's limits are told at the user's line
-                out = fun(values, **kwargs) if kwargs else fun(values)
+                if kwargs:
+                    out = fun(values, **kwargs)
+                elif fun is primitive and type(values) is Tracer and primitive.differentiable and (
+                        primitive.rules.view is None):
+                    # What binding does with one outer tracer (under jit: its staging trace),
+                    # without Primitive.__call__'s search for the innermost trace.
+                    out = values._trace.process(primitive, (values,), NO_KEYWORDS)
+                else:
+                    out = fun(values)
             except Exception as error:
                 raise_dask_limit(error, primitive.name)
                 raise
@@ -276,7 +284,7 @@ class Trace(BaseTrace):
         # holding a dict, even an empty one, stays tracked by the garbage collector.
         slot = self.n_slots
         index = self._indices.get(primitive)
-        if type(out) is ndarray and index is not None:  # the common case, inline
+        if (type(out) is ndarray or type(out) is Tracer) and index is not None:  # the common case, inline
             self.n_slots = slot + 1
             # Tracer(self, slot, out) without the Python-level call of __init__, the costliest
             # part of making one: allocate, then fill the three slots.

@@ -113,6 +113,7 @@ class StagingTrace(Trace):
     irregular: list[int] = attrs.Factory(list)
     meta_codes: dict[Any, int] = attrs.Factory(dict)
     meta_table: list[Any] = attrs.Factory(list)
+    _packed_codes: dict[Any, int] = attrs.field(factory=dict, init=False, repr=False)
 
     def new_input(self, value: Any, *how: Any) -> Tracer:
         tracer = Tracer(self, self.n_slots, value)
@@ -132,10 +133,39 @@ class StagingTrace(Trace):
     def process(self, primitive: Primitive, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
         if not self.alive:
             raise escaped(primitive)
-        plain = self._unwrap_plain(args) if not kwargs and 0 < len(args) < 3 else None
+        plain: Any = None
+        x = args[0] if args else None
+        if type(x) is Tracer and x._trace is self and not kwargs and type(x._value) is ndarray:
+            # The commonest call, one or two tracers of ours holding plain arrays, packed in
+            # place: staging a million-step program is mostly this path.
+            n, y, operands = len(args), args[-1], 0
+            if n == 1:
+                out = primitive.fun(x._value)
+                operands = x._slot << 64
+            elif n == 2 and type(y) is Tracer and y._trace is self and type(y._value) is ndarray:
+                out = primitive.fun(x._value, y._value)
+                operands = x._slot << 64 | (y._slot + 1) << 96
+            if n == 1 or operands:
+                if type(out) is ndarray:
+                    index = self._indices.get(primitive)
+                    code = self._packed_codes.get((out.shape, out.dtype))
+                    slot = self.n_slots
+                    if code is not None and index is not None and index < _FIELD_LIMIT and slot < _SLOT_LIMIT:
+                        self.n_slots = slot + 1
+                        self.records.append(index | code | slot << 32 | operands)
+                        tracer: Tracer = _new_object(Tracer)  # Tracer(...) without its __init__'s call
+                        tracer._trace, tracer._slot, tracer._value = self, slot, out
+                        return tracer
+                if n == 1:  # a new primitive or kind of output: recorded below
+                    plain = (x._value,), (x._slot,), _NO_CONSTANTS[1]
+                else:
+                    plain = (x._value, y._value), (x._slot, y._slot), _NO_CONSTANTS[2]
+        if plain is None and not kwargs and 0 < len(args) < 3:
+            plain = self._unwrap_plain(args)
+            if plain is not None:
+                out = primitive.fun(*plain[0])
         if plain is not None:
             values, in_slots, constants = plain
-            out = primitive.fun(*values)
             index = self._indices.get(primitive)
             if type(out) is ndarray and index is not None:  # the commonest record, inline
                 slot = self.n_slots
@@ -152,7 +182,7 @@ class StagingTrace(Trace):
                 else:
                     self._new_code(meta)
                     self.records.append((index, None, slot, meta, constants, in_slots))
-                tracer: Tracer = _new_object(Tracer)  # Tracer(...) without its __init__'s call
+                tracer = _new_object(Tracer)
                 tracer._trace, tracer._slot, tracer._value = self, slot, out
                 return tracer
         else:
@@ -202,6 +232,7 @@ class StagingTrace(Trace):
         """Number `meta` for packed records (up to 65,536 kinds; later ones stay in tuples)."""
         if len(self.meta_table) < _FIELD_LIMIT and meta not in self.meta_codes:
             self.meta_codes[meta] = len(self.meta_table)
+            self._packed_codes[meta] = len(self.meta_table) << 16
             self.meta_table.append(meta)
 
     def record(self, position: int) -> tuple[Any, ...]:
