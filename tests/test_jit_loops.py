@@ -9,20 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_jit_codegen import bits_equal
 
 import tapegrad
 from tapegrad import jit
 from tapegrad.jit.loops import Loop, Rolled, find_loops
-
-
-def bits_equal(got, want):
-    got_leaves, got_tree = tapegrad.tree_flatten(got)
-    want_leaves, want_tree = tapegrad.tree_flatten(want)
-    assert got_tree == want_tree
-    for a, b in zip(got_leaves, want_leaves, strict=True):
-        a, b = np.asarray(a), np.asarray(b)
-        assert a.dtype == b.dtype and a.shape == b.shape
-        assert a.tobytes() == b.tobytes(), (a, b)
 
 
 def deep(x):
