@@ -413,3 +413,14 @@ def test_per_example_gradients_of_a_median_on_dask_are_lazy() -> None:
     outcome, detail = classify(lambda: per_example(da.from_array(x, chunks=(2, 5))),
                                np.stack([tapegrad.grad(np.median)(row) for row in x]))
     assert outcome == "lazy", detail
+
+
+def test_lazy_quantile_levels_of_numpy_data_stay_lazy() -> None:
+    """A Dask `q` beside NumPy data is not converted with np.array (which computes it): the
+    gradient is lazy and equal to NumPy's."""
+    import dask.array as da
+
+    x, q = np.random.default_rng(0).standard_normal(6), np.array([0.3, 0.7])
+    total = lambda levels: tapegrad.grad(lambda v: np.sum(np.quantile(v, levels)))(x)  # noqa: E731
+    outcome, detail = classify(lambda: total(da.from_array(q, chunks=2)), total(q))
+    assert outcome == "lazy", detail

@@ -116,6 +116,8 @@ def array(value: Any, dtype: Any = None) -> Any:
 def to_array(value: Any, dtype: Any = None) -> Any:
     """`array` without the copy: a traced array passes through (the library's own conversions)."""
     if type(value) is not list and type(value) is not tuple:
+        if is_foreign(value):  # a Dask or CuPy array: np.array would compute it, or copy it to the host
+            return value if dtype is None else value.astype(dtype)
         return value if dtype is None and holds_tracer([value]) else np.array(value, dtype)
     if not holds_tracer(value):
         return np.array(value, dtype)
