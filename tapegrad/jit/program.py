@@ -82,11 +82,16 @@ _CSE_WINDOW = 1 << 16
 """How many distinct calls common-subexpression elimination remembers at once."""
 
 
+# Modules whose functions are pure beside NumPy's: tapegrad's own primitive functions (a sort,
+# a determinant per block), which call no user code and draw no random numbers.
+_PURE_MODULES = ("numpy", "tapegrad.numpy.primitives", "tapegrad.arrays")
+
+
 def _pure(prim: Primitive) -> bool:
     """Whether two calls of `prim` on the same values give the same result: NumPy's own
-    functions are pure; a user's primitive may not be."""
+    functions and tapegrad's are pure; a user's primitive may not be."""
     fun = prim.fun
-    return isinstance(fun, np.ufunc) or (getattr(fun, "__module__", None) or "").startswith("numpy")
+    return isinstance(fun, np.ufunc) or (getattr(fun, "__module__", None) or "").startswith(_PURE_MODULES)
 
 
 def _cse_key(index: int, kwargs: Any, constants: tuple[Any, ...], in_slots: tuple[Any, ...]) -> Any:
