@@ -65,6 +65,12 @@ _FIELD_LIMIT = 1 << 16
 
 _SLOT_LIMIT = (1 << 32) - 2
 
+# A VJP rule is memoised for up to _MEMO_LIMIT kinds of operands, if it stages at most
+# _MEMO_STEPS records (`StagingTrace.memoised_rules`), whose slots stay packable.
+_MEMO_LIMIT = 64
+_MEMO_STEPS = 256
+_REPLAY_LIMIT = _SLOT_LIMIT - _MEMO_STEPS
+
 
 def unpack(code: int, meta_table: list[Any]) -> tuple[Any, ...]:
     """The record packed into `code`: primitive index, meta code, output slot, first
@@ -114,6 +120,7 @@ class StagingTrace(Trace):
     meta_codes: dict[Any, int] = attrs.Factory(dict)
     meta_table: list[Any] = attrs.Factory(list)
     _packed_codes: dict[Any, int] = attrs.field(factory=dict, init=False, repr=False)
+    _memos: dict[Any, dict[Any, Any]] = attrs.field(factory=dict, init=False, repr=False)
 
     def new_input(self, value: Any, *how: Any) -> Tracer:
         tracer = Tracer(self, self.n_slots, value)
@@ -223,6 +230,133 @@ class StagingTrace(Trace):
         self.records.append((index, kwargs or None, slot, meta, _constants_of(values, in_slots), in_slots))
         return result
 
+    # -- the reverse pass: VJP rules replayed from the records they staged ------------------
+    def memoised_rules(self, rules: list[Any]) -> list[Any]:
+        """`rules` (per primitive of a tape, its per-argument VJP rules or ``None``), as the
+        reverse pass of a tape whose values are this trace's tracers calls them: each of
+        tapegrad's own rules, once it has run on operands of some shapes and dtypes, is not
+        run again on operands of the same ones: the records it staged are staged again, on
+        the new operands (`_replay_source`). A rule's records depend on those alone unless it reads
+        a value (a guard), which keeps it running (`_template`)."""
+        return [None if rule is None else tuple(self._memoising(one) for one in rule) for rule in rules]
+
+    def _memoising(self, rule: Any) -> Any:
+        """`rule`, memoised by its operands' shapes and dtypes (see `memoised_rules`); a user's
+        rule as it is (it may have Python side effects, which eager runs every time)."""
+        if not (getattr(rule, "__module__", None) or "").startswith("tapegrad."):
+            return rule
+        memo = self._memos.setdefault(rule, {})
+
+        def memoised(g: Any, ans: Any, x: Any, *more: Any, **kwargs: Any) -> Any:
+            if not more and not kwargs and type(g) is Tracer and type(ans) is Tracer and type(x) is Tracer and (
+                    g._trace is self and ans._trace is self and x._trace is self):
+                # One argument, all three this trace's tracers: the commonest call.
+                gv, av, xv = g._value, ans._value, x._value
+                if type(gv) is ndarray and type(av) is ndarray and type(xv) is ndarray:
+                    key: Any = (gv.shape, gv.dtype, av.shape, av.dtype, xv.shape, xv.dtype)
+                    template: Any = memo.get(key)
+                    if template and self.n_slots < _REPLAY_LIMIT:
+                        return template(self, g, ans, x)
+                    if template is None:
+                        return self._first(rule, memo, key, (g, ans, x))
+                return rule(g, ans, x)
+            if kwargs:
+                return rule(g, ans, x, *more, **kwargs)
+            operands = (g, ans, x, *more)
+            key = self._operand_key(operands)
+            template = memo.get(key) if key is not None else False
+            if template and self.n_slots < _REPLAY_LIMIT:
+                return template(self, *operands)
+            if template is None:
+                return self._first(rule, memo, key, operands)
+            return rule(*operands)
+
+        return memoised
+
+    def _operand_key(self, operands: tuple[Any, ...]) -> Any:
+        """What a memoised rule's records may depend on, of its operands: shape and dtype of
+        this trace's tracers of plain arrays, type and value of Python numbers; ``None`` if
+        an operand is anything else."""
+        key: list[Any] = []
+        for operand in operands:
+            kind = type(operand)
+            if kind is Tracer and operand._trace is self and type(operand._value) is ndarray:
+                key.append((operand._value.shape, operand._value.dtype))
+            elif kind is float:
+                key.append((kind, operand.hex()))
+            elif kind is int or kind is bool:
+                key.append((kind, operand))
+            else:
+                return None
+        return tuple(key)
+
+    def _first(self, rule: Any, memo: dict[Any, Any], key: Any, operands: tuple[Any, ...]) -> Any:
+        """Run `rule` on `operands` (of shapes and dtypes `key`) and keep what it staged in
+        `memo`, if that can be staged again (`_template`); ``False`` there if it cannot."""
+        position, slot, guards = len(self.records), self.n_slots, len(self.guards)
+        ct = rule(*operands)
+        if len(memo) < _MEMO_LIMIT:
+            template = self._template(operands, position, slot, ct) if len(self.guards) == guards else False
+            if template is not None:
+                memo[key] = template
+        return ct
+
+    def _template(self, operands: tuple[Any, ...], position: int, first_slot: int, ct: Any) -> Any:
+        """The records from `position` on, which a rule staged from `operands` and which made
+        `ct` (slots from `first_slot` on), as a function ``replay(trace, *operands)`` that
+        stages them again (`_replay_source`); ``False`` if a rule may stage others on other
+        operands of the same shapes and dtypes, ``None`` if only these operands stand in the
+        way (two of them in one slot)."""
+        refs: dict[int, int] = {}
+        for k, operand in enumerate(operands):
+            if type(operand) is Tracer:
+                if operand._slot in refs:
+                    return None
+                refs[operand._slot] = k
+        n = len(operands)
+        records = self.records
+        if self.n_slots != first_slot + len(records) - position or len(records) - position > _MEMO_STEPS:
+            return False
+        steps: list[tuple[Any, ...]] = []
+        for k in range(len(records) - position):
+            index, kwargs, slot, meta, constants, in_slots = self.record(position + k)
+            if index < 0 or kwargs is not None or type(meta) is not tuple or slot != first_slot + k:
+                return False
+            primitive = self.primitives[index]
+            fun = primitive.fun
+            if not (isinstance(fun, np.ufunc) and primitive.differentiable and primitive.rules.view is None):
+                return False  # a ufunc's records depend on shapes and dtypes alone
+            sources: list[int | None] = []
+            for s, c in zip(in_slots, constants, strict=True):
+                if s is None:
+                    if not (type(c) is float or type(c) is int or type(c) is bool):
+                        return False
+                    sources.append(None)
+                elif s in refs:
+                    sources.append(refs[s])
+                else:
+                    return False  # a slot the rule did not get: a tracer it captured
+            if meta not in self._packed_codes:
+                self._new_code(meta)
+            code = self._packed_codes.get(meta)
+            if None in sources:
+                steps.append((fun, None, (index, meta, constants), sources))
+            elif 0 < len(sources) < 3 and code is not None and index < _FIELD_LIMIT:
+                steps.append((fun, index | code, None, sources))
+            else:
+                return False
+            refs[slot] = n + k
+        if ct is None:
+            result = None
+        elif type(ct) is Tracer and ct._trace is self and ct._slot in refs:
+            result = refs[ct._slot]
+        else:
+            return False
+        source, bound = _replay_source(n, steps, result)
+        namespace: dict[str, Any] = {}
+        exec(compile(source, "<tapegrad.jit rule replay>", "exec"), bound, namespace)  # noqa: S102
+        return namespace["replay"]
+
     def irregular_records(self) -> Iterator[tuple[Any, ...]]:
         """The records with constants or keywords."""
         records = self.records
@@ -277,6 +411,49 @@ class StagingTrace(Trace):
 
     def stop_gradient(self, tracer: Tracer) -> Any:
         return _cut(tracer)
+
+
+def _replay_source(n: int, steps: list[tuple[Any, ...]], result: int | None) -> tuple[str, dict[str, Any]]:
+    """Python source of ``replay(trace, o0, ..., o<n-1>)``, which stages `steps` on operands
+    ``o0...`` as `StagingTrace.process` would have staged them, and returns ``o<result>`` or
+    the tracer of step ``result - n`` (``None`` if `result` is). A step is ``(fun, code,
+    record, sources)``: `sources` are the numbers of the operands or earlier steps (``n +
+    step``) its arguments are, ``None`` for a constant; then `record` is ``(index, meta,
+    constants)`` and the step is a record of its own, else it is packed with `code`."""
+    bound: dict[str, Any] = {"Tracer": Tracer, "_new_object": _new_object}
+    used = sorted({s for _, _, _, sources in steps for s in sources if s is not None and s < n})
+    lines = [f"def replay(trace, {', '.join(f'o{k}' for k in range(n))}):",
+             "    records = trace.records",
+             "    slot = trace.n_slots"]
+    lines += [f"    v{k}, s{k} = o{k}._value, o{k}._slot" for k in used]
+    for k, (fun, code, record, sources) in enumerate(steps):
+        bound[f"f{k}"] = fun
+        out = n + k
+        lines.append(f"    s{out} = slot + {k}" if k else f"    s{out} = slot")
+        if record is None:
+            arguments = ", ".join(f"v{s}" for s in sources)
+            lines.append(f"    v{out} = f{k}({arguments})")
+            packed = f"{code} | s{out} << 32 | s{sources[0]} << 64"
+            if len(sources) == 2:
+                packed += f" | (s{sources[1]} + 1) << 96"
+            lines.append(f"    records.append({packed})")
+        else:
+            bound[f"r{k}"] = record
+            arguments = ", ".join(f"r{k}[2][{j}]" if s is None else f"v{s}" for j, s in enumerate(sources))
+            in_slots = "".join("None, " if s is None else f"s{s}, " for s in sources)
+            lines.append(f"    v{out} = f{k}({arguments})")
+            lines.append("    trace.irregular.append(len(records))")
+            lines.append(f"    records.append((r{k}[0], None, s{out}, r{k}[1], r{k}[2], ({in_slots})))")
+        lines.append(f"    trace.n_slots = s{out} + 1")
+    if result is None:
+        lines.append("    return None")
+    elif result < n:
+        lines.append(f"    return o{result}")
+    else:
+        lines += ["    tracer = _new_object(Tracer)",
+                  f"    tracer._trace, tracer._slot, tracer._value = trace, s{result}, v{result}",
+                  "    return tracer"]
+    return "\n".join(lines) + "\n", bound
 
 
 def _literal(value: Any) -> bool:
