@@ -13,6 +13,7 @@ import pytest
 
 import tapegrad
 from tapegrad import jit
+from tapegrad.jit import staging
 from tapegrad.jit.staging import StagingTrace
 from tapegrad.tape import new_trace
 
@@ -146,13 +147,14 @@ def mixed(x, w):
 def test_rules_staged_again_give_eager_bits(dtype):
     rng = np.random.default_rng(2)
     step = jit(tapegrad.value_and_grad(mixed, argnums=(0, 1)))
-    for _ in range(3):
+    for _ in range(3):  # (the rules of sin, exp... run 8 times: interpreted, not compiled)
         x, w = rng.standard_normal(3).astype(dtype), rng.standard_normal(1).astype(dtype)
         bits_equal(step(x, w), tapegrad.value_and_grad(mixed, argnums=(0, 1))(x, w))
 
 
-def _records(memoise, monkeypatch):
+def _records(memoise, monkeypatch, compile_after=64):
     with monkeypatch.context() as patch:
+        patch.setattr(staging, "_COMPILE_AFTER", compile_after)
         if not memoise:
             patch.setattr(StagingTrace, "memoised_rules", lambda self, rules: rules)
         with new_trace(StagingTrace) as trace:
@@ -163,9 +165,10 @@ def _records(memoise, monkeypatch):
     return [trace.record(k) for k in range(len(trace.records))], trace.irregular, len(trace.guards), trace.n_slots
 
 
-def test_rules_staged_again_stage_what_running_them_stages(monkeypatch):
+@pytest.mark.parametrize("compile_after", [64, 2, 1], ids=["interpreted", "both", "compiled"])
+def test_rules_staged_again_stage_what_running_them_stages(monkeypatch, compile_after):
     (got, got_irregular, *got_rest), (want, want_irregular, *want_rest) = (
-        _records(memoise, monkeypatch) for memoise in (True, False))
+        _records(memoise, monkeypatch, compile_after) for memoise in (True, False))
     assert got_rest == want_rest and got_irregular == want_irregular and len(got) == len(want)
     for a, b in zip(got, want, strict=True):
         assert a[:4] == b[:4] and a[5] == b[5], (a, b)

@@ -70,6 +70,9 @@ _SLOT_LIMIT = (1 << 32) - 2
 _MEMO_LIMIT = 64
 _MEMO_STEPS = 256
 _REPLAY_LIMIT = _SLOT_LIMIT - _MEMO_STEPS
+# Staged again this many times by `StagingTrace._interpret`, then by a compiled function (which
+# costs as much as about 60 interpreted ones to compile, and saves a third of each).
+_COMPILE_AFTER = 64
 
 
 def unpack(code: int, meta_table: list[Any]) -> tuple[Any, ...]:
@@ -238,7 +241,8 @@ class StagingTrace(Trace):
         run again on operands of the same ones: the records it staged are staged again, on
         the new operands (`_replay_source`). A rule's records depend on those alone unless it reads
         a value (a guard), which keeps it running (`_template`)."""
-        return [None if rule is None else tuple(self._memoising(one) for one in rule) for rule in rules]
+        # Only the rules of one-argument primitives (sin, exp, sum...): the memo is for them alone.
+        return [rule if rule is None or len(rule) != 1 else (self._memoising(rule[0]),) for rule in rules]
 
     def _memoising(self, rule: Any) -> Any:
         """`rule`, memoised by its operands' shapes and dtypes (see `memoised_rules`); a user's
@@ -250,45 +254,26 @@ class StagingTrace(Trace):
         def memoised(g: Any, ans: Any, x: Any, *more: Any, **kwargs: Any) -> Any:
             if not more and not kwargs and type(g) is Tracer and type(ans) is Tracer and type(x) is Tracer and (
                     g._trace is self and ans._trace is self and x._trace is self):
-                # One argument, all three this trace's tracers: the commonest call.
+                # One argument, all three this trace's tracers of plain arrays: the commonest call.
                 gv, av, xv = g._value, ans._value, x._value
                 if type(gv) is ndarray and type(av) is ndarray and type(xv) is ndarray:
-                    key: Any = (gv.shape, gv.dtype, av.shape, av.dtype, xv.shape, xv.dtype)
-                    template: Any = memo.get(key)
+                    key = (gv.shape, gv.dtype, av.shape, av.dtype, xv.shape, xv.dtype)
+                    template = memo.get(key)
                     if template and self.n_slots < _REPLAY_LIMIT:
+                        if type(template) is list:  # `_interpret`ed (or run) until compiling pays
+                            template[0] -= 1
+                            if template[0] > 0:
+                                if template[4] is not None:
+                                    return self._interpret(template, [gv, av, xv], [g._slot, ans._slot, x._slot],
+                                                           (g, ans, x))
+                                return rule(g, ans, x)
+                            template = memo[key] = _compiled(*template[1:4])
                         return template(self, g, ans, x)
                     if template is None:
                         return self._first(rule, memo, key, (g, ans, x))
-                return rule(g, ans, x)
-            if kwargs:
-                return rule(g, ans, x, *more, **kwargs)
-            operands = (g, ans, x, *more)
-            key = self._operand_key(operands)
-            template = memo.get(key) if key is not None else False
-            if template and self.n_slots < _REPLAY_LIMIT:
-                return template(self, *operands)
-            if template is None:
-                return self._first(rule, memo, key, operands)
-            return rule(*operands)
+            return rule(g, ans, x, *more, **kwargs) if kwargs else rule(g, ans, x, *more)
 
         return memoised
-
-    def _operand_key(self, operands: tuple[Any, ...]) -> Any:
-        """What a memoised rule's records may depend on, of its operands: shape and dtype of
-        this trace's tracers of plain arrays, type and value of Python numbers; ``None`` if
-        an operand is anything else."""
-        key: list[Any] = []
-        for operand in operands:
-            kind = type(operand)
-            if kind is Tracer and operand._trace is self and type(operand._value) is ndarray:
-                key.append((operand._value.shape, operand._value.dtype))
-            elif kind is float:
-                key.append((kind, operand.hex()))
-            elif kind is int or kind is bool:
-                key.append((kind, operand))
-            else:
-                return None
-        return tuple(key)
 
     def _first(self, rule: Any, memo: dict[Any, Any], key: Any, operands: tuple[Any, ...]) -> Any:
         """Run `rule` on `operands` (of shapes and dtypes `key`) and keep what it staged in
@@ -303,8 +288,9 @@ class StagingTrace(Trace):
 
     def _template(self, operands: tuple[Any, ...], position: int, first_slot: int, ct: Any) -> Any:
         """The records from `position` on, which a rule staged from `operands` and which made
-        `ct` (slots from `first_slot` on), as a function ``replay(trace, *operands)`` that
-        stages them again (`_replay_source`); ``False`` if a rule may stage others on other
+        `ct` (slots from `first_slot` on), as ``[countdown, n, steps, result, interpretable]``:
+        what `_interpret` stages again `countdown` times (if `_interpretable`; else the rule
+        runs), and then `_compiled` (`_replay_source` explains the rest); ``False`` if a rule may stage others on other
         operands of the same shapes and dtypes, ``None`` if only these operands stand in the
         way (two of them in one slot)."""
         refs: dict[int, int] = {}
@@ -352,10 +338,41 @@ class StagingTrace(Trace):
             result = refs[ct._slot]
         else:
             return False
-        source, bound = _replay_source(n, steps, result)
-        namespace: dict[str, Any] = {}
-        exec(compile(source, "<tapegrad.jit rule replay>", "exec"), bound, namespace)  # noqa: S102
-        return namespace["replay"]
+        return [_COMPILE_AFTER, n, steps, result, _interpretable(steps)]
+
+    def _interpret(self, template: list[Any], values: list[Any], slots: list[int], operands: tuple[Any, ...]) -> Any:
+        """What the function `_compiled` makes of `template` does, step by step (its steps as
+        `_interpretable` gives them), on `operands` (their `values` and `slots`)."""
+        _, n, _, result, steps = template
+        records = self.records
+        for kind, fun, code, a, b in steps:
+            slot = self.n_slots
+            if kind == 0:
+                out = fun(values[a])
+                records.append(code | slot << 32 | slots[a] << 64)
+            elif kind == 1:
+                out = fun(values[a], values[b])
+                records.append(code | slot << 32 | slots[a] << 64 | (slots[b] + 1) << 96)
+            else:
+                index, meta, constants = code
+                if kind == 2:  # a constant, then a slot
+                    out = fun(a, values[b])
+                    in_slots: tuple[Any, ...] = (None, slots[b])
+                else:
+                    out = fun(values[a], b)
+                    in_slots = (slots[a], None)
+                self.irregular.append(len(records))
+                records.append((index, None, slot, meta, constants, in_slots))
+            self.n_slots = slot + 1
+            values.append(out)
+            slots.append(slot)
+        if result is None:
+            return None
+        if result < n:
+            return operands[result]
+        tracer: Tracer = _new_object(Tracer)
+        tracer._trace, tracer._slot, tracer._value = self, slots[result], values[result]
+        return tracer
 
     def irregular_records(self) -> Iterator[tuple[Any, ...]]:
         """The records with constants or keywords."""
@@ -411,6 +428,32 @@ class StagingTrace(Trace):
 
     def stop_gradient(self, tracer: Tracer) -> Any:
         return _cut(tracer)
+
+
+def _interpretable(steps: list[tuple[Any, ...]]) -> list[tuple[Any, ...]] | None:
+    """`steps` (see `_replay_source`) as `StagingTrace._interpret` takes them, ``(kind, fun,
+    code or record, a, b)``: kind 0 ``fun(a)``, 1 ``fun(a, b)`` (packed), 2 ``fun(constant
+    a, b)``, 3 ``fun(a, constant b)``; ``None`` if one is none of them."""
+    kinds: list[tuple[Any, ...]] = []
+    for fun, code, record, sources in steps:
+        if record is None:
+            kinds.append((len(sources) - 1, fun, code, sources[0], sources[-1]))
+        elif sources == [None, sources[1]] and sources[1] is not None:
+            kinds.append((2, fun, record, record[2][0], sources[1]))
+        elif sources == [sources[0], None] and sources[0] is not None:
+            kinds.append((3, fun, record, sources[0], record[2][1]))
+        else:
+            return None
+    return kinds
+
+
+def _compiled(n: int, steps: list[tuple[Any, ...]], result: int | None) -> Callable[..., Any]:
+    """The function `_replay_source` writes, compiled."""
+    source, bound = _replay_source(n, steps, result)
+    namespace: dict[str, Any] = {}
+    exec(compile(source, "<tapegrad.jit rule replay>", "exec"), bound, namespace)  # noqa: S102
+    replay: Callable[..., Any] = namespace["replay"]
+    return replay
 
 
 def _replay_source(n: int, steps: list[tuple[Any, ...]], result: int | None) -> tuple[str, dict[str, Any]]:
