@@ -74,6 +74,11 @@ def backward(trace: Trace, seeds: Sequence[tuple[int, Any]]) -> list[Any]:
     # the others (joint rules, missing rules) go through `_all_cotangents`.
     rules = [vjp_rule(prim) for prim in trace.primitives]
     complete = [rule if type(rule) is tuple and None not in rule else None for rule in rules]
+    last = records[-1][3] if records else None  # the tape's last value
+    if type(last) is Tracer and last._trace.stages:
+        # Under jit the values are its staging trace's tracers: rules it has seen stage again
+        # what they staged before (`tapegrad.jit.staging.StagingTrace.memoised_rules`).
+        complete = last._trace.memoised_rules(complete)
     for slot, ct in seeds:
         cts[slot] = _accumulate(cts, owned, slot, ct)
     for index in range(len(records) - 1, -1, -1):

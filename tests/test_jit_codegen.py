@@ -13,6 +13,9 @@ import pytest
 
 import tapegrad
 from tapegrad import jit
+from tapegrad.jit import staging
+from tapegrad.jit.staging import StagingTrace
+from tapegrad.tape import new_trace
 
 
 def bits_equal(got, want):
@@ -130,3 +133,61 @@ def test_repeated_calls_of_tapegrad_functions_are_computed_once():
     (program,) = [p for ps in step._cache.values() for p in ps]
     calls = [line for line in (program.source or "").splitlines() if " = c" in line]
     assert len(calls) == 2, program.source  # one determinant, one sum
+
+
+# -- the reverse pass staged from memoised VJP rules (StagingTrace.memoised_rules) -----------
+def mixed(x, w):
+    for k in range(8):
+        x = np.tanh(x * w + 0.1) * 0.9 - np.sin(x) ** 2 / (1.0 + np.exp(-x))
+        x = np.sqrt(x * x + 1.0) + np.maximum(x, w) * 0.5 - np.cos(w * k)
+    return np.sum(x)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_rules_staged_again_give_eager_bits(dtype):
+    rng = np.random.default_rng(2)
+    step = jit(tapegrad.value_and_grad(mixed, argnums=(0, 1)))
+    for _ in range(3):  # (the rules of sin, exp... run 8 times: interpreted, not compiled)
+        x, w = rng.standard_normal(3).astype(dtype), rng.standard_normal(1).astype(dtype)
+        bits_equal(step(x, w), tapegrad.value_and_grad(mixed, argnums=(0, 1))(x, w))
+
+
+def _records(memoise, monkeypatch, compile_after=64):
+    with monkeypatch.context() as patch:
+        patch.setattr(staging, "_COMPILE_AFTER", compile_after)
+        if not memoise:
+            patch.setattr(StagingTrace, "memoised_rules", lambda self, rules: rules)
+        with new_trace(StagingTrace) as trace:
+            x = trace.new_input(np.array([0.5, -1.0, 2.0]))
+            w = trace.new_input(np.array([0.3]))
+            tapegrad.value_and_grad(mixed, argnums=(0, 1))(x, w)
+    assert trace._memos or not memoise
+    return [trace.record(k) for k in range(len(trace.records))], trace.irregular, len(trace.guards), trace.n_slots
+
+
+@pytest.mark.parametrize("compile_after", [64, 2, 1], ids=["interpreted", "both", "compiled"])
+def test_rules_staged_again_stage_what_running_them_stages(monkeypatch, compile_after):
+    (got, got_irregular, *got_rest), (want, want_irregular, *want_rest) = (
+        _records(memoise, monkeypatch, compile_after) for memoise in (True, False))
+    assert got_rest == want_rest and got_irregular == want_irregular and len(got) == len(want)
+    for a, b in zip(got, want, strict=True):
+        assert a[:4] == b[:4] and a[5] == b[5], (a, b)
+        assert all(type(c) is type(d) and np.array_equal(c, d) for c, d in zip(a[4], b[4], strict=True))
+
+
+def test_a_rule_that_reads_a_value_runs_each_time():
+    def rule(g, ans, x):
+        return g * np.cos(x) * (2.0 if x.item(0) > 0 else 3.0)
+
+    rule.__module__ = "tapegrad.numpy.elementwise"  # one of tapegrad's own: memoised unless it reads
+    shift = tapegrad.primitive(lambda x: x - 0.7, name="shift")
+    tapegrad.defvjp(shift, rule)
+
+    def f(x):
+        for _ in range(6):
+            x = shift(x)
+        return np.sum(x)
+
+    step = jit(tapegrad.value_and_grad(f))
+    for x in (np.array([2.0, 1.0]), np.array([3.0, 1.0]), np.array([2.0, 0.0])):  # x[0] < 0 after 3 or 5
+        bits_equal(step(x), tapegrad.value_and_grad(f)(x))

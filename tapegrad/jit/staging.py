@@ -65,6 +65,15 @@ _FIELD_LIMIT = 1 << 16
 
 _SLOT_LIMIT = (1 << 32) - 2
 
+# A VJP rule is memoised for up to _MEMO_LIMIT kinds of operands, if it stages at most
+# _MEMO_STEPS records (`StagingTrace.memoised_rules`), whose slots stay packable.
+_MEMO_LIMIT = 64
+_MEMO_STEPS = 256
+_REPLAY_LIMIT = _SLOT_LIMIT - _MEMO_STEPS
+# Staged again this many times by `StagingTrace._interpret`, then by a compiled function (which
+# costs as much as about 60 interpreted ones to compile, and saves a third of each).
+_COMPILE_AFTER = 64
+
 
 def unpack(code: int, meta_table: list[Any]) -> tuple[Any, ...]:
     """The record packed into `code`: primitive index, meta code, output slot, first
@@ -114,6 +123,7 @@ class StagingTrace(Trace):
     meta_codes: dict[Any, int] = attrs.Factory(dict)
     meta_table: list[Any] = attrs.Factory(list)
     _packed_codes: dict[Any, int] = attrs.field(factory=dict, init=False, repr=False)
+    _memos: dict[Any, dict[Any, Any]] = attrs.field(factory=dict, init=False, repr=False)
 
     def new_input(self, value: Any, *how: Any) -> Tracer:
         tracer = Tracer(self, self.n_slots, value)
@@ -223,6 +233,147 @@ class StagingTrace(Trace):
         self.records.append((index, kwargs or None, slot, meta, _constants_of(values, in_slots), in_slots))
         return result
 
+    # -- the reverse pass: VJP rules replayed from the records they staged ------------------
+    def memoised_rules(self, rules: list[Any]) -> list[Any]:
+        """`rules` (per primitive of a tape, its per-argument VJP rules or ``None``), as the
+        reverse pass of a tape whose values are this trace's tracers calls them: each of
+        tapegrad's own rules, once it has run on operands of some shapes and dtypes, is not
+        run again on operands of the same ones: the records it staged are staged again, on
+        the new operands (`_replay_source`). A rule's records depend on those alone unless it reads
+        a value (a guard), which keeps it running (`_template`)."""
+        # Only the rules of one-argument primitives (sin, exp, sum...): the memo is for them alone.
+        return [rule if rule is None or len(rule) != 1 else (self._memoising(rule[0]),) for rule in rules]
+
+    def _memoising(self, rule: Any) -> Any:
+        """`rule`, memoised by its operands' shapes and dtypes (see `memoised_rules`); a user's
+        rule as it is (it may have Python side effects, which eager runs every time)."""
+        if not (getattr(rule, "__module__", None) or "").startswith("tapegrad."):
+            return rule
+        memo = self._memos.setdefault(rule, {})
+
+        def memoised(g: Any, ans: Any, x: Any, *more: Any, **kwargs: Any) -> Any:
+            if not more and not kwargs and type(g) is Tracer and type(ans) is Tracer and type(x) is Tracer and (
+                    g._trace is self and ans._trace is self and x._trace is self):
+                # One argument, all three this trace's tracers of plain arrays: the commonest call.
+                gv, av, xv = g._value, ans._value, x._value
+                if type(gv) is ndarray and type(av) is ndarray and type(xv) is ndarray:
+                    key = (gv.shape, gv.dtype, av.shape, av.dtype, xv.shape, xv.dtype)
+                    template = memo.get(key)
+                    if template and self.n_slots < _REPLAY_LIMIT:
+                        if type(template) is list:  # `_interpret`ed (or run) until compiling pays
+                            template[0] -= 1
+                            if template[0] > 0:
+                                if template[4] is not None:
+                                    return self._interpret(template, [gv, av, xv], [g._slot, ans._slot, x._slot],
+                                                           (g, ans, x))
+                                return rule(g, ans, x)
+                            template = memo[key] = _compiled(*template[1:4])
+                        return template(self, g, ans, x)
+                    if template is None:
+                        return self._first(rule, memo, key, (g, ans, x))
+            return rule(g, ans, x, *more, **kwargs) if kwargs else rule(g, ans, x, *more)
+
+        return memoised
+
+    def _first(self, rule: Any, memo: dict[Any, Any], key: Any, operands: tuple[Any, ...]) -> Any:
+        """Run `rule` on `operands` (of shapes and dtypes `key`) and keep what it staged in
+        `memo`, if that can be staged again (`_template`); ``False`` there if it cannot."""
+        position, slot, guards = len(self.records), self.n_slots, len(self.guards)
+        ct = rule(*operands)
+        if len(memo) < _MEMO_LIMIT:
+            template = self._template(operands, position, slot, ct) if len(self.guards) == guards else False
+            if template is not None:
+                memo[key] = template
+        return ct
+
+    def _template(self, operands: tuple[Any, ...], position: int, first_slot: int, ct: Any) -> Any:
+        """The records from `position` on, which a rule staged from `operands` and which made
+        `ct` (slots from `first_slot` on), as ``[countdown, n, steps, result, interpretable]``:
+        what `_interpret` stages again `countdown` times (if `_interpretable`; else the rule
+        runs), and then `_compiled` (`_replay_source` explains the rest); ``False`` if a rule may stage others on other
+        operands of the same shapes and dtypes, ``None`` if only these operands stand in the
+        way (two of them in one slot)."""
+        refs: dict[int, int] = {}
+        for k, operand in enumerate(operands):
+            if type(operand) is Tracer:
+                if operand._slot in refs:
+                    return None
+                refs[operand._slot] = k
+        n = len(operands)
+        records = self.records
+        if self.n_slots != first_slot + len(records) - position or len(records) - position > _MEMO_STEPS:
+            return False
+        steps: list[tuple[Any, ...]] = []
+        for k in range(len(records) - position):
+            index, kwargs, slot, meta, constants, in_slots = self.record(position + k)
+            if index < 0 or kwargs is not None or type(meta) is not tuple or slot != first_slot + k:
+                return False
+            primitive = self.primitives[index]
+            fun = primitive.fun
+            if not (isinstance(fun, np.ufunc) and primitive.differentiable and primitive.rules.view is None):
+                return False  # a ufunc's records depend on shapes and dtypes alone
+            sources: list[int | None] = []
+            for s, c in zip(in_slots, constants, strict=True):
+                if s is None:
+                    if not (type(c) is float or type(c) is int or type(c) is bool):
+                        return False
+                    sources.append(None)
+                elif s in refs:
+                    sources.append(refs[s])
+                else:
+                    return False  # a slot the rule did not get: a tracer it captured
+            if meta not in self._packed_codes:
+                self._new_code(meta)
+            code = self._packed_codes.get(meta)
+            if None in sources:
+                steps.append((fun, None, (index, meta, constants), sources))
+            elif 0 < len(sources) < 3 and code is not None and index < _FIELD_LIMIT:
+                steps.append((fun, index | code, None, sources))
+            else:
+                return False
+            refs[slot] = n + k
+        if ct is None:
+            result = None
+        elif type(ct) is Tracer and ct._trace is self and ct._slot in refs:
+            result = refs[ct._slot]
+        else:
+            return False
+        return [_COMPILE_AFTER, n, steps, result, _interpretable(steps)]
+
+    def _interpret(self, template: list[Any], values: list[Any], slots: list[int], operands: tuple[Any, ...]) -> Any:
+        """What the function `_compiled` makes of `template` does, step by step (its steps as
+        `_interpretable` gives them), on `operands` (their `values` and `slots`)."""
+        _, n, _, result, steps = template
+        records = self.records
+        for kind, fun, code, a, b in steps:
+            slot = self.n_slots
+            if kind == 0:
+                out = fun(values[a])
+                records.append(code | slot << 32 | slots[a] << 64)
+            elif kind == 1:
+                out = fun(values[a], values[b])
+                records.append(code | slot << 32 | slots[a] << 64 | (slots[b] + 1) << 96)
+            else:
+                index, meta, constants = code
+                if kind == 2:  # a constant, then a slot
+                    out = fun(a, values[b])
+                    in_slots: tuple[Any, ...] = (None, slots[b])
+                else:
+                    out = fun(values[a], b)
+                    in_slots = (slots[a], None)
+                self.irregular.append(len(records))
+                records.append((index, None, slot, meta, constants, in_slots))
+            self.n_slots = slot + 1
+            values.append(out)
+            slots.append(slot)
+        if result is None:
+            return None
+        if result < n:
+            return operands[result]
+        tracer: Tracer = _new_object(Tracer)
+        tracer._trace, tracer._slot, tracer._value = self, slots[result], values[result]
+        return tracer
+
     def irregular_records(self) -> Iterator[tuple[Any, ...]]:
         """The records with constants or keywords."""
         records = self.records
@@ -277,6 +428,75 @@ class StagingTrace(Trace):
 
     def stop_gradient(self, tracer: Tracer) -> Any:
         return _cut(tracer)
+
+
+def _interpretable(steps: list[tuple[Any, ...]]) -> list[tuple[Any, ...]] | None:
+    """`steps` (see `_replay_source`) as `StagingTrace._interpret` takes them, ``(kind, fun,
+    code or record, a, b)``: kind 0 ``fun(a)``, 1 ``fun(a, b)`` (packed), 2 ``fun(constant
+    a, b)``, 3 ``fun(a, constant b)``; ``None`` if one is none of them."""
+    kinds: list[tuple[Any, ...]] = []
+    for fun, code, record, sources in steps:
+        if record is None:
+            kinds.append((len(sources) - 1, fun, code, sources[0], sources[-1]))
+        elif sources == [None, sources[1]] and sources[1] is not None:
+            kinds.append((2, fun, record, record[2][0], sources[1]))
+        elif sources == [sources[0], None] and sources[0] is not None:
+            kinds.append((3, fun, record, sources[0], record[2][1]))
+        else:
+            return None
+    return kinds
+
+
+def _compiled(n: int, steps: list[tuple[Any, ...]], result: int | None) -> Callable[..., Any]:
+    """The function `_replay_source` writes, compiled."""
+    source, bound = _replay_source(n, steps, result)
+    namespace: dict[str, Any] = {}
+    exec(compile(source, "<tapegrad.jit rule replay>", "exec"), bound, namespace)  # noqa: S102
+    replay: Callable[..., Any] = namespace["replay"]
+    return replay
+
+
+def _replay_source(n: int, steps: list[tuple[Any, ...]], result: int | None) -> tuple[str, dict[str, Any]]:
+    """Python source of ``replay(trace, o0, ..., o<n-1>)``, which stages `steps` on operands
+    ``o0...`` as `StagingTrace.process` would have staged them, and returns ``o<result>`` or
+    the tracer of step ``result - n`` (``None`` if `result` is). A step is ``(fun, code,
+    record, sources)``: `sources` are the numbers of the operands or earlier steps (``n +
+    step``) its arguments are, ``None`` for a constant; then `record` is ``(index, meta,
+    constants)`` and the step is a record of its own, else it is packed with `code`."""
+    bound: dict[str, Any] = {"Tracer": Tracer, "_new_object": _new_object}
+    used = sorted({s for _, _, _, sources in steps for s in sources if s is not None and s < n})
+    lines = [f"def replay(trace, {', '.join(f'o{k}' for k in range(n))}):",
+             "    records = trace.records",
+             "    slot = trace.n_slots"]
+    lines += [f"    v{k}, s{k} = o{k}._value, o{k}._slot" for k in used]
+    for k, (fun, code, record, sources) in enumerate(steps):
+        bound[f"f{k}"] = fun
+        out = n + k
+        lines.append(f"    s{out} = slot + {k}" if k else f"    s{out} = slot")
+        if record is None:
+            arguments = ", ".join(f"v{s}" for s in sources)
+            lines.append(f"    v{out} = f{k}({arguments})")
+            packed = f"{code} | s{out} << 32 | s{sources[0]} << 64"
+            if len(sources) == 2:
+                packed += f" | (s{sources[1]} + 1) << 96"
+            lines.append(f"    records.append({packed})")
+        else:
+            bound[f"r{k}"] = record
+            arguments = ", ".join(f"r{k}[2][{j}]" if s is None else f"v{s}" for j, s in enumerate(sources))
+            in_slots = "".join("None, " if s is None else f"s{s}, " for s in sources)
+            lines.append(f"    v{out} = f{k}({arguments})")
+            lines.append("    trace.irregular.append(len(records))")
+            lines.append(f"    records.append((r{k}[0], None, s{out}, r{k}[1], r{k}[2], ({in_slots})))")
+        lines.append(f"    trace.n_slots = s{out} + 1")
+    if result is None:
+        lines.append("    return None")
+    elif result < n:
+        lines.append(f"    return o{result}")
+    else:
+        lines += ["    tracer = _new_object(Tracer)",
+                  f"    tracer._trace, tracer._slot, tracer._value = trace, s{result}, v{result}",
+                  "    return tracer"]
+    return "\n".join(lines) + "\n", bound
 
 
 def _literal(value: Any) -> bool:
