@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from test_mutation import numeric_grad
 
 import tapegrad
 import tapegrad.numpy as tnp
@@ -22,15 +23,6 @@ X0 = np.array([0.5, -1.5, 2.0, 0.7])
 X1 = np.array([-0.4, 1.1, 0.3, -2.2])
 DIRECTION = np.array([1.0, -0.5, 0.25, 2.0])
 WEIGHTS = np.arange(1.0, 5.0)
-
-
-def numeric_grad(f: Callable[[Any], Any], x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
-    g = np.zeros_like(x)
-    for i in range(x.size):
-        step = np.zeros_like(x)
-        step[i] = eps
-        g[i] = (f(x + step) - f(x - step)) / (2 * eps)
-    return g
 
 
 def check(f: Callable[[Any], Any]) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from test_mutation import numeric_grad
 
 import tapegrad
 
@@ -248,16 +249,6 @@ ROUTINES: list[Callable[[Any], Any]] = [
     modified_gram_schmidt, cumulative_product, clipped_gradient_descent, masked_relu,
     softmax_where, forward_substitution,
 ]
-
-
-def numeric_grad(f: Callable[[Any], Any], x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
-    """Central finite differences of NumPy's run of `f`, each on a fresh copy of `x`."""
-    g = np.zeros_like(x)
-    for i in range(x.size):
-        step = np.zeros_like(x)
-        step[i] = eps
-        g[i] = (f(x + step) - f(x - step)) / (2 * eps)
-    return g
 
 
 @pytest.mark.parametrize("f", ROUTINES, ids=[f.__name__ for f in ROUTINES])
