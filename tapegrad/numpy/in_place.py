@@ -55,6 +55,11 @@ def _cycled(values: Any, n: int) -> Any:
     return np.resize(np.ravel(values), n)
 
 
+def _the_one(values: Any) -> Any:
+    """The single value of a one-element `values`, as a 0-d tracer or a plain number."""
+    return reshape(values, ()) if isinstance(values, Tracer) else np.ravel(values)[0]
+
+
 def _write_flat(a: Tracer, positions: np.ndarray[Any, Any], values: Any) -> None:
     """Write `values` (one per position, already cycled) at the flat `positions` of `a`."""
     if positions.size:
@@ -92,7 +97,7 @@ def place(arr: Any, mask: Any, vals: Any) -> None:
         return np.place(arr, mask, vals)
     arr = target
     if size_of(vals) == 1 and shape_of(mask) == shape_of(arr):
-        writes.assign(arr, where(mask, reshape(vals, ()) if isinstance(vals, Tracer) else np.ravel(vals)[0], arr))
+        writes.assign(arr, where(mask, _the_one(vals), arr))
         return
     positions = np.flatnonzero(value_of(mask))
     if positions.size:
@@ -107,7 +112,7 @@ def putmask(a: Any, mask: Any, values: Any) -> None:
     a = target
     if shape_of(mask) == shape_of(a) and (size_of(values) == 1 or shape_of(values) == shape_of(a)):
         if size_of(values) == 1:
-            values = reshape(values, ()) if isinstance(values, Tracer) else np.ravel(values)[0]
+            values = _the_one(values)
         writes.assign(a, where(mask, values, a))
         return
     positions = np.flatnonzero(value_of(mask))
